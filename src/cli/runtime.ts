@@ -1,0 +1,105 @@
+/**
+ * Assembles a running node from the configuration: storage (migrated), kv, logger, server.
+ * Shared by `start` and the test factory so both run the same wiring.
+ */
+import { resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { secretValues } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { FEATURES } from '../features.ts';
+import { assertRoutesDeclared, buildApp } from '../server/app.ts';
+import { createLogger } from '../server/logger.ts';
+import type { Feature, Verifiers } from '../server/route.ts';
+import { ensureDataDir, lockDataDir } from '../store/data-dir.ts';
+import type { Db } from '../store/db-types.ts';
+import { createDb } from '../store/index.ts';
+import { createKv } from '../store/kv/index.ts';
+import type { Kv } from '../store/kv/types.ts';
+
+export interface Node {
+  app: FastifyInstance;
+  db: Db;
+  kv: Kv;
+  logger: Logger;
+  /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
+  close: () => Promise<void>;
+  /** Records the listening URL in the data-dir lock, for CLI commands. */
+  announce: (url: string) => void;
+}
+
+export interface StartNodeOptions {
+  config: Config;
+  logger?: Logger;
+  /** In-memory PGlite instead of the data directory (tests). */
+  inMemory?: boolean;
+  features?: readonly Feature[];
+  verifiers?: Verifiers;
+  now?: () => number;
+  defaultMetrics?: boolean;
+}
+
+/** Opens storage and kv, applies migrations, and builds the server (not yet listening). */
+export async function startNode(options: StartNodeOptions): Promise<Node> {
+  const { config } = options;
+  assertRoutesDeclared(options.features ?? FEATURES);
+  const logger = options.logger ?? createLogger({ level: config.log.level, knownSecrets: () => secretValues(config) });
+  const embedded = config.storage.databaseUrl === undefined;
+  let lock: ReturnType<typeof lockDataDir> | undefined;
+  let dataDir: string | undefined;
+  if (embedded && !options.inMemory) {
+    dataDir = resolve(config.storage.dataDir);
+    ensureDataDir(dataDir);
+    lock = lockDataDir(dataDir);
+  }
+  let db: Db | undefined;
+  let kv: Kv | undefined;
+  try {
+    db = await createDb({
+      databaseUrl: config.storage.databaseUrl,
+      appUrl: config.storage.databaseAppUrl,
+      appPassword: config.storage.databaseAppPassword,
+      dataDir,
+    });
+    await db.migrate();
+    kv = await createKv({ redisUrl: config.kv.redisUrl });
+    const app = await buildApp({
+      config,
+      db,
+      kv,
+      logger,
+      features: options.features ?? FEATURES,
+      verifiers: options.verifiers,
+      now: options.now,
+      defaultMetrics: options.defaultMetrics,
+    });
+    await app.ready();
+    const openDb = db;
+    const openKv = kv;
+    let closing: Promise<void> | undefined;
+    return {
+      app,
+      db: openDb,
+      kv: openKv,
+      logger,
+      announce: (url) => lock?.update(url),
+      close: () => {
+        closing ??= (async () => {
+          try {
+            await app.close();
+          } finally {
+            await openKv.close().catch((err: unknown) => logger.error({ err }, 'closing kv failed'));
+            await openDb.close().catch((err: unknown) => logger.error({ err }, 'closing storage failed'));
+            lock?.release();
+          }
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await kv?.close().catch(() => undefined);
+    await db?.close().catch(() => undefined);
+    lock?.release();
+    throw err;
+  }
+}

@@ -1,0 +1,52 @@
+/** `gatehouse start`: one node, serving until SIGINT/SIGTERM, then a clean shutdown. */
+import type { Server } from 'node:http';
+import { resolve } from 'node:path';
+import type { LoadedConfig } from '../config/load.ts';
+import { createRedirectServer } from '../server/edge/tls.ts';
+import { startNode } from './runtime.ts';
+
+export async function runStart(loaded: LoadedConfig): Promise<void> {
+  const { config } = loaded;
+  const node = await startNode({ config, defaultMetrics: true });
+  const { app, logger } = node;
+  const address = await app.listen({ host: config.server.host, port: config.server.port });
+  node.announce(address);
+  let redirect: Server | undefined;
+  if (config.tls.certFile && config.tls.redirectHttpPort !== undefined) {
+    const httpsPort = Number(new URL(address).port) || 443;
+    const publicHost = config.server.publicUrl ? new URL(config.server.publicUrl).hostname : undefined;
+    redirect = createRedirectServer(httpsPort, publicHost);
+    await new Promise<void>((ok, fail) => {
+      redirect?.once('error', fail);
+      redirect?.listen(config.tls.redirectHttpPort, config.server.host, ok);
+    });
+  }
+  const data = config.storage.databaseUrl ? `PostgreSQL ${node.db.location}` : `PGlite in ${resolve(config.storage.dataDir)}`;
+  logger.info({ url: address, storage: node.db.kind, kv: node.kv.kind }, `Gatehouse listening on ${address}; data: ${data}`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    // After the grace period, connections still open are cut so shutdown always ends.
+    const force = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs);
+    force.unref();
+    redirect?.close();
+    node
+      .close()
+      .then(() => {
+        logger.info('stopped cleanly');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,190 @@
+/**
+ * Every configuration option, once: type, default and documentation.
+ * docs/config.md is generated from this file (scripts/gen-docs.ts); a test fails when it is stale.
+ *
+ * Options marked `secret` are accepted only from the environment (`GATEHOUSE_X`) or from a
+ * file named by `GATEHOUSE_X_FILE`, never from the config file, and are masked by `doctor`.
+ */
+import { z } from 'zod';
+
+export interface OptionMeta {
+  doc: string;
+  secret?: boolean;
+  /** Extra environment variable names accepted for this option (lower precedence than GATEHOUSE_*). */
+  aliases?: readonly string[];
+}
+
+const optionMeta = new WeakMap<z.ZodType, OptionMeta>();
+
+/** Attaches documentation to an option's schema. */
+function opt<T extends z.ZodType>(schema: T, meta: OptionMeta): T {
+  optionMeta.set(schema, meta);
+  return schema;
+}
+
+/** The documentation of an option's schema, if it is a leaf option. */
+export function metaOf(schema: z.ZodType): OptionMeta | undefined {
+  return optionMeta.get(schema);
+}
+
+const port = z.number().int().min(0).max(65535);
+const window = z.strictObject({
+  limit: z.number().int().min(1),
+  windowSeconds: z.number().int().min(1).max(86_400),
+});
+const categoryLimits = z.strictObject({ ip: window, principal: window });
+
+/** Route categories that carry their own rate limits (ABUSE-1). */
+export const RATE_CATEGORIES = ['auth', 'signup', 'ai', 'write', 'read', 'upload', 'ops'] as const;
+export type RateCategory = (typeof RATE_CATEGORIES)[number];
+
+const defaultLimits: Record<RateCategory, z.infer<typeof categoryLimits>> = {
+  auth: { ip: { limit: 30, windowSeconds: 60 }, principal: { limit: 10, windowSeconds: 60 } },
+  signup: { ip: { limit: 5, windowSeconds: 3600 }, principal: { limit: 5, windowSeconds: 3600 } },
+  ai: { ip: { limit: 600, windowSeconds: 60 }, principal: { limit: 300, windowSeconds: 60 } },
+  write: { ip: { limit: 300, windowSeconds: 60 }, principal: { limit: 120, windowSeconds: 60 } },
+  read: { ip: { limit: 1200, windowSeconds: 60 }, principal: { limit: 600, windowSeconds: 60 } },
+  upload: { ip: { limit: 30, windowSeconds: 60 }, principal: { limit: 20, windowSeconds: 60 } },
+  ops: { ip: { limit: 600, windowSeconds: 60 }, principal: { limit: 600, windowSeconds: 60 } },
+};
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: opt(z.string().min(1).default('127.0.0.1'), {
+        doc: 'Interface to listen on. Loopback by default; set 0.0.0.0 to accept outside connections.',
+      }),
+      port: opt(port.default(8700), { doc: 'TCP port of the HTTP(S) listener (0 picks a free port).' }),
+      publicUrl: opt(z.url({ protocol: /^https?$/ }).optional(), {
+        doc: 'The URL clients use to reach Gatehouse (used in security.txt and redirects). Defaults to the listener address.',
+      }),
+      trustedProxies: opt(z.array(z.string().min(1)).default([]), {
+        doc: 'IP addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed. Empty: the client IP is the TCP peer, whatever headers say.',
+      }),
+      bodyLimitBytes: opt(z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024), {
+        doc: 'Largest request body accepted, in bytes (routes may lower or raise it). Larger bodies get 413.',
+      }),
+      maxJsonDepth: opt(z.number().int().min(2).max(256).default(32), {
+        doc: 'Deepest nesting of arrays and objects accepted in a JSON body. Deeper bodies get 400.',
+      }),
+      shutdownGraceMs: opt(z.number().int().min(0).max(120_000).default(10_000), {
+        doc: 'On SIGINT/SIGTERM, how long in-flight requests may take to finish before connections are closed.',
+      }),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      certFile: opt(z.string().min(1).optional(), { doc: 'PEM certificate chain. With keyFile, Gatehouse serves HTTPS itself.' }),
+      keyFile: opt(z.string().min(1).optional(), { doc: 'PEM private key for certFile.' }),
+      minVersion: opt(z.enum(['TLSv1.3', 'TLSv1.2']).default('TLSv1.3'), {
+        doc: 'Lowest TLS version accepted. TLS 1.2 is opt-in.',
+      }),
+      redirectHttpPort: opt(port.optional(), {
+        doc: 'When serving HTTPS, also listen on this port with plain HTTP that only redirects to HTTPS.',
+      }),
+    })
+    .prefault({}),
+  cors: z
+    .strictObject({
+      origins: opt(z.array(z.url({ protocol: /^https?$/ })).default([]), {
+        doc: 'Browser origins allowed to call the API cross-origin (exact match). Empty: no cross-origin access.',
+      }),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      dataDir: opt(z.string().min(1).default('./.gatehouse'), {
+        doc: 'Directory of the embedded database (PGlite) and local state. Used when no databaseUrl is set.',
+      }),
+      databaseUrl: opt(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(), {
+        doc: 'PostgreSQL URL of the owner role, used for migrations. Unset: embedded PGlite in dataDir.',
+        secret: true,
+        aliases: ['DATABASE_URL'],
+      }),
+      databaseAppUrl: opt(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(), {
+        doc: 'PostgreSQL URL of the application role (owns nothing, no BYPASSRLS). Unset: databaseUrl with the user gatehouse_app and databaseAppPassword.',
+        secret: true,
+      }),
+      databaseAppPassword: opt(z.string().min(1).optional(), {
+        doc: 'Password set on and used for the gatehouse_app role when databaseAppUrl is unset.',
+        secret: true,
+      }),
+    })
+    .prefault({}),
+  kv: z
+    .strictObject({
+      redisUrl: opt(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(), {
+        doc: 'Redis URL for counters, rate limits and pub/sub shared by several nodes. Unset: in-memory (one node).',
+        secret: true,
+        aliases: ['REDIS_URL'],
+      }),
+    })
+    .prefault({}),
+  rateLimit: z
+    .strictObject({
+      enabled: opt(z.boolean().default(true), { doc: 'Apply per-IP and per-principal rate limits to every route category.' }),
+      onStoreError: opt(z.enum(['closed', 'open']).default('closed'), {
+        doc: 'When the counter store (Redis) cannot answer: closed refuses the request with 503, open lets it through and logs.',
+      }),
+      categories: opt(
+        z
+          .strictObject(Object.fromEntries(RATE_CATEGORIES.map((c) => [c, categoryLimits.optional()])) as Record<
+            RateCategory,
+            z.ZodOptional<typeof categoryLimits>
+          >)
+          .default({}),
+        {
+          doc: `Per category, limits per client IP and per principal (user or API key), as JSON. Defaults: ${RATE_CATEGORIES.map(
+            (c) => `${c} ${defaultLimits[c].ip.limit}/${defaultLimits[c].ip.windowSeconds}s per IP, ${defaultLimits[c].principal.limit}/${defaultLimits[c].principal.windowSeconds}s per principal`,
+          ).join('; ')}.`,
+        },
+      ),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
+        doc: 'Log level of the JSON logs on standard output.',
+      }),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      token: opt(z.string().min(16, 'must be at least 16 characters').optional(), {
+        doc: 'Bearer token that /metrics requires. Unset and not open: /metrics refuses every request.',
+        secret: true,
+      }),
+      open: opt(z.boolean().default(false), { doc: 'Serve /metrics without a token (only behind a private network).' }),
+    })
+    .prefault({}),
+  cron: z
+    .strictObject({
+      secret: opt(z.string().min(16, 'must be at least 16 characters').optional(), {
+        doc: 'Bearer secret that scheduled-job endpoints require. Unset: those endpoints refuse every request.',
+        secret: true,
+      }),
+    })
+    .prefault({}),
+  securityTxt: z
+    .strictObject({
+      contact: opt(z.array(z.string().regex(/^(mailto:|https:\/\/|tel:)/, 'must be a mailto:, https:// or tel: URI')).min(1).default(['mailto:security@example.com']), {
+        doc: 'Contact URIs published in /.well-known/security.txt (RFC 9116). Set your own; doctor warns on the default.',
+      }),
+      expiresDays: opt(z.number().int().min(1).max(365).default(180), {
+        doc: 'security.txt Expires is this many days after the server starts (RFC 9116 recommends under a year).',
+      }),
+      policyUrl: opt(z.url({ protocol: /^https?$/ }).optional(), {
+        doc: 'Disclosure policy URL in security.txt. Default: this server\'s /security-policy (SECURITY.md).',
+      }),
+      preferredLanguages: opt(z.string().default('en'), { doc: 'security.txt Preferred-Languages.' }),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Effective per-category limits: configured values over the defaults. */
+export function rateLimitsFor(config: Config, category: RateCategory): z.infer<typeof categoryLimits> {
+  return config.rateLimit.categories[category] ?? defaultLimits[category];
+}

@@ -1,0 +1,392 @@
+/**
+ * Builds the HTTP server: the edge (headers, CORS, body parsing, rate limits, request ids),
+ * the one error path, declared guards, OpenAPI, and every feature's routes.
+ */
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import scalar from '@scalar/fastify-api-reference';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import FindMyWay from 'find-my-way';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Config, RateCategory } from '../config/schema.ts';
+import type { Db } from '../store/db-types.ts';
+import type { Kv } from '../store/kv/types.ts';
+import { registerCors } from './edge/cors.ts';
+import { registerSecurityHeaders } from './edge/headers.ts';
+import { registerJsonBodyParser } from './edge/json-body.ts';
+import { httpsOptions } from './edge/tls.ts';
+import { AppError, errorBody, errorCodeInfo, registerErrorCodes } from './errors.ts';
+import { GUARDS } from './guards/index.ts';
+import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
+import { enforceRateLimit, type RateLimiterDeps } from './rate-limit.ts';
+import { validateRoute, type Feature, type GuardSpec, type Principal, type RouteDef, type Services, type Verifiers } from './route.ts';
+
+/** What the route table records for every registered route (docs/guards.md, guard tests). */
+export interface RouteMeta {
+  method: string;
+  url: string;
+  guard: GuardSpec;
+  permission: string | null;
+  rateCategory: RateCategory;
+  summary: string;
+  hasBody: boolean;
+  feature: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    gatehouse?: RouteMeta;
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+  interface FastifyInstance {
+    gatehouse: { services: Services; routes: RouteMeta[]; metrics: HttpMetrics };
+  }
+}
+
+export interface BuildAppOptions {
+  config: Config;
+  db: Db;
+  kv: Kv;
+  logger: Logger;
+  features: readonly Feature[];
+  verifiers?: Verifiers;
+  now?: () => number;
+  startedAt?: Date;
+  /** Collect process metrics (off in tests, where many servers share one process). */
+  defaultMetrics?: boolean;
+}
+
+export const errorEnvelopeSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), requestId: z.string() }),
+});
+
+const GUARD_DESCRIPTIONS: Record<GuardSpec['kind'], (g: GuardSpec) => string> = {
+  public: () => 'public',
+  session: () => 'session',
+  apiKey: (g) => `apiKey (scope ${(g as { scope: string }).scope})`,
+  webhook: (g) => `webhook (${(g as { provider: string }).provider})`,
+  cron: () => 'cron secret',
+  metrics: () => 'metrics token',
+};
+
+/** Human-readable guard, as shown in OpenAPI and docs/guards.md. */
+export function describeGuard(guard: GuardSpec): string {
+  return GUARD_DESCRIPTIONS[guard.kind](guard);
+}
+
+const SECURITY_SCHEME: Record<GuardSpec['kind'], string | null> = {
+  public: null,
+  session: 'session',
+  apiKey: 'apiKey',
+  webhook: null,
+  cron: 'cronSecret',
+  metrics: 'metricsToken',
+};
+
+/** Why a raw framework error happened, as one of our codes (never the framework's own text). */
+function mapFrameworkError(err: FastifyError): { code: string; message?: string } {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'BODY_TOO_LARGE' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return { code: 'UNSUPPORTED_MEDIA_TYPE' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { code: 'EMPTY_JSON_BODY' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { code: 'BAD_REQUEST', message: 'Content-Length does not match the body.' };
+    case 'FST_ERR_BAD_URL':
+      return { code: 'BAD_REQUEST', message: 'The URL is malformed.' };
+    default:
+      if (err instanceof SyntaxError) return { code: 'INVALID_JSON' };
+      if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+        if (err.statusCode === 413) return { code: 'BODY_TOO_LARGE' };
+        if (err.statusCode === 415) return { code: 'UNSUPPORTED_MEDIA_TYPE' };
+        return { code: 'BAD_REQUEST' };
+      }
+      return { code: 'INTERNAL' };
+  }
+}
+
+function validationMessage(err: {
+  validation: { keyword?: string; instancePath?: string; message?: string; params?: unknown }[];
+  validationContext?: string;
+}): string {
+  const where = err.validationContext ?? 'body';
+  const parts = err.validation.slice(0, 5).map((v) => {
+    const path = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+    const keys = (v.params as { keys?: unknown } | undefined)?.keys;
+    if (v.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
+      return keys.map((k) => `${where}${path ? '.' + path : ''}.${String(k).slice(0, 64)}: unknown field`).join('; ');
+    }
+    const msg = (v.message ?? 'invalid').replace(/^Invalid input: /, '');
+    return `${where}${path ? '.' + path : ''}: ${msg}`;
+  });
+  return parts.join('; ').slice(0, 500);
+}
+
+/** Throws, naming the first route that lacks a declaration; called before anything is opened. */
+export function assertRoutesDeclared(features: readonly Feature[]): void {
+  for (const feature of features) {
+    for (const route of feature.routes) {
+      const problem = validateRoute(route);
+      if (problem) throw new Error(`refusing to start: ${problem} (feature ${feature.id})`);
+    }
+  }
+}
+
+/**
+ * Builds a ready-to-listen server. Refuses (throws naming the route) when a route lacks a guard,
+ * a permission declaration, a rate category or schemas.
+ * @example const app = await buildApp({ config, db, kv, logger, features: FEATURES });
+ */
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config, db, kv, logger } = options;
+  assertRoutesDeclared(options.features);
+  const now = options.now ?? Date.now;
+  const tls = httpsOptions(config);
+  const metrics = createHttpMetrics({ defaultMetrics: options.defaultMetrics ?? false });
+  const services: Services = {
+    config,
+    db,
+    kv,
+    logger,
+    metrics: metrics.registry,
+    startedAt: options.startedAt ?? new Date(now()),
+    now,
+  };
+  const verifiers = options.verifiers ?? {};
+
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    genReqId: () => randomUUID(),
+    requestIdLogLabel: 'requestId',
+    trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
+    bodyLimit: config.server.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 200 },
+    ...(tls ? { https: tls } : {}),
+    frameworkErrors: (err, request, reply) => {
+      const mapped = mapFrameworkError(err);
+      void sendError(request, reply, mapped.code, mapped.message);
+    },
+  }) as unknown as FastifyInstance;
+
+  const routes: RouteMeta[] = [];
+  const seenRoutes: { method: string; url: string; meta: RouteMeta | undefined }[] = [];
+  app.decorate('gatehouse', { services, routes, metrics });
+  app.decorateRequest('principal', undefined);
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerJsonBodyParser(app, config.server.maxJsonDepth);
+
+  for (const feature of options.features) {
+    if (feature.errorCodes) registerErrorCodes(feature.errorCodes);
+  }
+
+  // Every route, ours or a plugin's, is recorded; onReady refuses any without a guard.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method === 'HEAD' || method === 'OPTIONS') continue;
+      seenRoutes.push({ method, url: route.url, meta: route.config?.gatehouse });
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  await registerSecurityHeaders(app, { tls: tls !== undefined });
+  await registerCors(app, config.cors.origins);
+
+  const limiter: RateLimiterDeps = { config, kv, logger, now, hits: metrics.rateLimitHits };
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'OPTIONS') return;
+    const category = request.routeOptions.config.gatehouse?.rateCategory ?? 'read';
+    await enforceRateLimit(limiter, reply, category, 'ip', request.ip);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.duration.observe({ method: request.method, route }, seconds);
+    request.log.info(
+      { method: request.method, url: request.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ip: request.ip },
+      'request',
+    );
+  });
+
+  function sendError(request: FastifyRequest, reply: FastifyReply, code: string, message?: string, headers?: Record<string, string>): FastifyReply {
+    const info = errorCodeInfo(code) ?? errorCodeInfo('INTERNAL');
+    const status = info?.status ?? 500;
+    // 5xx bodies never carry anything specific to the failure.
+    const text = status >= 500 ? (info?.message ?? 'Internal error.') : (message ?? info?.message ?? 'Error.');
+    if (headers) reply.headers(headers);
+    return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, text, request.id));
+  }
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof AppError) {
+      if (err.status >= 500) request.log.error({ err, code: err.code }, 'request failed');
+      return sendError(request, reply, err.code, err.message, err.headers);
+    }
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      return sendError(request, reply, 'VALIDATION_FAILED', validationMessage(err));
+    }
+    if (isResponseSerializationError(err)) {
+      request.log.error({ err, route: request.routeOptions.url }, 'response does not match its schema');
+      return sendError(request, reply, 'INTERNAL');
+    }
+    const mapped = mapFrameworkError(err);
+    if (mapped.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
+    return sendError(request, reply, mapped.code, mapped.message);
+  });
+
+  // 405 needs to know which methods a path has; find-my-way answers that for a concrete path.
+  const methodRouter = FindMyWay();
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = (['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const).filter((m) => methodRouter.find(m, path) !== null);
+    if (allowed.length > 0) {
+      if (allowed.includes('GET')) allowed.push('HEAD' as never);
+      return sendError(request, reply, 'METHOD_NOT_ALLOWED', undefined, { allow: allowed.join(', ') });
+    }
+    return sendError(request, reply, 'NOT_FOUND');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Gatehouse API',
+        version: '0.1.0',
+        description: 'Every operation states its guard (who may call it) and its rate category. Errors share one envelope: `{ "error": { "code", "message", "requestId" } }`.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token of a signed-in user.' },
+          apiKey: { type: 'http', scheme: 'bearer', description: 'A Gatehouse API key (also accepted as x-api-key).' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'metrics.token' },
+          cronSecret: { type: 'http', scheme: 'bearer', description: 'cron.secret' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  const errorResponses = { '4xx': errorEnvelopeSchema, '5xx': errorEnvelopeSchema };
+
+  function registerRoute(feature: Feature, route: RouteDef): void {
+    const meta: RouteMeta = {
+      method: route.method,
+      url: route.url,
+      guard: route.guard,
+      permission: route.permission,
+      rateCategory: route.rateCategory,
+      summary: route.summary,
+      hasBody: route.schema.body !== undefined,
+      feature: feature.id,
+    };
+    routes.push(meta);
+    methodRouter.on(route.method, route.url, () => undefined);
+    const guard = GUARDS[route.guard.kind];
+    const scheme = SECURITY_SCHEME[route.guard.kind];
+    const guardDeps = { config, verifiers };
+    app.route({
+      method: route.method,
+      url: route.url,
+      ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
+      config: { gatehouse: meta },
+      schema: {
+        summary: route.summary,
+        description: `Guard: ${describeGuard(route.guard)}. Permission: ${route.permission ?? 'none'}. Rate category: ${route.rateCategory}.`,
+        tags: [feature.id],
+        ...(route.hidden ? { hide: true } : {}),
+        ...(scheme ? { security: [{ [scheme]: [] }] } : {}),
+        ...(route.schema.params ? { params: route.schema.params } : {}),
+        ...(route.schema.querystring ? { querystring: route.schema.querystring } : {}),
+        ...(route.schema.body ? { body: route.schema.body } : {}),
+        ...(route.schema.headers ? { headers: route.schema.headers } : {}),
+        response: { ...route.schema.response, ...errorResponses },
+      },
+      // The guard runs before validation, so an unauthenticated caller learns nothing of the schema.
+      preValidation: async (request, reply) => {
+        const principal = await guard.run(request, route.guard, guardDeps);
+        request.principal = principal;
+        if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`);
+      },
+      handler: async (request, reply) =>
+        route.handler({
+          params: request.params as never,
+          query: request.query as never,
+          body: request.body as never,
+          request,
+          reply,
+          services,
+          principal: request.principal,
+        }),
+    });
+  }
+
+  for (const feature of options.features) {
+    for (const route of feature.routes) registerRoute(feature, route);
+  }
+
+  // The reference UI is a plugin with its own routes; they are public, read-category.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      const method = Array.isArray(route.method) ? route.method[0] : route.method;
+      const meta: RouteMeta = {
+        method: String(method),
+        url: route.url,
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'read',
+        summary: 'API reference UI',
+        hasBody: false,
+        feature: 'docs',
+      };
+      route.config = { ...route.config, gatehouse: meta };
+      if (method !== 'HEAD') {
+        routes.push(meta);
+        methodRouter.on(method as 'GET', route.url, () => undefined);
+      }
+    });
+    // The reference UI's page has two scripts and injects one style element; all carry this
+    // nonce, so its CSP needs neither 'unsafe-inline' nor 'unsafe-eval'.
+    const nonce = randomUUID().replace(/-/g, '');
+    const docsCsp = `default-src 'none'; script-src 'self' 'nonce-${nonce}'; style-src 'self' 'nonce-${nonce}'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`;
+    await docs.register(scalar, {
+      routePrefix: '/docs',
+      configuration: { url: '/openapi.json', title: 'Gatehouse API', hideClientButton: true, telemetry: false, nonce } as never,
+      hooks: {
+        onRequest: async (_request: FastifyRequest, reply: FastifyReply) => {
+          reply.header('content-security-policy', docsCsp);
+        },
+      },
+    });
+  });
+
+  app.addHook('onReady', async () => {
+    const unguarded = seenRoutes.filter((r) => r.meta === undefined && !routes.some((m) => m.method === r.method && m.url === r.url));
+    if (unguarded.length > 0) {
+      const first = unguarded[0];
+      throw new Error(`refusing to start: route ${first?.method} ${first?.url} declares no guard`);
+    }
+  });
+
+  return app;
+}

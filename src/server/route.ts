@@ -1,0 +1,125 @@
+/**
+ * What a route must declare: method, path, guard, rate category, schemas and a handler.
+ * Features are plain objects listing their routes; the server registers them and refuses to
+ * start when one lacks a declaration (see validateRoute).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Config, RateCategory } from '../config/schema.ts';
+import type { Db } from '../store/db-types.ts';
+import type { Kv } from '../store/kv/types.ts';
+import type { ErrorCodeInfo } from './error-codes.ts';
+
+/** Who a guard let through. */
+export interface Principal {
+  kind: 'user' | 'apiKey' | 'service' | 'webhook';
+  id: string;
+  /** Tenant the principal acts in, when the guard knows it (API keys). */
+  tenantId?: string;
+  scopes?: readonly string[];
+}
+
+export type GuardSpec =
+  | { kind: 'public' }
+  | { kind: 'session' }
+  | { kind: 'apiKey'; scope: string }
+  | { kind: 'webhook'; provider: string }
+  | { kind: 'cron' }
+  | { kind: 'metrics' };
+
+export type GuardKind = GuardSpec['kind'];
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteSchemas {
+  params?: z.ZodType;
+  querystring?: z.ZodType;
+  body?: z.ZodType;
+  headers?: z.ZodType;
+  /** Success responses by status; error envelopes are added for every route. */
+  response: Record<number, z.ZodType>;
+}
+
+/** Services every handler can reach. Core services only: features bring their own. */
+export interface Services {
+  config: Config;
+  db: Db;
+  kv: Kv;
+  logger: Logger;
+  metrics: Registry;
+  startedAt: Date;
+  now: () => number;
+}
+
+export interface HandlerContext<Params, Query, Body> {
+  params: Params;
+  query: Query;
+  body: Body;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  services: Services;
+  principal: Principal | undefined;
+}
+
+export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
+  method: HttpMethod;
+  url: string;
+  summary: string;
+  guard: GuardSpec;
+  /** Permission the principal needs (tenancy's matrix), or null when the guard alone decides. */
+  permission: string | null;
+  rateCategory: RateCategory;
+  schema: S;
+  /** Overrides server.bodyLimitBytes for this route. */
+  bodyLimit?: number;
+  /** Hidden from OpenAPI (never from the guard table). */
+  hidden?: boolean;
+  handler: (
+    ctx: HandlerContext<
+      S['params'] extends z.ZodType ? z.output<S['params']> : Record<string, never>,
+      S['querystring'] extends z.ZodType ? z.output<S['querystring']> : Record<string, never>,
+      S['body'] extends z.ZodType ? z.output<S['body']> : undefined
+    >,
+  ) => Promise<unknown>;
+}
+
+/** Type helper so handlers see their schemas' types. */
+export function defineRoute<S extends RouteSchemas>(route: RouteDef<S>): RouteDef<S> {
+  return route;
+}
+
+/** A feature: a plain object listed in server/features.ts. */
+export interface Feature {
+  id: string;
+  routes: RouteDef[];
+  errorCodes?: Record<string, ErrorCodeInfo>;
+  auditActions?: readonly string[];
+}
+
+/** Credential checks that features provide to the guards (identity, keys, webhooks). */
+export interface Verifiers {
+  session?: (token: string, request: FastifyRequest) => Promise<Principal | null>;
+  apiKey?: (key: string, scope: string, request: FastifyRequest) => Promise<Principal | null>;
+  webhook?: Record<string, (request: FastifyRequest) => Promise<Principal | null>>;
+}
+
+const BODY_METHODS = new Set<HttpMethod>(['POST', 'PUT', 'PATCH']);
+
+/** Returns why a route may not be served, or null. The server refuses to start on any. */
+export function validateRoute(route: Partial<RouteDef> & { method?: string; url?: string }): string | null {
+  const name = `${route.method ?? '?'} ${route.url ?? '?'}`;
+  if (!route.guard || typeof route.guard !== 'object' || !('kind' in route.guard)) return `route ${name} declares no guard`;
+  if (route.permission === undefined) return `route ${name} declares no permission (use null when the guard alone decides)`;
+  if (!route.rateCategory) return `route ${name} declares no rate category`;
+  if (!route.schema || !route.schema.response || Object.keys(route.schema.response).length === 0) {
+    return `route ${name} declares no response schema`;
+  }
+  if (route.method && BODY_METHODS.has(route.method as HttpMethod) && !route.schema.body) {
+    return `route ${name} declares no body schema`;
+  }
+  if (route.url?.includes(':') && !route.schema.params) return `route ${name} declares no params schema`;
+  if (route.guard.kind === 'public' && route.permission !== null) return `route ${name} is public but declares a permission`;
+  return null;
+}

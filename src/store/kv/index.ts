@@ -1,0 +1,27 @@
+import { createMemoryKv } from './memory.ts';
+import type { KvErrorReporter } from './memory.ts';
+import { createRedisKv } from './redis.ts';
+import type { Kv } from './types.ts';
+
+export type { Kv, MessageHandler, SlidingWindowResult } from './types.ts';
+export type { KvErrorReporter } from './memory.ts';
+export { createMemoryKv } from './memory.ts';
+export { createRedisKv } from './redis.ts';
+
+export interface KvOptions {
+  /** Redis for several nodes; without it the kv lives in this process (one node only). */
+  redisUrl?: string;
+  now?: () => number;
+  /** See RedisKvOptions.keyPrefix. Ignored by the memory kv. */
+  keyPrefix?: string;
+  onError?: KvErrorReporter;
+}
+
+/** Opens the kv the configuration asks for: Redis when a URL is given, memory otherwise. */
+export async function createKv(options: KvOptions): Promise<Kv> {
+  const { redisUrl, now, keyPrefix, onError } = options;
+  if (redisUrl !== undefined && redisUrl !== '') {
+    return createRedisKv(redisUrl, { keyPrefix, now, onError });
+  }
+  return createMemoryKv({ now, onError });
+}

@@ -1,0 +1,354 @@
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import {
+  assertInteger,
+  assertPositiveInteger,
+  checkSlidingWindowArgs,
+  reportToConsole,
+  windowKeys,
+} from './memory.ts';
+import type { KvErrorReporter } from './memory.ts';
+import type { Kv, MessageHandler, SlidingWindowResult } from './types.ts';
+
+export interface RedisKvOptions {
+  /** Prepended to every key and channel, so several deployments can share one Redis. Default `gh:`. */
+  keyPrefix?: string;
+  /**
+   * Clock for hitSlidingWindow when no `now` is passed. The window index comes from this
+   * clock (nodes should be NTP-synced); TTLs always run on Redis's own clock.
+   */
+  now?: () => number;
+  /**
+   * Receives subscriber handler errors (default: console.error) and connection errors
+   * (default: dropped, since every call made meanwhile rejects with them anyway).
+   */
+  onError?: KvErrorReporter;
+}
+
+const CONNECT_TIMEOUT_MS = 2_000;
+const COMMAND_TIMEOUT_MS = 2_000;
+const CONNECTION_CONTEXT = 'redis connection';
+
+// Fail fast: a limiter or lock that waits on a dead Redis stalls every request behind it.
+const CLIENT_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  connectTimeout: CONNECT_TIMEOUT_MS,
+  // Bounds calls against a server that accepts the socket but never answers.
+  commandTimeout: COMMAND_TIMEOUT_MS,
+  maxRetriesPerRequest: 1,
+  // Calls made while disconnected reject at once instead of queueing until reconnect.
+  enableOfflineQueue: false,
+  // Keep reconnecting in the background so the node recovers when Redis comes back.
+  retryStrategy: (times) => Math.min(times * 200, 2_000),
+};
+
+interface LuaScript {
+  source: string;
+  sha: string;
+}
+
+function lua(source: string): LuaScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+// INCRBY keeps an existing TTL; PTTL -1 means the key was just created (or never had one).
+const INCR_SCRIPT = lua(`
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value
+`);
+
+// Mirrors slidingWindowDecision() in memory.ts line for line; keep the two in step.
+// KEYS: previous window counter, current window counter.
+// ARGV: limit, windowMs, ms elapsed in the current window, TTL of the current counter.
+const SLIDING_WINDOW_SCRIPT = lua(`
+local limit = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local elapsed = tonumber(ARGV[3])
+local function floordiv(a, b)
+  local q = math.floor(a / b)
+  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
+  return q
+end
+local function ceildiv(a, b)
+  local q = floordiv(a, b)
+  if q * b < a then q = q + 1 end
+  return q
+end
+local prev = tonumber(redis.call('GET', KEYS[1]) or '0')
+local curr = tonumber(redis.call('GET', KEYS[2]) or '0')
+local scaled = prev * (w - elapsed) + curr * w
+if scaled + w <= limit * w then
+  redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  return {1, floordiv(limit * w - w - scaled, w), 0, 2 * w - elapsed}
+end
+local retry
+if curr + 1 > limit then
+  retry = w - elapsed + ceildiv(w * (curr + 1 - limit), curr)
+else
+  retry = ceildiv(w * (prev + curr + 1 - limit), prev) - elapsed
+end
+local reset = 2 * w - elapsed
+if curr == 0 then reset = w - elapsed end
+return {0, 0, retry, reset}
+`);
+
+/** The URL without its password, for error messages and logs. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<unparseable Redis URL>';
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function quitQuietly(client: Redis): Promise<void> {
+  try {
+    await client.quit();
+  } catch {
+    // quit needs a live connection; disconnect also stops the reconnect loop.
+    client.disconnect();
+  }
+}
+
+async function runScript(client: Redis, script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+  try {
+    return await client.evalsha(script.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    // The script cache is empty after a Redis restart or failover; EVAL reloads it.
+    if (errorMessage(error).startsWith('NOSCRIPT')) {
+      return client.eval(script.source, keys.length, ...keys, ...args);
+    }
+    throw error;
+  }
+}
+
+function toIntegers(value: unknown, count: number): number[] {
+  if (!Array.isArray(value) || value.length !== count || !value.every((v) => typeof v === 'number')) {
+    throw new Error(`kv: unexpected reply from Redis script: ${JSON.stringify(value)}`);
+  }
+  return value as number[];
+}
+
+/**
+ * Creates the kv on Redis, for several Gatehouse nodes sharing limits, locks and messages.
+ * Rejects within about two seconds when Redis is unreachable. Every call rejects (rather
+ * than waits) while the connection is down; the client reconnects in the background.
+ */
+export async function createRedisKv(url: string, options: RedisKvOptions = {}): Promise<Kv> {
+  const prefix = options.keyPrefix ?? 'gh:';
+  const clock = options.now ?? Date.now;
+  const report: KvErrorReporter =
+    options.onError ??
+    ((error, context) => {
+      if (context !== CONNECTION_CONTEXT) reportToConsole(error, context);
+    });
+  const where = redactUrl(url);
+
+  const client = new Redis(url, CLIENT_OPTIONS);
+  let lastConnectionError: unknown;
+  // Without a listener ioredis's 'error' event would crash the process.
+  client.on('error', (error: unknown) => {
+    lastConnectionError = error;
+    report(error, CONNECTION_CONTEXT);
+  });
+
+  try {
+    // The race also covers a server that accepts the socket but never completes the handshake.
+    await withTimeout(client.connect(), CONNECT_TIMEOUT_MS + 500, `timed out after ${CONNECT_TIMEOUT_MS + 500} ms`);
+  } catch (error) {
+    client.disconnect();
+    // connect() only says "Connection is closed"; the 'error' event carries the cause.
+    const cause = lastConnectionError ?? error;
+    throw new Error(`kv: Redis unreachable at ${where}: ${errorMessage(cause)}`, { cause });
+  }
+
+  let closed = false;
+  let subscriberPromise: Promise<Redis> | undefined;
+  const handlersByChannel = new Map<string, Set<MessageHandler>>();
+  // Channels Redis has confirmed on the subscriber connection.
+  const confirmed = new Set<string>();
+  // SUBSCRIBE/UNSUBSCRIBE run one at a time so interleaved calls cannot leave Redis out of
+  // step with handlersByChannel.
+  let subscriptionChain: Promise<void> = Promise.resolve();
+
+  function ensureOpen(): void {
+    if (closed) throw new Error('kv: Redis store is closed');
+  }
+
+  async function call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    ensureOpen();
+    try {
+      return await run();
+    } catch (error) {
+      throw new Error(`kv: Redis ${operation} failed (${where}): ${errorMessage(error)}`, { cause: error });
+    }
+  }
+
+  function deliver(channel: string, message: string): void {
+    const handlers = handlersByChannel.get(channel);
+    if (handlers === undefined) return;
+    for (const handler of [...handlers]) {
+      try {
+        handler(message);
+      } catch (error) {
+        report(error, `subscriber handler on ${channel.slice(prefix.length)}`);
+      }
+    }
+  }
+
+  function subscriber(): Promise<Redis> {
+    subscriberPromise ??= (async () => {
+      // A connection in subscribe mode cannot run other commands, hence a second one.
+      const sub = client.duplicate();
+      sub.on('error', (error: unknown) => report(error, CONNECTION_CONTEXT));
+      sub.on('message', deliver);
+      try {
+        await withTimeout(sub.connect(), CONNECT_TIMEOUT_MS + 500, 'subscriber connection timed out');
+      } catch (error) {
+        sub.disconnect();
+        throw error;
+      }
+      return sub;
+    })();
+    // A failed attempt is forgotten so the next subscribe tries again.
+    subscriberPromise.catch(() => {
+      subscriberPromise = undefined;
+    });
+    return subscriberPromise;
+  }
+
+  function serialized(operation: () => Promise<void>): Promise<void> {
+    const run = subscriptionChain.then(operation);
+    subscriptionChain = run.catch(() => undefined);
+    return run;
+  }
+
+  // Brings Redis in line with whether anyone still wants `channel`.
+  async function reconcile(channel: string): Promise<void> {
+    const wanted = (handlersByChannel.get(channel)?.size ?? 0) > 0;
+    if (wanted && !confirmed.has(channel)) {
+      const sub = await subscriber();
+      await sub.subscribe(channel);
+      confirmed.add(channel);
+    } else if (!wanted && confirmed.has(channel)) {
+      confirmed.delete(channel);
+      const sub = await subscriberPromise;
+      await sub?.unsubscribe(channel);
+    }
+  }
+
+  function removeHandler(channel: string, handlers: Set<MessageHandler>, handler: MessageHandler): void {
+    handlers.delete(handler);
+    if (handlers.size === 0 && handlersByChannel.get(channel) === handlers) handlersByChannel.delete(channel);
+  }
+
+  return {
+    kind: 'redis',
+
+    async incr(key, by, ttlMs) {
+      assertInteger('by', by);
+      assertPositiveInteger('ttlMs', ttlMs);
+      const reply = await call('incr', () => runScript(client, INCR_SCRIPT, [prefix + key], [by, ttlMs]));
+      if (typeof reply !== 'number') throw new Error(`kv: unexpected INCRBY reply: ${JSON.stringify(reply)}`);
+      return reply;
+    },
+
+    async get(key) {
+      return call('get', () => client.get(prefix + key));
+    },
+
+    async set(key, value, ttlMs) {
+      assertPositiveInteger('ttlMs', ttlMs);
+      await call('set', () => client.set(prefix + key, value, 'PX', ttlMs));
+    },
+
+    async setIfAbsent(key, value, ttlMs) {
+      assertPositiveInteger('ttlMs', ttlMs);
+      const reply = await call('setIfAbsent', () => client.set(prefix + key, value, 'PX', ttlMs, 'NX'));
+      return reply === 'OK';
+    },
+
+    async del(key) {
+      await call('del', () => client.del(prefix + key));
+    },
+
+    async hitSlidingWindow(key, limit, windowMs, now): Promise<SlidingWindowResult> {
+      const at = checkSlidingWindowArgs(limit, windowMs, now ?? clock());
+      const { prevKey, currKey, elapsed } = windowKeys(prefix + key, windowMs, at);
+      const reply = await call('hitSlidingWindow', () =>
+        runScript(client, SLIDING_WINDOW_SCRIPT, [prevKey, currKey], [limit, windowMs, elapsed, 2 * windowMs]),
+      );
+      const [allowed, remaining, retryAfterMs, resetMs] = toIntegers(reply, 4) as [number, number, number, number];
+      return { allowed: allowed === 1, limit, remaining, retryAfterMs, resetMs };
+    },
+
+    async publish(channel, message) {
+      await call('publish', () => client.publish(prefix + channel, message));
+    },
+
+    async subscribe(channel, handler) {
+      ensureOpen();
+      const full = prefix + channel;
+      // Each subscription gets its own identity, so one function subscribed twice is two subscriptions.
+      const subscription: MessageHandler = (message) => handler(message);
+      let handlers = handlersByChannel.get(full);
+      if (handlers === undefined) {
+        handlers = new Set();
+        handlersByChannel.set(full, handlers);
+      }
+      handlers.add(subscription);
+      const own = handlers;
+      try {
+        await call('subscribe', () => serialized(() => reconcile(full)));
+      } catch (error) {
+        removeHandler(full, own, subscription);
+        throw error;
+      }
+      let active = true;
+      return async () => {
+        if (!active) return;
+        active = false;
+        // Delivery stops here, whatever happens to the UNSUBSCRIBE below.
+        removeHandler(full, own, subscription);
+        if (closed) return;
+        try {
+          await serialized(() => reconcile(full));
+        } catch (error) {
+          // Only a stale server-side subscription is left; its messages find no handler.
+          report(error, CONNECTION_CONTEXT);
+        }
+      };
+    },
+
+    async ping() {
+      await call('ping', () => client.ping());
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      handlersByChannel.clear();
+      const sub = await subscriberPromise?.catch(() => undefined);
+      await Promise.all([quitQuietly(client), sub === undefined ? undefined : quitQuietly(sub)]);
+    },
+  };
+}

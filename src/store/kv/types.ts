@@ -1,0 +1,44 @@
+/**
+ * Counters, a sliding-window limiter and pub/sub behind one interface:
+ * memory.ts for one node, redis.ts (atomic Lua) for several. One shared suite
+ * (kv.shared-suite.ts) runs against both.
+ */
+
+export interface SlidingWindowResult {
+  allowed: boolean;
+  /** The configured limit. */
+  limit: number;
+  /** Requests still allowed in the current window (0 when refused). */
+  remaining: number;
+  /** Milliseconds until a request would be allowed again (0 when allowed). */
+  retryAfterMs: number;
+  /** Milliseconds until the window has fully reset. */
+  resetMs: number;
+}
+
+export type MessageHandler = (message: string) => void;
+
+export interface Kv {
+  readonly kind: 'memory' | 'redis';
+  /** Adds `by` to a counter; the TTL is set when the counter is created and kept after. Returns the new value. */
+  incr(key: string, by: number, ttlMs: number): Promise<number>;
+  /** Current value of a string or counter key, or null when absent or expired. */
+  get(key: string): Promise<string | null>;
+  /** Sets a value with a TTL. */
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Sets only when absent; true when this call set it. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  del(key: string): Promise<void>;
+  /**
+   * Sliding-window counter (the previous fixed window weighted by its overlap, plus the
+   * current one), checked and counted atomically. `now` is injected for tests.
+   * A refused request is not counted.
+   */
+  hitSlidingWindow(key: string, limit: number, windowMs: number, now?: number): Promise<SlidingWindowResult>;
+  publish(channel: string, message: string): Promise<void>;
+  /** Resolves once the subscription is active; returns an unsubscribe function. */
+  subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+  /** Throws when the store cannot answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

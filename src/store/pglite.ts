@@ -1,0 +1,125 @@
+/**
+ * The embedded adapter: PostgreSQL compiled to WebAssembly, in memory or in a data directory.
+ *
+ * PGlite has one session and it is a superuser, so the application role is entered per
+ * transaction with a transaction-local role switch and the owner is simply the session user.
+ * RLS therefore holds for everything that goes through this interface, but SQL run as the app
+ * role could `RESET ROLE` back to the superuser: unlike PostgreSQL, this adapter does not
+ * defend against SQL injection at the role level.
+ */
+import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
+import { APP_ROLE, TENANT_SETTING, type Db, type Queryable, type QueryResult } from './db-types.ts';
+import { assertNotInTransaction, assertTenantId, runTransactionCallback } from './index.ts';
+import { runMigrations, type MigrationSession } from './migrate.ts';
+
+export interface PgliteDbOptions {
+  /** Data directory; undefined keeps everything in memory. */
+  dataDir: string | undefined;
+}
+
+const identity = (value: string): string => value;
+
+// The same JavaScript types as the PostgreSQL adapter: int8 as a string (no precision loss,
+// as pg does), date as 'YYYY-MM-DD' (pg would build a local-time Date). Array types follow.
+const PARSERS = { 20: identity, 1082: identity };
+
+function toResult<Row>(result: Results<Row>): QueryResult<Row> {
+  return { rows: result.rows, rowCount: result.rowCount ?? result.affectedRows ?? 0 };
+}
+
+function mutableParams(params: readonly unknown[] | undefined): unknown[] | undefined {
+  return params === undefined ? undefined : [...params];
+}
+
+/** Opens an embedded PGlite store; call migrate() before any query as the application role. */
+export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
+  const pg = await PGlite.create(options.dataDir, { parsers: PARSERS });
+  let migrated = false;
+  let closed = false;
+  // PGlite serialises statements but not a whole run: two migrate() calls must not both see the same migration as pending.
+  let migrationQueue: Promise<unknown> = Promise.resolve();
+
+  const assertUsable = (operation: string): void => {
+    if (closed) throw new Error('PGlite storage is closed');
+    assertNotInTransaction(operation);
+  };
+
+  const assertMigrated = (): void => {
+    if (!migrated) throw new Error('PGlite storage: call migrate() before queries; it creates the application role');
+  };
+
+  const run = async (tx: Transaction, sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<Record<string, unknown>>> =>
+    toResult(await tx.query<Record<string, unknown>>(sql, mutableParams(params)));
+
+  // PGlite's transaction() is exclusive, so no other caller's statement can land inside it.
+  const asApp = <T>(tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> =>
+    pg.transaction(async (tx) => {
+      // One round trip; set_config(..., true) is SET LOCAL. An empty tenant clears any value the owner set on the session.
+      await tx.query("SELECT set_config('role', $1, true), set_config($2, $3, true)", [APP_ROLE, TENANT_SETTING, tenantId]);
+      return runTransactionCallback((sql, params) => run(tx, sql, params), fn);
+    });
+
+  const session: MigrationSession = {
+    query: async <Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]) =>
+      toResult(await pg.query<Row>(sql, mutableParams(params))),
+    transaction: (fn) =>
+      pg.transaction(async (tx) =>
+        fn({
+          query: async <Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]) =>
+            toResult(await tx.query<Row>(sql, mutableParams(params))),
+          exec: async (sql) => {
+            await tx.exec(sql);
+          },
+        }),
+      ),
+  };
+
+  return {
+    kind: 'pglite',
+    location: options.dataDir ?? 'memory',
+
+    async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+      assertUsable('query');
+      assertMigrated();
+      return asApp('', (tx) => tx.query<Row>(sql, params));
+    },
+
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      assertUsable('transaction');
+      assertMigrated();
+      return asApp('', fn);
+    },
+
+    async withTenant<T>(tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      assertTenantId(tenantId);
+      assertUsable('withTenant');
+      assertMigrated();
+      return asApp(tenantId, fn);
+    },
+
+    async asOwner<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      assertUsable('asOwner');
+      return pg.transaction((tx) => runTransactionCallback((sql, params) => run(tx, sql, params), fn));
+    },
+
+    async migrate() {
+      assertUsable('migrate');
+      const result = migrationQueue.then(() => runMigrations(session, { login: false, password: undefined }));
+      migrationQueue = result.catch(() => undefined);
+      const outcome = await result;
+      migrated = true;
+      return outcome;
+    },
+
+    async ping() {
+      assertUsable('ping');
+      await pg.query('SELECT 1');
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pg.close();
+    },
+  };
+}

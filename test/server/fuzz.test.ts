@@ -1,0 +1,51 @@
+/**
+ * Random bodies at every route that takes one: whatever arrives, the answer is a 4xx or a
+ * success, never a 5xx, and always the error envelope when refused.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../support/app.ts';
+import { fixtureFeature } from '../support/fixture-feature.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp({
+    extraFeatures: [fixtureFeature],
+    overrides: { 'rateLimit.enabled': false },
+    env: { GATEHOUSE_CRON_SECRET: 'cron-secret-0123456789abcdef' },
+    verifiers: { apiKey: async () => ({ kind: 'apiKey', id: 'k', scopes: ['ai:chat'] }), webhook: { test: async () => ({ kind: 'webhook', id: 't' }) } },
+    logLevel: 'silent',
+  });
+});
+afterAll(async () => t.close());
+
+const bodyArb = fc.oneof(
+  fc.json({ depthSize: 'medium' }),
+  fc.jsonValue().map((v) => JSON.stringify(v)),
+  fc.string(),
+  fc.record({ name: fc.oneof(fc.string(), fc.integer(), fc.constant(null)), tags: fc.anything() }).map((v) => JSON.stringify(v)),
+  fc.constantFrom('{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}', '[', '\u0000', '{"name":"\ud800"}', '1e999999', '"'),
+);
+const typeArb = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/octet-stream', 'application/json; charset=latin1');
+
+describe('random bodies never cause a 5xx', () => {
+  it('holds for every route with a body', async () => {
+    const routes = t.app.gatehouse.routes.filter((r) => r.hasBody);
+    expect(routes.length).toBeGreaterThanOrEqual(4);
+    for (const route of routes) {
+      await fc.assert(
+        fc.asyncProperty(bodyArb, typeArb, async (payload, type) => {
+          const res = await t.app.inject({
+            method: route.method as 'POST',
+            url: route.url,
+            payload,
+            headers: { 'content-type': type, authorization: 'Bearer cron-secret-0123456789abcdef' },
+          });
+          expect(res.statusCode, `${route.method} ${route.url} <- ${type} ${payload.slice(0, 80)}`).toBeLessThan(500);
+          if (res.statusCode >= 400) expect(res.json().error.code).toMatch(/^[A-Z_]+$/);
+        }),
+        { numRuns: 300 },
+      );
+    }
+  });
+});

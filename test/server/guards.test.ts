@@ -1,0 +1,110 @@
+/**
+ * EDGE-5: every route declares its guard; every non-public route refuses a caller without
+ * credentials with 401; the server refuses to start with an undeclared route.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createTestApp, type TestApp } from '../support/app.ts';
+import { fixtureFeature } from '../support/fixture-feature.ts';
+import { defineRoute, type Feature, type RouteDef } from '../../src/server/route.ts';
+
+const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
+const CRON_SECRET = 'cron-secret-0123456789abcdef';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp({
+    extraFeatures: [fixtureFeature],
+    overrides: { 'rateLimit.enabled': false },
+    env: { GATEHOUSE_METRICS_TOKEN: METRICS_TOKEN, GATEHOUSE_CRON_SECRET: CRON_SECRET },
+    verifiers: {
+      session: async (token) => (token === 'valid-session' ? { kind: 'user', id: 'u1' } : null),
+      apiKey: async (key) => (key === 'gh_valid' ? { kind: 'apiKey', id: 'k1', scopes: ['ai:embeddings'] } : null),
+      webhook: { test: async (req) => (req.headers['x-test-signature'] === 'good' ? { kind: 'webhook', id: 'test' } : null) },
+    },
+  });
+});
+afterAll(async () => t.close());
+
+describe('guard audit: every non-public route without credentials is refused', () => {
+  it('401 UNAUTHENTICATED on each, found from the route table (new routes are covered automatically)', async () => {
+    const guarded = t.app.gatehouse.routes.filter((r) => r.guard.kind !== 'public');
+    expect(guarded.map((r) => `${r.method} ${r.url}`)).toEqual(
+      expect.arrayContaining(['GET /metrics', 'GET /test/session', 'POST /test/key', 'POST /test/webhook', 'POST /test/cron']),
+    );
+    for (const route of guarded) {
+      const url = route.url.replace(/:[a-zA-Z]+/g, '00000000-0000-4000-8000-000000000000');
+      const res = await t.app.inject({ method: route.method as 'GET', url, ...(route.hasBody ? { payload: {} } : {}) });
+      expect({ route: `${route.method} ${route.url}`, status: res.statusCode, code: res.json().error?.code }).toEqual({
+        route: `${route.method} ${route.url}`,
+        status: 401,
+        code: 'UNAUTHENTICATED',
+      });
+    }
+  });
+
+  it('every route in the table declares a guard, a permission slot and a rate category', () => {
+    for (const r of t.app.gatehouse.routes) {
+      expect(r.guard.kind).toBeTruthy();
+      expect(r.permission === null || typeof r.permission === 'string').toBe(true);
+      expect(r.rateCategory).toBeTruthy();
+    }
+  });
+});
+
+describe('guards let the right credentials through', () => {
+  it('session: a token the verifier accepts passes; a forged one is refused', async () => {
+    expect((await t.app.inject({ url: '/test/session', headers: { authorization: 'Bearer valid-session' } })).json()).toEqual({ user: 'u1' });
+    expect((await t.app.inject({ url: '/test/session', headers: { authorization: 'Bearer forged' } })).statusCode).toBe(401);
+    expect((await t.app.inject({ url: '/test/session', headers: { authorization: 'Basic dTpw' } })).statusCode).toBe(401);
+  });
+
+  it('apiKey: a valid key without the route scope is refused with 403 FORBIDDEN', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/test/key', payload: { prompt: 'x' }, headers: { 'x-api-key': 'gh_valid' } });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.code).toBe('FORBIDDEN');
+  });
+
+  it('metrics: the configured token passes, a wrong one of the same length does not', async () => {
+    expect((await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).statusCode).toBe(200);
+    const wrong = METRICS_TOKEN.slice(0, -1) + 'X';
+    expect((await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${wrong}` } })).statusCode).toBe(401);
+  });
+
+  it('cron: the configured secret passes, anything else is refused', async () => {
+    expect((await t.app.inject({ method: 'POST', url: '/test/cron', payload: {}, headers: { authorization: `Bearer ${CRON_SECRET}` } })).json()).toEqual({ ran: true });
+    expect((await t.app.inject({ method: 'POST', url: '/test/cron', payload: {}, headers: { authorization: 'Bearer guess' } })).statusCode).toBe(401);
+  });
+
+  it('webhook: the provider verifier decides', async () => {
+    expect((await t.app.inject({ method: 'POST', url: '/test/webhook', payload: {}, headers: { 'x-test-signature': 'good' } })).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'POST', url: '/test/webhook', payload: {}, headers: { 'x-test-signature': 'bad' } })).statusCode).toBe(401);
+  });
+});
+
+describe('the server refuses to start with an undeclared route', () => {
+  const base = {
+    method: 'GET' as const,
+    url: '/v1/undeclared',
+    summary: 'x',
+    guard: { kind: 'public' as const },
+    permission: null,
+    rateCategory: 'read' as const,
+    schema: { response: { 200: z.object({}) } },
+    handler: async () => ({}),
+  };
+  const cases: [string, Partial<RouteDef>, RegExp][] = [
+    ['no guard', { guard: undefined }, /route GET \/v1\/undeclared declares no guard/],
+    ['no permission slot', { permission: undefined }, /route GET \/v1\/undeclared declares no permission/],
+    ['no rate category', { rateCategory: undefined }, /declares no rate category/],
+    ['no response schema', { schema: { response: {} } }, /declares no response schema/],
+    ['a body route without a body schema', { method: 'POST', schema: { response: { 200: z.object({}) } } }, /route POST \/v1\/undeclared declares no body schema/],
+    ['a path parameter without a params schema', { url: '/v1/undeclared/:id' }, /declares no params schema/],
+  ];
+  for (const [name, patch, message] of cases) {
+    it(name, async () => {
+      const feature: Feature = { id: 'broken', routes: [defineRoute({ ...base, ...patch } as RouteDef)] };
+      await expect(createTestApp({ extraFeatures: [feature] })).rejects.toThrow(message);
+    });
+  }
+});

@@ -1,0 +1,58 @@
+/**
+ * createTestApp(): the one factory for in-process server tests. Same wiring as `gatehouse start`
+ * (runtime.ts) on in-memory PGlite and memory kv, with the logs captured for assertions.
+ */
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { startNode, type Node } from '../../src/cli/runtime.ts';
+import { FEATURES } from '../../src/features.ts';
+import { createLogger } from '../../src/server/logger.ts';
+import type { Feature, Verifiers } from '../../src/server/route.ts';
+import { secretValues } from '../../src/config/load.ts';
+
+export interface TestApp {
+  app: FastifyInstance;
+  node: Node;
+  config: Config;
+  /** Every log line written so far, raw. */
+  logText: () => string;
+  close: () => Promise<void>;
+}
+
+export interface TestAppOptions {
+  /** Dotted-path overrides, e.g. { 'rateLimit.enabled': false }. */
+  overrides?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  extraFeatures?: readonly Feature[];
+  verifiers?: Verifiers;
+  now?: () => number;
+  logLevel?: string;
+}
+
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const { config } = loadConfig({
+    env: options.env ?? {},
+    configFile: undefined,
+    cwd: '/nonexistent-gatehouse-test-dir',
+    overrides: { 'log.level': options.logLevel ?? 'info', ...options.overrides },
+  });
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  const logger = createLogger({ level: config.log.level, destination, knownSecrets: () => secretValues(config) });
+  const node = await startNode({
+    config,
+    logger,
+    inMemory: true,
+    features: [...FEATURES, ...(options.extraFeatures ?? [])],
+    verifiers: options.verifiers,
+    now: options.now,
+  });
+  return { app: node.app, node, config, logText: () => chunks.join(''), close: () => node.close() };
+}

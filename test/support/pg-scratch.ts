@@ -1,0 +1,41 @@
+/**
+ * A throwaway PostgreSQL database per test suite, so test files running in parallel never see
+ * each other's tables, rows or migration state. The application role is cluster-wide and is
+ * shared; everything else lives and dies with the scratch database.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+async function withAdminClient(baseUrl: string, run: (client: pg.Client) => Promise<unknown>): Promise<void> {
+  const client = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 10_000 });
+  // A connection dropped mid-command surfaces through the awaited query; this keeps it from also crashing the run.
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates `gh_test_<random hex>` using the base URL's user and database to issue CREATE DATABASE,
+ * and returns its URL and an idempotent drop that disconnects anything still attached.
+ */
+export async function createScratchPostgresDatabase(baseUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  // Random hex only, so the name is a safe unquoted identifier.
+  const name = `gh_test_${randomBytes(8).toString('hex')}`;
+  await withAdminClient(baseUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  let dropped = false;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      if (dropped) return;
+      dropped = true;
+      // FORCE (PostgreSQL 13+) terminates sessions a failed test left behind instead of failing the drop.
+      await withAdminClient(baseUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
