@@ -68,8 +68,9 @@ export function typeOf(schema: z.ZodType): 'string' | 'number' | 'boolean' | 'en
 function parseEnvValue(option: OptionInfo, raw: string, source: string): unknown {
   switch (typeOf(option.schema)) {
     case 'number': {
-      if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${option.path} (${source}): expected a number, got "${raw}"`);
-      return Number(raw);
+      const n = raw.trim() === '' ? Number.NaN : Number(raw);
+      if (!Number.isFinite(n)) throw new ConfigError(`${option.path} (${source}): expected a number, got "${raw.slice(0, 40)}"`);
+      return n;
     }
     case 'boolean': {
       const v = raw.trim().toLowerCase();
@@ -210,7 +211,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   for (const name of Object.keys(env)) {
     if (!name.startsWith('GATEHOUSE_') || name === 'GATEHOUSE_CONFIG') continue;
     const base = name.endsWith('_FILE') ? name.slice(0, -5) : name;
-    if (!known.has(base)) throw new ConfigError(`${name}: unknown option (see docs/config.md)`);
+    if (!known.has(name) && !known.has(base)) throw new ConfigError(`${name}: unknown option (see docs/config.md)`);
   }
 
   if (options.overrides) {

@@ -25,7 +25,8 @@
  *   (`privateKey`, `signingKey`, `idempotencyKey`, `keyCount`, `monkey` …). For this family only,
  *   number and boolean values are kept, since a secret token or key is never a JS number while
  *   `maxTokens: 4096` or `promptTokens` is a usage figure worth keeping.
- * Over-redaction is accepted (`sessionCount`, `publicKey`, `cacheKey` are redacted). `null` and
+ * Over-redaction is accepted (`sessionCount`, `publicKey`, `cacheKey`, `keyId`, `apiKeyId` are
+ * redacted; log such identifiers under another name). `null` and
  * `undefined` are left as they are (they reveal only absence). `code`, `state`, `status`,
  * `statusCode`, `route`, `url` are NOT sensitive names; URLs are scrubbed as strings instead.
  *
@@ -33,7 +34,8 @@
  * - known secrets (from `knownSecrets`, each at least 8 characters; also their URL-encoded form);
  * - URL userinfo: `scheme://user:pass@` -> `scheme://user:[REDACTED]@`, `scheme://tok@` ->
  *   `scheme://[REDACTED]@`;
- * - `Bearer <token>` -> `Bearer [REDACTED]` (any case); `Basic <b64>` when it decodes to `user:pass`;
+ * - `Bearer <word>` -> `Bearer [REDACTED]` (any case, so text like "missing bearer token" loses its
+ *   last word); `Basic <b64>` only when it decodes to something with a colon (`user:pass`);
  * - JWT/JWS/JWE (`eyJ…` segments joined by dots) and Gatehouse API keys (`gh_` + 20 or more
  *   url-safe characters) -> `[REDACTED]`;
  * - query/fragment parameters (after `?`, `&`, `#`, `;`) whose name is sensitive as above, or is
@@ -47,6 +49,9 @@
  * - phone numbers in international format (`+` then 8–15 digits, separated by at most two of
  *   space . - ( ) between digits): `+` and the first digit are kept, then stars, then the last 4
  *   digits (10 or more digits) or the last 2 (8–9 digits): `+1 415 555 0100` -> `+1******0100`.
+ *
+ * Bounds: depth 8, 100 array items, 200 keys per object, 5000 values per log call; beyond them
+ * "[Truncated]" / "[N more items]"; cycles become "[Circular]". Strings are not truncated.
  *
  * Not covered: secrets that match no pattern and were not registered (a bare password in free
  * text), national-format or URL-encoded (`%2B…`) phone numbers, names, addresses and other PII,
@@ -155,7 +160,7 @@ function computeSensitivity(key: string): Sensitivity {
 const sensitivityCache = new Map<string, Sensitivity>();
 
 /** How sensitive a property name is; cached (keys repeat on the hot path). */
-export function keySensitivity(key: string): Sensitivity {
+function keySensitivity(key: string): Sensitivity {
   const hit = sensitivityCache.get(key);
   if (hit !== undefined) return hit;
   const s = computeSensitivity(key);
@@ -198,6 +203,7 @@ const JWT_RE = /(?<![A-Za-z0-9])eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9
 const API_KEY_RE = /(?<![A-Za-z0-9])gh_[A-Za-z0-9_-]{20,}/g;
 const QUERY_RE = /([?&#;][ \t]*)([^=&#\s?;"'<>]{1,64})=([^&#\s;"'<>]*)/g;
 const KV_RE = /(?<![\w.-])([A-Za-z_][\w.-]{0,63})(["']?[ \t]*[=:][ \t]*)("[^"\r\n]*"|'[^'\r\n]*'|[^\s"'&,;]+)/g;
+const ENCODED_EMAIL_RE = /(?<![A-Za-z0-9._%+-])([A-Za-z0-9._+-])[A-Za-z0-9._%+-]*%40((?:[A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*)/g;
 const EMAIL_RE = /(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@((?:[A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*)/g;
 const PHONE_RE = /(?<![+\d])\+\d(?:[ .()-]{0,2}\d){7,14}(?!\d)/g;
 const BEARER_OR_BASIC_RE = /bearer|basic/i;
@@ -246,7 +252,7 @@ function scrubKeyValues(s: string): string {
  * from `prepareSecrets` (filtered, longest first).
  */
 function scrubString(input: string, secrets: readonly string[]): string {
-  return input;
+  if (input.length < 3) return input;
   let s = input;
   for (const secret of secrets) {
     if (s.includes(secret)) s = s.replaceAll(secret, REDACTED);
@@ -274,6 +280,8 @@ function scrubString(input: string, secrets: readonly string[]): string {
   }
   if (hasEq || s.includes(':')) s = scrubKeyValues(s);
   if (hasAt) s = s.replace(EMAIL_RE, '$1***@$2');
+  // Emails arrive URL-encoded in query strings (alice%40example.com).
+  if (s.includes('%40')) s = s.replace(ENCODED_EMAIL_RE, '$1***%40$2');
   if (s.includes('+')) s = s.replace(PHONE_RE, maskPhone);
   return s;
 }
@@ -281,7 +289,6 @@ function scrubString(input: string, secrets: readonly string[]): string {
 let lastSecretsInput: readonly string[] | undefined;
 let lastSecretsOutput: readonly string[] = [];
 
-/** Keeps strings of 8+ chars, adds URL-encoded forms, longest first. Cached while the list is unchanged. */
 function sameList(a: readonly string[] | undefined, b: readonly string[]): boolean {
   if (a === b) return true;
   if (a === undefined || a.length !== b.length) return false;
@@ -289,6 +296,7 @@ function sameList(a: readonly string[] | undefined, b: readonly string[]): boole
   return true;
 }
 
+/** Keeps strings of 8+ chars, adds URL-encoded forms, longest first. Cached while the list is unchanged. */
 function prepareSecrets(list: readonly string[]): readonly string[] {
   if (sameList(lastSecretsInput, list)) return lastSecretsOutput;
   const set = new Set<string>();

@@ -253,13 +253,14 @@ export function dbSharedSuite(name: string, makeDb: () => Promise<SharedSuiteHan
     it('never lets tenant context leak between concurrent transactions or pooled connections', async () => {
       await ready();
       const runs = Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? tenantA : tenantB));
+      // The sleeps keep transactions open together so they spread over a pool's connections; PGlite has one.
+      const pause = db().kind === 'postgres' ? 0.005 : 0;
       const seen = await Promise.all(
         runs.map((tenant) =>
           db().withTenant(tenant, async (tx) => {
-            // The sleep keeps transactions open together so they spread over the pool's connections.
             const setting = await tx.query<{ t: string; pid: number }>(
-              'select current_setting($1, true) as t, pg_backend_pid() as pid, pg_sleep(0.005)',
-              [TENANT_SETTING],
+              'select current_setting($1, true) as t, pg_backend_pid() as pid, pg_sleep($2)',
+              [TENANT_SETTING, pause],
             );
             const rows = await tx.query<{ tenant_id: string }>('select tenant_id from rls_probe');
             return { tenant, setting: setting.rows[0], owners: rows.rows.map((r) => r.tenant_id) };
@@ -275,8 +276,9 @@ export function dbSharedSuite(name: string, makeDb: () => Promise<SharedSuiteHan
 
       const after = await Promise.all(
         Array.from({ length: 20 }, () =>
-          db().query<{ t: string | null; pid: number }>('select current_setting($1, true) as t, pg_backend_pid() as pid, pg_sleep(0.01)', [
+          db().query<{ t: string | null; pid: number }>('select current_setting($1, true) as t, pg_backend_pid() as pid, pg_sleep($2)', [
             TENANT_SETTING,
+            pause * 2,
           ]),
         ),
       );

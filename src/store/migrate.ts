@@ -131,7 +131,7 @@ export async function ensureAppRole(session: MigrationSession, options: AppRoleO
       -- created would be one it owns and could strip RLS from.
       REVOKE CREATE ON SCHEMA public FROM PUBLIC;
       REVOKE CREATE ON SCHEMA public FROM ${APP_ROLE};
-      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO ${APP_ROLE};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${APP_ROLE};
       ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${APP_ROLE};
     `);
   });

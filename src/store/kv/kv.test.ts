@@ -120,7 +120,7 @@ if (redis.skipReason !== undefined) {
     });
 
     it('keeps the password out of the error message', async () => {
-      const error: unknown = await createRedisKv('redis://user:hunter2@127.0.0.1:1').catch((e: unknown) => e);
+      const error: unknown = await createRedisKv('redis://user:hunter2@127.0.0.1:1').catch((e: unknown) => e); // secret-scan: fake
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).not.toContain('hunter2');
       expect((error as Error).message).toContain('***');

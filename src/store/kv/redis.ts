@@ -177,8 +177,7 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
   } catch (error) {
     client.disconnect();
     // connect() only says "Connection is closed"; the 'error' event carries the cause.
-    const cause = lastConnectionError ?? error;
-    throw new Error(`kv: Redis unreachable at ${where}: ${errorMessage(cause)}`, { cause });
+    throw new Error(`kv: Redis unreachable at ${where}: ${errorMessage(lastConnectionError ?? error)}`, { cause: error });
   }
 
   let closed = false;
