@@ -161,14 +161,13 @@ function concatSorted(parts: readonly Float64Array[]): Float64Array {
 async function load(target: Target, url: string, seconds: number, connections: number, measured: boolean): Promise<RunResult> {
   let samples = new Float64Array(1 << 18);
   let count = 0;
-  const instance = autocannon({
-    url: `${url}/healthz`,
-    connections,
-    pipelining: 1,
-    duration: seconds,
-    timeout: 5,
+  let instance: autocannon.Instance | undefined;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon({ url: `${url}/healthz`, connections, pipelining: 1, duration: seconds, timeout: 5 }, (err, result) =>
+      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
+    );
   });
-  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+  instance?.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     if (statusCode < 200 || statusCode > 299) return;
     if (count === samples.length) {
       const bigger = new Float64Array(samples.length * 2);
@@ -177,7 +176,7 @@ async function load(target: Target, url: string, seconds: number, connections: n
     }
     samples[count++] = responseTime;
   });
-  const result = await instance;
+  const result = await done;
   const statusCodes: Record<string, number> = {};
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count ?? 0;
   const requests = result.requests.total;

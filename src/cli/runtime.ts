@@ -85,9 +85,15 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       announce: (url) => lock?.update(url),
       close: () => {
         closing ??= (async () => {
+          // Keep-alive connections turn idle only after their in-flight request ends; sweep
+          // them as they do, and cut whatever is left once the grace period is over.
+          const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+          const deadline = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs);
           try {
             await app.close();
           } finally {
+            clearInterval(sweep);
+            clearTimeout(deadline);
             await openKv.close().catch((err: unknown) => logger.error({ err }, 'closing kv failed'));
             await openDb.close().catch((err: unknown) => logger.error({ err }, 'closing storage failed'));
             lock?.release();

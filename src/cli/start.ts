@@ -32,9 +32,6 @@ export async function runStart(loaded: LoadedConfig): Promise<void> {
     }
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    // After the grace period, connections still open are cut so shutdown always ends.
-    const force = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs);
-    force.unref();
     redirect?.close();
     node
       .close()

@@ -195,6 +195,11 @@ function isSensitiveQueryName(rawName: string, value: string): boolean {
 
 // ---------------------------------------------------------------------------------------------
 // Strings
+//
+// security/detect-unsafe-regex flags the patterns below for their nested quantifiers. Each
+// repeated group is anchored by a mandatory delimiter (a dot, a digit), so backtracking is
+// linear per start position, and input is capped at MAX_LOGGED_STRING characters.
+/* eslint-disable security/detect-unsafe-regex */
 
 const USERINFO_RE = /\b([a-z][a-z0-9+.-]{0,31}:\/\/)([^\s:/?#@]*)(:[^\s/?#]*)?@/gi;
 const BEARER_RE = /\b(bearer)(\s+)[A-Za-z0-9._~+/-]+=*/gi;
@@ -208,7 +213,8 @@ const EMAIL_RE = /(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@((?:[
 const PHONE_RE = /(?<![+\d])\+\d(?:[ .()-]{0,2}\d){7,14}(?!\d)/g;
 const BEARER_OR_BASIC_RE = /bearer|basic/i;
 /** Cheap pre-check: a string with none of these cannot match any rule below. */
-const MAYBE_SENSITIVE_RE = /[@+=:]|eyJ|gh_|bearer|basic/i;
+const MAYBE_SENSITIVE_RE = /[@+=:]|%40|eyJ|gh_|bearer|basic/i;
+/* eslint-enable security/detect-unsafe-regex */
 
 function maskPhone(match: string): string {
   const digits = match.replace(/\D/g, '');
@@ -638,7 +644,8 @@ export function createLogger(options: LoggerOptions): pino.Logger {
       return [];
     }
   };
-  let root: pino.Logger | undefined;
+  // Assigned once the logger exists; the formatters below run only after that.
+  let root: pino.Logger | undefined = undefined;
   const fallbackContext = (): ScrubContext => ({ secrets: secretsNow(), includeStack: (root?.levelVal ?? 30) <= 20 });
   const currentWalk = (): Walk => {
     const ctx = active ?? fallbackContext();

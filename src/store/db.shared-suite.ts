@@ -371,6 +371,16 @@ export function dbSharedSuite(name: string, makeDb: () => Promise<SharedSuiteHan
       await db().query('select 1');
     });
 
+    it('runs exactly one statement per query, so stacked SQL is refused', async () => {
+      await ready();
+      await expect(db().query('select 1; delete from tenants')).rejects.toThrow(/multiple commands|cannot insert multiple/i);
+      await expect(
+        db().withTenant(tenantA, (tx) => tx.query(`select 1; delete from rls_probe where tenant_id = '${tenantA}'`)),
+      ).rejects.toThrow();
+      await expect(db().asOwner((tx) => tx.query('select 1; select 2'))).rejects.toThrow();
+      expect(await ownerRows()).toHaveLength(idsA.length + idsB.length);
+    });
+
     it('returns the same JavaScript types on every adapter', async () => {
       await ready();
       const result = await db().query<Record<string, unknown>>(

@@ -91,7 +91,7 @@ describe('migration files', () => {
 
 describe('PostgreSQL adapter without a server', () => {
   it('prints its location without credentials and needs migrate() before queries', async () => {
-    const db = await createPostgresDb({ url: 'postgres://owner:s3cret@127.0.0.1:1/gatehouse?password=s3cret' });
+    const db = await createPostgresDb({ url: 'postgres://owner:s3cret@127.0.0.1:1/gatehouse?password=s3cret' }); // secret-scan: fake
     try {
       expect(db.kind).toBe('postgres');
       expect(db.location).toBe('postgres://owner@127.0.0.1:1/gatehouse');

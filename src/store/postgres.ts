@@ -41,6 +41,19 @@ const types: pg.CustomTypesConfig = {
       : builtinParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/** pg knows queryMode at runtime; its type declarations do not list it yet. */
+interface ExtendedQueryConfig extends pg.QueryConfig<unknown[]> {
+  queryMode: 'extended';
+}
+
+/**
+ * Always the extended protocol, as PGlite does: a parameterless string is then one statement,
+ * never a stacked `...; drop table ...`, and both adapters accept the same SQL.
+ */
+function statement(sql: string, params: readonly unknown[] | undefined): ExtendedQueryConfig {
+  return { text: sql, values: params === undefined ? [] : [...params], queryMode: 'extended' };
+}
+
 function toResult<Row>(result: pg.QueryResult): QueryResult<Row> {
   // pg types rows loosely; Row is the caller's claim about their shape.
   return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
@@ -124,7 +137,7 @@ export async function createPostgresDb(options: PostgresDbOptions): Promise<Db> 
       // Local to the transaction, so the value is gone when the connection returns to the pool.
       // The app path always sets it (empty without a tenant) so nothing set earlier on the session can show through.
       if (tenantId !== undefined) await client.query('SELECT set_config($1, $2, true)', [TENANT_SETTING, tenantId]);
-      const value = await runTransactionCallback(async (sql, params) => toResult(await client.query(sql, params === undefined ? undefined : [...params])), fn);
+      const value = await runTransactionCallback(async (sql, params) => toResult(await client.query(statement(sql, params))), fn);
       const commit = await client.query('COMMIT');
       open = false;
       // COMMIT of a transaction where a statement failed (and fn swallowed the error) rolls back instead.
@@ -191,7 +204,7 @@ export async function createPostgresDb(options: PostgresDbOptions): Promise<Db> 
 
     async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
       assertUsable('query');
-      return toResult<Row>(await app().query(sql, params === undefined ? undefined : [...params]));
+      return toResult<Row>(await app().query(statement(sql, params)));
     },
 
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
