@@ -98,7 +98,7 @@ describe('refusals name the option and the reason', () => {
 
   it('the rejected value of a secret never appears in the error', () => {
     try {
-      loadConfig({ env: { DATABASE_URL: 'mysql://admin:Sup3rS3cretPw@db' }, cwd: dir() });
+      loadConfig({ env: { DATABASE_URL: 'mysql://admin:Sup3rS3cretPw@db' }, cwd: dir() }); // secret-scan: fake
       expect.unreachable();
     } catch (err) {
       expect((err as Error).message).not.toContain('Sup3rS3cretPw');
@@ -109,7 +109,7 @@ describe('refusals name the option and the reason', () => {
 describe('masking', () => {
   it('doctor output masks every secret and secretValues lists them (with URL passwords) for log scrubbing', () => {
     const { config } = loadConfig({
-      env: { DATABASE_URL: 'postgres://owner:pw-in-url-123@db/x', GATEHOUSE_METRICS_TOKEN: 'metrics-token-0123456789abcdef' },
+      env: { DATABASE_URL: 'postgres://owner:pw-in-url-123@db/x', GATEHOUSE_METRICS_TOKEN: 'metrics-token-0123456789abcdef' }, // secret-scan: fake
       cwd: dir(),
     });
     const masked = JSON.stringify(maskedConfig(config));
