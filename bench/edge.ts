@@ -45,12 +45,17 @@ interface Stats {
   logBytes: number;
   metricsRequests: number;
 }
+/** CPU time of the server thread so far (µs), user + system. */
+interface Cpu {
+  type: 'cpu';
+  micros: number;
+}
 interface Closed {
   type: 'closed';
   closeMs: number;
 }
-type FromWorker = Ready | Stats | Closed | { type: 'error'; message: string };
-type ToWorker = { type: 'stats' } | { type: 'close' };
+type FromWorker = Ready | Stats | Cpu | Closed | { type: 'error'; message: string };
+type ToWorker = { type: 'stats' } | { type: 'cpu' } | { type: 'close' };
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -105,7 +110,10 @@ async function serve(): Promise<void> {
 
   port.on('message', (msg: ToWorker) => {
     void (async () => {
-      if (msg.type === 'stats') {
+      if (msg.type === 'cpu') {
+        const usage = process.threadCpuUsage();
+        port.postMessage({ type: 'cpu', micros: usage.user + usage.system } satisfies Cpu);
+      } else if (msg.type === 'stats') {
         const metric = await node.app.gatehouse.metrics.requests.get();
         const metricsRequests = metric.values.filter((v) => v.labels.route === '/healthz').reduce((sum, v) => sum + v.value, 0);
         port.postMessage({ type: 'stats', logLines, logBytes, metricsRequests } satisfies Stats);
@@ -140,6 +148,8 @@ interface RunResult {
   /** Exact latencies (ms) of this run, from autocannon's per-response timing. */
   latencies: Float64Array;
   bytesPerResponse: number;
+  /** Server-thread CPU time per request (µs); unlike req/s, barely moved by other load on the machine. */
+  cpuPerRequest: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -158,7 +168,15 @@ function concatSorted(parts: readonly Float64Array[]): Float64Array {
   return out.sort();
 }
 
-async function load(target: Target, url: string, seconds: number, connections: number, measured: boolean): Promise<RunResult> {
+async function load(
+  target: Target,
+  url: string,
+  seconds: number,
+  connections: number,
+  measured: boolean,
+  cpu: () => Promise<number>,
+): Promise<RunResult> {
+  const cpuBefore = await cpu();
   let samples = new Float64Array(1 << 18);
   let count = 0;
   let instance: autocannon.Instance | undefined;
@@ -177,6 +195,7 @@ async function load(target: Target, url: string, seconds: number, connections: n
     samples[count++] = responseTime;
   });
   const result = await done;
+  const cpuAfter = await cpu();
   const statusCodes: Record<string, number> = {};
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count ?? 0;
   const requests = result.requests.total;
@@ -193,6 +212,7 @@ async function load(target: Target, url: string, seconds: number, connections: n
     statusCodes,
     latencies: samples.slice(0, count).sort(),
     bytesPerResponse: result['2xx'] > 0 ? result.throughput.total / result['2xx'] : 0,
+    cpuPerRequest: requests > 0 ? (cpuAfter - cpuBefore) / requests : Number.NaN,
   };
 }
 
@@ -262,6 +282,10 @@ async function main(): Promise<number> {
   };
 
   const ready = await next('ready');
+  const cpu = async (): Promise<number> => {
+    worker.postMessage({ type: 'cpu' } satisfies ToWorker);
+    return (await next('cpu')).micros;
+  };
   console.log(`edge benchmark: GET /healthz, ${connections} connections, pipelining 1, warm-up ${warmupSeconds} s, ${rounds} x ${measuredSeconds} s measured per target`);
   console.log(`node ${process.version}, servers started in ${fmtInt(ready.startupMs)} ms (baseline ${ready.urls.baseline}, full ${ready.urls.full})`);
 
@@ -276,13 +300,13 @@ async function main(): Promise<number> {
     plan.push({ target: 'baseline', seconds: measuredSeconds, measured: true }, { target: 'full', seconds: measuredSeconds, measured: true });
   }
   console.log('');
-  console.log('run                  req/s     requests   p50        p99        bytes/resp  errors  non-2xx');
+  console.log('run                  req/s     requests   p50        p99        bytes/resp  server CPU/req  errors  non-2xx');
   for (const step of plan) {
-    const r = await load(step.target, ready.urls[step.target], step.seconds, connections, step.measured);
+    const r = await load(step.target, ready.urls[step.target], step.seconds, connections, step.measured, cpu);
     runs.push(r);
     const label = `${step.measured ? 'measured' : 'warm-up '} ${step.target.padEnd(8)}`;
     console.log(
-      `${label}  ${fmtInt(r.rps).padStart(8)}  ${fmtInt(r.requests).padStart(9)}   ${fmtMs(percentile(r.latencies, 50)).padEnd(9)}  ${fmtMs(percentile(r.latencies, 99)).padEnd(9)}  ${r.bytesPerResponse.toFixed(0).padStart(10)}  ${String(r.errors + r.timeouts).padStart(6)}  ${String(r.non2xx).padStart(7)}`,
+      `${label}  ${fmtInt(r.rps).padStart(8)}  ${fmtInt(r.requests).padStart(9)}   ${fmtMs(percentile(r.latencies, 50)).padEnd(9)}  ${fmtMs(percentile(r.latencies, 99)).padEnd(9)}  ${r.bytesPerResponse.toFixed(0).padStart(10)}  ${`${r.cpuPerRequest.toFixed(1)} µs`.padStart(14)}  ${String(r.errors + r.timeouts).padStart(6)}  ${String(r.non2xx).padStart(7)}`,
     );
   }
 
@@ -311,7 +335,7 @@ async function main(): Promise<number> {
   if (stats.logLines < fullRequests + 1) problems.push(`full: only ${stats.logLines} log lines for ${fullRequests + 1} requests`);
   if (stats.metricsRequests < fullRequests + 1) problems.push(`full: metrics counted ${stats.metricsRequests} requests, sent ${fullRequests + 1}`);
 
-  const summary = (target: Target): { rps: number; p50: number; p99: number; bytes: number } => {
+  const summary = (target: Target): { rps: number; p50: number; p99: number; bytes: number; cpu: number } => {
     const measured = runs.filter((r) => r.measured && r.target === target);
     const all = concatSorted(measured.map((r) => r.latencies));
     return {
@@ -319,6 +343,7 @@ async function main(): Promise<number> {
       p50: percentile(all, 50),
       p99: percentile(all, 99),
       bytes: measured.reduce((s, r) => s + r.bytesPerResponse, 0) / measured.length,
+      cpu: measured.reduce((s, r) => s + r.cpuPerRequest, 0) / measured.length,
     };
   };
   const base = summary('baseline');
@@ -330,7 +355,7 @@ async function main(): Promise<number> {
   console.log(`full (Gatehouse node)    ${fmtInt(full.rps).padStart(7)} req/s   p50 ${fmtMs(full.p50)}   p99 ${fmtMs(full.p99)}`);
   console.log(`ratio full/baseline      ${ratio.toFixed(2)}   target >= ${TARGET_RATIO.toFixed(2)}: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`);
   console.log(
-    `per request: baseline ${(1e6 / base.rps).toFixed(1)} µs, full ${(1e6 / full.rps).toFixed(1)} µs (edge adds ~${(1e6 / full.rps - 1e6 / base.rps).toFixed(1)} µs of server-thread time at saturation)`,
+    `server-thread CPU per request: baseline ${base.cpu.toFixed(1)} µs, full ${full.cpu.toFixed(1)} µs (the edge adds ${(full.cpu - base.cpu).toFixed(1)} µs); CPU ratio baseline/full ${(base.cpu / full.cpu).toFixed(2)}`,
   );
   console.log(
     `full stack checks: ${stats.logLines} log lines (${(stats.logBytes / Math.max(1, stats.logLines)).toFixed(0)} bytes avg) and ${stats.metricsRequests} metric counts for ${fullRequests + 1} requests; closed in ${fmtInt(closed.closeMs)} ms; total ${((performance.now() - t0) / 1000).toFixed(1)} s`,

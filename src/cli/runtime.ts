@@ -15,6 +15,9 @@ import { ensureDataDir, lockDataDir } from '../store/data-dir.ts';
 import type { Db } from '../store/db-types.ts';
 import { createDb } from '../store/index.ts';
 import { createKv } from '../store/kv/index.ts';
+import { createKeyring, type Keyring } from '../keyring/keyring.ts';
+import { createSigningKeys, type SigningKeys } from '../keyring/signing-keys.ts';
+import { kekSourceFromConfig } from '../keyring/source.ts';
 import type { Kv } from '../store/kv/types.ts';
 
 export interface Node {
@@ -22,6 +25,8 @@ export interface Node {
   db: Db;
   kv: Kv;
   logger: Logger;
+  keyring: Keyring;
+  signingKeys: SigningKeys;
   /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
   close: () => Promise<void>;
   /** Records the listening URL in the data-dir lock, for CLI commands. */
@@ -54,6 +59,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   }
   let db: Db | undefined;
   let kv: Kv | undefined;
+  let keyring: Keyring | undefined;
+  let signingKeys: SigningKeys | undefined;
   try {
     db = await createDb({
       databaseUrl: config.storage.databaseUrl,
@@ -63,11 +70,16 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     });
     await db.migrate();
     kv = await createKv({ redisUrl: config.kv.redisUrl });
+    keyring = await openKeyring(config, db, kv, logger, options.now);
+    signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
+    await signingKeys.ensure();
     const app = await buildApp({
       config,
       db,
       kv,
       logger,
+      keyring,
+      signingKeys,
       features: options.features ?? FEATURES,
       verifiers: options.verifiers,
       now: options.now,
@@ -76,11 +88,15 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     await app.ready();
     const openDb = db;
     const openKv = kv;
+    const liveKeyring = keyring;
+    const openSigning = signingKeys;
     let closing: Promise<void> | undefined;
     return {
       app,
       db: openDb,
       kv: openKv,
+      keyring: liveKeyring,
+      signingKeys: openSigning,
       logger,
       announce: (url) => lock?.update(url),
       close: () => {
@@ -94,6 +110,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
           } finally {
             clearInterval(sweep);
             clearTimeout(deadline);
+            await openSigning.close().catch(() => undefined);
+            await liveKeyring.close().catch(() => undefined);
             await openKv.close().catch((err: unknown) => logger.error({ err }, 'closing kv failed'));
             await openDb.close().catch((err: unknown) => logger.error({ err }, 'closing storage failed'));
             lock?.release();
@@ -103,9 +121,26 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       },
     };
   } catch (err) {
+    await signingKeys?.close().catch(() => undefined);
+    await keyring?.close().catch(() => undefined);
     await kv?.close().catch(() => undefined);
     await db?.close().catch(() => undefined);
     lock?.release();
     throw err;
   }
+}
+
+/** Opens the keyring with the configured KEK source and limits. */
+export async function openKeyring(config: Config, db: Db, kv: Kv, logger: Logger, now?: () => number): Promise<Keyring> {
+  return createKeyring({
+    db,
+    kv,
+    source: kekSourceFromConfig(config),
+    logger,
+    minDecryptKekVersion: config.keyring.minDecryptKekVersion,
+    dekMaxUses: config.keyring.dekMaxUses,
+    cacheTtlMs: config.keyring.cacheTtlSeconds * 1000,
+    cacheMaxEntries: config.keyring.cacheMaxEntries,
+    ...(now ? { now } : {}),
+  });
 }

@@ -120,6 +120,28 @@ export const configSchema = z.strictObject({
       }),
     })
     .prefault({}),
+  keyring: z
+    .strictObject({
+      masterKeys: opt(z.string().min(1).optional(), {
+        doc: 'Key-encryption keys as a versioned list `1:<base64 32 bytes>,2:<...>`; the highest version is primary. Unset: a key file in the data directory (created on first start, mode 0600).',
+        secret: true,
+        aliases: ['GATEHOUSE_MASTER_KEYS'],
+      }),
+      keyFile: opt(z.string().min(1).optional(), {
+        doc: 'Path of the local key file when masterKeys is unset. Default: master-keys.json in storage.dataDir. Start refuses when it is readable by group or others.',
+      }),
+      minDecryptKekVersion: opt(z.number().int().min(1).default(1), {
+        doc: 'Sealed values recorded under a key-encryption key older than this version are refused (KEY_RETIRED). Raise it after `keys rotate dek` has re-encrypted everything.',
+      }),
+      dekMaxUses: opt(z.number().int().min(1000).max(2 ** 32).default(2 ** 31), {
+        doc: 'Seals per data key before it is retired and replaced: random 96-bit nonces stay well under the NIST SP 800-38D bound of 2^32.',
+      }),
+      cacheTtlSeconds: opt(z.number().int().min(1).max(3600).default(300), {
+        doc: 'How long an unwrapped data key stays in memory. Destruction and rotation also evict it on every node through kv pub/sub.',
+      }),
+      cacheMaxEntries: opt(z.number().int().min(1).max(100_000).default(1000), { doc: 'Most unwrapped data keys held in memory.' }),
+    })
+    .prefault({}),
   rateLimit: z
     .strictObject({
       enabled: opt(z.boolean().default(true), { doc: 'Apply per-IP and per-principal rate limits to every route category.' }),

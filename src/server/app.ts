@@ -19,6 +19,8 @@ import { z } from 'zod';
 import type { Config, RateCategory } from '../config/schema.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import type { SigningKeys } from '../keyring/signing-keys.ts';
 import { registerCors } from './edge/cors.ts';
 import { registerSecurityHeaders } from './edge/headers.ts';
 import { registerJsonBodyParser } from './edge/json-body.ts';
@@ -58,6 +60,8 @@ export interface BuildAppOptions {
   db: Db;
   kv: Kv;
   logger: Logger;
+  keyring: Keyring;
+  signingKeys: SigningKeys;
   features: readonly Feature[];
   verifiers?: Verifiers;
   now?: () => number;
@@ -162,6 +166,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     kv,
     logger,
     metrics: metrics.registry,
+    keyring: options.keyring,
+    signingKeys: options.signingKeys,
     startedAt: options.startedAt ?? new Date(now()),
     now,
   };

@@ -10,6 +10,8 @@ import type { Registry } from 'prom-client';
 import type { Config, RateCategory } from '../config/schema.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import type { SigningKeys } from '../keyring/signing-keys.ts';
 import type { ErrorCodeInfo } from './error-codes.ts';
 
 /** Who a guard let through. */
@@ -51,6 +53,10 @@ export interface Services {
   metrics: Registry;
   startedAt: Date;
   now: () => number;
+  /** Envelope encryption: every stored secret is sealed through it. */
+  keyring: Keyring;
+  /** Ed25519 keys for access tokens and audit checkpoints. */
+  signingKeys: SigningKeys;
 }
 
 export interface HandlerContext<Params, Query, Body> {
@@ -90,10 +96,26 @@ export function defineRoute<S extends RouteSchemas>(route: RouteDef<S>): RouteDe
   return route;
 }
 
-/** A feature: a plain object listed in server/features.ts. */
+/**
+ * A column that holds values sealed by the keyring (DATA-2). Declared by the feature that owns
+ * the table; the registry scan test and `keys rotate dek` find sealed values through these.
+ */
+export interface SealedColumn {
+  table: string;
+  column: string;
+  /** Primary key column, used as the row id bound into each ciphertext. */
+  idColumn: string;
+  /** Column holding the tenant id, or null for platform rows (sealed under the platform key). */
+  tenantColumn: string | null;
+  /** Column holding the user id when values are sealed under that user's personal-data key. */
+  subjectColumn?: string;
+}
+
+/** A feature: a plain object listed in src/features.ts. */
 export interface Feature {
   id: string;
   routes: RouteDef[];
+  sealedColumns?: readonly SealedColumn[];
   errorCodes?: Record<string, ErrorCodeInfo>;
   auditActions?: readonly string[];
 }

@@ -2,6 +2,7 @@
  * createTestApp(): the one factory for in-process server tests. Same wiring as `gatehouse start`
  * (runtime.ts) on in-memory PGlite and memory kv, with the logs captured for assertions.
  */
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config/load.ts';
@@ -36,7 +37,12 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     env: options.env ?? {},
     configFile: undefined,
     cwd: '/nonexistent-gatehouse-test-dir',
-    overrides: { 'log.level': options.logLevel ?? 'info', ...options.overrides },
+    overrides: {
+      'log.level': options.logLevel ?? 'info',
+      // A fresh key-encryption key per test app, so no key file is written anywhere.
+      ...(options.env?.GATEHOUSE_KEYRING_MASTER_KEYS ? {} : { 'keyring.masterKeys': `1:${randomBytes(32).toString('base64')}` }),
+      ...options.overrides,
+    },
   });
   const chunks: string[] = [];
   const destination = new Writable({
