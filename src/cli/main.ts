@@ -8,6 +8,8 @@ import { DataDirLockedError } from '../store/data-dir.ts';
 import { runDoctor } from './doctor.ts';
 import { runMigrate } from './migrate.ts';
 import { runStart } from './start.ts';
+import { runKeysStatus, runRotateDek, runRotateKek, runRotateSigning } from './keys.ts';
+import { CryptoError } from '../crypto/errors.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
@@ -16,6 +18,10 @@ function load(configFile: string | undefined): LoadedConfig {
 function fail(err: unknown): never {
   if (err instanceof ConfigError) {
     process.stderr.write(`gatehouse: configuration error: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof CryptoError) {
+    process.stderr.write(`gatehouse: keyring error (${err.code}): ${err.message}\n`);
     process.exit(2);
   }
   if (err instanceof DataDirLockedError) {
@@ -64,6 +70,58 @@ program
       const report = await runDoctor(load(program.opts<{ config?: string }>().config));
       process.stdout.write(report.lines.join('\n') + '\n');
       process.exit(report.ok ? 0 : 1);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+const configOf = (): LoadedConfig => load(program.opts<{ config?: string }>().config);
+const keys = program.command('keys').description('key-encryption keys, data keys and signing keys');
+keys
+  .command('status')
+  .description('versions, primaries and what each protects (counts, no secrets)')
+  .action(async () => {
+    try {
+      await runKeysStatus(configOf(), out);
+    } catch (err) {
+      fail(err);
+    }
+  });
+const rotate = keys.command('rotate').description('rotate keys without downtime');
+rotate
+  .command('kek')
+  .description('new primary key-encryption key; every data key rewrapped')
+  .option('--dry-run', 'show what would change')
+  .action(async (opts: { dryRun?: boolean }) => {
+    try {
+      await runRotateKek(configOf(), { dryRun: opts.dryRun === true }, out);
+    } catch (err) {
+      fail(err);
+    }
+  });
+rotate
+  .command('dek')
+  .description('new data keys; sealed values re-encrypted as a resumable job')
+  .option('--tenant <id>', 'only this tenant')
+  .option('--dry-run', 'count what would be re-encrypted')
+  .action(async (opts: { dryRun?: boolean; tenant?: string }) => {
+    try {
+      await runRotateDek(configOf(), { dryRun: opts.dryRun === true, ...(opts.tenant ? { tenant: opts.tenant } : {}) }, out);
+    } catch (err) {
+      fail(err);
+    }
+  });
+rotate
+  .command('signing')
+  .description('promote the published next signing key; publish a new next')
+  .option('--purpose <purpose>', 'access-token or audit-checkpoint (default: both)')
+  .option('--dry-run', 'show what would change')
+  .action(async (opts: { dryRun?: boolean; purpose?: string }) => {
+    try {
+      await runRotateSigning(configOf(), { dryRun: opts.dryRun === true, ...(opts.purpose ? { purpose: opts.purpose } : {}) }, out);
     } catch (err) {
       fail(err);
     }

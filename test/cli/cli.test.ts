@@ -3,7 +3,7 @@
  * while the server holds the data directory, a clean SIGTERM, and data found again on restart.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,9 +80,12 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(migrate.stderr).toMatch(/in use by a running Gatehouse \(pid \d+, http:\/\/127\.0\.0\.1:\d+\)/);
     expect(migrate.stderr).toContain('Stop the server first');
 
-    // A second server on the same directory is refused the same way.
+    // A second server on the same directory, and key commands, are refused the same way.
     const second = run(['start']);
     expect(second.status).toBe(3);
+    const keysWhileRunning = run(['keys', 'rotate', 'kek']);
+    expect(keysWhileRunning.status).toBe(3);
+    expect(keysWhileRunning.stderr).toMatch(/in use by a running Gatehouse/);
 
     // doctor reaches the running server over HTTP and masks secrets.
     const doctor = run(['doctor']);
@@ -111,4 +114,35 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(r2.status).toBe(2);
     expect(r2.stderr).toMatch(/^gatehouse: configuration error: log\.level: /);
   });
+
+  it('keys: status and rotations with --dry-run; an insecure key file stops the start', async () => {
+    // The earlier test stopped its server; this directory is free again.
+    const keyFile = join(work, '.gatehouse', 'master-keys.json');
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const status = run(['keys', 'status']);
+    expect(status.status, status.stderr).toBe(0);
+    expect(status.stdout).toContain('v1 (primary)');
+    expect(status.stdout).toMatch(/access-token \S+ current/);
+    expect(status.stdout).not.toMatch(/"key"|[A-Za-z0-9_-]{43}=?\s*$/m);
+    const dry = run(['keys', 'rotate', 'kek', '--dry-run']);
+    expect(dry.status).toBe(0);
+    expect(dry.stdout).toContain('dry run: would add KEK v2');
+    expect(run(['keys', 'status']).stdout).not.toContain('v2');
+    const kek = run(['keys', 'rotate', 'kek']);
+    expect(kek.status, kek.stderr).toBe(0);
+    expect(kek.stdout).toMatch(/rewrapped [1-9]\d* data key\(s\) under KEK v2/);
+    const signing = run(['keys', 'rotate', 'signing', '--purpose', 'access-token']);
+    expect(signing.status, signing.stderr).toBe(0);
+    expect(signing.stdout).toMatch(/^rotated access-token: \S+ now signs; \S+ published as next; \S+ retired|^rotated access-token: \S+ now signs; \S+ published as next/m);
+    const bad = run(['keys', 'rotate', 'signing', '--purpose', 'everything']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('--purpose must be one of access-token, audit-checkpoint');
+
+    chmodSync(keyFile, 0o644);
+    const refused = run(['start']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('keyring error (KEY_FILE_INSECURE)');
+    expect(refused.stderr).toContain('chmod 600');
+    chmodSync(keyFile, 0o600);
+  }, 120_000);
 });

@@ -1,0 +1,178 @@
+/**
+ * `gatehouse keys status | rotate kek | rotate dek [--tenant T] | rotate signing`, each with
+ * --dry-run and a progress bar on long work. They run against the configured storage and kv,
+ * so on PostgreSQL + Redis the running nodes see the changes (cache evictions go through kv).
+ * On embedded PGlite they refuse while a server holds the data directory (exit 3).
+ */
+import { resolve } from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import type { Logger } from 'pino';
+import pino from 'pino';
+import type { LoadedConfig } from '../config/load.ts';
+import { FEATURES } from '../features.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import { rotateDeks } from '../keyring/reencrypt.ts';
+import { createSigningKeys, SIGNING_PURPOSES, type SigningPurpose } from '../keyring/signing-keys.ts';
+import { kekSourceFromConfig } from '../keyring/source.ts';
+import { ensureDataDir, lockDataDir } from '../store/data-dir.ts';
+import type { Db } from '../store/db-types.ts';
+import { createDb } from '../store/index.ts';
+import { createKv } from '../store/kv/index.ts';
+import type { Kv } from '../store/kv/types.ts';
+import { openKeyring } from './runtime.ts';
+
+export type Out = (line: string) => void;
+
+interface Opened {
+  db: Db;
+  kv: Kv;
+  keyring: Keyring;
+  close: () => Promise<void>;
+}
+
+async function openAll(loaded: LoadedConfig, logger: Logger): Promise<Opened> {
+  const { config } = loaded;
+  let lock: ReturnType<typeof lockDataDir> | undefined;
+  let dataDir: string | undefined;
+  if (!config.storage.databaseUrl) {
+    dataDir = resolve(config.storage.dataDir);
+    ensureDataDir(dataDir);
+    lock = lockDataDir(dataDir);
+  }
+  try {
+    const db = await createDb({
+      databaseUrl: config.storage.databaseUrl,
+      appUrl: config.storage.databaseAppUrl,
+      appPassword: config.storage.databaseAppPassword,
+      dataDir,
+    });
+    await db.migrate();
+    const kv = await createKv({ redisUrl: config.kv.redisUrl });
+    const keyring = await openKeyring(config, db, kv, logger);
+    return {
+      db,
+      kv,
+      keyring,
+      close: async () => {
+        await keyring.close();
+        await kv.close();
+        await db.close();
+        lock?.release();
+      },
+    };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+function bar(label: string): SingleBar {
+  return new SingleBar({ format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, hideCursor: true, noTTYOutput: false }, Presets.shades_classic);
+}
+
+const quietLogger = (): Logger => pino({ level: 'warn' }, pino.destination(2));
+
+export async function runKeysStatus(loaded: LoadedConfig, out: Out): Promise<void> {
+  const o = await openAll(loaded, quietLogger());
+  try {
+    const status = await o.keyring.status();
+    const source = kekSourceFromConfig(loaded.config);
+    out(`Key-encryption keys (source: ${source.name}):`);
+    for (const k of status.keks) out(`  v${k.version}${k.primary ? ' (primary)' : ''}: wraps ${k.wrapsDeks} data key(s)`);
+    out(`Minimum decryption KEK version: ${status.minDecryptKekVersion}`);
+    out(`Data keys: ${status.deks.active} active, ${status.deks.retired} retired, ${status.deks.destroyed} destroyed, across ${status.deks.tenants} tenant(s)`);
+    const signing = await createSigningKeys({ db: o.db, kv: o.kv, keyring: o.keyring });
+    try {
+      out('Signing keys:');
+      for (const k of await signing.list()) out(`  ${k.purpose} ${k.kid} ${k.state}`);
+    } finally {
+      await signing.close();
+    }
+  } finally {
+    await o.close();
+  }
+}
+
+export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean }, out: Out): Promise<void> {
+  const o = await openAll(loaded, quietLogger());
+  try {
+    const source = kekSourceFromConfig(loaded.config);
+    if (opts.dryRun) {
+      const stale = await o.keyring.rewrapAll({ dryRun: true });
+      out(
+        source.name === 'file'
+          ? `dry run: would add KEK v${o.keyring.primaryKekVersion() + 1} to the key file and rewrap ${(await o.keyring.status()).deks.active + (await o.keyring.status()).deks.retired} data key(s)`
+          : `dry run: ${stale} data key(s) are not yet wrapped by the primary KEK v${o.keyring.primaryKekVersion()}`,
+      );
+      return;
+    }
+    if (source.name === 'file') {
+      const added = await source.addVersion();
+      out(`added KEK v${added.version} to the key file (primary)`);
+    } else {
+      out(`keys come from the environment: rewrapping under its highest version, v${o.keyring.primaryKekVersion()}`);
+    }
+    await o.keyring.reloadKeks();
+    const progress = bar('rewrap');
+    let started = false;
+    const done = await o.keyring.rewrapAll({
+      onProgress: (d, total) => {
+        if (!started) {
+          progress.start(total, 0);
+          started = true;
+        }
+        progress.update(d);
+      },
+    });
+    if (started) progress.stop();
+    out(`rewrapped ${done} data key(s) under KEK v${o.keyring.primaryKekVersion()}`);
+  } finally {
+    await o.close();
+  }
+}
+
+export async function runRotateDek(loaded: LoadedConfig, opts: { dryRun: boolean; tenant?: string }, out: Out): Promise<void> {
+  const o = await openAll(loaded, quietLogger());
+  try {
+    const columns = FEATURES.flatMap((f) => f.sealedColumns ?? []);
+    const progress = bar('re-encrypt');
+    progress.start(0, 0);
+    const result = await rotateDeks({
+      db: o.db,
+      keyring: o.keyring,
+      columns,
+      ...(opts.tenant ? { tenantId: opts.tenant } : {}),
+      dryRun: opts.dryRun,
+      onProgress: (e) => {
+        progress.setTotal(Math.max(progress.getTotal(), e.done));
+        progress.update(e.done);
+      },
+    });
+    progress.stop();
+    if (opts.dryRun) out(`dry run: ${result.pending} sealed value(s) in ${result.tenants} tenant(s) would be re-encrypted under new data keys`);
+    else out(`rotated data keys of ${result.tenants} tenant(s): ${result.jobs} job(s), ${result.resealed} value(s) re-encrypted`);
+  } finally {
+    await o.close();
+  }
+}
+
+export async function runRotateSigning(loaded: LoadedConfig, opts: { dryRun: boolean; purpose?: string }, out: Out): Promise<void> {
+  const purposes = opts.purpose ? [opts.purpose] : [...SIGNING_PURPOSES];
+  for (const p of purposes) {
+    if (!(SIGNING_PURPOSES as readonly string[]).includes(p)) throw new Error(`--purpose must be one of ${SIGNING_PURPOSES.join(', ')}`);
+  }
+  const o = await openAll(loaded, quietLogger());
+  try {
+    const signing = await createSigningKeys({ db: o.db, kv: o.kv, keyring: o.keyring });
+    try {
+      for (const purpose of purposes as SigningPurpose[]) {
+        const r = await signing.rotate(purpose, { dryRun: opts.dryRun });
+        out(`${opts.dryRun ? 'dry run: would rotate' : 'rotated'} ${purpose}: ${r.activated} now signs; ${r.published} published as next${r.retired ? `; ${r.retired} retired` : ''}`);
+      }
+    } finally {
+      await signing.close();
+    }
+  } finally {
+    await o.close();
+  }
+}
