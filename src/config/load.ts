@@ -172,7 +172,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const input: Record<string, unknown> = structuredClone(fileValues);
   const sources: Record<string, string> = {};
   const optionList = listOptions();
-  const known = new Set(optionList.map((o) => o.env));
+  const known = new Set(optionList.flatMap((o) => [o.env, ...(o.meta.aliases ?? [])]));
 
   for (const option of optionList) {
     const fromFile = getPath(fileValues, option.path);

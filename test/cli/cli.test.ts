@@ -113,6 +113,11 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     const r2 = run(['doctor'], { GATEHOUSE_LOG_LEVEL: 'loud' });
     expect(r2.status).toBe(2);
     expect(r2.stderr).toMatch(/^gatehouse: configuration error: log\.level: /);
+    // A malformed master key list: named, never echoed.
+    const r3 = run(['start'], { GATEHOUSE_MASTER_KEYS: '1:c2hvcnQta2V5LW1hdGVyaWFs' });
+    expect(r3.status).toBe(2);
+    expect(r3.stderr).toMatch(/^gatehouse: keyring error \(KEYRING_INVALID\): /);
+    expect(r3.stderr).not.toContain('c2hvcnQta2V5LW1hdGVyaWFs');
   });
 
   it('keys: status and rotations with --dry-run; an insecure key file stops the start', async () => {
