@@ -185,6 +185,26 @@ describe('aeadSeal / aeadOpen', () => {
     expectDecryptFailed(() => aeadOpen(key, nonce, Buffer.concat([sealed, Buffer.alloc(1)]), aad));
   });
 
+  it('uses the current bytes of a key Buffer changed in place (the KeyObject cache is never stale)', () => {
+    const mutable = randomBytes(KEY_BYTES);
+    const original = Buffer.from(mutable);
+    const { nonce, sealed } = aeadSeal(mutable, plaintext, aad);
+    expect(aeadOpen(mutable, nonce, sealed, aad).equals(plaintext)).toBe(true);
+    mutable.fill(0); // e.g. the keyring destroying a DEK
+    expectDecryptFailed(() => aeadOpen(mutable, nonce, sealed, aad));
+    const underZero = aeadSeal(mutable, plaintext, aad);
+    expect(aeadOpen(Buffer.alloc(KEY_BYTES), underZero.nonce, underZero.sealed, aad).equals(plaintext)).toBe(true);
+    expectDecryptFailed(() => aeadOpen(original, underZero.nonce, underZero.sealed, aad));
+    // Overwritten with the GCM spec Test Case 16 key: the known answer comes out.
+    const v = VECTORS[3] as Vector;
+    hex(v.key).copy(mutable);
+    const kat = aeadSeal(mutable, hex(v.pt), hex(v.aad), hex(v.iv));
+    expect(kat.sealed.toString('hex')).toBe(hex(v.ct).toString('hex') + hex(v.tag).toString('hex'));
+    // One bit changed in place is seen too.
+    mutable[31] = (mutable[31] as number) ^ 1;
+    expectDecryptFailed(() => aeadOpen(mutable, kat.nonce, kat.sealed, hex(v.aad)));
+  });
+
   it('throws TypeError for programmer errors', () => {
     expect(() => aeadSeal(randomBytes(16), plaintext, aad)).toThrow(TypeError);
     expect(() => aeadSeal(randomBytes(33), plaintext, aad)).toThrow(TypeError);

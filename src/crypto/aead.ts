@@ -10,8 +10,16 @@
  *   otherwise). Any failure, a short input or a wrong nonce length included, is one
  *   `CryptoError('DECRYPT_FAILED')` with one message, so callers cannot tell them apart.
  * - Programmer errors (a key that is not 32 bytes, a non-buffer argument) are `TypeError`s.
+ *
+ * Key objects: `createCipheriv` with a raw Buffer key costs an order of magnitude more than with
+ * a prebuilt `KeyObject` (measured ~15 µs vs ~2 µs on Node 24), which would dominate sealing a
+ * small value. So each key Buffer gets its KeyObject cached in a WeakMap keyed by that Buffer
+ * (collected with it), together with a private copy of the bytes it was built from; every use
+ * compares the Buffer's current bytes with that copy and rebuilds on any difference, so a key
+ * Buffer that is zeroed or overwritten in place is never used with its old value.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import { CryptoError } from './errors.ts';
 
 export const KEY_BYTES = 32;
@@ -30,6 +38,22 @@ function checkKey(key: unknown): asserts key is Buffer {
   if (key.length !== KEY_BYTES) throw new TypeError(`key must be ${KEY_BYTES} bytes`);
 }
 
+interface CachedKey {
+  bytes: Buffer;
+  keyObject: KeyObject;
+}
+const keyObjects = new WeakMap<Uint8Array, CachedKey>();
+
+/** The KeyObject of `key`'s current bytes (see the module comment). */
+function keyObjectOf(key: Buffer): KeyObject {
+  const cached = keyObjects.get(key);
+  if (cached !== undefined && cached.bytes.equals(key)) return cached.keyObject;
+  const bytes = Buffer.from(key); // a private copy: later changes to `key` must not reach it
+  const keyObject = createSecretKey(bytes);
+  keyObjects.set(key, { bytes, keyObject });
+  return keyObject;
+}
+
 /**
  * Encrypts and authenticates `plaintext`, binding `aad` (authenticated, not encrypted).
  * Returns the nonce and `ciphertext || tag` (plaintext length + 16 bytes).
@@ -46,7 +70,7 @@ export function aeadSeal(
   checkBytes('aad', aad);
   checkBytes('nonce', nonce);
   if (nonce.length !== NONCE_BYTES) throw new TypeError(`nonce must be ${NONCE_BYTES} bytes`);
-  const cipher = createCipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_BYTES });
+  const cipher = createCipheriv(ALGORITHM, keyObjectOf(key), nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
   const head = cipher.update(plaintext);
   const tail = cipher.final();
@@ -70,7 +94,7 @@ export function aeadOpen(key: Buffer, nonce: Buffer, sealed: Buffer, aad: Buffer
   const split = sealed.length - TAG_BYTES;
   let head: Buffer | undefined;
   try {
-    const decipher = createDecipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_BYTES });
+    const decipher = createDecipheriv(ALGORITHM, keyObjectOf(key), nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.subarray(split));
     head = decipher.update(sealed.subarray(0, split));

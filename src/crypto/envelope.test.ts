@@ -40,8 +40,8 @@ function expectRefused(fn: () => unknown, codes: readonly CryptoErrorCode[], lab
   try {
     result = fn();
   } catch (err) {
-    if (!(err instanceof CryptoError)) throw new Error(`${label}: expected a CryptoError, got ${String(err)}`);
-    if (!codes.includes(err.code)) throw new Error(`${label}: expected ${codes.join('/')}, got ${err.code}`);
+    if (!(err instanceof CryptoError)) throw new Error(`${label}: expected a CryptoError, got ${String(err)}`, { cause: err });
+    if (!codes.includes(err.code)) throw new Error(`${label}: expected ${codes.join('/')}, got ${err.code}`, { cause: err });
     return err.code;
   }
   throw new Error(`${label}: expected a refusal, got a value (${Buffer.isBuffer(result) ? `${result.length} bytes` : typeof result})`);
@@ -122,6 +122,16 @@ describe('envelope layout', () => {
     const { sealed } = aeadSeal(DEK, PLAINTEXT, envelopeAad(headerBytes, CTX), nonce);
     const text = encodeEnvelope(HEADER, nonce, sealed);
     expect(openWithKey(DEK, text, CTX).equals(PLAINTEXT)).toBe(true);
+  });
+
+  it('headers alternating between calls each encode their own KEK version and DEK id', () => {
+    const other: EnvelopeHeader = { kekVersion: 8, dekId: randomUUID() };
+    const sameIdOtherVersion: EnvelopeHeader = { ...HEADER, kekVersion: 9 };
+    for (const h of [HEADER, other, HEADER, sameIdOtherVersion, other, { ...HEADER }, HEADER]) {
+      const text = sealWithKey(DEK, h, CTX, PLAINTEXT);
+      expect(decodeEnvelope(text).header).toEqual(h);
+      expect(openWithKey(DEK, text, CTX).equals(PLAINTEXT)).toBe(true);
+    }
   });
 
   it('seals an empty value', () => {
@@ -310,6 +320,8 @@ describe('context binding (AAD)', () => {
       [base, { ...base, column: 'cr', rowId: '' }],
       [base, { ...base, subjectId: 'sab', table: '' }],
       [{ ...base, tenantId: 'a\u0000b' }, { ...base, tenantId: 'a', subjectId: 'b\u0000s' }],
+      // Separators alone (fixed zero bytes instead of lengths) would make these two equal.
+      [{ ...base, tenantId: 'a\u0000\u0000\u0000\u0000b', subjectId: 'c' }, { ...base, tenantId: 'a', subjectId: 'b\u0000\u0000\u0000\u0000c' }],
     ];
     for (const [a, b] of pairs) {
       expect(envelopeAad(headerBytes, a).equals(envelopeAad(headerBytes, b))).toBe(false);

@@ -70,8 +70,18 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** The 16 bytes of a UUID in 8-4-4-4-12 hex form (either case). TypeError otherwise. */
 export function uuidToBytes(uuid: string): Buffer {
+  const bytes = Buffer.allocUnsafe(16);
+  writeUuid(uuid, bytes, 0);
+  return bytes;
+}
+
+function writeUuid(uuid: string, target: Buffer, offset: number): void {
   if (typeof uuid !== 'string' || !UUID_RE.test(uuid)) throw new TypeError('not a UUID in 8-4-4-4-12 hex form');
-  return Buffer.from(uuid.replaceAll('-', ''), 'hex');
+  target.write(uuid.slice(0, 8), offset, 4, 'hex');
+  target.write(uuid.slice(9, 13), offset + 4, 2, 'hex');
+  target.write(uuid.slice(14, 18), offset + 6, 2, 'hex');
+  target.write(uuid.slice(19, 23), offset + 8, 2, 'hex');
+  target.write(uuid.slice(24, 36), offset + 10, 6, 'hex');
 }
 
 /** The lowercase 8-4-4-4-12 form of 16 bytes. TypeError for any other length. */
@@ -84,30 +94,39 @@ export function bytesToUuid(bytes: Buffer): string {
 // ---------------------------------------------------------------------------------------------
 // Strict base64url
 
-const BASE64URL_RE = /^[A-Za-z0-9_-]*$/;
-
-/** Decodes canonical unpadded base64url, or returns undefined (bad alphabet, padding, stray bits). */
+/**
+ * Decodes canonical unpadded base64url, or returns undefined. Node's decoder is lenient (it
+ * skips characters outside the alphabet, accepts '+', '/' and '=', ignores stray trailing bits),
+ * so the decoded bytes are re-encoded and must give back exactly `text`: that refuses every
+ * other spelling (whitespace, padding, the standard alphabet, junk, non-zero trailing bits).
+ */
 function decodeBase64urlStrict(text: string): Buffer | undefined {
-  if (text.length % 4 === 1 || !BASE64URL_RE.test(text)) return undefined;
+  if (text.length % 4 === 1) return undefined;
   const bytes = Buffer.from(text, 'base64url');
-  // Re-encoding catches non-zero trailing bits: two spellings must never decode to one value.
-  if (bytes.toString('base64url') !== text) return undefined;
-  return bytes;
+  return bytes.toString('base64url') === text ? bytes : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Envelope encoding
 
+/**
+ * The last header encoded: a keyring seals many values in a row under one DEK, and the header
+ * bytes (public data, never handed out: callers only get copies inside new buffers) are reused.
+ */
+let lastHeader: { kekVersion: number; dekId: string; bytes: Buffer } | undefined;
+
 function encodeHeader(header: EnvelopeHeader): Buffer {
   if (typeof header !== 'object' || header === null) throw new TypeError('header must be an object');
   const { kekVersion, dekId } = header;
+  if (lastHeader !== undefined && lastHeader.kekVersion === kekVersion && lastHeader.dekId === dekId) return lastHeader.bytes;
   if (!Number.isInteger(kekVersion) || kekVersion < 1 || kekVersion > MAX_KEK_VERSION) {
     throw new TypeError('kekVersion must be an integer from 1 to 2^32-1');
   }
-  const bytes = Buffer.alloc(ENVELOPE_HEADER_BYTES);
+  const bytes = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES);
   bytes[0] = ENVELOPE_FORMAT_VERSION;
   bytes.writeUInt32BE(kekVersion, 1);
-  uuidToBytes(dekId).copy(bytes, 5);
+  writeUuid(dekId, bytes, 5);
+  lastHeader = { kekVersion, dekId, bytes };
   return bytes;
 }
 
@@ -126,24 +145,18 @@ export function encodeEnvelope(header: EnvelopeHeader, nonce: Buffer, sealed: Bu
   return encodeParts(encodeHeader(header), nonce, sealed);
 }
 
-type ParseResult = DecodedEnvelope | 'ENVELOPE_MALFORMED' | 'ENVELOPE_VERSION_UNSUPPORTED';
+type ParseFailure = 'ENVELOPE_MALFORMED' | 'ENVELOPE_VERSION_UNSUPPORTED';
 
-function parseEnvelope(text: unknown): ParseResult {
+/** The checked bytes of an envelope, or why they are refused. */
+function parseBytes(text: unknown): Buffer | ParseFailure {
   if (typeof text !== 'string' || !text.startsWith(ENVELOPE_PREFIX)) return 'ENVELOPE_MALFORMED';
   const bytes = decodeBase64urlStrict(text.slice(ENVELOPE_PREFIX.length));
   if (bytes === undefined || bytes.length === 0) return 'ENVELOPE_MALFORMED';
   // The version byte decides the layout, so it is read before any length is judged.
   if (bytes[0] !== ENVELOPE_FORMAT_VERSION) return 'ENVELOPE_VERSION_UNSUPPORTED';
   if (bytes.length < MIN_ENVELOPE_BYTES) return 'ENVELOPE_MALFORMED';
-  const kekVersion = bytes.readUInt32BE(1);
-  if (kekVersion < 1) return 'ENVELOPE_MALFORMED';
-  const headerBytes = bytes.subarray(0, ENVELOPE_HEADER_BYTES);
-  return {
-    header: { kekVersion, dekId: bytesToUuid(bytes.subarray(5, ENVELOPE_HEADER_BYTES)) },
-    headerBytes,
-    nonce: bytes.subarray(NONCE_OFFSET, SEALED_OFFSET),
-    sealed: bytes.subarray(SEALED_OFFSET),
-  };
+  if (bytes.readUInt32BE(1) < 1) return 'ENVELOPE_MALFORMED';
+  return bytes;
 }
 
 const PARSE_MESSAGES = {
@@ -158,14 +171,24 @@ const PARSE_MESSAGES = {
  * format byte other than 0x01. The returned buffers are views of one decoded buffer.
  */
 export function decodeEnvelope(text: string): DecodedEnvelope {
-  const parsed = parseEnvelope(text);
-  if (typeof parsed === 'string') throw new CryptoError(parsed, PARSE_MESSAGES[parsed]);
-  return parsed;
+  const bytes = checkedBytes(text);
+  return {
+    header: { kekVersion: bytes.readUInt32BE(1), dekId: bytesToUuid(bytes.subarray(5, ENVELOPE_HEADER_BYTES)) },
+    headerBytes: bytes.subarray(0, ENVELOPE_HEADER_BYTES),
+    nonce: bytes.subarray(NONCE_OFFSET, SEALED_OFFSET),
+    sealed: bytes.subarray(SEALED_OFFSET),
+  };
+}
+
+function checkedBytes(text: string): Buffer {
+  const bytes = parseBytes(text);
+  if (typeof bytes === 'string') throw new CryptoError(bytes, PARSE_MESSAGES[bytes]);
+  return bytes;
 }
 
 /** True exactly when `decodeEnvelope(text)` would succeed (no decryption: syntax only). */
 export function isEnvelope(text: unknown): boolean {
-  return typeof parseEnvelope(text) !== 'string';
+  return typeof parseBytes(text) !== 'string';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +201,14 @@ function checkField(name: string, value: unknown): string {
   return value;
 }
 
+/** uint32 length of the domain label, then the label: the constant start of every AAD. */
+const AAD_PREFIX = Buffer.concat([Buffer.from([0, 0, 0, AAD_DOMAIN.length]), AAD_DOMAIN]);
+
+function writeField(aad: Buffer, at: number, value: string, length: number): number {
+  aad.writeUInt32BE(length, at);
+  return at + 4 + aad.write(value, at + 4, length, 'utf8');
+}
+
 /**
  * The AES-GCM additional data of an envelope: an unambiguous encoding of
  *
@@ -187,35 +218,30 @@ function checkField(name: string, value: unknown): string {
  * where domain = "gatehouse.envelope.v1", each string is UTF-8 and each len is its byte length
  * as uint32 big-endian. An absent subjectId is encoded as ''. Every field is length-prefixed, so
  * no two different contexts share an encoding (table 'ab' + column 'c' differs from table 'a' +
- * column 'bc').
+ * column 'bc'). Strings must be well-formed Unicode (no lone surrogates): TypeError otherwise.
  */
 export function envelopeAad(headerBytes: Buffer, ctx: SealContext): Buffer {
   if (!(headerBytes instanceof Uint8Array) || headerBytes.length !== ENVELOPE_HEADER_BYTES) {
     throw new TypeError(`headerBytes must be ${ENVELOPE_HEADER_BYTES} bytes`);
   }
   if (typeof ctx !== 'object' || ctx === null) throw new TypeError('SealContext must be an object');
-  const fields = [
-    checkField('tenantId', ctx.tenantId),
-    ctx.subjectId === undefined ? '' : checkField('subjectId', ctx.subjectId),
-    checkField('table', ctx.table),
-    checkField('column', ctx.column),
-    checkField('rowId', ctx.rowId),
-  ];
-  let size = 4 + AAD_DOMAIN.length + ENVELOPE_HEADER_BYTES;
-  const lengths: number[] = [];
-  for (const field of fields) {
-    const n = Buffer.byteLength(field, 'utf8');
-    lengths.push(n);
-    size += 4 + n;
-  }
-  const aad = Buffer.allocUnsafe(size);
-  let at = aad.writeUInt32BE(AAD_DOMAIN.length, 0);
-  at += AAD_DOMAIN.copy(aad, at);
-  for (let i = 0; i < fields.length; i++) {
-    const n = lengths[i] as number;
-    at = aad.writeUInt32BE(n, at);
-    at += aad.write(fields[i] as string, at, n, 'utf8');
-  }
+  const tenantId = checkField('tenantId', ctx.tenantId);
+  const subjectId = ctx.subjectId === undefined ? '' : checkField('subjectId', ctx.subjectId);
+  const table = checkField('table', ctx.table);
+  const column = checkField('column', ctx.column);
+  const rowId = checkField('rowId', ctx.rowId);
+  const lt = Buffer.byteLength(tenantId, 'utf8');
+  const ls = Buffer.byteLength(subjectId, 'utf8');
+  const lb = Buffer.byteLength(table, 'utf8');
+  const lc = Buffer.byteLength(column, 'utf8');
+  const lr = Buffer.byteLength(rowId, 'utf8');
+  const aad = Buffer.allocUnsafe(AAD_PREFIX.length + 20 + lt + ls + lb + lc + lr + ENVELOPE_HEADER_BYTES);
+  let at = AAD_PREFIX.copy(aad, 0);
+  at = writeField(aad, at, tenantId, lt);
+  at = writeField(aad, at, subjectId, ls);
+  at = writeField(aad, at, table, lb);
+  at = writeField(aad, at, column, lc);
+  at = writeField(aad, at, rowId, lr);
   aad.set(headerBytes, at);
   return aad;
 }
@@ -239,8 +265,9 @@ export function sealWithKey(dek: Buffer, header: EnvelopeHeader, ctx: SealContex
  * context, any altered byte).
  */
 export function openWithKey(dek: Buffer, text: string, ctx: SealContext): Buffer {
-  const { headerBytes, nonce, sealed } = decodeEnvelope(text);
-  return aeadOpen(dek, nonce, sealed, envelopeAad(headerBytes, ctx));
+  const bytes = checkedBytes(text);
+  const aad = envelopeAad(bytes.subarray(0, ENVELOPE_HEADER_BYTES), ctx);
+  return aeadOpen(dek, bytes.subarray(NONCE_OFFSET, SEALED_OFFSET), bytes.subarray(SEALED_OFFSET), aad);
 }
 
 // ---------------------------------------------------------------------------------------------
