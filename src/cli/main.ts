@@ -8,6 +8,8 @@ import { DataDirLockedError } from '../store/data-dir.ts';
 import { runDoctor } from './doctor.ts';
 import { runMigrate } from './migrate.ts';
 import { runStart } from './start.ts';
+import { runOutbox } from './outbox.ts';
+import { outboxDirOf } from '../identity/index.ts';
 import { runKeysStatus, runRotateDek, runRotateKek, runRotateSigning } from './keys.ts';
 import { CryptoError } from '../crypto/errors.ts';
 
@@ -122,6 +124,19 @@ rotate
   .action(async (opts: { dryRun?: boolean; purpose?: string }) => {
     try {
       await runRotateSigning(configOf(), { dryRun: opts.dryRun === true, ...(opts.purpose ? { purpose: opts.purpose } : {}) }, out);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('outbox')
+  .description('mail written to the local outbox when no SMTP server is configured')
+  .argument('[id]', 'show one message')
+  .action(async (id: string | undefined) => {
+    try {
+      const loaded = configOf();
+      await runOutbox(outboxDirOf(loaded.config), id ? { id } : {}, out);
     } catch (err) {
       fail(err);
     }

@@ -18,6 +18,8 @@ import { createKv } from '../store/kv/index.ts';
 import { createKeyring, type Keyring } from '../keyring/keyring.ts';
 import { createSigningKeys, type SigningKeys } from '../keyring/signing-keys.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
+import { createIdentity, type Identity } from '../identity/index.ts';
+import type { Mailer } from '../identity/mailer.ts';
 import type { Kv } from '../store/kv/types.ts';
 
 export interface Node {
@@ -27,6 +29,7 @@ export interface Node {
   logger: Logger;
   keyring: Keyring;
   signingKeys: SigningKeys;
+  identity: Identity;
   /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
   close: () => Promise<void>;
   /** Records the listening URL in the data-dir lock, for CLI commands. */
@@ -42,6 +45,8 @@ export interface StartNodeOptions {
   verifiers?: Verifiers;
   now?: () => number;
   defaultMetrics?: boolean;
+  /** Replaces the configured mailer (tests capture mail). */
+  mailer?: Mailer;
 }
 
 /** Opens storage and kv, applies migrations, and builds the server (not yet listening). */
@@ -61,6 +66,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   let kv: Kv | undefined;
   let keyring: Keyring | undefined;
   let signingKeys: SigningKeys | undefined;
+  let identity: Identity | undefined;
   try {
     db = await createDb({
       databaseUrl: config.storage.databaseUrl,
@@ -73,6 +79,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     keyring = await openKeyring(config, db, kv, logger, options.now);
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();
+    identity = createIdentity({ config, db, kv, keyring, signingKeys, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
     const app = await buildApp({
       config,
       db,
@@ -80,8 +87,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       logger,
       keyring,
       signingKeys,
-      features: options.features ?? FEATURES,
-      verifiers: options.verifiers,
+      features: [...(options.features ?? FEATURES), identity.feature],
+      verifiers: { ...identity.verifiers, ...options.verifiers },
       now: options.now,
       defaultMetrics: options.defaultMetrics,
     });
@@ -90,6 +97,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     const openKv = kv;
     const liveKeyring = keyring;
     const openSigning = signingKeys;
+    const openIdentity = identity;
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -97,6 +105,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       kv: openKv,
       keyring: liveKeyring,
       signingKeys: openSigning,
+      identity: openIdentity,
       logger,
       announce: (url) => lock?.update(url),
       close: () => {
@@ -110,6 +119,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
           } finally {
             clearInterval(sweep);
             clearTimeout(deadline);
+            await openIdentity.close().catch(() => undefined);
             await openSigning.close().catch(() => undefined);
             await liveKeyring.close().catch(() => undefined);
             await openKv.close().catch((err: unknown) => logger.error({ err }, 'closing kv failed'));
@@ -121,6 +131,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       },
     };
   } catch (err) {
+    await identity?.close().catch(() => undefined);
     await signingKeys?.close().catch(() => undefined);
     await keyring?.close().catch(() => undefined);
     await kv?.close().catch(() => undefined);

@@ -23,6 +23,20 @@ export async function runStart(loaded: LoadedConfig): Promise<void> {
   }
   const data = config.storage.databaseUrl ? `PostgreSQL ${node.db.location}` : `PGlite in ${resolve(config.storage.dataDir)}`;
   logger.info({ url: address, storage: node.db.kind, kv: node.kv.kind }, `Gatehouse listening on ${address}; data: ${data}`);
+  const setup = await node.identity.accounts.ensureSetupToken();
+  if (setup) {
+    // Printed once, outside the logs: it creates the operator account and works a single time.
+    const origin = config.server.publicUrl ? new URL(config.server.publicUrl).origin : address;
+    process.stdout.write(
+      `\nFirst run: no operator account yet. Create it within ${Math.round(config.auth.emailTokenTtlSeconds / 60)} minutes with this one-time code:\n` +
+        `  curl -X POST ${origin}/v1/setup -H 'content-type: application/json' \\\n` +
+        `    -d '{"token":"${setup}","email":"you@example.com","password":"<a long passphrase>"}'\n` +
+        'A new code is printed at every start until the operator exists.\n\n',
+    );
+  }
+  if (node.identity.mailer.transport === 'outbox') {
+    logger.warn('no SMTP configured (GATEHOUSE_MAIL_SMTP_URL): mail goes to the outbox; read it with `gatehouse outbox`');
+  }
 
   let stopping = false;
   const stop = (signal: string): void => {

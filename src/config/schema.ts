@@ -120,6 +120,51 @@ export const configSchema = z.strictObject({
       }),
     })
     .prefault({}),
+  auth: z
+    .strictObject({
+      passwordMinLength: opt(z.number().int().min(8).max(64).default(15), {
+        doc: 'Shortest password accepted, in Unicode code points (NIST SP 800-63B-4: 15 when the password is the only factor).',
+      }),
+      passwordMaxLength: opt(z.number().int().min(64).max(4096).default(1024), { doc: 'Longest password accepted, in code points (at least 64).' }),
+      passwordMinStrength: opt(z.number().int().min(0).max(4).default(3), { doc: 'Lowest zxcvbn strength score (0-4) a new password must reach.' }),
+      breachCheck: opt(z.enum(['off', 'fail-open', 'fail-closed']).default('off'), {
+        doc: 'Online k-anonymity breach check of new passwords (only a 5-character hash prefix leaves). fail-open accepts the password when the service cannot answer; fail-closed refuses it.',
+      }),
+      breachRangeUrl: opt(z.url({ protocol: /^https?$/ }).default('https://api.pwnedpasswords.com/range/'), { doc: 'Range API of the breach check.' }),
+      argon2MemoryKiB: opt(z.number().int().min(19_456).max(4_194_304).default(19_456), { doc: 'Argon2id memory cost in KiB (OWASP minimum 19 MiB). Raising it rehashes passwords at their next sign-in.' }),
+      argon2TimeCost: opt(z.number().int().min(2).max(100).default(2), { doc: 'Argon2id iterations (OWASP minimum 2).' }),
+      argon2Parallelism: opt(z.number().int().min(1).max(16).default(1), { doc: 'Argon2id lanes.' }),
+      accessTokenTtlSeconds: opt(z.number().int().min(60).max(3600).default(600), { doc: 'Lifetime of access tokens (EdDSA JWTs).' }),
+      sessionIdleSeconds: opt(z.number().int().min(300).max(90 * 86_400).default(14 * 86_400), { doc: 'A session unused for this long ends (its refresh token stops working).' }),
+      sessionAbsoluteSeconds: opt(z.number().int().min(3600).max(365 * 86_400).default(30 * 86_400), { doc: 'A session ends this long after sign-in, however active.' }),
+      refreshReuseGraceSeconds: opt(z.number().int().min(0).max(60).default(10), {
+        doc: 'A refresh token presented again within this window (two tabs racing) gets the same successor; after it, the whole session is revoked.',
+      }),
+      issuer: opt(z.string().min(1).optional(), { doc: 'iss of access tokens. Default: the public URL.' }),
+      audience: opt(z.string().min(1).default('gatehouse'), { doc: 'aud of access tokens; your backend checks it.' }),
+      emailTokenTtlSeconds: opt(z.number().int().min(300).max(7 * 86_400).default(3600), { doc: 'Lifetime of email verification and password reset links.' }),
+      lockoutThreshold: opt(z.number().int().min(3).max(100).default(20), {
+        doc: 'Consecutive failed sign-ins before an account is locked (NIST: at most 100). The owner is emailed.',
+      }),
+      lockoutSeconds: opt(z.number().int().min(60).max(86_400).default(900), { doc: 'How long a lockout lasts.' }),
+      throttleFreeAttempts: opt(z.number().int().min(1).max(50).default(5), {
+        doc: 'Failed sign-ins per account (and per client IP, times 4) before growing delays start: each further failure doubles the wait, from 1 s up to 15 min.',
+      }),
+      signupsPerIpPerHour: opt(z.number().int().min(1).max(10_000).default(5), { doc: 'Accounts one client IP may create per hour.' }),
+      newDeviceRequiresSecondFactor: opt(z.boolean().default(false), { doc: 'Require a second factor for sign-ins from a new device or network (enforced once MFA is enrolled).' }),
+    })
+    .prefault({}),
+  mail: z
+    .strictObject({
+      smtpUrl: opt(z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(), {
+        doc: 'SMTP server for outgoing mail (smtp://user:pass@host:587?requireTLS=true or smtps://...). Unset: mail goes to the outbox directory, read with `gatehouse outbox`.',
+        secret: true,
+        aliases: ['SMTP_URL'],
+      }),
+      from: opt(z.string().min(3).default('Gatehouse <no-reply@localhost>'), { doc: 'Sender of outgoing mail.' }),
+      outboxDir: opt(z.string().min(1).optional(), { doc: 'Where mail goes without SMTP. Default: outbox/ in storage.dataDir.' }),
+    })
+    .prefault({}),
   keyring: z
     .strictObject({
       masterKeys: opt(z.string().min(1).optional(), {
@@ -209,4 +254,13 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** Effective per-category limits: configured values over the defaults. */
 export function rateLimitsFor(config: Config, category: RateCategory): z.infer<typeof categoryLimits> {
   return config.rateLimit.categories[category] ?? defaultLimits[category];
+}
+
+/** The origin clients use: server.publicUrl, else the listener address. */
+export function publicOriginOf(config: Config): string {
+  const { publicUrl, host, port } = config.server;
+  if (publicUrl) return new URL(publicUrl).origin;
+  const scheme = config.tls.certFile ? 'https' : 'http';
+  const h = host.includes(':') ? `[${host}]` : host;
+  return `${scheme}://${h}:${port}`;
 }

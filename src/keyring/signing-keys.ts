@@ -25,8 +25,8 @@ export interface SigningKeys {
   ensure(): Promise<void>;
   /** The current signer of a purpose (cached; evicted on rotation on every node). */
   current(purpose: SigningPurpose): Promise<Signer>;
-  /** Public keys in state next, current or previous, for /.well-known/jwks.json. */
-  jwks(): Promise<{ keys: PublicJwk[] }>;
+  /** Public keys in state next, current or previous (of one purpose, or all for /.well-known/jwks.json). */
+  jwks(purpose?: SigningPurpose): Promise<{ keys: PublicJwk[] }>;
   /** next -> current, current -> previous, previous -> retired, and a new next. */
   rotate(purpose: SigningPurpose, options?: { dryRun?: boolean }): Promise<{ activated: string; published: string; retired: string | null }>;
   list(): Promise<{ kid: string; purpose: SigningPurpose; state: string }[]>;
@@ -100,9 +100,10 @@ export async function createSigningKeys(options: { db: Db; kv: Kv; keyring: Keyr
     return signer;
   }
 
-  async function jwks(): Promise<{ keys: PublicJwk[] }> {
+  async function jwks(purpose?: SigningPurpose): Promise<{ keys: PublicJwk[] }> {
     const r = await db.query<{ public_jwk: PublicJwk | string }>(
-      "select public_jwk from signing_keys where state in ('next', 'current', 'previous') order by purpose, created_at",
+      "select public_jwk from signing_keys where state in ('next', 'current', 'previous') and ($1::text is null or purpose = $1) order by purpose, created_at",
+      [purpose ?? null],
     );
     return { keys: r.rows.map((row) => (typeof row.public_jwk === 'string' ? (JSON.parse(row.public_jwk) as PublicJwk) : row.public_jwk)) };
   }

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { publicOriginOf } from '../config/schema.ts';
 import { defineRoute, type Feature, type Services } from '../server/route.ts';
 
 const checkState = z.enum(['ok', 'unavailable']);
@@ -28,11 +29,7 @@ async function probe(fn: () => Promise<void>, timeoutMs: number): Promise<'ok' |
 
 /** The origin clients use, for absolute URLs in security.txt. */
 export function publicOrigin(services: Services): string {
-  const { publicUrl, host, port } = services.config.server;
-  if (publicUrl) return new URL(publicUrl).origin;
-  const scheme = services.config.tls.certFile ? 'https' : 'http';
-  const h = host.includes(':') ? `[${host}]` : host;
-  return `${scheme}://${h}:${port}`;
+  return publicOriginOf(services.config);
 }
 
 /** The RFC 9116 document: Contact, Expires (from config), Policy, Canonical, Preferred-Languages. */

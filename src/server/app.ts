@@ -3,6 +3,7 @@
  * the one error path, declared guards, OpenAPI, and every feature's routes.
  */
 import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import scalar from '@scalar/fastify-api-reference';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -197,6 +198,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerJsonBodyParser(app, config.server.maxJsonDepth);
+  await app.register(cookie);
 
   for (const feature of options.features) {
     if (feature.errorCodes) registerErrorCodes(feature.errorCodes);

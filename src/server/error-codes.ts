@@ -30,6 +30,11 @@ export const CORE_ERROR_CODES = {
     message: 'Authentication is required.',
     doc: 'The route needs credentials (session token, API key, metrics token, cron secret or webhook signature) and none valid were sent.',
   },
+  CSRF_FAILED: {
+    status: 403,
+    message: 'Cross-site request refused.',
+    doc: 'A cookie-authenticated state-changing request without a matching X-CSRF-Token header, or from an origin that is not allowed.',
+  },
   FORBIDDEN: { status: 403, message: 'You do not have permission to do this.', doc: 'Authenticated, but the principal lacks the permission or scope the route declares.' },
   NOT_FOUND: { status: 404, message: 'Not found.', doc: 'No such route, or no such resource visible to the caller.' },
   METHOD_NOT_ALLOWED: {

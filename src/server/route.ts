@@ -18,6 +18,8 @@ import type { ErrorCodeInfo } from './error-codes.ts';
 export interface Principal {
   kind: 'user' | 'apiKey' | 'service' | 'webhook';
   id: string;
+  /** The session of a signed-in user. */
+  sessionId?: string;
   /** Tenant the principal acts in, when the guard knows it (API keys). */
   tenantId?: string;
   scopes?: readonly string[];

@@ -74,6 +74,40 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(health.headers.get('x-request-id')).toBeTruthy();
     expect((await fetch(`${s.url}/readyz`)).status).toBe(200);
 
+    // First run: a one-time setup code, printed once, creates the operator account.
+    const setupCode = /"token":"(ghs_[A-Za-z0-9_-]{43})"/.exec(s.output())?.[1];
+    expect(setupCode).toBeDefined();
+    const setup = await fetch(`${s.url}/v1/setup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: setupCode, email: 'operator@example.com', password: 'a long operator passphrase 2026' }),
+    });
+    expect(setup.status).toBe(201);
+    const replay = await fetch(`${s.url}/v1/setup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: setupCode, email: 'second@example.com', password: 'a long operator passphrase 2026' }),
+    });
+    expect(replay.status).toBe(400);
+    // Sign-up mail goes to the outbox without SMTP, readable while the server runs.
+    const signup = await fetch(`${s.url}/v1/auth/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'newcomer@example.com', password: 'a long newcomer passphrase 2026' }),
+    });
+    expect(signup.status).toBe(202);
+    const outbox = run(['outbox']);
+    expect(outbox.status, outbox.stderr).toBe(0);
+    expect(outbox.stdout).toContain('verify-email');
+    expect(outbox.stdout).toContain('newcomer@example.com');
+    // The code in the mail never reaches the server log.
+    const id = /^(\d{8}T\d{9}Z-[0-9a-f]{8})/m.exec(outbox.stdout)?.[1];
+    expect(id).toBeDefined();
+    const message = run(['outbox', id ?? '']);
+    const verifyCode = /ghv_[A-Za-z0-9_-]{43}/.exec(message.stdout)?.[0];
+    expect(verifyCode).toBeDefined();
+    expect(s.output()).not.toContain(verifyCode);
+
     // PGlite allows one process per data directory: migrate refuses with a clear message.
     const migrate = run(['migrate']);
     expect(migrate.status).toBe(3);

@@ -11,12 +11,15 @@ import { startNode, type Node } from '../../src/cli/runtime.ts';
 import { FEATURES } from '../../src/features.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import type { Feature, Verifiers } from '../../src/server/route.ts';
+import type { MailMessage, Mailer } from '../../src/identity/mailer.ts';
 import { secretValues } from '../../src/config/load.ts';
 
 export interface TestApp {
   app: FastifyInstance;
   node: Node;
   config: Config;
+  /** Mail the node sent, oldest first. */
+  mail: MailMessage[];
   /** Every log line written so far, raw. */
   logText: () => string;
   close: () => Promise<void>;
@@ -30,6 +33,8 @@ export interface TestAppOptions {
   verifiers?: Verifiers;
   now?: () => number;
   logLevel?: string;
+  /** A mailer of the test's own (a real SMTP one); by default mail is captured in `mail`. */
+  mailer?: Mailer;
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -52,7 +57,16 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     },
   });
   const logger = createLogger({ level: config.log.level, destination, knownSecrets: () => secretValues(config) });
+  const mail: MailMessage[] = [];
+  const captured: Mailer = {
+    transport: 'outbox',
+    send: async (m) => {
+      mail.push(m);
+    },
+    close: async () => undefined,
+  };
   const node = await startNode({
+    mailer: options.mailer ?? captured,
     config,
     logger,
     inMemory: true,
@@ -60,5 +74,5 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     verifiers: options.verifiers,
     now: options.now,
   });
-  return { app: node.app, node, config, logText: () => chunks.join(''), close: () => node.close() };
+  return { app: node.app, node, config, mail, logText: () => chunks.join(''), close: () => node.close() };
 }

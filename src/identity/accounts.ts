@@ -1,0 +1,348 @@
+/**
+ * Accounts (AUTH-1, AUTH-2, AUTH-5, AUTH-6, AUTH-10): sign-up with email verification, sign-in
+ * with throttling and lockout, password reset and change, the first-run operator setup, export
+ * and deletion. Responses never reveal whether an email has an account: sign-up and reset
+ * answer the same way for both, and sign-in spends an Argon2 verification either way.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
+import { AppError } from '../server/errors.ts';
+import type { Db } from '../store/db-types.ts';
+import type { Kv } from '../store/kv/types.ts';
+import { listDevices, recordDevice, type DeviceSighting } from './devices.ts';
+import type { Mailer } from './mailer.ts';
+import {
+  checkNewPassword,
+  dummyVerify,
+  hashPassword,
+  needsRehash,
+  normalizePassword,
+  verifyPassword,
+  DEFAULT_PASSWORD_POLICY,
+  type Argon2Params,
+  type PasswordPolicy,
+} from './passwords.ts';
+import { hashToken, type IssuedTokens, type SessionContext, type Sessions } from './sessions.ts';
+import { accountKey, createLoginThrottle } from './throttle.ts';
+
+export interface AccountsDeps {
+  db: Db;
+  kv: Kv;
+  keyring: Keyring;
+  sessions: Sessions;
+  mailer: Mailer;
+  config: Config;
+  logger: Logger;
+  now: () => number;
+  /** Absolute base URL for links in mail. */
+  publicOrigin: string;
+}
+
+interface UserRow {
+  id: string;
+  email: string;
+  email_verified_at: Date | string | null;
+  password_hash: string | null;
+  status: 'active' | 'disabled' | 'deleted';
+  is_operator: boolean;
+  created_at: Date | string;
+}
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  isOperator: boolean;
+  createdAt: string;
+}
+
+// Each repeated label starts after a mandatory dot and input is capped at 254 characters first.
+// eslint-disable-next-line security/detect-unsafe-regex
+const EMAIL_RE = /^[^\s@<>(),;:"[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+
+/** Lowercased, NFKC-normalised email, or a VALIDATION_FAILED error. */
+export function normalizeEmail(raw: string): string {
+  const email = raw.normalize('NFKC').trim().toLowerCase();
+  if (email.length > 254 || !EMAIL_RE.test(email)) throw new AppError('VALIDATION_FAILED', 'body.email: not a valid email address');
+  return email;
+}
+
+function iso(v: Date | string | null): string | null {
+  return v === null ? null : (v instanceof Date ? v : new Date(v)).toISOString();
+}
+
+function publicUser(u: UserRow): PublicUser {
+  return { id: u.id, email: u.email, emailVerified: u.email_verified_at !== null, isOperator: u.is_operator, createdAt: iso(u.created_at) ?? '' };
+}
+
+export function createAccounts(deps: AccountsDeps) {
+  const { db, kv, keyring, sessions, mailer, config, logger, now } = deps;
+  const argon2: Argon2Params = { memoryKiB: config.auth.argon2MemoryKiB, timeCost: config.auth.argon2TimeCost, parallelism: config.auth.argon2Parallelism };
+  const policy: PasswordPolicy = {
+    ...DEFAULT_PASSWORD_POLICY,
+    minLength: config.auth.passwordMinLength,
+    maxLength: config.auth.passwordMaxLength,
+    minStrengthScore: config.auth.passwordMinStrength as PasswordPolicy['minStrengthScore'],
+    breachCheck: config.auth.breachCheck,
+    breachRangeUrl: config.auth.breachRangeUrl,
+  };
+  const throttle = createLoginThrottle(kv, { freeAttempts: config.auth.throttleFreeAttempts, lockoutThreshold: config.auth.lockoutThreshold, lockoutSeconds: config.auth.lockoutSeconds }, now);
+  const tokenTtlMs = config.auth.emailTokenTtlSeconds * 1000;
+
+  async function acceptablePassword(password: string, userInputs: string[]): Promise<void> {
+    const verdict = await checkNewPassword(password, policy, { userInputs });
+    if (!verdict.ok) throw new AppError(verdict.problem, verdict.message);
+  }
+
+  async function userByEmail(email: string): Promise<UserRow | undefined> {
+    return (await db.query<UserRow>("select * from users where email = $1 and status <> 'deleted'", [email])).rows[0];
+  }
+
+  async function userById(id: string): Promise<UserRow | undefined> {
+    return (await db.query<UserRow>("select * from users where id = $1 and status <> 'deleted'", [id])).rows[0];
+  }
+
+  async function issueEmailToken(userId: string | null, purpose: 'verify-email' | 'password-reset' | 'setup', ttlMs: number): Promise<string> {
+    const prefix = purpose === 'verify-email' ? 'ghv_' : purpose === 'password-reset' ? 'ghp_' : 'ghs_';
+    const token = prefix + randomBytes(32).toString('base64url');
+    // A new token of the same purpose voids the earlier ones.
+    if (userId) await db.query('update email_tokens set used_at = $3 where user_id = $1 and purpose = $2 and used_at is null', [userId, purpose, new Date(now())]);
+    await db.query('insert into email_tokens (id, user_id, purpose, token_hash, expires_at) values ($1, $2, $3, $4, $5)', [
+      randomUUID(),
+      userId,
+      purpose,
+      hashToken(token),
+      new Date(now() + ttlMs),
+    ]);
+    return token;
+  }
+
+  /** Consumes a single-use token; returns its user id (null for setup) or throws TOKEN_INVALID. */
+  async function consumeEmailToken(token: string, purpose: 'verify-email' | 'password-reset' | 'setup'): Promise<string | null> {
+    const r = await db.query<{ user_id: string | null }>(
+      'update email_tokens set used_at = $3 where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3 returning user_id',
+      [hashToken(token), purpose, new Date(now())],
+    );
+    if (r.rowCount === 0) throw new AppError('TOKEN_INVALID');
+    return r.rows[0]?.user_id ?? null;
+  }
+
+  async function signup(input: { email: string; password: string }, ip: string): Promise<void> {
+    const email = normalizeEmail(input.email);
+    const perIp = await kv.hitSlidingWindow(`auth:signup:${ip}`, config.auth.signupsPerIpPerHour, 3_600_000, now());
+    if (!perIp.allowed) {
+      throw new AppError('RATE_LIMITED', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(perIp.retryAfterMs / 1000))) } });
+    }
+    await acceptablePassword(input.password, [email, email.split('@')[0] ?? '']);
+    const existing = await userByEmail(email);
+    if (existing) {
+      // Same work and same answer as a new account; the owner learns someone tried.
+      await hashPassword(input.password, argon2);
+      await mailer.send({
+        to: email,
+        kind: 'account-exists',
+        subject: 'Sign-up attempt with your email',
+        text: `Someone tried to create a Gatehouse account with this address, which already has one.\nIf it was you, sign in or reset your password at ${deps.publicOrigin}.\nIf not, you can ignore this message.`,
+      });
+      return;
+    }
+    const id = randomUUID();
+    const hash = await hashPassword(input.password, argon2);
+    try {
+      await db.query('insert into users (id, email, password_hash) values ($1, $2, $3)', [id, email, hash]);
+    } catch (err) {
+      // A concurrent sign-up with the same email won the unique index: answer the same way.
+      if ((err as { code?: string }).code === '23505') return;
+      throw err;
+    }
+    const token = await issueEmailToken(id, 'verify-email', tokenTtlMs);
+    await mailer.send({
+      to: email,
+      kind: 'verify-email',
+      subject: 'Verify your email',
+      text: `Confirm your email address for Gatehouse with this code (valid ${Math.round(tokenTtlMs / 60000)} minutes):\n\n${token}\n\nPOST ${deps.publicOrigin}/v1/auth/verify-email {"token": "<code>"}`,
+    });
+  }
+
+  async function verifyEmail(token: string): Promise<void> {
+    const userId = await consumeEmailToken(token, 'verify-email');
+    await db.query('update users set email_verified_at = $2, updated_at = $2 where id = $1 and email_verified_at is null', [userId, new Date(now())]);
+  }
+
+  async function login(input: { email: string; password: string }, ctx: SessionContext & { deviceCookie?: string }): Promise<{ tokens: IssuedTokens; device: DeviceSighting; user: PublicUser }> {
+    const email = normalizeEmail(input.email);
+    const account = accountKey(email);
+    const state = await throttle.check(account, ctx.ip);
+    if (!state.allowed) {
+      throw new AppError('LOGIN_THROTTLED', undefined, { headers: { 'retry-after': String(Math.max(1, state.retryAfterSeconds)) } });
+    }
+    const user = await userByEmail(email);
+    const valid = user?.password_hash ? await verifyPassword(user.password_hash, input.password) : (await dummyVerify(input.password, argon2), false);
+    if (!user || !valid) {
+      const locked = await throttle.fail(account, ctx.ip);
+      if (locked && user) {
+        await mailer.send({
+          to: user.email,
+          kind: 'lockout',
+          subject: 'Your account was locked',
+          text: `After repeated failed sign-ins, your Gatehouse account is locked for ${Math.round(config.auth.lockoutSeconds / 60)} minutes.\nIf this was not you, reset your password at ${deps.publicOrigin}.`,
+        });
+        logger.warn({ event: 'account_locked', userId: user.id }, 'account locked after repeated failed sign-ins');
+      }
+      throw new AppError('INVALID_CREDENTIALS');
+    }
+    await throttle.succeed(account);
+    if (user.status === 'disabled') throw new AppError('ACCOUNT_DISABLED');
+    if (user.email_verified_at === null) throw new AppError('EMAIL_NOT_VERIFIED');
+    if (user.password_hash && needsRehash(user.password_hash, argon2)) {
+      await db.query('update users set password_hash = $2, updated_at = $3 where id = $1', [user.id, await hashPassword(input.password, argon2), new Date(now())]);
+    }
+    const device = await recordDevice(db, user.id, ctx.deviceCookie, ctx.ip, ctx.userAgent);
+    if ((device.newDevice || device.newNetwork) && !device.firstEver) {
+      await mailer.send({
+        to: user.email,
+        kind: 'new-device',
+        subject: 'New sign-in to your account',
+        text: `Your Gatehouse account was signed in to from ${device.newDevice ? 'a new device' : 'a new network'} (${ctx.userAgent?.slice(0, 120) ?? 'unknown client'}).\nIf this was not you, sign out all sessions and change your password.`,
+      });
+      logger.info({ event: 'new_device_sign_in', userId: user.id, newDevice: device.newDevice, newNetwork: device.newNetwork }, 'sign-in from a new device or network');
+    }
+    const tokens = await sessions.create(user.id, { ...ctx, deviceId: device.deviceId });
+    await sessions.markReauthenticated(tokens.sessionId);
+    return { tokens, device, user: publicUser(user) };
+  }
+
+  async function requestPasswordReset(rawEmail: string): Promise<void> {
+    const email = normalizeEmail(rawEmail);
+    const user = await userByEmail(email);
+    if (!user || user.status !== 'active') return;
+    const token = await issueEmailToken(user.id, 'password-reset', tokenTtlMs);
+    await mailer.send({
+      to: user.email,
+      kind: 'password-reset',
+      subject: 'Reset your password',
+      text: `A password reset was requested for your Gatehouse account. Use this code within ${Math.round(tokenTtlMs / 60000)} minutes:\n\n${token}\n\nPOST ${deps.publicOrigin}/v1/auth/password-reset/confirm {"token": "<code>", "password": "<new password>"}\nIf you did not ask for this, ignore this message.`,
+    });
+  }
+
+  async function confirmPasswordReset(token: string, password: string): Promise<void> {
+    // Check the password before spending the token, so a refused password can be retried.
+    const probe = await db.query<{ user_id: string; email: string }>(
+      'select t.user_id, u.email from email_tokens t join users u on u.id = t.user_id where t.token_hash = $1 and t.purpose = $2 and t.used_at is null and t.expires_at > $3',
+      [hashToken(token), 'password-reset', new Date(now())],
+    );
+    const row = probe.rows[0];
+    if (!row) throw new AppError('TOKEN_INVALID');
+    await acceptablePassword(password, [row.email]);
+    const userId = await consumeEmailToken(token, 'password-reset');
+    if (!userId) throw new AppError('TOKEN_INVALID');
+    await db.query('update users set password_hash = $2, email_verified_at = coalesce(email_verified_at, $3), updated_at = $3 where id = $1', [
+      userId,
+      await hashPassword(password, argon2),
+      new Date(now()),
+    ]);
+    await sessions.revokeAllForUser(userId, 'password-reset');
+  }
+
+  async function changePassword(userId: string, sessionId: string, current: string, next: string): Promise<void> {
+    const user = await userById(userId);
+    if (!user?.password_hash || !(await verifyPassword(user.password_hash, current))) throw new AppError('INVALID_CREDENTIALS');
+    await acceptablePassword(next, [user.email]);
+    await db.query('update users set password_hash = $2, updated_at = $3 where id = $1', [userId, await hashPassword(next, argon2), new Date(now())]);
+    await sessions.revokeAllForUser(userId, 'password-change', sessionId);
+    await sessions.markReauthenticated(sessionId);
+  }
+
+  async function me(userId: string): Promise<PublicUser> {
+    const user = await userById(userId);
+    if (!user) throw new AppError('UNAUTHENTICATED');
+    return publicUser(user);
+  }
+
+  async function exportData(userId: string, sessionId: string) {
+    const user = await me(userId);
+    return {
+      exportedAt: new Date(now()).toISOString(),
+      user,
+      sessions: await sessions.list(userId, sessionId),
+      devices: await listDevices(db, userId),
+    };
+  }
+
+  async function deleteAccount(userId: string, sessionId: string, password: string): Promise<void> {
+    const user = await userById(userId);
+    if (!user?.password_hash || !(await verifyPassword(user.password_hash, password))) throw new AppError('INVALID_CREDENTIALS');
+    await sessions.revokeAllForUser(userId, 'account-deleted');
+    const t = new Date(now());
+    await db.transaction(async (tx) => {
+      await tx.query(
+        "update users set status = 'deleted', email = $2, password_hash = null, email_verified_at = null, deleted_at = $3, updated_at = $3 where id = $1",
+        [userId, `deleted-${userId}@invalid`, t],
+      );
+      await tx.query('update devices set revoked_at = $2, user_agent = null, networks = $3 where user_id = $1', [userId, t, []]);
+      await tx.query('update sessions set ip = null, user_agent = null where user_id = $1', [userId]);
+      await tx.query('update email_tokens set used_at = coalesce(used_at, $2) where user_id = $1', [userId, t]);
+    });
+    // Crypto-shredding: whatever was sealed under the user's personal-data key is unreadable from now on.
+    await keyring.destroyKeys({ tenantId: PLATFORM_TENANT_ID, subjectId: userId });
+    logger.info({ event: 'account_deleted', userId, sessionId }, 'account deleted');
+  }
+
+  async function setOperatorDisabled(operatorId: string, targetId: string, disabled: boolean): Promise<void> {
+    const op = await userById(operatorId);
+    if (!op?.is_operator) throw new AppError('FORBIDDEN');
+    const r = await db.query("update users set status = $2, updated_at = $3 where id = $1 and status <> 'deleted'", [targetId, disabled ? 'disabled' : 'active', new Date(now())]);
+    if (r.rowCount === 0) throw new AppError('NOT_FOUND', 'No such user.');
+    if (disabled) await sessions.revokeAllForUser(targetId, 'disabled-by-operator');
+    logger.info({ event: disabled ? 'user_disabled' : 'user_enabled', userId: targetId, operatorId }, 'operator changed a user status');
+  }
+
+  /** First run: when no operator exists, a one-time setup token (printed by `start`). */
+  async function ensureSetupToken(): Promise<string | null> {
+    const ops = await db.query("select 1 from users where is_operator and status <> 'deleted' limit 1");
+    if (ops.rowCount > 0) return null;
+    await db.query("update email_tokens set used_at = $1 where purpose = 'setup' and used_at is null", [new Date(now())]);
+    return issueEmailToken(null, 'setup', tokenTtlMs);
+  }
+
+  async function completeSetup(token: string, input: { email: string; password: string }): Promise<PublicUser> {
+    const email = normalizeEmail(input.email);
+    await acceptablePassword(input.password, [email]);
+    const ops = await db.query("select 1 from users where is_operator and status <> 'deleted' limit 1");
+    if (ops.rowCount > 0) throw new AppError('TOKEN_INVALID');
+    await consumeEmailToken(token, 'setup');
+    const id = randomUUID();
+    const t = new Date(now());
+    await db.query('insert into users (id, email, password_hash, email_verified_at, is_operator) values ($1, $2, $3, $4, true)', [
+      id,
+      email,
+      await hashPassword(input.password, argon2),
+      t,
+    ]);
+    logger.info({ event: 'operator_created', userId: id }, 'first operator account created');
+    const user = await userById(id);
+    if (!user) throw new AppError('INTERNAL');
+    return publicUser(user);
+  }
+
+  return {
+    signup,
+    verifyEmail,
+    login,
+    requestPasswordReset,
+    confirmPasswordReset,
+    changePassword,
+    me,
+    exportData,
+    deleteAccount,
+    setOperatorDisabled,
+    ensureSetupToken,
+    completeSetup,
+    normalizePassword,
+  };
+}
+
+export type Accounts = ReturnType<typeof createAccounts>;

@@ -1,0 +1,83 @@
+/**
+ * Devices (AUTH-6): a long-lived random device cookie, stored as a hash per user, and the
+ * networks (IPv4 /24, IPv6 /48) each device signed in from. A sign-in from a new device or a
+ * new network is reported so the owner can be told.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import type { Db } from '../store/db-types.ts';
+import { hashToken } from './sessions.ts';
+
+export const DEVICE_COOKIE = '__Host-gh_device';
+const DEVICE_RE = /^[A-Za-z0-9_-]{43}$/;
+
+/** The network of an address: IPv4 /24 or IPv6 /48. */
+export function networkOf(ip: string): string {
+  const v4 = ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+  if (isIPv4(v4)) return `${v4.split('.').slice(0, 3).join('.')}.0/24`;
+  if (isIPv6(ip)) {
+    // Expand :: so the first three groups are always present.
+    const [head = '', tail = ''] = ip.split('::');
+    const h = head ? head.split(':') : [];
+    const tl = tail ? tail.split(':') : [];
+    const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - tl.length).fill('0'), ...tl] : h;
+    return `${groups.slice(0, 3).map((g) => (g || '0').toLowerCase()).join(':')}::/48`;
+  }
+  return 'unknown';
+}
+
+export function newDeviceCookie(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export interface DeviceSighting {
+  deviceId: string;
+  cookie: string;
+  /** First time this device signs in to this account. */
+  newDevice: boolean;
+  /** A known device from a network it has not used before. */
+  newNetwork: boolean;
+  /** The account had no device at all before (its first sign-in). */
+  firstEver: boolean;
+}
+
+/** Records a sign-in's device and network for a user. */
+export async function recordDevice(db: Db, userId: string, presented: string | undefined, ip: string, userAgent: string | undefined): Promise<DeviceSighting> {
+  const cookie = presented && DEVICE_RE.test(presented) ? presented : newDeviceCookie();
+  const hash = hashToken(cookie);
+  const network = networkOf(ip);
+  return db.transaction(async (tx) => {
+    const any = await tx.query('select 1 from devices where user_id = $1 limit 1', [userId]);
+    const found = await tx.query<{ id: string; networks: string[] }>('select id, networks from devices where user_id = $1 and device_hash = $2 and revoked_at is null', [userId, hash]);
+    const row = found.rows[0];
+    if (!row) {
+      const id = randomUUID();
+      await tx.query('insert into devices (id, user_id, device_hash, user_agent, networks) values ($1, $2, $3, $4, $5)', [id, userId, hash, userAgent?.slice(0, 512) ?? null, [network]]);
+      return { deviceId: id, cookie, newDevice: true, newNetwork: true, firstEver: any.rowCount === 0 };
+    }
+    const newNetwork = !row.networks.includes(network);
+    await tx.query('update devices set last_seen_at = now(), user_agent = $2, networks = $3 where id = $1', [
+      row.id,
+      userAgent?.slice(0, 512) ?? null,
+      newNetwork ? [...row.networks, network].slice(-20) : row.networks,
+    ]);
+    return { deviceId: row.id, cookie, newDevice: false, newNetwork, firstEver: false };
+  });
+}
+
+export interface DeviceInfo {
+  id: string;
+  userAgent: string | null;
+  networks: string[];
+  firstSeenAt: string;
+  lastSeenAt: string;
+}
+
+export async function listDevices(db: Db, userId: string): Promise<DeviceInfo[]> {
+  const r = await db.query<{ id: string; user_agent: string | null; networks: string[]; first_seen_at: Date | string; last_seen_at: Date | string }>(
+    'select id, user_agent, networks, first_seen_at, last_seen_at from devices where user_id = $1 and revoked_at is null order by last_seen_at desc',
+    [userId],
+  );
+  const iso = (v: Date | string): string => (v instanceof Date ? v : new Date(v)).toISOString();
+  return r.rows.map((d) => ({ id: d.id, userAgent: d.user_agent, networks: d.networks, firstSeenAt: iso(d.first_seen_at), lastSeenAt: iso(d.last_seen_at) }));
+}

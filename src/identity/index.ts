@@ -1,0 +1,67 @@
+/**
+ * Builds the accounts feature and the session verifier from the node's services.
+ */
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { publicOriginOf, type Config } from '../config/schema.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import type { SigningKeys } from '../keyring/signing-keys.ts';
+import type { Feature, Verifiers } from '../server/route.ts';
+import type { Db } from '../store/db-types.ts';
+import type { Kv } from '../store/kv/types.ts';
+import { createAccounts, type Accounts } from './accounts.ts';
+import { createMailer, type Mailer } from './mailer.ts';
+import { createIdentityFeature } from './routes.ts';
+import { createSessions, type Sessions } from './sessions.ts';
+
+export interface Identity {
+  feature: Feature;
+  verifiers: Pick<Verifiers, 'session'>;
+  accounts: Accounts;
+  sessions: Sessions;
+  mailer: Mailer;
+  close: () => Promise<void>;
+}
+
+/** Where mail goes without SMTP. */
+export function outboxDirOf(config: Config): string {
+  return config.mail.outboxDir ? resolve(config.mail.outboxDir) : join(resolve(config.storage.dataDir), 'outbox');
+}
+
+export function createIdentity(deps: { config: Config; db: Db; kv: Kv; keyring: Keyring; signingKeys: SigningKeys; logger: Logger; now: () => number; mailer?: Mailer }): Identity {
+  const { config, db, kv, keyring, signingKeys, logger, now } = deps;
+  const origin = publicOriginOf(config);
+  const mailer =
+    deps.mailer ??
+    createMailer({ ...(config.mail.smtpUrl ? { smtpUrl: config.mail.smtpUrl } : {}), from: config.mail.from, outboxDir: outboxDirOf(config), logger, now });
+  const sessions = createSessions({
+    db,
+    kv,
+    signingKeys,
+    logger,
+    now,
+    settings: {
+      issuer: config.auth.issuer ?? origin,
+      audience: config.auth.audience,
+      accessTtlSeconds: config.auth.accessTokenTtlSeconds,
+      refreshIdleSeconds: config.auth.sessionIdleSeconds,
+      refreshAbsoluteSeconds: config.auth.sessionAbsoluteSeconds,
+      reuseGraceSeconds: config.auth.refreshReuseGraceSeconds,
+    },
+  });
+  const accounts = createAccounts({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin });
+  const feature = createIdentityFeature({ accounts, sessions, now, allowedOrigins: () => [origin, ...config.cors.origins] });
+  return {
+    feature,
+    accounts,
+    sessions,
+    mailer,
+    verifiers: {
+      session: async (token) => {
+        const access = await sessions.verifyAccess(token);
+        return access ? { kind: 'user', id: access.userId, sessionId: access.sessionId } : null;
+      },
+    },
+    close: () => mailer.close(),
+  };
+}

@@ -1,0 +1,411 @@
+/**
+ * Outgoing mail (AUTH-2): verification, password reset and account notifications.
+ *
+ * Two transports:
+ * - `smtp`: when `smtpUrl` is set, messages go out through nodemailer over SMTP, one connection
+ *   per message (no pool). URL forms:
+ *     smtp://[user:pass@]host[:port][?requireTLS=true]   plain, port 587 by default; STARTTLS is
+ *        used when the server offers it, and REQUIRED only with `?requireTLS=true` (then a server
+ *        without STARTTLS, or a failed upgrade, makes the send fail instead of going out in clear)
+ *     smtps://[user:pass@]host[:port]                    TLS from the first byte, port 465 by default
+ *   User and password are percent-decoded (encode `@`, `:`, `/` in them). Server certificates are
+ *   verified (Node defaults, TLS 1.2 or newer). The only query parameter accepted is
+ *   `requireTLS` (`true`/`false`); anything else is refused, so a typo is not silently ignored.
+ *   Connection, greeting, socket-inactivity and DNS timeouts are 10 s each.
+ * - `outbox`: without `smtpUrl` (unset or empty), each message is written as one JSON file
+ *   `<id>.json` into `outboxDir` (created 0700; an existing directory that group or others can
+ *   reach is refused), file mode 0600, written to a hidden temporary name, synced, then renamed,
+ *   so a reader never sees half a message. For development and for installations without mail:
+ *   an operator reads the messages with `gatehouse outbox`. The files hold one-time tokens in
+ *   clear text; nothing prunes them.
+ *
+ * Outbox ids are `<UTC timestamp to the millisecond>Z-<8 hex>` (`20261122T193000123Z-1a2b3c4d`),
+ * so they sort by time; messages written in the same millisecond have no defined order.
+ *
+ * Header injection: `to` must be a single plain address (see `isPlainAddress`: one `@`, no spaces,
+ * commas, semicolons, quotes or angle brackets, ASCII only) and `subject` must not contain control
+ * characters (CR and LF included); otherwise `send` throws a TypeError before anything is sent or
+ * written. `from` (configuration) is a plain address or `Display Name <address>`.
+ *
+ * Logging: one line per message, `mail sent` (info) or `mail not sent` (warn), with the kind,
+ * the transport, the recipient masked (`a***@example.com`) and, for the outbox, the id. Never the
+ * body (it carries one-time tokens), the subject, the full address or the SMTP URL.
+ *
+ * Failures reject with a `MailerError` whose message names the transport and the error code
+ * (nodemailer's `EAUTH`, `ECONNECTION`, `ETIMEDOUT`…, or the file system's `EACCES`…) and, for
+ * SMTP, `host:port`, never the credentials. The underlying error is not attached.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createTransport } from 'nodemailer';
+import type { Logger } from 'pino';
+
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  kind: 'verify-email' | 'password-reset' | 'account-exists' | 'new-device' | 'lockout' | 'invitation' | 'setup' | 'notice';
+}
+
+export interface Mailer {
+  readonly transport: 'smtp' | 'outbox';
+  send(message: MailMessage): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OutboxEntry {
+  id: string;
+  createdAt: string;
+  to: string;
+  subject: string;
+  kind: MailMessage['kind'];
+  text: string;
+}
+
+export interface MailerOptions {
+  /** smtp:// or smtps:// URL; unset or empty selects the outbox. A secret (it may hold a password). */
+  smtpUrl?: string;
+  /** Sender: `noreply@example.com` or `Example <noreply@example.com>`. */
+  from: string;
+  /** Directory for the outbox transport. */
+  outboxDir: string;
+  logger?: Logger;
+  /** Clock for outbox ids, `createdAt` and the Date header (tests). */
+  now?: () => number;
+}
+
+const KINDS: ReadonlySet<string> = new Set<MailMessage['kind']>([
+  'verify-email',
+  'password-reset',
+  'account-exists',
+  'new-device',
+  'lockout',
+  'invitation',
+  'setup',
+  'notice',
+]);
+
+const SMTP_TIMEOUT_MS = 10_000;
+const DEFAULT_SMTP_PORT = 587;
+const DEFAULT_SMTPS_PORT = 465;
+const MAX_SUBJECT_LENGTH = 998;
+const MAX_TEXT_LENGTH = 1024 * 1024;
+
+/** Outbox id: `YYYYMMDDTHHMMSSmmmZ-` + 8 lowercase hex digits. Nothing else reaches the file system. */
+const OUTBOX_ID = /^\d{8}T\d{9}Z-[0-9a-f]{8}$/;
+const OUTBOX_FILE = /^(\d{8}T\d{9}Z-[0-9a-f]{8})\.json$/;
+
+/** RFC 5322 atext (ASCII) and dots; no spaces, quotes, commas, semicolons, brackets, `@`, backslash. */
+const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$/;
+/** One DNS label: letters, digits, hyphens (not first or last, checked separately). */
+const DOMAIN_LABEL = /^[A-Za-z0-9-]{1,63}$/;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is looked for
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/** Characters a display name must not contain (control characters are refused for all of `from`). */
+const DISPLAY_NAME_FORBIDDEN = /[<>"\\]/;
+
+export class MailerError extends Error {
+  override name = 'MailerError';
+  readonly transport: 'smtp' | 'outbox';
+  /** nodemailer or file-system error code, `UNKNOWN` when there was none. */
+  readonly code: string;
+  /** SMTP reply code from the server, when there was one. */
+  readonly responseCode: number | undefined;
+  constructor(transport: 'smtp' | 'outbox', code: string, responseCode: number | undefined, where: string) {
+    super(`mail not sent (${transport}, ${code}${responseCode !== undefined ? `, reply ${responseCode}` : ''})${where ? ` via ${where}` : ''}`);
+    this.transport = transport;
+    this.code = code;
+    this.responseCode = responseCode;
+  }
+}
+
+/** A single bare address: exactly one `@`, a local part of atext and dots, a DNS domain; at most 254 characters. */
+export function isPlainAddress(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length > 254) return false;
+  const at = value.indexOf('@');
+  if (at < 1 || at !== value.lastIndexOf('@')) return false;
+  const local = value.slice(0, at);
+  const domain = value.slice(at + 1);
+  if (!LOCAL_PART.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..')) return false;
+  return isDomain(domain);
+}
+
+/** Letters-digits-hyphens labels joined by single dots (a single label is allowed), at most 253 characters. */
+function isDomain(domain: string): boolean {
+  if (domain.length < 1 || domain.length > 253) return false;
+  return domain.split('.').every((label) => DOMAIN_LABEL.test(label) && !label.startsWith('-') && !label.endsWith('-'));
+}
+
+/** `alice@example.com` -> `a***@example.com`; anything that is not a plain address -> `***`. */
+export function maskAddress(address: string): string {
+  if (!isPlainAddress(address)) return '***';
+  const at = address.indexOf('@');
+  return `${address.slice(0, 1)}***${address.slice(at)}`;
+}
+
+function validateMessage(message: MailMessage): void {
+  if (message === null || typeof message !== 'object') throw new TypeError('mail: message must be an object');
+  const { to, subject, text, kind } = message;
+  if (typeof to !== 'string' || /[\r\n]/.test(to)) throw new TypeError('mail: the recipient must not contain CR or LF');
+  if (!isPlainAddress(to)) throw new TypeError('mail: the recipient must be a single plain email address');
+  if (typeof subject !== 'string' || /[\r\n]/.test(subject)) throw new TypeError('mail: the subject must not contain CR or LF');
+  if (CONTROL_CHARS.test(subject)) throw new TypeError('mail: the subject must not contain control characters');
+  if (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) throw new TypeError(`mail: the subject must be 1 to ${MAX_SUBJECT_LENGTH} characters`);
+  if (typeof text !== 'string' || text.length > MAX_TEXT_LENGTH) throw new TypeError(`mail: the text must be a string of at most ${MAX_TEXT_LENGTH} characters`);
+  if (typeof kind !== 'string' || !KINDS.has(kind)) throw new TypeError('mail: unknown message kind');
+}
+
+function parseFrom(from: string): { name: string; address: string } | string {
+  if (typeof from !== 'string' || CONTROL_CHARS.test(from)) throw new TypeError('mail: from must be a string without control characters');
+  if (isPlainAddress(from)) return from;
+  const m = /^(.*?) *<([^<>]*)>$/.exec(from);
+  const name = m?.[1]?.trim();
+  const address = m?.[2];
+  if (name && name.length <= 200 && !DISPLAY_NAME_FORBIDDEN.test(name) && address && isPlainAddress(address)) return { name, address };
+  throw new TypeError('mail: from must be a plain address or "Display Name <address>"');
+}
+
+interface SmtpTarget {
+  host: string;
+  port: number;
+  secure: boolean;
+  requireTLS: boolean;
+  auth?: { user: string; pass: string };
+  /** `smtp://host:port`, for messages: no credentials, no query. */
+  display: string;
+}
+
+function decodeUserinfo(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new TypeError('mail: smtpUrl has a badly percent-encoded user or password');
+  }
+}
+
+/** Parses the SMTP URL. Error messages never repeat the URL (it may hold a password). */
+export function parseSmtpUrl(smtpUrl: string): SmtpTarget {
+  let url: URL;
+  try {
+    url = new URL(smtpUrl);
+  } catch {
+    throw new TypeError('mail: smtpUrl is not a valid URL');
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new TypeError('mail: smtpUrl must start with smtp:// or smtps://');
+  const secure = url.protocol === 'smtps:';
+  if (!url.hostname) throw new TypeError('mail: smtpUrl has no host');
+  if ((url.pathname && url.pathname !== '/') || url.hash) throw new TypeError('mail: smtpUrl must not have a path or fragment');
+  const host = url.hostname.startsWith('[') && url.hostname.endsWith(']') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port ? Number(url.port) : secure ? DEFAULT_SMTPS_PORT : DEFAULT_SMTP_PORT;
+  let requireTLS = false;
+  for (const [key, value] of url.searchParams) {
+    if (key !== 'requireTLS') throw new TypeError(`mail: smtpUrl has an unsupported parameter (only requireTLS is accepted)`);
+    if (value !== 'true' && value !== 'false') throw new TypeError('mail: smtpUrl requireTLS must be true or false');
+    requireTLS = value === 'true';
+  }
+  const user = decodeUserinfo(url.username);
+  const pass = decodeUserinfo(url.password);
+  if (pass && !user) throw new TypeError('mail: smtpUrl has a password without a user');
+  if (user && !pass) throw new TypeError('mail: smtpUrl has a user without a password');
+  return {
+    host,
+    port,
+    secure,
+    requireTLS,
+    ...(user ? { auth: { user, pass } } : {}),
+    display: `${url.protocol}//${url.host}`,
+  };
+}
+
+function errorCode(err: unknown): { code: string; responseCode: number | undefined } {
+  const e = (err ?? {}) as { code?: unknown; responseCode?: unknown };
+  const code = typeof e.code === 'string' && /^[A-Z0-9_]{1,40}$/.test(e.code) ? e.code : 'UNKNOWN';
+  const responseCode = typeof e.responseCode === 'number' && Number.isInteger(e.responseCode) ? e.responseCode : undefined;
+  return { code, responseCode };
+}
+
+function outboxId(ms: number): string {
+  const iso = new Date(ms).toISOString(); // 2026-11-22T19:30:00.123Z
+  return `${iso.replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Creates the outbox directory (0700) or checks that an existing one is private. */
+async function ensureOutboxDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await stat(dir);
+  if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+    throw Object.assign(new Error('outbox directory is readable by other users'), { code: 'EOUTBOXMODE' });
+  }
+}
+
+async function writeOutbox(dir: string, entry: OutboxEntry): Promise<void> {
+  await ensureOutboxDir(dir);
+  const final = join(dir, `${entry.id}.json`);
+  const temp = join(dir, `.${entry.id}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const fh = await open(temp, 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(entry, null, 2) + '\n', 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(temp, final);
+  } catch (err) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+export function createMailer(options: MailerOptions): Mailer {
+  const { outboxDir, logger } = options;
+  const now = options.now ?? Date.now;
+  const from = parseFrom(options.from);
+  if (!options.smtpUrl) {
+    if (typeof outboxDir !== 'string' || outboxDir.length === 0) throw new TypeError('mail: outboxDir is required without smtpUrl');
+  }
+  const target = options.smtpUrl ? parseSmtpUrl(options.smtpUrl) : undefined;
+  const transport: Mailer['transport'] = target ? 'smtp' : 'outbox';
+  const transporter = target
+    ? createTransport({
+        host: target.host,
+        port: target.port,
+        secure: target.secure,
+        requireTLS: target.requireTLS,
+        ...(target.auth ? { auth: target.auth } : {}),
+        connectionTimeout: SMTP_TIMEOUT_MS,
+        greetingTimeout: SMTP_TIMEOUT_MS,
+        socketTimeout: SMTP_TIMEOUT_MS,
+        dnsTimeout: SMTP_TIMEOUT_MS,
+        tls: { minVersion: 'TLSv1.2' },
+        logger: false,
+        debug: false,
+      })
+    : undefined;
+  let closed = false;
+
+  async function send(message: MailMessage): Promise<void> {
+    validateMessage(message);
+    if (closed) throw new Error('mail: the mailer is closed');
+    const { to, subject, text, kind } = message;
+    const fields = { kind, transport, to: maskAddress(to) };
+    const ms = now();
+    if (transporter && target) {
+      try {
+        await transporter.sendMail({
+          from,
+          to,
+          subject,
+          text,
+          date: new Date(ms),
+          disableFileAccess: true,
+          disableUrlAccess: true,
+        });
+      } catch (err) {
+        const { code, responseCode } = errorCode(err);
+        logger?.warn({ mail: { ...fields, code, responseCode } }, 'mail not sent');
+        throw new MailerError('smtp', code, responseCode, target.display);
+      }
+      logger?.info({ mail: fields }, 'mail sent');
+      return;
+    }
+    const entry: OutboxEntry = { id: outboxId(ms), createdAt: new Date(ms).toISOString(), to, subject, kind, text };
+    try {
+      await writeOutbox(outboxDir, entry);
+    } catch (err) {
+      const { code } = errorCode(err);
+      logger?.warn({ mail: { ...fields, code } }, 'mail not sent');
+      throw new MailerError('outbox', code, undefined, code === 'EOUTBOXMODE' ? `${outboxDir} (chmod 700 it)` : outboxDir);
+    }
+    logger?.info({ mail: { ...fields, outboxId: entry.id } }, 'mail sent');
+  }
+
+  return {
+    transport,
+    send,
+    async close(): Promise<void> {
+      closed = true;
+      transporter?.close();
+    },
+  };
+}
+
+function toEntry(value: unknown): OutboxEntry | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const v = value as Record<string, unknown>;
+  if (
+    typeof v.id !== 'string' ||
+    !OUTBOX_ID.test(v.id) ||
+    typeof v.createdAt !== 'string' ||
+    typeof v.to !== 'string' ||
+    typeof v.subject !== 'string' ||
+    typeof v.kind !== 'string' ||
+    !KINDS.has(v.kind) ||
+    typeof v.text !== 'string'
+  ) {
+    return undefined;
+  }
+  return { id: v.id, createdAt: v.createdAt, to: v.to, subject: v.subject, kind: v.kind as MailMessage['kind'], text: v.text };
+}
+
+async function readEntryFile(outboxDir: string, id: string): Promise<OutboxEntry | undefined> {
+  const raw = await readFile(join(outboxDir, `${id}.json`), 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const entry = toEntry(parsed);
+  return entry && entry.id === id ? entry : undefined;
+}
+
+/**
+ * Outbox messages, newest first. A missing directory is an empty outbox; files that are not
+ * outbox messages (temporary files, malformed JSON, another name) are skipped.
+ */
+export async function listOutbox(outboxDir: string): Promise<OutboxEntry[]> {
+  let names: string[];
+  try {
+    names = await readdir(outboxDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const ids = names
+    .map((n) => OUTBOX_FILE.exec(n)?.[1])
+    .filter((id): id is string => id !== undefined)
+    .sort()
+    .reverse();
+  const entries: OutboxEntry[] = [];
+  for (const id of ids) {
+    try {
+      const entry = await readEntryFile(outboxDir, id);
+      if (entry) entries.push(entry);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // removed meanwhile
+    }
+  }
+  return entries;
+}
+
+/**
+ * One outbox message. The id must look like `20261122T193000123Z-1a2b3c4d` (checked before any
+ * file-system access, so `../x` never reaches it); an unknown id throws.
+ */
+export async function readOutbox(outboxDir: string, id: string): Promise<OutboxEntry> {
+  if (typeof id !== 'string' || !OUTBOX_ID.test(id)) {
+    throw new Error('not an outbox id (expected something like 20261122T193000123Z-1a2b3c4d)');
+  }
+  let entry: OutboxEntry | undefined;
+  try {
+    entry = await readEntryFile(outboxDir, id);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`no outbox message ${id} in ${outboxDir}`, { cause: err });
+    throw err;
+  }
+  if (!entry) throw new Error(`outbox message ${id} is malformed`);
+  return entry;
+}

@@ -1,0 +1,356 @@
+/**
+ * The accounts and sessions API (AUTH-1..6, AUTH-10). Paths are part of the product; bodies are
+ * documented by their schemas in OpenAPI.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AppError } from '../server/errors.ts';
+import { ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, assertCsrf } from '../server/guards/session.ts';
+import { defineRoute, type Feature } from '../server/route.ts';
+import type { Accounts } from './accounts.ts';
+import { DEVICE_COOKIE, listDevices } from './devices.ts';
+import type { IssuedTokens, Sessions } from './sessions.ts';
+
+export const IDENTITY_ERROR_CODES = {
+  INVALID_CREDENTIALS: { status: 401, message: 'Email or password is incorrect.', doc: 'Sign-in failed. The same answer for an unknown email and a wrong password.' },
+  LOGIN_THROTTLED: {
+    status: 429,
+    message: 'Too many sign-in attempts; retry later.',
+    doc: 'Failed sign-ins for this account or from this IP crossed the threshold; `Retry-After` says when to retry. Unknown emails are throttled the same way.',
+  },
+  EMAIL_NOT_VERIFIED: { status: 403, message: 'Verify your email address first.', doc: 'Correct credentials, but the email address is not verified yet.' },
+  ACCOUNT_DISABLED: { status: 403, message: 'This account is disabled.', doc: 'An operator disabled the account.' },
+  TOKEN_INVALID: { status: 400, message: 'The code is invalid, expired or already used.', doc: 'An email verification, password reset or setup code that is unknown, expired or used.' },
+  REFRESH_TOKEN_INVALID: { status: 401, message: 'The refresh token is invalid or expired.', doc: 'Unknown, malformed or expired refresh token, or its session ended.' },
+  REFRESH_TOKEN_REUSED: {
+    status: 401,
+    message: 'The refresh token was already used; the session has been ended.',
+    doc: 'A refresh token was presented again after its grace window: treated as theft, the whole session is revoked.',
+  },
+  REAUTH_REQUIRED: { status: 403, message: 'Enter your password again.', doc: 'A sensitive action needs a recent password entry.' },
+  PASSWORD_TOO_SHORT: { status: 400, message: 'The password is too short.', doc: 'Shorter than `auth.passwordMinLength` code points.' },
+  PASSWORD_TOO_LONG: { status: 400, message: 'The password is too long.', doc: 'Longer than `auth.passwordMaxLength` code points or 4096 bytes.' },
+  PASSWORD_COMMON: { status: 400, message: 'This password is too common.', doc: 'On the shipped list of common and breached passwords.' },
+  PASSWORD_BREACHED: { status: 400, message: 'This password appeared in a data breach.', doc: 'The optional online breach check found it.' },
+  PASSWORD_TOO_WEAK: { status: 400, message: 'This password is too easy to guess.', doc: 'Below `auth.passwordMinStrength` by the strength estimate.' },
+  PASSWORD_CHECK_UNAVAILABLE: {
+    status: 503,
+    message: 'The password could not be checked; retry later.',
+    doc: 'The breach check is fail-closed and could not be reached.',
+  },
+} as const;
+
+const email = z.string().min(3).max(320);
+const password = z.string().min(1).max(8192);
+const token = z.string().min(10).max(200);
+const tokensResponse = z.object({
+  tokenType: z.literal('Bearer'),
+  accessToken: z.string(),
+  expiresIn: z.number(),
+  refreshToken: z.string(),
+  refreshExpiresIn: z.number(),
+  sessionId: z.string(),
+});
+const cookieResponse = z.object({ sessionId: z.string(), expiresIn: z.number(), csrfToken: z.string() });
+const userSchema = z.object({ id: z.string(), email: z.string(), emailVerified: z.boolean(), isOperator: z.boolean(), createdAt: z.string() });
+const accepted = z.object({ status: z.literal('accepted') });
+const ok = z.object({ ok: z.literal(true) });
+const sessionSchema = z.object({ id: z.string(), mode: z.enum(['bearer', 'cookie']), ip: z.string().nullable(), userAgent: z.string().nullable(), createdAt: z.string(), lastUsedAt: z.string(), current: z.boolean() });
+const deviceSchema = z.object({ id: z.string(), userAgent: z.string().nullable(), networks: z.array(z.string()), firstSeenAt: z.string(), lastSeenAt: z.string() });
+
+const COOKIE_BASE = { httpOnly: true, secure: true, sameSite: 'lax' as const, path: '/' };
+
+function setSessionCookies(reply: FastifyReply, tokens: IssuedTokens, now: number): string {
+  const csrf = randomBytes(32).toString('base64url');
+  reply.setCookie(ACCESS_COOKIE, tokens.accessToken, { ...COOKIE_BASE, maxAge: Math.max(1, Math.floor((tokens.accessExpiresAt - now) / 1000)) });
+  reply.setCookie(REFRESH_COOKIE, tokens.refreshToken, { ...COOKIE_BASE, maxAge: Math.max(1, Math.floor((tokens.refreshExpiresAt - now) / 1000)) });
+  // Readable by the page's script, which echoes it in X-CSRF-Token (double submit).
+  reply.setCookie(CSRF_COOKIE, csrf, { ...COOKIE_BASE, httpOnly: false, maxAge: Math.max(1, Math.floor((tokens.refreshExpiresAt - now) / 1000)) });
+  return csrf;
+}
+
+function clearSessionCookies(reply: FastifyReply): void {
+  for (const name of [ACCESS_COOKIE, REFRESH_COOKIE, CSRF_COOKIE]) reply.clearCookie(name, COOKIE_BASE);
+}
+
+function tokenBody(tokens: IssuedTokens, now: number) {
+  return {
+    tokenType: 'Bearer' as const,
+    accessToken: tokens.accessToken,
+    expiresIn: Math.floor((tokens.accessExpiresAt - now) / 1000),
+    refreshToken: tokens.refreshToken,
+    refreshExpiresIn: Math.floor((tokens.refreshExpiresAt - now) / 1000),
+    sessionId: tokens.sessionId,
+  };
+}
+
+function sessionOf(request: FastifyRequest): { userId: string; sessionId: string } {
+  const p = request.principal;
+  if (!p || p.kind !== 'user' || !p.sessionId) throw new AppError('UNAUTHENTICATED');
+  return { userId: p.id, sessionId: p.sessionId };
+}
+
+/** The accounts feature, bound to its services. */
+export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sessions; allowedOrigins: () => readonly string[]; now: () => number }): Feature {
+  const { accounts, sessions, now } = deps;
+  return {
+    id: 'accounts',
+    errorCodes: IDENTITY_ERROR_CODES,
+    routes: [
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/signup',
+        summary: 'Create an account; a verification code is emailed. The answer is the same whether or not the email already has an account.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'signup',
+        schema: { body: z.strictObject({ email, password }), response: { 202: accepted } },
+        handler: async ({ body, request, reply }) => {
+          await accounts.signup(body, request.ip);
+          reply.code(202);
+          return { status: 'accepted' as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/verify-email',
+        summary: 'Confirm an email address with the emailed code.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({ token }), response: { 200: ok } },
+        handler: async ({ body }) => {
+          await accounts.verifyEmail(body.token);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/login',
+        summary: 'Sign in with email and password. mode "bearer" returns tokens; mode "cookie" sets __Host- cookies for browsers.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: {
+          body: z.strictObject({ email, password, mode: z.enum(['bearer', 'cookie']).default('bearer') }),
+          response: { 200: z.union([tokensResponse, cookieResponse]) },
+        },
+        handler: async ({ body, request, reply }) => {
+          const { tokens, device } = await accounts.login(body, {
+            mode: body.mode,
+            ip: request.ip,
+            userAgent: request.headers['user-agent'],
+            deviceCookie: request.cookies[DEVICE_COOKIE],
+          });
+          const t = now();
+          reply.setCookie(DEVICE_COOKIE, device.cookie, { ...COOKIE_BASE, maxAge: 400 * 86_400 });
+          if (body.mode === 'cookie') {
+            const csrfToken = setSessionCookies(reply, tokens, t);
+            return { sessionId: tokens.sessionId, expiresIn: Math.floor((tokens.accessExpiresAt - t) / 1000), csrfToken };
+          }
+          return tokenBody(tokens, t);
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/refresh',
+        summary: 'Exchange a refresh token (body, or the refresh cookie with X-CSRF-Token) for new tokens; the old refresh token stops working.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({ refreshToken: z.string().min(1).max(200).optional() }), response: { 200: z.union([tokensResponse, cookieResponse]) } },
+        handler: async ({ body, request, reply }) => {
+          const t = now();
+          if (body.refreshToken) return tokenBody(await sessions.refresh(body.refreshToken), t);
+          const fromCookie = request.cookies[REFRESH_COOKIE];
+          if (!fromCookie) throw new AppError('REFRESH_TOKEN_INVALID');
+          assertCsrf(request, deps.allowedOrigins());
+          const tokens = await sessions.refresh(fromCookie);
+          const csrfToken = setSessionCookies(reply, tokens, t);
+          return { sessionId: tokens.sessionId, expiresIn: Math.floor((tokens.accessExpiresAt - t) / 1000), csrfToken };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/logout',
+        summary: 'End this session (its access and refresh tokens stop working on every node).',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({}), response: { 200: ok } },
+        handler: async ({ request, reply }) => {
+          const { userId, sessionId } = sessionOf(request);
+          await sessions.revokeSession(userId, sessionId, 'logout');
+          clearSessionCookies(reply);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/logout-all',
+        summary: 'End every session of this account, this one included.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({}), response: { 200: z.object({ ok: z.literal(true), revoked: z.number() }) } },
+        handler: async ({ request, reply }) => {
+          const { userId } = sessionOf(request);
+          const revoked = await sessions.revokeAllForUser(userId, 'logout-all');
+          clearSessionCookies(reply);
+          return { ok: true as const, revoked };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/password-reset',
+        summary: 'Email a password reset code. The answer is the same for any email.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({ email }), response: { 202: accepted } },
+        handler: async ({ body, reply }) => {
+          await accounts.requestPasswordReset(body.email);
+          reply.code(202);
+          return { status: 'accepted' as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/password-reset/confirm',
+        summary: 'Set a new password with the emailed code; every session ends.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({ token, password }), response: { 200: ok } },
+        handler: async ({ body }) => {
+          await accounts.confirmPasswordReset(body.token, body.password);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/password-change',
+        summary: 'Change the password; every other session ends.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({ currentPassword: password, newPassword: password }), response: { 200: ok } },
+        handler: async ({ body, request }) => {
+          const { userId, sessionId } = sessionOf(request);
+          await accounts.changePassword(userId, sessionId, body.currentPassword, body.newPassword);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'GET',
+        url: '/v1/me',
+        summary: 'The signed-in user.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'read',
+        schema: { response: { 200: userSchema } },
+        handler: async ({ request }) => accounts.me(sessionOf(request).userId),
+      }),
+      defineRoute({
+        method: 'GET',
+        url: '/v1/me/sessions',
+        summary: 'Active sessions of the signed-in user.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'read',
+        schema: { response: { 200: z.object({ sessions: z.array(sessionSchema) }) } },
+        handler: async ({ request }) => {
+          const { userId, sessionId } = sessionOf(request);
+          return { sessions: await sessions.list(userId, sessionId) };
+        },
+      }),
+      defineRoute({
+        method: 'DELETE',
+        url: '/v1/me/sessions/:id',
+        summary: 'End one of the signed-in user\'s sessions.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'write',
+        schema: { params: z.strictObject({ id: z.uuid() }), response: { 200: ok } },
+        handler: async ({ params, request }) => {
+          const { userId } = sessionOf(request);
+          if (!(await sessions.revokeSession(userId, params.id, 'revoked-by-user'))) throw new AppError('NOT_FOUND', 'No such session.');
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'GET',
+        url: '/v1/me/devices',
+        summary: 'Devices that signed in to this account, with the networks they used.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'read',
+        schema: { response: { 200: z.object({ devices: z.array(deviceSchema) }) } },
+        handler: async ({ request, services }) => ({ devices: await listDevices(services.db, sessionOf(request).userId) }),
+      }),
+      defineRoute({
+        method: 'GET',
+        url: '/v1/me/export',
+        summary: 'Everything Gatehouse holds about the signed-in user, as JSON.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'read',
+        schema: {
+          response: {
+            200: z.object({ exportedAt: z.string(), user: userSchema, sessions: z.array(sessionSchema), devices: z.array(deviceSchema) }),
+          },
+        },
+        handler: async ({ request, reply }) => {
+          const { userId, sessionId } = sessionOf(request);
+          reply.header('content-disposition', 'attachment; filename="gatehouse-export.json"');
+          return accounts.exportData(userId, sessionId);
+        },
+      }),
+      defineRoute({
+        method: 'DELETE',
+        url: '/v1/me',
+        summary: 'Delete the account: needs the password again; sessions end, personal data is deleted or anonymised and its key destroyed.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'write',
+        schema: { body: z.strictObject({ password }), response: { 200: ok } },
+        handler: async ({ body, request, reply }) => {
+          const { userId, sessionId } = sessionOf(request);
+          await accounts.deleteAccount(userId, sessionId, body.password);
+          clearSessionCookies(reply);
+          reply.clearCookie(DEVICE_COOKIE, COOKIE_BASE);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/admin/users/:id/disable',
+        summary: 'Operators: disable a user; their sessions end on every node at once.',
+        guard: { kind: 'session' },
+        permission: 'platform.users.manage',
+        rateCategory: 'write',
+        schema: { params: z.strictObject({ id: z.uuid() }), body: z.strictObject({ disabled: z.boolean() }), response: { 200: ok } },
+        handler: async ({ params, body, request }) => {
+          await accounts.setOperatorDisabled(sessionOf(request).userId, params.id, body.disabled);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/setup',
+        summary: 'First run: create the operator account with the one-time setup code printed at start.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'signup',
+        schema: { body: z.strictObject({ token, email, password }), response: { 201: userSchema } },
+        handler: async ({ body, reply }) => {
+          const user = await accounts.completeSetup(body.token, body);
+          reply.code(201);
+          return user;
+        },
+      }),
+    ],
+  };
+}
+
