@@ -1,0 +1,76 @@
+/**
+ * Two Gatehouse nodes sharing PostgreSQL and Redis: a session revoked on one node is refused on
+ * the other at once, for an access token that has not expired (AUTH-3), and an operator's
+ * disable reaches both.
+ */
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.ts';
+import { startNode, type Node } from '../../src/cli/runtime.ts';
+import { createLogger } from '../../src/server/logger.ts';
+import type { MailMessage } from '../../src/identity/mailer.ts';
+import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
+import { postgresTarget, redisTarget, requireUrl } from '../support/services.ts';
+
+const pg = postgresTarget();
+const redis = redisTarget();
+const skip = pg.skipReason ?? redis.skipReason;
+const PASSWORD = 'two nodes share one passphrase 9';
+
+(skip ? describe.skip : describe)(`two nodes on PostgreSQL + Redis${skip ? `: ${skip}` : ''}`, () => {
+  let a: Node;
+  let b: Node;
+  let drop: () => Promise<void>;
+  const mail: MailMessage[] = [];
+
+  beforeAll(async () => {
+    const scratch = await createScratchPostgresDatabase(requireUrl(pg));
+    drop = scratch.drop;
+    const env = {
+      DATABASE_URL: scratch.url,
+      REDIS_URL: requireUrl(redis),
+      GATEHOUSE_MASTER_KEYS: `1:${randomBytes(32).toString('base64')}`,
+      GATEHOUSE_RATE_LIMIT_ENABLED: 'false',
+    };
+    const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir' });
+    const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
+    a = await startNode({ config, logger: quiet(), mailer });
+    b = await startNode({ config, logger: quiet(), mailer });
+  }, 120_000);
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await drop?.();
+  });
+
+  async function signIn(email: string): Promise<{ accessToken: string; sessionId: string }> {
+    await a.app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email, password: PASSWORD } });
+    const code = /ghv_[A-Za-z0-9_-]{43}/.exec([...mail].reverse().find((m) => m.to === email)?.text ?? '')?.[0];
+    await b.app.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: code } });
+    const login = await a.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: PASSWORD } });
+    expect(login.statusCode).toBe(200);
+    return login.json();
+  }
+
+  it('a token issued on node A works on node B; logout on B kills it on A at once', async () => {
+    const s = await signIn('twonodes@example.com');
+    const auth = { authorization: `Bearer ${s.accessToken}` };
+    expect((await b.app.inject({ url: '/v1/me', headers: auth })).statusCode).toBe(200);
+    expect((await a.app.inject({ url: '/v1/me', headers: auth })).statusCode).toBe(200);
+    expect((await b.app.inject({ method: 'POST', url: '/v1/auth/logout', payload: {}, headers: auth })).statusCode).toBe(200);
+    const t0 = Date.now();
+    let status = 200;
+    while (Date.now() - t0 < 1000 && status === 200) status = (await a.app.inject({ url: '/v1/me', headers: auth })).statusCode;
+    expect(status).toBe(401);
+  });
+
+  it('logout-all on A ends sessions used on B', async () => {
+    const s1 = await signIn('logoutall@example.com');
+    const s2 = (await b.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'logoutall@example.com', password: PASSWORD } })).json();
+    expect((await a.app.inject({ method: 'POST', url: '/v1/auth/logout-all', payload: {}, headers: { authorization: `Bearer ${s1.accessToken}` } })).statusCode).toBe(200);
+    expect((await b.app.inject({ url: '/v1/me', headers: { authorization: `Bearer ${s2.accessToken}` } })).statusCode).toBe(401);
+  });
+});
