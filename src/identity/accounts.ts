@@ -210,8 +210,8 @@ export function createAccounts(deps: AccountsDeps) {
       });
       logger.info({ event: 'new_device_sign_in', userId: user.id, newDevice: device.newDevice, newNetwork: device.newNetwork }, 'sign-in from a new device or network');
     }
+    // A new session counts as a fresh password entry (sessions.create records reauth_at).
     const tokens = await sessions.create(user.id, { ...ctx, deviceId: device.deviceId });
-    await sessions.markReauthenticated(tokens.sessionId);
     return { tokens, device, user: publicUser(user) };
   }
 

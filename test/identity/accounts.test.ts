@@ -378,3 +378,57 @@ describe('first run and operators', () => {
     expect(login.json().error.code).toBe('ACCOUNT_DISABLED');
   });
 });
+
+describe('mail over real SMTP', () => {
+  it('the verification code reaches a real SMTP server, and works', async () => {
+    const { SMTPServer } = await import('smtp-server');
+    const received: { to: string[]; data: string }[] = [];
+    const server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      onData(stream, session, callback) {
+        let data = '';
+        stream.on('data', (c: Buffer) => (data += c.toString('utf8')));
+        stream.on('end', () => {
+          received.push({ to: session.envelope.rcptTo.map((r) => r.address), data });
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.server.address() as import('node:net').AddressInfo).port;
+    const { createMailer } = await import('../../src/identity/mailer.ts');
+    const smtp = await createTestApp({
+      overrides: { 'rateLimit.enabled': false },
+      mailer: createMailer({ smtpUrl: `smtp://127.0.0.1:${port}`, from: 'Gatehouse <no-reply@example.com>', outboxDir: '/nonexistent' }),
+    });
+    try {
+      const res = await smtp.app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: 'smtp-user@example.com', password: PASSWORD } });
+      expect(res.statusCode).toBe(202);
+      expect(received).toHaveLength(1);
+      expect(received[0]?.to).toEqual(['smtp-user@example.com']);
+      const code = /ghv_[A-Za-z0-9_-]{43}/.exec(received[0]?.data ?? '')?.[0];
+      expect(code).toBeDefined();
+      expect((await smtp.app.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: code } })).statusCode).toBe(200);
+      // The one-time code is in the mail, never in the log.
+      expect(smtp.logText()).not.toContain(code);
+    } finally {
+      await smtp.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
+describe('password hashing parameters', () => {
+  it('rehashes a stored hash on sign-in when the parameters were raised', async () => {
+    const email = 'rehash@example.com';
+    await verifiedUser(email);
+    const { hashPassword } = await import('../../src/identity/passwords.ts');
+    // Simulate a hash made with older, weaker parameters (below today's minimum).
+    const weak = (await hashPassword(PASSWORD, { memoryKiB: 8192, timeCost: 1, parallelism: 1 })).toString();
+    await t.node.db.query('update users set password_hash = $2 where email = $1', [email, weak]);
+    expect((await post('/v1/auth/login', { email, password: PASSWORD }, {}, freshIp())).statusCode).toBe(200);
+    const stored = (await t.node.db.query<{ password_hash: string }>('select password_hash from users where email = $1', [email])).rows[0]?.password_hash;
+    expect(stored).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  });
+});
