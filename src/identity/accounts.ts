@@ -245,6 +245,12 @@ export function createAccounts(deps: AccountsDeps) {
       new Date(now()),
     ]);
     await sessions.revokeAllForUser(userId, 'password-reset');
+    await mailer.send({
+      to: row.email,
+      kind: 'notice',
+      subject: 'Your password was reset',
+      text: `The password of your Gatehouse account was reset and every session was signed out.\nIf this was not you, reset it again at ${deps.publicOrigin} and contact your administrator.`,
+    });
   }
 
   async function changePassword(userId: string, sessionId: string, current: string, next: string): Promise<void> {
@@ -254,6 +260,12 @@ export function createAccounts(deps: AccountsDeps) {
     await db.query('update users set password_hash = $2, updated_at = $3 where id = $1', [userId, await hashPassword(next, argon2), new Date(now())]);
     await sessions.revokeAllForUser(userId, 'password-change', sessionId);
     await sessions.markReauthenticated(sessionId);
+    await mailer.send({
+      to: user.email,
+      kind: 'notice',
+      subject: 'Your password was changed',
+      text: `The password of your Gatehouse account was changed; your other sessions were signed out.\nIf this was not you, reset your password at ${deps.publicOrigin}.`,
+    });
   }
 
   async function me(userId: string): Promise<PublicUser> {

@@ -182,6 +182,7 @@ describe('revocation is immediate', () => {
     expect((await me(a.access)).statusCode).toBe(200);
     expect((await me(b.accessToken)).statusCode).toBe(401);
     expect((await me(c.accessToken)).statusCode).toBe(401);
+    expect(lastMail(email, 'notice')).toContain('password of your Gatehouse account was changed');
     expect((await post('/v1/auth/logout-all', {}, { authorization: `Bearer ${a.access}` })).json()).toMatchObject({ ok: true, revoked: 1 });
     expect((await me(a.access)).statusCode).toBe(401);
     // Reset: the code arrives by mail, works once, and every session ends.
@@ -193,6 +194,7 @@ describe('revocation is immediate', () => {
     expect((await post('/v1/auth/password-reset/confirm', { token: code, password: PASSWORD })).statusCode).toBe(200);
     expect((await post('/v1/auth/password-reset/confirm', { token: code, password: PASSWORD })).json().error.code).toBe('TOKEN_INVALID');
     expect((await me(d.accessToken)).statusCode).toBe(401);
+    expect(lastMail(email, 'notice')).toContain('was reset');
     expect((await post('/v1/auth/login', { email, password: PASSWORD })).statusCode).toBe(200);
   });
 
