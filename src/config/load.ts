@@ -33,8 +33,15 @@ function envNameOf(path: string): string {
   return 'GATEHOUSE_' + path.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 }
 
-/** Every leaf option of the schema, in declaration order. */
+let optionsCache: OptionInfo[] | undefined;
+
+/** Every leaf option of the schema, in declaration order (computed once: the schema is static). */
 export function listOptions(): OptionInfo[] {
+  optionsCache ??= walkOptions();
+  return optionsCache;
+}
+
+function walkOptions(): OptionInfo[] {
   const out: OptionInfo[] = [];
   const walk = (schema: z.ZodType, prefix: string): void => {
     const meta = metaOf(schema);
@@ -243,8 +250,12 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   return { config: deepFreeze(config), sources, configFile: Object.keys(fileValues).length > 0 ? filePath : undefined };
 }
 
-/** Every configured secret value, so logs can scrub them wherever they appear. */
+const secretsCache = new WeakMap<Config, string[]>();
+
+/** Every configured secret value, so logs can scrub them wherever they appear (cached per frozen config). */
 export function secretValues(config: Config): string[] {
+  const cached = secretsCache.get(config);
+  if (cached) return cached;
   const out: string[] = [];
   for (const option of listOptions()) {
     if (!option.meta.secret) continue;
@@ -256,6 +267,7 @@ export function secretValues(config: Config): string[] {
       if (match?.[1]) out.push(decodeURIComponent(match[1]));
     }
   }
+  if (Object.isFrozen(config)) secretsCache.set(config, out);
   return out;
 }
 

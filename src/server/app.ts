@@ -213,10 +213,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-  await registerSecurityHeaders(app, { tls: tls !== undefined });
+  registerSecurityHeaders(app, { tls: tls !== undefined });
   await registerCors(app, config.cors.origins);
 
   const limiter: RateLimiterDeps = { config, kv, logger, now, hits: metrics.rateLimitHits };
