@@ -459,9 +459,11 @@ describe('argon2id hashing', () => {
     expect(await verifyPassword(phc, '')).toBe(false);
   });
 
-  it('verifyPassword is false, not a throw, for a malformed or foreign hash', async () => {
+  it('verifyPassword is false, not a throw, for a malformed, tampered or foreign hash', async () => {
     const good = await hashPassword(PASSPHRASE, FAST);
     const [, alg, v, params, salt, tag] = good.split('$') as [string, string, string, string, string, string];
+    // A tag with one character changed (in the middle: the last character carries 2 unused bits).
+    const flipped = `${tag.slice(0, 10)}${tag[10] === 'A' ? 'B' : 'A'}${tag.slice(11)}`;
     const bad = [
       '',
       'not a hash',
@@ -469,7 +471,7 @@ describe('argon2id hashing', () => {
       `$argon2id$${v}$${params}$${salt}`,
       `$argon2id$${v}$${params}$${salt}$${tag}$extra`,
       `$argon2id$${v}$${params}$${salt}$${tag.slice(0, -4)}`,
-      `$argon2id$${v}$${params}$${salt}$${tag.slice(0, -1)}A`,
+      `$argon2id$${v}$${params}$${salt}$${flipped}`,
       `$argon2id$${v}$m=x,t=1,p=1$${salt}$${tag}`,
       `$argon2id$${v}$m=1024,t=1$${salt}$${tag}`,
       `$argon2id$${v}$m=1024,m=1024,t=1,p=1$${salt}$${tag}`,
@@ -524,13 +526,15 @@ describe('dummyVerify (unknown-user sign-ins cost the same)', () => {
       await f();
       return performance.now() - start;
     };
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
     const real: number[] = [];
     const dummy: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    // Interleaved, and medians of 5, so background load hits both alike.
+    for (let i = 0; i < 5; i++) {
       real.push(await time(() => verifyPassword(phc, 'a wrong password of some length')));
       dummy.push(await time(() => dummyVerify('a wrong password of some length', DEFAULT_ARGON2)));
     }
-    expect(Math.min(...dummy)).toBeGreaterThanOrEqual(0.5 * Math.min(...real));
+    expect(median(dummy)).toBeGreaterThanOrEqual(0.5 * median(real));
   });
 
   it('never throws, whatever the input', async () => {

@@ -223,15 +223,31 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await enforceRateLimit(limiter, reply, category, 'ip', request.ip);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Metric children are cached per label set: prom-client would otherwise hash the labels per call.
+  const requestCounters = new Map<string, { inc: () => void }>();
+  const durationHistograms = new Map<string, { observe: (v: number) => void }>();
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    metrics.duration.observe({ method: request.method, route }, seconds);
+    const status = String(reply.statusCode);
+    const counterKey = `${request.method} ${route} ${status}`;
+    let counter = requestCounters.get(counterKey);
+    if (!counter) {
+      counter = metrics.requests.labels(request.method, route, status);
+      requestCounters.set(counterKey, counter);
+    }
+    counter.inc();
+    const histKey = `${request.method} ${route}`;
+    let hist = durationHistograms.get(histKey);
+    if (!hist) {
+      hist = metrics.duration.labels(request.method, route);
+      durationHistograms.set(histKey, hist);
+    }
+    hist.observe(reply.elapsedTime / 1000);
     request.log.info(
       { method: request.method, url: request.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ip: request.ip },
       'request',
     );
+    done();
   });
 
   function sendError(request: FastifyRequest, reply: FastifyReply, code: string, message?: string, headers?: Record<string, string>): FastifyReply {
