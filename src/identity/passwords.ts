@@ -98,7 +98,7 @@ const MIN_MAX_BYTES = 4 * MIN_MAX_LENGTH;
  * `maxBytes` bytes (hence at most `maxBytes` code points) is at most 8 x `maxBytes` units.
  */
 const RAW_UNITS_PER_BYTE = 16;
-/** zxcvbn scores only this many leading characters (its cost grows fast with length; see `strength`). */
+/** zxcvbn scores only this many leading characters (its cost grows fast with length; see `strengthEstimator`). */
 const ZXCVBN_MAX_CHARS = 128;
 /** At most this many user inputs, each cut to this many characters, reach zxcvbn. */
 const MAX_USER_INPUTS = 32;

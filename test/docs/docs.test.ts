@@ -45,12 +45,12 @@ describe('error codes', () => {
   });
 });
 
-describe('docs/controls.md', () => {
+describe.each(['docs/controls.md', 'docs/asvs.md'])('%s', (doc) => {
   it('names only source and test files that exist', () => {
-    const text = readFileSync(join(ROOT, 'docs/controls.md'), 'utf8');
+    const text = readFileSync(join(ROOT, doc), 'utf8');
     const paths = [...text.matchAll(/`((?:src|test|scripts|bench|\.ci)\/[^`*]+?)`/g)].map((m) => m[1] as string);
     expect(paths.length).toBeGreaterThan(10);
-    for (const p of paths) expect(existsSync(join(ROOT, p)), `${p} in controls.md does not exist`).toBe(true);
+    for (const p of paths) expect(existsSync(join(ROOT, p)), `${p} in ${doc} does not exist`).toBe(true);
   });
 
   it('cites only ASVS 5.0 requirement ids that exist', () => {
@@ -63,7 +63,7 @@ describe('docs/controls.md', () => {
     const ids = new Set(
       (JSON.parse(readFileSync(asvsPath, 'utf8')) as { requirements: { req_id: string }[] }).requirements.map((r) => r.req_id),
     );
-    const text = readFileSync(join(ROOT, 'docs/controls.md'), 'utf8');
+    const text = readFileSync(join(ROOT, doc), 'utf8');
     const cited = [...new Set([...text.matchAll(/\bV\d+\.\d+\.\d+\b/g)].map((m) => m[0]))];
     expect(cited.length).toBeGreaterThan(5);
     for (const id of cited) expect(ids.has(id), `ASVS ${id} does not exist in 5.0`).toBe(true);
