@@ -344,11 +344,16 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         response: { ...route.schema.response, ...errorResponses },
       },
       // The guard runs before validation, so an unauthenticated caller learns nothing of the schema.
-      preValidation: async (request, reply) => {
-        const principal = await guard.run(request, route.guard, guardDeps);
-        request.principal = principal;
-        if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`);
-      },
+      // A public route has nothing to check, so it gets no hook at all.
+      ...(route.guard.kind === 'public'
+        ? {}
+        : {
+            preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
+              const principal = await guard.run(request, route.guard, guardDeps);
+              request.principal = principal;
+              if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`);
+            },
+          }),
       handler: async (request, reply) =>
         route.handler({
           params: request.params as never,

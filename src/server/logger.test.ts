@@ -293,3 +293,12 @@ describe('sanitizeForLog', () => {
     expect(withStack.stack).toMatch(/^TypeError: bad \[REDACTED\]/);
   });
 });
+
+describe('bounded work per log call', () => {
+  it('cuts strings past 16 KiB before scrubbing, so a huge hostile value cannot stall the logger', () => {
+    const hostile = 'a@' + 'a.'.repeat(200_000) + '1';
+    const out = JSON.stringify(sanitizeForLog({ m: hostile }, []));
+    expect(out).toMatch(/…\[\d+ more chars\]/);
+    expect(out.length).toBeLessThan(20_000);
+  });
+});

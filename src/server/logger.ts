@@ -257,9 +257,13 @@ function scrubKeyValues(s: string): string {
  * Scrubs one string with the string rules described at the top of this file. `secrets` must come
  * from `prepareSecrets` (filtered, longest first).
  */
+/** Longer strings are cut before scrubbing, which bounds the regex work per log call. */
+const MAX_LOGGED_STRING = 16_384;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 function scrubString(input: string, secrets: readonly string[]): string {
   if (input.length < 3) return input;
-  let s = input;
+  let s = input.length > MAX_LOGGED_STRING ? `${input.slice(0, MAX_LOGGED_STRING)}…[${input.length - MAX_LOGGED_STRING} more chars]` : input;
   for (const secret of secrets) {
     if (s.includes(secret)) s = s.replaceAll(secret, REDACTED);
   }
@@ -697,6 +701,11 @@ export function createLogger(options: LoggerOptions): pino.Logger {
       childOptions && typeof childOptions.msgPrefix === 'string'
         ? { ...childOptions, msgPrefix: scrubString(childOptions.msgPrefix, secretsNow()) }
         : childOptions;
+    // The per-request child carries only the server-generated request id: nothing to scrub.
+    const keys = bindings ? Object.keys(bindings) : [];
+    if (keys.length === 1 && keys[0] === 'requestId' && typeof bindings.requestId === 'string' && UUID_RE.test(bindings.requestId)) {
+      return protoChild.call(this, bindings, opts);
+    }
     return protoChild.call(this, sanitizeRecord(bindings ?? {}), opts);
   }
   function setBindings(this: pino.Logger, bindings: pino.Bindings): void {

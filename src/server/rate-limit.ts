@@ -18,8 +18,17 @@ export interface RateLimiterDeps {
   hits: Counter<'category' | 'scope'>;
 }
 
+// The policy header is constant per policy and limit; built once.
+const policyHeaders = new Map<string, string>();
+
 function setHeaders(reply: FastifyReply, policy: string, result: SlidingWindowResult, windowSeconds: number): void {
-  reply.header('ratelimit-policy', `"${policy}";q=${result.limit};w=${windowSeconds}`);
+  const key = `${policy}|${result.limit}|${windowSeconds}`;
+  let header = policyHeaders.get(key);
+  if (header === undefined) {
+    header = `"${policy}";q=${result.limit};w=${windowSeconds}`;
+    policyHeaders.set(key, header);
+  }
+  reply.header('ratelimit-policy', header);
   reply.header('ratelimit', `"${policy}";r=${result.remaining};t=${Math.ceil(result.resetMs / 1000)}`);
 }
 

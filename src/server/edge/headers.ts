@@ -20,11 +20,6 @@ export function securityHeaders(options: { tls: boolean }): Record<string, strin
     'permissions-policy': PERMISSIONS_POLICY,
     'cross-origin-opener-policy': 'same-origin',
     'cross-origin-resource-policy': 'same-origin',
-    'origin-agent-cluster': '?1',
-    'x-dns-prefetch-control': 'off',
-    'x-download-options': 'noopen',
-    'x-permitted-cross-domain-policies': 'none',
-    'x-xss-protection': '0',
     'cache-control': 'no-store',
     // HSTS only means something over TLS; over plain HTTP browsers ignore it anyway.
     ...(options.tls ? { 'strict-transport-security': HSTS_VALUE } : {}),
