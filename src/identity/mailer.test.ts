@@ -227,7 +227,7 @@ describe('createMailer over SMTP', () => {
       `smtp://u:${secret}@mail.example.com?tls.rejectUnauthorized=false`,
       `smtp://u@mail.example.com`,
       `smtp://:${secret}@mail.example.com`,
-      `smtp://u:%E0%A4%A${secret}@mail.example.com`,
+      `smtp://u:%E0%A4%A${secret}@mail.example.com`, // secret-scan: fake
       `not a url ${secret}`,
     ];
     for (const url of bad) {
