@@ -92,7 +92,7 @@ export async function runDoctor(loaded: LoadedConfig): Promise<DoctorReport> {
   }
   results.push(
     await check('kv', async () => {
-      const kv = await createKv({ redisUrl: config.kv.redisUrl });
+      const kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
       try {
         await kv.ping();
         return kv.kind === 'redis' ? 'Redis reachable' : 'in-memory (single node)';

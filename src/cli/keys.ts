@@ -47,7 +47,7 @@ async function openAll(loaded: LoadedConfig, logger: Logger): Promise<Opened> {
       dataDir,
     });
     await db.migrate();
-    const kv = await createKv({ redisUrl: config.kv.redisUrl });
+    const kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
     const keyring = await openKeyring(config, db, kv, logger);
     return {
       db,

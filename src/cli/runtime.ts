@@ -75,7 +75,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       dataDir,
     });
     await db.migrate();
-    kv = await createKv({ redisUrl: config.kv.redisUrl });
+    kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
     keyring = await openKeyring(config, db, kv, logger, options.now);
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();

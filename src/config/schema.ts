@@ -118,6 +118,9 @@ export const configSchema = z.strictObject({
         secret: true,
         aliases: ['REDIS_URL'],
       }),
+      keyPrefix: opt(z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/, 'letters, digits, ":", "_" or "-", at most 32').default('gh:'), {
+        doc: 'Prefix of every Redis key and channel, so several deployments can share one Redis.',
+      }),
     })
     .prefault({}),
   auth: z
