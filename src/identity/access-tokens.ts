@@ -175,6 +175,8 @@ function indexKeys(set: Awaited<ReturnType<VerifierOptions['keys']>>): Map<strin
  * A verifier of access tokens issued by `issueAccessToken` under a published key.
  * @example const claims = await createAccessTokenVerifier({ issuer, audience, keys: () => signingKeys.jwks() }).verify(bearer)
  */
+const VERIFIED_CACHE_MAX = 10_000;
+
 export function createAccessTokenVerifier(options: VerifierOptions): { verify(token: string): Promise<AccessClaims> } {
   const { issuer, audience } = options;
   const now = options.now ?? Date.now;
@@ -188,6 +190,8 @@ export function createAccessTokenVerifier(options: VerifierOptions): { verify(to
   if (!Number.isFinite(keyCacheMs) || keyCacheMs < 0) throw new RangeError('createAccessTokenVerifier: keyCacheMs must be >= 0');
 
   let cache: { byKid: Map<string, PublishedKey>; fetchedAt: number } | null = null;
+  // Token -> the key object its signature was verified with (bounded, oldest evicted first).
+  const verifiedSignatures = new Map<string, PublishedKey>();
   let inFlight: Promise<Map<string, PublishedKey>> | null = null;
   let lastFetchStartedAt = -Infinity;
 
@@ -245,9 +249,18 @@ export function createAccessTokenVerifier(options: VerifierOptions): { verify(to
     const key = await keyFor(kid);
     if (key === undefined) throw new TokenError('TOKEN_KID_UNKNOWN', 'the token kid is not a published key');
 
-    // 4. Signature over the exact bytes received.
-    if (!verifyEd25519(key, Buffer.from(`${headerPart}.${payloadPart}`, 'ascii'), signature)) {
-      throw new TokenError('TOKEN_SIGNATURE_INVALID', 'the token signature does not verify');
+    // 4. Signature over the exact bytes received. A token whose signature this verifier already
+    // checked against this same published key is not checked again (every other step still runs,
+    // and the kid must still be published): an access token is typically presented many times.
+    if (verifiedSignatures.get(token) !== key) {
+      if (!verifyEd25519(key, Buffer.from(`${headerPart}.${payloadPart}`, 'ascii'), signature)) {
+        throw new TokenError('TOKEN_SIGNATURE_INVALID', 'the token signature does not verify');
+      }
+      verifiedSignatures.set(token, key);
+      if (verifiedSignatures.size > VERIFIED_CACHE_MAX) {
+        const oldest = verifiedSignatures.keys().next().value;
+        if (oldest !== undefined) verifiedSignatures.delete(oldest);
+      }
     }
 
     // 5. Claims.

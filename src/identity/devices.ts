@@ -46,23 +46,31 @@ export async function recordDevice(db: Db, userId: string, presented: string | u
   const cookie = presented && DEVICE_RE.test(presented) ? presented : newDeviceCookie();
   const hash = hashToken(cookie);
   const network = networkOf(ip);
-  return db.transaction(async (tx) => {
-    const any = await tx.query('select 1 from devices where user_id = $1 limit 1', [userId]);
-    const found = await tx.query<{ id: string; networks: string[] }>('select id, networks from devices where user_id = $1 and device_hash = $2 and revoked_at is null', [userId, hash]);
-    const row = found.rows[0];
-    if (!row) {
-      const id = randomUUID();
-      await tx.query('insert into devices (id, user_id, device_hash, user_agent, networks) values ($1, $2, $3, $4, $5)', [id, userId, hash, userAgent?.slice(0, 512) ?? null, [network]]);
-      return { deviceId: id, cookie, newDevice: true, newNetwork: true, firstEver: any.rowCount === 0 };
-    }
-    const newNetwork = !row.networks.includes(network);
-    await tx.query('update devices set last_seen_at = now(), user_agent = $2, networks = $3 where id = $1', [
-      row.id,
-      userAgent?.slice(0, 512) ?? null,
-      newNetwork ? [...row.networks, network].slice(-20) : row.networks,
-    ]);
-    return { deviceId: row.id, cookie, newDevice: false, newNetwork, firstEver: false };
-  });
+  // One read, then one write: an insert that a concurrent first sign-in of the same device
+  // cannot duplicate (unique user+device), or an update of the last-seen time and networks.
+  const seen = await db.query<{ any_device: boolean; id: string | null; networks: string[] | null }>(
+    `select exists (select 1 from devices where user_id = $1) as any_device, d.id, d.networks
+       from (select 1) one left join devices d on d.user_id = $1 and d.device_hash = $2 and d.revoked_at is null`,
+    [userId, hash],
+  );
+  const row = seen.rows[0];
+  if (!row?.id) {
+    const id = randomUUID();
+    const inserted = await db.query<{ id: string }>(
+      `insert into devices (id, user_id, device_hash, user_agent, networks) values ($1, $2, $3, $4, $5)
+       on conflict (user_id, device_hash) do update set last_seen_at = now() returning id`,
+      [id, userId, hash, userAgent?.slice(0, 512) ?? null, [network]],
+    );
+    return { deviceId: inserted.rows[0]?.id ?? id, cookie, newDevice: true, newNetwork: true, firstEver: row?.any_device !== true };
+  }
+  const networks = row.networks ?? [];
+  const newNetwork = !networks.includes(network);
+  await db.query('update devices set last_seen_at = now(), user_agent = $2, networks = $3 where id = $1', [
+    row.id,
+    userAgent?.slice(0, 512) ?? null,
+    newNetwork ? [...networks, network].slice(-20) : networks,
+  ]);
+  return { deviceId: row.id, cookie, newDevice: false, newNetwork, firstEver: false };
 }
 
 export interface DeviceInfo {

@@ -140,18 +140,27 @@ export function createSessions(options: {
     const idle = t + settings.refreshIdleSeconds * 1000;
     const absolute = t + settings.refreshAbsoluteSeconds * 1000;
     const refreshToken = newRefreshToken();
-    await db.transaction(async (tx) => {
-      await tx.query(
-        'insert into sessions (id, user_id, device_id, mode, successor_key, ip, user_agent, created_at, last_used_at, reauth_at, idle_expires_at, absolute_expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10)',
-        [sessionId, userId, ctx.deviceId ?? null, ctx.mode, randomBytes(32).toString('base64url'), ctx.ip, ctx.userAgent?.slice(0, 512) ?? null, new Date(t), new Date(idle), new Date(absolute)],
-      );
-      await tx.query('insert into refresh_tokens (id, session_id, token_hash, created_at) values ($1, $2, $3, $4)', [
-        randomUUID(),
+    // One statement writes the session and its first refresh token: both or neither.
+    await db.query(
+      `with s as (
+         insert into sessions (id, user_id, device_id, mode, successor_key, ip, user_agent, created_at, last_used_at, reauth_at, idle_expires_at, absolute_expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10) returning id)
+       insert into refresh_tokens (id, session_id, token_hash, created_at) select $11, s.id, $12, $8 from s`,
+      [
         sessionId,
-        hashToken(refreshToken),
+        userId,
+        ctx.deviceId ?? null,
+        ctx.mode,
+        randomBytes(32).toString('base64url'),
+        ctx.ip,
+        ctx.userAgent?.slice(0, 512) ?? null,
         new Date(t),
-      ]);
-    });
+        new Date(idle),
+        new Date(absolute),
+        randomUUID(),
+        hashToken(refreshToken),
+      ],
+    );
     return issue(userId, sessionId, refreshToken, Math.min(idle, absolute));
   }
 

@@ -4,7 +4,7 @@
  * before it signs, so verifiers have it before the first token it signs reaches them; the key
  * it replaces stays published as `previous` until the following rotation.
  */
-import { generateSigningKey, signEd25519, type SigningKeyPair } from '../crypto/signing.ts';
+import { ed25519Signer, generateSigningKey, type SigningKeyPair } from '../crypto/signing.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { PLATFORM_TENANT_ID, type Keyring } from './keyring.ts';
@@ -95,7 +95,8 @@ export async function createSigningKeys(options: { db: Db; kv: Kv; keyring: Keyr
     const row = r.rows[0];
     if (!row) throw new Error(`no current ${purpose} signing key: start the server once or run gatehouse keys rotate signing`);
     const pkcs8 = await keyring.open({ tenantId: PLATFORM_TENANT_ID }, REF(row.kid), row.private_sealed);
-    const signer: Signer = { kid: row.kid, sign: (data) => signEd25519(pkcs8, data) };
+    const signer: Signer = { kid: row.kid, sign: ed25519Signer(pkcs8) };
+    pkcs8.fill(0);
     signers.set(purpose, { signer, expiresAt: now() + ttl });
     return signer;
   }
