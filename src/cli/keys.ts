@@ -4,7 +4,6 @@
  * so on PostgreSQL + Redis the running nodes see the changes (cache evictions go through kv).
  * On embedded PGlite they refuse while a server holds the data directory (exit 3).
  */
-import { resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Logger } from 'pino';
 import pino from 'pino';
@@ -14,12 +13,11 @@ import type { Keyring } from '../keyring/keyring.ts';
 import { rotateDeks } from '../keyring/reencrypt.ts';
 import { createSigningKeys, SIGNING_PURPOSES, type SigningPurpose } from '../keyring/signing-keys.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
-import { ensureDataDir, lockDataDir } from '../store/data-dir.ts';
 import type { Db } from '../store/db-types.ts';
-import { createDb } from '../store/index.ts';
 import { createKv } from '../store/kv/index.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { openKeyring } from './runtime.ts';
+import { openStorage } from './storage.ts';
 
 export type Out = (line: string) => void;
 
@@ -32,36 +30,26 @@ interface Opened {
 
 async function openAll(loaded: LoadedConfig, logger: Logger): Promise<Opened> {
   const { config } = loaded;
-  let lock: ReturnType<typeof lockDataDir> | undefined;
-  let dataDir: string | undefined;
-  if (!config.storage.databaseUrl) {
-    dataDir = resolve(config.storage.dataDir);
-    ensureDataDir(dataDir);
-    lock = lockDataDir(dataDir);
-  }
+  const storage = await openStorage(config);
+  let kv: Kv | undefined;
   try {
-    const db = await createDb({
-      databaseUrl: config.storage.databaseUrl,
-      appUrl: config.storage.databaseAppUrl,
-      appPassword: config.storage.databaseAppPassword,
-      dataDir,
-    });
-    await db.migrate();
-    const kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
-    const keyring = await openKeyring(config, db, kv, logger);
+    await storage.db.migrate();
+    kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
+    const keyring = await openKeyring(config, storage.db, kv, logger);
+    const openKv = kv;
     return {
-      db,
-      kv,
+      db: storage.db,
+      kv: openKv,
       keyring,
       close: async () => {
         await keyring.close();
-        await kv.close();
-        await db.close();
-        lock?.release();
+        await openKv.close();
+        await storage.close();
       },
     };
   } catch (err) {
-    lock?.release();
+    await kv?.close().catch(() => undefined);
+    await storage.close();
     throw err;
   }
 }

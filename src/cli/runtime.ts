@@ -2,7 +2,6 @@
  * Assembles a running node from the configuration: storage (migrated), kv, logger, server.
  * Shared by `start` and the test factory so both run the same wiring.
  */
-import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { secretValues } from '../config/load.ts';
@@ -11,9 +10,8 @@ import { FEATURES } from '../features.ts';
 import { assertRoutesDeclared, buildApp } from '../server/app.ts';
 import { createLogger } from '../server/logger.ts';
 import type { Feature, Verifiers } from '../server/route.ts';
-import { ensureDataDir, lockDataDir } from '../store/data-dir.ts';
 import type { Db } from '../store/db-types.ts';
-import { createDb } from '../store/index.ts';
+import { openStorage } from './storage.ts';
 import { createKv } from '../store/kv/index.ts';
 import { createKeyring, type Keyring } from '../keyring/keyring.ts';
 import { createSigningKeys, type SigningKeys } from '../keyring/signing-keys.ts';
@@ -54,26 +52,13 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   const { config } = options;
   assertRoutesDeclared(options.features ?? FEATURES);
   const logger = options.logger ?? createLogger({ level: config.log.level, knownSecrets: () => secretValues(config) });
-  const embedded = config.storage.databaseUrl === undefined;
-  let lock: ReturnType<typeof lockDataDir> | undefined;
-  let dataDir: string | undefined;
-  if (embedded && !options.inMemory) {
-    dataDir = resolve(config.storage.dataDir);
-    ensureDataDir(dataDir);
-    lock = lockDataDir(dataDir);
-  }
-  let db: Db | undefined;
+  const storage = await openStorage(config, { inMemory: options.inMemory === true });
+  const db = storage.db;
   let kv: Kv | undefined;
   let keyring: Keyring | undefined;
   let signingKeys: SigningKeys | undefined;
   let identity: Identity | undefined;
   try {
-    db = await createDb({
-      databaseUrl: config.storage.databaseUrl,
-      appUrl: config.storage.databaseAppUrl,
-      appPassword: config.storage.databaseAppPassword,
-      dataDir,
-    });
     await db.migrate();
     kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
     keyring = await openKeyring(config, db, kv, logger, options.now);
@@ -93,7 +78,6 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       defaultMetrics: options.defaultMetrics,
     });
     await app.ready();
-    const openDb = db;
     const openKv = kv;
     const liveKeyring = keyring;
     const openSigning = signingKeys;
@@ -101,13 +85,13 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     let closing: Promise<void> | undefined;
     return {
       app,
-      db: openDb,
+      db,
       kv: openKv,
       keyring: liveKeyring,
       signingKeys: openSigning,
       identity: openIdentity,
       logger,
-      announce: (url) => lock?.update(url),
+      announce: storage.announce,
       close: () => {
         closing ??= (async () => {
           // Keep-alive connections turn idle only after their in-flight request ends; sweep
@@ -123,8 +107,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
             await openSigning.close().catch(() => undefined);
             await liveKeyring.close().catch(() => undefined);
             await openKv.close().catch((err: unknown) => logger.error({ err }, 'closing kv failed'));
-            await openDb.close().catch((err: unknown) => logger.error({ err }, 'closing storage failed'));
-            lock?.release();
+            await storage.close().catch((err: unknown) => logger.error({ err }, 'closing storage failed'));
           }
         })();
         return closing;
@@ -135,8 +118,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     await signingKeys?.close().catch(() => undefined);
     await keyring?.close().catch(() => undefined);
     await kv?.close().catch(() => undefined);
-    await db?.close().catch(() => undefined);
-    lock?.release();
+    await storage.close().catch(() => undefined);
     throw err;
   }
 }
