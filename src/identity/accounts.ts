@@ -92,6 +92,14 @@ export function createAccounts(deps: AccountsDeps) {
   const throttle = createLoginThrottle(kv, { freeAttempts: config.auth.throttleFreeAttempts, lockoutThreshold: config.auth.lockoutThreshold, lockoutSeconds: config.auth.lockoutSeconds }, now);
   const tokenTtlMs = config.auth.emailTokenTtlSeconds * 1000;
 
+  /**
+   * At most one mail of a kind per address per minute, so the public sign-up and reset endpoints
+   * cannot be used to flood someone's inbox. The caller's answer does not change either way.
+   */
+  async function mayMail(kind: string, email: string): Promise<boolean> {
+    return kv.setIfAbsent(`auth:mail:${kind}:${accountKey(email)}`, '1', 60_000);
+  }
+
   async function acceptablePassword(password: string, userInputs: string[]): Promise<void> {
     const verdict = await checkNewPassword(password, policy, { userInputs });
     if (!verdict.ok) throw new AppError(verdict.problem, verdict.message);
@@ -141,6 +149,7 @@ export function createAccounts(deps: AccountsDeps) {
     if (existing) {
       // Same work and same answer as a new account; the owner learns someone tried.
       await hashPassword(input.password, argon2);
+      if (!(await mayMail('account-exists', email))) return;
       await mailer.send({
         to: email,
         kind: 'account-exists',
@@ -219,6 +228,7 @@ export function createAccounts(deps: AccountsDeps) {
     const email = normalizeEmail(rawEmail);
     const user = await userByEmail(email);
     if (!user || user.status !== 'active') return;
+    if (!(await mayMail('password-reset', user.email))) return;
     const token = await issueEmailToken(user.id, 'password-reset', tokenTtlMs);
     await mailer.send({
       to: user.email,

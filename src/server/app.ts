@@ -397,7 +397,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     const docsCsp = `default-src 'none'; script-src 'self' 'nonce-${nonce}'; style-src 'self' 'nonce-${nonce}'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`;
     await docs.register(scalar, {
       routePrefix: '/docs',
-      configuration: { url: '/openapi.json', title: 'Gatehouse API', hideClientButton: true, telemetry: false, nonce } as never,
+      // No hosted features: the page talks to this server only (its CSP allows nothing else).
+      configuration: { url: '/openapi.json', title: 'Gatehouse API', hideClientButton: true, telemetry: false, agent: { disabled: true }, mcp: { disabled: true }, nonce } as never,
       hooks: {
         onRequest: async (_request: FastifyRequest, reply: FastifyReply) => {
           reply.header('content-security-policy', docsCsp);

@@ -116,6 +116,18 @@ describe('no account enumeration', () => {
     expect(strip(unknown).code).toBe('INVALID_CREDENTIALS');
   });
 
+  it('attack: repeated reset and sign-up requests cannot flood the owner\'s inbox (one mail a minute)', async () => {
+    await verifiedUser('inbox@example.com');
+    const before = t.mail.filter((m) => m.to === 'inbox@example.com').length;
+    for (let i = 0; i < 5; i++) {
+      expect((await post('/v1/auth/password-reset', { email: 'inbox@example.com' })).statusCode).toBe(202);
+      expect((await post('/v1/auth/signup', { email: 'inbox@example.com', password: PASSWORD }, {}, freshIp())).statusCode).toBe(202);
+    }
+    const sent = t.mail.filter((m) => m.to === 'inbox@example.com').slice(before);
+    expect(sent.filter((m) => m.kind === 'password-reset')).toHaveLength(1);
+    expect(sent.filter((m) => m.kind === 'account-exists')).toHaveLength(1);
+  });
+
   it('password reset answers the same for known and unknown emails', async () => {
     await verifiedUser('resetme@example.com');
     const a = await post('/v1/auth/password-reset', { email: 'resetme@example.com' });
