@@ -48,10 +48,11 @@ export async function recordDevice(db: Db, userId: string, presented: string | u
   const network = networkOf(ip);
   // One read, then one write: an insert that a concurrent first sign-in of the same device
   // cannot duplicate (unique user+device), or an update of the last-seen time and networks.
-  const seen = await db.query<{ any_device: boolean; id: string | null; networks: string[] | null }>(
-    `select exists (select 1 from devices where user_id = $1) as any_device, d.id, d.networks
+  const seen = await db.query<{ any_device: boolean; id: string | null; networks: string[] | null; recent: boolean | null }>(
+    `select exists (select 1 from devices where user_id = $1) as any_device, d.id, d.networks,
+            d.last_seen_at > now() - interval '1 hour' and d.user_agent is not distinct from $3 as recent
        from (select 1) one left join devices d on d.user_id = $1 and d.device_hash = $2 and d.revoked_at is null`,
-    [userId, hash],
+    [userId, hash, userAgent?.slice(0, 512) ?? null],
   );
   const row = seen.rows[0];
   if (!row?.id) {
@@ -65,6 +66,8 @@ export async function recordDevice(db: Db, userId: string, presented: string | u
   }
   const networks = row.networks ?? [];
   const newNetwork = !networks.includes(network);
+  // Nothing new and seen within the hour: last-seen to the hour is enough, skip the write.
+  if (!newNetwork && row.recent === true) return { deviceId: row.id, cookie, newDevice: false, newNetwork: false, firstEver: false };
   await db.query('update devices set last_seen_at = now(), user_agent = $2, networks = $3 where id = $1', [
     row.id,
     userAgent?.slice(0, 512) ?? null,
