@@ -12,7 +12,7 @@
  *   is base64 or base64url (padding optional) of exactly 32 bytes. Rotation is the operator's job
  *   (append a version, restart), so `addVersion()` refuses.
  * - `createFileKekSource(path)`: a JSON key file, created on first load with one random key and
- *   mode 0600. It must stay owner-only: any group/other permission bit is refused with
+ *   mode 0600. It must stay owner-only; every group/other permission bit is refused with
  *   KEY_FILE_INSECURE (checked on the open file handle, so there is no window between check and
  *   read; not checked on Windows, which has no such bits). Every write goes to a temporary file
  *   in the same directory (created exclusively, 0600, fsynced) that is then linked (first
