@@ -106,11 +106,11 @@ export function createAccounts(deps: AccountsDeps) {
   }
 
   async function userByEmail(email: string): Promise<UserRow | undefined> {
-    return (await db.query<UserRow>("select * from users where email = $1 and status <> 'deleted'", [email])).rows[0];
+    return (await db.query<UserRow>("select id, email, email_verified_at, password_hash, status, is_operator, created_at from users where email = $1 and status <> 'deleted'", [email])).rows[0];
   }
 
   async function userById(id: string): Promise<UserRow | undefined> {
-    return (await db.query<UserRow>("select * from users where id = $1 and status <> 'deleted'", [id])).rows[0];
+    return (await db.query<UserRow>("select id, email, email_verified_at, password_hash, status, is_operator, created_at from users where id = $1 and status <> 'deleted'", [id])).rows[0];
   }
 
   async function issueEmailToken(userId: string | null, purpose: 'verify-email' | 'password-reset' | 'setup', ttlMs: number): Promise<string> {

@@ -198,7 +198,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
       return cached;
     }
     const row = await db.withTenant(scope.tenantId, async (tx) => {
-      const r = await tx.query<DekRow>('select * from data_keys where id = $1', [id]);
+      const r = await tx.query<DekRow>('select id, tenant_id, subject_id, kek_version, wrapped, state, reserved_uses from data_keys where id = $1', [id]);
       return r.rows[0];
     });
     // Row-level security hides another tenant's key: a value moved across tenants is unknown here.
@@ -366,7 +366,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     for (const { tenantId, id } of stale) {
       await db.withTenant(tenantId, async (tx) => {
         // Row lock: a concurrent rewrap of the same key waits, then sees it already done.
-        const r = await tx.query<DekRow>('select * from data_keys where id = $1 for update', [id]);
+        const r = await tx.query<DekRow>('select id, tenant_id, subject_id, kek_version, wrapped, state, reserved_uses from data_keys where id = $1 for update', [id]);
         const row = r.rows[0];
         if (!row || row.state === 'destroyed' || row.wrapped === null || row.kek_version === primary) return;
         const subject = row.subject_id ?? NO_SUBJECT;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * The PostgreSQL adapter: an owner pool for migrations and fixtures, and an application pool
  * that logs in as the application role, so request code never holds a connection that could
@@ -51,7 +52,23 @@ interface ExtendedQueryConfig extends pg.QueryConfig<unknown[]> {
  * never a stacked `...; drop table ...`, and both adapters accept the same SQL.
  */
 function statement(sql: string, params: readonly unknown[] | undefined): ExtendedQueryConfig {
-  return { text: sql, values: params === undefined ? [] : [...params], queryMode: 'extended' };
+  return { name: statementName(sql), text: sql, values: params === undefined ? [] : [...params], queryMode: 'extended' };
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * A named (prepared) statement per distinct SQL text: each connection parses and plans it once.
+ * The name is a hash of the text, so two texts never share a name. Application SQL names its
+ * columns: a prepared `select *` fails on a running node once a migration adds a column.
+ */
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `gh_${createHash('sha256').update(sql).digest('base64url').slice(0, 24)}`;
+    if (statementNames.size < 10_000) statementNames.set(sql, name);
+  }
+  return name;
 }
 
 function toResult<Row>(result: pg.QueryResult): QueryResult<Row> {
