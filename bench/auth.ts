@@ -32,7 +32,7 @@ const PASSWORD = 'benchmark passphrase for gatehouse 2026';
 
 let benchUserId = '';
 // Bound once the node exists: the public route runs exactly the /v1/me handler's lookup.
-let lookupMe: ((id: string) => Promise<{ id: string; email: string; emailVerified: boolean; isOperator: boolean; createdAt: string }>) | undefined;
+let lookupMe: ((id: string) => Promise<{ id: string; email: string; emailVerified: boolean; isOperator: boolean; createdAt: string }>) | undefined = undefined;
 const publicMe: Feature = {
   id: 'bench',
   routes: [
