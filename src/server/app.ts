@@ -214,14 +214,14 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   registerSecurityHeaders(app, { tls: tls !== undefined });
-  await registerCors(app, config.cors.origins);
 
+  // Before CORS, which answers preflights from its own hook: preflights count against the IP too.
   const limiter: RateLimiterDeps = { config, kv, logger, now, hits: metrics.rateLimitHits };
   app.addHook('onRequest', async (request, reply) => {
-    if (request.method === 'OPTIONS') return;
     const category = request.routeOptions.config.gatehouse?.rateCategory ?? 'read';
     await enforceRateLimit(limiter, reply, category, 'ip', request.ip);
   });
+  await registerCors(app, config.cors.origins);
 
   // Metric children are cached per label set: prom-client would otherwise hash the labels per call.
   const requestCounters = new Map<string, { inc: () => void }>();

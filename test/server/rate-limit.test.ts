@@ -70,6 +70,16 @@ describe('per-IP limit by route category', () => {
   });
 });
 
+describe('CORS preflights', () => {
+  it('attack: a flood of OPTIONS preflights is counted against the client IP like any request', async () => {
+    const t = await app({ 'rateLimit.categories': tinyRead, 'cors.origins': ['https://app.example.com'] });
+    const headers = { origin: 'https://app.example.com', 'access-control-request-method': 'GET' };
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push((await t.app.inject({ method: 'OPTIONS', url: '/test/items/00000000-0000-4000-8000-000000000000', headers, remoteAddress: '10.5.0.1' })).statusCode);
+    expect(codes).toEqual([204, 204, 204, 429]);
+  });
+});
+
 describe('per-principal limit', () => {
   it('counts a principal across IPs', async () => {
     const t = await app(
