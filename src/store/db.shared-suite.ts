@@ -122,6 +122,22 @@ export function dbSharedSuite(name: string, makeDb: () => Promise<SharedSuiteHan
       expect((await db().migrate()).applied).toEqual([]);
     });
 
+    it('runs plain queries, transactions and tenant work as the application role, before and after owner work', async () => {
+      await ready();
+      const who = async (): Promise<string[]> => [
+        (await db().query<{ u: string }>('select current_user as u')).rows[0]?.u ?? '',
+        await db().transaction(async (tx) => (await tx.query<{ u: string }>('select current_user as u')).rows[0]?.u ?? ''),
+        await db().withTenant('00000000-0000-4000-8000-0000000000aa', async (tx) => (await tx.query<{ u: string }>('select current_user as u')).rows[0]?.u ?? ''),
+      ];
+      expect(await who()).toEqual([APP_ROLE, APP_ROLE, APP_ROLE]);
+      const owner = await db().asOwner(async (tx) => (await tx.query<{ u: string }>('select current_user as u')).rows[0]?.u);
+      expect(owner).not.toBe(APP_ROLE);
+      // The owner's role ends with its transaction.
+      expect(await who()).toEqual([APP_ROLE, APP_ROLE, APP_ROLE]);
+      await db().migrate();
+      expect(await who()).toEqual([APP_ROLE, APP_ROLE, APP_ROLE]);
+    });
+
     it('gives the application role no ownership, no superuser, no BYPASSRLS and no inherited roles', async () => {
       await ready();
       const role = await db().asOwner((tx) =>

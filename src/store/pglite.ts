@@ -1,11 +1,13 @@
 /**
  * The embedded adapter: PostgreSQL compiled to WebAssembly, in memory or in a data directory.
  *
- * PGlite has one session and it is a superuser, so the application role is entered per
- * transaction with a transaction-local role switch and the owner is simply the session user.
- * RLS therefore holds for everything that goes through this interface, but SQL run as the app
- * role could `RESET ROLE` back to the superuser: unlike PostgreSQL, this adapter does not
- * defend against SQL injection at the role level.
+ * PGlite has one session and it is a superuser. After migrations the session switches to the
+ * application role for good (SET ROLE), so a plain query is one statement; a transaction adds the
+ * tenant context with SET LOCAL, and the owner is entered only inside asOwner's exclusive
+ * transaction (SET LOCAL ROLE NONE, undone at its end). RLS therefore holds for everything that
+ * goes through this interface, but SQL run as the app role could `RESET ROLE` back to the
+ * superuser: unlike PostgreSQL, this adapter does not defend against SQL injection at the role
+ * level.
  */
 import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 import { APP_ROLE, TENANT_SETTING, type Db, type Queryable, type QueryResult } from './db-types.ts';
@@ -54,16 +56,24 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
   // PGlite's transaction() is exclusive, so no other caller's statement can land inside it.
   const asApp = <T>(tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> =>
     pg.transaction(async (tx) => {
-      // One round trip; set_config(..., true) is SET LOCAL. An empty tenant clears any value the owner set on the session.
+      // One round trip; set_config(..., true) is SET LOCAL. The role is set again locally in case
+      // the session role was ever changed; an empty tenant clears any value the owner set.
       await tx.query("SELECT set_config('role', $1, true), set_config($2, $3, true)", [APP_ROLE, TENANT_SETTING, tenantId]);
       return runTransactionCallback((sql, params) => run(tx, sql, params), fn);
     });
 
+  // The owner: the superuser session user, entered for one exclusive transaction only.
+  const asSessionOwner = <T>(fn: (tx: Transaction) => Promise<T>): Promise<T> =>
+    pg.transaction(async (tx) => {
+      await tx.query("SELECT set_config('role', 'none', true)");
+      return fn(tx);
+    });
+
   const session: MigrationSession = {
     query: async <Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]) =>
-      toResult(await pg.query<Row>(sql, mutableParams(params))),
+      asSessionOwner(async (tx) => toResult(await tx.query<Row>(sql, mutableParams(params)))),
     transaction: (fn) =>
-      pg.transaction(async (tx) =>
+      asSessionOwner(async (tx) =>
         fn({
           query: async <Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]) =>
             toResult(await tx.query<Row>(sql, mutableParams(params))),
@@ -81,7 +91,8 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
     async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
       assertUsable('query');
       assertMigrated();
-      return asApp('', (tx) => tx.query<Row>(sql, params));
+      // The session is the app role with no tenant context: one statement, no transaction.
+      return toResult(await pg.query<Row>(sql, mutableParams(params)));
     },
 
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -99,7 +110,7 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
 
     async asOwner<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       assertUsable('asOwner');
-      return pg.transaction((tx) => runTransactionCallback((sql, params) => run(tx, sql, params), fn));
+      return asSessionOwner((tx) => runTransactionCallback((sql, params) => run(tx, sql, params), fn));
     },
 
     async migrate() {
@@ -107,6 +118,8 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
       const result = migrationQueue.then(() => runMigrations(session, { login: false, password: undefined }));
       migrationQueue = result.catch(() => undefined);
       const outcome = await result;
+      // From now on the session is the application role; only asOwner leaves it, locally.
+      await pg.query(`SET ROLE ${APP_ROLE}`);
       migrated = true;
       return outcome;
     },
