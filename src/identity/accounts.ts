@@ -19,7 +19,6 @@ import {
   dummyVerify,
   hashPassword,
   needsRehash,
-  normalizePassword,
   verifyPassword,
   DEFAULT_PASSWORD_POLICY,
   type Argon2Params,
@@ -363,7 +362,6 @@ export function createAccounts(deps: AccountsDeps) {
     setOperatorDisabled,
     ensureSetupToken,
     completeSetup,
-    normalizePassword,
   };
 }
 

@@ -28,7 +28,6 @@ export const IDENTITY_ERROR_CODES = {
     message: 'The refresh token was already used; the session has been ended.',
     doc: 'A refresh token was presented again after its grace window: treated as theft, the whole session is revoked.',
   },
-  REAUTH_REQUIRED: { status: 403, message: 'Enter your password again.', doc: 'A sensitive action needs a recent password entry.' },
   PASSWORD_TOO_SHORT: { status: 400, message: 'The password is too short.', doc: 'Shorter than `auth.passwordMinLength` code points.' },
   PASSWORD_TOO_LONG: { status: 400, message: 'The password is too long.', doc: 'Longer than `auth.passwordMaxLength` code points or 4096 bytes.' },
   PASSWORD_COMMON: { status: 400, message: 'This password is too common.', doc: 'On the shipped list of common and breached passwords.' },

@@ -101,7 +101,6 @@ export interface Sessions {
   revokeAllForUser(userId: string, reason: string, exceptSessionId?: string): Promise<number>;
   list(userId: string, currentSessionId?: string): Promise<SessionInfo[]>;
   markReauthenticated(sessionId: string): Promise<void>;
-  reauthenticatedWithin(sessionId: string, seconds: number): Promise<boolean>;
 }
 
 export function createSessions(options: {
@@ -264,11 +263,5 @@ export function createSessions(options: {
     await db.query('update sessions set reauth_at = $2 where id = $1', [sessionId, new Date(now())]);
   }
 
-  async function reauthenticatedWithin(sessionId: string, seconds: number): Promise<boolean> {
-    const r = await db.query<{ reauth_at: Date | string | null }>('select reauth_at from sessions where id = $1', [sessionId]);
-    const at = r.rows[0]?.reauth_at;
-    return at !== null && at !== undefined && now() - toMs(at) <= seconds * 1000;
-  }
-
-  return { create, refresh, verifyAccess, revokeSession, revokeAllForUser, list, markReauthenticated, reauthenticatedWithin };
+  return { create, refresh, verifyAccess, revokeSession, revokeAllForUser, list, markReauthenticated };
 }
