@@ -3,11 +3,13 @@
  * from, and connectivity checks. While a server holds the embedded data directory, storage is
  * checked through that server's /readyz instead of opening the directory a second time.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { maskedConfig, type LoadedConfig } from '../config/load.ts';
 import { readLock } from '../store/data-dir.ts';
 import { createDb } from '../store/index.ts';
 import { createKv } from '../store/kv/index.ts';
+import { createEnvKekSource, createFileKekSource } from '../crypto/kek-source.ts';
 
 export interface DoctorReport {
   ok: boolean;
@@ -43,6 +45,12 @@ export async function runDoctor(loaded: LoadedConfig): Promise<DoctorReport> {
     warnings.push(`listening on ${config.server.host} without TLS: put a TLS-terminating proxy in front (and list it in server.trustedProxies)`);
   }
   if (!config.metrics.token && !config.metrics.open) warnings.push('/metrics refuses every request: set GATEHOUSE_METRICS_TOKEN');
+  if (config.storage.databaseUrl && !config.keyring.masterKeys) {
+    warnings.push('key-encryption keys come from a local key file while storage is shared PostgreSQL: every node needs the same keys, set GATEHOUSE_MASTER_KEYS');
+  }
+  if (!config.kv.redisUrl && config.storage.databaseUrl) {
+    warnings.push('no REDIS_URL: rate limits, revocations and cache evictions stay on this node; several nodes need a shared Redis');
+  }
 
   lines.push('Checks:');
   const results: { ok: boolean; line: string }[] = [];
@@ -90,6 +98,18 @@ export async function runDoctor(loaded: LoadedConfig): Promise<DoctorReport> {
       );
     }
   }
+  results.push(
+    await check('keyring', async () => {
+      // Read-only: a missing key file is reported, not created (start creates it).
+      const keyFile = config.keyring.keyFile ? resolve(config.keyring.keyFile) : join(resolve(config.storage.dataDir), 'master-keys.json');
+      if (!config.keyring.masterKeys && !existsSync(keyFile)) return `no key file yet at ${keyFile}; the first start creates it (mode 0600)`;
+      const source = config.keyring.masterKeys ? createEnvKekSource(config.keyring.masterKeys) : createFileKekSource(keyFile);
+      const keks = await source.load();
+      const primary = Math.max(...keks.map((k) => k.version));
+      for (const k of keks) k.key.fill(0);
+      return `${keks.length} key-encryption key version(s) from ${source.name === 'env' ? 'GATEHOUSE_MASTER_KEYS' : 'the key file'}, primary v${primary}`;
+    }),
+  );
   results.push(
     await check('kv', async () => {
       const kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });

@@ -126,6 +126,7 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(doctor.status).toBe(0);
     expect(doctor.stdout).toMatch(/ok {4}storage: PGlite in .* in use by the running server pid \d+/);
     expect(doctor.stdout).toContain('"token": "••••••"');
+    expect(doctor.stdout).toMatch(/ok {4}keyring: 1 key-encryption key version\(s\) from the key file, primary v1/);
     expect(doctor.stdout).not.toContain(METRICS_TOKEN);
     expect(doctor.stdout).toContain('server.port <- env GATEHOUSE_SERVER_PORT');
 
