@@ -15,16 +15,9 @@
  */
 import { generateSigningKey, signEd25519 } from '../src/crypto/signing.ts';
 import { createAccessTokenVerifier, issueAccessToken } from '../src/identity/access-tokens.ts';
+import { envSeconds } from './env.ts';
 
 const BATCH = 256;
-
-function envSeconds(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 30) throw new Error(`${name} must be a number of seconds in (0, 30], got "${raw}"`);
-  return n;
-}
 
 const measuredSeconds = envSeconds('BENCH_SECONDS', 4);
 const warmupSeconds = envSeconds('BENCH_WARMUP_SECONDS', 0.5);

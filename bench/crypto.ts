@@ -32,18 +32,11 @@ import type { KeyObject } from 'node:crypto';
 import { cpus } from 'node:os';
 import { decodeEnvelope, envelopeAad, openWithKey, sealWithKey } from '../src/crypto/envelope.ts';
 import type { EnvelopeHeader, SealContext } from '../src/crypto/envelope.ts';
+import { envSeconds } from './env.ts';
 
 const TARGET_RATIO = 0.8;
 const VALUE_BYTES = 1024;
 const BATCH = 256;
-
-function envSeconds(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 30) throw new Error(`${name} must be a number of seconds in (0, 30], got "${raw}"`);
-  return n;
-}
 
 const measuredSeconds = envSeconds('BENCH_SECONDS', 2.5);
 const warmupSeconds = envSeconds('BENCH_WARMUP_SECONDS', 0.5);

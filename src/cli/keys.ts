@@ -54,6 +54,11 @@ async function openAll(loaded: LoadedConfig, logger: Logger): Promise<Opened> {
   }
 }
 
+async function liveDeks(keyring: Keyring): Promise<number> {
+  const { deks } = await keyring.status();
+  return deks.active + deks.retired;
+}
+
 function bar(label: string): SingleBar {
   return new SingleBar({ format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, hideCursor: true, noTTYOutput: false }, Presets.shades_classic);
 }
@@ -89,7 +94,7 @@ export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean
       const stale = await o.keyring.rewrapAll({ dryRun: true });
       out(
         source.name === 'file'
-          ? `dry run: would add KEK v${o.keyring.primaryKekVersion() + 1} to the key file and rewrap ${(await o.keyring.status()).deks.active + (await o.keyring.status()).deks.retired} data key(s)`
+          ? `dry run: would add KEK v${o.keyring.primaryKekVersion() + 1} to the key file and rewrap ${await liveDeks(o.keyring)} data key(s)`
           : `dry run: ${stale} data key(s) are not yet wrapped by the primary KEK v${o.keyring.primaryKekVersion()}`,
       );
       return;

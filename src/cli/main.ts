@@ -39,107 +39,102 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
+/** Runs a command's action with the one error exit. */
+function guarded<A extends unknown[]>(run: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      await run(...args);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+
 const program = new Command();
+const configOf = (): LoadedConfig => load(program.opts<{ config?: string }>().config);
+const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
 program.name('gatehouse').description('Self-hosted security core for multi-tenant AI applications').option('-c, --config <file>', 'JSON config file');
 
 program
   .command('start')
   .description('start a node (embedded PGlite unless DATABASE_URL is set)')
-  .action(async () => {
-    try {
-      await runStart(load(program.opts<{ config?: string }>().config));
-    } catch (err) {
-      fail(err);
-    }
-  });
+  .action(
+    guarded(async () => {
+      await runStart(configOf());
+    }),
+  );
 
 program
   .command('migrate')
   .description('apply pending database migrations')
-  .action(async () => {
-    try {
-      await runMigrate(load(program.opts<{ config?: string }>().config), (line) => process.stdout.write(line + '\n'));
-    } catch (err) {
-      fail(err);
-    }
-  });
+  .action(
+    guarded(async () => {
+      await runMigrate(configOf(), out);
+    }),
+  );
 
 program
   .command('doctor')
   .description('show the effective configuration (secrets masked) and check connectivity')
-  .action(async () => {
-    try {
-      const report = await runDoctor(load(program.opts<{ config?: string }>().config));
+  .action(
+    guarded(async () => {
+      const report = await runDoctor(configOf());
       process.stdout.write(report.lines.join('\n') + '\n');
       process.exit(report.ok ? 0 : 1);
-    } catch (err) {
-      fail(err);
-    }
-  });
+    }),
+  );
 
-const out = (line: string): void => {
-  process.stdout.write(line + '\n');
-};
-const configOf = (): LoadedConfig => load(program.opts<{ config?: string }>().config);
 const keys = program.command('keys').description('key-encryption keys, data keys and signing keys');
 keys
   .command('status')
   .description('versions, primaries and what each protects (counts, no secrets)')
-  .action(async () => {
-    try {
+  .action(
+    guarded(async () => {
       await runKeysStatus(configOf(), out);
-    } catch (err) {
-      fail(err);
-    }
-  });
+    }),
+  );
 const rotate = keys.command('rotate').description('rotate keys without downtime');
 rotate
   .command('kek')
   .description('new primary key-encryption key; every data key rewrapped')
   .option('--dry-run', 'show what would change')
-  .action(async (opts: { dryRun?: boolean }) => {
-    try {
+  .action(
+    guarded(async (opts: { dryRun?: boolean }) => {
       await runRotateKek(configOf(), { dryRun: opts.dryRun === true }, out);
-    } catch (err) {
-      fail(err);
-    }
-  });
+    }),
+  );
 rotate
   .command('dek')
   .description('new data keys; sealed values re-encrypted as a resumable job')
   .option('--tenant <id>', 'only this tenant')
   .option('--dry-run', 'count what would be re-encrypted')
-  .action(async (opts: { dryRun?: boolean; tenant?: string }) => {
-    try {
+  .action(
+    guarded(async (opts: { dryRun?: boolean; tenant?: string }) => {
       await runRotateDek(configOf(), { dryRun: opts.dryRun === true, ...(opts.tenant ? { tenant: opts.tenant } : {}) }, out);
-    } catch (err) {
-      fail(err);
-    }
-  });
+    }),
+  );
 rotate
   .command('signing')
   .description('promote the published next signing key; publish a new next')
   .option('--purpose <purpose>', 'access-token or audit-checkpoint (default: both)')
   .option('--dry-run', 'show what would change')
-  .action(async (opts: { dryRun?: boolean; purpose?: string }) => {
-    try {
+  .action(
+    guarded(async (opts: { dryRun?: boolean; purpose?: string }) => {
       await runRotateSigning(configOf(), { dryRun: opts.dryRun === true, ...(opts.purpose ? { purpose: opts.purpose } : {}) }, out);
-    } catch (err) {
-      fail(err);
-    }
-  });
+    }),
+  );
 
 program
   .command('outbox')
   .description('mail written to the local outbox when no SMTP server is configured')
   .argument('[id]', 'show one message')
-  .action(async (id: string | undefined) => {
-    try {
+  .action(
+    guarded(async (id: string | undefined) => {
       const loaded = configOf();
       await runOutbox(outboxDirOf(loaded.config), id ? { id } : {}, out);
-    } catch (err) {
-      fail(err);
-    }
-  });
+    }),
+  );
 
 await program.parseAsync(process.argv);

@@ -171,18 +171,17 @@ export function createSessions(options: {
   async function refresh(refreshToken: string): Promise<IssuedTokens> {
     if (!REFRESH_RE.test(refreshToken)) throw new AppError('REFRESH_TOKEN_INVALID');
     const t = now();
-    const found = await db.query<RefreshRow & { session_user: string }>(
-      'select r.id, r.session_id, r.used_at, s.user_id as session_user from refresh_tokens r join sessions s on s.id = r.session_id where r.token_hash = $1',
+    // One read: the token and its session together.
+    const found = await db.query<RefreshRow & Omit<SessionRow, 'id'>>(
+      `select r.id, r.session_id, r.used_at, s.user_id, s.successor_key, s.revoked_at, s.idle_expires_at, s.absolute_expires_at
+         from refresh_tokens r join sessions s on s.id = r.session_id where r.token_hash = $1`,
       [hashToken(refreshToken)],
     );
     const row = found.rows[0];
-    if (!row) throw new AppError('REFRESH_TOKEN_INVALID');
-    const session = (
-      await db.query<SessionRow>('select id, user_id, successor_key, revoked_at, idle_expires_at, absolute_expires_at from sessions where id = $1', [row.session_id])
-    ).rows[0];
-    if (!session || session.revoked_at !== null || toMs(session.idle_expires_at) <= t || toMs(session.absolute_expires_at) <= t) {
+    if (!row || row.revoked_at !== null || toMs(row.idle_expires_at) <= t || toMs(row.absolute_expires_at) <= t) {
       throw new AppError('REFRESH_TOKEN_INVALID');
     }
+    const session: SessionRow = { ...row, id: row.session_id };
     const successor = successorOf(refreshToken, session.successor_key);
     const idle = Math.min(t + settings.refreshIdleSeconds * 1000, toMs(session.absolute_expires_at));
 
