@@ -19,6 +19,7 @@ import { kekSourceFromConfig } from '../keyring/source.ts';
 import { createIdentity, type Identity } from '../identity/index.ts';
 import type { Mailer } from '../identity/mailer.ts';
 import type { Kv } from '../store/kv/types.ts';
+import { createTenancy, type Tenancy } from '../tenancy/index.ts';
 
 export interface Node {
   app: FastifyInstance;
@@ -28,6 +29,7 @@ export interface Node {
   keyring: Keyring;
   signingKeys: SigningKeys;
   identity: Identity;
+  tenancy: Tenancy;
   /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
   close: () => Promise<void>;
   /** Records the listening URL in the data-dir lock, for CLI commands. */
@@ -58,6 +60,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   let keyring: Keyring | undefined;
   let signingKeys: SigningKeys | undefined;
   let identity: Identity | undefined;
+  let tenancy: Tenancy | undefined;
   try {
     await db.migrate();
     kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
@@ -65,6 +68,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();
     identity = createIdentity({ config, db, kv, keyring, signingKeys, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
+    tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, logger, now: options.now ?? Date.now });
     const app = await buildApp({
       config,
       db,
@@ -72,8 +76,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       logger,
       keyring,
       signingKeys,
-      features: [...(options.features ?? FEATURES), identity.feature],
-      verifiers: { ...identity.verifiers, ...options.verifiers },
+      features: [...(options.features ?? FEATURES), identity.feature, tenancy.feature],
+      verifiers: { ...identity.verifiers, ...tenancy.verifiers, ...options.verifiers },
       now: options.now,
       defaultMetrics: options.defaultMetrics,
     });
@@ -82,6 +86,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     const liveKeyring = keyring;
     const openSigning = signingKeys;
     const openIdentity = identity;
+    const openTenancy = tenancy;
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -90,6 +95,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       keyring: liveKeyring,
       signingKeys: openSigning,
       identity: openIdentity,
+      tenancy: openTenancy,
       logger,
       announce: storage.announce,
       close: () => {
@@ -103,6 +109,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
           } finally {
             clearInterval(sweep);
             clearTimeout(deadline);
+            await openTenancy.close().catch(() => undefined);
             await openIdentity.close().catch(() => undefined);
             await openSigning.close().catch(() => undefined);
             await liveKeyring.close().catch(() => undefined);
@@ -114,6 +121,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       },
     };
   } catch (err) {
+    await tenancy?.close().catch(() => undefined);
     await identity?.close().catch(() => undefined);
     await signingKeys?.close().catch(() => undefined);
     await keyring?.close().catch(() => undefined);

@@ -157,6 +157,17 @@ export const configSchema = z.strictObject({
       newDeviceRequiresSecondFactor: opt(z.boolean().default(false), { doc: 'Require a second factor for sign-ins from a new device or network (enforced once MFA is enrolled).' }),
     })
     .prefault({}),
+  tenancy: z
+    .strictObject({
+      invitationTtlHours: opt(z.number().int().min(1).max(30 * 24).default(7 * 24), { doc: 'How long an invitation link stays valid.' }),
+      maxOrgsPerUser: opt(z.number().int().min(1).max(10_000).default(20), { doc: 'Most organizations one user may create (owner of).' }),
+      maxWorkspacesPerOrg: opt(z.number().int().min(1).max(10_000).default(100), { doc: 'Most workspaces in one organization.' }),
+      maxPendingInvitations: opt(z.number().int().min(1).max(10_000).default(100), { doc: 'Most open invitations in one organization.' }),
+      authorityCacheSeconds: opt(z.number().int().min(1).max(300).default(30), {
+        doc: 'How long a node caches a membership (role) it read. Changes evict it on every node through kv pub/sub at once; this bounds staleness only if an eviction message is lost.',
+      }),
+    })
+    .prefault({}),
   mail: z
     .strictObject({
       smtpUrl: opt(z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(), {

@@ -30,7 +30,7 @@ import { AppError, errorBody, errorCodeInfo, registerErrorCodes } from './errors
 import { GUARDS } from './guards/index.ts';
 import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
 import { enforceRateLimit, type RateLimiterDeps } from './rate-limit.ts';
-import { validateRoute, type Feature, type GuardSpec, type Principal, type RouteDef, type Services, type Verifiers } from './route.ts';
+import { validateRoute, type Authority, type Feature, type GuardSpec, type Principal, type RouteDef, type Services, type Verifiers } from './route.ts';
 
 /** What the route table records for every registered route (docs/guards.md, guard tests). */
 export interface RouteMeta {
@@ -50,6 +50,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal | undefined;
+    authority: Authority | undefined;
   }
   interface FastifyInstance {
     gatehouse: { services: Services; routes: RouteMeta[]; metrics: HttpMetrics };
@@ -195,6 +196,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const seenRoutes: { method: string; url: string; meta: RouteMeta | undefined }[] = [];
   app.decorate('gatehouse', { services, routes, metrics });
   app.decorateRequest('principal', undefined);
+  app.decorateRequest('authority', undefined);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerJsonBodyParser(app, config.server.maxJsonDepth);
@@ -324,6 +326,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     routes.push(meta);
     methodRouter.on(route.method, route.url, () => undefined);
     const guard = GUARDS[route.guard.kind];
+    const permission = route.permission;
+    const authorize = verifiers.authorize;
     const scheme = SECURITY_SCHEME[route.guard.kind];
     const guardDeps = { config, verifiers };
     app.route({
@@ -352,6 +356,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
               const principal = await guard.run(request, route.guard, guardDeps);
               request.principal = principal;
               if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`);
+              if (permission !== null) {
+                if (!principal || !authorize) throw new AppError('FORBIDDEN');
+                request.authority = await authorize(principal, permission, request.params as Record<string, string | undefined>, request);
+              }
             },
           }),
       handler: async (request, reply) =>
@@ -363,6 +371,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
           reply,
           services,
           principal: request.principal,
+          authority: request.authority,
         }),
     });
   }

@@ -25,6 +25,20 @@ export interface Principal {
   scopes?: readonly string[];
 }
 
+/**
+ * What the authorizer found for a route that declares a permission: the tenant the request acts
+ * in and the caller's current role there (read from the database, never from a token claim).
+ */
+export interface Authority {
+  /** The org (tenant) id; undefined for platform permissions. */
+  tenantId?: string;
+  /** The caller's role in the org (or, on a workspace route, the effective workspace role). */
+  role?: string;
+  /** The caller's org role, before any workspace narrowing. */
+  orgRole?: string;
+  workspaceId?: string;
+}
+
 export type GuardSpec =
   | { kind: 'public' }
   | { kind: 'session' }
@@ -69,6 +83,8 @@ export interface HandlerContext<Params, Query, Body> {
   reply: FastifyReply;
   services: Services;
   principal: Principal | undefined;
+  /** Set when the route declares a permission: the tenant and role the authorizer checked. */
+  authority: Authority | undefined;
 }
 
 export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
@@ -127,6 +143,12 @@ export interface Verifiers {
   session?: (token: string, request: FastifyRequest) => Promise<Principal | null>;
   apiKey?: (key: string, scope: string, request: FastifyRequest) => Promise<Principal | null>;
   webhook?: Record<string, (request: FastifyRequest) => Promise<Principal | null>>;
+  /**
+   * Checks a route's declared permission for the principal, with the raw path parameters
+   * (`:org`, `:ws`) before schema validation. Throws NOT_FOUND when the caller is not a member
+   * of the org (or the workspace is not in it), FORBIDDEN when the role lacks the permission.
+   */
+  authorize?: (principal: Principal, permission: string, params: Readonly<Record<string, string | undefined>>, request: FastifyRequest) => Promise<Authority>;
 }
 
 const BODY_METHODS = new Set<HttpMethod>(['POST', 'PUT', 'PATCH']);

@@ -39,6 +39,13 @@ export interface Db {
    * @example await db.withTenant(orgId, (tx) => tx.query('select * from notes'))
    */
   withTenant<T>(tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in a transaction as the application role with a user context (`SET LOCAL`) and no
+   * tenant context. Only the policies written for it (a signed-in user reading their own
+   * memberships across organizations) let rows through; every write still needs withTenant.
+   * @example await db.withUser(userId, (tx) => tx.query('select tenant_id, role from memberships'))
+   */
+  withUser<T>(userId: string, fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** A transaction as the owner: migrations, and tests that set up fixtures. */
   asOwner<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Applies pending migrations under a lock, safe when several nodes start at once. */
@@ -50,5 +57,7 @@ export interface Db {
 
 /** The name of the setting that carries the tenant id inside a transaction. */
 export const TENANT_SETTING = 'gatehouse.tenant_id';
+/** The name of the setting that carries the signed-in user's id inside a withUser transaction. */
+export const USER_SETTING = 'gatehouse.user_id';
 /** The application role: owns nothing, cannot bypass RLS. */
 export const APP_ROLE = 'gatehouse_app';

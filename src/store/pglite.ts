@@ -10,7 +10,7 @@
  * level.
  */
 import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
-import { APP_ROLE, TENANT_SETTING, type Db, type Queryable, type QueryResult } from './db-types.ts';
+import { APP_ROLE, TENANT_SETTING, USER_SETTING, type Db, type Queryable, type QueryResult } from './db-types.ts';
 import { assertNotInTransaction, assertTenantId, runTransactionCallback } from './index.ts';
 import { runMigrations, type MigrationSession } from './migrate.ts';
 
@@ -54,11 +54,17 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
     toResult(await tx.query<Record<string, unknown>>(sql, mutableParams(params)));
 
   // PGlite's transaction() is exclusive, so no other caller's statement can land inside it.
-  const asApp = <T>(tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> =>
+  const asApp = <T>(tenantId: string, fn: (tx: Queryable) => Promise<T>, userId = ''): Promise<T> =>
     pg.transaction(async (tx) => {
       // One round trip; set_config(..., true) is SET LOCAL. The role is set again locally in case
-      // the session role was ever changed; an empty tenant clears any value the owner set.
-      await tx.query("SELECT set_config('role', $1, true), set_config($2, $3, true)", [APP_ROLE, TENANT_SETTING, tenantId]);
+      // the session role was ever changed; empty values clear anything the owner set.
+      await tx.query("SELECT set_config('role', $1, true), set_config($2, $3, true), set_config($4, $5, true)", [
+        APP_ROLE,
+        TENANT_SETTING,
+        tenantId,
+        USER_SETTING,
+        userId,
+      ]);
       return runTransactionCallback((sql, params) => run(tx, sql, params), fn);
     });
 
@@ -106,6 +112,13 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
       assertUsable('withTenant');
       assertMigrated();
       return asApp(tenantId, fn);
+    },
+
+    async withUser<T>(userId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      assertTenantId(userId);
+      assertUsable('withUser');
+      assertMigrated();
+      return asApp('', fn, userId);
     },
 
     async asOwner<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

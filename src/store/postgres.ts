@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
  * own a table or bypass RLS, even after SQL injection.
  */
 import pg from 'pg';
-import { APP_ROLE, TENANT_SETTING, type Db, type Queryable, type QueryResult } from './db-types.ts';
+import { APP_ROLE, TENANT_SETTING, USER_SETTING, type Db, type Queryable, type QueryResult } from './db-types.ts';
 import { assertNotInTransaction, assertTenantId, runTransactionCallback } from './index.ts';
 import { MIGRATION_LOCK_KEY, runMigrations, type MigrationSession } from './migrate.ts';
 
@@ -144,6 +144,7 @@ export async function createPostgresDb(options: PostgresDbOptions): Promise<Db> 
     pool: pg.Pool,
     tenantId: string | undefined,
     fn: (tx: Queryable) => Promise<T>,
+    userId = '',
   ): Promise<T> => {
     const client = await pool.connect();
     let broken: Error | undefined;
@@ -153,7 +154,9 @@ export async function createPostgresDb(options: PostgresDbOptions): Promise<Db> 
       open = true;
       // Local to the transaction, so the value is gone when the connection returns to the pool.
       // The app path always sets it (empty without a tenant) so nothing set earlier on the session can show through.
-      if (tenantId !== undefined) await client.query('SELECT set_config($1, $2, true)', [TENANT_SETTING, tenantId]);
+      if (tenantId !== undefined) {
+        await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true)', [TENANT_SETTING, tenantId, USER_SETTING, userId]);
+      }
       const value = await runTransactionCallback(async (sql, params) => toResult(await client.query(statement(sql, params))), fn);
       const commit = await client.query('COMMIT');
       open = false;
@@ -233,6 +236,12 @@ export async function createPostgresDb(options: PostgresDbOptions): Promise<Db> 
       assertTenantId(tenantId);
       assertUsable('withTenant');
       return inTransaction(app(), tenantId, fn);
+    },
+
+    async withUser<T>(userId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      assertTenantId(userId);
+      assertUsable('withUser');
+      return inTransaction(app(), '', fn, userId);
     },
 
     async asOwner<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

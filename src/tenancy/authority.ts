@@ -1,0 +1,132 @@
+/**
+ * Current authority (TEN-1): a caller's role in an org is read from the database on every
+ * request, through a short per-node cache that every change evicts on every node (kv pub/sub).
+ * Access tokens carry no role claim, so a stale token never carries old authority.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { AppError } from '../server/errors.ts';
+import type { Authority, Principal } from '../server/route.ts';
+import type { Db } from '../store/db-types.ts';
+import type { Kv } from '../store/kv/types.ts';
+import { can, effectiveWorkspaceRole, isPermission, isRole, type Role } from './permissions.ts';
+
+const EVICT_CHANNEL = 'tenancy:evict';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Permissions outside any org: held by operators only. */
+export const PLATFORM_PERMISSIONS = ['platform.users.manage'] as const;
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+interface Entry {
+  /** null: not a member. */
+  role: Role | null;
+  /** Every workspace of the org, with this member's narrowing role there (null: none). */
+  workspaces: Map<string, Role | null>;
+  loadedAt: number;
+}
+
+export interface AuthorityCache {
+  authorize: (principal: Principal, permission: string, params: Readonly<Record<string, string | undefined>>, request?: FastifyRequest) => Promise<Authority>;
+  /** Forgets everything cached about an org on this node and every other. Call after the change commits. */
+  evictOrg: (orgId: string) => Promise<void>;
+  close: () => Promise<void>;
+}
+
+export async function createAuthorityCache(deps: { db: Db; kv: Kv; logger: Logger; ttlMs: number; now: () => number }): Promise<AuthorityCache> {
+  const { db, kv, logger, ttlMs, now } = deps;
+  const cache = new Map<string, Map<string, Entry>>();
+  // Bumped by every eviction: a load that started before one must not store what it read.
+  const generation = new Map<string, number>();
+
+  const dropLocal = (orgId: string): void => {
+    cache.delete(orgId);
+    generation.set(orgId, (generation.get(orgId) ?? 0) + 1);
+  };
+  const unsubscribe = await kv.subscribe(EVICT_CHANNEL, (message) => {
+    if (isUuid(message)) dropLocal(message);
+  });
+
+  async function load(orgId: string, userId: string): Promise<Entry> {
+    const byUser = cache.get(orgId);
+    const hit = byUser?.get(userId);
+    if (hit && now() - hit.loadedAt < ttlMs) return hit;
+    const gen = generation.get(orgId) ?? 0;
+    const rows = await db.withTenant(orgId, (tx) =>
+      tx.query<{ role: string; ws: [string, string | null][] }>(
+        `select m.role,
+                (select coalesce(json_agg(json_build_array(w.id, wm.role)), '[]'::json)
+                   from workspaces w
+                   left join workspace_members wm on wm.tenant_id = w.tenant_id and wm.workspace_id = w.id and wm.user_id = m.user_id) as ws
+           from memberships m
+          where m.user_id = $1`,
+        [userId],
+      ),
+    );
+    const row = rows.rows[0];
+    const entry: Entry = { role: null, workspaces: new Map(), loadedAt: now() };
+    if (row && isRole(row.role)) {
+      entry.role = row.role;
+      for (const [id, role] of row.ws) entry.workspaces.set(id, isRole(role) ? role : null);
+    }
+    if ((generation.get(orgId) ?? 0) === gen) {
+      let map = cache.get(orgId);
+      if (!map) {
+        map = new Map();
+        cache.set(orgId, map);
+      }
+      // Bounded per org by its member count; orgs leave the cache on eviction.
+      map.set(userId, entry);
+    }
+    return entry;
+  }
+
+  async function authorizePlatform(principal: Principal): Promise<Authority> {
+    const { rows } = await db.query<{ is_operator: boolean; status: string }>('select is_operator, status from users where id = $1', [principal.id]);
+    const user = rows[0];
+    if (!user || !user.is_operator || user.status !== 'active') throw new AppError('FORBIDDEN');
+    return {};
+  }
+
+  return {
+    async authorize(principal, permission, params) {
+      if (principal.kind !== 'user' || !isUuid(principal.id)) throw new AppError('FORBIDDEN');
+      if ((PLATFORM_PERMISSIONS as readonly string[]).includes(permission)) return authorizePlatform(principal);
+      // A route declaring a permission the matrix does not know is a programming error: fail closed.
+      if (!isPermission(permission)) throw new Error(`route declares unknown permission ${permission}`);
+      const orgId = params.org;
+      // Malformed and unknown ids, and orgs the caller is not in, look the same: 404.
+      if (!isUuid(orgId)) throw new AppError('NOT_FOUND');
+      const entry = await load(orgId, principal.id);
+      if (entry.role === null) throw new AppError('NOT_FOUND');
+      let role: Role = entry.role;
+      let workspaceId: string | undefined;
+      if ('ws' in params) {
+        const ws = params.ws;
+        if (!isUuid(ws) || !entry.workspaces.has(ws)) throw new AppError('NOT_FOUND');
+        workspaceId = ws;
+        role = effectiveWorkspaceRole(entry.role, entry.workspaces.get(ws) ?? null);
+      }
+      if (!can(role, permission)) throw new AppError('FORBIDDEN');
+      return { tenantId: orgId, role, orgRole: entry.role, ...(workspaceId ? { workspaceId } : {}) };
+    },
+
+    async evictOrg(orgId) {
+      dropLocal(orgId);
+      try {
+        await kv.publish(EVICT_CHANNEL, orgId);
+      } catch (err) {
+        // The change is committed; other nodes notice it when their entries expire (tenancy.authorityCacheSeconds).
+        logger.error({ err, orgId }, 'could not publish a membership cache eviction');
+      }
+    },
+
+    async close() {
+      await unsubscribe();
+      cache.clear();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Builds the organizations feature and the authorizer the server calls for every route that
+ * declares a permission.
+ */
+import type { Logger } from 'pino';
+import { publicOriginOf, type Config } from '../config/schema.ts';
+import type { Mailer } from '../identity/mailer.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import type { Feature, Verifiers } from '../server/route.ts';
+import type { Db } from '../store/db-types.ts';
+import type { Kv } from '../store/kv/types.ts';
+import { createAuthorityCache, type AuthorityCache } from './authority.ts';
+import { createInvitations, type Invitations } from './invitations.ts';
+import { createOrgs, type Orgs, type TenancyDeps } from './orgs.ts';
+import { createTenancyFeature } from './routes.ts';
+import { createWorkspaces, type Workspaces } from './workspaces.ts';
+
+export interface Tenancy {
+  feature: Feature;
+  verifiers: Pick<Verifiers, 'authorize'>;
+  authority: AuthorityCache;
+  orgs: Orgs;
+  workspaces: Workspaces;
+  invitations: Invitations;
+  close: () => Promise<void>;
+}
+
+export async function createTenancy(deps: { config: Config; db: Db; kv: Kv; keyring: Keyring; mailer: Mailer; logger: Logger; now: () => number }): Promise<Tenancy> {
+  const { config, db, kv, keyring, mailer, logger, now } = deps;
+  const authority = await createAuthorityCache({ db, kv, logger, ttlMs: config.tenancy.authorityCacheSeconds * 1000, now });
+  const base: TenancyDeps = {
+    db,
+    keyring,
+    evictOrg: authority.evictOrg,
+    now,
+    limits: {
+      maxOrgsPerUser: config.tenancy.maxOrgsPerUser,
+      maxWorkspacesPerOrg: config.tenancy.maxWorkspacesPerOrg,
+      maxPendingInvitations: config.tenancy.maxPendingInvitations,
+      invitationTtlMs: config.tenancy.invitationTtlHours * 3600 * 1000,
+    },
+  };
+  const orgs = createOrgs(base);
+  const workspaces = createWorkspaces(base);
+  const invitations = createInvitations({ ...base, mailer, origin: publicOriginOf(config) });
+  return {
+    feature: createTenancyFeature({ orgs, workspaces, invitations }),
+    verifiers: { authorize: authority.authorize },
+    authority,
+    orgs,
+    workspaces,
+    invitations,
+    close: authority.close,
+  };
+}

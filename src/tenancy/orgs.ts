@@ -1,0 +1,191 @@
+/**
+ * Organizations and their members (TEN-1). Every membership change locks the org row first, so
+ * concurrent changes serialise: no lost update, and the owner count read inside the transaction
+ * is the one the change commits against (an org can never end without an owner).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Keyring } from '../keyring/keyring.ts';
+import { AppError } from '../server/errors.ts';
+import type { Db, Queryable } from '../store/db-types.ts';
+import { canGrant, compareRoles, isRole, type Role } from './permissions.ts';
+
+export interface OrgView {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface MemberView {
+  userId: string;
+  email: string;
+  role: Role;
+  joinedAt: string;
+}
+
+export interface TenancyDeps {
+  db: Db;
+  keyring: Keyring;
+  /** Evicts cached authority for an org on every node; called after the change commits. */
+  evictOrg: (orgId: string) => Promise<void>;
+  limits: { maxOrgsPerUser: number; maxWorkspacesPerOrg: number; maxPendingInvitations: number; invitationTtlMs: number };
+  now: () => number;
+}
+
+const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+
+function roleOf(value: unknown): Role {
+  if (!isRole(value)) throw new Error('a stored role is outside the enum');
+  return value;
+}
+
+/** Locks the org row for the rest of the transaction; NOT_FOUND when it is gone. */
+export async function lockOrg(tx: Queryable): Promise<void> {
+  const { rowCount } = await tx.query('select tenant_id from orgs for update');
+  if (rowCount === 0) throw new AppError('NOT_FOUND');
+}
+
+async function memberRole(tx: Queryable, userId: string): Promise<Role | null> {
+  const { rows } = await tx.query<{ role: string }>('select role from memberships where user_id = $1', [userId]);
+  return rows[0] ? roleOf(rows[0].role) : null;
+}
+
+async function ownerCount(tx: Queryable): Promise<number> {
+  const { rows } = await tx.query<{ n: number }>("select count(*)::int as n from memberships where role = 'owner'");
+  return rows[0]?.n ?? 0;
+}
+
+export function createOrgs(deps: TenancyDeps) {
+  const { db, keyring, evictOrg, limits } = deps;
+
+  /** Re-reads the actor's role under the lock: the cached one may predate a concurrent change. */
+  async function actorRole(tx: Queryable, actorId: string): Promise<Role> {
+    const role = await memberRole(tx, actorId);
+    if (role === null) throw new AppError('NOT_FOUND');
+    return role;
+  }
+
+  return {
+    async create(userId: string, name: string): Promise<OrgView> {
+      const { rows } = await db.withUser(userId, (tx) =>
+        tx.query<{ n: number }>("select count(*)::int as n from memberships where user_id = $1 and role = 'owner'", [userId]),
+      );
+      if ((rows[0]?.n ?? 0) >= limits.maxOrgsPerUser) throw new AppError('TENANCY_LIMIT_REACHED', `You may own at most ${limits.maxOrgsPerUser} organizations.`);
+      const id = randomUUID();
+      // The registry row first (no RLS; the app may only insert there), then the org's own rows in its context.
+      await db.query("insert into tenants (id, kind) values ($1, 'org')", [id]);
+      const org = await db.withTenant(id, async (tx) => {
+        const inserted = await tx.query<{ created_at: Date; updated_at: Date }>(
+          'insert into orgs (tenant_id, name, created_by) values ($1, $2, $3) returning created_at, updated_at',
+          [id, name, userId],
+        );
+        await tx.query("insert into memberships (tenant_id, user_id, role) values ($1, $2, 'owner')", [id, userId]);
+        const row = inserted.rows[0];
+        return { id, name, role: 'owner' as const, createdAt: iso(row?.created_at), updatedAt: iso(row?.updated_at) };
+      });
+      return org;
+    },
+
+    async listMine(userId: string): Promise<OrgView[]> {
+      const { rows } = await db.withUser(userId, (tx) =>
+        tx.query<{ tenant_id: string; name: string; role: string; created_at: Date; updated_at: Date }>(
+          `select o.tenant_id, o.name, m.role, o.created_at, o.updated_at
+             from memberships m join orgs o on o.tenant_id = m.tenant_id
+            where m.user_id = $1
+            order by o.created_at, o.tenant_id`,
+          [userId],
+        ),
+      );
+      return rows.map((r) => ({ id: r.tenant_id, name: r.name, role: roleOf(r.role), createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) }));
+    },
+
+    async get(orgId: string, role: Role): Promise<OrgView> {
+      const { rows } = await db.withTenant(orgId, (tx) => tx.query<{ name: string; created_at: Date; updated_at: Date }>('select name, created_at, updated_at from orgs'));
+      const row = rows[0];
+      if (!row) throw new AppError('NOT_FOUND');
+      return { id: orgId, name: row.name, role, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
+    },
+
+    async rename(orgId: string, role: Role, name: string): Promise<OrgView> {
+      const { rows } = await db.withTenant(orgId, (tx) =>
+        tx.query<{ created_at: Date; updated_at: Date }>('update orgs set name = $1, updated_at = now() returning created_at, updated_at', [name]),
+      );
+      const row = rows[0];
+      if (!row) throw new AppError('NOT_FOUND');
+      return { id: orgId, name, role, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
+    },
+
+    /** Deletes the org and everything in it, and crypto-shreds its data keys. */
+    async remove(orgId: string): Promise<void> {
+      await db.withTenant(orgId, async (tx) => {
+        await lockOrg(tx);
+        await tx.query('delete from orgs');
+      });
+      await evictOrg(orgId);
+      await keyring.destroyKeys({ tenantId: orgId });
+    },
+
+    async listMembers(orgId: string): Promise<MemberView[]> {
+      const { rows } = await db.withTenant(orgId, (tx) =>
+        tx.query<{ user_id: string; email: string; role: string; created_at: Date }>(
+          `select m.user_id, u.email, m.role, m.created_at
+             from memberships m join users u on u.id = m.user_id
+            order by m.created_at, m.user_id`,
+        ),
+      );
+      return rows.map((r) => ({ userId: r.user_id, email: r.email, role: roleOf(r.role), joinedAt: iso(r.created_at) }));
+    },
+
+    async changeRole(orgId: string, actorId: string, targetId: string, role: Role): Promise<MemberView> {
+      const member = await db.withTenant(orgId, async (tx) => {
+        await lockOrg(tx);
+        const mine = await actorRole(tx, actorId);
+        const current = await memberRole(tx, targetId);
+        if (current === null) throw new AppError('NOT_A_MEMBER');
+        if (!canGrant(mine, role) || !canGrant(mine, current)) throw new AppError('ROLE_ABOVE_OWN');
+        if (current === 'owner' && role !== 'owner' && (await ownerCount(tx)) <= 1) throw new AppError('LAST_OWNER');
+        const { rows } = await tx.query<{ email: string; created_at: Date }>(
+          `update memberships m set role = $2, updated_at = now() from users u
+            where m.user_id = $1 and u.id = m.user_id
+        returning u.email, m.created_at`,
+          [targetId, role],
+        );
+        const row = rows[0];
+        return { userId: targetId, email: row?.email ?? '', role, joinedAt: iso(row?.created_at) };
+      });
+      await evictOrg(orgId);
+      return member;
+    },
+
+    /** Removes another member (members.manage) or, with actor = target, leaves. */
+    async removeMember(orgId: string, actorId: string, targetId: string): Promise<void> {
+      await db.withTenant(orgId, async (tx) => {
+        await lockOrg(tx);
+        const mine = await actorRole(tx, actorId);
+        const current = await memberRole(tx, targetId);
+        if (current === null) throw new AppError('NOT_A_MEMBER');
+        if (actorId !== targetId && compareRoles(mine, current) > 0) throw new AppError('ROLE_ABOVE_OWN');
+        if (current === 'owner' && (await ownerCount(tx)) <= 1) throw new AppError('LAST_OWNER');
+        await tx.query('delete from memberships where user_id = $1', [targetId]);
+      });
+      await evictOrg(orgId);
+    },
+
+    /** The current owner makes another member owner and becomes admin. */
+    async transferOwnership(orgId: string, actorId: string, targetId: string): Promise<void> {
+      await db.withTenant(orgId, async (tx) => {
+        await lockOrg(tx);
+        if ((await actorRole(tx, actorId)) !== 'owner') throw new AppError('FORBIDDEN');
+        if (actorId === targetId) throw new AppError('BAD_REQUEST', 'You already own this organization.');
+        if ((await memberRole(tx, targetId)) === null) throw new AppError('NOT_A_MEMBER');
+        await tx.query("update memberships set role = 'owner', updated_at = now() where user_id = $1", [targetId]);
+        await tx.query("update memberships set role = 'admin', updated_at = now() where user_id = $1", [actorId]);
+        await tx.query('delete from workspace_members where user_id = $1', [targetId]);
+      });
+      await evictOrg(orgId);
+    },
+  };
+}
+
+export type Orgs = ReturnType<typeof createOrgs>;
