@@ -30,6 +30,8 @@ export interface Node {
   signingKeys: SigningKeys;
   identity: Identity;
   tenancy: Tenancy;
+  /** Every feature the server serves, in registration order. */
+  features: readonly Feature[];
   /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
   close: () => Promise<void>;
   /** Records the listening URL in the data-dir lock, for CLI commands. */
@@ -69,6 +71,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     await signingKeys.ensure();
     identity = createIdentity({ config, db, kv, keyring, signingKeys, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
     tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, logger, now: options.now ?? Date.now });
+    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature];
     const app = await buildApp({
       config,
       db,
@@ -76,7 +79,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       logger,
       keyring,
       signingKeys,
-      features: [...(options.features ?? FEATURES), identity.feature, tenancy.feature],
+      features,
       verifiers: { ...identity.verifiers, ...tenancy.verifiers, ...options.verifiers },
       now: options.now,
       defaultMetrics: options.defaultMetrics,
@@ -96,6 +99,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       signingKeys: openSigning,
       identity: openIdentity,
       tenancy: openTenancy,
+      features,
       logger,
       announce: storage.announce,
       close: () => {
