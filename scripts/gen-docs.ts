@@ -12,6 +12,7 @@ import { startNode } from '../src/cli/runtime.ts';
 import { describeGuard } from '../src/server/app.ts';
 import { allErrorCodes } from '../src/server/errors.ts';
 import { GUARDS } from '../src/server/guards/index.ts';
+import { PERMISSIONS, ROLES, can } from '../src/tenancy/permissions.ts';
 
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -63,6 +64,19 @@ async function renderGuards(): Promise<string> {
       '| guard | who passes |',
       '|---|---|',
       ...Object.entries(GUARDS).map(([kind, g]) => `| ${kind} | ${cell(g.doc)} |`),
+      '',
+      '## Roles',
+      '',
+      'Routes that declare a permission resolve `:org` (and `:ws`) and check the caller\'s **current**',
+      'membership (read from the database, cached per node and evicted on every node on change): a',
+      'non-member gets 404, a member whose role lacks the permission 403. In a workspace the role is',
+      'the org role narrowed by the workspace role, if one is set. Matrix from `src/tenancy/permissions.ts`:',
+      '',
+      `| permission | ${ROLES.join(' | ')} |`,
+      `|---|${ROLES.map(() => '---').join('|')}|`,
+      ...PERMISSIONS.map((p) => `| ${p} | ${ROLES.map((r) => (can(r, p) ? 'yes' : '—')).join(' | ')} |`),
+      '',
+      '`platform.*` permissions are held by operators (`users.is_operator`) only.',
       '',
       '## Routes',
       '',

@@ -71,6 +71,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     await signingKeys.ensure();
     identity = createIdentity({ config, db, kv, keyring, signingKeys, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
     tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, logger, now: options.now ?? Date.now });
+    identity.lifecycle.check.push(tenancy.orgs.assertNotLastOwner);
+    identity.lifecycle.cleanup.push(tenancy.orgs.removeUserEverywhere);
     const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature];
     const app = await buildApp({
       config,

@@ -38,6 +38,18 @@ export interface AccountsDeps {
   now: () => number;
   /** Absolute base URL for links in mail. */
   publicOrigin: string;
+  /** What other features do when an account is deleted (registered after creation). */
+  lifecycle?: AccountLifecycle;
+}
+
+/**
+ * Hooks run around account deletion: `check` may refuse it (nothing is changed yet), `cleanup`
+ * removes what the user held elsewhere once the account is gone. Tenancy registers both (the
+ * last owner of an org cannot delete the account; memberships go with it).
+ */
+export interface AccountLifecycle {
+  check: ((userId: string) => Promise<void>)[];
+  cleanup: ((userId: string) => Promise<void>)[];
 }
 
 interface UserRow {
@@ -296,6 +308,7 @@ export function createAccounts(deps: AccountsDeps) {
   async function deleteAccount(userId: string, sessionId: string, password: string): Promise<void> {
     const user = await userById(userId);
     if (!user?.password_hash || !(await verifyPassword(user.password_hash, password))) throw new AppError('INVALID_CREDENTIALS');
+    for (const check of deps.lifecycle?.check ?? []) await check(userId);
     await sessions.revokeAllForUser(userId, 'account-deleted');
     const t = new Date(now());
     await db.transaction(async (tx) => {
@@ -309,6 +322,7 @@ export function createAccounts(deps: AccountsDeps) {
     });
     // Crypto-shredding: whatever was sealed under the user's personal-data key is unreadable from now on.
     await keyring.destroyKeys({ tenantId: PLATFORM_TENANT_ID, subjectId: userId });
+    for (const cleanup of deps.lifecycle?.cleanup ?? []) await cleanup(userId);
     logger.info({ event: 'account_deleted', userId, sessionId }, 'account deleted');
   }
 

@@ -9,7 +9,7 @@ import type { SigningKeys } from '../keyring/signing-keys.ts';
 import type { Feature, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { createAccounts, type Accounts } from './accounts.ts';
+import { createAccounts, type AccountLifecycle, type Accounts } from './accounts.ts';
 import { createMailer, type Mailer } from './mailer.ts';
 import { createIdentityFeature } from './routes.ts';
 import { createSessions, type Sessions } from './sessions.ts';
@@ -20,6 +20,8 @@ export interface Identity {
   accounts: Accounts;
   sessions: Sessions;
   mailer: Mailer;
+  /** Other features register what account deletion must check and clean up. */
+  lifecycle: AccountLifecycle;
   close: () => Promise<void>;
 }
 
@@ -49,13 +51,15 @@ export function createIdentity(deps: { config: Config; db: Db; kv: Kv; keyring: 
       reuseGraceSeconds: config.auth.refreshReuseGraceSeconds,
     },
   });
-  const accounts = createAccounts({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin });
+  const lifecycle: AccountLifecycle = { check: [], cleanup: [] };
+  const accounts = createAccounts({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, lifecycle });
   const feature = createIdentityFeature({ accounts, sessions, now, allowedOrigins: () => [origin, ...config.cors.origins] });
   return {
     feature,
     accounts,
     sessions,
     mailer,
+    lifecycle,
     verifiers: {
       session: async (token) => {
         const access = await sessions.verifyAccess(token);

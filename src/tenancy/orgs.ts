@@ -172,6 +172,33 @@ export function createOrgs(deps: TenancyDeps) {
       await evictOrg(orgId);
     },
 
+    /** Refuses (LAST_OWNER, naming the org) when the user is the only owner of any org. */
+    async assertNotLastOwner(userId: string): Promise<void> {
+      const { rows } = await db.withUser(userId, (tx) =>
+        tx.query<{ tenant_id: string; name: string }>(
+          `select o.tenant_id, o.name from memberships m join orgs o on o.tenant_id = m.tenant_id
+            where m.user_id = $1 and m.role = 'owner'`,
+          [userId],
+        ),
+      );
+      for (const org of rows) {
+        const owners = await db.withTenant(org.tenant_id, (tx) => ownerCount(tx));
+        if (owners <= 1) throw new AppError('LAST_OWNER', `You are the last owner of "${org.name}": transfer its ownership or delete it first.`);
+      }
+    },
+
+    /** Removes every membership of a deleted account. */
+    async removeUserEverywhere(userId: string): Promise<void> {
+      const { rows } = await db.withUser(userId, (tx) => tx.query<{ tenant_id: string }>('select tenant_id from memberships where user_id = $1', [userId]));
+      for (const { tenant_id: orgId } of rows) {
+        await db.withTenant(orgId, async (tx) => {
+          await lockOrg(tx);
+          await tx.query('delete from memberships where user_id = $1', [userId]);
+        });
+        await evictOrg(orgId);
+      }
+    },
+
     /** The current owner makes another member owner and becomes admin. */
     async transferOwnership(orgId: string, actorId: string, targetId: string): Promise<void> {
       await db.withTenant(orgId, async (tx) => {

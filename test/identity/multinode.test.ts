@@ -75,4 +75,31 @@ const PASSWORD = 'two nodes share one passphrase 9';
     expect((await a.app.inject({ method: 'POST', url: '/v1/auth/logout-all', payload: {}, headers: { authorization: `Bearer ${s1.accessToken}` } })).statusCode).toBe(200);
     expect((await b.app.inject({ url: '/v1/me', headers: { authorization: `Bearer ${s2.accessToken}` } })).statusCode).toBe(401);
   });
+  it('removing a member or lowering a role on node A applies on node B within a second (TEN-1 current authority)', async () => {
+    const owner = await signIn('org-owner@example.com');
+    const member = await signIn('org-member@example.com');
+    const ownerAuth = { authorization: `Bearer ${owner.accessToken}` };
+    const memberAuth = { authorization: `Bearer ${member.accessToken}` };
+    const org = (await a.app.inject({ method: 'POST', url: '/v1/orgs', payload: { name: 'Two nodes' }, headers: ownerAuth })).json().id as string;
+    expect((await a.app.inject({ method: 'POST', url: `/v1/orgs/${org}/invitations`, payload: { email: 'org-member@example.com', role: 'admin' }, headers: ownerAuth })).statusCode).toBe(201);
+    const token = /ghi_[A-Za-z0-9_-]{65}/.exec([...mail].reverse().find((m) => m.to === 'org-member@example.com' && m.kind === 'invitation')?.text ?? '')?.[0];
+    expect((await b.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token }, headers: memberAuth })).statusCode).toBe(200);
+    const me = (await a.app.inject({ url: '/v1/me', headers: memberAuth })).json().id as string;
+
+    // B caches the member as admin.
+    expect((await b.app.inject({ method: 'POST', url: `/v1/orgs/${org}/workspaces`, payload: { name: 'ok' }, headers: memberAuth })).statusCode).toBe(201);
+    expect((await a.app.inject({ method: 'PATCH', url: `/v1/orgs/${org}/members/${me}`, payload: { role: 'viewer' }, headers: ownerAuth })).statusCode).toBe(200);
+    const until = async (check: () => Promise<boolean>): Promise<number> => {
+      const t0 = Date.now();
+      while (Date.now() - t0 < 1000) if (await check()) return Date.now() - t0;
+      return Infinity;
+    };
+    const demoted = await until(async () => (await b.app.inject({ method: 'POST', url: `/v1/orgs/${org}/workspaces`, payload: { name: 'no' }, headers: memberAuth })).statusCode === 403);
+    expect(demoted).toBeLessThan(1000);
+
+    expect((await b.app.inject({ url: `/v1/orgs/${org}`, headers: memberAuth })).statusCode).toBe(200);
+    expect((await a.app.inject({ method: 'DELETE', url: `/v1/orgs/${org}/members/${me}`, headers: ownerAuth })).statusCode).toBe(204);
+    const removed = await until(async () => (await b.app.inject({ url: `/v1/orgs/${org}`, headers: memberAuth })).statusCode === 404);
+    expect(removed).toBeLessThan(1000);
+  });
 });

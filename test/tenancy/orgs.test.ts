@@ -4,7 +4,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.ts';
-import { signUpUser, type SignedInUser } from '../support/users.ts';
+import { TEST_PASSWORD, signUpUser, type SignedInUser } from '../support/users.ts';
 
 let t: TestApp;
 const clock = Date.parse('2026-11-22T12:00:00Z');
@@ -269,5 +269,23 @@ describe('workspaces', () => {
     const cleared = await call(owner, 'DELETE', `/v1/orgs/${org}/workspaces/${a}/members/${admin.userId}`);
     expect(cleared.json()).toMatchObject({ workspaceRole: null, effectiveRole: 'admin' });
     expect((await call(admin, 'PATCH', `/v1/orgs/${org}/workspaces/${a}`, { name: 'A2' })).statusCode).toBe(200);
+  });
+});
+
+describe('account deletion and memberships', () => {
+  it('refuses to delete the account of an org\'s last owner (409 LAST_OWNER), and removes memberships once deleted', async () => {
+    const leaving = await signUpUser(t.app, t.mail, 'leaving@example.com');
+    const org = await createOrg(leaving, 'Orphan risk');
+    await invite(leaving, org, viewer, 'viewer');
+    const del = (): Promise<LightMyRequestResponse> => t.app.inject({ method: 'DELETE', url: '/v1/me', headers: leaving.auth, payload: { password: TEST_PASSWORD } });
+    const refused = await del();
+    expectError(refused, 409, 'LAST_OWNER');
+    expect(refused.json().error.message).toContain('Orphan risk');
+    // Nothing happened: the account still works.
+    expect((await t.app.inject({ url: '/v1/me', headers: leaving.auth })).statusCode).toBe(200);
+    expect((await call(leaving, 'POST', `/v1/orgs/${org}/transfer-ownership`, { userId: viewer.userId })).statusCode).toBe(204);
+    expect((await del()).statusCode).toBe(200);
+    const members = (await call(viewer, 'GET', `/v1/orgs/${org}/members`)).json().members as { userId: string }[];
+    expect(members.map((m) => m.userId)).toEqual([viewer.userId]);
   });
 });
