@@ -12,6 +12,7 @@ import { runOutbox } from './outbox.ts';
 import { outboxDirOf } from '../identity/index.ts';
 import { runKeysStatus, runRotateDek, runRotateKek, runRotateSigning } from './keys.ts';
 import { CryptoError } from '../crypto/errors.ts';
+import { runAuditVerify } from './audit.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
@@ -134,6 +135,23 @@ program
     guarded(async (id: string | undefined) => {
       const loaded = configOf();
       await runOutbox(outboxDirOf(loaded.config), id ? { id } : {}, out);
+    }),
+  );
+
+const audit = program.command('audit').description('the tamper-evident audit log');
+audit
+  .command('verify')
+  .description('verify an audit export offline: exit 0 verified, 1 failed, 2 unreadable')
+  .argument('<file>', 'export file (JSON Lines)')
+  .option('--keys <jwks.json>', 'trust only these public keys (the server\'s /.well-known/jwks.json)')
+  // Usage errors exit 2 here: 1 must mean that the file failed verification.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .action(
+    guarded(async (file: string, opts: { keys?: string }) => {
+      const code = await runAuditVerify(file, opts.keys === undefined ? {} : { trustedKeysFile: opts.keys }, out, (line) => {
+        process.stderr.write(line + '\n');
+      });
+      process.exitCode = code;
     }),
   );
 

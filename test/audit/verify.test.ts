@@ -1,0 +1,510 @@
+/**
+ * The offline verifier against real exports (a real Ed25519 key, checkpoints every 10 events)
+ * and every way an export file can be tampered with: each attack must be named by its code and
+ * the first index it spoils.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalText } from '../../src/audit/canonical.ts';
+import { checkpointHash, type Checkpoint } from '../../src/audit/checkpoint.ts';
+import { encodeExportLine, type ExportLine } from '../../src/audit/export-format.ts';
+import { formatReport, verifyExport, type VerifyOptions, type VerifyReport } from '../../src/audit/verify.ts';
+import { generateSigningKey } from '../../src/crypto/signing.ts';
+import { eventLine, eventOf, exportLines, type ExportFixtureOptions } from './export-fixture.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const key = generateSigningKey();
+const intruder = generateSigningKey();
+const EVERY = 10;
+const EVENTS = 95;
+
+/** Lines of an export, each with its "\n": 95 events, checkpoints at 10..90, 90..94 uncovered. */
+function linesOf(options: Partial<ExportFixtureOptions> = {}): string[] {
+  return [...exportLines({ key, events: EVENTS, every: EVERY, ...options })];
+}
+
+async function verifyLines(lines: string[], options: VerifyOptions = {}): Promise<VerifyReport> {
+  return verifyExport(Readable.from([Buffer.from(lines.join(''), 'utf8')]), options);
+}
+
+function parse(line: string): ExportLine {
+  return JSON.parse(line) as ExportLine;
+}
+
+function eventAt(lines: string[], index: number): number {
+  const at = lines.findIndex((l) => {
+    const p = parse(l);
+    return p.type === 'event' && p.index === index;
+  });
+  if (at < 0) throw new Error(`no event ${index}`);
+  return at;
+}
+
+function checkpointAt(lines: string[], size: number): number {
+  const at = lines.findIndex((l) => {
+    const p = parse(l);
+    return p.type === 'checkpoint' && p.checkpoint.size === size;
+  });
+  if (at < 0) throw new Error(`no checkpoint ${size}`);
+  return at;
+}
+
+/** Rewrites one line through its parsed form. */
+function edit(lines: string[], at: number, change: (line: ExportLine) => void): string[] {
+  const copy = [...lines];
+  const line = parse(copy[at] as string);
+  change(line);
+  copy[at] = encodeExportLine(line);
+  return copy;
+}
+
+function withEnd(lines: string[]): string[] {
+  const body = lines.filter((l) => parse(l).type !== 'end');
+  const events = body.filter((l) => parse(l).type === 'event').length;
+  const checkpoints = body.filter((l) => parse(l).type === 'checkpoint').length;
+  return [...body, encodeExportLine({ type: 'end', events, checkpoints })];
+}
+
+function expectProblem(report: VerifyReport, reason: string, index: number | null): void {
+  expect(report.problem, formatReport(report)).toMatchObject({ reason, index });
+  expect(report.ok).toBe(false);
+  const where = index === null ? `line ${report.problem?.line}` : `index ${index}`;
+  expect(formatReport(report).split('\n').at(-1)).toMatch(new RegExp(`^FAILED: ${reason} at ${where}: `));
+}
+
+/** A consistent rewrite by someone without the key: event 37 altered, all heads recomputed. */
+function forgedLines(options: Partial<ExportFixtureOptions> = {}): string[] {
+  return linesOf({
+    key: intruder,
+    event: (seq, log) => (seq === 37 ? { ...eventOf(seq, log), action: 'role.revoke' } : eventOf(seq, log)),
+    ...options,
+  });
+}
+
+describe('an untouched export', () => {
+  it('is built with the event lines encodeExportLine writes', () => {
+    const event = eventOf(7, 'tenant-acme');
+    expect(eventLine(7, canonicalText(event))).toBe(encodeExportLine({ type: 'event', index: 7, event }));
+  });
+
+  it('verifies, with counts, range, times, keys and the uncovered tail', async () => {
+    const report = await verifyLines(linesOf());
+    expect(report).toMatchObject({
+      ok: true,
+      log: 'tenant-acme',
+      events: 95,
+      firstIndex: 0,
+      lastIndex: 94,
+      checkpoints: 9,
+      coveredSize: 90,
+      uncovered: { from: 90, to: 94 },
+      keys: [key.kid],
+      keysPinned: false,
+      pruned: null,
+      firstTime: '2025-03-01T09:00:00.000Z',
+      lastTime: '2025-03-01T09:01:34.000Z',
+    });
+    expect(report.problem).toBeUndefined();
+    const text = formatReport(report);
+    expect(text).toContain('WARNING: events 90..94 are not covered by a signed checkpoint');
+    expect(text).toContain('NOT pinned');
+    expect(text.split('\n').at(-1)).toBe('VERIFIED');
+  });
+
+  it('verifies fully covered, with a size-0 checkpoint, and with its key pinned', async () => {
+    const report = await verifyLines(linesOf({ finalCheckpoint: true, initialCheckpoint: true }), { trustedKids: [key.kid] });
+    expect(report).toMatchObject({ ok: true, checkpoints: 11, coveredSize: 95, uncovered: null, keysPinned: true });
+    expect(formatReport(report)).not.toContain('WARNING');
+  });
+
+  it('verifies the same in any chunking, as text chunks, and as lines', async () => {
+    const text = linesOf().join('');
+    const bytes = Buffer.from(text, 'utf8');
+    const tiny = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) => bytes.subarray(i * 7, i * 7 + 7));
+    const reports = [
+      await verifyExport(Readable.from(tiny)),
+      await verifyExport(Readable.from(text.match(/[\s\S]{1,1000}/g) ?? [], { objectMode: true })),
+      await verifyExport(
+        (async function* () {
+          yield* text.split('\n').slice(0, -1);
+        })(),
+      ),
+    ];
+    for (const report of reports) expect(report).toMatchObject({ ok: true, events: 95, checkpoints: 9 });
+  });
+
+  it('verifies events written in another JSON spelling of the same values', async () => {
+    const lines = linesOf();
+    const at = eventAt(lines, 12);
+    const { event } = parse(lines[at] as string) as { event: Record<string, unknown> };
+    const reordered = Object.fromEntries(Object.entries(event).reverse());
+    lines[at] = `{"type": "event", "index": 12, "event": ${JSON.stringify(reordered, null, 1).replaceAll('\n', '')}}\n`;
+    expect(await verifyLines(lines)).toMatchObject({ ok: true, events: 95 });
+  });
+
+  it('verifies a pruned export and reports the chain anchor', async () => {
+    const full = linesOf({ finalCheckpoint: true });
+    const anchor = checkpointHash((parse(full[checkpointAt(full, 20)] as string) as { checkpoint: Checkpoint }).checkpoint);
+    const report = await verifyLines(linesOf({ finalCheckpoint: true, prunedUpTo: 30 }));
+    expect(report).toMatchObject({ ok: true, events: 65, firstIndex: 30, lastIndex: 94, pruned: { upTo: 30, anchor }, uncovered: null });
+    expect(formatReport(report)).toContain('events 0..29 removed by retention');
+  });
+});
+
+describe('tampering with the file', () => {
+  it('a modified event: ROOT_MISMATCH from the start of its checkpoint range', async () => {
+    const lines = linesOf();
+    const tampered = edit(lines, eventAt(lines, 37), (l) => {
+      if (l.type === 'event') l.event.action = 'role.revoke';
+    });
+    const report = await verifyLines(tampered);
+    expectProblem(report, 'ROOT_MISMATCH', 30);
+    expect(report.problem?.line).toBe(checkpointAt(lines, 40) + 1);
+    expect(report.problem?.message).toContain('events 30..39');
+  });
+
+  it('a deleted event: SEQ_GAP at its index', async () => {
+    const lines = linesOf();
+    expectProblem(await verifyLines(lines.filter((_, i) => i !== eventAt(lines, 37))), 'SEQ_GAP', 37);
+  });
+
+  it('a deleted event right before a checkpoint: SEQ_GAP at its index', async () => {
+    const lines = linesOf();
+    expectProblem(await verifyLines(lines.filter((_, i) => i !== eventAt(lines, 39))), 'SEQ_GAP', 39);
+  });
+
+  it('the first event deleted: SEQ_GAP at 0', async () => {
+    const lines = linesOf();
+    expectProblem(await verifyLines(lines.filter((_, i) => i !== eventAt(lines, 0))), 'SEQ_GAP', 0);
+  });
+
+  it('an inserted event under an index already used: SEQ_DUPLICATE at that index', async () => {
+    const lines = linesOf();
+    const at = eventAt(lines, 52);
+    const forged = encodeExportLine({ type: 'event', index: 52, event: { ...eventOf(52, 'tenant-acme'), action: 'role.grant', actor: 'user:intruder' } });
+    expectProblem(await verifyLines([...lines.slice(0, at), forged, ...lines.slice(at)]), 'SEQ_DUPLICATE', 52);
+  });
+
+  it('an inserted event with the rest renumbered: CHECKPOINT_MISPLACED at the next checkpoint', async () => {
+    const lines = linesOf();
+    const at = eventAt(lines, 52);
+    const renumbered = lines.map((l, i) => {
+      const p = parse(l);
+      if (i < at || p.type !== 'event') return l;
+      return encodeExportLine({ type: 'event', index: p.index + 1, event: { ...p.event, seq: p.index + 1 } });
+    });
+    const forged = encodeExportLine({ type: 'event', index: 52, event: { ...eventOf(52, 'tenant-acme'), actor: 'user:intruder' } });
+    const tampered = withEnd([...renumbered.slice(0, at), forged, ...renumbered.slice(at)]);
+    // The checkpoint of size 60 now comes after index 60: it covers fewer events than precede it.
+    expectProblem(await verifyLines(tampered), 'CHECKPOINT_MISPLACED', 60);
+  });
+
+  it('an inserted event, renumbered and checkpoint lines moved to match: ROOT_MISMATCH', async () => {
+    const lines = linesOf();
+    const events = lines.filter((l) => parse(l).type === 'event').map((l) => (parse(l) as { event: Record<string, unknown> }).event);
+    events.splice(52, 0, { ...eventOf(52, 'tenant-acme'), actor: 'user:intruder' });
+    const checkpoints = new Map(lines.filter((l) => parse(l).type === 'checkpoint').map((l) => [(parse(l) as { checkpoint: Checkpoint }).checkpoint.size, l]));
+    const tampered = [lines[0] as string, lines[1] as string];
+    events.forEach((event, index) => {
+      tampered.push(encodeExportLine({ type: 'event', index, event: { ...event, seq: index } }));
+      const cp = checkpoints.get(index + 1);
+      if (cp) tampered.push(cp);
+    });
+    expectProblem(await verifyLines(withEnd(tampered)), 'ROOT_MISMATCH', 50);
+  });
+
+  it('two events swapped: SEQ_OUT_OF_ORDER at the first', async () => {
+    const lines = linesOf();
+    const [a, b] = [eventAt(lines, 23), eventAt(lines, 24)];
+    const swapped = [...lines];
+    [swapped[a], swapped[b]] = [lines[b] as string, lines[a] as string];
+    expectProblem(await verifyLines(swapped), 'SEQ_OUT_OF_ORDER', 23);
+  });
+
+  it('two events swapped across a checkpoint: SEQ_OUT_OF_ORDER at the first', async () => {
+    const lines = linesOf();
+    const [a, b] = [eventAt(lines, 39), eventAt(lines, 40)];
+    const swapped = [...lines];
+    [swapped[a], swapped[b]] = [lines[b] as string, lines[a] as string];
+    expectProblem(await verifyLines(swapped), 'SEQ_OUT_OF_ORDER', 39);
+  });
+
+  it('two event bodies swapped under their line indexes: SEQ_MISMATCH at the first', async () => {
+    const lines = linesOf();
+    const [a, b] = [eventAt(lines, 23), eventAt(lines, 24)];
+    const bodyOf = (at: number): Record<string, unknown> => (parse(lines[at] as string) as { event: Record<string, unknown> }).event;
+    const swapped = [...lines];
+    swapped[a] = encodeExportLine({ type: 'event', index: 23, event: bodyOf(b) });
+    swapped[b] = encodeExportLine({ type: 'event', index: 24, event: bodyOf(a) });
+    expectProblem(await verifyLines(swapped), 'SEQ_MISMATCH', 23);
+  });
+
+  it('a checkpoint moved one event later: CHECKPOINT_MISPLACED at its size', async () => {
+    const lines = linesOf();
+    const at = checkpointAt(lines, 40);
+    const moved = [...lines];
+    [moved[at], moved[at + 1]] = [lines[at + 1] as string, lines[at] as string];
+    expectProblem(await verifyLines(moved), 'CHECKPOINT_MISPLACED', 40);
+  });
+
+  it('a checkpoint removed mid-file, end line fixed up: CHAIN_BROKEN after the last good one', async () => {
+    const lines = linesOf();
+    expectProblem(await verifyLines(withEnd(lines.filter((_, i) => i !== checkpointAt(lines, 50)))), 'CHAIN_BROKEN', 40);
+  });
+});
+
+describe('truncation', () => {
+  it('the end line dropped: TRUNCATED after the last event', async () => {
+    expectProblem(await verifyLines(linesOf().slice(0, -1)), 'TRUNCATED', 95);
+  });
+
+  it('cut before the last checkpoint: TRUNCATED', async () => {
+    const lines = linesOf({ finalCheckpoint: true });
+    expectProblem(await verifyLines(lines.slice(0, checkpointAt(lines, 95))), 'TRUNCATED', 95);
+  });
+
+  it('the last events cut with everything after them: TRUNCATED at the first missing', async () => {
+    const lines = linesOf();
+    expectProblem(await verifyLines(lines.slice(0, eventAt(lines, 92))), 'TRUNCATED', 92);
+  });
+
+  it('cut in the middle of a line: TRUNCATED at that event', async () => {
+    const lines = linesOf();
+    const at = eventAt(lines, 61);
+    const cut = [...lines.slice(0, at), (lines[at] as string).slice(0, 40)];
+    expectProblem(await verifyLines(cut), 'TRUNCATED', 61);
+  });
+
+  it('the last checkpoint removed, end line kept: TRUNCATED from the last covered index', async () => {
+    const lines = linesOf({ finalCheckpoint: true });
+    expectProblem(await verifyLines(lines.filter((_, i) => i !== checkpointAt(lines, 95))), 'TRUNCATED', 90);
+  });
+
+  it('the uncovered tail removed, end line kept: TRUNCATED at the first missing', async () => {
+    const lines = linesOf();
+    const tail = new Set([eventAt(lines, 93), eventAt(lines, 94)]);
+    expectProblem(await verifyLines(lines.filter((_, i) => !tail.has(i))), 'TRUNCATED', 93);
+  });
+
+  it('an empty file: TRUNCATED', async () => {
+    expectProblem(await verifyLines([]), 'TRUNCATED', null);
+  });
+});
+
+describe('a rewrite by someone without the signing key', () => {
+  it('re-signed with their own key: verifies unpinned but names the other key; UNTRUSTED_KEY pinned', async () => {
+    const forged = forgedLines();
+    const unpinned = await verifyLines(forged);
+    expect(unpinned.ok).toBe(true);
+    expect(unpinned.keys).toEqual([intruder.kid]);
+    expect(unpinned.keys).not.toContain(key.kid);
+    const pinned = await verifyLines(forged, { trustedKids: [key.kid] });
+    expectProblem(pinned, 'UNTRUSTED_KEY', null);
+    expect(pinned.problem?.line).toBe(2);
+  });
+
+  it('their key declared under the real kid: BAD_KEY', async () => {
+    const forged = edit(forgedLines(), 1, (l) => {
+      if (l.type === 'key') l.kid = key.kid;
+    });
+    expectProblem(await verifyLines(forged), 'BAD_KEY', null);
+  });
+
+  /**
+   * The forgery presented under the real key: the original key line, the real kid in every
+   * checkpoint (so the chain is consistent), signatures made with the intruder's private key
+   * unless `signatureOf` replaces them.
+   */
+  function underRealKey(signatureOf?: (size: number) => string): string[] {
+    const forged = forgedLines({ key: { ...key, privatePkcs8: intruder.privatePkcs8 } });
+    if (signatureOf === undefined) return forged;
+    return forged.map((l) => {
+      const p = parse(l);
+      return p.type === 'checkpoint' ? encodeExportLine({ ...p, signature: signatureOf(p.checkpoint.size) }) : l;
+    });
+  }
+
+  it('signed with another private key under the real kid: BAD_SIGNATURE at the first checkpoint', async () => {
+    expectProblem(await verifyLines(underRealKey()), 'BAD_SIGNATURE', 0);
+  });
+
+  it('signatures kept from the original: BAD_SIGNATURE at the first changed range', async () => {
+    const original = linesOf();
+    const signatures = new Map(
+      original.map(parse).flatMap((p) => (p.type === 'checkpoint' ? [[p.checkpoint.size, p.signature] as const] : [])),
+    );
+    const forged = underRealKey((size) => signatures.get(size) ?? '');
+    expectProblem(await verifyLines(forged), 'BAD_SIGNATURE', 30);
+  });
+
+  it('garbage signatures: BAD_SIGNATURE at the first checkpoint', async () => {
+    expectProblem(await verifyLines(underRealKey(() => randomBytes(64).toString('base64url'))), 'BAD_SIGNATURE', 0);
+  });
+
+  it('the key line removed: UNKNOWN_KEY at the first checkpoint', async () => {
+    expectProblem(await verifyLines(linesOf().filter((_, i) => i !== 1)), 'UNKNOWN_KEY', 0);
+  });
+});
+
+describe('malformed and misplaced lines', () => {
+  it('another format in the header: BAD_HEADER', async () => {
+    const lines = linesOf();
+    lines[0] = lines[0]?.replace('gatehouse-audit-export/1', 'gatehouse-audit-export/2') ?? '';
+    const report = await verifyLines(lines);
+    expectProblem(report, 'BAD_HEADER', null);
+    expect(report.problem?.message).toContain('gatehouse-audit-export/2');
+  });
+
+  it('the header of another log: LOG_MISMATCH at the first checkpoint', async () => {
+    const lines = edit(linesOf(), 0, (l) => {
+      if (l.type === 'header') l.log = 'tenant-other';
+    });
+    expectProblem(await verifyLines(lines), 'LOG_MISMATCH', 0);
+  });
+
+  it('a line after the end line: OUT_OF_PLACE', async () => {
+    const lines = linesOf();
+    expectProblem(await verifyLines([...lines, lines[2] as string]), 'OUT_OF_PLACE', null);
+  });
+
+  it('a line that is not JSON: MALFORMED_LINE with its line number', async () => {
+    const lines = linesOf();
+    const at = eventAt(lines, 5);
+    const report = await verifyLines([...lines.slice(0, at), 'not json\n', ...lines.slice(at)]);
+    expectProblem(report, 'MALFORMED_LINE', null);
+    expect(report.problem?.line).toBe(at + 1);
+  });
+
+  it('bytes that are not UTF-8: MALFORMED_LINE with its line number', async () => {
+    const lines = linesOf();
+    const at = eventAt(lines, 7);
+    const bytes = Buffer.concat([Buffer.from(lines.slice(0, at).join('')), Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a]), Buffer.from(lines.slice(at).join(''))]);
+    const report = await verifyExport(Readable.from([bytes]));
+    expectProblem(report, 'MALFORMED_LINE', null);
+    expect(report.problem?.line).toBe(at + 1);
+  });
+
+  it('an event without seq: SEQ_MISMATCH', async () => {
+    const lines = linesOf();
+    expectProblem(
+      await verifyLines(
+        edit(lines, eventAt(lines, 3), (l) => {
+          if (l.type === 'event') delete l.event.seq;
+        }),
+      ),
+      'SEQ_MISMATCH',
+      3,
+    );
+  });
+
+  it('no checkpoint at all: NO_CHECKPOINT', async () => {
+    expectProblem(await verifyLines(linesOf({ events: 5 })), 'NO_CHECKPOINT', null);
+  });
+
+  it('a pruned frontier that does not give the anchor root: ROOT_MISMATCH', async () => {
+    const lines = linesOf({ prunedUpTo: 30 });
+    const at = lines.findIndex((l) => parse(l).type === 'pruned');
+    const tampered = edit(lines, at, (l) => {
+      if (l.type === 'pruned') l.frontier.hashes[0] = randomBytes(32).toString('base64url');
+    });
+    expectProblem(await verifyLines(tampered), 'ROOT_MISMATCH', null);
+  });
+
+  it('a pruned line without its anchoring checkpoint: PRUNED_UNANCHORED', async () => {
+    const lines = linesOf({ prunedUpTo: 30 });
+    expectProblem(await verifyLines(lines.filter((_, i) => i !== checkpointAt(lines, 30))), 'PRUNED_UNANCHORED', 30);
+  });
+});
+
+describe('the verifier module graph', () => {
+  const FORBIDDEN = [/\/src\/store\//, /^pg$/, /^@electric-sql\/pglite/, /^ioredis$/, /^node:net$/, /^node:http$/, /^node:https$/, /^node:tls$/, /^undici$/];
+  const ALLOWED_EXTERNAL = new Set(['node:crypto', 'node:fs', 'node:readline', 'node:stream', 'zod', 'canonicalize']);
+
+  /** Static and dynamic import specifiers of a source file. */
+  function importsOf(source: string): string[] {
+    const found: string[] = [];
+    const patterns = [/^\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/gm, /^\s*import\s+['"]([^'"]+)['"]/gm, /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g];
+    for (const re of patterns) for (const m of source.matchAll(re)) found.push(m[1] as string);
+    return found;
+  }
+
+  it('reaches no database, cache or network module', () => {
+    const seen = new Set<string>();
+    const external = new Set<string>();
+    const walk = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+        if (spec.startsWith('.')) walk(resolve(dirname(file), spec));
+        else external.add(spec);
+      }
+    };
+    walk(join(ROOT, 'src/audit/verify.ts'));
+    const files = [...seen].map((f) => f.slice(ROOT.length));
+    expect(files).toContain('src/audit/merkle.ts');
+    expect(files).toContain('src/crypto/signing.ts');
+    for (const name of [...files.map((f) => `/${f}`), ...external]) {
+      for (const re of FORBIDDEN) expect(re.test(name), `${name} is imported by the verifier`).toBe(false);
+    }
+    for (const name of external) expect(ALLOWED_EXTERNAL.has(name), `${name} is imported by the verifier`).toBe(true);
+    for (const file of files) expect(file).toMatch(/^src\/(audit|crypto\/signing\.ts$)/);
+  });
+});
+
+describe('gatehouse audit verify', () => {
+  let work = '';
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'gh-audit-cli-'));
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const NODE = join(ROOT, 'node_modules/.bin/node');
+
+  function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync(NODE, [join(ROOT, 'src/cli/main.ts'), 'audit', 'verify', ...args], { cwd: work, encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  it('exits 0 with VERIFIED for an untouched export, 1 with the code for a tampered one, 2 for no file', () => {
+    const good = join(work, 'good.jsonl');
+    const lines = linesOf({ finalCheckpoint: true });
+    writeFileSync(good, lines.join(''));
+    const bad = join(work, 'bad.jsonl');
+    writeFileSync(
+      bad,
+      edit(lines, eventAt(lines, 37), (l) => {
+        if (l.type === 'event') l.event.action = 'role.revoke';
+      }).join(''),
+    );
+    const jwks = join(work, 'jwks.json');
+    writeFileSync(jwks, JSON.stringify({ keys: [key.publicJwk] }));
+    const otherJwks = join(work, 'other-jwks.json');
+    writeFileSync(otherJwks, JSON.stringify({ keys: [intruder.publicJwk] }));
+
+    const ok = run(good);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout.trimEnd().split('\n').at(-1)).toBe('VERIFIED');
+    expect(ok.stdout).toContain('events:      95 (index 0..94)');
+
+    const pinned = run(good, '--keys', jwks);
+    expect(pinned.status, pinned.stderr).toBe(0);
+    expect(pinned.stdout).toContain('(pinned)');
+
+    const failed = run(bad);
+    expect(failed.status).toBe(1);
+    expect(failed.stdout.trimEnd().split('\n').at(-1)).toMatch(/^FAILED: ROOT_MISMATCH at index 30: /);
+
+    const untrusted = run(good, '--keys', otherJwks);
+    expect(untrusted.status).toBe(1);
+    expect(untrusted.stdout).toMatch(/FAILED: UNTRUSTED_KEY at line 2/);
+
+    const missing = run(join(work, 'missing.jsonl'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('cannot read');
+  }, 120_000);
+});
