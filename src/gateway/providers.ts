@@ -1,0 +1,125 @@
+/**
+ * How each provider kind is called: the URL, the auth headers and the body changes. The client
+ * speaks one of two wire formats (OpenAI's or Anthropic's); a provider kind serves one of them.
+ *
+ * | kind                | format    | auth                                   | path                                                          |
+ * |---------------------|-----------|----------------------------------------|---------------------------------------------------------------|
+ * | `openai`            | openai    | `authorization: Bearer <key>`          | base + `/v1/...`                                              |
+ * | `openai-compatible` | openai    | Bearer (none when the key is empty)    | base + `/v1/...`                                              |
+ * | `azure-openai`      | openai    | `api-key: <key>`                       | base + `/openai/deployments/<deployment>/<op>?api-version=…`  |
+ * | `anthropic`         | anthropic | `x-api-key: <key>` + `anthropic-version` | base + `/v1/messages`                                       |
+ *
+ * `baseUrl` is the API root without `/v1` (`https://api.openai.com`, `https://api.anthropic.com`,
+ * `https://<resource>.openai.azure.com`, `http://ollama.internal:11434`); a trailing `/v1` is
+ * tolerated because the SDKs' base URLs carry one.
+ */
+import { z } from 'zod';
+import type { WireFormat } from './usage.ts';
+
+export const PROVIDER_KINDS = ['openai', 'anthropic', 'azure-openai', 'openai-compatible'] as const;
+export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+
+/** The Azure OpenAI API version used when a provider names none (a GA version). */
+export const DEFAULT_AZURE_API_VERSION = '2024-10-21';
+/** The `anthropic-version` header sent when a provider names none. */
+export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
+
+/** A configured provider (platform-wide or a tenant's own), without its key. */
+export const providerSchema = z.strictObject({
+  id: z.string().min(1).max(100),
+  kind: z.enum(PROVIDER_KINDS),
+  baseUrl: z.url({ protocol: /^https?$/ }),
+  /** Azure: the `api-version` query value. Anthropic: the `anthropic-version` header. */
+  apiVersion: z.string().min(1).max(50).optional(),
+  /** Azure: model name -> deployment name (a model without an entry is its own deployment name). */
+  deployments: z.record(z.string().min(1).max(200), z.string().min(1).max(200)).optional(),
+  /** OpenAI formats: ask for the usage chunk of streams (`stream_options.include_usage`). Turn off for a compatible server that refuses the option. Default true. */
+  streamUsage: z.boolean().optional(),
+});
+
+export type ProviderConfig = z.infer<typeof providerSchema>;
+
+/** The wire format a provider kind speaks. */
+export function formatOfKind(kind: ProviderKind): WireFormat {
+  return kind === 'anthropic' ? 'anthropic' : 'openai';
+}
+
+/** One call to make upstream. */
+export interface UpstreamCall {
+  origin: string;
+  path: string;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body: string | undefined;
+  /** True when the proxy added `stream_options.include_usage` the client did not ask for. */
+  addedUsageOption: boolean;
+}
+
+export interface UpstreamCallInput {
+  provider: ProviderConfig;
+  apiKey: string;
+  model: string;
+  /** The API path the client called, e.g. `/v1/chat/completions`. */
+  path: string;
+  method: 'GET' | 'POST';
+  body: Record<string, unknown> | undefined;
+  stream: boolean;
+}
+
+const AZURE_OPERATIONS = new Set(['chat/completions', 'completions', 'embeddings']);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The upstream request for a client call to `input.path`, for the provider's kind. Throws a
+ * TypeError for an operation the kind cannot serve (a routing bug, not a client error).
+ */
+export function buildUpstreamCall(input: UpstreamCallInput): UpstreamCall {
+  const { provider, apiKey, model, stream } = input;
+  if (!input.path.startsWith('/v1/')) throw new TypeError(`gateway: unsupported path ${input.path}`);
+  const base = new URL(provider.baseUrl);
+  let basePath = base.pathname.replace(/\/+$/, '');
+  if (basePath.endsWith('/v1')) basePath = basePath.slice(0, -3);
+
+  const headers: Record<string, string> = {
+    accept: stream ? 'text/event-stream' : 'application/json',
+    'user-agent': 'Gatehouse',
+  };
+  let path: string;
+  switch (provider.kind) {
+    case 'azure-openai': {
+      const operation = input.path.slice('/v1/'.length);
+      if (!AZURE_OPERATIONS.has(operation)) throw new TypeError(`gateway: azure-openai does not serve ${input.path}`);
+      const deployment = provider.deployments?.[model] ?? model;
+      const version = provider.apiVersion ?? DEFAULT_AZURE_API_VERSION;
+      path = `${basePath}/openai/deployments/${encodeURIComponent(deployment)}/${operation}?api-version=${encodeURIComponent(version)}`;
+      headers['api-key'] = apiKey;
+      break;
+    }
+    case 'anthropic':
+      path = `${basePath}${input.path}`;
+      headers['x-api-key'] = apiKey;
+      headers['anthropic-version'] = provider.apiVersion ?? DEFAULT_ANTHROPIC_VERSION;
+      break;
+    default:
+      path = `${basePath}${input.path}`;
+      if (apiKey.length > 0) headers.authorization = `Bearer ${apiKey}`;
+  }
+
+  let body: string | undefined;
+  let addedUsageOption = false;
+  if (input.method === 'POST') {
+    const upstreamBody: Record<string, unknown> = { ...input.body, model };
+    if (stream) upstreamBody.stream = true;
+    if (stream && formatOfKind(provider.kind) === 'openai' && provider.streamUsage !== false && input.path === '/v1/chat/completions') {
+      const existing = isRecord(upstreamBody.stream_options) ? upstreamBody.stream_options : {};
+      addedUsageOption = existing.include_usage !== true;
+      upstreamBody.stream_options = { ...existing, include_usage: true };
+    }
+    body = JSON.stringify(upstreamBody);
+    headers['content-type'] = 'application/json';
+  }
+  return { origin: base.origin, path, method: input.method, headers, body, addedUsageOption };
+}

@@ -1,0 +1,313 @@
+/**
+ * The HTTP client for upstream AI providers: an undici `Agent` (keep-alive pooling, connect
+ * timeout) whose connector refuses what an SSRF would need.
+ *
+ * Two checks, both inside the connector so that no code path can skip them:
+ * 1. before any DNS: the URL's scheme (`https:` unless plain http is allowed) and host (an operator
+ *    allowlist of exact names or `*.suffix` patterns);
+ * 2. after DNS, in the socket's `lookup`: every address the name resolved to must be public unless
+ *    it falls in an operator-allowed CIDR. The check sits where the socket gets its address, so a
+ *    name that resolves to a public address for a pre-check and to 169.254.169.254 for the
+ *    connection (DNS rebinding) still fails: there is only one resolution, and it is the checked one.
+ *
+ * Redirects are not followed (undici's default), so a 30x cannot lead elsewhere either.
+ */
+import { promises as dnsPromises, type LookupAddress, type LookupOptions } from 'node:dns';
+import { BlockList, isIP } from 'node:net';
+import { Agent, buildConnector } from 'undici';
+import { GatewayError } from './errors.ts';
+
+/** Which upstreams may be reached. */
+export interface UpstreamPolicy {
+  /** Exact hostnames or IP literals (`api.openai.com`, `127.0.0.1`), or `*.suffix` patterns (`*.openai.azure.com` matches any name below it, not the suffix itself). */
+  allowedHosts: readonly string[];
+  /** CIDRs (or single addresses) that are allowed even though they are private or reserved, e.g. `10.0.5.0/24` for an in-house model server. */
+  allowedCidrs?: readonly string[];
+  /** Allow `http:` base URLs. Off by default: vendor keys would cross the network in clear. */
+  allowInsecureHttp?: boolean;
+}
+
+/** Resolves a hostname to all its addresses (injectable for tests; `dns.lookup` by default). */
+export type UpstreamResolver = (hostname: string) => Promise<readonly { address: string; family: number }[]>;
+
+export interface UpstreamAgentOptions extends UpstreamPolicy {
+  /** TCP (and TLS) connect timeout. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** How long an idle pooled connection is kept. Default 10 000 ms. */
+  keepAliveTimeoutMs?: number;
+  /** Maximum connections per upstream origin (null: unbounded). Default 256. */
+  maxConnectionsPerOrigin?: number | null;
+  resolve?: UpstreamResolver;
+}
+
+// Ranges no upstream needs to be in: loopback, private, link-local (cloud metadata at
+// 169.254.169.254), CGNAT, documentation, benchmarking, multicast, reserved.
+const DENIED_IPV4: readonly [string, number][] = [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+];
+const DENIED_IPV6: readonly [string, number][] = [
+  ['::', 128], // unspecified
+  ['::1', 128], // loopback
+  ['100::', 64], // discard
+  ['2001::', 32], // Teredo: hides an IPv4 address we cannot check
+  ['2001:10::', 28], // ORCHID
+  ['2001:db8::', 32], // documentation
+  ['64:ff9b:1::', 48], // local-use NAT64
+  ['fc00::', 7], // unique local
+  ['fe80::', 10], // link-local
+  ['fec0::', 10], // site-local (deprecated)
+  ['ff00::', 8], // multicast
+];
+
+const DENIED = new BlockList();
+for (const [net, prefix] of DENIED_IPV4) DENIED.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of DENIED_IPV6) DENIED.addSubnet(net, prefix, 'ipv6');
+
+const LABEL_CHARS = /^[a-z0-9_-]+$/;
+
+/** A DNS label: 1 to 63 letters, digits, '-' or '_', not starting or ending with '-'. */
+function isHostLabel(label: string): boolean {
+  return label.length >= 1 && label.length <= 63 && LABEL_CHARS.test(label) && !label.startsWith('-') && !label.endsWith('-');
+}
+
+/** Lowercase, no trailing dot, no IPv6 brackets: the form hostnames are compared in. */
+function normalizeHost(host: string): string {
+  let h = host.trim().toLowerCase();
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  return h;
+}
+
+/** Why `pattern` is not a valid allowlist entry, or null when it is. */
+export function checkHostPattern(pattern: string): string | null {
+  const p = normalizeHost(pattern);
+  if (isIP(p) !== 0) return null;
+  const name = p.startsWith('*.') ? p.slice(2) : p;
+  if (name.includes('*')) return 'a wildcard may only be the whole first label, as in *.example.com';
+  const labels = name.split('.');
+  if (p.startsWith('*.') && labels.length < 2) return 'a wildcard needs a suffix of at least two labels, as in *.example.com';
+  if (!labels.every(isHostLabel)) return 'not a hostname';
+  return null;
+}
+
+/** Why `cidr` is not a valid CIDR or address, or null when it is. */
+export function checkCidr(cidr: string): string | null {
+  const [address = '', prefixText, ...rest] = cidr.trim().split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return 'not an IP address or CIDR';
+  if (prefixText === undefined) return null;
+  if (!/^\d{1,3}$/.test(prefixText)) return 'the prefix length is not a number';
+  const prefix = Number(prefixText);
+  if (prefix > (family === 4 ? 32 : 128)) return 'the prefix length is too long';
+  return null;
+}
+
+/** True when `hostname` matches an allowlist entry. */
+export function isHostAllowed(hostname: string, allowedHosts: readonly string[]): boolean {
+  const host = normalizeHost(hostname);
+  if (host === '') return false;
+  for (const entry of allowedHosts) {
+    const pattern = normalizeHost(entry);
+    if (pattern.startsWith('*.')) {
+      const suffix = pattern.slice(1); // '.example.com'
+      if (host.length > suffix.length && host.endsWith(suffix)) return true;
+    } else if (pattern === host) {
+      return true;
+    } else if (isIP(pattern) === 6 && isIP(host) === 6 && sameIpv6(pattern, host)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The eight 16-bit groups of an IPv6 address (zone id removed), or null. */
+function parseIpv6(text: string): number[] | null {
+  const address = text.split('%')[0] ?? '';
+  if (isIP(address) !== 6) return null;
+  const toGroups = (part: string): number[] => {
+    if (part === '') return [];
+    const groups: number[] = [];
+    for (const piece of part.split(':')) {
+      if (piece.includes('.')) {
+        const octets = piece.split('.').map(Number);
+        groups.push((((octets[0] ?? 0) << 8) | (octets[1] ?? 0)) >>> 0, (((octets[2] ?? 0) << 8) | (octets[3] ?? 0)) >>> 0);
+      } else {
+        groups.push(Number.parseInt(piece, 16));
+      }
+    }
+    return groups;
+  };
+  const halves = address.split('::');
+  const head = toGroups(halves[0] ?? '');
+  if (halves.length === 1) return head.length === 8 ? head : null;
+  const tail = toGroups(halves[1] ?? '');
+  const zeros = 8 - head.length - tail.length;
+  if (zeros < 0) return null;
+  return [...head, ...new Array<number>(zeros).fill(0), ...tail];
+}
+
+function sameIpv6(a: string, b: string): boolean {
+  const ga = parseIpv6(a);
+  const gb = parseIpv6(b);
+  return ga !== null && gb !== null && ga.every((g, i) => g === gb[i]);
+}
+
+function ipv4FromGroups(high: number, low: number): string {
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}
+
+/**
+ * The IPv4 address an IPv6 address carries, for the forms that route to it: IPv4-mapped
+ * (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:AABB:CCDD::).
+ */
+function embeddedIpv4(groups: readonly number[]): string | null {
+  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0xffff || (g5 === 0 && (g6 !== 0 || g7 > 1)))) {
+    return ipv4FromGroups(g6, g7);
+  }
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return ipv4FromGroups(g6, g7);
+  if (g0 === 0x2002) return ipv4FromGroups(g1, g2);
+  return null;
+}
+
+function buildAllowList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const problem = checkCidr(cidr);
+    if (problem) throw new TypeError(`gateway.upstream.allowedCidrs: "${cidr}": ${problem}`);
+    const [address = '', prefixText] = cidr.trim().split('/');
+    const type = isIP(address) === 4 ? 'ipv4' : 'ipv6';
+    if (prefixText === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefixText), type);
+  }
+  return list;
+}
+
+/**
+ * A compiled address check: true when a connection to `address` is allowed. An IPv6 address that
+ * carries an IPv4 address is judged on both, so ::ffff:127.0.0.1 is loopback.
+ */
+export function createAddressCheck(allowedCidrs: readonly string[] = []): (address: string) => boolean {
+  const allowed = buildAllowList(allowedCidrs);
+  const passes = (address: string, type: 'ipv4' | 'ipv6'): boolean => allowed.check(address, type) || !DENIED.check(address, type);
+  return (raw: string) => {
+    const address = raw.split('%')[0] ?? '';
+    const family = isIP(address);
+    if (family === 4) return passes(address, 'ipv4');
+    if (family !== 6) return false;
+    if (!passes(address, 'ipv6')) return false;
+    const groups = parseIpv6(address);
+    if (groups === null) return false;
+    const v4 = embeddedIpv4(groups);
+    return v4 === null || passes(v4, 'ipv4');
+  };
+}
+
+/** Validates a policy once, at startup: bad entries are configuration errors, not request errors. */
+function compilePolicy(policy: UpstreamPolicy): { hosts: readonly string[]; addressAllowed: (address: string) => boolean; allowHttp: boolean } {
+  for (const host of policy.allowedHosts) {
+    const problem = checkHostPattern(host);
+    if (problem) throw new TypeError(`gateway.upstream.allowedHosts: "${host}": ${problem}`);
+  }
+  return {
+    hosts: [...policy.allowedHosts],
+    addressAllowed: createAddressCheck(policy.allowedCidrs ?? []),
+    allowHttp: policy.allowInsecureHttp === true,
+  };
+}
+
+function refuseTarget(protocol: string, hostname: string, compiled: ReturnType<typeof compilePolicy>): GatewayError | null {
+  if (protocol !== 'https:' && !(protocol === 'http:' && compiled.allowHttp)) return new GatewayError('UPSTREAM_SCHEME_NOT_ALLOWED');
+  if (!isHostAllowed(hostname, compiled.hosts)) return new GatewayError('UPSTREAM_HOST_NOT_ALLOWED');
+  const host = normalizeHost(hostname);
+  // An IP literal never reaches `lookup`, so its address is checked here.
+  if (isIP(host) !== 0 && !compiled.addressAllowed(host)) return new GatewayError('UPSTREAM_ADDRESS_NOT_ALLOWED');
+  return null;
+}
+
+/**
+ * Throws the GatewayError a connection to `url` would fail with, without any network access
+ * (scheme, host allowlist, IP literals). Addresses behind names are checked at connect time.
+ * @example assertUpstreamUrlAllowed(new URL(provider.baseUrl), policy)
+ */
+export function assertUpstreamUrlAllowed(url: URL, policy: UpstreamPolicy): void {
+  const refusal = refuseTarget(url.protocol, url.hostname, compilePolicy(policy));
+  if (refusal) throw refusal;
+}
+
+type NetLookup = (
+  hostname: string,
+  options: LookupOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+) => void;
+
+const defaultResolver: UpstreamResolver = (hostname) => dnsPromises.lookup(hostname, { all: true, order: 'verbatim' });
+
+/** A `lookup` for net.connect that resolves once and refuses when any address is not allowed. */
+function createGuardedLookup(resolve: UpstreamResolver, addressAllowed: (address: string) => boolean): NetLookup {
+  return (hostname, options, callback) => {
+    resolve(hostname).then(
+      (found) => {
+        const wanted = options.family === 4 || options.family === 6 ? found.filter((a) => a.family === options.family) : [...found];
+        if (wanted.length === 0) {
+          const err: NodeJS.ErrnoException = new Error(`no address for ${hostname}`);
+          err.code = 'ENOTFOUND';
+          callback(err, '');
+          return;
+        }
+        // Refuse if any address is refused rather than filtering: a name that mixes public and
+        // private answers is either misconfigured or hostile.
+        if (!wanted.every((a) => addressAllowed(a.address))) {
+          callback(new GatewayError('UPSTREAM_ADDRESS_NOT_ALLOWED'), '');
+          return;
+        }
+        const addresses: LookupAddress[] = wanted.map((a) => ({ address: a.address, family: a.family }));
+        const first = addresses[0] as LookupAddress;
+        if (options.all === true) callback(null, addresses);
+        else callback(null, first.address, first.family);
+      },
+      (err: unknown) => callback(err instanceof Error ? (err as NodeJS.ErrnoException) : new Error('DNS lookup failed'), ''),
+    );
+  };
+}
+
+/**
+ * An undici Agent for upstream calls that refuses hosts off the allowlist (before DNS) and
+ * non-public addresses (after DNS), with a connect timeout and keep-alive pooling.
+ * @example const agent = createUpstreamAgent({ allowedHosts: ['api.openai.com', '*.openai.azure.com'] })
+ */
+export function createUpstreamAgent(options: UpstreamAgentOptions): Agent {
+  const compiled = compilePolicy(options);
+  const lookup = createGuardedLookup(options.resolve ?? defaultResolver, compiled.addressAllowed);
+  const connect = buildConnector({ timeout: options.connectTimeoutMs ?? 5_000, lookup });
+  const guardedConnect: buildConnector.connector = (connectOptions, callback) => {
+    const refusal = refuseTarget(connectOptions.protocol, connectOptions.hostname, compiled);
+    if (refusal) {
+      // Asynchronously, as a socket error would be: undici expects the callback after return.
+      process.nextTick(() => callback(refusal, null));
+      return;
+    }
+    connect(connectOptions, callback);
+  };
+  return new Agent({
+    connect: guardedConnect,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000,
+    keepAliveMaxTimeout: Math.max(options.keepAliveTimeoutMs ?? 10_000, 60_000),
+    connections: options.maxConnectionsPerOrigin === undefined ? 256 : options.maxConnectionsPerOrigin,
+    pipelining: 1,
+  });
+}
