@@ -20,6 +20,8 @@ import { createIdentity, type Identity } from '../identity/index.ts';
 import type { Mailer } from '../identity/mailer.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { createTenancy, type Tenancy } from '../tenancy/index.ts';
+import { createAuditLog, type AuditLog } from '../audit/log.ts';
+import { createAuditFeature } from '../audit/routes.ts';
 
 export interface Node {
   app: FastifyInstance;
@@ -30,6 +32,7 @@ export interface Node {
   signingKeys: SigningKeys;
   identity: Identity;
   tenancy: Tenancy;
+  audit: AuditLog;
   /** Every feature the server serves, in registration order. */
   features: readonly Feature[];
   /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
@@ -69,11 +72,12 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     keyring = await openKeyring(config, db, kv, logger, options.now);
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();
-    identity = createIdentity({ config, db, kv, keyring, signingKeys, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
-    tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, logger, now: options.now ?? Date.now });
+    const audit = createAuditLog({ db, keyring, signingKeys, settings: config.audit, now: options.now ?? Date.now });
+    identity = createIdentity({ config, db, kv, keyring, signingKeys, audit, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
+    tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, audit, logger, now: options.now ?? Date.now });
     identity.lifecycle.check.push(tenancy.orgs.assertNotLastOwner);
     identity.lifecycle.cleanup.push(tenancy.orgs.removeUserEverywhere);
-    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature];
+    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, createAuditFeature(audit)];
     const app = await buildApp({
       config,
       db,
@@ -101,6 +105,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       signingKeys: openSigning,
       identity: openIdentity,
       tenancy: openTenancy,
+      audit,
       features,
       logger,
       announce: storage.announce,

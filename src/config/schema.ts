@@ -168,6 +168,17 @@ export const configSchema = z.strictObject({
       }),
     })
     .prefault({}),
+  audit: z
+    .strictObject({
+      checkpointEvery: opt(z.number().int().min(1).max(1_000_000).default(100), { doc: 'Sign a checkpoint of a log after this many new events.' }),
+      checkpointSeconds: opt(z.number().int().min(1).max(86_400).default(60), {
+        doc: 'Sign a checkpoint when the last one is older than this and new events exist: at the next append, read, proof or export of that log.',
+      }),
+      retentionDays: opt(z.number().int().min(1).max(36_500).default(365), {
+        doc: 'Events older than this are removed by `gatehouse audit prune`; checkpoints and tree hashes stay, so what remains still verifies.',
+      }),
+    })
+    .prefault({}),
   mail: z
     .strictObject({
       smtpUrl: opt(z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(), {

@@ -3,6 +3,7 @@
  */
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/log.ts';
 import { publicOriginOf, type Config } from '../config/schema.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
@@ -30,7 +31,18 @@ export function outboxDirOf(config: Config): string {
   return config.mail.outboxDir ? resolve(config.mail.outboxDir) : join(resolve(config.storage.dataDir), 'outbox');
 }
 
-export function createIdentity(deps: { config: Config; db: Db; kv: Kv; keyring: Keyring; signingKeys: SigningKeys; logger: Logger; now: () => number; mailer?: Mailer }): Identity {
+export function createIdentity(deps: {
+  config: Config;
+  db: Db;
+  kv: Kv;
+  keyring: Keyring;
+  signingKeys: SigningKeys;
+  logger: Logger;
+  now: () => number;
+  mailer?: Mailer;
+  /** Account and sign-in events go to the platform log. */
+  audit?: AuditLog;
+}): Identity {
   const { config, db, kv, keyring, signingKeys, logger, now } = deps;
   const origin = publicOriginOf(config);
   const mailer =
@@ -52,7 +64,7 @@ export function createIdentity(deps: { config: Config; db: Db; kv: Kv; keyring: 
     },
   });
   const lifecycle: AccountLifecycle = { check: [], cleanup: [] };
-  const accounts = createAccounts({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, lifecycle });
+  const accounts = createAccounts({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(deps.audit ? { audit: deps.audit } : {}) });
   const feature = createIdentityFeature({ accounts, sessions, now, allowedOrigins: () => [origin, ...config.cors.origins] });
   return {
     feature,

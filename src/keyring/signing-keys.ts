@@ -30,6 +30,8 @@ export interface SigningKeys {
   /** next -> current, current -> previous, previous -> retired, and a new next. */
   rotate(purpose: SigningPurpose, options?: { dryRun?: boolean }): Promise<{ activated: string; published: string; retired: string | null }>;
   list(): Promise<{ kid: string; purpose: SigningPurpose; state: string }[]>;
+  /** The public keys with these kids, whatever their state (retired keys still verify old audit checkpoints). */
+  publicKeys(kids: readonly string[]): Promise<PublicJwk[]>;
   close(): Promise<void>;
 }
 
@@ -143,5 +145,11 @@ export async function createSigningKeys(options: { db: Db; kv: Kv; keyring: Keyr
     return r.rows;
   }
 
-  return { ensure, current, jwks, rotate, list, close: unsubscribe };
+  async function publicKeys(kids: readonly string[]): Promise<PublicJwk[]> {
+    if (kids.length === 0) return [];
+    const { rows } = await db.query<{ public_jwk: PublicJwk }>('select public_jwk from signing_keys where kid = any($1::text[]) order by kid', [[...kids]]);
+    return rows.map((r) => r.public_jwk);
+  }
+
+  return { ensure, current, jwks, rotate, list, publicKeys, close: unsubscribe };
 }

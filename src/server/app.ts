@@ -30,6 +30,7 @@ import { AppError, errorBody, errorCodeInfo, registerErrorCodes } from './errors
 import { GUARDS } from './guards/index.ts';
 import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
 import { enforceRateLimit, type RateLimiterDeps } from './rate-limit.ts';
+import { runWithRequest } from './request-context.ts';
 import { validateRoute, type Authority, type Feature, type GuardSpec, type Principal, type RouteDef, type Services, type Verifiers } from './route.ts';
 
 /** What the route table records for every registered route (docs/guards.md, guard tests). */
@@ -363,16 +364,18 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
             },
           }),
       handler: async (request, reply) =>
-        route.handler({
-          params: request.params as never,
-          query: request.query as never,
-          body: request.body as never,
-          request,
-          reply,
-          services,
-          principal: request.principal,
-          authority: request.authority,
-        }),
+        runWithRequest({ requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal: request.principal }, () =>
+          route.handler({
+            params: request.params as never,
+            query: request.query as never,
+            body: request.body as never,
+            request,
+            reply,
+            services,
+            principal: request.principal,
+            authority: request.authority,
+          }),
+        ),
     });
   }
 

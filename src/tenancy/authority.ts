@@ -36,7 +36,15 @@ export interface AuthorityCache {
   close: () => Promise<void>;
 }
 
-export async function createAuthorityCache(deps: { db: Db; kv: Kv; logger: Logger; ttlMs: number; now: () => number }): Promise<AuthorityCache> {
+export async function createAuthorityCache(deps: {
+  db: Db;
+  kv: Kv;
+  logger: Logger;
+  ttlMs: number;
+  now: () => number;
+  /** Called when a member is refused by the matrix (not for non-members: those get 404). */
+  onDenied?: (orgId: string, permission: string) => Promise<void>;
+}): Promise<AuthorityCache> {
   const { db, kv, logger, ttlMs, now } = deps;
   const cache = new Map<string, Map<string, Entry>>();
   // Bumped by every eviction: a load that started before one must not store what it read.
@@ -110,7 +118,10 @@ export async function createAuthorityCache(deps: { db: Db; kv: Kv; logger: Logge
         workspaceId = ws;
         role = effectiveWorkspaceRole(entry.role, entry.workspaces.get(ws) ?? null);
       }
-      if (!can(role, permission)) throw new AppError('FORBIDDEN');
+      if (!can(role, permission)) {
+        await deps.onDenied?.(orgId, permission).catch((err: unknown) => logger.error({ err, orgId }, 'could not audit a refused request'));
+        throw new AppError('FORBIDDEN');
+      }
       return { tenantId: orgId, role, orgRole: entry.role, ...(workspaceId ? { workspaceId } : {}) };
     },
 

@@ -3,6 +3,7 @@
  * declares a permission.
  */
 import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/log.ts';
 import { publicOriginOf, type Config } from '../config/schema.ts';
 import type { Mailer } from '../identity/mailer.ts';
 import type { Keyring } from '../keyring/keyring.ts';
@@ -25,11 +26,22 @@ export interface Tenancy {
   close: () => Promise<void>;
 }
 
-export async function createTenancy(deps: { config: Config; db: Db; kv: Kv; keyring: Keyring; mailer: Mailer; logger: Logger; now: () => number }): Promise<Tenancy> {
-  const { config, db, kv, keyring, mailer, logger, now } = deps;
-  const authority = await createAuthorityCache({ db, kv, logger, ttlMs: config.tenancy.authorityCacheSeconds * 1000, now });
+export async function createTenancy(deps: { config: Config; db: Db; kv: Kv; keyring: Keyring; mailer: Mailer; audit: AuditLog; logger: Logger; now: () => number }): Promise<Tenancy> {
+  const { config, db, kv, keyring, mailer, audit, logger, now } = deps;
+  const authority = await createAuthorityCache({
+    db,
+    kv,
+    logger,
+    ttlMs: config.tenancy.authorityCacheSeconds * 1000,
+    now,
+    // A member refused by the matrix is a guard block worth a line in the org's log.
+    onDenied: async (orgId, permission) => {
+      await audit.record({ tenantId: orgId, action: 'authz.denied', data: { permission } });
+    },
+  });
   const base: TenancyDeps = {
     db,
+    audit,
     keyring,
     evictOrg: authority.evictOrg,
     now,

@@ -60,7 +60,7 @@ function view(r: InvitationRow, now: number): InvitationView {
 const COLUMNS = 'id, email, role, invited_by, expires_at, accepted_at, revoked_at, created_at';
 
 export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: string }) {
-  const { db, evictOrg, limits, now, mailer, origin } = deps;
+  const { db, evictOrg, limits, now, mailer, origin, audit } = deps;
 
   async function orgName(database: Db, orgId: string): Promise<string> {
     const { rows } = await database.withTenant(orgId, (tx) => tx.query<{ name: string }>('select name from orgs'));
@@ -74,6 +74,8 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
       const token = PREFIX + orgIdToText(orgId) + randomBytes(32).toString('base64url');
       const id = randomUUID();
       const expiresAt = new Date(now() + limits.invitationTtlMs);
+      // The invited address is personal data: the event names the invitation, not the address.
+      const event = await audit.prepare({ tenantId: orgId, action: 'invitation.created', target: { type: 'invitation', id }, data: { role } });
       const invitation = await db.withTenant(orgId, async (tx) => {
         await lockOrg(tx);
         const member = await tx.query('select 1 from memberships m join users u on u.id = m.user_id where u.email = $1', [email]);
@@ -93,6 +95,7 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
         );
         const row = rows[0];
         if (!row) throw new Error('insert returned no row');
+        await audit.append(tx, event);
         return view(row, now());
       });
       const name = await orgName(db, orgId);
@@ -121,9 +124,12 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
     },
 
     async revoke(orgId: string, invitationId: string): Promise<void> {
-      const { rowCount } = await db.withTenant(orgId, (tx) =>
-        tx.query('update invitations set revoked_at = now() where id = $1 and accepted_at is null and revoked_at is null', [invitationId]),
-      );
+      const event = await audit.prepare({ tenantId: orgId, action: 'invitation.revoked', target: { type: 'invitation', id: invitationId } });
+      const { rowCount } = await db.withTenant(orgId, async (tx) => {
+        const revoked = await tx.query('update invitations set revoked_at = now() where id = $1 and accepted_at is null and revoked_at is null', [invitationId]);
+        if (revoked.rowCount > 0) await audit.append(tx, event);
+        return revoked;
+      });
       if (rowCount === 0) throw new AppError('NOT_FOUND');
     },
 
@@ -135,6 +141,10 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
       const user = await db.query<{ email: string; email_verified_at: Date | null; status: string }>('select email, email_verified_at, status from users where id = $1', [userId]);
       const me = user.rows[0];
       if (!me || me.status !== 'active') throw new AppError('UNAUTHENTICATED');
+      // A token naming an org that does not exist must not create that org's log.
+      const exists = await db.query<{ id: string }>("select id from tenants where id = $1 and kind = 'org'", [orgId]);
+      if (exists.rowCount === 0) throw new AppError('INVITATION_INVALID');
+      const event = await audit.prepare({ tenantId: orgId, action: 'invitation.accepted', target: { type: 'user', id: userId } });
       const accepted = await db.withTenant(orgId, async (tx) => {
         const org = await tx.query<{ name: string }>('select name from orgs for update');
         if (org.rowCount === 0) throw new AppError('INVITATION_INVALID');
@@ -148,6 +158,7 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
         const used = await tx.query('update invitations set accepted_at = now(), accepted_by = $2 where id = $1 and accepted_at is null and revoked_at is null', [inv.id, userId]);
         if (used.rowCount !== 1) throw new AppError('INVITATION_INVALID');
         await tx.query('insert into memberships (tenant_id, user_id, role) values ($1, $2, $3)', [orgId, userId, inv.role]);
+        await audit.append(tx, event, { invitation: inv.id, role: inv.role });
         return { orgId, name: org.rows[0]?.name ?? '', role: inv.role };
       });
       await evictOrg(orgId);

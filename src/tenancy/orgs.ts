@@ -4,6 +4,7 @@
  * is the one the change commits against (an org can never end without an owner).
  */
 import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../audit/log.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
@@ -26,6 +27,8 @@ export interface MemberView {
 
 export interface TenancyDeps {
   db: Db;
+  /** Every change is appended to the org's audit log in the same transaction. */
+  audit: AuditLog;
   keyring: Keyring;
   /** Evicts cached authority for an org on every node; called after the change commits. */
   evictOrg: (orgId: string) => Promise<void>;
@@ -57,7 +60,7 @@ async function ownerCount(tx: Queryable): Promise<number> {
 }
 
 export function createOrgs(deps: TenancyDeps) {
-  const { db, keyring, evictOrg, limits } = deps;
+  const { db, keyring, evictOrg, limits, audit } = deps;
 
   /** Re-reads the actor's role under the lock: the cached one may predate a concurrent change. */
   async function actorRole(tx: Queryable, actorId: string): Promise<Role> {
@@ -75,12 +78,14 @@ export function createOrgs(deps: TenancyDeps) {
       const id = randomUUID();
       // The registry row first (no RLS; the app may only insert there), then the org's own rows in its context.
       await db.query("insert into tenants (id, kind) values ($1, 'org')", [id]);
+      const event = await audit.prepare({ tenantId: id, action: 'org.created', target: { type: 'org', id } });
       const org = await db.withTenant(id, async (tx) => {
         const inserted = await tx.query<{ created_at: Date; updated_at: Date }>(
           'insert into orgs (tenant_id, name, created_by) values ($1, $2, $3) returning created_at, updated_at',
           [id, name, userId],
         );
         await tx.query("insert into memberships (tenant_id, user_id, role) values ($1, $2, 'owner')", [id, userId]);
+        await audit.append(tx, event);
         const row = inserted.rows[0];
         return { id, name, role: 'owner' as const, createdAt: iso(row?.created_at), updatedAt: iso(row?.updated_at) };
       });
@@ -108,9 +113,12 @@ export function createOrgs(deps: TenancyDeps) {
     },
 
     async rename(orgId: string, role: Role, name: string): Promise<OrgView> {
-      const { rows } = await db.withTenant(orgId, (tx) =>
-        tx.query<{ created_at: Date; updated_at: Date }>('update orgs set name = $1, updated_at = now() returning created_at, updated_at', [name]),
-      );
+      const event = await audit.prepare({ tenantId: orgId, action: 'org.updated', target: { type: 'org', id: orgId } });
+      const { rows } = await db.withTenant(orgId, async (tx) => {
+        const updated = await tx.query<{ created_at: Date; updated_at: Date }>('update orgs set name = $1, updated_at = now() returning created_at, updated_at', [name]);
+        if (updated.rowCount > 0) await audit.append(tx, event);
+        return updated;
+      });
       const row = rows[0];
       if (!row) throw new AppError('NOT_FOUND');
       return { id: orgId, name, role, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
@@ -118,12 +126,16 @@ export function createOrgs(deps: TenancyDeps) {
 
     /** Deletes the org and everything in it, and crypto-shreds its data keys. */
     async remove(orgId: string): Promise<void> {
+      // The org's audit log outlives it (append-only); its sealed personal fields are shredded with the keys.
+      const event = await audit.prepare({ tenantId: orgId, action: 'org.deleted', target: { type: 'org', id: orgId } });
       await db.withTenant(orgId, async (tx) => {
         await lockOrg(tx);
         await tx.query('delete from orgs');
+        await audit.append(tx, event);
       });
       await evictOrg(orgId);
-      await keyring.destroyKeys({ tenantId: orgId });
+      const destroyed = await keyring.destroyKeys({ tenantId: orgId });
+      await audit.record({ tenantId: orgId, action: 'keys.shredded', target: { type: 'org', id: orgId }, data: { keys: destroyed } });
     },
 
     async listMembers(orgId: string): Promise<MemberView[]> {
@@ -138,6 +150,7 @@ export function createOrgs(deps: TenancyDeps) {
     },
 
     async changeRole(orgId: string, actorId: string, targetId: string, role: Role): Promise<MemberView> {
+      const event = await audit.prepare({ tenantId: orgId, action: 'member.role.changed', target: { type: 'user', id: targetId } });
       const member = await db.withTenant(orgId, async (tx) => {
         await lockOrg(tx);
         const mine = await actorRole(tx, actorId);
@@ -151,6 +164,7 @@ export function createOrgs(deps: TenancyDeps) {
         returning u.email, m.created_at`,
           [targetId, role],
         );
+        await audit.append(tx, event, { from: current, to: role });
         const row = rows[0];
         return { userId: targetId, email: row?.email ?? '', role, joinedAt: iso(row?.created_at) };
       });
@@ -160,6 +174,7 @@ export function createOrgs(deps: TenancyDeps) {
 
     /** Removes another member (members.manage) or, with actor = target, leaves. */
     async removeMember(orgId: string, actorId: string, targetId: string): Promise<void> {
+      const event = await audit.prepare({ tenantId: orgId, action: actorId === targetId ? 'member.left' : 'member.removed', target: { type: 'user', id: targetId } });
       await db.withTenant(orgId, async (tx) => {
         await lockOrg(tx);
         const mine = await actorRole(tx, actorId);
@@ -168,6 +183,7 @@ export function createOrgs(deps: TenancyDeps) {
         if (actorId !== targetId && compareRoles(mine, current) > 0) throw new AppError('ROLE_ABOVE_OWN');
         if (current === 'owner' && (await ownerCount(tx)) <= 1) throw new AppError('LAST_OWNER');
         await tx.query('delete from memberships where user_id = $1', [targetId]);
+        await audit.append(tx, event, { role: current });
       });
       await evictOrg(orgId);
     },
@@ -191,9 +207,11 @@ export function createOrgs(deps: TenancyDeps) {
     async removeUserEverywhere(userId: string): Promise<void> {
       const { rows } = await db.withUser(userId, (tx) => tx.query<{ tenant_id: string }>('select tenant_id from memberships where user_id = $1', [userId]));
       for (const { tenant_id: orgId } of rows) {
+        const event = await audit.prepare({ tenantId: orgId, action: 'member.removed', target: { type: 'user', id: userId }, data: { reason: 'account-deleted' } });
         await db.withTenant(orgId, async (tx) => {
           await lockOrg(tx);
           await tx.query('delete from memberships where user_id = $1', [userId]);
+          await audit.append(tx, event);
         });
         await evictOrg(orgId);
       }
@@ -201,6 +219,7 @@ export function createOrgs(deps: TenancyDeps) {
 
     /** The current owner makes another member owner and becomes admin. */
     async transferOwnership(orgId: string, actorId: string, targetId: string): Promise<void> {
+      const event = await audit.prepare({ tenantId: orgId, action: 'org.ownership.transferred', target: { type: 'user', id: targetId } });
       await db.withTenant(orgId, async (tx) => {
         await lockOrg(tx);
         if ((await actorRole(tx, actorId)) !== 'owner') throw new AppError('FORBIDDEN');
@@ -209,6 +228,7 @@ export function createOrgs(deps: TenancyDeps) {
         await tx.query("update memberships set role = 'owner', updated_at = now() where user_id = $1", [targetId]);
         await tx.query("update memberships set role = 'admin', updated_at = now() where user_id = $1", [actorId]);
         await tx.query('delete from workspace_members where user_id = $1', [targetId]);
+        await audit.append(tx, event);
       });
       await evictOrg(orgId);
     },

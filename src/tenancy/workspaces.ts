@@ -33,7 +33,7 @@ const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new D
 const view = (r: WorkspaceRow): WorkspaceView => ({ id: r.id, name: r.name, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) });
 
 export function createWorkspaces(deps: TenancyDeps) {
-  const { db, evictOrg, limits } = deps;
+  const { db, evictOrg, limits, audit } = deps;
   return {
     async list(orgId: string): Promise<WorkspaceView[]> {
       const { rows } = await db.withTenant(orgId, (tx) => tx.query<WorkspaceRow>('select id, name, created_at, updated_at from workspaces order by created_at, id'));
@@ -41,6 +41,8 @@ export function createWorkspaces(deps: TenancyDeps) {
     },
 
     async create(orgId: string, name: string): Promise<WorkspaceView> {
+      const wsId = randomUUID();
+      const event = await audit.prepare({ tenantId: orgId, action: 'workspace.created', target: { type: 'workspace', id: wsId } });
       const ws = await db.withTenant(orgId, async (tx) => {
         await lockOrg(tx);
         const count = await tx.query<{ n: number }>('select count(*)::int as n from workspaces');
@@ -48,12 +50,13 @@ export function createWorkspaces(deps: TenancyDeps) {
           throw new AppError('TENANCY_LIMIT_REACHED', `An organization may have at most ${limits.maxWorkspacesPerOrg} workspaces.`);
         }
         const { rows } = await tx.query<WorkspaceRow>('insert into workspaces (id, tenant_id, name) values ($1, $2, $3) returning id, name, created_at, updated_at', [
-          randomUUID(),
+          wsId,
           orgId,
           name,
         ]);
         const row = rows[0];
         if (!row) throw new Error('insert returned no row');
+        await audit.append(tx, event);
         return view(row);
       });
       // The authority cache lists an org's workspaces.
@@ -69,16 +72,24 @@ export function createWorkspaces(deps: TenancyDeps) {
     },
 
     async rename(orgId: string, wsId: string, name: string): Promise<WorkspaceView> {
-      const { rows } = await db.withTenant(orgId, (tx) =>
-        tx.query<WorkspaceRow>('update workspaces set name = $2, updated_at = now() where id = $1 returning id, name, created_at, updated_at', [wsId, name]),
-      );
+      const event = await audit.prepare({ tenantId: orgId, action: 'workspace.updated', target: { type: 'workspace', id: wsId } });
+      const { rows } = await db.withTenant(orgId, async (tx) => {
+        const updated = await tx.query<WorkspaceRow>('update workspaces set name = $2, updated_at = now() where id = $1 returning id, name, created_at, updated_at', [wsId, name]);
+        if (updated.rowCount > 0) await audit.append(tx, event);
+        return updated;
+      });
       const row = rows[0];
       if (!row) throw new AppError('NOT_FOUND');
       return view(row);
     },
 
     async remove(orgId: string, wsId: string): Promise<void> {
-      const { rowCount } = await db.withTenant(orgId, (tx) => tx.query('delete from workspaces where id = $1', [wsId]));
+      const event = await audit.prepare({ tenantId: orgId, action: 'workspace.deleted', target: { type: 'workspace', id: wsId } });
+      const { rowCount } = await db.withTenant(orgId, async (tx) => {
+        const deleted = await tx.query('delete from workspaces where id = $1', [wsId]);
+        if (deleted.rowCount > 0) await audit.append(tx, event);
+        return deleted;
+      });
       if (rowCount === 0) throw new AppError('NOT_FOUND');
       await evictOrg(orgId);
     },
@@ -106,6 +117,12 @@ export function createWorkspaces(deps: TenancyDeps) {
      * effective role there bounds both the member's current and new role.
      */
     async setMemberRole(orgId: string, wsId: string, actorRole: Role, targetId: string, role: Role | null): Promise<WorkspaceMemberView> {
+      const event = await audit.prepare({
+        tenantId: orgId,
+        action: role === null ? 'workspace.member.role.cleared' : 'workspace.member.role.set',
+        target: { type: 'user', id: targetId },
+        data: { workspace: wsId, role },
+      });
       const member = await db.withTenant(orgId, async (tx) => {
         await lockOrg(tx);
         const { rows } = await tx.query<{ role: string; email: string; ws_role: string | null }>(
@@ -135,6 +152,7 @@ export function createWorkspaces(deps: TenancyDeps) {
             [orgId, wsId, targetId, role],
           );
         }
+        await audit.append(tx, event);
         return { userId: targetId, email: row.email, orgRole, workspaceRole: role, effectiveRole: effectiveWorkspaceRole(orgRole, role) };
       });
       await evictOrg(orgId);

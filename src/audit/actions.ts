@@ -1,0 +1,55 @@
+/**
+ * Every audit action, once (AUDIT-1). Org actions go to that org's log; account, sign-in,
+ * operator and key actions to the platform log.
+ */
+export const AUDIT_ACTIONS = [
+  // Accounts and sessions (platform log).
+  'auth.login.succeeded',
+  'auth.login.failed',
+  'auth.lockout',
+  'auth.logout',
+  'auth.logout_all',
+  'auth.session.revoked',
+  'auth.refresh.replayed',
+  'auth.password.changed',
+  'auth.password.reset',
+  'auth.email.verified',
+  'account.created',
+  'account.deleted',
+  // Operators (platform log).
+  'operator.user.disabled',
+  'operator.user.enabled',
+  'operator.setup.completed',
+  // Organizations (org log).
+  'org.created',
+  'org.updated',
+  'org.deleted',
+  'org.ownership.transferred',
+  'member.role.changed',
+  'member.removed',
+  'member.left',
+  'invitation.created',
+  'invitation.revoked',
+  'invitation.accepted',
+  'workspace.created',
+  'workspace.updated',
+  'workspace.deleted',
+  'workspace.member.role.set',
+  'workspace.member.role.cleared',
+  // API keys, provider credentials and limits (org log).
+  'apikey.created',
+  'apikey.revoked',
+  'provider.credential.set',
+  'provider.credential.deleted',
+  'limits.changed',
+  // Guards (org log): a member refused by the role matrix.
+  'authz.denied',
+  // Keys (org log for an org's keys).
+  'keys.shredded',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export function isAuditAction(value: unknown): value is AuditAction {
+  return typeof value === 'string' && (AUDIT_ACTIONS as readonly string[]).includes(value);
+}

@@ -1,0 +1,424 @@
+/**
+ * The audit log in the database (AUDIT-1..4): appends with gapless sequence numbers, the
+ * RFC 6962 tree kept as perfect-subtree heads, signed checkpoints, proofs, reads, export and
+ * retention.
+ *
+ * An append happens in two steps so it can share the caller's transaction: `prepare` seals the
+ * personal fields and fetches the signer (both reach the database, so they run before the
+ * transaction opens); `append(tx, prepared)` then takes the next seq under the log's head-row
+ * lock, stores the event and its tree nodes, and checkpoints when one is due. `record` does both
+ * in a transaction of its own.
+ */
+import { randomUUID } from 'node:crypto';
+import { CryptoError } from '../crypto/errors.ts';
+import { currentRequest } from '../server/request-context.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import type { Signer, SigningKeys } from '../keyring/signing-keys.ts';
+import type { Db, Queryable } from '../store/db-types.ts';
+import type { AuditAction } from './actions.ts';
+import { canonicalText } from './canonical.ts';
+import { checkpointHash, signCheckpoint, type Checkpoint, type SignedCheckpoint } from './checkpoint.ts';
+import { encodeExportLine, EXPORT_FORMAT } from './export-format.ts';
+import { consistencyProof, emptyRoot, inclusionProof, leafHashOfText, nodeHash, type SubtreeSource } from './merkle.ts';
+
+export interface AuditActor {
+  type: 'user' | 'apiKey' | 'service' | 'webhook' | 'system';
+  id: string | null;
+}
+
+export interface AuditInput {
+  /** The log: an org id, or the platform tenant id. */
+  tenantId: string;
+  action: AuditAction;
+  target?: { type: string; id: string } | null;
+  /** Non-personal details. Personal data goes only in the sealed ip/ua fields. */
+  data?: Record<string, string | number | boolean | null>;
+  /** Who acted, when not the current request's principal. */
+  actor?: AuditActor;
+}
+
+export interface PreparedEvent {
+  tenantId: string;
+  event: Record<string, unknown>;
+  actorId: string | null;
+  time: Date;
+  signer: Signer;
+}
+
+export interface AuditSettings {
+  checkpointEvery: number;
+  checkpointSeconds: number;
+  retentionDays: number;
+}
+
+interface Head {
+  size: number;
+  frontier: string[];
+  lastCheckpointSize: number | null;
+  lastCheckpointHash: string | null;
+  lastCheckpointAt: Date | null;
+  prunedUpto: number;
+}
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+const unb64 = (s: string): Buffer => Buffer.from(s, 'base64url');
+
+/** The largest power of two strictly below n (n >= 2). */
+function splitPoint(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
+}
+
+/** The tree head of a frontier (perfect-subtree heads, largest first). */
+export function rootOfFrontier(frontier: readonly string[]): Buffer {
+  if (frontier.length === 0) return emptyRoot();
+  let root = unb64(frontier[frontier.length - 1] ?? '');
+  for (let i = frontier.length - 2; i >= 0; i -= 1) root = nodeHash(unb64(frontier[i] ?? ''), root);
+  return root;
+}
+
+async function readHead(tx: Queryable, tenantId: string, lock: boolean): Promise<Head> {
+  const select = `select size::int as size, frontier, last_checkpoint_size::int as last_checkpoint_size, last_checkpoint_hash, last_checkpoint_at, pruned_upto::int as pruned_upto
+                    from audit_heads where tenant_id = $1${lock ? ' for update' : ''}`;
+  let { rows } = await tx.query<{ size: number; frontier: string[]; last_checkpoint_size: number | null; last_checkpoint_hash: string | null; last_checkpoint_at: Date | null; pruned_upto: number }>(select, [tenantId]);
+  if (!rows[0] && lock) {
+    // The first append of a log creates its head; a concurrent first append waits here, then finds it.
+    await tx.query('insert into audit_heads (tenant_id) values ($1) on conflict (tenant_id) do nothing', [tenantId]);
+    ({ rows } = await tx.query(select, [tenantId]));
+  }
+  const r = rows[0];
+  if (!r) return { size: 0, frontier: [], lastCheckpointSize: null, lastCheckpointHash: null, lastCheckpointAt: null, prunedUpto: 0 };
+  return {
+    size: r.size,
+    frontier: r.frontier,
+    lastCheckpointSize: r.last_checkpoint_size,
+    lastCheckpointHash: r.last_checkpoint_hash,
+    lastCheckpointAt: r.last_checkpoint_at === null ? null : new Date(r.last_checkpoint_at),
+    prunedUpto: r.pruned_upto,
+  };
+}
+
+export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: SigningKeys; settings: AuditSettings; now: () => number }) {
+  const { db, keyring, signingKeys, settings, now } = deps;
+
+  async function seal(tenantId: string, id: string, column: 'ip' | 'ua', value: string | undefined): Promise<string | null> {
+    if (!value) return null;
+    return keyring.seal({ tenantId }, { table: 'audit_events', column, rowId: id }, value.slice(0, 512));
+  }
+
+  async function prepare(input: AuditInput): Promise<PreparedEvent> {
+    const req = currentRequest();
+    const principal = req?.principal;
+    const actor: AuditActor = input.actor ?? (principal ? { type: principal.kind, id: principal.id } : { type: 'system', id: null });
+    const id = randomUUID();
+    const time = new Date(now());
+    const [ip, ua, signer] = await Promise.all([
+      seal(input.tenantId, id, 'ip', req?.ip),
+      seal(input.tenantId, id, 'ua', req?.userAgent),
+      signingKeys.current('audit-checkpoint'),
+    ]);
+    const event = {
+      v: 1,
+      id,
+      log: input.tenantId,
+      time: time.toISOString(),
+      action: input.action,
+      actor,
+      target: input.target ?? null,
+      requestId: req?.requestId ?? null,
+      ip,
+      ua,
+      data: input.data ?? {},
+    };
+    return { tenantId: input.tenantId, event, actorId: actor.id, time, signer };
+  }
+
+  async function checkpoint(tx: Queryable, tenantId: string, head: Head, signer: Signer): Promise<SignedCheckpoint> {
+    const cp: Checkpoint = {
+      log: tenantId,
+      size: head.size,
+      root: b64(rootOfFrontier(head.frontier)),
+      previous: head.lastCheckpointHash,
+      kid: signer.kid,
+      time: new Date(now()).toISOString(),
+    };
+    const signed = signCheckpoint(cp, (data) => signer.sign(data));
+    await tx.query('insert into audit_checkpoints (tenant_id, size, body, signature, kid) values ($1, $2, $3, $4, $5)', [tenantId, cp.size, canonicalText(cp), signed.signature, cp.kid]);
+    head.lastCheckpointSize = cp.size;
+    head.lastCheckpointHash = checkpointHash(cp);
+    head.lastCheckpointAt = new Date(now());
+    return signed;
+  }
+
+  function checkpointDue(head: Head): boolean {
+    const since = head.size - (head.lastCheckpointSize ?? 0);
+    if (since <= 0) return false;
+    if (since >= settings.checkpointEvery) return true;
+    return head.lastCheckpointAt === null || now() - head.lastCheckpointAt.getTime() >= settings.checkpointSeconds * 1000;
+  }
+
+  async function saveHead(tx: Queryable, tenantId: string, head: Head): Promise<void> {
+    await tx.query(
+      'update audit_heads set size = $2, frontier = $3, last_checkpoint_size = $4, last_checkpoint_hash = $5, last_checkpoint_at = $6 where tenant_id = $1',
+      [tenantId, head.size, JSON.stringify(head.frontier), head.lastCheckpointSize, head.lastCheckpointHash, head.lastCheckpointAt],
+    );
+  }
+
+  /** Appends inside the caller's transaction, which must be in `prepared.tenantId`'s context. Returns the seq. */
+  async function append(tx: Queryable, prepared: PreparedEvent, extraData?: Record<string, string | number | boolean | null>): Promise<number> {
+    const { tenantId } = prepared;
+    const head = await readHead(tx, tenantId, true);
+    const seq = head.size;
+    const data = { ...(prepared.event.data as Record<string, unknown>), ...extraData };
+    const body = canonicalText({ ...prepared.event, data, seq });
+    let carry = leafHashOfText(body);
+    await tx.query('insert into audit_events (tenant_id, seq, id, time, action, actor_id, body) values ($1, $2, $3, $4, $5, $6, $7)', [
+      tenantId,
+      seq,
+      prepared.event.id,
+      prepared.time,
+      prepared.event.action,
+      prepared.actorId,
+      body,
+    ]);
+    // Merge the new leaf into the frontier; every perfect subtree completed on the way is stored.
+    const nodes: [number, number, Buffer][] = [[0, seq, carry]];
+    let level = 0;
+    let idx = seq;
+    const frontier = [...head.frontier];
+    while (idx % 2 === 1) {
+      const left = frontier.pop();
+      if (left === undefined) throw new Error('audit head frontier is inconsistent with its size');
+      carry = nodeHash(unb64(left), carry);
+      level += 1;
+      idx = (idx - 1) / 2;
+      nodes.push([level, idx, carry]);
+    }
+    frontier.push(b64(carry));
+    for (const [l, i, h] of nodes) await tx.query('insert into audit_nodes (tenant_id, level, idx, hash) values ($1, $2, $3, $4)', [tenantId, l, i, h]);
+    head.size = seq + 1;
+    head.frontier = frontier;
+    if (checkpointDue(head)) await checkpoint(tx, tenantId, head, prepared.signer);
+    await saveHead(tx, tenantId, head);
+    return seq;
+  }
+
+  /** Prepares and appends in a transaction of its own. */
+  async function record(input: AuditInput): Promise<number> {
+    const prepared = await prepare(input);
+    return db.withTenant(input.tenantId, (tx) => append(tx, prepared));
+  }
+
+  /** Signs a checkpoint now when events are not covered by one (before reads, proofs, exports). */
+  async function checkpointIfBehind(tenantId: string, force = false): Promise<void> {
+    const probe = await db.withTenant(tenantId, (tx) => readHead(tx, tenantId, false));
+    if (probe.size === 0 || probe.lastCheckpointSize === probe.size) return;
+    if (!force && !checkpointDue(probe)) return;
+    const signer = await signingKeys.current('audit-checkpoint');
+    await db.withTenant(tenantId, async (tx) => {
+      const head = await readHead(tx, tenantId, true);
+      if (head.size === 0 || head.lastCheckpointSize === head.size) return;
+      await checkpoint(tx, tenantId, head, signer);
+      await saveHead(tx, tenantId, head);
+    });
+  }
+
+  function subtreeSource(tx: Queryable, tenantId: string): SubtreeSource {
+    const memo = new Map<string, Buffer>();
+    const subtree: SubtreeSource = async (start, end) => {
+      const n = end - start;
+      const key = `${start}:${end}`;
+      const known = memo.get(key);
+      if (known) return known;
+      let hash: Buffer;
+      if (isPowerOfTwo(n) && start % n === 0) {
+        const level = Math.log2(n);
+        const { rows } = await tx.query<{ hash: Buffer | Uint8Array }>('select hash from audit_nodes where tenant_id = $1 and level = $2 and idx = $3', [tenantId, level, start / n]);
+        const row = rows[0];
+        if (!row) throw new Error(`audit tree node ${level}/${start / n} is missing`);
+        hash = Buffer.from(row.hash);
+      } else {
+        const k = splitPoint(n);
+        hash = nodeHash(await subtree(start, start + k), await subtree(start + k, end));
+      }
+      memo.set(key, hash);
+      return hash;
+    };
+    return subtree;
+  }
+
+  async function size(tenantId: string): Promise<{ size: number; prunedUpto: number }> {
+    const head = await db.withTenant(tenantId, (tx) => readHead(tx, tenantId, false));
+    return { size: head.size, prunedUpto: head.prunedUpto };
+  }
+
+  return {
+    prepare,
+    append,
+    record,
+    checkpointIfBehind,
+    size,
+
+    /** Events, newest first, filtered by actor, action and time; `cursor` is the last seq seen. */
+    async list(tenantId: string, q: { actor?: string; action?: string; from?: Date; to?: Date; cursor?: number; limit: number }) {
+      await checkpointIfBehind(tenantId);
+      const { rows } = await db.withTenant(tenantId, (tx) =>
+        tx.query<{ seq: number; body: string }>(
+          `select seq::int as seq, body from audit_events
+            where ($1::text is null or actor_id = $1) and ($2::text is null or action = $2)
+              and ($3::timestamptz is null or time >= $3) and ($4::timestamptz is null or time < $4)
+              and ($5::bigint is null or seq < $5)
+            order by seq desc limit $6`,
+          [q.actor ?? null, q.action ?? null, q.from ?? null, q.to ?? null, q.cursor ?? null, q.limit],
+        ),
+      );
+      const events = [];
+      for (const r of rows) {
+        const e = JSON.parse(r.body) as Record<string, unknown> & { id: string; ip: string | null; ua: string | null };
+        events.push({ ...e, ip: await openField(tenantId, e.id, 'ip', e.ip), ua: await openField(tenantId, e.id, 'ua', e.ua) });
+      }
+      return { events, nextCursor: rows.length === q.limit ? (rows[rows.length - 1]?.seq ?? null) : null };
+    },
+
+    async checkpoints(tenantId: string, q: { cursor?: number; limit: number }) {
+      await checkpointIfBehind(tenantId);
+      const { rows } = await db.withTenant(tenantId, (tx) =>
+        tx.query<{ size: number; body: string; signature: string }>(
+          'select size::int as size, body, signature from audit_checkpoints where ($1::bigint is null or size < $1) order by size desc limit $2',
+          [q.cursor ?? null, q.limit],
+        ),
+      );
+      return {
+        checkpoints: rows.map((r) => ({ checkpoint: JSON.parse(r.body) as Checkpoint, signature: r.signature })),
+        nextCursor: rows.length === q.limit ? (rows[rows.length - 1]?.size ?? null) : null,
+      };
+    },
+
+    /** Inclusion proof of event `index` in the tree of the first `size` events. Null when out of range. */
+    async inclusion(tenantId: string, index: number, treeSize: number) {
+      await checkpointIfBehind(tenantId);
+      return db.withTenant(tenantId, async (tx) => {
+        const head = await readHead(tx, tenantId, false);
+        if (!(index >= 0 && index < treeSize && treeSize <= head.size)) return null;
+        const subtree = subtreeSource(tx, tenantId);
+        const proof = await inclusionProof(index, treeSize, subtree);
+        const cp = await tx.query<{ body: string; signature: string }>('select body, signature from audit_checkpoints where size = $1', [treeSize]);
+        const c = cp.rows[0];
+        return {
+          index,
+          size: treeSize,
+          leafHash: b64(await subtree(index, index + 1)),
+          proof: proof.map(b64),
+          root: b64(await subtree(0, treeSize)),
+          checkpoint: c ? { checkpoint: JSON.parse(c.body) as Checkpoint, signature: c.signature } : null,
+        };
+      });
+    },
+
+    /** Consistency proof between the trees of the first `from` and `to` events. Null when out of range. */
+    async consistency(tenantId: string, from: number, to: number) {
+      await checkpointIfBehind(tenantId);
+      return db.withTenant(tenantId, async (tx) => {
+        const head = await readHead(tx, tenantId, false);
+        if (!(from >= 1 && from <= to && to <= head.size)) return null;
+        const subtree = subtreeSource(tx, tenantId);
+        const proof = await consistencyProof(from, to, subtree);
+        return { from, to, proof: proof.map(b64), fromRoot: b64(await subtree(0, from)), toRoot: b64(await subtree(0, to)) };
+      });
+    },
+
+    /** The export file's lines (AUDIT-3), one at a time: memory stays flat whatever the log's length. */
+    async *exportLines(tenantId: string): AsyncGenerator<string> {
+      await checkpointIfBehind(tenantId, true);
+      const head = await db.withTenant(tenantId, (tx) => readHead(tx, tenantId, false));
+      const total = head.size;
+      yield encodeExportLine({ type: 'header', format: EXPORT_FORMAT, log: tenantId, exportedAt: new Date(now()).toISOString() });
+      const kids = await db.withTenant(tenantId, (tx) => tx.query<{ kid: string }>('select distinct kid from audit_checkpoints where size <= $1 order by kid', [total]));
+      const keys = await signingKeys.publicKeys(kids.rows.map((r) => r.kid));
+      for (const k of keys) yield encodeExportLine({ type: 'key', kid: k.kid, jwk: k });
+      let events = 0;
+      let checkpoints = 0;
+      const start = head.prunedUpto;
+      const cps = await db.withTenant(tenantId, (tx) =>
+        tx.query<{ size: number; body: string; signature: string }>('select size::int as size, body, signature from audit_checkpoints where size >= $1 and size <= $2 order by size', [start, total]),
+      );
+      const queue = [...cps.rows];
+      const emitCheckpointsUpTo = function* (n: number): Generator<string> {
+        while (queue[0] && queue[0].size <= n) {
+          const c = queue.shift();
+          if (!c) break;
+          checkpoints += 1;
+          yield encodeExportLine({ type: 'checkpoint', checkpoint: JSON.parse(c.body) as Checkpoint, signature: c.signature });
+        }
+      };
+      if (start > 0) {
+        const hashes = await db.withTenant(tenantId, async (tx) => {
+          const subtree = subtreeSource(tx, tenantId);
+          const out: string[] = [];
+          // The frontier at `start`: one perfect subtree per set bit, largest first.
+          let offset = 0;
+          for (let bit = 2 ** Math.floor(Math.log2(start)); bit >= 1; bit /= 2) {
+            if (start & bit) {
+              out.push(b64(await subtree(offset, offset + bit)));
+              offset += bit;
+            }
+          }
+          return out;
+        });
+        yield encodeExportLine({ type: 'pruned', upTo: start, frontier: { size: start, hashes } });
+      }
+      yield* emitCheckpointsUpTo(start);
+      const batch = 1000;
+      for (let from = start; from < total; from += batch) {
+        const { rows } = await db.withTenant(tenantId, (tx) =>
+          tx.query<{ seq: number; body: string }>('select seq::int as seq, body from audit_events where seq >= $1 and seq < $2 order by seq', [from, Math.min(from + batch, total)]),
+        );
+        for (const r of rows) {
+          events += 1;
+          yield encodeExportLine({ type: 'event', index: r.seq, event: JSON.parse(r.body) as Record<string, unknown> });
+          yield* emitCheckpointsUpTo(r.seq + 1);
+        }
+      }
+      yield encodeExportLine({ type: 'end', events, checkpoints });
+    },
+
+    /**
+     * Retention (AUDIT-4), as the owner: removes events older than `retentionDays`, up to the
+     * largest checkpoint they entirely precede, so the rest still verifies from that checkpoint.
+     */
+    async prune(tenantId: string): Promise<{ removed: number; prunedUpto: number }> {
+      const cutoff = new Date(now() - settings.retentionDays * 86_400_000);
+      return db.asOwner(async (tx) => {
+        const head = await tx.query<{ pruned_upto: number }>('select pruned_upto::int as pruned_upto from audit_heads where tenant_id = $1 for update', [tenantId]);
+        const from = head.rows[0]?.pruned_upto ?? 0;
+        const firstKept = await tx.query<{ seq: number | null }>('select min(seq)::int as seq from audit_events where tenant_id = $1 and time >= $2', [tenantId, cutoff]);
+        const limit = firstKept.rows[0]?.seq ?? Number.MAX_SAFE_INTEGER;
+        const cp = await tx.query<{ size: number | null }>('select max(size)::int as size from audit_checkpoints where tenant_id = $1 and size <= $2 and size > $3', [tenantId, limit, from]);
+        const upto = cp.rows[0]?.size ?? null;
+        if (upto === null) return { removed: 0, prunedUpto: from };
+        await tx.query("select set_config('gatehouse.audit_prune', 'on', true)");
+        const removed = await tx.query('delete from audit_events where tenant_id = $1 and seq < $2', [tenantId, upto]);
+        await tx.query('update audit_heads set pruned_upto = $2 where tenant_id = $1', [tenantId, upto]);
+        return { removed: removed.rowCount, prunedUpto: upto };
+      });
+    },
+  };
+
+  async function openField(tenantId: string, id: string, column: 'ip' | 'ua', sealed: string | null): Promise<string | null> {
+    if (!sealed) return null;
+    try {
+      return (await keyring.open({ tenantId }, { table: 'audit_events', column, rowId: id }, sealed)).toString('utf8');
+    } catch (err) {
+      // Shredded: the event stays (its leaf covers the ciphertext), the field reads as null.
+      if (err instanceof CryptoError) return null;
+      throw err;
+    }
+  }
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>;
