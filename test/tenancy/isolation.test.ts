@@ -95,6 +95,12 @@ function sampleOf(schema: unknown, ids: Record<string, string>, key = ''): unkno
   }
 }
 
+/** The error code of a JSON error body; undefined for empty, streamed or non-error bodies. */
+function errorCodeOf(res: LightMyRequestResponse): string | undefined {
+  if (!res.headers['content-type']?.toString().startsWith('application/json')) return undefined;
+  return res.json<{ error?: { code: string } } | null>()?.error?.code;
+}
+
 function bodyFor(route: RouteDef, ids: Record<string, string>): object | undefined {
   if (!route.schema.body) return undefined;
   return sampleOf(z.toJSONSchema(route.schema.body, { io: 'input', unrepresentable: 'any' }), ids) as object;
@@ -198,9 +204,11 @@ for (const target of targets) {
         expect({ table, n: seen.rows[0]?.n }).not.toEqual({ table, n: 0 });
         const read = await db.withTenant(a.org, (tx) => tx.query(`select * from ${name} where tenant_id = $1`, [b.org]));
         expect({ table, read: read.rowCount }).toEqual({ table, read: 0 });
-        const updated = await db.withTenant(a.org, (tx) => tx.query(`update ${name} set tenant_id = tenant_id where tenant_id = $1`, [b.org]));
+        // Tables the application may never update or delete from (the audit log) refuse outright; that affects nothing too.
+        const updated = await db
+          .withTenant(a.org, (tx) => tx.query(`update ${name} set tenant_id = tenant_id where tenant_id = $1`, [b.org]))
+          .catch((err: Error) => ({ rowCount: /permission denied/.test(err.message) ? 0 : err.message }));
         expect({ table, updated: updated.rowCount }).toEqual({ table, updated: 0 });
-        // Tables the application may never delete from refuse outright; that affects nothing too.
         const deleted = await db
           .withTenant(a.org, (tx) => tx.query(`delete from ${name} where tenant_id = $1`, [b.org]))
           .catch((err: Error) => ({ rowCount: /permission denied/.test(err.message) ? 0 : err.message }));
@@ -210,7 +218,7 @@ for (const target of targets) {
         await expect(insert, table).rejects.toThrow(/row-level security/);
         // And A's own rows cannot be moved into B.
         const move = db.withTenant(a.org, (tx) => tx.query(`update ${name} set tenant_id = $1`, [b.org]));
-        await expect(move, table).rejects.toThrow(/row-level security/);
+        await expect(move, table).rejects.toThrow(/row-level security|permission denied/);
       }
       expect(await snapshot(t, b.org)).toEqual(before);
     });
@@ -259,7 +267,7 @@ for (const target of targets) {
           const others = Object.fromEntries(ROLES.filter((r) => r !== 'owner').map((r) => [r, members[r]])) as Partial<Record<Role, SignedInUser>>;
           const f = await makeOrg(members.owner, others, `matrix ${route.method} ${route.url} ${role}`);
           const res = await call(members[role], route, idsOf(f));
-          const code = res.body ? res.json<{ error?: { code: string } } | null>()?.error?.code : undefined;
+          const code = errorCodeOf(res);
           const refused = res.statusCode === 403 && code === 'FORBIDDEN';
           const hidden = res.statusCode === 404 && code === 'NOT_FOUND';
           const expected = can(role, permission) ? 'allowed' : 'refused';
