@@ -14,7 +14,6 @@ export const AUDIT_ACTIONS = [
   'auth.password.changed',
   'auth.password.reset',
   'auth.email.verified',
-  'account.created',
   'account.deleted',
   // Operators (platform log).
   'operator.user.disabled',

@@ -22,7 +22,8 @@ import { encodeExportLine, EXPORT_FORMAT } from './export-format.ts';
 import { consistencyProof, emptyRoot, inclusionProof, leafHashOfText, nodeHash, type SubtreeSource } from './merkle.ts';
 
 export interface AuditActor {
-  type: 'user' | 'apiKey' | 'service' | 'webhook' | 'system';
+  /** anonymous: an unauthenticated request; system: no request (CLI, timers). */
+  type: 'user' | 'apiKey' | 'service' | 'webhook' | 'anonymous' | 'system';
   id: string | null;
 }
 
@@ -35,6 +36,22 @@ export interface AuditInput {
   data?: Record<string, string | number | boolean | null>;
   /** Who acted, when not the current request's principal. */
   actor?: AuditActor;
+}
+
+/** An event as read back: personal fields opened (null once their key was shredded). */
+export interface AuditEventView {
+  v: number;
+  id: string;
+  log: string;
+  seq: number;
+  time: string;
+  action: string;
+  actor: AuditActor;
+  target: { type: string; id: string } | null;
+  requestId: string | null;
+  ip: string | null;
+  ua: string | null;
+  data: Record<string, unknown>;
 }
 
 export interface PreparedEvent {
@@ -114,7 +131,7 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
   async function prepare(input: AuditInput): Promise<PreparedEvent> {
     const req = currentRequest();
     const principal = req?.principal;
-    const actor: AuditActor = input.actor ?? (principal ? { type: principal.kind, id: principal.id } : { type: 'system', id: null });
+    const actor: AuditActor = input.actor ?? (principal ? { type: principal.kind, id: principal.id } : { type: req ? 'anonymous' : 'system', id: null });
     const id = randomUUID();
     const time = new Date(now());
     const [ip, ua, signer] = await Promise.all([
@@ -277,9 +294,9 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
           [q.actor ?? null, q.action ?? null, q.from ?? null, q.to ?? null, q.cursor ?? null, q.limit],
         ),
       );
-      const events = [];
+      const events: AuditEventView[] = [];
       for (const r of rows) {
-        const e = JSON.parse(r.body) as Record<string, unknown> & { id: string; ip: string | null; ua: string | null };
+        const e = JSON.parse(r.body) as AuditEventView;
         events.push({ ...e, ip: await openField(tenantId, e.id, 'ip', e.ip), ua: await openField(tenantId, e.id, 'ua', e.ua) });
       }
       return { events, nextCursor: rows.length === q.limit ? (rows[rows.length - 1]?.seq ?? null) : null };

@@ -21,14 +21,15 @@ import { openStorage } from './storage.ts';
 
 export type Out = (line: string) => void;
 
-interface Opened {
+export interface Opened {
   db: Db;
   kv: Kv;
   keyring: Keyring;
   close: () => Promise<void>;
 }
 
-async function openAll(loaded: LoadedConfig, logger: Logger): Promise<Opened> {
+/** Storage (migrated), kv and the keyring, for commands that work on keys or sealed data. */
+export async function openAll(loaded: LoadedConfig, logger: Logger): Promise<Opened> {
   const { config } = loaded;
   const storage = await openStorage(config);
   let kv: Kv | undefined;
@@ -63,7 +64,8 @@ function bar(label: string): SingleBar {
   return new SingleBar({ format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, hideCursor: true, noTTYOutput: false }, Presets.shades_classic);
 }
 
-const quietLogger = (): Logger => pino({ level: 'warn' }, pino.destination(2));
+/** Warnings and errors to stderr only: stdout carries the command's output. */
+export const quietLogger = (): Logger => pino({ level: 'warn' }, pino.destination(2));
 
 export async function runKeysStatus(loaded: LoadedConfig, out: Out): Promise<void> {
   const o = await openAll(loaded, quietLogger());

@@ -10,9 +10,10 @@ import { runMigrate } from './migrate.ts';
 import { runStart } from './start.ts';
 import { runOutbox } from './outbox.ts';
 import { outboxDirOf } from '../identity/index.ts';
-import { runKeysStatus, runRotateDek, runRotateKek, runRotateSigning } from './keys.ts';
+import { quietLogger, runKeysStatus, runRotateDek, runRotateKek, runRotateSigning } from './keys.ts';
 import { CryptoError } from '../crypto/errors.ts';
 import { runAuditVerify } from './audit.ts';
+import { runAuditExport, runAuditPrune } from './audit-log.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
@@ -139,6 +140,29 @@ program
   );
 
 const audit = program.command('audit').description('the tamper-evident audit log');
+audit
+  .command('export')
+  .description('write one log as JSON Lines (events, checkpoints, public keys) to stdout, for `audit verify`')
+  .requiredOption('--org <id>', 'org id, or "platform" for the platform log')
+  .action(
+    guarded(async (opts: { org: string }) => {
+      await runAuditExport(configOf(), quietLogger(), opts.org, (chunk) =>
+        new Promise<void>((resolve, reject) => {
+          // Honour backpressure: a large log never piles up in memory.
+          if (process.stdout.write(chunk)) resolve();
+          else process.stdout.once('drain', resolve).once('error', reject);
+        }),
+      );
+    }),
+  );
+audit
+  .command('prune')
+  .description('remove events older than audit.retentionDays from every log, keeping what the rest needs to verify')
+  .action(
+    guarded(async () => {
+      await runAuditPrune(configOf(), quietLogger(), out);
+    }),
+  );
 audit
   .command('verify')
   .description('verify an audit export offline: exit 0 verified, 1 failed, 2 unreadable')

@@ -26,6 +26,7 @@ import {
 } from './passwords.ts';
 import { hashToken, type IssuedTokens, type SessionContext, type Sessions } from './sessions.ts';
 import { accountKey, createLoginThrottle } from './throttle.ts';
+import type { AuditAction } from '../audit/actions.ts';
 
 export interface AccountsDeps {
   db: Db;
@@ -40,7 +41,12 @@ export interface AccountsDeps {
   publicOrigin: string;
   /** What other features do when an account is deleted (registered after creation). */
   lifecycle?: AccountLifecycle;
+  /** Appends an account event to the platform audit log. */
+  audit?: IdentityAudit;
 }
+
+/** An account event for the platform audit log: the subject user (null when unknown), non-personal details. */
+export type IdentityAudit = (action: AuditAction, subjectUserId: string | null, data?: Record<string, string | number | boolean | null>) => Promise<void>;
 
 /**
  * Hooks run around account deletion: `check` may refuse it (nothing is changed yet), `cleanup`
@@ -90,6 +96,7 @@ function publicUser(u: UserRow): PublicUser {
 }
 
 export function createAccounts(deps: AccountsDeps) {
+  const note: IdentityAudit = deps.audit ?? (async () => undefined);
   const { db, kv, keyring, sessions, mailer, config, logger, now } = deps;
   const argon2: Argon2Params = { memoryKiB: config.auth.argon2MemoryKiB, timeCost: config.auth.argon2TimeCost, parallelism: config.auth.argon2Parallelism };
   const policy: PasswordPolicy = {
@@ -190,6 +197,7 @@ export function createAccounts(deps: AccountsDeps) {
   async function verifyEmail(token: string): Promise<void> {
     const userId = await consumeEmailToken(token, 'verify-email');
     await db.query('update users set email_verified_at = $2, updated_at = $2 where id = $1 and email_verified_at is null', [userId, new Date(now())]);
+    await note('auth.email.verified', userId);
   }
 
   async function login(input: { email: string; password: string }, ctx: SessionContext & { deviceCookie?: string }): Promise<{ tokens: IssuedTokens; device: DeviceSighting; user: PublicUser }> {
@@ -203,6 +211,8 @@ export function createAccounts(deps: AccountsDeps) {
     const valid = user?.password_hash ? await verifyPassword(user.password_hash, input.password) : (await dummyVerify(input.password, argon2), false);
     if (!user || !valid) {
       const locked = await throttle.fail(account, ctx.ip);
+      await note('auth.login.failed', user?.id ?? null, { account });
+      if (locked) await note('auth.lockout', user?.id ?? null, { account });
       if (locked && user) {
         await mailer.send({
           to: user.email,
@@ -232,6 +242,7 @@ export function createAccounts(deps: AccountsDeps) {
     }
     // A new session counts as a fresh password entry (sessions.create records reauth_at).
     const tokens = await sessions.create(user.id, { ...ctx, deviceId: device.deviceId });
+    await note('auth.login.succeeded', user.id, { session: tokens.sessionId, newDevice: device.newDevice, newNetwork: device.newNetwork });
     return { tokens, device, user: publicUser(user) };
   }
 
@@ -266,6 +277,7 @@ export function createAccounts(deps: AccountsDeps) {
       new Date(now()),
     ]);
     await sessions.revokeAllForUser(userId, 'password-reset');
+    await note('auth.password.reset', userId);
     await mailer.send({
       to: row.email,
       kind: 'notice',
@@ -281,6 +293,7 @@ export function createAccounts(deps: AccountsDeps) {
     await db.query('update users set password_hash = $2, updated_at = $3 where id = $1', [userId, await hashPassword(next, argon2), new Date(now())]);
     await sessions.revokeAllForUser(userId, 'password-change', sessionId);
     await sessions.markReauthenticated(sessionId);
+    await note('auth.password.changed', userId);
     await mailer.send({
       to: user.email,
       kind: 'notice',
@@ -323,6 +336,7 @@ export function createAccounts(deps: AccountsDeps) {
     // Crypto-shredding: whatever was sealed under the user's personal-data key is unreadable from now on.
     await keyring.destroyKeys({ tenantId: PLATFORM_TENANT_ID, subjectId: userId });
     for (const cleanup of deps.lifecycle?.cleanup ?? []) await cleanup(userId);
+    await note('account.deleted', userId);
     logger.info({ event: 'account_deleted', userId, sessionId }, 'account deleted');
   }
 
@@ -332,6 +346,7 @@ export function createAccounts(deps: AccountsDeps) {
     const r = await db.query("update users set status = $2, updated_at = $3 where id = $1 and status <> 'deleted'", [targetId, disabled ? 'disabled' : 'active', new Date(now())]);
     if (r.rowCount === 0) throw new AppError('NOT_FOUND', 'No such user.');
     if (disabled) await sessions.revokeAllForUser(targetId, 'disabled-by-operator');
+    await note(disabled ? 'operator.user.disabled' : 'operator.user.enabled', targetId);
     logger.info({ event: disabled ? 'user_disabled' : 'user_enabled', userId: targetId, operatorId }, 'operator changed a user status');
   }
 
@@ -358,6 +373,7 @@ export function createAccounts(deps: AccountsDeps) {
       t,
     ]);
     logger.info({ event: 'operator_created', userId: id }, 'first operator account created');
+    await note('operator.setup.completed', id);
     const user = await userById(id);
     if (!user) throw new AppError('INTERNAL');
     return publicUser(user);

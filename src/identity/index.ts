@@ -10,7 +10,9 @@ import type { SigningKeys } from '../keyring/signing-keys.ts';
 import type { Feature, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { createAccounts, type AccountLifecycle, type Accounts } from './accounts.ts';
+import { createAccounts, type AccountLifecycle, type Accounts, type IdentityAudit } from './accounts.ts';
+import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
+import { currentRequest } from '../server/request-context.ts';
 import { createMailer, type Mailer } from './mailer.ts';
 import { createIdentityFeature } from './routes.ts';
 import { createSessions, type Sessions } from './sessions.ts';
@@ -48,7 +50,23 @@ export function createIdentity(deps: {
   const mailer =
     deps.mailer ??
     createMailer({ ...(config.mail.smtpUrl ? { smtpUrl: config.mail.smtpUrl } : {}), from: config.mail.from, outboxDir: outboxDirOf(config), logger, now });
+  const audit = deps.audit;
+  // Account and session events go to the platform log; the subject is the target, the actor the
+  // signed-in caller (the subject itself for a sign-in, anonymous for other unauthenticated calls).
+  const note: IdentityAudit | undefined = audit
+    ? async (action, subject, data) => {
+        await audit.record({
+          tenantId: PLATFORM_TENANT_ID,
+          action,
+          target: subject ? { type: 'user', id: subject } : null,
+          ...(data ? { data } : {}),
+          // A successful sign-in is the subject acting; other unauthenticated events name no actor.
+          ...(action === 'auth.login.succeeded' && !currentRequest()?.principal ? { actor: { type: 'user', id: subject } } : {}),
+        });
+      }
+    : undefined;
   const sessions = createSessions({
+    ...(note ? { audit: note } : {}),
     db,
     kv,
     signingKeys,
@@ -64,7 +82,7 @@ export function createIdentity(deps: {
     },
   });
   const lifecycle: AccountLifecycle = { check: [], cleanup: [] };
-  const accounts = createAccounts({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(deps.audit ? { audit: deps.audit } : {}) });
+  const accounts = createAccounts({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(note ? { audit: note } : {}) });
   const feature = createIdentityFeature({ accounts, sessions, now, allowedOrigins: () => [origin, ...config.cors.origins] });
   return {
     feature,

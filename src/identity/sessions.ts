@@ -7,6 +7,7 @@
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { IdentityAudit } from './accounts.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
@@ -110,8 +111,11 @@ export function createSessions(options: {
   settings: SessionSettings;
   logger: Logger;
   now?: () => number;
+  /** Appends session events to the platform audit log. */
+  audit?: IdentityAudit;
 }): Sessions {
   const { db, kv, signingKeys, settings, logger } = options;
+  const note: IdentityAudit = options.audit ?? (async () => undefined);
   const now = options.now ?? Date.now;
   const revocationTtlMs = (settings.accessTtlSeconds + 120) * 1000;
   const verifier = createAccessTokenVerifier({
@@ -207,6 +211,7 @@ export function createSessions(options: {
       return issue(session.user_id, session.id, successor, idle);
     }
     await revokeSessionRow(session.id, 'refresh-token-reuse');
+    await note('auth.refresh.replayed', session.user_id, { session: session.id });
     logger.warn({ event: 'refresh_token_reuse', sessionId: session.id, userId: session.user_id }, 'refresh token replayed after its grace window: session revoked');
     throw new AppError('REFRESH_TOKEN_REUSED');
   }
@@ -229,6 +234,7 @@ export function createSessions(options: {
     const r = await db.query('select id from sessions where id = $1 and user_id = $2 and revoked_at is null', [sessionId, userId]);
     if (r.rowCount === 0) return false;
     await revokeSessionRow(sessionId, reason);
+    await note(reason === 'logout' ? 'auth.logout' : 'auth.session.revoked', userId, { session: sessionId, reason });
     return true;
   }
 
@@ -239,6 +245,7 @@ export function createSessions(options: {
     );
     for (const row of r.rows) await kv.set(`auth:rv:s:${row.id}`, '1', revocationTtlMs);
     if (!exceptSessionId) await kv.set(`auth:rv:u:${userId}`, String(Math.floor(now() / 1000)), revocationTtlMs);
+    if (reason === 'logout-all') await note('auth.logout_all', userId, { sessions: r.rowCount });
     return r.rowCount;
   }
 

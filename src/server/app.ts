@@ -359,7 +359,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
               if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`);
               if (permission !== null) {
                 if (!principal || !authorize) throw new AppError('FORBIDDEN');
-                request.authority = await authorize(principal, permission, request.params as Record<string, string | undefined>, request);
+                const info = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal };
+                request.authority = await runWithRequest(info, () => authorize(principal, permission, request.params as Record<string, string | undefined>, request));
               }
             },
           }),

@@ -3,7 +3,7 @@
  * while the server holds the data directory, a clean SIGTERM, and data found again on restart.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,6 +140,25 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^0 migration\(s\) applied, [1-9]\d* already applied \(pglite: /m);
   }, 240_000);
+
+  it('audit: exports the platform log (the operator setup is in it) and verifies the export offline; a changed byte fails', () => {
+    const exported = run(['audit', 'export', '--org', 'platform']);
+    expect(exported.status, exported.stderr).toBe(0);
+    expect(exported.stdout).toContain('"action":"operator.setup.completed"');
+    const file = join(work, 'platform-audit.jsonl');
+    writeFileSync(file, exported.stdout);
+    const ok = run(['audit', 'verify', file]);
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('VERIFIED');
+    writeFileSync(file, exported.stdout.replace('operator.setup.completed', 'operator.setup.complete!'));
+    const bad = run(['audit', 'verify', file]);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('FAILED');
+    expect(run(['audit', 'export', '--org', 'not-a-uuid']).status).toBe(1);
+    const pruned = run(['audit', 'prune']);
+    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toMatch(/^platform: removed 0 events/m);
+  });
 
   it('bad configuration exits 2 naming the option and the reason', () => {
     const r = run(['start'], { GATEHOUSE_SERVER_PORT: 'eighty' });
