@@ -217,7 +217,12 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
       nodes.push([level, idx, carry]);
     }
     frontier.push(b64(carry));
-    for (const [l, i, h] of nodes) await tx.query('insert into audit_nodes (tenant_id, level, idx, hash) values ($1, $2, $3, $4)', [tenantId, l, i, h]);
+    // One statement for all of them (a new leaf completes one node per trailing 1 bit of its index).
+    await tx.query(
+      `insert into audit_nodes (tenant_id, level, idx, hash)
+       select $1, n.level, n.idx, decode(n.hash, 'base64') from unnest($2::smallint[], $3::bigint[], $4::text[]) as n(level, idx, hash)`,
+      [tenantId, nodes.map((n) => n[0]), nodes.map((n) => n[1]), nodes.map((n) => n[2].toString('base64'))],
+    );
     head.size = seq + 1;
     head.frontier = frontier;
     if (checkpointDue(head)) await checkpoint(tx, tenantId, head, prepared.signer);
