@@ -43,7 +43,8 @@ export const AUDIT_ACTIONS = [
   'limits.changed',
   // Guards (org log): a member refused by the role matrix.
   'authz.denied',
-  // Keys (org log for an org's keys).
+  // Keys: rotations (platform log, from the CLI), shredding (the org's log).
+  'keys.rotated',
   'keys.shredded',
 ] as const;
 

@@ -8,6 +8,7 @@ import { AppError } from '../server/errors.ts';
 import { defineRoute, type Authority, type Feature } from '../server/route.ts';
 import { AUDIT_ACTIONS } from './actions.ts';
 import type { AuditLog } from './log.ts';
+import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 
 const orgParams = z.strictObject({ org: z.uuid() });
 const seqNumber = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -15,6 +16,26 @@ const checkpointSchema = z.object({
   checkpoint: z.object({ log: z.string(), size: z.number(), root: z.string(), previous: z.string().nullable(), kid: z.string(), time: z.string() }),
   signature: z.string(),
 });
+
+const listQuery = z.strictObject({
+  actor: z.string().min(1).max(100).optional(),
+  action: z.enum(AUDIT_ACTIONS).optional(),
+  from: z.iso.datetime().optional(),
+  to: z.iso.datetime().optional(),
+  cursor: seqNumber.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+function listFilters(query: z.output<typeof listQuery>) {
+  return {
+    ...(query.actor ? { actor: query.actor } : {}),
+    ...(query.action ? { action: query.action } : {}),
+    ...(query.from ? { from: new Date(query.from) } : {}),
+    ...(query.to ? { to: new Date(query.to) } : {}),
+    ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+    limit: query.limit,
+  };
+}
 
 function orgOf(authority: Authority | undefined): string {
   if (!authority?.tenantId) throw new Error('audit route ran without an authority');
@@ -35,25 +56,10 @@ export function createAuditFeature(log: AuditLog): Feature {
         rateCategory: 'read',
         schema: {
           params: orgParams,
-          querystring: z.strictObject({
-            actor: z.string().min(1).max(100).optional(),
-            action: z.enum(AUDIT_ACTIONS).optional(),
-            from: z.iso.datetime().optional(),
-            to: z.iso.datetime().optional(),
-            cursor: seqNumber.optional(),
-            limit: z.coerce.number().int().min(1).max(500).default(100),
-          }),
+          querystring: listQuery,
           response: { 200: z.object({ events: z.array(z.record(z.string(), z.unknown())), nextCursor: z.number().nullable() }) },
         },
-        handler: async ({ authority, query }) =>
-          log.list(orgOf(authority), {
-            ...(query.actor ? { actor: query.actor } : {}),
-            ...(query.action ? { action: query.action } : {}),
-            ...(query.from ? { from: new Date(query.from) } : {}),
-            ...(query.to ? { to: new Date(query.to) } : {}),
-            ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
-            limit: query.limit,
-          }),
+        handler: async ({ authority, query }) => log.list(orgOf(authority), listFilters(query)),
       }),
       defineRoute({
         method: 'GET',
@@ -105,6 +111,32 @@ export function createAuditFeature(log: AuditLog): Feature {
           const proof = await log.consistency(orgOf(authority), query.from, query.to);
           if (!proof) throw new AppError('BAD_REQUEST', 'Need 1 <= from <= to <= the log\'s size.');
           return proof;
+        },
+      }),
+      defineRoute({
+        method: 'GET',
+        url: '/v1/admin/audit',
+        summary: 'Operators: the platform log (sign-ins, accounts, operator and key actions), newest first, same filters as an org\'s log.',
+        guard: { kind: 'session' },
+        permission: 'platform.audit.read',
+        rateCategory: 'read',
+        schema: {
+          querystring: listQuery,
+          response: { 200: z.object({ events: z.array(z.record(z.string(), z.unknown())), nextCursor: z.number().nullable() }) },
+        },
+        handler: async ({ query }) => log.list(PLATFORM_TENANT_ID, listFilters(query)),
+      }),
+      defineRoute({
+        method: 'GET',
+        url: '/v1/admin/audit/export',
+        summary: 'Operators: the platform log as JSON Lines, for `gatehouse audit verify`.',
+        guard: { kind: 'session' },
+        permission: 'platform.audit.read',
+        rateCategory: 'read',
+        schema: { response: { 200: z.string() } },
+        handler: async ({ reply }) => {
+          reply.type('application/x-ndjson; charset=utf-8').header('content-disposition', 'attachment; filename="audit-platform.jsonl"');
+          return Readable.from(log.exportLines(PLATFORM_TENANT_ID), { objectMode: false });
         },
       }),
       defineRoute({

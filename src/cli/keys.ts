@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import { FEATURES } from '../features.ts';
-import type { Keyring } from '../keyring/keyring.ts';
+import { PLATFORM_TENANT_ID, type Keyring } from '../keyring/keyring.ts';
 import { rotateDeks } from '../keyring/reencrypt.ts';
 import { createSigningKeys, SIGNING_PURPOSES, type SigningPurpose } from '../keyring/signing-keys.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
@@ -17,6 +17,7 @@ import type { Db } from '../store/db-types.ts';
 import { createKv } from '../store/kv/index.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { openKeyring } from './runtime.ts';
+import { createAuditLog } from '../audit/log.ts';
 import { openStorage } from './storage.ts';
 
 export type Out = (line: string) => void;
@@ -88,6 +89,18 @@ export async function runKeysStatus(loaded: LoadedConfig, out: Out): Promise<voi
   }
 }
 
+/** Appends a key event to the platform audit log (operator actions from the CLI have no request: actor system). */
+async function auditKeyEvent(o: Opened, loaded: LoadedConfig, data: Record<string, string | number | boolean | null>): Promise<void> {
+  const signing = await createSigningKeys({ db: o.db, kv: o.kv, keyring: o.keyring });
+  try {
+    await signing.ensure();
+    const log = createAuditLog({ db: o.db, keyring: o.keyring, signingKeys: signing, settings: loaded.config.audit, now: Date.now });
+    await log.record({ tenantId: PLATFORM_TENANT_ID, action: 'keys.rotated', data });
+  } finally {
+    await signing.close();
+  }
+}
+
 export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean }, out: Out): Promise<void> {
   const o = await openAll(loaded, quietLogger());
   try {
@@ -121,6 +134,7 @@ export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean
     });
     if (started) progress.stop();
     out(`rewrapped ${done} data key(s) under KEK v${o.keyring.primaryKekVersion()}`);
+    await auditKeyEvent(o, loaded, { kind: 'kek', version: o.keyring.primaryKekVersion(), rewrapped: done });
   } finally {
     await o.close();
   }
@@ -145,7 +159,10 @@ export async function runRotateDek(loaded: LoadedConfig, opts: { dryRun: boolean
     });
     progress.stop();
     if (opts.dryRun) out(`dry run: ${result.pending} sealed value(s) in ${result.tenants} tenant(s) would be re-encrypted under new data keys`);
-    else out(`rotated data keys of ${result.tenants} tenant(s): ${result.jobs} job(s), ${result.resealed} value(s) re-encrypted`);
+    else {
+      out(`rotated data keys of ${result.tenants} tenant(s): ${result.jobs} job(s), ${result.resealed} value(s) re-encrypted`);
+      await auditKeyEvent(o, loaded, { kind: 'dek', tenants: result.tenants, resealed: result.resealed, tenant: opts.tenant ?? null });
+    }
   } finally {
     await o.close();
   }
@@ -163,6 +180,7 @@ export async function runRotateSigning(loaded: LoadedConfig, opts: { dryRun: boo
       for (const purpose of purposes as SigningPurpose[]) {
         const r = await signing.rotate(purpose, { dryRun: opts.dryRun });
         out(`${opts.dryRun ? 'dry run: would rotate' : 'rotated'} ${purpose}: ${r.activated} now signs; ${r.published} published as next${r.retired ? `; ${r.retired} retired` : ''}`);
+        if (!opts.dryRun) await auditKeyEvent(o, loaded, { kind: 'signing', purpose, activated: r.activated });
       }
     } finally {
       await signing.close();

@@ -11,11 +11,13 @@ import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { can, effectiveWorkspaceRole, isPermission, isRole, type Role } from './permissions.ts';
 
-const EVICT_CHANNEL = 'tenancy:evict';
+/** The kv channel every membership, workspace or org change is announced on (the message is the org id). */
+export const TENANCY_EVICT_CHANNEL = 'tenancy:evict';
+const EVICT_CHANNEL = TENANCY_EVICT_CHANNEL;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Permissions outside any org: held by operators only. */
-export const PLATFORM_PERMISSIONS = ['platform.users.manage'] as const;
+export const PLATFORM_PERMISSIONS = ['platform.users.manage', 'platform.audit.read'] as const;
 
 export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);

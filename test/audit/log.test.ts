@@ -230,3 +230,19 @@ describe('concurrency, retention and shredding', () => {
     expect(events.map((e) => (e.target as { id: string }).id)).toContain(leaving.userId);
   });
 });
+
+describe('the platform log for operators', () => {
+  it('lets operators read and export the platform log, and refuses everyone else (403)', async () => {
+    expect((await call(owner, 'GET', '/v1/admin/audit')).statusCode).toBe(403);
+    const token = await t.node.identity.accounts.ensureSetupToken();
+    const setup = await t.app.inject({ method: 'POST', url: '/v1/setup', payload: { token, email: 'audit-operator@example.com', password: TEST_PASSWORD } });
+    expect(setup.statusCode).toBe(201);
+    const login = await t.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'audit-operator@example.com', password: TEST_PASSWORD } });
+    const op = { authorization: `Bearer ${login.json().accessToken as string}` };
+    const res = await t.app.inject({ url: '/v1/admin/audit?action=operator.setup.completed', headers: op });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().events).toHaveLength(1);
+    const exported = await t.app.inject({ url: '/v1/admin/audit/export', headers: op });
+    expect((await verifyLines(exported.body.trimEnd().split('\n'))).ok).toBe(true);
+  });
+});

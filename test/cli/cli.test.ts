@@ -196,6 +196,11 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     const bad = run(['keys', 'rotate', 'signing', '--purpose', 'everything']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('--purpose must be one of access-token, audit-checkpoint');
+    // Each rotation is an operator action in the platform log; dry runs are not.
+    const log = run(['audit', 'export', '--org', 'platform']);
+    expect(log.stdout.match(/"action":"keys.rotated"/g)?.length).toBe(2);
+    expect(log.stdout).toContain('"kind":"kek"');
+    expect(log.stdout).toContain('"purpose":"access-token"');
 
     chmodSync(keyFile, 0o644);
     const refused = run(['start']);
