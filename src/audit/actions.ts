@@ -19,6 +19,8 @@ export const AUDIT_ACTIONS = [
   'operator.user.disabled',
   'operator.user.enabled',
   'operator.setup.completed',
+  // A node started: the fingerprint of its effective configuration (secrets masked) shows changes between starts.
+  'node.started',
   // Organizations (org log).
   'org.created',
   'org.updated',

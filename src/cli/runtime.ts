@@ -4,7 +4,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { secretValues } from '../config/load.ts';
+import { createHash } from 'node:crypto';
+import { maskedConfig, secretValues } from '../config/load.ts';
+import { canonicalText } from '../audit/canonical.ts';
+import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import type { Config } from '../config/schema.ts';
 import { FEATURES } from '../features.ts';
 import { assertRoutesDeclared, buildApp } from '../server/app.ts';
@@ -22,6 +25,7 @@ import type { Kv } from '../store/kv/types.ts';
 import { createTenancy, type Tenancy } from '../tenancy/index.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
 import { createAuditFeature } from '../audit/routes.ts';
+import { createGateway, type Gateway } from '../gateway/index.ts';
 
 export interface Node {
   app: FastifyInstance;
@@ -33,6 +37,7 @@ export interface Node {
   identity: Identity;
   tenancy: Tenancy;
   audit: AuditLog;
+  gateway: Gateway;
   /** Every feature the server serves, in registration order. */
   features: readonly Feature[];
   /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
@@ -66,6 +71,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   let signingKeys: SigningKeys | undefined;
   let identity: Identity | undefined;
   let tenancy: Tenancy | undefined;
+  let gateway: Gateway | undefined;
   try {
     await db.migrate();
     kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
@@ -73,11 +79,13 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();
     const audit = createAuditLog({ db, keyring, signingKeys, settings: config.audit, now: options.now ?? Date.now });
+    await audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'node.started', data: { configSha256: createHash('sha256').update(canonicalText(maskedConfig(config))).digest('hex') } });
     identity = createIdentity({ config, db, kv, keyring, signingKeys, audit, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
     tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, audit, logger, now: options.now ?? Date.now });
     identity.lifecycle.check.push(tenancy.orgs.assertNotLastOwner);
     identity.lifecycle.cleanup.push(tenancy.orgs.removeUserEverywhere);
-    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, createAuditFeature(audit)];
+    gateway = await createGateway({ config, db, kv, keyring, audit, logger, now: options.now ?? Date.now });
+    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, gateway.feature, createAuditFeature(audit)];
     const app = await buildApp({
       config,
       db,
@@ -86,7 +94,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       keyring,
       signingKeys,
       features,
-      verifiers: { ...identity.verifiers, ...tenancy.verifiers, ...options.verifiers },
+      verifiers: { ...identity.verifiers, ...tenancy.verifiers, ...gateway.verifiers, ...options.verifiers },
       now: options.now,
       defaultMetrics: options.defaultMetrics,
     });
@@ -96,6 +104,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     const openSigning = signingKeys;
     const openIdentity = identity;
     const openTenancy = tenancy;
+    const openGateway = gateway;
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -106,6 +115,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       identity: openIdentity,
       tenancy: openTenancy,
       audit,
+      gateway: openGateway,
       features,
       logger,
       announce: storage.announce,
@@ -120,6 +130,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
           } finally {
             clearInterval(sweep);
             clearTimeout(deadline);
+            // Before storage and kv: buffered usage is written and subscriptions end.
+            await openGateway.close().catch((err: unknown) => logger.error({ err }, 'closing the gateway failed'));
             await openTenancy.close().catch(() => undefined);
             await openIdentity.close().catch(() => undefined);
             await openSigning.close().catch(() => undefined);
@@ -132,6 +144,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       },
     };
   } catch (err) {
+    await gateway?.close().catch(() => undefined);
     await tenancy?.close().catch(() => undefined);
     await identity?.close().catch(() => undefined);
     await signingKeys?.close().catch(() => undefined);

@@ -95,6 +95,8 @@ describe('events', () => {
     expect(actions).toContain(`auth.login.succeeded:${owner.userId}`);
     expect(actions).toContain(`auth.login.failed:${owner.userId}`);
     expect(actions).toContain('auth.login.failed:-');
+    // Every start records the fingerprint of the effective configuration (secrets masked).
+    expect(events.find((e) => e.action === 'node.started')?.data.configSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(actions).toContain(`auth.email.verified:${viewer.userId}`);
     expect(JSON.stringify(events)).not.toContain('nobody-here@example.com');
   });
