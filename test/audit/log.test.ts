@@ -182,6 +182,52 @@ describe('export and tampering', () => {
   });
 });
 
+describe('tampering that needs the database superuser', () => {
+  it('detects an event inserted into the stored log (the later events no longer carry their seq)', async () => {
+    const log = randomUUID();
+    await t.node.db.query("insert into tenants (id, kind) values ($1, 'org')", [log]);
+    for (let i = 0; i < 8; i += 1) await t.node.audit.record({ tenantId: log, action: 'org.updated', data: { n: i } });
+    await t.node.db.asOwner(async (tx) => {
+      await tx.query('alter table audit_events disable trigger audit_events_append_only');
+      // Make room at seq 3 (highest first, so the primary key never collides), then forge an event there.
+      for (let seq = 7; seq >= 3; seq -= 1) await tx.query('update audit_events set seq = seq + 1 where tenant_id = $1 and seq = $2', [log, seq]);
+      await tx.query(
+        "insert into audit_events (tenant_id, seq, id, time, action, actor_id, body) select tenant_id, 3, gen_random_uuid(), time, action, actor_id, replace(body, '\"n\":2', '\"n\":99') from audit_events where tenant_id = $1 and seq = 2",
+        [log],
+      );
+      await tx.query('alter table audit_events enable trigger audit_events_append_only');
+    });
+    const r = await verifyLines(await exportOf(log));
+    expect(r.ok).toBe(false);
+    expect(r.problem?.index).toBe(3);
+  });
+
+  it('a log cut back behind an auditor\'s back cannot prove consistency with the checkpoint the auditor kept', async () => {
+    const log = randomUUID();
+    await t.node.db.query("insert into tenants (id, kind) values ($1, 'org')", [log]);
+    for (let i = 0; i < 12; i += 1) await t.node.audit.record({ tenantId: log, action: 'org.updated', data: { n: i } });
+    const kept = (await t.node.audit.checkpoints(log, { limit: 1 })).checkpoints[0]?.checkpoint;
+    if (!kept) throw new Error('no checkpoint');
+    // Rewind to the first 5 events: delete the rest, their nodes and checkpoints, and the head's size.
+    await t.node.db.asOwner(async (tx) => {
+      for (const table of ['audit_events', 'audit_nodes', 'audit_checkpoints']) await tx.query(`alter table ${table} disable trigger all`);
+      await tx.query('delete from audit_events where tenant_id = $1 and seq >= 5', [log]);
+      await tx.query('delete from audit_checkpoints where tenant_id = $1 and size > 5', [log]);
+      await tx.query('delete from audit_nodes where tenant_id = $1 and (idx + 1) * power(2, level) > 5', [log]);
+      for (const table of ['audit_events', 'audit_nodes', 'audit_checkpoints']) await tx.query(`alter table ${table} enable trigger all`);
+    });
+    const frontier = await t.node.db.asOwner(async (tx) => {
+      const nodes = await tx.query<{ hash: Uint8Array }>('select hash from audit_nodes where tenant_id = $1 and ((level = 2 and idx = 0) or (level = 0 and idx = 4)) order by level desc', [log]);
+      return nodes.rows.map((n) => Buffer.from(n.hash).toString('base64url'));
+    });
+    await t.node.db.asOwner((tx) => tx.query('update audit_heads set size = 5, frontier = $2, last_checkpoint_size = 5 where tenant_id = $1', [log, JSON.stringify(frontier)]));
+    // The cut log still verifies on its own (it is a consistent shorter log) ...
+    expect(await t.node.audit.consistency(log, 1, 5)).not.toBeNull();
+    // ... but not against what the auditor kept: the size they hold no longer exists.
+    expect(await t.node.audit.consistency(log, 5, kept.size)).toBeNull();
+  });
+});
+
 describe('concurrency, retention and shredding', () => {
   it('gives 40 concurrent appends gapless, unique sequence numbers', async () => {
     const log = randomUUID();
