@@ -186,54 +186,118 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
     );
   }
 
-  /** Appends inside the caller's transaction, which must be in `prepared.tenantId`'s context. Returns the seq. */
-  async function append(tx: Queryable, prepared: PreparedEvent, extraData?: Record<string, string | number | boolean | null>): Promise<number> {
-    const { tenantId } = prepared;
+  /**
+   * Appends events of one log inside the caller's transaction, which must be in that tenant's
+   * context; returns their seqs. One head-row lock, one insert for the events, one for the tree
+   * nodes, at most one checkpoint (at the end, when due) and one head update, whatever the count.
+   */
+  async function appendBatch(tx: Queryable, tenantId: string, items: readonly { prepared: PreparedEvent; extraData?: Record<string, string | number | boolean | null> | undefined }[]): Promise<number[]> {
+    if (items.length === 0) return [];
     const head = await readHead(tx, tenantId, true);
-    const seq = head.size;
-    const data = { ...(prepared.event.data as Record<string, unknown>), ...extraData };
-    const body = canonicalText({ ...prepared.event, data, seq });
-    let carry = leafHashOfText(body);
-    await tx.query('insert into audit_events (tenant_id, seq, id, time, action, actor_id, body) values ($1, $2, $3, $4, $5, $6, $7)', [
-      tenantId,
-      seq,
-      prepared.event.id,
-      prepared.time,
-      prepared.event.action,
-      prepared.actorId,
-      body,
-    ]);
-    // Merge the new leaf into the frontier; every perfect subtree completed on the way is stored.
-    const nodes: [number, number, Buffer][] = [[0, seq, carry]];
-    let level = 0;
-    let idx = seq;
     const frontier = [...head.frontier];
-    while (idx % 2 === 1) {
-      const left = frontier.pop();
-      if (left === undefined) throw new Error('audit head frontier is inconsistent with its size');
-      carry = nodeHash(unb64(left), carry);
-      level += 1;
-      idx = (idx - 1) / 2;
-      nodes.push([level, idx, carry]);
+    const seqs: number[] = [];
+    const bodies: string[] = [];
+    const nodes: [number, number, Buffer][] = [];
+    for (const { prepared, extraData } of items) {
+      if (prepared.tenantId !== tenantId) throw new Error('an audit batch mixes logs');
+      const seq = head.size + seqs.length;
+      const data = { ...(prepared.event.data as Record<string, unknown>), ...extraData };
+      const body = canonicalText({ ...prepared.event, data, seq });
+      seqs.push(seq);
+      bodies.push(body);
+      // Merge the new leaf into the frontier; every perfect subtree completed on the way is stored.
+      let carry = leafHashOfText(body);
+      nodes.push([0, seq, carry]);
+      let level = 0;
+      let idx = seq;
+      while (idx % 2 === 1) {
+        const left = frontier.pop();
+        if (left === undefined) throw new Error('audit head frontier is inconsistent with its size');
+        carry = nodeHash(unb64(left), carry);
+        level += 1;
+        idx = (idx - 1) / 2;
+        nodes.push([level, idx, carry]);
+      }
+      frontier.push(b64(carry));
     }
-    frontier.push(b64(carry));
-    // One statement for all of them (a new leaf completes one node per trailing 1 bit of its index).
+    await tx.query(
+      `insert into audit_events (tenant_id, seq, id, time, action, actor_id, body)
+       select $1, e.seq, e.id, e.time, e.action, e.actor_id, e.body
+         from unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) as e(seq, id, time, action, actor_id, body)`,
+      [
+        tenantId,
+        seqs,
+        items.map((i) => i.prepared.event.id),
+        items.map((i) => i.prepared.time.toISOString()),
+        items.map((i) => i.prepared.event.action),
+        items.map((i) => i.prepared.actorId),
+        bodies,
+      ],
+    );
     await tx.query(
       `insert into audit_nodes (tenant_id, level, idx, hash)
        select $1, n.level, n.idx, decode(n.hash, 'base64') from unnest($2::smallint[], $3::bigint[], $4::text[]) as n(level, idx, hash)`,
       [tenantId, nodes.map((n) => n[0]), nodes.map((n) => n[1]), nodes.map((n) => n[2].toString('base64'))],
     );
-    head.size = seq + 1;
+    head.size += seqs.length;
     head.frontier = frontier;
-    if (checkpointDue(head)) await checkpoint(tx, tenantId, head, prepared.signer);
+    const last = items[items.length - 1];
+    if (last && checkpointDue(head)) await checkpoint(tx, tenantId, head, last.prepared.signer);
     await saveHead(tx, tenantId, head);
+    return seqs;
+  }
+
+  /** Appends inside the caller's transaction, which must be in `prepared.tenantId`'s context. Returns the seq. */
+  async function append(tx: Queryable, prepared: PreparedEvent, extraData?: Record<string, string | number | boolean | null>): Promise<number> {
+    const [seq] = await appendBatch(tx, prepared.tenantId, [{ prepared, extraData }]);
+    if (seq === undefined) throw new Error('append returned no seq');
     return seq;
   }
 
-  /** Prepares and appends in a transaction of its own. */
+  // Group commit for `record`: events of a log that arrive while its previous batch is being
+  // written go together in the next transaction. Each caller still resolves only after its event
+  // is committed, so nothing is acknowledged that a crash could lose.
+  interface Waiting {
+    prepared: PreparedEvent;
+    resolve: (seq: number) => void;
+    reject: (err: unknown) => void;
+  }
+  const queues = new Map<string, Waiting[]>();
+  const flushing = new Set<string>();
+  const MAX_BATCH = 256;
+
+  async function flush(tenantId: string): Promise<void> {
+    flushing.add(tenantId);
+    try {
+      for (;;) {
+        const queue = queues.get(tenantId) ?? [];
+        if (queue.length === 0) break;
+        const batch = queue.splice(0, MAX_BATCH);
+        try {
+          const seqs = await db.withTenant(tenantId, (tx) => appendBatch(tx, tenantId, batch.map((w) => ({ prepared: w.prepared }))));
+          batch.forEach((w, i) => w.resolve(seqs[i] ?? -1));
+        } catch (err) {
+          for (const w of batch) w.reject(err);
+        }
+      }
+    } finally {
+      flushing.delete(tenantId);
+      queues.delete(tenantId);
+    }
+  }
+
+  /** Prepares and appends in a transaction of its own (shared with concurrent callers of the same log). */
   async function record(input: AuditInput): Promise<number> {
     const prepared = await prepare(input);
-    return db.withTenant(input.tenantId, (tx) => append(tx, prepared));
+    return new Promise<number>((resolve, reject) => {
+      let queue = queues.get(input.tenantId);
+      if (!queue) {
+        queue = [];
+        queues.set(input.tenantId, queue);
+      }
+      queue.push({ prepared, resolve, reject });
+      if (!flushing.has(input.tenantId)) void flush(input.tenantId);
+    });
   }
 
   /** Signs a checkpoint now when events are not covered by one (before reads, proofs, exports). */
