@@ -14,6 +14,13 @@ export const AUDIT_ACTIONS = [
   'auth.password.changed',
   'auth.password.reset',
   'auth.email.verified',
+  // Second factors (platform log).
+  'mfa.enrolled',
+  'mfa.removed',
+  'mfa.verified',
+  'mfa.failed',
+  'mfa.recovery.used',
+  'mfa.recovery.regenerated',
   'account.deleted',
   // Operators (platform log).
   'operator.user.disabled',
