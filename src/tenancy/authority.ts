@@ -26,6 +26,8 @@ export function isUuid(value: unknown): value is string {
 interface Entry {
   /** null: not a member. */
   role: Role | null;
+  /** The org requires a second factor of its members. */
+  requireMfa: boolean;
   /** Every workspace of the org, with this member's narrowing role there (null: none). */
   workspaces: Map<string, Role | null>;
   loadedAt: number;
@@ -46,6 +48,11 @@ export async function createAuthorityCache(deps: {
   now: () => number;
   /** Called when a member is refused by the matrix (not for non-members: those get 404). */
   onDenied?: (orgId: string, permission: string) => Promise<void>;
+  /**
+   * Whether the caller's session has a verified second factor. Without it, an org that requires
+   * MFA admits nobody (fail closed).
+   */
+  mfaSatisfied?: (principal: Principal) => Promise<boolean>;
 }): Promise<AuthorityCache> {
   const { db, kv, logger, ttlMs, now } = deps;
   const cache = new Map<string, Map<string, Entry>>();
@@ -66,8 +73,8 @@ export async function createAuthorityCache(deps: {
     if (hit && now() - hit.loadedAt < ttlMs) return hit;
     const gen = generation.get(orgId) ?? 0;
     const rows = await db.withTenant(orgId, (tx) =>
-      tx.query<{ role: string; ws: [string, string | null][] }>(
-        `select m.role,
+      tx.query<{ role: string; require_mfa: boolean; ws: [string, string | null][] }>(
+        `select m.role, (select o.require_mfa from orgs o) as require_mfa,
                 (select coalesce(json_agg(json_build_array(w.id, wm.role)), '[]'::json)
                    from workspaces w
                    left join workspace_members wm on wm.tenant_id = w.tenant_id and wm.workspace_id = w.id and wm.user_id = m.user_id) as ws
@@ -77,9 +84,10 @@ export async function createAuthorityCache(deps: {
       ),
     );
     const row = rows.rows[0];
-    const entry: Entry = { role: null, workspaces: new Map(), loadedAt: now() };
+    const entry: Entry = { role: null, requireMfa: false, workspaces: new Map(), loadedAt: now() };
     if (row && isRole(row.role)) {
       entry.role = row.role;
+      entry.requireMfa = row.require_mfa === true;
       for (const [id, role] of row.ws) entry.workspaces.set(id, isRole(role) ? role : null);
     }
     if ((generation.get(orgId) ?? 0) === gen) {
@@ -112,6 +120,8 @@ export async function createAuthorityCache(deps: {
       if (!isUuid(orgId)) throw new AppError('NOT_FOUND');
       const entry = await load(orgId, principal.id);
       if (entry.role === null) throw new AppError('NOT_FOUND');
+      // The org's members must sign in with a second factor: without one, enrolment comes first.
+      if (entry.requireMfa && !(deps.mfaSatisfied && (await deps.mfaSatisfied(principal)))) throw new AppError('MFA_REQUIRED_BY_ORG');
       let role: Role = entry.role;
       let workspaceId: string | undefined;
       if ('ws' in params) {

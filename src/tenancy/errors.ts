@@ -26,5 +26,10 @@ export const TENANCY_ERROR_CODES = {
     message: 'A limit was reached.',
     doc: 'Too many organizations owned (`tenancy.maxOrgsPerUser`), workspaces (`tenancy.maxWorkspacesPerOrg`) or open invitations (`tenancy.maxPendingInvitations`).',
   },
+  MFA_REQUIRED_BY_ORG: {
+    status: 403,
+    message: 'This organization requires a second factor: enroll one and sign in with it.',
+    doc: 'The org requires MFA of its members and this session has no verified second factor; also refused when enabling the requirement without one yourself.',
+  },
   NOT_A_MEMBER: { status: 404, message: 'No such member.', doc: 'The user named in the path or body is not a member of the organization.' },
 } as const;

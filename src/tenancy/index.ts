@@ -7,7 +7,7 @@ import type { AuditLog } from '../audit/log.ts';
 import { publicOriginOf, type Config } from '../config/schema.ts';
 import type { Mailer } from '../identity/mailer.ts';
 import type { Keyring } from '../keyring/keyring.ts';
-import type { Feature, Verifiers } from '../server/route.ts';
+import type { Feature, Principal, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { createAuthorityCache, type AuthorityCache } from './authority.ts';
@@ -26,7 +26,18 @@ export interface Tenancy {
   close: () => Promise<void>;
 }
 
-export async function createTenancy(deps: { config: Config; db: Db; kv: Kv; keyring: Keyring; mailer: Mailer; audit: AuditLog; logger: Logger; now: () => number }): Promise<Tenancy> {
+export async function createTenancy(deps: {
+  config: Config;
+  db: Db;
+  kv: Kv;
+  keyring: Keyring;
+  mailer: Mailer;
+  audit: AuditLog;
+  logger: Logger;
+  now: () => number;
+  /** Whether a session has a verified second factor (identity's MFA); orgs that require MFA admit nobody without it. */
+  mfaSatisfied?: (principal: Principal) => Promise<boolean>;
+}): Promise<Tenancy> {
   const { config, db, kv, keyring, mailer, audit, logger, now } = deps;
   const authority = await createAuthorityCache({
     db,
@@ -38,6 +49,7 @@ export async function createTenancy(deps: { config: Config; db: Db; kv: Kv; keyr
     onDenied: async (orgId, permission) => {
       await audit.record({ tenantId: orgId, action: 'authz.denied', data: { permission } });
     },
+    ...(deps.mfaSatisfied ? { mfaSatisfied: deps.mfaSatisfied } : {}),
   });
   const base: TenancyDeps = {
     db,
@@ -56,7 +68,7 @@ export async function createTenancy(deps: { config: Config; db: Db; kv: Kv; keyr
   const workspaces = createWorkspaces(base);
   const invitations = createInvitations({ ...base, mailer, origin: publicOriginOf(config) });
   return {
-    feature: createTenancyFeature({ orgs, workspaces, invitations }),
+    feature: createTenancyFeature({ orgs, workspaces, invitations, mfaSatisfied: deps.mfaSatisfied }),
     verifiers: { authorize: authority.authorize },
     authority,
     orgs,

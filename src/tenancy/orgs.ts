@@ -14,6 +14,7 @@ export interface OrgView {
   id: string;
   name: string;
   role: Role;
+  requireMfa: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -87,41 +88,53 @@ export function createOrgs(deps: TenancyDeps) {
         await tx.query("insert into memberships (tenant_id, user_id, role) values ($1, $2, 'owner')", [id, userId]);
         await audit.append(tx, event);
         const row = inserted.rows[0];
-        return { id, name, role: 'owner' as const, createdAt: iso(row?.created_at), updatedAt: iso(row?.updated_at) };
+        return { id, name, role: 'owner' as const, requireMfa: false, createdAt: iso(row?.created_at), updatedAt: iso(row?.updated_at) };
       });
       return org;
     },
 
     async listMine(userId: string): Promise<OrgView[]> {
       const { rows } = await db.withUser(userId, (tx) =>
-        tx.query<{ tenant_id: string; name: string; role: string; created_at: Date; updated_at: Date }>(
-          `select o.tenant_id, o.name, m.role, o.created_at, o.updated_at
+        tx.query<{ tenant_id: string; name: string; role: string; require_mfa: boolean; created_at: Date; updated_at: Date }>(
+          `select o.tenant_id, o.name, m.role, o.require_mfa, o.created_at, o.updated_at
              from memberships m join orgs o on o.tenant_id = m.tenant_id
             where m.user_id = $1
             order by o.created_at, o.tenant_id`,
           [userId],
         ),
       );
-      return rows.map((r) => ({ id: r.tenant_id, name: r.name, role: roleOf(r.role), createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) }));
+      return rows.map((r) => ({ id: r.tenant_id, name: r.name, role: roleOf(r.role), requireMfa: r.require_mfa, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) }));
     },
 
     async get(orgId: string, role: Role): Promise<OrgView> {
-      const { rows } = await db.withTenant(orgId, (tx) => tx.query<{ name: string; created_at: Date; updated_at: Date }>('select name, created_at, updated_at from orgs'));
+      const { rows } = await db.withTenant(orgId, (tx) =>
+        tx.query<{ name: string; require_mfa: boolean; created_at: Date; updated_at: Date }>('select name, require_mfa, created_at, updated_at from orgs'),
+      );
       const row = rows[0];
       if (!row) throw new AppError('NOT_FOUND');
-      return { id: orgId, name: row.name, role, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
+      return { id: orgId, name: row.name, role, requireMfa: row.require_mfa, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
     },
 
-    async rename(orgId: string, role: Role, name: string): Promise<OrgView> {
-      const event = await audit.prepare({ tenantId: orgId, action: 'org.updated', target: { type: 'org', id: orgId } });
+    /** Renames and/or sets the MFA requirement; a change of the requirement applies on every node at once. */
+    async update(orgId: string, role: Role, changes: { name?: string | undefined; requireMfa?: boolean | undefined }): Promise<OrgView> {
+      const event = await audit.prepare({
+        tenantId: orgId,
+        action: 'org.updated',
+        target: { type: 'org', id: orgId },
+        data: { renamed: changes.name !== undefined, requireMfa: changes.requireMfa ?? null },
+      });
       const { rows } = await db.withTenant(orgId, async (tx) => {
-        const updated = await tx.query<{ created_at: Date; updated_at: Date }>('update orgs set name = $1, updated_at = now() returning created_at, updated_at', [name]);
+        const updated = await tx.query<{ name: string; require_mfa: boolean; created_at: Date; updated_at: Date }>(
+          'update orgs set name = coalesce($1, name), require_mfa = coalesce($2, require_mfa), updated_at = now() returning name, require_mfa, created_at, updated_at',
+          [changes.name ?? null, changes.requireMfa ?? null],
+        );
         if (updated.rowCount > 0) await audit.append(tx, event);
         return updated;
       });
       const row = rows[0];
       if (!row) throw new AppError('NOT_FOUND');
-      return { id: orgId, name, role, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
+      if (changes.requireMfa !== undefined) await evictOrg(orgId);
+      return { id: orgId, name: row.name, role, requireMfa: row.require_mfa, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
     },
 
     /** Deletes the org and everything in it, and crypto-shreds its data keys. */

@@ -20,7 +20,7 @@ const wsParams = z.strictObject({ org: z.uuid(), ws: z.uuid() });
 const wsMemberParams = z.strictObject({ org: z.uuid(), ws: z.uuid(), user: z.uuid() });
 const invitationParams = z.strictObject({ org: z.uuid(), invitation: z.uuid() });
 
-const orgSchema = z.object({ id: z.string(), name: z.string(), role, createdAt: z.string(), updatedAt: z.string() });
+const orgSchema = z.object({ id: z.string(), name: z.string(), role, requireMfa: z.boolean(), createdAt: z.string(), updatedAt: z.string() });
 const memberSchema = z.object({ userId: z.string(), email: z.string(), role, joinedAt: z.string() });
 const workspaceSchema = z.object({ id: z.string(), name: z.string(), createdAt: z.string(), updatedAt: z.string() });
 const wsMemberSchema = z.object({ userId: z.string(), email: z.string(), orgRole: role, workspaceRole: role.nullable(), effectiveRole: role });
@@ -46,7 +46,7 @@ function scopeOf(authority: Authority | undefined): { orgId: string; role: Role 
   return { orgId: authority.tenantId, role: authority.role };
 }
 
-export function createTenancyFeature(deps: { orgs: Orgs; workspaces: Workspaces; invitations: Invitations }): Feature {
+export function createTenancyFeature(deps: { orgs: Orgs; workspaces: Workspaces; invitations: Invitations; mfaSatisfied?: ((principal: Principal) => Promise<boolean>) | undefined }): Feature {
   const { orgs, workspaces, invitations } = deps;
   return {
     id: 'orgs',
@@ -92,14 +92,20 @@ export function createTenancyFeature(deps: { orgs: Orgs; workspaces: Workspaces;
       defineRoute({
         method: 'PATCH',
         url: '/v1/orgs/:org',
-        summary: 'Rename an organization.',
+        summary: 'Rename an organization and/or require a second factor of its members (`requireMfa`; enabling it needs one yourself).',
         guard: { kind: 'session' },
         permission: 'org.update',
         rateCategory: 'write',
-        schema: { params: orgParams, body: z.strictObject({ name }), response: { 200: orgSchema } },
-        handler: async ({ authority, body }) => {
+        schema: {
+          params: orgParams,
+          body: z.strictObject({ name: name.optional(), requireMfa: z.boolean().optional() }).refine((b) => b.name !== undefined || b.requireMfa !== undefined, 'name or requireMfa is required'),
+          response: { 200: orgSchema },
+        },
+        handler: async ({ authority, body, principal }) => {
           const { orgId, role: mine } = scopeOf(authority);
-          return orgs.rename(orgId, mine, body.name);
+          // Requiring MFA without having it would lock the caller out of their own org.
+          if (body.requireMfa === true && !(principal && deps.mfaSatisfied && (await deps.mfaSatisfied(principal)))) throw new AppError('MFA_REQUIRED_BY_ORG');
+          return orgs.update(orgId, mine, body);
         },
       }),
       defineRoute({

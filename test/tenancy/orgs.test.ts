@@ -83,6 +83,20 @@ describe('organizations', () => {
     expectError(await call(owner, 'PATCH', `/v1/orgs/${org}`, { name: 'ok', tenant_id: org }), 400, 'VALIDATION_FAILED');
   });
 
+  it('an org that requires MFA admits no session without a verified second factor (403 MFA_REQUIRED_BY_ORG); enabling it needs one', async () => {
+    const org = await fullOrg('Strict');
+    expectError(await call(owner, 'PATCH', `/v1/orgs/${org}`, { requireMfa: true }), 403, 'MFA_REQUIRED_BY_ORG');
+    expect((await call(owner, 'GET', `/v1/orgs/${org}`)).json().requireMfa).toBe(false);
+    expectError(await call(owner, 'PATCH', `/v1/orgs/${org}`, {}), 400, 'VALIDATION_FAILED');
+    // Turned on by an owner who has a factor (set here in the database), effective at once.
+    await t.node.db.withTenant(org, (tx) => tx.query('update orgs set require_mfa = true'));
+    await t.node.tenancy.authority.evictOrg(org);
+    expectError(await call(viewer, 'GET', `/v1/orgs/${org}`), 403, 'MFA_REQUIRED_BY_ORG');
+    expectError(await call(owner, 'GET', `/v1/orgs/${org}/members`), 403, 'MFA_REQUIRED_BY_ORG');
+    // Outsiders still learn nothing.
+    expectError(await call(outsider, 'GET', `/v1/orgs/${org}`), 404, 'NOT_FOUND');
+  });
+
   it('answers unknown and malformed org ids with 404, never 500', async () => {
     expectError(await call(owner, 'GET', '/v1/orgs/00000000-0000-4000-8000-00000000dead'), 404, 'NOT_FOUND');
     expectError(await call(owner, 'GET', '/v1/orgs/not-a-uuid'), 404, 'NOT_FOUND');
