@@ -78,7 +78,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     const audit = createAuditLog({ db, keyring, signingKeys, settings: config.audit, now: options.now ?? Date.now });
     await audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'node.started', data: { configSha256: createHash('sha256').update(canonicalText(maskedConfig(config))).digest('hex') } });
     identity = createIdentity({ config, db, kv, keyring, signingKeys, audit, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
-    tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, audit, logger, now: options.now ?? Date.now });
+    tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, audit, logger, now: options.now ?? Date.now, mfaSatisfied: identity.sessionHasSecondFactor });
     identity.lifecycle.check.push(tenancy.orgs.assertNotLastOwner);
     identity.lifecycle.cleanup.push(tenancy.orgs.removeUserEverywhere);
     const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, createAuditFeature(audit)];

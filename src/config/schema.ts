@@ -155,6 +155,9 @@ export const configSchema = z.strictObject({
       }),
       signupsPerIpPerHour: opt(z.number().int().min(1).max(10_000).default(5), { doc: 'Accounts one client IP may create per hour.' }),
       newDeviceRequiresSecondFactor: opt(z.boolean().default(false), { doc: 'Require a second factor for sign-ins from a new device or network (enforced once MFA is enrolled).' }),
+      mfaIssuer: opt(z.string().min(1).max(64).regex(/^[^:]+$/, 'no ":"').default('Gatehouse'), {
+        doc: 'Issuer name authenticator apps show next to a TOTP entry (the `issuer` of the otpauth URI).',
+      }),
     })
     .prefault({}),
   tenancy: z

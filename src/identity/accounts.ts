@@ -1,7 +1,7 @@
 /**
- * Accounts (AUTH-1, AUTH-2, AUTH-5, AUTH-6, AUTH-10): sign-up with email verification, sign-in
- * with throttling and lockout, password reset and change, the first-run operator setup, export
- * and deletion. Responses never reveal whether an email has an account: sign-up and reset
+ * Accounts (AUTH-1, AUTH-2, AUTH-5, AUTH-6, AUTH-7, AUTH-10): sign-up with email verification,
+ * sign-in with throttling and lockout and, for users with a second factor, a second step, password
+ * reset and change, the first-run operator setup, export and deletion. Responses never reveal whether an email has an account: sign-up and reset
  * answer the same way for both, and sign-in spends an Argon2 verification either way.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -14,6 +14,7 @@ import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { listDevices, recordDevice, type DeviceSighting } from './devices.ts';
 import type { Mailer } from './mailer.ts';
+import type { MfaChallenge, Mfa, MfaStatus, SecondFactorProof } from './mfa.ts';
 import {
   checkNewPassword,
   dummyVerify,
@@ -33,6 +34,7 @@ export interface AccountsDeps {
   kv: Kv;
   keyring: Keyring;
   sessions: Sessions;
+  mfa: Mfa;
   mailer: Mailer;
   config: Config;
   logger: Logger;
@@ -76,6 +78,18 @@ export interface PublicUser {
   createdAt: string;
 }
 
+/** A finished sign-in. */
+export interface SignedIn {
+  tokens: IssuedTokens;
+  device: DeviceSighting;
+  user: PublicUser;
+}
+
+/** A correct password of a user with a second factor: the sign-in continues at /v1/auth/mfa/verify. */
+export interface SecondFactorRequired extends MfaChallenge {
+  mfaRequired: true;
+}
+
 // Each repeated label starts after a mandatory dot and input is capped at 254 characters first.
 // eslint-disable-next-line security/detect-unsafe-regex
 const EMAIL_RE = /^[^\s@<>(),;:"[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
@@ -97,7 +111,7 @@ function publicUser(u: UserRow): PublicUser {
 
 export function createAccounts(deps: AccountsDeps) {
   const note: IdentityAudit = deps.audit ?? (async () => undefined);
-  const { db, kv, keyring, sessions, mailer, config, logger, now } = deps;
+  const { db, kv, keyring, sessions, mfa, mailer, config, logger, now } = deps;
   const argon2: Argon2Params = { memoryKiB: config.auth.argon2MemoryKiB, timeCost: config.auth.argon2TimeCost, parallelism: config.auth.argon2Parallelism };
   const policy: PasswordPolicy = {
     ...DEFAULT_PASSWORD_POLICY,
@@ -200,7 +214,7 @@ export function createAccounts(deps: AccountsDeps) {
     await note('auth.email.verified', userId);
   }
 
-  async function login(input: { email: string; password: string }, ctx: SessionContext & { deviceCookie?: string }): Promise<{ tokens: IssuedTokens; device: DeviceSighting; user: PublicUser }> {
+  async function login(input: { email: string; password: string }, ctx: SessionContext & { deviceCookie?: string }): Promise<SignedIn | SecondFactorRequired> {
     const email = normalizeEmail(input.email);
     const account = accountKey(email);
     const state = await throttle.check(account, ctx.ip);
@@ -230,6 +244,25 @@ export function createAccounts(deps: AccountsDeps) {
     if (user.password_hash && needsRehash(user.password_hash, argon2)) {
       await db.query('update users set password_hash = $2, updated_at = $3 where id = $1', [user.id, await hashPassword(input.password, argon2), new Date(now())]);
     }
+    // A user with a second factor is asked for it at every sign-in, so auth.newDeviceRequiresSecondFactor
+    // adds nothing yet; it will once devices can be remembered. The device is recorded only after
+    // the second step: recording it now would let a password alone make a device known.
+    if (await mfa.hasActiveFactor(user.id)) return { mfaRequired: true, ...(await mfa.issueChallenge(user.id, ctx.mode)) };
+    return finishSignIn(user, ctx, false);
+  }
+
+  /** The second step of a sign-in: the challenge's user signs in in the mode the password step asked for. */
+  async function completeSecondFactor(mfaToken: string, proof: SecondFactorProof, ctx: Omit<SessionContext, 'mode'> & { deviceCookie?: string }): Promise<SignedIn & { mode: 'bearer' | 'cookie' }> {
+    const { userId, mode, method } = await mfa.completeChallenge(mfaToken, proof);
+    const user = await userById(userId);
+    // Disabled between the two steps: the second one does not sign in either.
+    if (!user) throw new AppError('MFA_TOKEN_INVALID');
+    if (user.status === 'disabled') throw new AppError('ACCOUNT_DISABLED');
+    const signedIn = await finishSignIn(user, { ...ctx, mode }, true, method);
+    return { ...signedIn, mode };
+  }
+
+  async function finishSignIn(user: UserRow, ctx: SessionContext & { deviceCookie?: string }, secondFactor: boolean, method?: string): Promise<SignedIn> {
     const device = await recordDevice(db, user.id, ctx.deviceCookie, ctx.ip, ctx.userAgent);
     if ((device.newDevice || device.newNetwork) && !device.firstEver) {
       await mailer.send({
@@ -241,8 +274,13 @@ export function createAccounts(deps: AccountsDeps) {
       logger.info({ event: 'new_device_sign_in', userId: user.id, newDevice: device.newDevice, newNetwork: device.newNetwork }, 'sign-in from a new device or network');
     }
     // A new session counts as a fresh password entry (sessions.create records reauth_at).
-    const tokens = await sessions.create(user.id, { ...ctx, deviceId: device.deviceId });
-    await note('auth.login.succeeded', user.id, { session: tokens.sessionId, newDevice: device.newDevice, newNetwork: device.newNetwork });
+    const tokens = await sessions.create(user.id, { mode: ctx.mode, ip: ctx.ip, userAgent: ctx.userAgent, deviceId: device.deviceId, secondFactor });
+    await note('auth.login.succeeded', user.id, {
+      session: tokens.sessionId,
+      newDevice: device.newDevice,
+      newNetwork: device.newNetwork,
+      ...(method ? { secondFactor: method } : {}),
+    });
     return { tokens, device, user: publicUser(user) };
   }
 
@@ -308,6 +346,22 @@ export function createAccounts(deps: AccountsDeps) {
     return publicUser(user);
   }
 
+  /** The signed-in user with their second-factor state. */
+  async function meWithMfa(userId: string): Promise<PublicUser & { mfa: MfaStatus }> {
+    return { ...(await me(userId)), mfa: await mfa.status(userId) };
+  }
+
+  /**
+   * The password again, for a change to how the account signs in (adding a second factor): a
+   * stolen session alone cannot enrol the thief's authenticator.
+   */
+  async function reauthenticate(userId: string, sessionId: string, password: string): Promise<PublicUser> {
+    const user = await userById(userId);
+    if (!user?.password_hash || !(await verifyPassword(user.password_hash, password))) throw new AppError('INVALID_CREDENTIALS');
+    await sessions.markReauthenticated(sessionId);
+    return publicUser(user);
+  }
+
   async function exportData(userId: string, sessionId: string) {
     const user = await me(userId);
     return {
@@ -315,10 +369,13 @@ export function createAccounts(deps: AccountsDeps) {
       user,
       sessions: await sessions.list(userId, sessionId),
       devices: await listDevices(db, userId),
+      mfa: await mfa.status(userId),
     };
   }
 
   async function deleteAccount(userId: string, sessionId: string, password: string): Promise<void> {
+    // Asked first, so a client learns to step up before spending a password attempt.
+    await mfa.requireFreshSecondFactor(userId, sessionId);
     const user = await userById(userId);
     if (!user?.password_hash || !(await verifyPassword(user.password_hash, password))) throw new AppError('INVALID_CREDENTIALS');
     for (const check of deps.lifecycle?.check ?? []) await check(userId);
@@ -332,6 +389,7 @@ export function createAccounts(deps: AccountsDeps) {
       await tx.query('update devices set revoked_at = $2, user_agent = null, networks = $3 where user_id = $1', [userId, t, []]);
       await tx.query('update sessions set ip = null, user_agent = null where user_id = $1', [userId]);
       await tx.query('update email_tokens set used_at = coalesce(used_at, $2) where user_id = $1', [userId, t]);
+      await mfa.forgetUser(tx, userId, t);
     });
     // Crypto-shredding: whatever was sealed under the user's personal-data key is unreadable from now on.
     await keyring.destroyKeys({ tenantId: PLATFORM_TENANT_ID, subjectId: userId });
@@ -383,10 +441,13 @@ export function createAccounts(deps: AccountsDeps) {
     signup,
     verifyEmail,
     login,
+    completeSecondFactor,
     requestPasswordReset,
     confirmPasswordReset,
     changePassword,
     me,
+    meWithMfa,
+    reauthenticate,
     exportData,
     deleteAccount,
     setOperatorDisabled,

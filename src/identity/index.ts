@@ -7,13 +7,14 @@ import type { AuditLog } from '../audit/log.ts';
 import { publicOriginOf, type Config } from '../config/schema.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
-import type { Feature, Verifiers } from '../server/route.ts';
+import type { Feature, Principal, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { createAccounts, type AccountLifecycle, type Accounts, type IdentityAudit } from './accounts.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { currentRequest } from '../server/request-context.ts';
 import { createMailer, type Mailer } from './mailer.ts';
+import { createMfa, type Mfa } from './mfa.ts';
 import { createIdentityFeature } from './routes.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 
@@ -22,6 +23,9 @@ export interface Identity {
   verifiers: Pick<Verifiers, 'session'>;
   accounts: Accounts;
   sessions: Sessions;
+  mfa: Mfa;
+  /** Whether the principal's session verified a factor the user still has (orgs that require MFA ask this). */
+  sessionHasSecondFactor: (principal: Principal) => Promise<boolean>;
   mailer: Mailer;
   /** Other features register what account deletion must check and clean up. */
   lifecycle: AccountLifecycle;
@@ -82,12 +86,19 @@ export function createIdentity(deps: {
     },
   });
   const lifecycle: AccountLifecycle = { check: [], cleanup: [] };
-  const accounts = createAccounts({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(note ? { audit: note } : {}) });
-  const feature = createIdentityFeature({ accounts, sessions, now, allowedOrigins: () => [origin, ...config.cors.origins] });
+  const mfa = createMfa({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
+  const accounts = createAccounts({ db, kv, keyring, sessions, mfa, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(note ? { audit: note } : {}) });
+  const feature = createIdentityFeature({ accounts, sessions, mfa, now, allowedOrigins: () => [origin, ...config.cors.origins] });
   return {
     feature,
     accounts,
     sessions,
+    mfa,
+    sessionHasSecondFactor: async (principal) => {
+      if (principal.kind !== 'user' || !principal.sessionId) return false;
+      const [active, at] = await Promise.all([mfa.hasActiveFactor(principal.id), sessions.secondFactorAt(principal.id, principal.sessionId)]);
+      return active && at !== null;
+    },
     mailer,
     lifecycle,
     verifiers: {

@@ -1,6 +1,6 @@
 /**
- * The accounts and sessions API (AUTH-1..6, AUTH-10). Paths are part of the product; bodies are
- * documented by their schemas in OpenAPI.
+ * The accounts, sessions and second-factor API (AUTH-1..7, AUTH-10). Paths are part of the
+ * product; bodies are documented by their schemas in OpenAPI.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -8,8 +8,9 @@ import { z } from 'zod';
 import { AppError } from '../server/errors.ts';
 import { ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, assertCsrf } from '../server/guards/session.ts';
 import { defineRoute, type Feature } from '../server/route.ts';
-import type { Accounts } from './accounts.ts';
+import type { Accounts, SignedIn } from './accounts.ts';
 import { DEVICE_COOKIE, listDevices } from './devices.ts';
+import { MFA_SEALED_COLUMNS, type Mfa, type SecondFactorProof } from './mfa.ts';
 import type { IssuedTokens, Sessions } from './sessions.ts';
 
 export const IDENTITY_ERROR_CODES = {
@@ -38,6 +39,28 @@ export const IDENTITY_ERROR_CODES = {
     message: 'The password could not be checked; retry later.',
     doc: 'The breach check is fail-closed and could not be reached.',
   },
+  MFA_CODE_INVALID: {
+    status: 401,
+    message: 'The second-factor code is wrong or was already used.',
+    doc: 'A TOTP code that matches no time step within one step of the server\'s clock, one already accepted (replay), or an unknown or used recovery code.',
+  },
+  MFA_TOKEN_INVALID: {
+    status: 401,
+    message: 'The sign-in has expired or was already completed; sign in again.',
+    doc: 'The `mfaToken` of the second sign-in step is unknown, expired (5 minutes), already used, or spent by too many wrong codes.',
+  },
+  MFA_STEP_UP_REQUIRED: {
+    status: 403,
+    message: 'Confirm with your second factor first.',
+    doc: 'A sensitive action (account deletion, removing a factor, new recovery codes) needs a second factor verified in this session within the last 5 minutes: `POST /v1/me/mfa/step-up`.',
+  },
+  MFA_ALREADY_ENROLLED: { status: 409, message: 'A TOTP factor is already active.', doc: 'Remove the active TOTP factor before enrolling another.' },
+  MFA_NOT_ENROLLED: { status: 409, message: 'No second factor is active.', doc: 'Step-up and recovery codes need an active second factor.' },
+  MFA_THROTTLED: {
+    status: 429,
+    message: 'Too many second-factor attempts; retry later.',
+    doc: 'The user\'s second-factor attempts (10 per 15 minutes, 30 per day) are used up; `Retry-After` says when to retry. The owner is mailed.',
+  },
 } as const;
 
 const email = z.string().min(3).max(320);
@@ -53,6 +76,19 @@ const tokensResponse = z.object({
 });
 const cookieResponse = z.object({ sessionId: z.string(), expiresIn: z.number(), csrfToken: z.string() });
 const userSchema = z.object({ id: z.string(), email: z.string(), emailVerified: z.boolean(), isOperator: z.boolean(), createdAt: z.string() });
+const mfaStatusSchema = z.object({ totp: z.boolean(), recoveryCodesLeft: z.number() });
+const mfaChallengeResponse = z.object({
+  mfaRequired: z.literal(true),
+  mfaToken: z.string(),
+  methods: z.array(z.enum(['totp', 'recovery'])),
+  expiresIn: z.number(),
+});
+const totpCode = z.string().regex(/^[0-9]{6}$/, 'six digits');
+const recoveryCode = z.string().min(1).max(64);
+// A second factor is a TOTP code or a recovery code: exactly one of the two (oneProof).
+const proofFields = { code: totpCode.optional(), recoveryCode: recoveryCode.optional() };
+const oneProof = (b: { code?: string | undefined; recoveryCode?: string | undefined }): boolean => (b.code === undefined) !== (b.recoveryCode === undefined);
+const ONE_PROOF = { message: 'give exactly one of code and recoveryCode' };
 const accepted = z.object({ status: z.literal('accepted') });
 const ok = z.object({ ok: z.literal(true) });
 const sessionSchema = z.object({ id: z.string(), mode: z.enum(['bearer', 'cookie']), ip: z.string().nullable(), userAgent: z.string().nullable(), createdAt: z.string(), lastUsedAt: z.string(), current: z.boolean() });
@@ -84,6 +120,21 @@ function tokenBody(tokens: IssuedTokens, now: number) {
   };
 }
 
+/** The answer of a finished sign-in, the same for the password step and the second-factor step. */
+function signedInReply(reply: FastifyReply, mode: 'bearer' | 'cookie', signedIn: SignedIn, t: number) {
+  const { tokens, device } = signedIn;
+  reply.setCookie(DEVICE_COOKIE, device.cookie, { ...COOKIE_BASE, maxAge: 400 * 86_400 });
+  if (mode === 'cookie') {
+    const csrfToken = setSessionCookies(reply, tokens, t);
+    return { sessionId: tokens.sessionId, expiresIn: Math.floor((tokens.accessExpiresAt - t) / 1000), csrfToken };
+  }
+  return tokenBody(tokens, t);
+}
+
+function proofOf(body: { code?: string | undefined; recoveryCode?: string | undefined }): SecondFactorProof {
+  return body.code !== undefined ? { code: body.code } : { recoveryCode: body.recoveryCode ?? '' };
+}
+
 function sessionOf(request: FastifyRequest): { userId: string; sessionId: string } {
   const p = request.principal;
   if (!p || p.kind !== 'user' || !p.sessionId) throw new AppError('UNAUTHENTICATED');
@@ -91,11 +142,12 @@ function sessionOf(request: FastifyRequest): { userId: string; sessionId: string
 }
 
 /** The accounts feature, bound to its services. */
-export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sessions; allowedOrigins: () => readonly string[]; now: () => number }): Feature {
-  const { accounts, sessions, now } = deps;
+export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sessions; mfa: Mfa; allowedOrigins: () => readonly string[]; now: () => number }): Feature {
+  const { accounts, sessions, mfa, now } = deps;
   return {
     id: 'accounts',
     errorCodes: IDENTITY_ERROR_CODES,
+    sealedColumns: MFA_SEALED_COLUMNS,
     routes: [
       defineRoute({
         method: 'POST',
@@ -127,28 +179,44 @@ export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sess
       defineRoute({
         method: 'POST',
         url: '/v1/auth/login',
-        summary: 'Sign in with email and password. mode "bearer" returns tokens; mode "cookie" sets __Host- cookies for browsers.',
+        summary:
+          'Sign in with email and password. mode "bearer" returns tokens; mode "cookie" sets __Host- cookies for browsers. A user with a second factor gets { mfaRequired, mfaToken } instead and finishes at /v1/auth/mfa/verify.',
         guard: { kind: 'public' },
         permission: null,
         rateCategory: 'auth',
         schema: {
           body: z.strictObject({ email, password, mode: z.enum(['bearer', 'cookie']).default('bearer') }),
-          response: { 200: z.union([tokensResponse, cookieResponse]) },
+          response: { 200: z.union([tokensResponse, cookieResponse, mfaChallengeResponse]) },
         },
         handler: async ({ body, request, reply }) => {
-          const { tokens, device } = await accounts.login(body, {
+          const result = await accounts.login(body, {
             mode: body.mode,
             ip: request.ip,
             userAgent: request.headers['user-agent'],
             deviceCookie: request.cookies[DEVICE_COOKIE],
           });
-          const t = now();
-          reply.setCookie(DEVICE_COOKIE, device.cookie, { ...COOKIE_BASE, maxAge: 400 * 86_400 });
-          if (body.mode === 'cookie') {
-            const csrfToken = setSessionCookies(reply, tokens, t);
-            return { sessionId: tokens.sessionId, expiresIn: Math.floor((tokens.accessExpiresAt - t) / 1000), csrfToken };
-          }
-          return tokenBody(tokens, t);
+          if ('mfaRequired' in result) return result;
+          return signedInReply(reply, body.mode, result, now());
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/auth/mfa/verify',
+        summary: 'Second step of a sign-in: the mfaToken from /v1/auth/login with a TOTP code or a recovery code. Answers like a finished login, in the mode the login asked for.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: {
+          body: z.strictObject({ mfaToken: z.string().min(10).max(200), ...proofFields }).refine(oneProof, ONE_PROOF),
+          response: { 200: z.union([tokensResponse, cookieResponse]) },
+        },
+        handler: async ({ body, request, reply }) => {
+          const signedIn = await accounts.completeSecondFactor(body.mfaToken, proofOf(body), {
+            ip: request.ip,
+            userAgent: request.headers['user-agent'],
+            deviceCookie: request.cookies[DEVICE_COOKIE],
+          });
+          return signedInReply(reply, signedIn.mode, signedIn, now());
         },
       }),
       defineRoute({
@@ -244,12 +312,92 @@ export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sess
       defineRoute({
         method: 'GET',
         url: '/v1/me',
-        summary: 'The signed-in user.',
+        summary: 'The signed-in user, with which second factors are active.',
         guard: { kind: 'session' },
         permission: null,
         rateCategory: 'read',
-        schema: { response: { 200: userSchema } },
-        handler: async ({ request }) => accounts.me(sessionOf(request).userId),
+        schema: { response: { 200: userSchema.extend({ mfa: mfaStatusSchema }) } },
+        handler: async ({ request }) => accounts.meWithMfa(sessionOf(request).userId),
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/me/mfa/totp',
+        summary:
+          'Start enrolling an authenticator app: needs the password again; answers the otpauth URI and its QR code, shown this once. The factor is active after /v1/me/mfa/totp/confirm.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: {
+          body: z.strictObject({ password }),
+          response: { 201: z.object({ factorId: z.string(), otpauthUri: z.string(), qrCodeDataUrl: z.string() }) },
+        },
+        handler: async ({ body, request, reply }) => {
+          const { userId, sessionId } = sessionOf(request);
+          const user = await accounts.reauthenticate(userId, sessionId, body.password);
+          const enrollment = await mfa.startTotpEnrollment(userId, user.email);
+          reply.code(201);
+          // The secret is in this answer: no cache may keep it.
+          reply.header('cache-control', 'no-store');
+          return enrollment;
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/me/mfa/totp/confirm',
+        summary: 'Activate the pending TOTP factor with a first code from the app; the session counts as having just verified it.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({ factorId: z.uuid(), code: totpCode }), response: { 200: ok } },
+        handler: async ({ body, request }) => {
+          const { userId, sessionId } = sessionOf(request);
+          await mfa.confirmTotp(userId, sessionId, body.factorId, body.code);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'DELETE',
+        url: '/v1/me/mfa/totp/:id',
+        summary: 'Remove a TOTP factor (needs a second factor within the last 5 minutes). Removing the last factor also voids the recovery codes.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'write',
+        schema: { params: z.strictObject({ id: z.uuid() }), response: { 200: ok } },
+        handler: async ({ params, request }) => {
+          const { userId, sessionId } = sessionOf(request);
+          await mfa.removeTotp(userId, sessionId, params.id);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/me/mfa/recovery-codes',
+        summary: 'Ten new single-use recovery codes, shown this once; the earlier set stops working. Needs an active factor verified within the last 5 minutes.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject({}), response: { 201: z.object({ recoveryCodes: z.array(z.string()) }) } },
+        handler: async ({ request, reply }) => {
+          const { userId, sessionId } = sessionOf(request);
+          const recoveryCodes = await mfa.regenerateRecoveryCodes(userId, sessionId);
+          reply.code(201);
+          reply.header('cache-control', 'no-store');
+          return { recoveryCodes };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/me/mfa/step-up',
+        summary: 'Verify a second factor (TOTP code or recovery code) for this session, so sensitive actions are allowed for the next 5 minutes.',
+        guard: { kind: 'session' },
+        permission: null,
+        rateCategory: 'auth',
+        schema: { body: z.strictObject(proofFields).refine(oneProof, ONE_PROOF), response: { 200: z.object({ ok: z.literal(true), method: z.enum(['totp', 'recovery']) }) } },
+        handler: async ({ body, request }) => {
+          const { userId, sessionId } = sessionOf(request);
+          const method = await mfa.stepUp(userId, sessionId, proofOf(body));
+          return { ok: true as const, method };
+        },
       }),
       defineRoute({
         method: 'GET',
@@ -297,7 +445,7 @@ export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sess
         rateCategory: 'read',
         schema: {
           response: {
-            200: z.object({ exportedAt: z.string(), user: userSchema, sessions: z.array(sessionSchema), devices: z.array(deviceSchema) }),
+            200: z.object({ exportedAt: z.string(), user: userSchema, sessions: z.array(sessionSchema), devices: z.array(deviceSchema), mfa: mfaStatusSchema }),
           },
         },
         handler: async ({ request, reply }) => {
@@ -309,7 +457,8 @@ export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sess
       defineRoute({
         method: 'DELETE',
         url: '/v1/me',
-        summary: 'Delete the account: needs the password again; sessions end, personal data is deleted or anonymised and its key destroyed.',
+        summary:
+          'Delete the account: needs the password again and, with a second factor, a step-up within the last 5 minutes; sessions end, personal data is deleted or anonymised and its key destroyed.',
         guard: { kind: 'session' },
         permission: null,
         rateCategory: 'write',

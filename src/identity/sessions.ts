@@ -36,6 +36,8 @@ export interface SessionContext {
   ip: string;
   userAgent: string | undefined;
   deviceId?: string;
+  /** The sign-in verified a second factor: recorded as the session's first step-up. */
+  secondFactor?: boolean;
 }
 
 export interface SessionInfo {
@@ -102,6 +104,10 @@ export interface Sessions {
   revokeAllForUser(userId: string, reason: string, exceptSessionId?: string): Promise<number>;
   list(userId: string, currentSessionId?: string): Promise<SessionInfo[]>;
   markReauthenticated(sessionId: string): Promise<void>;
+  /** Records that this session verified a second factor now (sensitive actions ask how recently). */
+  markSecondFactor(userId: string, sessionId: string): Promise<void>;
+  /** When this live session of the user last verified a second factor (ms), or null. */
+  secondFactorAt(userId: string, sessionId: string): Promise<number | null>;
 }
 
 export function createSessions(options: {
@@ -146,8 +152,8 @@ export function createSessions(options: {
     // One statement writes the session and its first refresh token: both or neither.
     await db.query(
       `with s as (
-         insert into sessions (id, user_id, device_id, mode, successor_key, ip, user_agent, created_at, last_used_at, reauth_at, idle_expires_at, absolute_expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10) returning id)
+         insert into sessions (id, user_id, device_id, mode, successor_key, ip, user_agent, created_at, last_used_at, reauth_at, idle_expires_at, absolute_expires_at, mfa_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $13) returning id)
        insert into refresh_tokens (id, session_id, token_hash, created_at) select $11, s.id, $12, $8 from s`,
       [
         sessionId,
@@ -162,6 +168,7 @@ export function createSessions(options: {
         new Date(absolute),
         randomUUID(),
         hashToken(refreshToken),
+        ctx.secondFactor === true ? new Date(t) : null,
       ],
     );
     return issue(userId, sessionId, refreshToken, Math.min(idle, absolute));
@@ -269,5 +276,15 @@ export function createSessions(options: {
     await db.query('update sessions set reauth_at = $2 where id = $1', [sessionId, new Date(now())]);
   }
 
-  return { create, refresh, verifyAccess, revokeSession, revokeAllForUser, list, markReauthenticated };
+  async function markSecondFactor(userId: string, sessionId: string): Promise<void> {
+    await db.query('update sessions set mfa_at = $3 where id = $1 and user_id = $2 and revoked_at is null', [sessionId, userId, new Date(now())]);
+  }
+
+  async function secondFactorAt(userId: string, sessionId: string): Promise<number | null> {
+    const r = await db.query<{ mfa_at: Date | string | null }>('select mfa_at from sessions where id = $1 and user_id = $2 and revoked_at is null', [sessionId, userId]);
+    const at = r.rows[0]?.mfa_at ?? null;
+    return at === null ? null : toMs(at);
+  }
+
+  return { create, refresh, verifyAccess, revokeSession, revokeAllForUser, list, markReauthenticated, markSecondFactor, secondFactorAt };
 }

@@ -2,6 +2,7 @@
  * Organizations, members, invitations and workspaces end to end (TEN-1), in-process on PGlite.
  */
 import type { LightMyRequestResponse } from 'fastify';
+import { TOTP, URI } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { TEST_PASSWORD, signUpUser, type SignedInUser } from '../support/users.ts';
@@ -95,6 +96,23 @@ describe('organizations', () => {
     expectError(await call(owner, 'GET', `/v1/orgs/${org}/members`), 403, 'MFA_REQUIRED_BY_ORG');
     // Outsiders still learn nothing.
     expectError(await call(outsider, 'GET', `/v1/orgs/${org}`), 404, 'NOT_FOUND');
+  });
+
+  it('admits a session that verified a second factor into an org that requires one (and still refuses the others)', async () => {
+    const strict = await signUpUser(t.app, t.mail, 'strict-owner@example.com');
+    const org = await createOrg(strict, 'Strict with MFA');
+    await invite(strict, org, viewer, 'viewer');
+    const start = await call(strict, 'POST', '/v1/me/mfa/totp', { password: TEST_PASSWORD });
+    expect(start.statusCode).toBe(201);
+    const { factorId, otpauthUri } = start.json<{ factorId: string; otpauthUri: string }>();
+    const secret = URI.parse(otpauthUri) as TOTP;
+    // Confirming the factor counts as a verified second factor for this session.
+    expect((await call(strict, 'POST', '/v1/me/mfa/totp/confirm', { factorId, code: secret.generate({ timestamp: clock }) })).statusCode).toBe(200);
+    const on = await call(strict, 'PATCH', `/v1/orgs/${org}`, { requireMfa: true });
+    expect(on.statusCode, on.body).toBe(200);
+    expect(on.json().requireMfa).toBe(true);
+    expect((await call(strict, 'GET', `/v1/orgs/${org}/members`)).statusCode).toBe(200);
+    expectError(await call(viewer, 'GET', `/v1/orgs/${org}`), 403, 'MFA_REQUIRED_BY_ORG');
   });
 
   it('answers unknown and malformed org ids with 404, never 500', async () => {
