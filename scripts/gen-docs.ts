@@ -102,6 +102,13 @@ function renderErrors(): string {
     'stable; the message is for people and may change. 5xx responses never describe the failure; the',
     '`requestId` (also in the `X-Request-Id` header) finds it in the server logs.',
     '',
+    'The AI gateway\'s routes (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`, `/v1/messages`) answer',
+    'the same errors in the vendor\'s shape instead, so the OpenAI and Anthropic SDKs raise their usual',
+    'exceptions: `{ "error": { "message", "type", "param", "code" } }` (OpenAI; `code` is the lower-case',
+    'code, or OpenAI\'s own name: `invalid_api_key`, `model_not_found`, `rate_limit_exceeded`,',
+    '`insufficient_quota`) and `{ "type": "error", "error": { "type", "message" } }` (Anthropic), with the',
+    'same status. A stream that already started ends with an error event in that shape.',
+    '',
     '| code | status | meaning |',
     '|---|---|---|',
   ];

@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { API_KEY_PATTERN, parseApiKey } from '../src/gateway/api-key-format.ts';
 
 const PATTERNS: [string, RegExp][] = [
   ['private key block', /-----BEGIN (?:RSA |EC |OPENSSH |DSA |ENCRYPTED )?PRIVATE KEY-----/],
@@ -17,6 +18,15 @@ const PATTERNS: [string, RegExp][] = [
   ['Google API key', /\bAIza[0-9A-Za-z_-]{35}\b/],
   ['credentials in a URL', /\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@'"`]+:(?!\*\*\*|\[REDACTED\]|\$\{|<)[^\s/@'"`]{6,}@[a-z0-9.-]+/i],
 ];
+
+// Gatehouse API keys are recognised by their shape and confirmed by their checksum (offline, as any
+// scanner can): a 64-character string that merely looks like one is not reported.
+const GATEHOUSE_KEY = new RegExp(API_KEY_PATTERN.source, 'g');
+
+/** The Gatehouse API keys in `line` whose checksum holds. */
+function gatehouseKeysIn(line: string): string[] {
+  return [...line.matchAll(GATEHOUSE_KEY)].map((m) => m[0]).filter((candidate) => parseApiKey(candidate) !== null);
+}
 
 const files = execFileSync('git', ['ls-files', '-z'], { encoding: 'utf8' }).split('\0').filter(Boolean);
 const findings: string[] = [];
@@ -35,6 +45,7 @@ for (const file of files) {
     for (const [name, re] of PATTERNS) {
       if (re.test(line)) findings.push(`${file}:${i + 1}: ${name}`);
     }
+    if (line.includes('gatehouse_') && gatehouseKeysIn(line).length > 0) findings.push(`${file}:${i + 1}: Gatehouse API key`);
   });
 }
 if (findings.length > 0) {

@@ -25,6 +25,7 @@ import type { Kv } from '../store/kv/types.ts';
 import { createTenancy, type Tenancy } from '../tenancy/index.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
 import { createAuditFeature } from '../audit/routes.ts';
+import { createGateway, type Gateway } from '../gateway/index.ts';
 
 export interface Node {
   app: FastifyInstance;
@@ -36,6 +37,7 @@ export interface Node {
   identity: Identity;
   tenancy: Tenancy;
   audit: AuditLog;
+  gateway: Gateway;
   /** Every feature the server serves, in registration order. */
   features: readonly Feature[];
   /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
@@ -69,6 +71,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   let signingKeys: SigningKeys | undefined;
   let identity: Identity | undefined;
   let tenancy: Tenancy | undefined;
+  let gateway: Gateway | undefined;
   try {
     await db.migrate();
     kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
@@ -81,7 +84,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, audit, logger, now: options.now ?? Date.now, mfaSatisfied: identity.sessionHasSecondFactor });
     identity.lifecycle.check.push(tenancy.orgs.assertNotLastOwner);
     identity.lifecycle.cleanup.push(tenancy.orgs.removeUserEverywhere);
-    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, createAuditFeature(audit)];
+    gateway = await createGateway({ config, db, kv, keyring, audit, logger, now: options.now ?? Date.now });
+    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, gateway.feature, createAuditFeature(audit)];
     const app = await buildApp({
       config,
       db,
@@ -90,7 +94,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       keyring,
       signingKeys,
       features,
-      verifiers: { ...identity.verifiers, ...tenancy.verifiers, ...options.verifiers },
+      verifiers: { ...identity.verifiers, ...tenancy.verifiers, ...gateway.verifiers, ...options.verifiers },
       now: options.now,
       defaultMetrics: options.defaultMetrics,
     });
@@ -100,6 +104,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     const openSigning = signingKeys;
     const openIdentity = identity;
     const openTenancy = tenancy;
+    const openGateway = gateway;
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -110,6 +115,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       identity: openIdentity,
       tenancy: openTenancy,
       audit,
+      gateway: openGateway,
       features,
       logger,
       announce: storage.announce,
@@ -124,6 +130,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
           } finally {
             clearInterval(sweep);
             clearTimeout(deadline);
+            // Before storage and kv: buffered usage is written and subscriptions end.
+            await openGateway.close().catch((err: unknown) => logger.error({ err }, 'closing the gateway failed'));
             await openTenancy.close().catch(() => undefined);
             await openIdentity.close().catch(() => undefined);
             await openSigning.close().catch(() => undefined);
@@ -136,6 +144,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       },
     };
   } catch (err) {
+    await gateway?.close().catch(() => undefined);
     await tenancy?.close().catch(() => undefined);
     await identity?.close().catch(() => undefined);
     await signingKeys?.close().catch(() => undefined);

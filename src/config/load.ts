@@ -247,6 +247,11 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (config.tls.redirectHttpPort !== undefined && config.tls.certFile === undefined) {
     throw new ConfigError('tls.redirectHttpPort: only meaningful when TLS is configured (tls.certFile, tls.keyFile)');
   }
+  const providerIds = new Set(config.gateway.providers.map((p) => p.id));
+  for (const id of Object.keys(config.gateway.providerKeys ?? {})) {
+    // Names only the provider id, never the key.
+    if (!providerIds.has(id)) throw new ConfigError(`gateway.providerKeys: names the provider "${id}", which gateway.providers does not list`);
+  }
   return { config: deepFreeze(config), sources, configFile: Object.keys(fileValues).length > 0 ? filePath : undefined };
 }
 
@@ -260,10 +265,13 @@ export function secretValues(config: Config): string[] {
   for (const option of listOptions()) {
     if (!option.meta.secret) continue;
     const value = getPath(config as unknown as Record<string, unknown>, option.path);
-    if (typeof value === 'string' && value.length > 0) {
-      out.push(value);
+    // A secret option may be a map of secrets (gateway.providerKeys): each value is one.
+    const values = typeof value === 'object' && value !== null ? Object.values(value) : [value];
+    for (const item of values) {
+      if (typeof item !== 'string' || item.length === 0) continue;
+      out.push(item);
       // A URL's password is a secret on its own too.
-      const match = /^[a-z]+:\/\/[^:/@]*:([^@]+)@/i.exec(value);
+      const match = /^[a-z]+:\/\/[^:/@]*:([^@]+)@/i.exec(item);
       if (match?.[1]) out.push(decodeURIComponent(match[1]));
     }
   }

@@ -6,26 +6,10 @@
  * file named by `GATEHOUSE_X_FILE`, never from the config file, and are masked by `doctor`.
  */
 import { z } from 'zod';
+import { gatewaySection } from './gateway.ts';
+import { opt } from './option-meta.ts';
 
-export interface OptionMeta {
-  doc: string;
-  secret?: boolean;
-  /** Extra environment variable names accepted for this option (lower precedence than GATEHOUSE_*). */
-  aliases?: readonly string[];
-}
-
-const optionMeta = new WeakMap<z.ZodType, OptionMeta>();
-
-/** Attaches documentation to an option's schema. */
-function opt<T extends z.ZodType>(schema: T, meta: OptionMeta): T {
-  optionMeta.set(schema, meta);
-  return schema;
-}
-
-/** The documentation of an option's schema, if it is a leaf option. */
-export function metaOf(schema: z.ZodType): OptionMeta | undefined {
-  return optionMeta.get(schema);
-}
+export { metaOf, type OptionMeta } from './option-meta.ts';
 
 const port = z.number().int().min(0).max(65535);
 const window = z.strictObject({
@@ -236,6 +220,7 @@ export const configSchema = z.strictObject({
       ),
     })
     .prefault({}),
+  gateway: gatewaySection,
   log: z
     .strictObject({
       level: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {

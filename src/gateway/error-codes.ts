@@ -1,7 +1,7 @@
 /**
- * Error codes of the AI gateway, in the shape of src/server/error-codes.ts. They are declared here
- * until the gateway feature registers them (`Feature.errorCodes`); src/gateway/errors.ts registers
- * them on import so that a `GatewayError` can always be built.
+ * Error codes of the AI gateway, in the shape of src/server/error-codes.ts. The gateway feature
+ * declares them (`Feature.errorCodes`); src/gateway/errors.ts also registers them on import so that
+ * a `GatewayError` can always be built.
  *
  * Upstream failures are 5xx and, like every 5xx, tell the client only what kind of failure it was:
  * never the provider's host, address, key or raw answer.
@@ -58,6 +58,11 @@ export const GATEWAY_ERROR_CODES = {
     status: 429,
     message: 'The monthly call limit of this API key is reached.',
     doc: 'The API key\'s monthly call limit is used up; `Retry-After` gives seconds until the next month starts (UTC). Declared for the gateway routes.',
+  },
+  GATEWAY_LIMIT_REACHED: {
+    status: 409,
+    message: 'A limit was reached.',
+    doc: 'Too many unrevoked API keys in a workspace (`gateway.maxKeysPerWorkspace`), or too many provider credentials in a workspace (20).',
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

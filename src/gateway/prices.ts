@@ -10,44 +10,13 @@
  *
  * computed with BigInt. Rounding up means a priced call is never metered as free.
  */
-import { z } from 'zod';
+import { priceTableSchema, type PriceTableInput } from '../config/gateway.ts';
 import type { Usage } from './usage.ts';
 
+// The entry schemas live with the config schema (`gateway.prices`), which validates them.
+export { modelPriceSchema, priceTableSchema, type PriceTableInput } from '../config/gateway.ts';
+
 const MICRO = 1_000_000n;
-const DIGITS = /^\d+$/;
-
-/** Integer micro-dollars per million tokens from a decimal text, or null when it is not one we accept. */
-function parseMicroPerMillion(text: string): bigint | null {
-  const [whole = '', fraction, ...rest] = text.split('.');
-  if (rest.length > 0 || whole.length < 1 || whole.length > 7 || !DIGITS.test(whole)) return null;
-  if (fraction !== undefined && (fraction.length < 1 || fraction.length > 6 || !DIGITS.test(fraction))) return null;
-  // No float on the way: the digits become an integer directly.
-  return BigInt(whole) * MICRO + BigInt((fraction ?? '').padEnd(6, '0'));
-}
-
-/** A price in USD per million tokens: a decimal string or number, >= 0, at most 6 decimals. */
-const usdPerMillion = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const parsed = parseMicroPerMillion(typeof value === 'number' ? String(value) : value.trim());
-    if (parsed === null) {
-      ctx.addIssue({ code: 'custom', message: 'a price is a decimal number of USD per million tokens, at most 6 decimals and below 10 000 000' });
-      return z.NEVER;
-    }
-    return parsed;
-  });
-
-/** One price entry: `model` is an exact model name or a pattern where `*` matches any run of characters. */
-export const modelPriceSchema = z.strictObject({
-  model: z.string().min(1).max(200),
-  inputPerMillion: usdPerMillion,
-  outputPerMillion: usdPerMillion,
-});
-
-/** The price table (config `gateway.prices`): exact names win over patterns; among patterns the first listed wins. */
-export const priceTableSchema = z.array(modelPriceSchema).max(10_000).default([]);
-
-export type PriceTableInput = z.input<typeof priceTableSchema>;
 
 interface CompiledPrice {
   model: string;

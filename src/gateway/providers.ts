@@ -13,29 +13,17 @@
  * `https://<resource>.openai.azure.com`, `http://ollama.internal:11434`); a trailing `/v1` is
  * tolerated because the SDKs' base URLs carry one.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { ProviderKind, providerSchema } from '../config/gateway.ts';
 import type { WireFormat } from './usage.ts';
 
-export const PROVIDER_KINDS = ['openai', 'anthropic', 'azure-openai', 'openai-compatible'] as const;
-export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+// The schemas live with the config schema (`gateway.providers`), which validates them.
+export { PROVIDER_KINDS, providerSchema, type ProviderKind } from '../config/gateway.ts';
 
 /** The Azure OpenAI API version used when a provider names none (a GA version). */
 export const DEFAULT_AZURE_API_VERSION = '2024-10-21';
 /** The `anthropic-version` header sent when a provider names none. */
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
-
-/** A configured provider (platform-wide or a tenant's own), without its key. */
-export const providerSchema = z.strictObject({
-  id: z.string().min(1).max(100),
-  kind: z.enum(PROVIDER_KINDS),
-  baseUrl: z.url({ protocol: /^https?$/ }),
-  /** Azure: the `api-version` query value. Anthropic: the `anthropic-version` header. */
-  apiVersion: z.string().min(1).max(50).optional(),
-  /** Azure: model name -> deployment name (a model without an entry is its own deployment name). */
-  deployments: z.record(z.string().min(1).max(200), z.string().min(1).max(200)).optional(),
-  /** OpenAI formats: ask for the usage chunk of streams (`stream_options.include_usage`). Turn off for a compatible server that refuses the option. Default true. */
-  streamUsage: z.boolean().optional(),
-});
 
 export type ProviderConfig = z.infer<typeof providerSchema>;
 

@@ -15,7 +15,11 @@
 import { promises as dnsPromises, type LookupAddress, type LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, buildConnector } from 'undici';
+import { checkCidr, checkHostPattern, normalizeHost } from '../config/gateway.ts';
 import { GatewayError } from './errors.ts';
+
+// The pure checks live with the config schema, which validates the allowlist with them.
+export { checkCidr, checkHostPattern };
 
 /** Which upstreams may be reached. */
 export interface UpstreamPolicy {
@@ -76,45 +80,6 @@ const DENIED_IPV6: readonly [string, number][] = [
 const DENIED = new BlockList();
 for (const [net, prefix] of DENIED_IPV4) DENIED.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of DENIED_IPV6) DENIED.addSubnet(net, prefix, 'ipv6');
-
-const LABEL_CHARS = /^[a-z0-9_-]+$/;
-
-/** A DNS label: 1 to 63 letters, digits, '-' or '_', not starting or ending with '-'. */
-function isHostLabel(label: string): boolean {
-  return label.length >= 1 && label.length <= 63 && LABEL_CHARS.test(label) && !label.startsWith('-') && !label.endsWith('-');
-}
-
-/** Lowercase, no trailing dot, no IPv6 brackets: the form hostnames are compared in. */
-function normalizeHost(host: string): string {
-  let h = host.trim().toLowerCase();
-  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
-  if (h.endsWith('.')) h = h.slice(0, -1);
-  return h;
-}
-
-/** Why `pattern` is not a valid allowlist entry, or null when it is. */
-export function checkHostPattern(pattern: string): string | null {
-  const p = normalizeHost(pattern);
-  if (isIP(p) !== 0) return null;
-  const name = p.startsWith('*.') ? p.slice(2) : p;
-  if (name.includes('*')) return 'a wildcard may only be the whole first label, as in *.example.com';
-  const labels = name.split('.');
-  if (p.startsWith('*.') && labels.length < 2) return 'a wildcard needs a suffix of at least two labels, as in *.example.com';
-  if (!labels.every(isHostLabel)) return 'not a hostname';
-  return null;
-}
-
-/** Why `cidr` is not a valid CIDR or address, or null when it is. */
-export function checkCidr(cidr: string): string | null {
-  const [address = '', prefixText, ...rest] = cidr.trim().split('/');
-  const family = isIP(address);
-  if (family === 0 || rest.length > 0) return 'not an IP address or CIDR';
-  if (prefixText === undefined) return null;
-  if (!/^\d{1,3}$/.test(prefixText)) return 'the prefix length is not a number';
-  const prefix = Number(prefixText);
-  if (prefix > (family === 4 ? 32 : 128)) return 'the prefix length is too long';
-  return null;
-}
 
 /** True when `hostname` matches an allowlist entry. */
 export function isHostAllowed(hostname: string, allowedHosts: readonly string[]): boolean {

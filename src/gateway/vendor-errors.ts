@@ -50,8 +50,8 @@ const OPENAI_CODE_ALIASES: Record<string, string> = {
   MONTHLY_LIMIT_REACHED: 'insufficient_quota',
 };
 
-// Codes no retry can fix: the operator has to act.
-const DO_NOT_RETRY = new Set(['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'UPSTREAM_SCHEME_NOT_ALLOWED', 'UPSTREAM_AUTH_FAILED']);
+// Codes no retry can fix: the operator has to act, or (a used-up monthly limit) weeks must pass.
+const DO_NOT_RETRY = new Set(['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'UPSTREAM_SCHEME_NOT_ALLOWED', 'UPSTREAM_AUTH_FAILED', 'MONTHLY_LIMIT_REACHED']);
 
 function openAIType(status: number): string {
   if (status === 401) return 'authentication_error';

@@ -31,7 +31,17 @@ import { GUARDS } from './guards/index.ts';
 import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
 import { enforceRateLimit, type RateLimiterDeps } from './rate-limit.ts';
 import { runWithRequest } from './request-context.ts';
-import { validateRoute, type Authority, type Feature, type GuardSpec, type Principal, type RouteDef, type Services, type Verifiers } from './route.ts';
+import {
+  validateRoute,
+  type Authority,
+  type ErrorFormat,
+  type Feature,
+  type GuardSpec,
+  type Principal,
+  type RouteDef,
+  type Services,
+  type Verifiers,
+} from './route.ts';
 
 /** What the route table records for every registered route (docs/guards.md, guard tests). */
 export interface RouteMeta {
@@ -43,6 +53,8 @@ export interface RouteMeta {
   summary: string;
   hasBody: boolean;
   feature: string;
+  /** Set when the route renders its errors in another API's shape. */
+  errorFormat?: ErrorFormat;
 }
 
 declare module 'fastify' {
@@ -259,6 +271,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // 5xx bodies never carry anything specific to the failure.
     const text = status >= 500 ? (info?.message ?? 'Internal error.') : (message ?? info?.message ?? 'Error.');
     if (headers) reply.headers(headers);
+    // A route whose clients are another API's SDKs gets the same error in that API's shape.
+    const format = request.routeOptions?.config?.gatehouse?.errorFormat;
+    if (format) {
+      const rendered = format.render({ status, code, message: text, requestId: request.id, headers: headers ?? {} });
+      if (rendered.headers) reply.headers(rendered.headers);
+      return reply.code(status).type('application/json; charset=utf-8').send(rendered.body);
+    }
     return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, text, request.id));
   }
 
@@ -323,6 +342,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       summary: route.summary,
       hasBody: route.schema.body !== undefined,
       feature: feature.id,
+      ...(route.errorFormat ? { errorFormat: route.errorFormat } : {}),
     };
     routes.push(meta);
     methodRouter.on(route.method, route.url, () => undefined);
@@ -346,7 +366,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         ...(route.schema.querystring ? { querystring: route.schema.querystring } : {}),
         ...(route.schema.body ? { body: route.schema.body } : {}),
         ...(route.schema.headers ? { headers: route.schema.headers } : {}),
-        response: { ...route.schema.response, ...errorResponses },
+        response: { ...route.schema.response, ...(route.errorFormat ? { '4xx': route.errorFormat.schema, '5xx': route.errorFormat.schema } : errorResponses) },
       },
       // The guard runs before validation, so an unauthenticated caller learns nothing of the schema.
       // A public route has nothing to check, so it gets no hook at all.
@@ -356,7 +376,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
             preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
               const principal = await guard.run(request, route.guard, guardDeps);
               request.principal = principal;
-              if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`);
+              if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`, principal.rateLimit);
               if (permission !== null) {
                 if (!principal || !authorize) throw new AppError('FORBIDDEN');
                 const info = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal };

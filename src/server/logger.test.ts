@@ -251,6 +251,14 @@ describe('createLogger: canaries never reach the output', () => {
     expect(msg).toContain('prompt_tokens=1234');
     expect(msg).toContain('code=RATE_LIMITED');
   });
+
+  it('does not leak a Gatehouse API key in the gatehouse_ format, wherever it sits in the text', () => {
+    // Shaped like a key (src/gateway/api-key-format.ts); the logger needs no checksum to scrub it.
+    const key = `gatehouse_${randomBytes(60).toString('base64').replace(/[^0-9A-Za-z]/g, '').padEnd(54, 'Q').slice(0, 54)}`;
+    const { log, output } = capture();
+    log.info({ note: `presented(${key})` }, `key ${key}, again:${key}`);
+    expectNoCanary(output(), [key, key.slice(10, 58)]);
+  });
 });
 
 describe('sanitizeForLog', () => {

@@ -36,8 +36,8 @@
  *   `scheme://[REDACTED]@`;
  * - `Bearer <word>` -> `Bearer [REDACTED]` (any case, so text like "missing bearer token" loses its
  *   last word); `Basic <b64>` only when it decodes to something with a colon (`user:pass`);
- * - JWT/JWS/JWE (`eyJ…` segments joined by dots) and Gatehouse API keys (`gh_` + 20 or more
- *   url-safe characters) -> `[REDACTED]`;
+ * - JWT/JWS/JWE (`eyJ…` segments joined by dots) and Gatehouse API keys (`gatehouse_` + 54 base62
+ *   characters, and the older `gh_` + 20 or more url-safe characters) -> `[REDACTED]`;
  * - query/fragment parameters (after `?`, `&`, `#`, `;`) whose name is sensitive as above, or is
  *   `code`, `state`, `sig`, `ticket`, `SAMLResponse`, `SAMLRequest`, `RelayState`, or contains
  *   `signature`/`assertion` (OAuth codes, presigned URL signatures);
@@ -205,7 +205,7 @@ const USERINFO_RE = /\b([a-z][a-z0-9+.-]{0,31}:\/\/)([^\s:/?#@]*)(:[^\s/?#]*)?@/
 const BEARER_RE = /\b(bearer)(\s+)[A-Za-z0-9._~+/-]+=*/gi;
 const BASIC_RE = /\b(basic)(\s+)([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])/gi;
 const JWT_RE = /(?<![A-Za-z0-9])eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}/g;
-const API_KEY_RE = /(?<![A-Za-z0-9])gh_[A-Za-z0-9_-]{20,}/g;
+const API_KEY_RE = /(?<![A-Za-z0-9])(?:gh_[A-Za-z0-9_-]{20,}|gatehouse_[0-9A-Za-z]{54})/g;
 const QUERY_RE = /([?&#;][ \t]*)([^=&#\s?;"'<>]{1,64})=([^&#\s;"'<>]*)/g;
 const KV_RE = /(?<![\w.-])([A-Za-z_][\w.-]{0,63})(["']?[ \t]*[=:][ \t]*)("[^"\r\n]*"|'[^'\r\n]*'|[^\s"'&,;]+)/g;
 const ENCODED_EMAIL_RE = /(?<![A-Za-z0-9._%+-])([A-Za-z0-9._+-])[A-Za-z0-9._%+-]*%40((?:[A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*)/g;
@@ -213,7 +213,7 @@ const EMAIL_RE = /(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@((?:[
 const PHONE_RE = /(?<![+\d])\+\d(?:[ .()-]{0,2}\d){7,14}(?!\d)/g;
 const BEARER_OR_BASIC_RE = /bearer|basic/i;
 /** Cheap pre-check: a string with none of these cannot match any rule below. */
-const MAYBE_SENSITIVE_RE = /[@+=:]|%40|eyJ|gh_|bearer|basic/i;
+const MAYBE_SENSITIVE_RE = /[@+=:]|%40|eyJ|gh_|gatehouse_|bearer|basic/i;
 /* eslint-enable security/detect-unsafe-regex */
 
 function maskPhone(match: string): string {
@@ -281,7 +281,7 @@ function scrubString(input: string, secrets: readonly string[]): string {
     );
   }
   if (s.includes('eyJ')) s = s.replace(JWT_RE, REDACTED);
-  if (s.includes('gh_')) s = s.replace(API_KEY_RE, REDACTED);
+  if (s.includes('gh_') || s.includes('gatehouse_')) s = s.replace(API_KEY_RE, REDACTED);
   const hasEq = s.includes('=');
   if (hasEq) {
     s = s.replace(QUERY_RE, (m, lead: string, name: string, value: string) =>

@@ -34,7 +34,8 @@ function setHeaders(reply: FastifyReply, policy: string, result: SlidingWindowRe
 
 /**
  * Counts one request against `scope` (ip or principal) of a category; throws RATE_LIMITED or,
- * when the counter store fails and the setting is closed, SERVICE_UNAVAILABLE.
+ * when the counter store fails and the setting is closed, SERVICE_UNAVAILABLE. `own` replaces the
+ * category's window for a principal that carries its own limit (an API key's).
  */
 export async function enforceRateLimit(
   deps: RateLimiterDeps,
@@ -42,9 +43,10 @@ export async function enforceRateLimit(
   category: RateCategory,
   scope: 'ip' | 'principal',
   subject: string,
+  own?: { limit: number; windowSeconds: number },
 ): Promise<void> {
   if (!deps.config.rateLimit.enabled) return;
-  const window = rateLimitsFor(deps.config, category)[scope];
+  const window = own ?? rateLimitsFor(deps.config, category)[scope];
   const policy = `${scope}-${category}`;
   let result: SlidingWindowResult;
   try {

@@ -22,7 +22,11 @@ export interface Principal {
   sessionId?: string;
   /** Tenant the principal acts in, when the guard knows it (API keys). */
   tenantId?: string;
+  /** Workspace the principal is confined to (API keys). */
+  workspaceId?: string;
   scopes?: readonly string[];
+  /** The principal's own rate limit, replacing the route category's per-principal one (an API key's limit). */
+  rateLimit?: { limit: number; windowSeconds: number };
 }
 
 /**
@@ -87,6 +91,31 @@ export interface HandlerContext<Params, Query, Body> {
   authority: Authority | undefined;
 }
 
+/** An error as a route's own error format renders it. */
+export interface RenderableError {
+  status: number;
+  /** The Gatehouse error code (UPPER_SNAKE). */
+  code: string;
+  /** The client-safe message (already generic for a 5xx). */
+  message: string;
+  requestId: string;
+  /** Headers the error carries, e.g. `retry-after`. */
+  headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * Errors in another API's shape, for routes whose clients are that API's SDKs (the AI gateway's
+ * OpenAI- and Anthropic-compatible routes). The one error handler renders every error of such a
+ * route with it: guard refusals, rate limits, body and validation errors, thrown errors.
+ */
+export interface ErrorFormat {
+  /** A short name for the route table, e.g. `openai`. */
+  name: string;
+  /** The error body's schema (OpenAPI, response serialization). */
+  schema: z.ZodType;
+  render: (error: RenderableError) => { body: unknown; headers?: Record<string, string> };
+}
+
 export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
   method: HttpMethod;
   url: string;
@@ -100,6 +129,8 @@ export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
   bodyLimit?: number;
   /** Hidden from OpenAPI (never from the guard table). */
   hidden?: boolean;
+  /** Renders this route's errors in another shape instead of the Gatehouse envelope. */
+  errorFormat?: ErrorFormat;
   handler: (
     ctx: HandlerContext<
       S['params'] extends z.ZodType ? z.output<S['params']> : Record<string, never>,

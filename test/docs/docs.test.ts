@@ -32,7 +32,7 @@ describe('error codes', () => {
     const thrown = new Set<string>();
     for (const file of walk(join(ROOT, 'src')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
       const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/new AppError\(\s*'([A-Z0-9_]+)'/g)) thrown.add(`${m[1]}`);
+      for (const m of text.matchAll(/new (?:AppError|GatewayError)\(\s*'([A-Z0-9_]+)'/g)) thrown.add(`${m[1]}`);
       for (const m of text.matchAll(/sendError\([^,]+,[^,]+,\s*'([A-Z0-9_]+)'/g)) thrown.add(`${m[1]}`);
       for (const m of text.matchAll(/return \{ code: '([A-Z0-9_]+)'/g)) thrown.add(`${m[1]}`);
     }

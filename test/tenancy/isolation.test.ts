@@ -27,6 +27,10 @@ interface Fixture {
   invitation: string;
   /** A plain member, the target of member routes. */
   target: string;
+  /** An API key id in the workspace. */
+  key: string;
+  /** A provider credential name in the workspace. */
+  provider: string;
 }
 
 const pg = postgresTarget();
@@ -130,9 +134,13 @@ for (const target of targets) {
       return t.app.inject({ method: route.method, url: urlFor(route, ids), headers: user.auth, ...(payload ? { payload } : {}) });
     };
 
-    /** An org owned by `owner`, the other role members added, a workspace, a narrowing, a pending invitation and a data key. */
+    /**
+     * An org owned by `owner`, the other role members added, a workspace, a narrowing, a pending
+     * invitation, a data key, and the gateway's rows: an API key, a provider credential, model
+     * settings and a usage record.
+     */
     async function makeOrg(owner: SignedInUser, others: Partial<Record<Role, SignedInUser>>, name: string): Promise<Fixture> {
-      const { tenancy, db, keyring } = t.node;
+      const { tenancy, db, keyring, gateway } = t.node;
       const org = (await tenancy.orgs.create(owner.userId, name)).id;
       await db.withTenant(org, async (tx) => {
         for (const [role, user] of Object.entries(others)) {
@@ -145,10 +153,30 @@ for (const target of targets) {
       await tenancy.workspaces.setMemberRole(org, ws, 'owner', spare.userId, 'viewer');
       const invitation = (await tenancy.invitations.create(org, owner.userId, 'owner', `invitee-${randomBytes(4).toString('hex')}@example.com`, 'viewer')).id;
       await keyring.seal({ tenantId: org }, { table: 'orgs', column: 'name', rowId: org }, name);
-      return { org, ws, invitation, target: spare.userId };
+      const { apiKey } = await gateway.keys.create(org, ws, owner.userId, { name: 'fixture', scopes: ['ai:chat'], expiresAt: null, monthlyLimit: 10, rateLimitPerMinute: null });
+      const provider = 'fixture-openai';
+      await gateway.routing.setProvider(org, ws, owner.userId, provider, { kind: 'openai', baseUrl: 'https://api.openai.com', apiKey: `fixture-vendor-key-${randomBytes(8).toString('hex')}`, models: ['gpt-*'] });
+      await gateway.routing.setSettings(org, ws, { allowedModels: ['gpt-*'], aliases: [{ name: 'fast', targets: [{ model: 'gpt-4o-mini', provider }] }] });
+      gateway.meter.record({
+        tenantId: org,
+        workspaceId: ws,
+        apiKeyId: apiKey.id,
+        provider: `workspace:${provider}`,
+        model: 'gpt-4o-mini',
+        inputTokens: 10,
+        outputTokens: 5,
+        estimated: false,
+        costMicroUsd: 42,
+        status: 200,
+        errorCode: null,
+        durationMs: 12,
+        at: new Date(),
+      });
+      await gateway.meter.flush();
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider });
 
     beforeAll(async () => {
       const database = await target.database();
@@ -181,7 +209,9 @@ for (const target of targets) {
 
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
-      expect(tables).toEqual(expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs']));
+      expect(tables).toEqual(
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records']),
+      );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);
       const empty = tables.filter((table) => sa[table] === '[]' || sb[table] === '[]');

@@ -1,0 +1,139 @@
+/**
+ * Builds the AI gateway (GW-1..4) from the configuration: the upstream agent (allowlist and address
+ * checks), the proxy with its breakers, the price table, the meter, API keys with their verifier,
+ * workspace routing, the caches' eviction across nodes, and the feature with its routes.
+ */
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/log.ts';
+import type { Config } from '../config/schema.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import type { Feature, Verifiers } from '../server/route.ts';
+import type { Db } from '../store/db-types.ts';
+import type { Kv } from '../store/kv/types.ts';
+import { isUuid, TENANCY_EVICT_CHANNEL } from '../tenancy/authority.ts';
+import { createApiKeys, type ApiKeys } from './keys.ts';
+import { createMeter, type Meter } from './metering.ts';
+import { createPriceTable } from './prices.ts';
+import { createGatewayProxy, type GatewayProxy } from './proxy.ts';
+import { createGatewayFeature } from './routes.ts';
+import { createRouting, platformProviders, type Routing } from './routing.ts';
+import { createUpstreamAgent } from './upstream.ts';
+
+/** The kv channel of gateway cache evictions: `key:<id>` or `ws:<org>/<workspace>`. */
+const EVICT_CHANNEL = 'gateway:evict';
+const KEY_MESSAGE = /^key:([0-9A-Za-z]{16})$/;
+const WS_MESSAGE = /^ws:([0-9a-f-]{36})\/([0-9a-f-]{36})$/;
+
+export interface Gateway {
+  feature: Feature;
+  verifiers: Pick<Verifiers, 'apiKey'>;
+  keys: ApiKeys;
+  routing: Routing;
+  meter: Meter;
+  proxy: GatewayProxy;
+  /** Unsubscribes, writes buffered usage, stops the breakers and closes upstream connections. */
+  close: () => Promise<void>;
+}
+
+export interface GatewayDeps {
+  config: Config;
+  db: Db;
+  kv: Kv;
+  keyring: Keyring;
+  audit: AuditLog;
+  logger: Logger;
+  now: () => number;
+}
+
+/**
+ * Creates the gateway; call `close` after the server stopped taking requests.
+ * @example const gateway = await createGateway({ config, db, kv, keyring, audit, logger, now })
+ */
+export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { config, db, kv, keyring, audit, logger, now } = deps;
+  const settings = config.gateway;
+  const cacheTtlMs = settings.keyCacheSeconds * 1000;
+  const agent = createUpstreamAgent(settings.upstream);
+  const proxy = createGatewayProxy({ dispatcher: agent, timeouts: settings.timeouts, retry: settings.retry, breaker: settings.breaker });
+  const prices = createPriceTable(settings.prices.map((p) => ({ ...p })));
+  const meter = createMeter({ db, logger, flushMs: settings.usageFlushMs, maxBuffered: settings.usageMaxBuffered });
+  const keys = createApiKeys({
+    db,
+    audit,
+    logger,
+    meter,
+    now,
+    cacheTtlMs,
+    maxKeysPerWorkspace: settings.maxKeysPerWorkspace,
+    publishEviction: (keyId) => kv.publish(EVICT_CHANNEL, `key:${keyId}`),
+  });
+  const routing = createRouting({
+    db,
+    keyring,
+    audit,
+    logger,
+    policy: settings.upstream,
+    cacheTtlMs,
+    publishEviction: (orgId, wsId) => kv.publish(EVICT_CHANNEL, `ws:${orgId}/${wsId}`),
+  });
+
+  const unsubscribers: (() => Promise<void>)[] = [];
+  try {
+    unsubscribers.push(
+      await kv.subscribe(EVICT_CHANNEL, (message) => {
+        const key = KEY_MESSAGE.exec(message);
+        if (key?.[1]) keys.dropLocal(key[1]);
+        const ws = WS_MESSAGE.exec(message);
+        if (ws?.[1] && ws[2]) routing.dropLocal(ws[1], ws[2]);
+      }),
+    );
+    // Tenancy announces every org, workspace and membership change: a deleted workspace or org
+    // takes its keys and routing with it, on every node.
+    unsubscribers.push(
+      await kv.subscribe(TENANCY_EVICT_CHANNEL, (orgId) => {
+        if (!isUuid(orgId)) return;
+        keys.dropOrg(orgId);
+        routing.dropOrg(orgId);
+      }),
+    );
+  } catch (err) {
+    for (const unsubscribe of unsubscribers) await unsubscribe().catch(() => undefined);
+    await meter.close().catch(() => undefined);
+    proxy.close();
+    await agent.close().catch(() => undefined);
+    throw err;
+  }
+
+  const feature = createGatewayFeature({
+    db,
+    keys,
+    routing,
+    meter,
+    proxy,
+    prices,
+    platform: platformProviders(settings.providers, settings.providerKeys),
+    monthly: { kv, logger, onStoreError: config.rateLimit.onStoreError },
+    logger,
+    now,
+    bodyLimitBytes: settings.bodyLimitBytes,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    feature,
+    verifiers: { apiKey: keys.verify },
+    keys,
+    routing,
+    meter,
+    proxy,
+    close: () => {
+      closing ??= (async () => {
+        for (const unsubscribe of unsubscribers) await unsubscribe().catch((err: unknown) => logger.error({ err }, 'gateway unsubscribe failed'));
+        await meter.close();
+        proxy.close();
+        await agent.close();
+      })();
+      return closing;
+    },
+  };
+}
