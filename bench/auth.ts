@@ -32,7 +32,8 @@ const PASSWORD = 'benchmark passphrase for gatehouse 2026';
 
 let benchUserId = '';
 // Bound once the node exists: the public route runs exactly the /v1/me handler's lookup.
-let lookupMe: ((id: string) => Promise<{ id: string; email: string; emailVerified: boolean; isOperator: boolean; createdAt: string }>) | undefined = undefined;
+let lookupMe: ((id: string) => Promise<{ id: string; email: string; emailVerified: boolean; isOperator: boolean; createdAt: string; mfa: { totp: boolean; recoveryCodesLeft: number } }>) | undefined =
+  undefined;
 const publicMe: Feature = {
   id: 'bench',
   routes: [
@@ -43,7 +44,18 @@ const publicMe: Feature = {
       guard: { kind: 'public' },
       permission: null,
       rateCategory: 'read',
-      schema: { response: { 200: z.object({ id: z.string(), email: z.string(), emailVerified: z.boolean(), isOperator: z.boolean(), createdAt: z.string() }) } },
+      schema: {
+        response: {
+          200: z.object({
+            id: z.string(),
+            email: z.string(),
+            emailVerified: z.boolean(),
+            isOperator: z.boolean(),
+            createdAt: z.string(),
+            mfa: z.object({ totp: z.boolean(), recoveryCodesLeft: z.number() }),
+          }),
+        },
+      },
       handler: async () => {
         if (!lookupMe) throw new Error('bench not ready');
         return lookupMe(benchUserId);
@@ -88,7 +100,7 @@ const node = await startNode({
   features: [publicMe],
   mailer: { transport: 'outbox', send: async (m) => void mail.push(m), close: async () => undefined },
 });
-lookupMe = (id) => node.identity.accounts.me(id);
+lookupMe = (id) => node.identity.accounts.meWithMfa(id);
 const url = await node.app.listen({ host: '127.0.0.1', port: 0 });
 const email = 'bench@example.com';
 await node.app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email, password: PASSWORD } });

@@ -348,7 +348,8 @@ export function createAccounts(deps: AccountsDeps) {
 
   /** The signed-in user with their second-factor state. */
   async function meWithMfa(userId: string): Promise<PublicUser & { mfa: MfaStatus }> {
-    return { ...(await me(userId)), mfa: await mfa.status(userId) };
+    const [user, status] = await Promise.all([me(userId), mfa.status(userId)]);
+    return { ...user, mfa: status };
   }
 
   /**
