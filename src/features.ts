@@ -8,6 +8,14 @@
  */
 import { keyringFeature } from './keyring/routes.ts';
 import { opsFeature } from './ops/routes.ts';
-import type { Feature } from './server/route.ts';
+import type { Feature, SealedColumn } from './server/route.ts';
+import { MFA_SEALED_COLUMNS } from './identity/mfa.ts';
+import { GATEWAY_SEALED_COLUMNS } from './gateway/routes.ts';
 
 export const FEATURES: readonly Feature[] = [opsFeature, keyringFeature];
+
+/**
+ * Every sealed column of every feature, including those built at start (identity, gateway): what
+ * `gatehouse keys rotate dek` re-encrypts. A test checks it equals what a running node declares.
+ */
+export const SEALED_COLUMNS: readonly SealedColumn[] = [...FEATURES.flatMap((f) => f.sealedColumns ?? []), ...MFA_SEALED_COLUMNS, ...GATEWAY_SEALED_COLUMNS];

@@ -8,7 +8,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
-import { FEATURES } from '../features.ts';
+import { SEALED_COLUMNS } from '../features.ts';
 import { PLATFORM_TENANT_ID, type Keyring } from '../keyring/keyring.ts';
 import { rotateDeks } from '../keyring/reencrypt.ts';
 import { createSigningKeys, SIGNING_PURPOSES, type SigningPurpose } from '../keyring/signing-keys.ts';
@@ -143,7 +143,7 @@ export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean
 export async function runRotateDek(loaded: LoadedConfig, opts: { dryRun: boolean; tenant?: string }, out: Out): Promise<void> {
   const o = await openAll(loaded, quietLogger());
   try {
-    const columns = FEATURES.flatMap((f) => f.sealedColumns ?? []);
+    const columns = SEALED_COLUMNS;
     const progress = bar('re-encrypt');
     progress.start(0, 0);
     const result = await rotateDeks({

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { modelPatternSchema, providerBaseUrlSchema, providerIdSchema, PROVIDER_KINDS } from '../config/gateway.ts';
 import { AppError } from '../server/errors.ts';
-import { defineRoute, type Authority, type ErrorFormat, type Feature, type Principal } from '../server/route.ts';
+import { defineRoute, type Authority, type ErrorFormat, type Feature, type Principal, type SealedColumn } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import { GATEWAY_ERROR_CODES } from './error-codes.ts';
 import { API_KEY_SCOPES, verifiedKeyOf, type ApiKeys } from './keys.ts';
@@ -133,6 +133,9 @@ function orgOf(authority: Authority | undefined): string {
   return authority.tenantId;
 }
 
+
+/** Vendor keys brought by a workspace, sealed with the tenant's data key. */
+export const GATEWAY_SEALED_COLUMNS: readonly SealedColumn[] = [{ table: 'provider_credentials', column: 'api_key_sealed', idColumn: 'id', tenantColumn: 'tenant_id' }];
 export interface GatewayFeatureDeps {
   db: Db;
   keys: ApiKeys;
@@ -221,7 +224,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     id: 'gateway',
     errorCodes: GATEWAY_ERROR_CODES,
     auditActions: ['apikey.created', 'apikey.revoked', 'provider.credential.set', 'provider.credential.deleted', 'limits.changed'],
-    sealedColumns: [{ table: 'provider_credentials', column: 'api_key_sealed', idColumn: 'id', tenantColumn: 'tenant_id' }],
+    sealedColumns: GATEWAY_SEALED_COLUMNS,
     routes: [
       // -------------------------------------------------------------------------------------
       // API keys
