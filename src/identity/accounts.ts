@@ -141,6 +141,18 @@ export function createAccounts(deps: AccountsDeps) {
     return (await db.query<UserRow>("select id, email, email_verified_at, password_hash, status, is_operator, created_at from users where email = $1 and status <> 'deleted'", [email])).rows[0];
   }
 
+  /** The sign-in lookup: the user and, in the same statement, whether a second factor is active (as `mfa.hasActiveFactor`). */
+  async function signInUserByEmail(email: string): Promise<(UserRow & { has_factor: boolean }) | undefined> {
+    return (
+      await db.query<UserRow & { has_factor: boolean }>(
+        `select u.id, u.email, u.email_verified_at, u.password_hash, u.status, u.is_operator, u.created_at,
+                exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null) as has_factor
+           from users u where u.email = $1 and u.status <> 'deleted'`,
+        [email],
+      )
+    ).rows[0];
+  }
+
   async function userById(id: string): Promise<UserRow | undefined> {
     return (await db.query<UserRow>("select id, email, email_verified_at, password_hash, status, is_operator, created_at from users where id = $1 and status <> 'deleted'", [id])).rows[0];
   }
@@ -221,7 +233,7 @@ export function createAccounts(deps: AccountsDeps) {
     if (!state.allowed) {
       throw new AppError('LOGIN_THROTTLED', undefined, { headers: { 'retry-after': String(Math.max(1, state.retryAfterSeconds)) } });
     }
-    const user = await userByEmail(email);
+    const user = await signInUserByEmail(email);
     const valid = user?.password_hash ? await verifyPassword(user.password_hash, input.password) : (await dummyVerify(input.password, argon2), false);
     if (!user || !valid) {
       const locked = await throttle.fail(account, ctx.ip);
@@ -247,7 +259,7 @@ export function createAccounts(deps: AccountsDeps) {
     // A user with a second factor is asked for it at every sign-in, so auth.newDeviceRequiresSecondFactor
     // adds nothing yet; it will once devices can be remembered. The device is recorded only after
     // the second step: recording it now would let a password alone make a device known.
-    if (await mfa.hasActiveFactor(user.id)) return { mfaRequired: true, ...(await mfa.issueChallenge(user.id, ctx.mode)) };
+    if (user.has_factor) return { mfaRequired: true, ...(await mfa.issueChallenge(user.id, ctx.mode)) };
     return finishSignIn(user, ctx, false);
   }
 
