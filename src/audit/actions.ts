@@ -14,6 +14,10 @@ export const AUDIT_ACTIONS = [
   'auth.password.changed',
   'auth.password.reset',
   'auth.email.verified',
+  // Social sign-in (platform log).
+  'auth.social.login',
+  'auth.social.linked',
+  'auth.social.failed',
   // Second factors (platform log).
   'mfa.enrolled',
   'mfa.removed',

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { gatewaySection } from './gateway.ts';
 import { opt } from './option-meta.ts';
+import { socialSection } from './social.ts';
 
 export { metaOf, type OptionMeta } from './option-meta.ts';
 
@@ -221,6 +222,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   gateway: gatewaySection,
+  social: socialSection,
   log: z
     .strictObject({
       level: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {

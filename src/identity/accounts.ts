@@ -296,6 +296,46 @@ export function createAccounts(deps: AccountsDeps) {
     return { tokens, device, user: publicUser(user) };
   }
 
+  /**
+   * Signs in a user whose identity something other than a password proved (a social provider):
+   * a user with a second factor still gets the second step.
+   */
+  async function signInVerifiedUser(userId: string, ctx: SessionContext & { deviceCookie?: string }, method: string): Promise<SignedIn | SecondFactorRequired> {
+    const user = (
+      await db.query<UserRow & { has_factor: boolean }>(
+        `select u.id, u.email, u.email_verified_at, u.password_hash, u.status, u.is_operator, u.created_at,
+                exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null) as has_factor
+           from users u where u.id = $1 and u.status <> 'deleted'`,
+        [userId],
+      )
+    ).rows[0];
+    if (!user) throw new AppError('INVALID_CREDENTIALS');
+    if (user.status === 'disabled') throw new AppError('ACCOUNT_DISABLED');
+    if (user.has_factor) return { mfaRequired: true, ...(await mfa.issueChallenge(user.id, ctx.mode)) };
+    return finishSignIn(user, ctx, false, method);
+  }
+
+  /** The id of the live account with this (normalised) email, if any. */
+  async function findUserIdByEmail(rawEmail: string): Promise<string | null> {
+    return (await userByEmail(normalizeEmail(rawEmail)))?.id ?? null;
+  }
+
+  /**
+   * A new account whose email a provider verified; it has no password (sign-in goes through the
+   * provider, or a password is set by reset). Null when the email was taken meanwhile.
+   */
+  async function createVerifiedUser(rawEmail: string): Promise<string | null> {
+    const email = normalizeEmail(rawEmail);
+    const id = randomUUID();
+    try {
+      await db.query('insert into users (id, email, email_verified_at) values ($1, $2, $3)', [id, email, new Date(now())]);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') return null;
+      throw err;
+    }
+    return id;
+  }
+
   async function requestPasswordReset(rawEmail: string): Promise<void> {
     const email = normalizeEmail(rawEmail);
     const user = await userByEmail(email);
@@ -383,6 +423,9 @@ export function createAccounts(deps: AccountsDeps) {
       sessions: await sessions.list(userId, sessionId),
       devices: await listDevices(db, userId),
       mfa: await mfa.status(userId),
+      socialIdentities: (
+        await db.query<{ provider: string; email: string; created_at: Date | string }>('select provider, email, created_at from social_identities where user_id = $1 order by created_at', [userId])
+      ).rows.map((r) => ({ provider: r.provider, email: r.email, linkedAt: iso(r.created_at) ?? '' })),
     };
   }
 
@@ -403,6 +446,9 @@ export function createAccounts(deps: AccountsDeps) {
       await tx.query('update sessions set ip = null, user_agent = null where user_id = $1', [userId]);
       await tx.query('update email_tokens set used_at = coalesce(used_at, $2) where user_id = $1', [userId, t]);
       await mfa.forgetUser(tx, userId, t);
+      // A provider account no longer signs in to (or re-creates) the deleted one.
+      await tx.query('delete from social_identities where user_id = $1', [userId]);
+      await tx.query('update social_link_tokens set used_at = coalesce(used_at, $2) where user_id = $1', [userId, t]);
     });
     // Crypto-shredding: whatever was sealed under the user's personal-data key is unreadable from now on.
     await keyring.destroyKeys({ tenantId: PLATFORM_TENANT_ID, subjectId: userId });
@@ -455,6 +501,9 @@ export function createAccounts(deps: AccountsDeps) {
     verifyEmail,
     login,
     completeSecondFactor,
+    signInVerifiedUser,
+    findUserIdByEmail,
+    createVerifiedUser,
     requestPasswordReset,
     confirmPasswordReset,
     changePassword,

@@ -17,6 +17,7 @@ import { createMailer, type Mailer } from './mailer.ts';
 import { createMfa, type Mfa } from './mfa.ts';
 import { createIdentityFeature } from './routes.ts';
 import { createSessions, type Sessions } from './sessions.ts';
+import { createSocial, type Social } from './social.ts';
 
 export interface Identity {
   feature: Feature;
@@ -24,6 +25,7 @@ export interface Identity {
   accounts: Accounts;
   sessions: Sessions;
   mfa: Mfa;
+  social: Social;
   /** Whether the principal's session verified a factor the user still has (orgs that require MFA ask this). */
   sessionHasSecondFactor: (principal: Principal) => Promise<boolean>;
   mailer: Mailer;
@@ -88,12 +90,14 @@ export function createIdentity(deps: {
   const lifecycle: AccountLifecycle = { check: [], cleanup: [] };
   const mfa = createMfa({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
   const accounts = createAccounts({ db, kv, keyring, sessions, mfa, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(note ? { audit: note } : {}) });
-  const feature = createIdentityFeature({ accounts, sessions, mfa, now, allowedOrigins: () => [origin, ...config.cors.origins] });
+  const social = createSocial({ config, db, kv, accounts, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
+  const feature = createIdentityFeature({ accounts, sessions, mfa, social, publicOrigin: origin, now, allowedOrigins: () => [origin, ...config.cors.origins] });
   return {
     feature,
     accounts,
     sessions,
     mfa,
+    social,
     sessionHasSecondFactor: async (principal) => {
       if (principal.kind !== 'user' || !principal.sessionId) return false;
       const [active, at] = await Promise.all([mfa.hasActiveFactor(principal.id), sessions.secondFactorAt(principal.id, principal.sessionId)]);

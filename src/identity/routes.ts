@@ -12,6 +12,7 @@ import type { Accounts, SignedIn } from './accounts.ts';
 import { DEVICE_COOKIE, listDevices } from './devices.ts';
 import { MFA_SEALED_COLUMNS, type Mfa, type SecondFactorProof } from './mfa.ts';
 import type { IssuedTokens, Sessions } from './sessions.ts';
+import { SOCIAL_STATE_COOKIE, type Social } from './social.ts';
 
 export const IDENTITY_ERROR_CODES = {
   INVALID_CREDENTIALS: { status: 401, message: 'Email or password is incorrect.', doc: 'Sign-in failed. The same answer for an unknown email and a wrong password.' },
@@ -61,6 +62,23 @@ export const IDENTITY_ERROR_CODES = {
     message: 'Too many second-factor attempts; retry later.',
     doc: 'The user\'s second-factor attempts (10 per 15 minutes, 30 per day) are used up; `Retry-After` says when to retry. The owner is mailed.',
   },
+  SOCIAL_PROVIDER_UNKNOWN: { status: 404, message: 'No such sign-in provider.', doc: 'The provider id in the path is not configured in `social.providers`.' },
+  SOCIAL_STATE_INVALID: {
+    status: 400,
+    message: 'The sign-in could not be matched to this browser; start again.',
+    doc: 'The social callback came without the state cookie of the browser that started it, with a state that is not that cookie\'s, after its expiry, or a second time.',
+  },
+  SOCIAL_EXCHANGE_FAILED: {
+    status: 400,
+    message: 'The provider\'s answer could not be accepted; start again.',
+    doc: 'The code exchange or the id_token check failed: a code already spent, a wrong PKCE verifier, an id_token from another issuer or audience, a wrong nonce, an expired token, or a provider error.',
+  },
+  SOCIAL_EMAIL_UNVERIFIED: {
+    status: 403,
+    message: 'The provider did not confirm this email address.',
+    doc: 'The provider account has no email it verified: it neither links to an account nor creates one.',
+  },
+  SOCIAL_LINK_INVALID: { status: 400, message: 'The link request is invalid, expired or already used.', doc: 'A `linkToken` that is unknown, expired (10 minutes) or used.' },
 } as const;
 
 const email = z.string().min(3).max(320);
@@ -142,8 +160,17 @@ function sessionOf(request: FastifyRequest): { userId: string; sessionId: string
 }
 
 /** The accounts feature, bound to its services. */
-export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sessions; mfa: Mfa; allowedOrigins: () => readonly string[]; now: () => number }): Feature {
+export function createIdentityFeature(deps: {
+  accounts: Accounts;
+  sessions: Sessions;
+  mfa: Mfa;
+  social?: Social;
+  publicOrigin?: string;
+  allowedOrigins: () => readonly string[];
+  now: () => number;
+}): Feature {
   const { accounts, sessions, mfa, now } = deps;
+  const clientOf = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'], deviceCookie: request.cookies[DEVICE_COOKIE] });
   return {
     id: 'accounts',
     errorCodes: IDENTITY_ERROR_CODES,
@@ -445,7 +472,14 @@ export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sess
         rateCategory: 'read',
         schema: {
           response: {
-            200: z.object({ exportedAt: z.string(), user: userSchema, sessions: z.array(sessionSchema), devices: z.array(deviceSchema), mfa: mfaStatusSchema }),
+            200: z.object({
+              exportedAt: z.string(),
+              user: userSchema,
+              sessions: z.array(sessionSchema),
+              devices: z.array(deviceSchema),
+              mfa: mfaStatusSchema,
+              socialIdentities: z.array(z.object({ provider: z.string(), email: z.string(), linkedAt: z.string() })),
+            }),
           },
         },
         handler: async ({ request, reply }) => {
@@ -498,7 +532,102 @@ export function createIdentityFeature(deps: { accounts: Accounts; sessions: Sess
           return user;
         },
       }),
+      ...(deps.social ? socialRoutes(deps.social, deps.publicOrigin ?? '', clientOf, now) : []),
     ],
   };
 }
 
+
+const linkRequiredResponse = z.object({ linkRequired: z.literal(true), linkToken: z.string(), expiresIn: z.number() });
+const STATE_COOKIE_OPTIONS = { httpOnly: true, secure: true, sameSite: 'lax' as const, path: '/' };
+
+/** Social sign-in (AUTH-8): start at the provider, come back, confirm a link to an existing account. */
+function socialRoutes(
+  social: Social,
+  publicOrigin: string,
+  clientOf: (request: FastifyRequest) => { ip: string; userAgent: string | undefined; deviceCookie: string | undefined },
+  now: () => number,
+) {
+  const provider = z.strictObject({ provider: z.string().min(1).max(32) });
+  return [
+    defineRoute({
+      method: 'GET',
+      url: '/v1/auth/social/:provider/start',
+      summary:
+        'Start a social sign-in: redirects to the provider (authorization code with PKCE S256, state, and a nonce for OIDC), bound to this browser by a short-lived __Host- cookie. mode "cookie" (default) or "bearer" is how the callback answers.',
+      guard: { kind: 'public' },
+      permission: null,
+      rateCategory: 'auth',
+      schema: { params: provider, querystring: z.strictObject({ mode: z.enum(['bearer', 'cookie']).default('cookie') }), response: { 302: z.null() } },
+      handler: async ({ params, query, reply }) => {
+        const started = await social.start(params.provider, query.mode);
+        // lax, not strict: the provider's redirect back is a top-level cross-site navigation.
+        reply.setCookie(SOCIAL_STATE_COOKIE, started.cookie, { ...STATE_COOKIE_OPTIONS, maxAge: started.maxAgeSeconds });
+        reply.header('cache-control', 'no-store');
+        reply.code(302).header('location', started.url);
+        return null;
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/v1/auth/social/:provider/callback',
+      summary:
+        'Where the provider sends the browser back. Signs in a linked account (or answers { mfaRequired, mfaToken }), creates an account for a new verified email, or, when an account already has that email, answers { linkRequired, linkToken } for /v1/auth/social/link/confirm.',
+      guard: { kind: 'public' },
+      permission: null,
+      rateCategory: 'auth',
+      schema: {
+        params: provider,
+        // Providers add their own parameters (scope, iss, session_state…): openid-client reads the raw URL.
+        querystring: z.looseObject({}),
+        response: { 200: z.union([tokensResponse, cookieResponse, mfaChallengeResponse, linkRequiredResponse]) },
+      },
+      handler: async ({ params, request, reply }) => {
+        const cookie = request.cookies[SOCIAL_STATE_COOKIE];
+        reply.clearCookie(SOCIAL_STATE_COOKIE, STATE_COOKIE_OPTIONS);
+        reply.header('cache-control', 'no-store');
+        const outcome = await social.callback(params.provider, new URL(request.url, publicOrigin), cookie, clientOf(request));
+        if ('linkRequired' in outcome) return { linkRequired: true as const, linkToken: outcome.linkToken, expiresIn: outcome.expiresIn };
+        if ('mfaRequired' in outcome) {
+          const { mode: _mode, ...challenge } = outcome;
+          return challenge;
+        }
+        return signedInReply(reply, outcome.mode, outcome, now());
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/v1/me/social/link',
+      summary: 'Link a provider account to the signed-in account: the linkToken the social callback answered for this account\'s email.',
+      guard: { kind: 'session' },
+      permission: null,
+      rateCategory: 'auth',
+      schema: { body: z.strictObject({ linkToken: z.string().min(10).max(200) }), response: { 200: ok } },
+      handler: async ({ body, request }) => {
+        await social.confirmLinkSignedIn(body.linkToken, sessionOf(request).userId);
+        return { ok: true as const };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/v1/auth/social/link/confirm',
+      summary:
+        'Link a provider account to the existing account with its email: the account\'s password confirms it. Answers like a sign-in (or { mfaRequired, mfaToken } for a user with a second factor).',
+      guard: { kind: 'public' },
+      permission: null,
+      rateCategory: 'auth',
+      schema: {
+        body: z.strictObject({ linkToken: z.string().min(10).max(200), password }),
+        response: { 200: z.union([tokensResponse, cookieResponse, mfaChallengeResponse]) },
+      },
+      handler: async ({ body, request, reply }) => {
+        const outcome = await social.confirmLink(body.linkToken, body.password, clientOf(request));
+        if ('mfaRequired' in outcome) {
+          const { mode: _mode, ...challenge } = outcome;
+          return challenge;
+        }
+        return signedInReply(reply, outcome.mode, outcome, now());
+      },
+    }),
+  ];
+}
