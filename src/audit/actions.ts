@@ -17,6 +17,7 @@ export const AUDIT_ACTIONS = [
   // Social sign-in (platform log).
   'auth.social.login',
   'auth.social.linked',
+  'auth.social.unlinked',
   'auth.social.failed',
   // Second factors (platform log).
   'mfa.enrolled',

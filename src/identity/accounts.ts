@@ -429,6 +429,24 @@ export function createAccounts(deps: AccountsDeps) {
     };
   }
 
+  /**
+   * Removes the link to a sign-in provider. A second factor within the last 5 minutes is needed
+   * when the user has one (it changes how the account signs in), and the last way to sign in (no
+   * password, one link) cannot be removed.
+   */
+  async function unlinkSocial(userId: string, sessionId: string, provider: string): Promise<void> {
+    await mfa.requireFreshSecondFactor(userId, sessionId);
+    await db.transaction(async (tx) => {
+      // The user row is the lock: two unlinks at once cannot both pass the last-method check.
+      const user = await tx.query<{ has_password: boolean }>('select password_hash is not null as has_password from users where id = $1 for update', [userId]);
+      const links = await tx.query<{ provider: string }>('select provider from social_identities where user_id = $1', [userId]);
+      if (!links.rows.some((l) => l.provider === provider)) throw new AppError('NOT_FOUND', 'No such linked provider.');
+      if (user.rows[0]?.has_password !== true && links.rowCount <= 1) throw new AppError('SOCIAL_LAST_SIGN_IN_METHOD');
+      await tx.query('delete from social_identities where user_id = $1 and provider = $2', [userId, provider]);
+    });
+    await note('auth.social.unlinked', userId, { provider });
+  }
+
   async function deleteAccount(userId: string, sessionId: string, password: string): Promise<void> {
     // Asked first, so a client learns to step up before spending a password attempt.
     await mfa.requireFreshSecondFactor(userId, sessionId);
@@ -512,6 +530,7 @@ export function createAccounts(deps: AccountsDeps) {
     reauthenticate,
     exportData,
     deleteAccount,
+    unlinkSocial,
     setOperatorDisabled,
     ensureSetupToken,
     completeSetup,

@@ -78,6 +78,11 @@ export const IDENTITY_ERROR_CODES = {
     message: 'The provider did not confirm this email address.',
     doc: 'The provider account has no email it verified: it neither links to an account nor creates one.',
   },
+  SOCIAL_LAST_SIGN_IN_METHOD: {
+    status: 409,
+    message: 'This is the only way to sign in to this account.',
+    doc: 'The account has no password and no other linked provider: set a password (password reset) before removing this link.',
+  },
   SOCIAL_LINK_INVALID: { status: 400, message: 'The link request is invalid, expired or already used.', doc: 'A `linkToken` that is unknown, expired (10 minutes) or used.' },
 } as const;
 
@@ -532,7 +537,7 @@ export function createIdentityFeature(deps: {
           return user;
         },
       }),
-      ...(deps.social ? socialRoutes(deps.social, deps.publicOrigin ?? '', clientOf, now) : []),
+      ...(deps.social ? socialRoutes(deps.social, accounts, deps.publicOrigin ?? '', clientOf, now) : []),
     ],
   };
 }
@@ -544,6 +549,7 @@ const STATE_COOKIE_OPTIONS = { httpOnly: true, secure: true, sameSite: 'lax' as 
 /** Social sign-in (AUTH-8): start at the provider, come back, confirm a link to an existing account. */
 function socialRoutes(
   social: Social,
+  accounts: Accounts,
   publicOrigin: string,
   clientOf: (request: FastifyRequest) => { ip: string; userAgent: string | undefined; deviceCookie: string | undefined },
   now: () => number,
@@ -593,6 +599,21 @@ function socialRoutes(
           return challenge;
         }
         return signedInReply(reply, outcome.mode, outcome, now());
+      },
+    }),
+    defineRoute({
+      method: 'DELETE',
+      url: '/v1/me/social/:provider',
+      summary: 'Remove the link to a sign-in provider (needs a recent second factor when the account has one; refused for the last way to sign in).',
+      guard: { kind: 'session' },
+      permission: null,
+      rateCategory: 'auth',
+      schema: { params: provider, response: { 204: z.null() } },
+      handler: async ({ params, request, reply }) => {
+        const { userId, sessionId } = sessionOf(request);
+        await accounts.unlinkSocial(userId, sessionId, params.provider);
+        reply.code(204);
+        return null;
       },
     }),
     defineRoute({

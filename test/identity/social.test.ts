@@ -512,6 +512,32 @@ describe('social sign-in with an OIDC provider (oidc-provider)', () => {
   });
 });
 
+describe('removing a link', () => {
+  it('a password account removes its link (204, audited); the next social sign-in asks to link again', async () => {
+    const email = 'unlink-me@example.com';
+    const owner = await signUpUser(t.app, t.mail, email);
+    atIdp(email);
+    const pending = (await signInWith('idp')).json<{ linkToken: string }>();
+    await t.app.inject({ method: 'POST', url: '/v1/auth/social/link/confirm', payload: { linkToken: pending.linkToken, password: TEST_PASSWORD }, remoteAddress: freshIp() });
+    expect(await linkedUsers(email)).toBe(1);
+    const removed = await t.app.inject({ method: 'DELETE', url: '/v1/me/social/idp', headers: owner.auth });
+    expect(removed.statusCode).toBe(204);
+    expect(await linkedUsers(email)).toBe(0);
+    expect((await platformEvents()).some((e) => e.action === 'auth.social.unlinked' && e.target?.id === owner.userId)).toBe(true);
+    expect((await signInWith('idp')).json<{ linkRequired?: boolean }>().linkRequired).toBe(true);
+    expectRefusal(await t.app.inject({ method: 'DELETE', url: '/v1/me/social/idp', headers: owner.auth }), 404, 'NOT_FOUND');
+  });
+
+  it('an account without a password cannot remove its only link (409 SOCIAL_LAST_SIGN_IN_METHOD)', async () => {
+    const email = 'social-only@example.com';
+    atIdp(email);
+    const access = (await signInWith('idp')).json<{ accessToken: string }>().accessToken;
+    const refused = await t.app.inject({ method: 'DELETE', url: '/v1/me/social/idp', headers: { authorization: `Bearer ${access}` } });
+    expectRefusal(refused, 409, 'SOCIAL_LAST_SIGN_IN_METHOD');
+    expect(await linkedUsers(email)).toBe(1);
+  });
+});
+
 describe('id_token checks (a server that signs what the test asks for)', () => {
   it('control: an honest id_token signs in (so the refusals below are the checks, not the server)', async () => {
     forge = {};
