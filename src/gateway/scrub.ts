@@ -32,14 +32,14 @@ export function scrubSecrets(text: string, secrets: readonly string[], minFragme
 
   // Mark every covered position, then replace each maximal covered run once.
   const covered = new Uint8Array(text.length);
-  let any = false;
+  let found = false;
   for (const w of windows) {
     for (let at = text.indexOf(w); at !== -1; at = text.indexOf(w, at + 1)) {
       covered.fill(1, at, at + w.length);
-      any = true;
+      found = true;
     }
   }
-  if (!any) return text;
+  if (!found) return text;
   let out = '';
   let i = 0;
   while (i < text.length) {
