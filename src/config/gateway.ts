@@ -8,7 +8,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { opt } from './option-meta.ts';
+import { opt, refineUniqueIds } from './option-meta.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Hosts and CIDRs
@@ -232,13 +232,7 @@ export const gatewaySection = z
         .array(platformProviderSchema)
         .max(100)
         .default([])
-        .superRefine((list, ctx) => {
-          const seen = new Set<string>();
-          for (const p of list) {
-            if (seen.has(p.id)) ctx.addIssue({ code: 'custom', message: `provider id "${p.id}" is listed twice` });
-            seen.add(p.id);
-          }
-        }),
+        .superRefine(refineUniqueIds),
       {
         doc: 'Platform-wide providers, as JSON: `[{"id": "openai", "kind": "openai", "baseUrl": "https://api.openai.com", "models": ["gpt-4o*"]}]`. kind is openai, anthropic, azure-openai or openai-compatible; optional apiVersion, deployments (Azure model -> deployment) and streamUsage. Their keys come from gateway.providerKeys. A workspace\'s own providers are tried before these.',
       },

@@ -23,3 +23,12 @@ export function opt<T extends z.ZodType>(schema: T, meta: OptionMeta): T {
 export function metaOf(schema: z.ZodType): OptionMeta | undefined {
   return optionMeta.get(schema);
 }
+
+/** Refinement for a list of `{ id }` entries: each id at most once, the repeated one named. */
+export function refineUniqueIds(list: readonly { id: string }[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  for (const entry of list) {
+    if (seen.has(entry.id)) ctx.addIssue({ code: 'custom', message: `provider id "${entry.id}" is listed twice` });
+    seen.add(entry.id);
+  }
+}

@@ -4,7 +4,7 @@
  * (environment only), kept apart from the provider list so the list may live in the config file.
  */
 import { z } from 'zod';
-import { opt } from './option-meta.ts';
+import { opt, refineUniqueIds } from './option-meta.ts';
 
 const providerIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and "-", at most 32');
 const endpoint = z.url({ protocol: /^https?$/ });
@@ -66,10 +66,8 @@ export const socialSection = z
         .max(20)
         .default([])
         .superRefine((list, ctx) => {
-          const seen = new Set<string>();
+          refineUniqueIds(list, ctx);
           for (const p of list) {
-            if (seen.has(p.id)) ctx.addIssue({ code: 'custom', message: `provider id "${p.id}" is listed twice` });
-            seen.add(p.id);
             const kind = p.kind ?? (p.preset ? SOCIAL_PRESETS[p.preset].kind : undefined);
             if (!kind) ctx.addIssue({ code: 'custom', message: `provider "${p.id}": set kind (oidc or oauth2) or a preset` });
           }
