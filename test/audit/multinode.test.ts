@@ -2,45 +2,24 @@
  * Concurrent audit appends from two nodes sharing PostgreSQL and Redis (AUDIT-2): no gap, no
  * duplicate, and every checkpoint of the resulting log verifies offline.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyExport } from '../../src/audit/verify.ts';
-import { startNode, type Node } from '../../src/cli/runtime.ts';
-import { loadConfig } from '../../src/config/load.ts';
-import { createLogger } from '../../src/server/logger.ts';
-import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
-import { postgresTarget, redisTarget, requireUrl } from '../support/services.ts';
-
-const pg = postgresTarget();
-const redis = redisTarget();
-const skip = pg.skipReason ?? redis.skipReason;
+import type { Node } from '../../src/cli/runtime.ts';
+import { startTwoNodes, twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
 
 (skip ? describe.skip : describe)(`audit appends from two nodes on PostgreSQL + Redis${skip ? `: ${skip}` : ''}`, () => {
+  let nodes: TwoNodes | undefined;
   let a: Node;
   let b: Node;
-  let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    const scratch = await createScratchPostgresDatabase(requireUrl(pg));
-    drop = scratch.drop;
-    const env = {
-      DATABASE_URL: scratch.url,
-      REDIS_URL: requireUrl(redis),
-      GATEHOUSE_MASTER_KEYS: `1:${randomBytes(32).toString('base64')}`,
-      GATEHOUSE_KV_KEY_PREFIX: `t${randomBytes(6).toString('hex')}:`,
-      GATEHOUSE_AUDIT_CHECKPOINT_EVERY: '16',
-    };
-    const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir' });
-    const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-    a = await startNode({ config, logger: quiet() });
-    b = await startNode({ config, logger: quiet() });
+    nodes = await startTwoNodes({ env: { GATEHOUSE_AUDIT_CHECKPOINT_EVERY: '16' } });
+    ({ a, b } = nodes);
   }, 120_000);
 
   afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await drop?.();
+    await nodes?.close();
   });
 
   it('8 writers on two nodes append 200 events: sequence 0..199 exactly once, and the export verifies', async () => {

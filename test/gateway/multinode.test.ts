@@ -5,53 +5,34 @@
  * usage report sees both nodes' calls. Runs in CI (DATABASE_URL and REDIS_URL); skipped locally
  * without them.
  */
-import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import OpenAI, { AuthenticationError, RateLimitError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNode, type Node } from '../../src/cli/runtime.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import type { Node } from '../../src/cli/runtime.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
-import { createLogger } from '../../src/server/logger.ts';
 import { mockProviders, VENDOR_KEYS } from '../support/gateway.ts';
 import { startMockVendor, type MockVendor } from '../support/mock-vendor.ts';
-import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
-import { postgresTarget, redisTarget, requireUrl } from '../support/services.ts';
+import { startTwoNodes, twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
 import { signUpUser, type SignedInUser } from '../support/users.ts';
 
-const pg = postgresTarget();
-const redis = redisTarget();
-const skip = pg.skipReason ?? redis.skipReason;
 const messages = [{ role: 'user' as const, content: 'Say hello.' }];
 
 (skip ? describe.skip : describe)(`the gateway on two nodes, PostgreSQL + Redis${skip ? `: ${skip}` : ''}`, () => {
+  let nodes: TwoNodes | undefined;
   let a: Node;
   let b: Node;
   let urlA: string;
   let urlB: string;
   let vendor: MockVendor;
-  let drop: () => Promise<void>;
   let owner: SignedInUser;
   let org: string;
   let ws: string;
-  const mail: MailMessage[] = [];
+  let mail: MailMessage[] = [];
 
   beforeAll(async () => {
     vendor = await startMockVendor({ openaiKey: VENDOR_KEYS.openai, anthropicKey: VENDOR_KEYS.anthropic });
-    const scratch = await createScratchPostgresDatabase(requireUrl(pg));
-    drop = scratch.drop;
-    const env = {
-      DATABASE_URL: scratch.url,
-      REDIS_URL: requireUrl(redis),
-      GATEHOUSE_MASTER_KEYS: `1:${randomBytes(32).toString('base64')}`,
-      // Redis outlives test runs: a prefix of this run's own keeps counters from earlier runs out.
-      GATEHOUSE_KV_KEY_PREFIX: `t${randomBytes(6).toString('hex')}:`,
-      GATEHOUSE_GATEWAY_PROVIDER_KEYS: JSON.stringify({ openai: VENDOR_KEYS.openai, faulty: VENDOR_KEYS.openai, anthropic: VENDOR_KEYS.anthropic }),
-    };
-    const { config } = loadConfig({
-      env,
-      cwd: '/nonexistent-gatehouse-test-dir',
+    nodes = await startTwoNodes({
+      env: { GATEHOUSE_GATEWAY_PROVIDER_KEYS: JSON.stringify({ openai: VENDOR_KEYS.openai, faulty: VENDOR_KEYS.openai, anthropic: VENDOR_KEYS.anthropic }) },
       overrides: {
         'gateway.upstream.allowedHosts': ['127.0.0.1'],
         'gateway.upstream.allowedCidrs': ['127.0.0.1/32'],
@@ -61,10 +42,7 @@ const messages = [{ role: 'user' as const, content: 'Say hello.' }];
         'gateway.keyCacheSeconds': 3600,
       },
     });
-    const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-    const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
-    a = await startNode({ config, logger: quiet(), mailer });
-    b = await startNode({ config, logger: quiet(), mailer });
+    ({ a, b, mail } = nodes);
     for (const node of [a, b]) await node.app.listen({ port: 0, host: '127.0.0.1' });
     urlA = `http://127.0.0.1:${(a.app.server.address() as AddressInfo).port}`;
     urlB = `http://127.0.0.1:${(b.app.server.address() as AddressInfo).port}`;
@@ -74,9 +52,7 @@ const messages = [{ role: 'user' as const, content: 'Say hello.' }];
   }, 120_000);
 
   afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await drop?.();
+    await nodes?.close();
     await vendor?.close();
   });
 

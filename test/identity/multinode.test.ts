@@ -3,49 +3,26 @@
  * the other at once, for an access token that has not expired (AUTH-3), and an operator's
  * disable reaches both.
  */
-import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.ts';
-import { startNode, type Node } from '../../src/cli/runtime.ts';
-import { createLogger } from '../../src/server/logger.ts';
+import type { Node } from '../../src/cli/runtime.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
-import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
-import { postgresTarget, redisTarget, requireUrl } from '../support/services.ts';
+import { startTwoNodes, twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
 
-const pg = postgresTarget();
-const redis = redisTarget();
-const skip = pg.skipReason ?? redis.skipReason;
 const PASSWORD = 'two nodes share one passphrase 9';
 
 (skip ? describe.skip : describe)(`two nodes on PostgreSQL + Redis${skip ? `: ${skip}` : ''}`, () => {
+  let nodes: TwoNodes | undefined;
   let a: Node;
   let b: Node;
-  let drop: () => Promise<void>;
-  const mail: MailMessage[] = [];
+  let mail: MailMessage[] = [];
 
   beforeAll(async () => {
-    const scratch = await createScratchPostgresDatabase(requireUrl(pg));
-    drop = scratch.drop;
-    const env = {
-      DATABASE_URL: scratch.url,
-      REDIS_URL: requireUrl(redis),
-      GATEHOUSE_MASTER_KEYS: `1:${randomBytes(32).toString('base64')}`,
-      GATEHOUSE_RATE_LIMIT_ENABLED: 'false',
-      // Redis outlives test runs: a prefix of this run's own keeps counters from earlier runs out.
-      GATEHOUSE_KV_KEY_PREFIX: `t${randomBytes(6).toString('hex')}:`,
-    };
-    const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir' });
-    const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-    const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
-    a = await startNode({ config, logger: quiet(), mailer });
-    b = await startNode({ config, logger: quiet(), mailer });
+    nodes = await startTwoNodes({ env: { GATEHOUSE_RATE_LIMIT_ENABLED: 'false' } });
+    ({ a, b, mail } = nodes);
   }, 120_000);
 
   afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await drop?.();
+    await nodes?.close();
   });
 
   async function signIn(email: string): Promise<{ accessToken: string; sessionId: string }> {
