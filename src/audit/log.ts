@@ -36,6 +36,11 @@ export interface AuditInput {
   data?: Record<string, string | number | boolean | null>;
   /** Who acted, when not the current request's principal. */
   actor?: AuditActor;
+  /**
+   * false: record no IP or user agent. For an event after the log's data keys were destroyed,
+   * where sealing would create a new key for a tenant that was just shredded.
+   */
+  personal?: boolean;
 }
 
 /** An event as read back: personal fields opened (null once their key was shredded). */
@@ -135,8 +140,8 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
     const id = randomUUID();
     const time = new Date(now());
     const [ip, ua, signer] = await Promise.all([
-      seal(input.tenantId, id, 'ip', req?.ip),
-      seal(input.tenantId, id, 'ua', req?.userAgent),
+      seal(input.tenantId, id, 'ip', input.personal === false ? undefined : req?.ip),
+      seal(input.tenantId, id, 'ua', input.personal === false ? undefined : req?.userAgent),
       signingKeys.current('audit-checkpoint'),
     ]);
     const event = {

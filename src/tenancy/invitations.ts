@@ -141,9 +141,12 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
       const user = await db.query<{ email: string; email_verified_at: Date | null; status: string }>('select email, email_verified_at, status from users where id = $1', [userId]);
       const me = user.rows[0];
       if (!me || me.status !== 'active') throw new AppError('UNAUTHENTICATED');
-      // A token naming an org that does not exist must not create that org's log.
-      const exists = await db.query<{ id: string }>("select id from tenants where id = $1 and kind = 'org'", [orgId]);
-      if (exists.rowCount === 0) throw new AppError('INVITATION_INVALID');
+      // Refuse a forged or spent token before anything is written: preparing the audit event seals
+      // fields with the org's data key, which a token for a missing or deleted org must not create.
+      const probe = await db.withTenant(orgId, (tx) =>
+        tx.query('select 1 from invitations i join orgs o on o.tenant_id = i.tenant_id where i.token_hash = $1 and i.accepted_at is null and i.revoked_at is null', [hashOf(token)]),
+      );
+      if (probe.rowCount === 0) throw new AppError('INVITATION_INVALID');
       const event = await audit.prepare({ tenantId: orgId, action: 'invitation.accepted', target: { type: 'user', id: userId } });
       const accepted = await db.withTenant(orgId, async (tx) => {
         const org = await tx.query<{ name: string }>('select name from orgs for update');

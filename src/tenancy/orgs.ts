@@ -148,7 +148,7 @@ export function createOrgs(deps: TenancyDeps) {
       });
       await evictOrg(orgId);
       const destroyed = await keyring.destroyKeys({ tenantId: orgId });
-      await audit.record({ tenantId: orgId, action: 'keys.shredded', target: { type: 'org', id: orgId }, data: { keys: destroyed } });
+      await audit.record({ tenantId: orgId, action: 'keys.shredded', target: { type: 'org', id: orgId }, data: { keys: destroyed }, personal: false });
     },
 
     async listMembers(orgId: string): Promise<MemberView[]> {

@@ -259,6 +259,15 @@ describe('invitations', () => {
     expectError(await call(owner, 'POST', `/v1/orgs/${org}/invitations`, { email: 'x@example.com', role: 'root' }), 400, 'VALIDATION_FAILED');
   });
 
+  it('attack: a forged token naming a deleted org is refused (400) without creating a data key for it', async () => {
+    const gone = await createOrg(owner, 'Gone');
+    expect((await call(owner, 'DELETE', `/v1/orgs/${gone}`)).statusCode).toBe(204);
+    const forged = 'ghi_' + Buffer.from(gone.replace(/-/g, ''), 'hex').toString('base64url') + 'A'.repeat(43);
+    expectError(await call(editor, 'POST', '/v1/invitations/accept', { token: forged }), 400, 'INVITATION_INVALID');
+    const keys = await t.node.db.asOwner((tx) => tx.query<{ n: number }>("select count(*)::int as n from data_keys where tenant_id = $1 and state = 'active'", [gone]));
+    expect(keys.rows[0]?.n).toBe(0);
+  });
+
   it('replaces a pending invitation to the same address: only the newest link works', async () => {
     const org = await createOrg(owner, 'Reinvite');
     await call(owner, 'POST', `/v1/orgs/${org}/invitations`, { email: editor.email, role: 'viewer' });
