@@ -14,6 +14,8 @@ export const AUDIT_ACTIONS = [
   'auth.password.changed',
   'auth.password.reset',
   'auth.email.verified',
+  'auth.email.change_requested',
+  'auth.email.changed',
   // Social sign-in (platform log).
   'auth.social.login',
   'auth.social.linked',

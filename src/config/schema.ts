@@ -139,7 +139,12 @@ export const configSchema = z.strictObject({
         doc: 'Failed sign-ins per account (and per client IP, times 4) before growing delays start: each further failure doubles the wait, from 1 s up to 15 min.',
       }),
       signupsPerIpPerHour: opt(z.number().int().min(1).max(10_000).default(5), { doc: 'Accounts one client IP may create per hour.' }),
-      newDeviceRequiresSecondFactor: opt(z.boolean().default(false), { doc: 'Require a second factor for sign-ins from a new device or network (enforced once MFA is enrolled).' }),
+      newDeviceRequiresSecondFactor: opt(z.boolean().default(false), {
+        doc: 'A device remembered by `auth.rememberSecondFactorDays` that signs in from a network (IPv4 /24, IPv6 /48) it has not used is asked for the second factor again. A new device is always asked. Accounts without a second factor have none to give: an org\'s `requireMfa` makes its members enrol.',
+      }),
+      rememberSecondFactorDays: opt(z.number().int().min(0).max(90).default(0), {
+        doc: 'After a second factor is verified at sign-in on a device, later sign-ins of that user from that device skip the second step for this many days (0: asked at every sign-in). Such a session has no fresh second factor: sensitive actions still step up. A password reset forgets every remembered device.',
+      }),
       mfaIssuer: opt(z.string().min(1).max(64).regex(/^[^:]+$/, 'no ":"').default('Gatehouse'), {
         doc: 'Issuer name authenticator apps show next to a TOTP entry (the `issuer` of the otpauth URI).',
       }),

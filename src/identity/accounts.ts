@@ -12,7 +12,7 @@ import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { listDevices, recordDevice, type DeviceSighting } from './devices.ts';
+import { forgetRememberedDevices, listDevices, recordDevice, rememberSecondFactor, secondFactorRemembered, type DeviceSighting } from './devices.ts';
 import type { Mailer } from './mailer.ts';
 import type { MfaChallenge, Mfa, MfaStatus, SecondFactorProof } from './mfa.ts';
 import {
@@ -256,10 +256,17 @@ export function createAccounts(deps: AccountsDeps) {
     if (user.password_hash && needsRehash(user.password_hash, argon2)) {
       await db.query('update users set password_hash = $2, updated_at = $3 where id = $1', [user.id, await hashPassword(input.password, argon2), new Date(now())]);
     }
-    // A user with a second factor is asked for it at every sign-in, so auth.newDeviceRequiresSecondFactor
-    // adds nothing yet; it will once devices can be remembered. The device is recorded only after
-    // the second step: recording it now would let a password alone make a device known.
-    if (user.has_factor) return { mfaRequired: true, ...(await mfa.issueChallenge(user.id, ctx.mode)) };
+    // A user with a second factor is asked for it, unless this device verified one at sign-in within
+    // auth.rememberSecondFactorDays (and, with auth.newDeviceRequiresSecondFactor, from a network it
+    // has used). The device is recorded only after the second step: recording it now would let a
+    // password alone make a device known.
+    if (user.has_factor) {
+      const remembered =
+        config.auth.rememberSecondFactorDays > 0 &&
+        (await secondFactorRemembered(db, user.id, ctx.deviceCookie, ctx.ip, config.auth.newDeviceRequiresSecondFactor, new Date(now())));
+      if (!remembered) return { mfaRequired: true, ...(await mfa.issueChallenge(user.id, ctx.mode)) };
+      return finishSignIn(user, ctx, false, 'remembered-device');
+    }
     return finishSignIn(user, ctx, false);
   }
 
@@ -271,6 +278,8 @@ export function createAccounts(deps: AccountsDeps) {
     if (!user) throw new AppError('MFA_TOKEN_INVALID');
     if (user.status === 'disabled') throw new AppError('ACCOUNT_DISABLED');
     const signedIn = await finishSignIn(user, { ...ctx, mode }, true, method);
+    const days = config.auth.rememberSecondFactorDays;
+    if (days > 0) await rememberSecondFactor(db, user.id, signedIn.device.deviceId, new Date(now() + days * 86_400_000));
     return { ...signedIn, mode };
   }
 
@@ -367,6 +376,8 @@ export function createAccounts(deps: AccountsDeps) {
       new Date(now()),
     ]);
     await sessions.revokeAllForUser(userId, 'password-reset');
+    // Account recovery: no device skips the second step on the strength of an earlier sign-in.
+    await forgetRememberedDevices(db, userId);
     await note('auth.password.reset', userId);
     await mailer.send({
       to: row.email,

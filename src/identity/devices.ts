@@ -76,6 +76,32 @@ export async function recordDevice(db: Db, userId: string, presented: string | u
   return { deviceId: row.id, cookie, newDevice: false, newNetwork, firstEver: false };
 }
 
+/**
+ * Whether this user verified a second factor at sign-in on the presented device recently enough
+ * (auth.rememberSecondFactorDays) to skip the second step; with `requireKnownNetwork`, only from a
+ * network the device has used. A read only: the device is recorded after the sign-in completes.
+ */
+export async function secondFactorRemembered(db: Db, userId: string, presented: string | undefined, ip: string, requireKnownNetwork: boolean, at: Date): Promise<boolean> {
+  if (!presented || !DEVICE_RE.test(presented)) return false;
+  const r = await db.query<{ networks: string[] }>(
+    'select networks from devices where user_id = $1 and device_hash = $2 and revoked_at is null and second_factor_until > $3',
+    [userId, hashToken(presented), at],
+  );
+  const row = r.rows[0];
+  if (!row) return false;
+  return !requireKnownNetwork || row.networks.includes(networkOf(ip));
+}
+
+/** Remembers a second factor verified at sign-in on this device until `until`. */
+export async function rememberSecondFactor(db: Db, userId: string, deviceId: string, until: Date): Promise<void> {
+  await db.query('update devices set second_factor_until = $3 where id = $1 and user_id = $2 and revoked_at is null', [deviceId, userId, until]);
+}
+
+/** Forgets every remembered device of the user (account recovery: a reset password). */
+export async function forgetRememberedDevices(db: Db, userId: string): Promise<void> {
+  await db.query('update devices set second_factor_until = null where user_id = $1 and second_factor_until is not null', [userId]);
+}
+
 export interface DeviceInfo {
   id: string;
   userAgent: string | null;

@@ -13,6 +13,7 @@ import type { Kv } from '../store/kv/types.ts';
 import { createAccounts, type AccountLifecycle, type Accounts, type IdentityAudit } from './accounts.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { currentRequest } from '../server/request-context.ts';
+import { createEmailChange } from './email-change.ts';
 import { createMailer, type Mailer } from './mailer.ts';
 import { createMfa, type Mfa } from './mfa.ts';
 import { createIdentityFeature } from './routes.ts';
@@ -91,7 +92,19 @@ export function createIdentity(deps: {
   const mfa = createMfa({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
   const accounts = createAccounts({ db, kv, keyring, sessions, mfa, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(note ? { audit: note } : {}) });
   const social = createSocial({ config, db, kv, accounts, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
-  const feature = createIdentityFeature({ accounts, sessions, mfa, social, publicOrigin: origin, now, allowedOrigins: () => [origin, ...config.cors.origins] });
+  const emailChange = createEmailChange({
+    db,
+    kv,
+    mfa,
+    sessions,
+    mailer,
+    logger,
+    now,
+    publicOrigin: origin,
+    tokenTtlMs: config.auth.emailTokenTtlSeconds * 1000,
+    ...(note ? { audit: note } : {}),
+  });
+  const feature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, now, allowedOrigins: () => [origin, ...config.cors.origins] });
   return {
     feature,
     accounts,

@@ -45,7 +45,7 @@ export interface MailMessage {
   to: string;
   subject: string;
   text: string;
-  kind: 'verify-email' | 'password-reset' | 'account-exists' | 'new-device' | 'lockout' | 'invitation' | 'setup' | 'notice';
+  kind: 'verify-email' | 'password-reset' | 'email-change' | 'account-exists' | 'new-device' | 'lockout' | 'invitation' | 'setup' | 'notice';
 }
 
 export interface Mailer {
@@ -78,6 +78,7 @@ export interface MailerOptions {
 const KINDS: ReadonlySet<string> = new Set<MailMessage['kind']>([
   'verify-email',
   'password-reset',
+  'email-change',
   'account-exists',
   'new-device',
   'lockout',

@@ -9,6 +9,7 @@ import { AppError } from '../server/errors.ts';
 import { ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE, assertCsrf } from '../server/guards/session.ts';
 import { defineRoute, type Feature } from '../server/route.ts';
 import type { Accounts, SignedIn } from './accounts.ts';
+import type { EmailChange } from './email-change.ts';
 import { DEVICE_COOKIE, listDevices } from './devices.ts';
 import { MFA_SEALED_COLUMNS, type Mfa, type SecondFactorProof } from './mfa.ts';
 import type { IssuedTokens, Sessions } from './sessions.ts';
@@ -61,6 +62,17 @@ export const IDENTITY_ERROR_CODES = {
     status: 429,
     message: 'Too many second-factor attempts; retry later.',
     doc: 'The user\'s second-factor attempts (10 per 15 minutes, 30 per day) are used up; `Retry-After` says when to retry. The owner is mailed.',
+  },
+  REAUTHENTICATION_REQUIRED: {
+    status: 403,
+    message: 'Sign in again first.',
+    doc: 'An account without a password changes its email address only within 5 minutes of signing in.',
+  },
+  EMAIL_UNCHANGED: { status: 400, message: 'That is already the account\'s email address.', doc: 'An email change to the address the account already has.' },
+  EMAIL_TAKEN: {
+    status: 409,
+    message: 'Another account took this address; nothing was changed.',
+    doc: 'An email change was confirmed after another account started using the address. The code is spent; request a change again.',
   },
   SOCIAL_PROVIDER_UNKNOWN: { status: 404, message: 'No such sign-in provider.', doc: 'The provider id in the path is not configured in `social.providers`.' },
   SOCIAL_STATE_INVALID: {
@@ -170,6 +182,7 @@ export function createIdentityFeature(deps: {
   sessions: Sessions;
   mfa: Mfa;
   social?: Social;
+  emailChange?: EmailChange;
   publicOrigin?: string;
   allowedOrigins: () => readonly string[];
   now: () => number;
@@ -537,6 +550,7 @@ export function createIdentityFeature(deps: {
           return user;
         },
       }),
+      ...(deps.emailChange ? emailChangeRoutes(deps.emailChange) : []),
       ...(deps.social ? socialRoutes(deps.social, accounts, deps.publicOrigin ?? '', clientOf, now) : []),
     ],
   };
@@ -648,6 +662,41 @@ function socialRoutes(
           return challenge;
         }
         return signedInReply(reply, outcome.mode, outcome, now());
+      },
+    }),
+  ];
+}
+
+/** Changing the account's email address (AUTH-2, AUTH-7): requested signed in, confirmed from the new address. */
+function emailChangeRoutes(emailChange: EmailChange) {
+  return [
+    defineRoute({
+      method: 'POST',
+      url: '/v1/me/email',
+      summary:
+        'Ask to change the account\'s email address: the password again (an account without one: a sign-in within 5 minutes) and, when the user has a second factor, one verified within 5 minutes. A code goes to the new address; the same 202 whether or not the address is free.',
+      guard: { kind: 'session' },
+      permission: null,
+      rateCategory: 'auth',
+      schema: { body: z.strictObject({ email, password: password.optional() }), response: { 202: accepted } },
+      handler: async ({ body, request, reply }) => {
+        const { userId, sessionId } = sessionOf(request);
+        await emailChange.request(userId, sessionId, body);
+        reply.code(202);
+        return { status: 'accepted' as const };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/v1/auth/email-change/confirm',
+      summary: 'Confirm an email change with the code mailed to the new address; the address becomes the account\'s, verified.',
+      guard: { kind: 'public' },
+      permission: null,
+      rateCategory: 'auth',
+      schema: { body: z.strictObject({ token }), response: { 200: ok } },
+      handler: async ({ body }) => {
+        await emailChange.confirm(body.token);
+        return { ok: true as const };
       },
     }),
   ];

@@ -1,0 +1,6 @@
+-- Email change (AUTH-2, AUTH-7): the code mailed to the new address is an email token of its own
+-- purpose, carrying the address it confirms.
+alter table email_tokens add column new_email text;
+alter table email_tokens drop constraint email_tokens_purpose_check;
+alter table email_tokens add constraint email_tokens_purpose_check check (purpose in ('verify-email', 'password-reset', 'setup', 'email-change'));
+alter table email_tokens add constraint email_tokens_new_email_check check ((purpose = 'email-change') = (new_email is not null));
