@@ -160,7 +160,8 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
     return { tenantId: input.tenantId, event, actorId: actor.id, time, signer };
   }
 
-  async function checkpoint(tx: Queryable, tenantId: string, head: Head, signer: Signer): Promise<SignedCheckpoint> {
+  /** Signs a checkpoint of `head` (its size and frontier) and moves the head's checkpoint fields on; the caller stores both. */
+  function signCheckpointOf(tenantId: string, head: Head, signer: Signer): { row: [string, number, string, string, string]; signed: SignedCheckpoint } {
     const cp: Checkpoint = {
       log: tenantId,
       size: head.size,
@@ -170,10 +171,15 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
       time: new Date(now()).toISOString(),
     };
     const signed = signCheckpoint(cp, (data) => signer.sign(data));
-    await tx.query('insert into audit_checkpoints (tenant_id, size, body, signature, kid) values ($1, $2, $3, $4, $5)', [tenantId, cp.size, canonicalText(cp), signed.signature, cp.kid]);
     head.lastCheckpointSize = cp.size;
     head.lastCheckpointHash = checkpointHash(cp);
     head.lastCheckpointAt = new Date(now());
+    return { row: [tenantId, cp.size, canonicalText(cp), signed.signature, cp.kid], signed };
+  }
+
+  async function checkpoint(tx: Queryable, tenantId: string, head: Head, signer: Signer): Promise<SignedCheckpoint> {
+    const { row, signed } = signCheckpointOf(tenantId, head, signer);
+    await tx.query('insert into audit_checkpoints (tenant_id, size, body, signature, kid) values ($1, $2, $3, $4, $5)', row);
     return signed;
   }
 
@@ -191,18 +197,31 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
     );
   }
 
+  type BatchItem = { prepared: PreparedEvent; extraData?: Record<string, string | number | boolean | null> | undefined };
+  interface BatchPlan {
+    seqs: number[];
+    /** Statement parameters of the events ($2..$7) and of the tree nodes ($2..$4). */
+    events: [number[], string[], string[], string[], (string | null)[], string[]];
+    nodes: [number[], number[], string[]];
+    /** The head after the batch (and after its checkpoint, when one is due). */
+    next: Head;
+    checkpoint: [string, number, string, string, string] | null;
+  }
+
   /**
-   * Appends events of one log inside the caller's transaction, which must be in that tenant's
-   * context; returns their seqs. One head-row lock, one insert for the events, one for the tree
-   * nodes, at most one checkpoint (at the end, when due) and one head update, whatever the count.
+   * The pure part of an append: sequence numbers, canonical bodies, leaf and inner-node hashes
+   * and the new frontier for `items` on top of `head`, and the checkpoint when one is due.
    */
-  async function appendBatch(tx: Queryable, tenantId: string, items: readonly { prepared: PreparedEvent; extraData?: Record<string, string | number | boolean | null> | undefined }[]): Promise<number[]> {
-    if (items.length === 0) return [];
-    const head = await readHead(tx, tenantId, true);
+  function planBatch(tenantId: string, head: Head, items: readonly BatchItem[]): BatchPlan {
     const frontier = [...head.frontier];
     const seqs: number[] = [];
     const bodies: string[] = [];
-    const nodes: [number, number, Buffer][] = [];
+    const nodes: BatchPlan['nodes'] = [[], [], []];
+    const addNode = (level: number, idx: number, hash: Buffer): void => {
+      nodes[0].push(level);
+      nodes[1].push(idx);
+      nodes[2].push(hash.toString('base64'));
+    };
     for (const { prepared, extraData } of items) {
       if (prepared.tenantId !== tenantId) throw new Error('an audit batch mixes logs');
       const seq = head.size + seqs.length;
@@ -212,7 +231,7 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
       bodies.push(body);
       // Merge the new leaf into the frontier; every perfect subtree completed on the way is stored.
       let carry = leafHashOfText(body);
-      nodes.push([0, seq, carry]);
+      addNode(0, seq, carry);
       let level = 0;
       let idx = seq;
       while (idx % 2 === 1) {
@@ -221,35 +240,100 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
         carry = nodeHash(unb64(left), carry);
         level += 1;
         idx = (idx - 1) / 2;
-        nodes.push([level, idx, carry]);
+        addNode(level, idx, carry);
       }
       frontier.push(b64(carry));
     }
-    await tx.query(
-      `insert into audit_events (tenant_id, seq, id, time, action, actor_id, body)
-       select $1, e.seq, e.id, e.time, e.action, e.actor_id, e.body
-         from unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) as e(seq, id, time, action, actor_id, body)`,
-      [
-        tenantId,
+    const next: Head = { ...head, size: head.size + seqs.length, frontier };
+    const last = items[items.length - 1];
+    const checkpointRow = last && checkpointDue(next) ? signCheckpointOf(tenantId, next, last.prepared.signer).row : null;
+    return {
+      seqs,
+      events: [
         seqs,
-        items.map((i) => i.prepared.event.id),
+        items.map((i) => i.prepared.event.id as string),
         items.map((i) => i.prepared.time.toISOString()),
-        items.map((i) => i.prepared.event.action),
+        items.map((i) => i.prepared.event.action as string),
         items.map((i) => i.prepared.actorId),
         bodies,
       ],
-    );
+      nodes,
+      next,
+      checkpoint: checkpointRow,
+    };
+  }
+
+  const INSERT_EVENTS_FROM = `select $1::uuid, e.seq, e.id, e.time, e.action, e.actor_id, e.body
+         from unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) as e(seq, id, time, action, actor_id, body)`;
+
+  /**
+   * Appends events of one log inside the caller's transaction, which must be in that tenant's
+   * context; returns their seqs. One head-row lock, one insert for the events, one for the tree
+   * nodes, at most one checkpoint (at the end, when due) and one head update, whatever the count.
+   */
+  async function appendBatch(tx: Queryable, tenantId: string, items: readonly BatchItem[]): Promise<number[]> {
+    if (items.length === 0) return [];
+    const head = await readHead(tx, tenantId, true);
+    const plan = planBatch(tenantId, head, items);
+    await tx.query(`insert into audit_events (tenant_id, seq, id, time, action, actor_id, body) ${INSERT_EVENTS_FROM}`, [tenantId, ...plan.events]);
     await tx.query(
       `insert into audit_nodes (tenant_id, level, idx, hash)
        select $1, n.level, n.idx, decode(n.hash, 'base64') from unnest($2::smallint[], $3::bigint[], $4::text[]) as n(level, idx, hash)`,
-      [tenantId, nodes.map((n) => n[0]), nodes.map((n) => n[1]), nodes.map((n) => n[2].toString('base64'))],
+      [tenantId, ...plan.nodes],
     );
-    head.size += seqs.length;
-    head.frontier = frontier;
-    const last = items[items.length - 1];
-    if (last && checkpointDue(head)) await checkpoint(tx, tenantId, head, last.prepared.signer);
-    await saveHead(tx, tenantId, head);
-    return seqs;
+    if (plan.checkpoint) await tx.query('insert into audit_checkpoints (tenant_id, size, body, signature, kid) values ($1, $2, $3, $4, $5)', plan.checkpoint);
+    await saveHead(tx, tenantId, plan.next);
+    // This transaction may still roll back: the node's remembered head is no longer trusted.
+    heads.delete(tenantId);
+    return plan.seqs;
+  }
+
+  /**
+   * The group-commit writer's fast path: one statement, planned on the head this node last wrote.
+   * The head row is updated only if it is still exactly that head (size, frontier and checkpoint
+   * fields: another node, a checkpoint or an append in a caller's transaction changes one of them),
+   * and the events, nodes and checkpoint are inserted only if it was. Returns null when the head
+   * moved; the caller then appends under the row lock.
+   */
+  async function appendOnKnownHead(tenantId: string, head: Head, items: readonly BatchItem[]): Promise<{ seqs: number[]; next: Head } | null> {
+    const plan = planBatch(tenantId, head, items);
+    const cp = plan.checkpoint;
+    const { next } = plan;
+    const r = await db.withTenant(tenantId, (tx) =>
+      tx.query<{ n: number }>(
+        `with h as (
+           update audit_heads set size = $8, frontier = $9::jsonb, last_checkpoint_size = $10, last_checkpoint_hash = $11, last_checkpoint_at = $12
+            where tenant_id = $1 and size = $13 and frontier = $14::jsonb
+              and last_checkpoint_size is not distinct from $15::bigint and last_checkpoint_hash is not distinct from $16::text
+           returning 1),
+         e as (insert into audit_events (tenant_id, seq, id, time, action, actor_id, body) ${INSERT_EVENTS_FROM} where exists (select 1 from h)),
+         n as (insert into audit_nodes (tenant_id, level, idx, hash)
+               select $1, n.level, n.idx, decode(n.hash, 'base64') from unnest($17::smallint[], $18::bigint[], $19::text[]) as n(level, idx, hash)
+                where exists (select 1 from h)),
+         c as (insert into audit_checkpoints (tenant_id, size, body, signature, kid)
+               select $1, $20::bigint, $21::text, $22::text, $23::text where $20::bigint is not null and exists (select 1 from h))
+         select count(*)::int as n from h`,
+        [
+          tenantId,
+          ...plan.events,
+          next.size,
+          JSON.stringify(next.frontier),
+          next.lastCheckpointSize,
+          next.lastCheckpointHash,
+          next.lastCheckpointAt,
+          head.size,
+          JSON.stringify(head.frontier),
+          head.lastCheckpointSize,
+          head.lastCheckpointHash,
+          ...plan.nodes,
+          cp ? cp[1] : null,
+          cp ? cp[2] : null,
+          cp ? cp[3] : null,
+          cp ? cp[4] : null,
+        ],
+      ),
+    );
+    return r.rows[0]?.n === 1 ? { seqs: plan.seqs, next } : null;
   }
 
   /** Appends inside the caller's transaction, which must be in `prepared.tenantId`'s context. Returns the seq. */
@@ -270,6 +354,30 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
   const queues = new Map<string, Waiting[]>();
   const flushing = new Set<string>();
   const MAX_BATCH = 256;
+  // The head each log had after this node's last committed group commit: the plan of the next
+  // batch starts from it, and the statement that writes the batch checks it is still current.
+  const heads = new Map<string, Head>();
+
+  /** One batch, committed: on the remembered head in one statement, else under the head-row lock. */
+  async function writeBatch(tenantId: string, batch: readonly BatchItem[]): Promise<number[]> {
+    const known = heads.get(tenantId);
+    if (known) {
+      const done = await appendOnKnownHead(tenantId, known, batch);
+      if (done) {
+        heads.set(tenantId, done.next);
+        return done.seqs;
+      }
+      heads.delete(tenantId);
+    }
+    let next: Head | undefined;
+    const seqs = await db.withTenant(tenantId, async (tx) => {
+      const written = await appendBatch(tx, tenantId, batch);
+      next = await readHead(tx, tenantId, false);
+      return written;
+    });
+    if (next) heads.set(tenantId, next);
+    return seqs;
+  }
 
   async function flush(tenantId: string): Promise<void> {
     flushing.add(tenantId);
@@ -279,9 +387,10 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
         if (queue.length === 0) break;
         const batch = queue.splice(0, MAX_BATCH);
         try {
-          const seqs = await db.withTenant(tenantId, (tx) => appendBatch(tx, tenantId, batch.map((w) => ({ prepared: w.prepared }))));
+          const seqs = await writeBatch(tenantId, batch.map((w) => ({ prepared: w.prepared })));
           batch.forEach((w, i) => w.resolve(seqs[i] ?? -1));
         } catch (err) {
+          heads.delete(tenantId);
           for (const w of batch) w.reject(err);
         }
       }
