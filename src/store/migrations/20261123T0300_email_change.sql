@@ -1,5 +1,5 @@
--- Email change (AUTH-2, AUTH-7): the code mailed to the new address is an email token of its own
--- purpose, carrying the address it confirms.
+-- why: an email change (AUTH-2, AUTH-7) is confirmed by a code mailed to the new address: an
+-- email token of its own purpose that carries the address it confirms.
 alter table email_tokens add column new_email text;
 alter table email_tokens drop constraint email_tokens_purpose_check;
 alter table email_tokens add constraint email_tokens_purpose_check check (purpose in ('verify-email', 'password-reset', 'setup', 'email-change'));
