@@ -84,7 +84,7 @@ describe('group commit on the remembered head', () => {
     const log = logOn(t.node.db);
     await log.record({ tenantId, action: 'org.updated', personal: false });
     await log.record({ tenantId, action: 'org.updated', personal: false });
-    const prepared = await log.prepare({ tenantId, action: 'org.member.added', personal: false });
+    const prepared = await log.prepare({ tenantId, action: 'member.role.changed', personal: false });
     await t.node.db.withTenant(tenantId, (tx) => log.append(tx, prepared));
     const seq = await log.record({ tenantId, action: 'org.updated', personal: false });
     const { events, ok } = await verified(log);
@@ -95,7 +95,7 @@ describe('group commit on the remembered head', () => {
   it('a rolled-back append in a caller\'s transaction leaves no trace and does not confuse the writer', async () => {
     const log = logOn(t.node.db);
     await log.record({ tenantId, action: 'org.updated', personal: false });
-    const prepared = await log.prepare({ tenantId, action: 'org.member.added', personal: false });
+    const prepared = await log.prepare({ tenantId, action: 'member.role.changed', personal: false });
     await expect(
       t.node.db.withTenant(tenantId, async (tx) => {
         await log.append(tx, prepared);
