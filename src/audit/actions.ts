@@ -28,6 +28,12 @@ export const AUDIT_ACTIONS = [
   'mfa.failed',
   'mfa.recovery.used',
   'mfa.recovery.regenerated',
+  // Passkeys (platform log): added, renamed, removed; a refused ceremony; a sign counter that went back (a cloned authenticator).
+  'passkey.added',
+  'passkey.renamed',
+  'passkey.removed',
+  'auth.passkey.failed',
+  'auth.passkey.clone_warning',
   'account.deleted',
   // Operators (platform log).
   'operator.user.disabled',
@@ -59,6 +65,18 @@ export const AUDIT_ACTIONS = [
   'limits.changed',
   // Guards (org log): a member refused by the role matrix.
   'authz.denied',
+  // Enterprise SSO (org log): connections, domains (claimed by the org, verified by an operator),
+  // the SSO-required setting, sign-ins, just-in-time provisioning and refused sign-ins.
+  'sso.connection.created',
+  'sso.connection.updated',
+  'sso.connection.deleted',
+  'sso.domain.claimed',
+  'sso.domain.verified',
+  'sso.domain.removed',
+  'sso.settings.changed',
+  'sso.login',
+  'sso.user.provisioned',
+  'sso.failed',
   // Keys: rotations (platform log, from the CLI), shredding (the org's log).
   'keys.rotated',
   'keys.shredded',

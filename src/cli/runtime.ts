@@ -26,6 +26,7 @@ import { createTenancy, type Tenancy } from '../tenancy/index.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
 import { createAuditFeature } from '../audit/routes.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
+import { createFederation, registerSamlFormBody, type Federation } from '../identity/federation/index.ts';
 
 export interface Node {
   app: FastifyInstance;
@@ -38,6 +39,8 @@ export interface Node {
   tenancy: Tenancy;
   audit: AuditLog;
   gateway: Gateway;
+  /** Enterprise SSO (OIDC and SAML connections per org). */
+  federation: Federation;
   /** Every feature the server serves, in registration order. */
   features: readonly Feature[];
   /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
@@ -84,8 +87,11 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, audit, logger, now: options.now ?? Date.now, mfaSatisfied: identity.sessionHasSecondFactor });
     identity.lifecycle.check.push(tenancy.orgs.assertNotLastOwner);
     identity.lifecycle.cleanup.push(tenancy.orgs.removeUserEverywhere);
+    const federation = createFederation({ config, db, kv, keyring, audit, accounts: identity.accounts, logger, now: options.now ?? Date.now, evictOrg: tenancy.authority.evictOrg });
+    (identity.lifecycle.signInPolicy ??= []).push(federation.sso.enforceSsoRequired);
+    identity.lifecycle.cleanup.push(federation.sso.forgetUser);
     gateway = await createGateway({ config, db, kv, keyring, audit, logger, now: options.now ?? Date.now });
-    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, gateway.feature, createAuditFeature(audit)];
+    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, gateway.feature, federation.feature, createAuditFeature(audit)];
     const app = await buildApp({
       config,
       db,
@@ -98,6 +104,8 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       now: options.now,
       defaultMetrics: options.defaultMetrics,
     });
+    // The SAML ACS receives an HTML form post; every other route keeps refusing form bodies.
+    registerSamlFormBody(app);
     await app.ready();
     const openKv = kv;
     const liveKeyring = keyring;
@@ -116,6 +124,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       tenancy: openTenancy,
       audit,
       gateway: openGateway,
+      federation,
       features,
       logger,
       announce: storage.announce,

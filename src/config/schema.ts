@@ -228,6 +228,30 @@ export const configSchema = z.strictObject({
     .prefault({}),
   gateway: gatewaySection,
   social: socialSection,
+  sso: z
+    .strictObject({
+      clockSkewSeconds: opt(z.number().int().min(0).max(300).default(60), {
+        doc: 'Enterprise SSO: clock difference tolerated with an identity provider when checking SAML NotBefore / NotOnOrAfter (and OIDC token times).',
+      }),
+      stateTtlSeconds: opt(z.number().int().min(60).max(900).default(600), {
+        doc: 'Enterprise SSO: how long a started sign-in (OIDC state, SAML AuthnRequest id) may take at the identity provider.',
+      }),
+      allowInsecureRequests: opt(z.boolean().default(false), {
+        doc: 'Enterprise SSO: let OIDC connections use plain-HTTP issuers. Only for a local test identity provider on loopback; never in production.',
+      }),
+    })
+    .prefault({}),
+  webauthn: z
+    .strictObject({
+      rpId: opt(z.string().min(1).max(253).regex(/^[a-z0-9.-]+$/, 'a lowercase host name, no scheme or port').optional(), {
+        doc: 'WebAuthn relying party id of passkeys (a registrable domain of the origins). Default: the host of the public URL. Changing it makes every registered passkey unusable.',
+      }),
+      rpName: opt(z.string().min(1).max(64).default('Gatehouse'), { doc: 'Relying party name authenticators show when a passkey is created.' }),
+      origins: opt(z.array(z.url({ protocol: /^https?$/ })).default([]), {
+        doc: 'Page origins whose passkey ceremonies are accepted (exact match with clientDataJSON.origin). Empty: the origin of the public URL.',
+      }),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {

@@ -58,6 +58,11 @@ export type IdentityAudit = (action: AuditAction, subjectUserId: string | null, 
 export interface AccountLifecycle {
   check: ((userId: string) => Promise<void>)[];
   cleanup: ((userId: string) => Promise<void>)[];
+  /**
+   * Run once something (a password, a provider, a passkey) proved the user, before a session or a
+   * second step: may refuse the sign-in (enterprise SSO: "this org requires SSO").
+   */
+  signInPolicy?: ((userId: string, method: string) => Promise<void>)[];
 }
 
 interface UserRow {
@@ -146,7 +151,8 @@ export function createAccounts(deps: AccountsDeps) {
     return (
       await db.query<UserRow & { has_factor: boolean }>(
         `select u.id, u.email, u.email_verified_at, u.password_hash, u.status, u.is_operator, u.created_at,
-                exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null) as has_factor
+                (exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null)
+                  or exists (select 1 from passkeys p where p.user_id = u.id)) as has_factor
            from users u where u.email = $1 and u.status <> 'deleted'`,
         [email],
       )
@@ -253,6 +259,8 @@ export function createAccounts(deps: AccountsDeps) {
     await throttle.succeed(account);
     if (user.status === 'disabled') throw new AppError('ACCOUNT_DISABLED');
     if (user.email_verified_at === null) throw new AppError('EMAIL_NOT_VERIFIED');
+    // Only now, with the password proven: the refusal tells nothing to someone without it.
+    for (const policy of deps.lifecycle?.signInPolicy ?? []) await policy(user.id, 'password');
     if (user.password_hash && needsRehash(user.password_hash, argon2)) {
       await db.query('update users set password_hash = $2, updated_at = $3 where id = $1', [user.id, await hashPassword(input.password, argon2), new Date(now())]);
     }
@@ -307,19 +315,28 @@ export function createAccounts(deps: AccountsDeps) {
 
   /**
    * Signs in a user whose identity something other than a password proved (a social provider):
-   * a user with a second factor still gets the second step.
+   * a user with a second factor still gets the second step, unless the proof was multi-factor
+   * itself (a user-verified passkey: `multiFactor`), which signs in with the second factor done.
    */
-  async function signInVerifiedUser(userId: string, ctx: SessionContext & { deviceCookie?: string }, method: string): Promise<SignedIn | SecondFactorRequired> {
+  async function signInVerifiedUser(
+    userId: string,
+    ctx: SessionContext & { deviceCookie?: string },
+    method: string,
+    options: { multiFactor?: boolean } = {},
+  ): Promise<SignedIn | SecondFactorRequired> {
     const user = (
       await db.query<UserRow & { has_factor: boolean }>(
         `select u.id, u.email, u.email_verified_at, u.password_hash, u.status, u.is_operator, u.created_at,
-                exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null) as has_factor
+                (exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null)
+                  or exists (select 1 from passkeys p where p.user_id = u.id)) as has_factor
            from users u where u.id = $1 and u.status <> 'deleted'`,
         [userId],
       )
     ).rows[0];
     if (!user) throw new AppError('INVALID_CREDENTIALS');
     if (user.status === 'disabled') throw new AppError('ACCOUNT_DISABLED');
+    for (const policy of deps.lifecycle?.signInPolicy ?? []) await policy(user.id, method);
+    if (options.multiFactor === true) return finishSignIn(user, ctx, true, method);
     if (user.has_factor) return { mfaRequired: true, ...(await mfa.issueChallenge(user.id, ctx.mode)) };
     return finishSignIn(user, ctx, false, method);
   }
@@ -437,6 +454,12 @@ export function createAccounts(deps: AccountsDeps) {
       socialIdentities: (
         await db.query<{ provider: string; email: string; created_at: Date | string }>('select provider, email, created_at from social_identities where user_id = $1 order by created_at', [userId])
       ).rows.map((r) => ({ provider: r.provider, email: r.email, linkedAt: iso(r.created_at) ?? '' })),
+      passkeys: (
+        await db.query<{ id: string; name: string; created_at: Date | string; last_used_at: Date | string | null }>(
+          'select id, name, created_at, last_used_at from passkeys where user_id = $1 order by created_at, id',
+          [userId],
+        )
+      ).rows.map((r) => ({ id: r.id, name: r.name, createdAt: iso(r.created_at) ?? '', lastUsedAt: iso(r.last_used_at) })),
     };
   }
 

@@ -16,6 +16,8 @@ import { currentRequest } from '../server/request-context.ts';
 import { createEmailChange } from './email-change.ts';
 import { createMailer, type Mailer } from './mailer.ts';
 import { createMfa, type Mfa } from './mfa.ts';
+import { passkeyRoutes } from './passkey-routes.ts';
+import { createPasskeys, PASSKEY_ERROR_CODES, type Passkeys } from './passkeys.ts';
 import { createIdentityFeature } from './routes.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { createSocial, type Social } from './social.ts';
@@ -26,6 +28,7 @@ export interface Identity {
   accounts: Accounts;
   sessions: Sessions;
   mfa: Mfa;
+  passkeys: Passkeys;
   social: Social;
   /** Whether the principal's session verified a factor the user still has (orgs that require MFA ask this). */
   sessionHasSecondFactor: (principal: Principal) => Promise<boolean>;
@@ -89,7 +92,8 @@ export function createIdentity(deps: {
     },
   });
   const lifecycle: AccountLifecycle = { check: [], cleanup: [] };
-  const mfa = createMfa({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
+  const passkeys = createPasskeys({ db, kv, mailer, config, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
+  const mfa = createMfa({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, passkeys, ...(note ? { audit: note } : {}) });
   const accounts = createAccounts({ db, kv, keyring, sessions, mfa, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(note ? { audit: note } : {}) });
   const social = createSocial({ config, db, kv, accounts, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
   const emailChange = createEmailChange({
@@ -104,12 +108,19 @@ export function createIdentity(deps: {
     tokenTtlMs: config.auth.emailTokenTtlSeconds * 1000,
     ...(note ? { audit: note } : {}),
   });
-  const feature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, now, allowedOrigins: () => [origin, ...config.cors.origins] });
+  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, now, allowedOrigins: () => [origin, ...config.cors.origins] });
+  // Passkeys belong to the accounts feature: their routes and error codes join it.
+  const feature: Feature = {
+    ...accountsFeature,
+    errorCodes: { ...accountsFeature.errorCodes, ...PASSKEY_ERROR_CODES },
+    routes: [...accountsFeature.routes, ...passkeyRoutes({ passkeys, mfa, accounts, now })],
+  };
   return {
     feature,
     accounts,
     sessions,
     mfa,
+    passkeys,
     social,
     sessionHasSecondFactor: async (principal) => {
       if (principal.kind !== 'user' || !principal.sessionId) return false;

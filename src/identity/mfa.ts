@@ -25,6 +25,7 @@ import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import type { IdentityAudit } from './accounts.ts';
 import type { Mailer } from './mailer.ts';
+import type { AuthenticationResponse, Passkeys } from './passkeys.ts';
 import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.ts';
 import { hashToken, type Sessions } from './sessions.ts';
 import { generateTotpSecret, matchTotp, totpUri } from './totp.ts';
@@ -50,10 +51,10 @@ export const MFA_SEALED_COLUMNS: readonly SealedColumn[] = [
   { table: 'mfa_factors', column: 'secret_sealed', idColumn: 'id', tenantColumn: null, subjectColumn: 'user_id' },
 ];
 
-/** What a user presents as a second factor. */
-export type SecondFactorProof = { code: string } | { recoveryCode: string };
+/** What a user presents as a second factor: a TOTP code, a recovery code or a passkey assertion. */
+export type SecondFactorProof = { code: string } | { recoveryCode: string } | { webauthn: AuthenticationResponse };
 
-export type SecondFactorMethod = 'totp' | 'recovery';
+export type SecondFactorMethod = 'totp' | 'recovery' | 'webauthn';
 
 export interface MfaStatus {
   totp: boolean;
@@ -84,6 +85,8 @@ export interface MfaDeps {
   now: () => number;
   publicOrigin: string;
   audit?: IdentityAudit;
+  /** Passkeys count as a second factor and answer the `webauthn` proof. */
+  passkeys?: Pick<Passkeys, 'verifyAssertion' | 'hasPasskey'>;
 }
 
 interface FactorRow {
@@ -102,7 +105,12 @@ export function createMfa(deps: MfaDeps) {
   const note: IdentityAudit = deps.audit ?? (async () => undefined);
 
   async function hasActiveFactor(userId: string): Promise<boolean> {
-    const r = await db.query('select 1 from mfa_factors where user_id = $1 and confirmed_at is not null and deleted_at is null limit 1', [userId]);
+    // A passkey is a second factor too (as the sign-in lookup's has_factor in accounts.ts).
+    const r = await db.query(
+      `select 1 where exists (select 1 from mfa_factors where user_id = $1 and confirmed_at is not null and deleted_at is null)
+                   or exists (select 1 from passkeys where user_id = $1)`,
+      [userId],
+    );
     return r.rowCount > 0;
   }
 
@@ -154,9 +162,22 @@ export function createMfa(deps: MfaDeps) {
    * Checks a second factor of the user: a TOTP code of the confirmed factor, or an unused recovery
    * code (spent by this call). Audits the outcome; throws MFA_CODE_INVALID or MFA_THROTTLED.
    */
-  async function verifyProof(userId: string, proof: SecondFactorProof, purpose: Purpose): Promise<SecondFactorMethod> {
+  async function verifyProof(userId: string, proof: SecondFactorProof, purpose: Purpose, flowOwner = ''): Promise<SecondFactorMethod> {
     await takeAttempt(userId, purpose);
     const t = new Date(now());
+    if ('webauthn' in proof) {
+      // The assertion must answer the challenge opened for this sign-in (its mfaToken) or this session's step-up.
+      const passkeys = deps.passkeys;
+      try {
+        if (!passkeys || purpose === 'enroll') throw new AppError('PASSKEY_UNKNOWN');
+        await passkeys.verifyAssertion(purpose === 'sign-in' ? 'mfa' : 'step-up', flowOwner, userId, proof.webauthn);
+      } catch (err) {
+        await note('mfa.failed', userId, { purpose, method: 'webauthn', reason: err instanceof AppError ? err.code : 'error' });
+        throw err;
+      }
+      await note('mfa.verified', userId, { purpose, method: 'webauthn' });
+      return 'webauthn';
+    }
     if ('code' in proof) {
       const factor = (
         await db.query<FactorRow>(
@@ -269,7 +290,7 @@ export function createMfa(deps: MfaDeps) {
 
   async function stepUp(userId: string, sessionId: string, proof: SecondFactorProof): Promise<SecondFactorMethod> {
     if (!(await hasActiveFactor(userId))) throw new AppError('MFA_NOT_ENROLLED');
-    const method = await verifyProof(userId, proof, 'step-up');
+    const method = await verifyProof(userId, proof, 'step-up', sessionId);
     await sessions.markSecondFactor(userId, sessionId);
     return method;
   }
@@ -289,7 +310,8 @@ export function createMfa(deps: MfaDeps) {
       // Recovery codes stand in for a factor; with none left they would be a way in of their own.
       await tx.query(
         `update recovery_codes set voided_at = $2 where user_id = $1 and voided_at is null
-           and not exists (select 1 from mfa_factors where user_id = $1 and confirmed_at is not null and deleted_at is null)`,
+           and not exists (select 1 from mfa_factors where user_id = $1 and confirmed_at is not null and deleted_at is null)
+           and not exists (select 1 from passkeys where user_id = $1)`,
         [userId, t],
       );
       return r.rowCount;
@@ -342,7 +364,12 @@ export function createMfa(deps: MfaDeps) {
       new Date(t),
     ]);
     const s = await status(userId);
-    const methods: SecondFactorMethod[] = [...(s.totp ? (['totp'] as const) : []), ...(s.recoveryCodesLeft > 0 ? (['recovery'] as const) : [])];
+    const passkey = (await deps.passkeys?.hasPasskey(userId)) === true;
+    const methods: SecondFactorMethod[] = [
+      ...(s.totp ? (['totp'] as const) : []),
+      ...(s.recoveryCodesLeft > 0 ? (['recovery'] as const) : []),
+      ...(passkey ? (['webauthn'] as const) : []),
+    ];
     return { mfaToken: token, methods, expiresIn: Math.floor(MFA_CHALLENGE_TTL_MS / 1000) };
   }
 
@@ -366,15 +393,33 @@ export function createMfa(deps: MfaDeps) {
       if (known) await note('mfa.failed', known.user_id, { purpose: 'sign-in', reason: 'challenge-spent' });
       throw new AppError('MFA_TOKEN_INVALID');
     }
-    const method = await verifyProof(challenge.user_id, proof, 'sign-in');
+    const method = await verifyProof(challenge.user_id, proof, 'sign-in', tokenHash);
     // Single use: of two completions racing with two valid factors, one signs in.
     const spent = await db.query('update mfa_challenges set used_at = $2 where id = $1 and used_at is null', [challenge.id, t]);
     if (spent.rowCount !== 1) throw new AppError('MFA_TOKEN_INVALID');
     return { userId: challenge.user_id, mode: challenge.mode, method };
   }
 
-  /** Account deletion: factors, codes and open challenges end with the account (the secret's key is shredded separately). */
+  /**
+   * Whose open sign-in challenge this is, without spending an attempt (the passkey options of the
+   * second step), with the owner key its passkey challenge is filed under. Throws MFA_TOKEN_INVALID.
+   */
+  async function challengeUser(mfaToken: string): Promise<{ userId: string; flowOwner: string }> {
+    if (!CHALLENGE_RE.test(mfaToken)) throw new AppError('MFA_TOKEN_INVALID');
+    const tokenHash = hashToken(mfaToken);
+    const r = await db.query<{ user_id: string }>('select user_id from mfa_challenges where token_hash = $1 and used_at is null and expires_at > $2 and attempts < $3', [
+      tokenHash,
+      new Date(now()),
+      CHALLENGE_MAX_ATTEMPTS,
+    ]);
+    const row = r.rows[0];
+    if (!row) throw new AppError('MFA_TOKEN_INVALID');
+    return { userId: row.user_id, flowOwner: tokenHash };
+  }
+
+  /** Account deletion: factors, passkeys, codes and open challenges end with the account (the secret's key is shredded separately). */
   async function forgetUser(tx: Queryable, userId: string, at: Date): Promise<void> {
+    await tx.query('delete from passkeys where user_id = $1', [userId]);
     await tx.query('update mfa_factors set deleted_at = coalesce(deleted_at, $2) where user_id = $1', [userId, at]);
     await tx.query('update recovery_codes set voided_at = coalesce(voided_at, $2) where user_id = $1', [userId, at]);
     await tx.query('update mfa_challenges set used_at = coalesce(used_at, $2) where user_id = $1', [userId, at]);
@@ -391,6 +436,7 @@ export function createMfa(deps: MfaDeps) {
     stepUp,
     issueChallenge,
     completeChallenge,
+    challengeUser,
     forgetUser,
   };
 }

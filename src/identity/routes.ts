@@ -12,6 +12,7 @@ import type { Accounts, SignedIn } from './accounts.ts';
 import type { EmailChange } from './email-change.ts';
 import { DEVICE_COOKIE, listDevices } from './devices.ts';
 import { MFA_SEALED_COLUMNS, type Mfa, type SecondFactorProof } from './mfa.ts';
+import { authenticationResponseSchema, type AuthenticationResponse } from './passkeys.ts';
 import type { IssuedTokens, Sessions } from './sessions.ts';
 import { SOCIAL_STATE_COOKIE, type Social } from './social.ts';
 
@@ -101,7 +102,7 @@ export const IDENTITY_ERROR_CODES = {
 const email = z.string().min(3).max(320);
 const password = z.string().min(1).max(8192);
 const token = z.string().min(10).max(200);
-const tokensResponse = z.object({
+export const tokensResponse = z.object({
   tokenType: z.literal('Bearer'),
   accessToken: z.string(),
   expiresIn: z.number(),
@@ -109,21 +110,22 @@ const tokensResponse = z.object({
   refreshExpiresIn: z.number(),
   sessionId: z.string(),
 });
-const cookieResponse = z.object({ sessionId: z.string(), expiresIn: z.number(), csrfToken: z.string() });
+export const cookieResponse = z.object({ sessionId: z.string(), expiresIn: z.number(), csrfToken: z.string() });
 const userSchema = z.object({ id: z.string(), email: z.string(), emailVerified: z.boolean(), isOperator: z.boolean(), createdAt: z.string() });
 const mfaStatusSchema = z.object({ totp: z.boolean(), recoveryCodesLeft: z.number() });
 const mfaChallengeResponse = z.object({
   mfaRequired: z.literal(true),
   mfaToken: z.string(),
-  methods: z.array(z.enum(['totp', 'recovery'])),
+  methods: z.array(z.enum(['totp', 'recovery', 'webauthn'])),
   expiresIn: z.number(),
 });
 const totpCode = z.string().regex(/^[0-9]{6}$/, 'six digits');
 const recoveryCode = z.string().min(1).max(64);
-// A second factor is a TOTP code or a recovery code: exactly one of the two (oneProof).
-const proofFields = { code: totpCode.optional(), recoveryCode: recoveryCode.optional() };
-const oneProof = (b: { code?: string | undefined; recoveryCode?: string | undefined }): boolean => (b.code === undefined) !== (b.recoveryCode === undefined);
-const ONE_PROOF = { message: 'give exactly one of code and recoveryCode' };
+// A second factor is a TOTP code, a recovery code or a passkey assertion: exactly one of them (oneProof).
+const proofFields = { code: totpCode.optional(), recoveryCode: recoveryCode.optional(), webauthn: authenticationResponseSchema.optional() };
+type ProofBody = { code?: string | undefined; recoveryCode?: string | undefined; webauthn?: AuthenticationResponse | undefined };
+const oneProof = (b: ProofBody): boolean => [b.code, b.recoveryCode, b.webauthn].filter((p) => p !== undefined).length === 1;
+const ONE_PROOF = { message: 'give exactly one of code, recoveryCode and webauthn' };
 const accepted = z.object({ status: z.literal('accepted') });
 const ok = z.object({ ok: z.literal(true) });
 const sessionSchema = z.object({ id: z.string(), mode: z.enum(['bearer', 'cookie']), ip: z.string().nullable(), userAgent: z.string().nullable(), createdAt: z.string(), lastUsedAt: z.string(), current: z.boolean() });
@@ -156,7 +158,7 @@ function tokenBody(tokens: IssuedTokens, now: number) {
 }
 
 /** The answer of a finished sign-in, the same for the password step and the second-factor step. */
-function signedInReply(reply: FastifyReply, mode: 'bearer' | 'cookie', signedIn: SignedIn, t: number) {
+export function signedInReply(reply: FastifyReply, mode: 'bearer' | 'cookie', signedIn: SignedIn, t: number) {
   const { tokens, device } = signedIn;
   reply.setCookie(DEVICE_COOKIE, device.cookie, { ...COOKIE_BASE, maxAge: 400 * 86_400 });
   if (mode === 'cookie') {
@@ -166,11 +168,12 @@ function signedInReply(reply: FastifyReply, mode: 'bearer' | 'cookie', signedIn:
   return tokenBody(tokens, t);
 }
 
-function proofOf(body: { code?: string | undefined; recoveryCode?: string | undefined }): SecondFactorProof {
+function proofOf(body: ProofBody): SecondFactorProof {
+  if (body.webauthn !== undefined) return { webauthn: body.webauthn };
   return body.code !== undefined ? { code: body.code } : { recoveryCode: body.recoveryCode ?? '' };
 }
 
-function sessionOf(request: FastifyRequest): { userId: string; sessionId: string } {
+export function sessionOf(request: FastifyRequest): { userId: string; sessionId: string } {
   const p = request.principal;
   if (!p || p.kind !== 'user' || !p.sessionId) throw new AppError('UNAUTHENTICATED');
   return { userId: p.id, sessionId: p.sessionId };
@@ -247,7 +250,8 @@ export function createIdentityFeature(deps: {
       defineRoute({
         method: 'POST',
         url: '/v1/auth/mfa/verify',
-        summary: 'Second step of a sign-in: the mfaToken from /v1/auth/login with a TOTP code or a recovery code. Answers like a finished login, in the mode the login asked for.',
+        summary:
+          'Second step of a sign-in: the mfaToken from /v1/auth/login with a TOTP code, a recovery code or a passkey assertion (`webauthn`, options from /v1/auth/mfa/webauthn/options). Answers like a finished login, in the mode the login asked for.',
         guard: { kind: 'public' },
         permission: null,
         rateCategory: 'auth',
@@ -433,11 +437,12 @@ export function createIdentityFeature(deps: {
       defineRoute({
         method: 'POST',
         url: '/v1/me/mfa/step-up',
-        summary: 'Verify a second factor (TOTP code or recovery code) for this session, so sensitive actions are allowed for the next 5 minutes.',
+        summary:
+          'Verify a second factor (TOTP code, recovery code or passkey assertion, options from /v1/me/mfa/step-up/webauthn/options) for this session, so sensitive actions are allowed for the next 5 minutes.',
         guard: { kind: 'session' },
         permission: null,
         rateCategory: 'auth',
-        schema: { body: z.strictObject(proofFields).refine(oneProof, ONE_PROOF), response: { 200: z.object({ ok: z.literal(true), method: z.enum(['totp', 'recovery']) }) } },
+        schema: { body: z.strictObject(proofFields).refine(oneProof, ONE_PROOF), response: { 200: z.object({ ok: z.literal(true), method: z.enum(['totp', 'recovery', 'webauthn']) }) } },
         handler: async ({ body, request }) => {
           const { userId, sessionId } = sessionOf(request);
           const method = await mfa.stepUp(userId, sessionId, proofOf(body));
@@ -497,6 +502,7 @@ export function createIdentityFeature(deps: {
               devices: z.array(deviceSchema),
               mfa: mfaStatusSchema,
               socialIdentities: z.array(z.object({ provider: z.string(), email: z.string(), linkedAt: z.string() })),
+              passkeys: z.array(z.object({ id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() })),
             }),
           },
         },

@@ -6,7 +6,7 @@
  * bodies from each route's own schema. A new table or route is covered as soon as it exists;
  * a new table the fixture does not fill fails the suite, naming the table.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -31,6 +31,9 @@ interface Fixture {
   key: string;
   /** A provider credential name in the workspace. */
   provider: string;
+  /** An SSO connection and a claimed domain of the org. */
+  connection: string;
+  domain: string;
 }
 
 const pg = postgresTarget();
@@ -173,10 +176,29 @@ for (const target of targets) {
         at: new Date(),
       });
       await gateway.meter.flush();
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider };
+      // Enterprise SSO: a SAML connection, a claimed domain, and the spare member linked to it.
+      const connection = randomUUID();
+      const domain = randomUUID();
+      await db.withTenant(org, async (tx) => {
+        await tx.query(
+          `insert into sso_connections (id, tenant_id, kind, name, default_role, saml_idp_entity_id, saml_sso_url, saml_idp_certs, created_by)
+           values ($1, $2, 'saml', 'fixture idp', 'viewer', 'https://idp.example/fixture', 'https://idp.example/sso', $3, $4)`,
+          [connection, org, ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'], owner.userId],
+        );
+        await tx.query('insert into sso_domains (id, tenant_id, connection_id, domain) values ($1, $2, $3, $4)', [domain, org, connection, `d${randomBytes(4).toString('hex')}.example`]);
+        await tx.query('insert into sso_identities (id, tenant_id, connection_id, subject, user_id, email) values ($1, $2, $3, $4, $5, $6)', [
+          randomUUID(),
+          org,
+          connection,
+          `fixture-${randomBytes(4).toString('hex')}`,
+          spare.userId,
+          spare.email,
+        ]);
+      });
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain });
 
     beforeAll(async () => {
       const database = await target.database();
@@ -210,7 +232,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);

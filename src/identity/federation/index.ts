@@ -1,0 +1,68 @@
+/**
+ * Builds enterprise SSO (AUTH-9) from the node's services: the SSO service, its feature, the
+ * sign-in policy accounts run ("this org requires SSO") and the cleanup account deletion runs.
+ */
+import type { Logger } from 'pino';
+import type { AuditLog } from '../../audit/log.ts';
+import { publicOriginOf, type Config } from '../../config/schema.ts';
+import type { Keyring } from '../../keyring/keyring.ts';
+import type { Feature } from '../../server/route.ts';
+import type { Db } from '../../store/db-types.ts';
+import type { Kv } from '../../store/kv/types.ts';
+import type { Accounts } from '../accounts.ts';
+import { createOidcProtocol } from './oidc.ts';
+import { createSsoFeature } from './routes.ts';
+import { createSamlProtocol } from './saml.ts';
+import { createSso, type Sso } from './sso.ts';
+import { createStateSigner } from './state.ts';
+
+export { registerSamlFormBody } from './routes.ts';
+export { SSO_SEALED_COLUMNS } from './sso.ts';
+
+export interface Federation {
+  sso: Sso;
+  feature: Feature;
+}
+
+export function createFederation(deps: {
+  config: Config;
+  db: Db;
+  kv: Kv;
+  keyring: Keyring;
+  audit: AuditLog;
+  accounts: Accounts;
+  logger: Logger;
+  now: () => number;
+  evictOrg: (orgId: string) => Promise<void>;
+}): Federation {
+  const { config, db, kv, keyring, audit, accounts, logger, now, evictOrg } = deps;
+  const publicOrigin = publicOriginOf(config);
+  const stateTtlMs = config.sso.stateTtlSeconds * 1000;
+  const signer = createStateSigner(kv, now);
+  const oidc = createOidcProtocol({
+    kv,
+    signer,
+    publicOrigin,
+    stateTtlMs,
+    clockSkewSeconds: config.sso.clockSkewSeconds,
+    allowInsecureRequests: config.sso.allowInsecureRequests,
+    now,
+  });
+  const saml = createSamlProtocol({ kv, publicOrigin, clockSkewMs: config.sso.clockSkewSeconds * 1000, requestTtlMs: stateTtlMs, now });
+  const sso = createSso({
+    db,
+    keyring,
+    audit,
+    accounts,
+    oidc,
+    saml,
+    signer,
+    logger,
+    now,
+    publicOrigin,
+    stateTtlMs,
+    allowInsecureUrls: config.sso.allowInsecureRequests,
+    evictOrg,
+  });
+  return { sso, feature: createSsoFeature({ sso, publicOrigin, now }) };
+}

@@ -1,0 +1,269 @@
+/**
+ * SAML 2.0 for enterprise SSO, SP-initiated: an AuthnRequest by HTTP-Redirect, the IdP's
+ * Response by HTTP-POST to our ACS. @node-saml/node-saml checks the XML signatures (the assertion
+ * must be signed by a certificate from the IdP metadata; the Response too when the connection asks
+ * for it; a document with more than one assertion is refused, which defeats signature wrapping),
+ * the audience, the time window with the configured skew, and InResponseTo against the
+ * AuthnRequests this deployment issued (kept in kv, so any node can receive the Response).
+ * What it leaves out is checked here, on the signed assertion only: the issuer is the IdP's entity
+ * id, a bearer SubjectConfirmation names our ACS as Recipient, the Response's Destination (when
+ * present) is our ACS, and the assertion id was never accepted before (replay cache in kv, kept
+ * until the assertion expires).
+ */
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+import { DOMParser } from '@xmldom/xmldom';
+import { AppError } from '../../server/errors.ts';
+import type { Kv } from '../../store/kv/types.ts';
+
+const MD_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
+const DS_NS = 'http://www.w3.org/2000/09/xmldsig#';
+const REDIRECT_BINDING = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+const EMAIL_FORMAT = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
+const EMAIL_ATTRIBUTES = ['email', 'mail', 'urn:oid:0.9.2342.19200300.100.1.3', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress'];
+
+/** What an org's IdP metadata says, as stored on its connection. */
+export interface IdpMetadata {
+  entityId: string;
+  ssoUrl: string;
+  /** Signing certificates, PEM. */
+  certificates: string[];
+}
+
+function metadataError(why: string): AppError {
+  return new AppError('SSO_METADATA_INVALID', `The IdP metadata is not usable: ${why}.`);
+}
+
+function toPem(der: Buffer): string {
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/** The DER bytes of a PEM certificate. */
+export function pemToDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, ''), 'base64');
+}
+
+/**
+ * Reads entity id, the HTTP-Redirect SSO URL and the signing certificates from IdP metadata.
+ * Refuses a DOCTYPE (no entities of any kind), anything but one IdP entity, an SSO URL that is not
+ * https (unless insecure URLs are allowed for a local test IdP), and metadata without a signing
+ * certificate: an assertion could then not be checked at all.
+ */
+export function parseIdpMetadata(xml: string, options: { allowInsecureUrls: boolean }): IdpMetadata {
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw metadataError('a DOCTYPE or entity declaration is not accepted');
+  const problems: string[] = [];
+  const doc = new DOMParser({
+    errorHandler: { warning: () => undefined, error: (m: string) => void problems.push(m), fatalError: (m: string) => void problems.push(m) },
+  }).parseFromString(xml, 'text/xml');
+  const root = doc?.documentElement;
+  if (!root || problems.length > 0) throw metadataError('it is not well-formed XML');
+  let entity: Element | undefined;
+  if (root.namespaceURI === MD_NS && root.localName === 'EntityDescriptor') entity = root;
+  else if (root.namespaceURI === MD_NS && root.localName === 'EntitiesDescriptor') {
+    const all = Array.from(root.getElementsByTagNameNS(MD_NS, 'EntityDescriptor')).filter((e) => e.getElementsByTagNameNS(MD_NS, 'IDPSSODescriptor').length > 0);
+    if (all.length !== 1) throw metadataError('it must describe exactly one identity provider');
+    entity = all[0];
+  }
+  if (!entity) throw metadataError('the root element is not an md:EntityDescriptor');
+  const entityId = entity.getAttribute('entityID') ?? '';
+  if (entityId.length === 0 || entityId.length > 1024) throw metadataError('entityID is missing');
+  const idps = Array.from(entity.getElementsByTagNameNS(MD_NS, 'IDPSSODescriptor'));
+  const idp = idps[0];
+  if (idps.length !== 1 || !idp) throw metadataError('it has no single IDPSSODescriptor');
+  if (!(idp.getAttribute('protocolSupportEnumeration') ?? '').split(/\s+/).includes('urn:oasis:names:tc:SAML:2.0:protocol')) {
+    throw metadataError('the IdP does not support SAML 2.0');
+  }
+  const sso = Array.from(idp.getElementsByTagNameNS(MD_NS, 'SingleSignOnService')).find((e) => e.getAttribute('Binding') === REDIRECT_BINDING);
+  const ssoUrl = sso?.getAttribute('Location') ?? '';
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(ssoUrl);
+  } catch {
+    throw metadataError('it has no SingleSignOnService with the HTTP-Redirect binding');
+  }
+  if (ssoUrl.length > 2048 || !(parsedUrl.protocol === 'https:' || (options.allowInsecureUrls && parsedUrl.protocol === 'http:'))) {
+    throw metadataError('the SingleSignOnService location must be an https URL');
+  }
+  const certificates: string[] = [];
+  for (const kd of Array.from(idp.getElementsByTagNameNS(MD_NS, 'KeyDescriptor'))) {
+    // No use attribute: the key serves both signing and encryption.
+    const use = kd.getAttribute('use');
+    if (use && use !== 'signing') continue;
+    for (const c of Array.from(kd.getElementsByTagNameNS(DS_NS, 'X509Certificate'))) {
+      const der = Buffer.from((c.textContent ?? '').replace(/\s+/g, ''), 'base64');
+      try {
+        new X509Certificate(der);
+      } catch {
+        throw metadataError('a signing certificate cannot be read');
+      }
+      certificates.push(toPem(der));
+    }
+  }
+  if (certificates.length === 0) throw metadataError('it has no signing certificate');
+  if (certificates.length > 10) throw metadataError('it has more than 10 signing certificates');
+  return { entityId, ssoUrl, certificates };
+}
+
+/** node-saml's AuthnRequest-id cache, in kv: an id issued on one node is known on every node. */
+export function kvRequestCache(kv: Kv, connectionId: string, ttlMs: number): CacheProvider {
+  const keyOf = (id: string): string => `sso:saml:req:${connectionId}:${createHash('sha256').update(id).digest('base64url')}`;
+  return {
+    async saveAsync(key, value) {
+      const createdAt = Date.now();
+      return (await kv.setIfAbsent(keyOf(key), value, ttlMs)) ? { value, createdAt } : null;
+    },
+    async getAsync(key) {
+      return kv.get(keyOf(key));
+    },
+    async removeAsync(key) {
+      if (key === null) return null;
+      const value = await kv.get(keyOf(key));
+      await kv.del(keyOf(key));
+      return value;
+    },
+  };
+}
+
+export interface SamlConnection {
+  id: string;
+  idpEntityId: string;
+  ssoUrl: string;
+  certificates: readonly string[];
+  wantResponseSigned: boolean;
+}
+
+export interface SamlSettings {
+  kv: Kv;
+  publicOrigin: string;
+  clockSkewMs: number;
+  requestTtlMs: number;
+  now: () => number;
+}
+
+/** Our SP entity id for a connection (also the audience the IdP must name). */
+export const spEntityIdOf = (publicOrigin: string, connectionId: string): string => `${publicOrigin}/v1/auth/sso/saml/${connectionId}`;
+export const acsUrlOf = (publicOrigin: string, connectionId: string): string => `${publicOrigin}/v1/auth/sso/saml/${connectionId}/acs`;
+
+/** Why an asserted response was refused: a short reason for the audit log and a loggable detail. */
+export class SamlRefusal extends Error {
+  readonly reason: string;
+  readonly replayed: boolean;
+  constructor(reason: string, detail: string, replayed = false) {
+    super(detail);
+    this.reason = reason;
+    this.replayed = replayed;
+  }
+}
+
+type Node = Record<string, unknown>;
+const first = (v: unknown): Node | undefined => (Array.isArray(v) && typeof v[0] === 'object' && v[0] !== null ? (v[0] as Node) : undefined);
+const attrs = (n: Node | undefined): Record<string, string> => (n && typeof n.$ === 'object' && n.$ !== null ? (n.$ as Record<string, string>) : {});
+const text = (n: unknown): string | undefined => {
+  if (typeof n === 'string') return n;
+  if (n && typeof n === 'object' && typeof (n as Node)._ === 'string') return (n as Node)._ as string;
+  return undefined;
+};
+
+export function createSamlProtocol(settings: SamlSettings) {
+  const { kv, publicOrigin, clockSkewMs, requestTtlMs, now } = settings;
+
+  function client(conn: SamlConnection, onRequestId?: (id: string) => void): SAML {
+    return new SAML({
+      callbackUrl: acsUrlOf(publicOrigin, conn.id),
+      issuer: spEntityIdOf(publicOrigin, conn.id),
+      audience: spEntityIdOf(publicOrigin, conn.id),
+      entryPoint: conn.ssoUrl,
+      idpCert: [...conn.certificates],
+      idpIssuer: conn.idpEntityId,
+      wantAssertionsSigned: true,
+      wantAuthnResponseSigned: conn.wantResponseSigned,
+      acceptedClockSkewMs: clockSkewMs,
+      validateInResponseTo: ValidateInResponseTo.always,
+      requestIdExpirationPeriodMs: requestTtlMs,
+      cacheProvider: kvRequestCache(kv, conn.id, requestTtlMs),
+      identifierFormat: null,
+      disableRequestedAuthnContext: true,
+      signatureAlgorithm: 'sha256',
+      generateUniqueId: () => {
+        const id = `_${randomBytes(20).toString('hex')}`;
+        onRequestId?.(id);
+        return id;
+      },
+    });
+  }
+
+  /** The IdP URL carrying a fresh AuthnRequest, and that request's id (bound to the browser by the caller). */
+  async function start(conn: SamlConnection): Promise<{ url: string; requestId: string }> {
+    let requestId = '';
+    const saml = client(conn, (id) => {
+      requestId = id;
+    });
+    const url = await saml.getAuthorizeUrlAsync('', undefined, {});
+    if (!requestId) throw new AppError('INTERNAL', 'no AuthnRequest id');
+    return { url, requestId };
+  }
+
+  /** The Response's root Destination, read from the raw document (it may be outside the signature). */
+  function destinationOf(samlResponse: string): string | null {
+    const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
+    const doc = new DOMParser({ errorHandler: { warning: () => undefined, error: () => undefined, fatalError: () => undefined } }).parseFromString(xml, 'text/xml');
+    return doc?.documentElement?.getAttribute('Destination') || null;
+  }
+
+  /**
+   * Validates a posted Response for the connection and returns who the IdP says signed in:
+   * NameID as subject, an email from the usual attributes (or an email-format NameID), and the
+   * request id it answered. Throws SamlRefusal.
+   */
+  async function acs(conn: SamlConnection, samlResponse: string): Promise<{ subject: string; email: string | null; inResponseTo: string }> {
+    const acsUrl = acsUrlOf(publicOrigin, conn.id);
+    if (/<!DOCTYPE|<!ENTITY/i.test(Buffer.from(samlResponse, 'base64').toString('utf8'))) throw new SamlRefusal('doctype', 'a DOCTYPE in the response');
+    let profile: Profile | null;
+    try {
+      ({ profile } = await client(conn).validatePostResponseAsync({ SAMLResponse: samlResponse }));
+    } catch (err) {
+      throw new SamlRefusal('validation', err instanceof Error ? err.message : 'invalid response');
+    }
+    if (!profile || typeof profile.getAssertion !== 'function') throw new SamlRefusal('no-assertion', 'the response carries no assertion');
+    const assertion = (profile.getAssertion() as Node).Assertion as Node | undefined;
+    if (!assertion) throw new SamlRefusal('no-assertion', 'the signed part is not an assertion');
+    if (text(first(assertion.Issuer)) !== conn.idpEntityId) throw new SamlRefusal('issuer', 'the assertion issuer is not the IdP entity id');
+    const destination = destinationOf(samlResponse);
+    if (destination !== null && destination !== acsUrl) throw new SamlRefusal('destination', 'the response Destination is not our ACS URL');
+    const subject = first(assertion.Subject);
+    const confirmations = Array.isArray(subject?.SubjectConfirmation) ? (subject.SubjectConfirmation as Node[]) : [];
+    const bearer = confirmations.filter((c) => attrs(c).Method === BEARER).map((c) => attrs(first(c.SubjectConfirmationData)));
+    if (bearer.length === 0) throw new SamlRefusal('recipient', 'no bearer SubjectConfirmation');
+    if (!bearer.every((d) => d.Recipient === acsUrl)) throw new SamlRefusal('recipient', 'the SubjectConfirmation Recipient is not our ACS URL');
+    const inResponseTo = typeof profile.inResponseTo === 'string' ? profile.inResponseTo : '';
+    if (!inResponseTo || !bearer.every((d) => d.InResponseTo === inResponseTo)) throw new SamlRefusal('in-response-to', 'the assertion answers another request');
+    // The replay cache keeps an id until the assertion could no longer be accepted anyway.
+    const conditions = attrs(first(assertion.Conditions));
+    const ends = [conditions.NotOnOrAfter, ...bearer.map((d) => d.NotOnOrAfter)].filter((v): v is string => typeof v === 'string').map((v) => Date.parse(v)).filter((v) => Number.isFinite(v));
+    if (ends.length === 0) throw new SamlRefusal('time', 'the assertion has no NotOnOrAfter');
+    const assertionId = attrs(assertion).ID;
+    if (!assertionId) throw new SamlRefusal('no-id', 'the assertion has no ID');
+    const ttlMs = Math.max(1000, Math.min(...ends) + clockSkewMs - now());
+    const firstUse = await kv.setIfAbsent(`sso:saml:assertion:${conn.id}:${createHash('sha256').update(assertionId).digest('base64url')}`, '1', ttlMs);
+    if (!firstUse) throw new SamlRefusal('replayed', 'the assertion id was already used', true);
+    const nameId = typeof profile.nameID === 'string' ? profile.nameID : '';
+    if (nameId.length === 0 || nameId.length > 1024) throw new SamlRefusal('subject', 'the assertion has no usable NameID');
+    let email: string | null = null;
+    for (const name of EMAIL_ATTRIBUTES) {
+      const value = profile[name];
+      const one = Array.isArray(value) ? value[0] : value;
+      if (typeof one === 'string' && one.length > 0) {
+        email = one;
+        break;
+      }
+    }
+    if (!email && profile.nameIDFormat === EMAIL_FORMAT) email = nameId;
+    return { subject: nameId, email, inResponseTo };
+  }
+
+  return { start, acs };
+}
+
+export type SamlProtocol = ReturnType<typeof createSamlProtocol>;
