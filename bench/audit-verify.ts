@@ -4,21 +4,25 @@
  *
  *   npm run bench:audit-verify
  *
- * One thread. The export is generated first, by a child process so that its garbage does not
+ * The export is generated first, by a child process so that its garbage does not
  * count in this process's peak RSS, into a temporary file (deleted at the end): BENCH_EVENTS events (default 1,000,000) shaped like the server's (seq, log, time, actor,
  * action, target, ip, ua, requestId), a checkpoint every 1,000 events signed with a real Ed25519
  * key and chained, the end line. Then, with the file in the page cache:
  *
  * - raw: the file streamed through one `createHash('sha256')`, 64 KiB chunks.
- * - verify: `verifyExport` on the same file, same chunking: per event a JSON parse, the
- *   sequence checks, a canonical-form check, the leaf hash and the frontier update; per
+ * - verify: `verifyExport` on the same file, same chunking, with its defaults (two worker
+ *   threads on a machine with two or more CPUs; BENCH_THREADS overrides): per event the
+ *   single-pass canonical scan (verify-scan.ts), the sequence checks, the leaf hash from the
+ *   line's own bytes and the aligned subtree heads, put together on the main thread; per
  *   checkpoint a schema check, an Ed25519 verification, the chain hash and the root.
+ * - verify, one thread (reference): the same with `threads: 0`.
+ * - hash floor, one thread (reference): the same file's event lines hashed as the verifier
+ *   does (leaf from the line's bytes, aligned subtree heads) with no scanning and no checks:
+ *   two one-shot SHA-256 calls per event, each costing more in call overhead than hashing the
+ *   event's ~350 bytes, which is what the raw pass measures.
  *
- * - tree only (reference): the same file cut into lines and each event's text appended to a
- *   `MerkleFrontier` (its leaf hash and, amortised, one node hash), with no parsing and no
- *   checks. It is the floor of any verifier that rebuilds the RFC 6962 tree in this runtime:
- *   two one-shot SHA-256 calls per event, each costing far more in call overhead than hashing
- *   the event's ~350 bytes, which is what the raw pass measures.
+ * Each pass also reports the process's CPU time (all threads), steadier than wall time on a
+ * shared machine, and the load average is printed before and after.
  *
  * Sequence: one discarded raw pass, then BENCH_ROUNDS (default 2) rounds of raw then verify;
  * each figure is the mean over the rounds. Ratio = verify throughput / raw throughput (MB/s over
@@ -30,11 +34,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '../src/crypto/signing.ts';
-import { MerkleFrontier } from '../src/audit/merkle.ts';
+import { AlignedSubtrees, MerkleFrontier } from '../src/audit/merkle.ts';
 import { verifyExport } from '../src/audit/verify.ts';
 import { exportLines } from '../test/audit/export-fixture.ts';
 
@@ -43,7 +47,8 @@ const CHUNK = 64 * 1024;
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const EVERY = 1000;
-const DEADLINE_MS = 110_000;
+const THREADS = process.env.BENCH_THREADS === undefined ? undefined : Number(process.env.BENCH_THREADS);
+const DEADLINE_MS = 150_000;
 
 if (process.argv[2] === '--generate') {
   await generateInto(process.argv[3] as string);
@@ -64,6 +69,23 @@ const deadline = setTimeout(() => {
 const mb = (bytes: number): number => bytes / (1024 * 1024);
 const maxRssMb = (): string => (process.resourceUsage().maxRSS / 1024).toFixed(0);
 const rssMb = (): string => mb(process.memoryUsage().rss).toFixed(0);
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+const cpuMs = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+interface Pass {
+  ms: number;
+  cpu: number;
+}
+
+async function timed(run: () => Promise<void>): Promise<Pass> {
+  const cpu = cpuMs();
+  const started = performance.now();
+  await run();
+  return { ms: performance.now() - started, cpu: cpuMs() - cpu };
+}
 
 async function generateInto(path: string): Promise<void> {
   const out = createWriteStream(path);
@@ -87,42 +109,53 @@ async function generate(): Promise<number> {
   return statSync(file).size;
 }
 
-async function hashRaw(): Promise<number> {
-  const started = performance.now();
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) hash.update(chunk as Buffer);
-  hash.digest();
-  return performance.now() - started;
+async function hashRaw(): Promise<Pass> {
+  return timed(async () => {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) hash.update(chunk as Buffer);
+    hash.digest();
+  });
 }
 
-async function buildTreeOnly(): Promise<number> {
-  const started = performance.now();
-  const tree = new MerkleFrontier();
-  let carry = '';
-  for await (const chunk of createReadStream(file, { highWaterMark: CHUNK, encoding: 'utf8' })) {
-    const text = carry + (chunk as string);
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      if (text.startsWith('{"event":', start)) tree.appendText(text.slice(start + 9, text.lastIndexOf(',"index":', nl)));
-      start = nl + 1;
+/** The verifier's hashing alone, on one thread: leaves from the lines' bytes, aligned subtree heads, the frontier. */
+async function hashFloor(): Promise<Pass> {
+  return timed(async () => {
+    const tree = new MerkleFrontier();
+    const subtrees = new AlignedSubtrees();
+    subtrees.reset(0);
+    let carry = Buffer.alloc(0);
+    let index = 0;
+    for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
+      const bytes = carry.length === 0 ? (chunk as Buffer) : Buffer.concat([carry, chunk as Buffer]);
+      let start = 0;
+      for (let nl = bytes.indexOf(10); nl >= 0; nl = bytes.indexOf(10, start)) {
+        if (bytes[start + 2] === 0x65 && bytes[start + 3] === 0x76) {
+          // `{"event":` then the event, then `,"index":<n>,"type":"event"}`.
+          const at = start + 8;
+          bytes[at] = 0;
+          subtrees.appendLeafInput(bytes.subarray(at, nl - 25 - String(index).length));
+          index += 1;
+        }
+        start = nl + 1;
+      }
+      carry = Buffer.from(bytes.subarray(start));
     }
-    carry = text.slice(start);
-  }
-  tree.root();
-  if (tree.size !== EVENTS) throw new Error(`tree-only pass read ${tree.size} events`);
-  return performance.now() - started;
+    const { heads, heights } = subtrees.finish();
+    heights.forEach((h, i) => tree.appendSubtree(heads.subarray(i * 32, i * 32 + 32), h));
+    tree.root();
+    if (tree.size !== EVENTS) throw new Error(`the hash-floor pass read ${tree.size} events`);
+  });
 }
 
-async function verify(): Promise<number> {
-  const started = performance.now();
-  const report = await verifyExport(createReadStream(file, { highWaterMark: CHUNK }));
-  const ms = performance.now() - started;
-  if (!report.ok || report.events !== EVENTS) {
-    console.error(`FAILED: the untouched export does not verify: ${JSON.stringify(report.problem ?? report)}`);
-    cleanup();
-    process.exit(1);
-  }
-  return ms;
+async function verify(threads: number | undefined): Promise<Pass> {
+  return timed(async () => {
+    const report = await verifyExport(createReadStream(file, { highWaterMark: CHUNK }), threads === undefined ? {} : { threads });
+    if (!report.ok || report.events !== EVENTS) {
+      console.error(`FAILED: the untouched export does not verify: ${JSON.stringify(report.problem ?? report)}`);
+      cleanup();
+      process.exit(1);
+    }
+  });
 }
 
 try {
@@ -130,28 +163,32 @@ try {
   const bytes = await generate();
   console.log(`export: ${EVENTS.toLocaleString('en')} events, ${(EVENTS / EVERY).toLocaleString('en')} checkpoints, ${mb(bytes).toFixed(1)} MB, generated in ${((performance.now() - genStart) / 1000).toFixed(1)} s`);
 
+  console.log(`load average before: ${load()}`);
   await hashRaw();
   const rss = [`before: ${maxRssMb()} MB (rss ${rssMb()} MB)`];
-  const raw: number[] = [];
-  const ver: number[] = [];
+  const raw: Pass[] = [];
+  const ver: Pass[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     raw.push(await hashRaw());
-    ver.push(await verify());
+    ver.push(await verify(THREADS));
     rss.push(`after verify pass ${round + 1}: ${maxRssMb()} MB (rss ${rssMb()} MB)`);
   }
-  const treeMs = await buildTreeOnly();
-  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const rawMs = mean(raw);
-  const verMs = mean(ver);
-  const rawMbs = mb(bytes) / (rawMs / 1000);
-  const verMbs = mb(bytes) / (verMs / 1000);
-  const ratio = verMbs / rawMbs;
-  console.log(`raw sha-256: ${rawMbs.toFixed(0)} MB/s (${rawMs.toFixed(0)} ms per pass, ${(EVENTS / (rawMs / 1000)).toFixed(0)} events/s equivalent)`);
-  console.log(`verify:      ${verMbs.toFixed(1)} MB/s (${verMs.toFixed(0)} ms per pass, ${(EVENTS / (verMs / 1000)).toFixed(0)} events/s)`);
+  const one = await verify(0);
+  const floor = await hashFloor();
+  const mean = (xs: Pass[]): Pass => ({ ms: xs.reduce((a, b) => a + b.ms, 0) / xs.length, cpu: xs.reduce((a, b) => a + b.cpu, 0) / xs.length });
+  const rawPass = mean(raw);
+  const verPass = mean(ver);
+  const mbs = (p: Pass): number => mb(bytes) / (p.ms / 1000);
+  const line = (name: string, p: Pass): string =>
+    `${name.padEnd(22)} ${mbs(p).toFixed(1).padStart(7)} MB/s (${p.ms.toFixed(0)} ms per pass, ${(EVENTS / (p.ms / 1000)).toFixed(0)} events/s; CPU ${(p.cpu / 1000).toFixed(2)} s, ${((p.cpu * 1000) / EVENTS).toFixed(2)} µs per event)`;
+  const ratio = mbs(verPass) / mbs(rawPass);
+  console.log(line('raw sha-256:', rawPass));
+  console.log(line(`verify (threads ${THREADS ?? 'default'}):`, verPass));
   console.log(`ratio verify/raw: ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'})`);
-  const treeMbs = mb(bytes) / (treeMs / 1000);
-  console.log(`tree only:   ${treeMbs.toFixed(1)} MB/s (${treeMs.toFixed(0)} ms, ${(EVENTS / (treeMs / 1000)).toFixed(0)} events/s; ratio to raw ${(treeMbs / rawMbs).toFixed(3)}: the floor for rebuilding the tree)`);
+  console.log(line('verify, one thread:', one) + `; ratio to raw ${(mbs(one) / mbs(rawPass)).toFixed(3)}`);
+  console.log(line('hash floor, one thread:', floor) + `; ratio to raw ${(mbs(floor) / mbs(rawPass)).toFixed(3)}`);
   console.log(`maxRSS ${rss.join('; ')}`);
+  console.log(`load average after: ${load()}`);
 } finally {
   cleanup();
   clearTimeout(deadline);

@@ -135,6 +135,28 @@ export class MerkleFrontier {
     this.#push(hash('sha256', '\u0000' + text, 'binary'));
   }
 
+  /**
+   * Appends a perfect subtree of 2^height leaves given by its head: the same tree as appending
+   * its leaves one by one. The tree's size must be a multiple of 2^height (the subtree is
+   * aligned, as `AlignedSubtrees` gives them).
+   */
+  appendSubtree(head: Uint8Array, height: number): void {
+    if (!(head instanceof Uint8Array) || head.length !== HASH_BYTES) throw new TypeError(`a subtree head is ${HASH_BYTES} bytes`);
+    if (!Number.isInteger(height) || height < 0 || height > 52) throw new RangeError('a subtree height is an integer from 0 to 52');
+    const leaves = 2 ** height;
+    if (this.#size % leaves !== 0) throw new RangeError(`a subtree of ${leaves} leaves cannot follow ${this.#size} leaves`);
+    if (this.#size + leaves > Number.MAX_SAFE_INTEGER) throw new RangeError('the tree is full');
+    let merged = binaryOf(head);
+    // As in #push, one level up: the subtree carries into the frontier's trailing ones.
+    for (let n = this.#size / leaves; n % 2 === 1; n = (n - 1) / 2) {
+      const left = this.#hashes.pop();
+      if (left === undefined) throw new Error('frontier out of step with its size');
+      merged = nodeHashBinary(left, merged);
+    }
+    this.#hashes.push(merged);
+    this.#size += leaves;
+  }
+
   #push(leaf: string): void {
     if (this.#size >= Number.MAX_SAFE_INTEGER) throw new RangeError('the tree is full');
     let head = leaf;
@@ -163,6 +185,63 @@ export class MerkleFrontier {
   /** The saved form: the size and the frontier hashes in base64url, largest subtree first. */
   toJSON(): { size: number; hashes: string[] } {
     return { size: this.#size, hashes: this.#hashes.map((h) => Buffer.from(h, 'latin1').toString('base64url')) };
+  }
+}
+
+/**
+ * The heads of the maximal aligned perfect subtrees of a run of consecutive leaves: a subtree of
+ * 2^h leaves starting at a multiple of 2^h, as large as the run allows. Any run splits into at
+ * most about 2·log2(length) of them, and a `MerkleFrontier` whose size is the run's first index
+ * takes them in order with `appendSubtree`, giving the tree it would have after appending each
+ * leaf. This lets the leaves of disjoint runs be hashed apart (the offline verifier's worker
+ * threads) and the tree be put together from a few heads per run.
+ * @example const t = new AlignedSubtrees(); t.reset(1000); t.appendLeafInput(prefixed); const { heads, heights } = t.finish();
+ */
+export class AlignedSubtrees {
+  #heads: string[] = [];
+  #heights: number[] = [];
+  #starts: number[] = [];
+  #next = 0;
+
+  /** Starts a run whose first leaf has index `first`. */
+  reset(first: number): void {
+    if (!isSize(first)) throw new TypeError('first must be a non-negative safe integer');
+    this.#heads.length = 0;
+    this.#heights.length = 0;
+    this.#starts.length = 0;
+    this.#next = first;
+  }
+
+  /** Appends the next leaf given by its hash input, 0x00 || data (see `leafHash`). */
+  appendLeafInput(prefixed: Uint8Array): void {
+    if (prefixed[0] !== LEAF_PREFIX) throw new TypeError('a leaf hash input starts with 0x00');
+    if (this.#next >= Number.MAX_SAFE_INTEGER) throw new RangeError('the tree is full');
+    let head = hash('sha256', prefixed, 'binary');
+    let height = 0;
+    let start = this.#next;
+    // Merge with the subtree before while it is the left sibling: same height, and its start
+    // aligned to the parent's size.
+    for (;;) {
+      const top = this.#heights.length - 1;
+      if (top < 0 || this.#heights[top] !== height || (this.#starts[top] as number) % 2 ** (height + 1) !== 0) break;
+      head = nodeHashBinary(this.#heads[top] as string, head);
+      start = this.#starts[top] as number;
+      height += 1;
+      this.#heads.pop();
+      this.#heights.pop();
+      this.#starts.pop();
+    }
+    this.#heads.push(head);
+    this.#heights.push(height);
+    this.#starts.push(start);
+    this.#next += 1;
+  }
+
+  /** The heads (32 bytes each, concatenated) and heights of the run's subtrees, in order. */
+  finish(): { heads: Buffer; heights: number[] } {
+    const heads = Buffer.allocUnsafe(this.#heads.length * HASH_BYTES);
+    this.#heads.forEach((h, i) => heads.write(h, i * HASH_BYTES, HASH_BYTES, 'latin1'));
+    return { heads, heights: [...this.#heights] };
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -422,14 +423,148 @@ describe('malformed and misplaced lines', () => {
   });
 });
 
+/** The lines of `text` as the lines path reads them (a final "\n" ends the last line). */
+function textLines(text: string): AsyncIterable<string> {
+  const lines = text.split('\n');
+  if (text.endsWith('\n')) lines.pop();
+  return (async function* () {
+    yield* lines;
+  })();
+}
+
+describe('the fast scanner and worker threads give the same verdicts', () => {
+  // The lines path (an iterable of lines) reads every line with the general parser and never
+  // uses the scanner: it is the reference. Byte streams go through the scanner, on this thread
+  // or in workers, in batches of any size.
+  const exportArb = fc.record({
+    events: fc.integer({ min: 0, max: 60 }),
+    every: fc.integer({ min: 1, max: 12 }),
+    initialCheckpoint: fc.boolean(),
+    finalCheckpoint: fc.boolean(),
+  });
+  const lineEdit = fc.oneof(
+    fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('duplicate' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('swap' as const), at: fc.nat(), with: fc.nat() }),
+    fc.record({ kind: fc.constant('char' as const), at: fc.nat(), offset: fc.nat(), text: fc.constantFrom(' ', '0', '1', '9', '"', '\\', '\\u0041', '\\/', ',', '}', 'é', '\r', '') }),
+    fc.record({ kind: fc.constant('respell' as const), at: fc.nat() }),
+  );
+
+  function applyEdit(lines: string[], e: { kind: string; at: number; with?: number; offset?: number; text?: string }): string[] {
+    if (lines.length === 0) return lines;
+    const copy = [...lines];
+    const at = e.at % copy.length;
+    const line = copy[at] as string;
+    switch (e.kind) {
+      case 'delete':
+        copy.splice(at, 1);
+        break;
+      case 'duplicate':
+        copy.splice(at, 0, line);
+        break;
+      case 'swap': {
+        const other = (e.with as number) % copy.length;
+        copy[at] = copy[other] as string;
+        copy[other] = line;
+        break;
+      }
+      case 'char': {
+        const offset = (e.offset as number) % Math.max(1, line.length - 1);
+        copy[at] = line.slice(0, offset) + (e.text as string) + line.slice(offset + 1);
+        break;
+      }
+      default: {
+        // The same values in another JSON spelling: members reversed, spaces.
+        const reorder = (v: unknown): unknown =>
+          typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reorder(x)])) : v;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch {
+          break; // an earlier edit left it not JSON: nothing to respell
+        }
+        copy[at] = `${JSON.stringify(reorder(value), null, 1).replaceAll('\n', '')}\n`;
+      }
+    }
+    return copy;
+  }
+
+  async function threeWays(text: string, batchBytes: number, threads: number): Promise<VerifyReport[]> {
+    const bytes = Buffer.from(text, 'utf8');
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 97) }, (_, i) => bytes.subarray(i * 97, i * 97 + 97));
+    return [
+      await verifyExport(textLines(text)),
+      await verifyExport(Readable.from(chunks), { threads: 0, batchBytes }),
+      ...(threads > 0 ? [await verifyExport(Readable.from(chunks), { threads, batchBytes })] : []),
+    ];
+  }
+
+  it('on random exports with random line edits (this thread, any batch size)', async () => {
+    await fc.assert(
+      fc.asyncProperty(exportArb, fc.array(lineEdit, { maxLength: 3 }), fc.integer({ min: 1, max: 4000 }), async (shape, edits, batchBytes) => {
+        let lines = linesOf(shape);
+        for (const e of edits) lines = applyEdit(lines, e);
+        const [reference, scanned] = await threeWays(lines.join(''), batchBytes, 0);
+        expect(scanned).toEqual(reference);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('on random exports with random line edits (two worker threads)', async () => {
+    await fc.assert(
+      fc.asyncProperty(exportArb, fc.array(lineEdit, { maxLength: 3 }), fc.integer({ min: 200, max: 6000 }), async (shape, edits, batchBytes) => {
+        let lines = linesOf(shape);
+        for (const e of edits) lines = applyEdit(lines, e);
+        const [reference, scanned, threaded] = await threeWays(lines.join(''), batchBytes, 2);
+        expect(scanned).toEqual(reference);
+        expect(threaded).toEqual(reference);
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it.each([
+    ['a modified event', (lines: string[]) => edit(lines, eventAt(lines, 37), (l) => void ((l as { event: Record<string, unknown> }).event.action = 'x')), 'ROOT_MISMATCH', 30],
+    ['a deleted event', (lines: string[]) => lines.filter((_, i) => i !== eventAt(lines, 41)), 'SEQ_GAP', 41],
+    ['two events swapped', (lines: string[]) => applyEdit(lines, { kind: 'swap', at: eventAt(lines, 52), with: eventAt(lines, 53) }), 'SEQ_OUT_OF_ORDER', 52],
+    ['an event inserted', (lines: string[]) => applyEdit(lines, { kind: 'duplicate', at: eventAt(lines, 64) }), 'SEQ_DUPLICATE', 64],
+  ] as const)('%s, with workers and batches that cut the file anywhere: the same code and index', async (_name, tamper, reason, index) => {
+    const text = tamper(linesOf()).join('');
+    for (const batchBytes of [300, 1000, 4096]) {
+      const [reference, scanned, threaded] = await threeWays(text, batchBytes, 2);
+      expectProblem(reference as VerifyReport, reason, index);
+      expect(scanned).toEqual(reference);
+      expect(threaded).toEqual(reference);
+    }
+  });
+
+  it('an untouched export of 20,000 events verifies with workers (taking over once started) and by default, reporting as on one thread', async () => {
+    const text = [...exportLines({ key, events: 20_000, every: 1000 })].join('');
+    const bytes = Buffer.from(text, 'utf8');
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
+    const auto = await verifyExport(Readable.from(chunks));
+    const one = await verifyExport(Readable.from(chunks), { threads: 0 });
+    const two = await verifyExport(Readable.from(chunks), { threads: 2, batchBytes: 100_000 });
+    expect(one).toMatchObject({ ok: true, events: 20_000, checkpoints: 20, firstTime: '2025-03-01T09:00:00.000Z' });
+    expect(auto).toEqual(one);
+    expect(two).toEqual(one);
+  });
+});
+
 describe('the verifier module graph', () => {
   const FORBIDDEN = [/\/src\/store\//, /^pg$/, /^@electric-sql\/pglite/, /^ioredis$/, /^node:net$/, /^node:http$/, /^node:https$/, /^node:tls$/, /^undici$/];
-  const ALLOWED_EXTERNAL = new Set(['node:crypto', 'node:fs', 'node:readline', 'node:stream', 'zod', 'canonicalize']);
+  const ALLOWED_EXTERNAL = new Set(['node:crypto', 'node:fs', 'node:os', 'node:readline', 'node:stream', 'node:worker_threads', 'zod', 'canonicalize']);
 
-  /** Static and dynamic import specifiers of a source file. */
+  /** Static and dynamic import specifiers of a source file, and modules it starts as workers. */
   function importsOf(source: string): string[] {
     const found: string[] = [];
-    const patterns = [/^\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/gm, /^\s*import\s+['"]([^'"]+)['"]/gm, /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g];
+    const patterns = [
+      /^\s*(?:import|export)\s[^;]*?\sfrom\s+['"]([^'"]+)['"]/gm,
+      /^\s*import\s+['"]([^'"]+)['"]/gm,
+      /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
+      /\bnew\s+URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g,
+    ];
     for (const re of patterns) for (const m of source.matchAll(re)) found.push(m[1] as string);
     return found;
   }
@@ -448,6 +583,8 @@ describe('the verifier module graph', () => {
     walk(join(ROOT, 'src/audit/verify.ts'));
     const files = [...seen].map((f) => f.slice(ROOT.length));
     expect(files).toContain('src/audit/merkle.ts');
+    expect(files).toContain('src/audit/verify-scan.ts');
+    expect(files).toContain('src/audit/verify-worker.ts');
     expect(files).toContain('src/crypto/signing.ts');
     for (const name of [...files.map((f) => `/${f}`), ...external]) {
       for (const re of FORBIDDEN) expect(re.test(name), `${name} is imported by the verifier`).toBe(false);
