@@ -322,7 +322,7 @@ export function createSsoFeature(deps: SsoFeatureDeps): Feature {
         summary:
           'Operators: mark an organization\'s domain claim verified, after checking out of band that the organization holds the domain. A domain is verified for one organization at most.',
         guard: { kind: 'session' },
-        permission: 'platform.users.manage',
+        permission: 'platform.sso.verify',
         rateCategory: 'write',
         schema: { body: z.strictObject({ orgId: z.uuid(), domain: z.string().min(3).max(253) }), response: { 200: domainSchema } },
         handler: async ({ principal, body }) => sso.verifyDomain(userOf(principal), body.orgId, body.domain),
