@@ -1,9 +1,17 @@
 /**
- * Metering (GW-4) without a database write on the request path: each gateway call adds a usage
- * record to an in-memory buffer and notes its key's last-used time in a map; a timer writes both
- * in batches (one transaction per org, one statement per table whatever the batch size), as does a
- * full buffer and shutdown. A failed write puts the batch back (up to `maxBuffered` records, then
+ * Metering (GW-4) without a database write on the request path: each gateway call is added to an
+ * in-memory roll-up and its key's last-used time noted in a map; a timer writes both in batches
+ * (one transaction per org, one statement per table whatever the batch size), as does a full
+ * buffer and shutdown. A failed write puts the batch back (up to `maxBuffered` roll-up rows, then
  * the oldest are dropped and counted in an error log line), so a database blip loses nothing.
+ *
+ * The roll-up: calls of one org, workspace, key, provider and model with the same outcome (status,
+ * error code, estimated or not, priced or not) in the same UTC minute share one usage row, which
+ * holds their number (`requests`) and the sums of their tokens, cost and durations, dated at the
+ * start of the minute (see the migration 20261123T0450_usage_rollup.sql). Every call is counted;
+ * only the per-call detail finer than a minute is not kept. Under load this turns a thousand inserts
+ * per second into a handful, which matters most on the embedded engine, whose writes run on the
+ * server's own event loop.
  *
  * Each node flushes its own buffer: the usage report shows another node's calls after that node's
  * next flush (`gateway.usageFlushMs`), and this node's at once (the report flushes it first).
@@ -39,6 +47,7 @@ export interface Meter {
   pendingLastUsed(keyId: string): number | undefined;
   /** Writes everything buffered now. Concurrent calls share one write. */
   flush(): Promise<void>;
+  /** Calls recorded and not yet written. */
   readonly buffered: number;
   /** Stops the timer and writes what is left. */
   close(): Promise<void>;
@@ -48,16 +57,44 @@ export interface MeterOptions {
   db: Db;
   logger: Logger;
   flushMs: number;
+  /** Most roll-up rows held while the database cannot take them; the oldest go first. */
   maxBuffered: number;
-  /** A batch this large is written at once, without waiting for the timer. Default 1000. */
+  /** This many roll-up rows are written at once, without waiting for the timer. Default 1000. */
   batchSize?: number;
 }
 
+/** Calls that share a usage row: one group of the roll-up. */
+interface Rollup {
+  tenantId: string;
+  workspaceId: string;
+  apiKeyId: string;
+  provider: string;
+  model: string;
+  estimated: boolean;
+  status: number;
+  errorCode: string | null;
+  /** The start of the minute, ms. */
+  minute: number;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** null when the calls had no price (a group is priced or not as a whole). */
+  costMicroUsd: number | null;
+  durationMs: number;
+}
+
+const MINUTE_MS = 60_000;
+
+/** The group a call belongs to; the NUL separator cannot occur in any of the parts. */
+function rollupKey(r: UsageRecord, minute: number): string {
+  return `${r.tenantId}\u0000${r.workspaceId}\u0000${r.apiKeyId}\u0000${r.provider}\u0000${r.model}\u0000${r.status}\u0000${r.errorCode ?? ''}\u0000${r.estimated ? 1 : 0}${r.costMicroUsd === null ? 0 : 1}\u0000${minute}`;
+}
+
 const INSERT_USAGE = `insert into usage_records
-  (tenant_id, workspace_id, api_key_id, provider, model, input_tokens, output_tokens, estimated, cost_micro_usd, status, error_code, duration_ms, created_at)
-  select $1::uuid, w, k, p, m, i, o, e, c, s, x, d, t
-    from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::bool[], $9::bigint[], $10::smallint[], $11::text[], $12::int[], $13::timestamptz[])
-      as u(w, k, p, m, i, o, e, c, s, x, d, t)`;
+  (tenant_id, workspace_id, api_key_id, provider, model, input_tokens, output_tokens, estimated, cost_micro_usd, status, error_code, duration_ms, created_at, requests)
+  select $1::uuid, w, k, p, m, i, o, e, c, s, x, d, t, n
+    from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bool[], $9::bigint[], $10::smallint[], $11::text[], $12::bigint[], $13::timestamptz[], $14::int[])
+      as u(w, k, p, m, i, o, e, c, s, x, d, t, n)`;
 
 // Last-used only moves forward, whichever node writes last.
 const UPDATE_LAST_USED = `update api_keys a set last_used_at = greatest(coalesce(a.last_used_at, u.t), u.t)
@@ -67,9 +104,9 @@ const UPDATE_LAST_USED = `update api_keys a set last_used_at = greatest(coalesce
 // A statement's arrays stay well below PostgreSQL's message and parameter limits.
 const ROWS_PER_STATEMENT = 1000;
 
-async function insertUsage(tx: Queryable, tenantId: string, records: readonly UsageRecord[]): Promise<void> {
-  for (let i = 0; i < records.length; i += ROWS_PER_STATEMENT) {
-    const part = records.slice(i, i + ROWS_PER_STATEMENT);
+async function insertUsage(tx: Queryable, tenantId: string, rows: readonly Rollup[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+    const part = rows.slice(i, i + ROWS_PER_STATEMENT);
     await tx.query(INSERT_USAGE, [
       tenantId,
       part.map((r) => r.workspaceId),
@@ -83,7 +120,8 @@ async function insertUsage(tx: Queryable, tenantId: string, records: readonly Us
       part.map((r) => r.status),
       part.map((r) => r.errorCode),
       part.map((r) => r.durationMs),
-      part.map((r) => r.at.toISOString()),
+      part.map((r) => new Date(r.minute).toISOString()),
+      part.map((r) => r.requests),
     ]);
   }
 }
@@ -95,52 +133,73 @@ async function insertUsage(tx: Queryable, tenantId: string, records: readonly Us
 export function createMeter(options: MeterOptions): Meter {
   const { db, logger } = options;
   const batchSize = options.batchSize ?? 1000;
-  let buffer: UsageRecord[] = [];
+  // Insertion order is age order: the oldest group is the first key.
+  let buffer = new Map<string, Rollup>();
+  let calls = 0;
   let lastUsed = new Map<string, { tenantId: string; at: number }>();
   let running: Promise<void> | null = null;
   let again = false;
   let closed = false;
   let dropped = 0;
 
+  /** Drops the oldest groups beyond `maxBuffered`; returns the calls dropped. */
+  function bound(): number {
+    let over = buffer.size - options.maxBuffered;
+    let lost = 0;
+    for (const [key, row] of buffer) {
+      if (over-- <= 0) break;
+      buffer.delete(key);
+      calls -= row.requests;
+      lost += row.requests;
+    }
+    dropped += lost;
+    return lost;
+  }
+
   async function writeOnce(): Promise<void> {
-    const records = buffer;
+    const rows = buffer;
     const touched = lastUsed;
-    buffer = [];
+    buffer = new Map();
+    calls = 0;
     lastUsed = new Map();
-    if (records.length === 0 && touched.size === 0) return;
-    const byTenant = new Map<string, { records: UsageRecord[]; keys: [string, number][] }>();
+    if (rows.size === 0 && touched.size === 0) return;
+    const byTenant = new Map<string, { rows: Rollup[]; keys: [string, number][] }>();
     const group = (tenantId: string) => {
       let g = byTenant.get(tenantId);
       if (!g) {
-        g = { records: [], keys: [] };
+        g = { rows: [], keys: [] };
         byTenant.set(tenantId, g);
       }
       return g;
     };
-    for (const r of records) group(r.tenantId).records.push(r);
+    for (const r of rows.values()) group(r.tenantId).rows.push(r);
     for (const [keyId, t] of touched) group(t.tenantId).keys.push([keyId, t.at]);
     for (const [tenantId, g] of byTenant) {
       try {
         await db.withTenant(tenantId, async (tx) => {
-          if (g.records.length > 0) await insertUsage(tx, tenantId, g.records);
+          if (g.rows.length > 0) await insertUsage(tx, tenantId, g.rows);
           if (g.keys.length > 0) await tx.query(UPDATE_LAST_USED, [g.keys.map(([id]) => id), g.keys.map(([, at]) => new Date(at).toISOString())]);
         });
       } catch (err) {
-        requeue(tenantId, g.records, g.keys);
-        logger.error({ err, records: g.records.length }, 'could not write usage records; kept for the next flush');
+        requeue(tenantId, g.rows, g.keys);
+        logger.error({ err, records: g.rows.reduce((n, r) => n + r.requests, 0) }, 'could not write usage records; kept for the next flush');
       }
     }
   }
 
-  /** Puts a failed batch back in front, newer records first to go when over the bound. */
-  function requeue(tenantId: string, records: UsageRecord[], keys: [string, number][]): void {
-    buffer = [...records, ...buffer];
-    if (buffer.length > options.maxBuffered) {
-      const over = buffer.length - options.maxBuffered;
-      buffer = buffer.slice(over);
-      dropped += over;
-      logger.error({ dropped: over, droppedTotal: dropped }, 'usage buffer full: oldest usage records dropped');
+  /** Puts a failed batch back in front (merged into groups that filled since), oldest first to go when over the bound. */
+  function requeue(tenantId: string, rows: Rollup[], keys: [string, number][]): void {
+    const merged = new Map<string, Rollup>();
+    for (const row of rows) merged.set(rollupKey(asRecord(row), row.minute), row);
+    for (const [key, row] of buffer) {
+      const earlier = merged.get(key);
+      if (earlier) addInto(earlier, row);
+      else merged.set(key, row);
     }
+    buffer = merged;
+    calls += rows.reduce((n, r) => n + r.requests, 0);
+    const lost = bound();
+    if (lost > 0) logger.error({ dropped: lost, droppedTotal: dropped }, 'usage buffer full: oldest usage records dropped');
     for (const [id, at] of keys) {
       const current = lastUsed.get(id);
       if (!current || current.at < at) lastUsed.set(id, { tenantId, at });
@@ -177,12 +236,33 @@ export function createMeter(options: MeterOptions): Meter {
         logger.error({ tenantId: record.tenantId }, 'usage record after the meter closed: dropped');
         return;
       }
-      buffer.push(record);
-      if (buffer.length > options.maxBuffered) {
-        buffer.shift();
-        dropped++;
+      const t = record.at.getTime();
+      const minute = t - (((t % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
+      const key = rollupKey(record, minute);
+      const row = buffer.get(key);
+      calls++;
+      if (row) {
+        addInto(row, { requests: 1, inputTokens: record.inputTokens, outputTokens: record.outputTokens, costMicroUsd: record.costMicroUsd, durationMs: record.durationMs });
+        return;
       }
-      if (buffer.length >= batchSize && !running) setImmediate(() => void flush());
+      buffer.set(key, {
+        tenantId: record.tenantId,
+        workspaceId: record.workspaceId,
+        apiKeyId: record.apiKeyId,
+        provider: record.provider,
+        model: record.model,
+        estimated: record.estimated,
+        status: record.status,
+        errorCode: record.errorCode,
+        minute,
+        requests: 1,
+        inputTokens: record.inputTokens,
+        outputTokens: record.outputTokens,
+        costMicroUsd: record.costMicroUsd,
+        durationMs: record.durationMs,
+      });
+      if (buffer.size > options.maxBuffered) bound();
+      if (buffer.size >= batchSize && !running) setImmediate(() => void flush());
     },
     touchKey(tenantId, keyId, at) {
       const current = lastUsed.get(keyId);
@@ -193,15 +273,31 @@ export function createMeter(options: MeterOptions): Meter {
     },
     flush,
     get buffered() {
-      return buffer.length;
+      return calls;
     },
     async close() {
       clearInterval(timer);
       await flush();
       closed = true;
-      if (buffer.length > 0) logger.error({ records: buffer.length }, 'usage records could not be written before shutdown');
+      if (calls > 0) logger.error({ records: calls }, 'usage records could not be written before shutdown');
     },
   };
+}
+
+type Sums = Pick<Rollup, 'requests' | 'inputTokens' | 'outputTokens' | 'costMicroUsd' | 'durationMs'>;
+
+/** Adds `from`'s calls to `into` (same group, so both are priced or both are not). */
+function addInto(into: Sums, from: Sums): void {
+  into.requests += from.requests;
+  into.inputTokens += from.inputTokens;
+  into.outputTokens += from.outputTokens;
+  into.durationMs += from.durationMs;
+  if (into.costMicroUsd !== null && from.costMicroUsd !== null) into.costMicroUsd += from.costMicroUsd;
+}
+
+/** A group's fields in the shape its key is computed from. */
+function asRecord(row: Rollup): UsageRecord {
+  return { ...row, at: new Date(row.minute) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,11 +366,11 @@ export async function readUsageReport(db: Db, orgId: string, month: string): Pro
       failed: number;
     }>(
       `select u.workspace_id, u.api_key_id, k.name, u.requests, u.input_tokens, u.output_tokens, u.cost, u.estimated, u.failed
-         from (select workspace_id, api_key_id, count(*)::int as requests,
+         from (select workspace_id, api_key_id, sum(requests)::int as requests,
                       sum(input_tokens)::bigint::text as input_tokens, sum(output_tokens)::bigint::text as output_tokens,
                       coalesce(sum(cost_micro_usd), 0)::bigint::text as cost,
-                      (count(*) filter (where estimated))::int as estimated,
-                      (count(*) filter (where status >= 400 or error_code is not null))::int as failed
+                      coalesce(sum(requests) filter (where estimated), 0)::int as estimated,
+                      coalesce(sum(requests) filter (where status >= 400 or error_code is not null), 0)::int as failed
                  from usage_records
                 where created_at >= $1 and created_at < $2
                 group by workspace_id, api_key_id) u

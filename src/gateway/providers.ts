@@ -60,6 +60,24 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// Base URLs parsed once, not on every call. Bounded: workspace providers can come and go.
+const parsedBases = new Map<string, { origin: string; basePath: string }>();
+const MAX_PARSED_BASES = 10_000;
+
+/** A provider base URL's origin and its path without a trailing `/` or `/v1`. */
+function parsedBase(baseUrl: string): { origin: string; basePath: string } {
+  let parsed = parsedBases.get(baseUrl);
+  if (parsed === undefined) {
+    const base = new URL(baseUrl);
+    let basePath = base.pathname.replace(/\/+$/, '');
+    if (basePath.endsWith('/v1')) basePath = basePath.slice(0, -3);
+    parsed = { origin: base.origin, basePath };
+    if (parsedBases.size >= MAX_PARSED_BASES) parsedBases.clear();
+    parsedBases.set(baseUrl, parsed);
+  }
+  return parsed;
+}
+
 /**
  * The upstream request for a client call to `input.path`, for the provider's kind. Throws a
  * TypeError for an operation the kind cannot serve (a routing bug, not a client error).
@@ -67,9 +85,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function buildUpstreamCall(input: UpstreamCallInput): UpstreamCall {
   const { provider, apiKey, model, stream } = input;
   if (!input.path.startsWith('/v1/')) throw new TypeError(`gateway: unsupported path ${input.path}`);
-  const base = new URL(provider.baseUrl);
-  let basePath = base.pathname.replace(/\/+$/, '');
-  if (basePath.endsWith('/v1')) basePath = basePath.slice(0, -3);
+  const { origin, basePath } = parsedBase(provider.baseUrl);
 
   const headers: Record<string, string> = {
     accept: stream ? 'text/event-stream' : 'application/json',
@@ -109,5 +125,5 @@ export function buildUpstreamCall(input: UpstreamCallInput): UpstreamCall {
     body = JSON.stringify(upstreamBody);
     headers['content-type'] = 'application/json';
   }
-  return { origin: base.origin, path, method: input.method, headers, body, addedUsageOption };
+  return { origin, path, method: input.method, headers, body, addedUsageOption };
 }

@@ -12,7 +12,8 @@
  * - a success: the provider's status, `content-type`, and body unchanged (JSON is read whole, up to
  *   `maxJsonBufferBytes`, before anything is sent, so a JSON answer cut short can still be retried);
  *   streams are relayed as they arrive, whole events at a time, with the provider's bytes: the only
- *   change is that the usage chunk the proxy asked for on the client's behalf is taken out again;
+ *   change is that the usage chunk the proxy asked for on the client's behalf is taken out again
+ *   (a stream's headers leave with its first event, or alone after 20 ms when that event is late);
  * - a 4xx from the provider other than 401, 403 and 429: its status and body with every vendor key
  *   (and every 8+ character piece of one) removed;
  * - anything else: a Gatehouse error in the vendor's shape (src/gateway/vendor-errors.ts): 401/403
@@ -26,6 +27,7 @@
  * The client leaving (`res` closing before it finished) aborts the upstream call at once.
  */
 import type { ServerResponse } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { createBreakerRegistry, isBreakerOpenError, type BreakerRegistry, type BreakerState } from './breakers.ts';
@@ -163,6 +165,9 @@ type Outcome =
   | { kind: 'failed'; error: GatewayError; retry: boolean; retryAfterMs?: number };
 
 const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, estimated: false };
+
+/** A stream's headers wait this long for its first event to travel with; then they go alone. */
+const STREAM_HEADERS_FLUSH_MS = 20;
 
 function header(headers: Answer['headers'], name: string): string | undefined {
   const value = headers[name];
@@ -504,11 +509,17 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
       });
-      res.flushHeaders();
+      // The headers leave with the first event, in one write; only a provider slow to send its
+      // first event gets them on their own, so the client knows the stream has started.
+      let relayed = false;
+      const headersTimer = setTimeout(() => {
+        if (!relayed && !res.destroyed) res.flushHeaders();
+      }, STREAM_HEADERS_FLUSH_MS);
       const stripUsage = answer.addedUsageOption;
       const parser = createSseParser();
       const tracker = createStreamUsageTracker(request.format, request.body);
-      const decoder = new TextDecoder('utf-8');
+      // Node's StringDecoder: holds a character cut between chunks, and is cheaper per chunk than TextDecoder.
+      const decoder = new StringDecoder('utf8');
       let atBlockEnd = true; // what the client got so far ends with a complete event
       const keep = (blocks: SseBlock[]): string => {
         let out = '';
@@ -522,8 +533,23 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       };
       // Whole events only (the parser holds back a partial one), so that if the provider breaks
       // off, the error event is not glued to half an event. The bytes are the provider's.
-      const ok = await pipe(answer, Buffer.alloc(0), (chunk) => keep(parser.feed(decoder.decode(chunk, { stream: true }))));
-      const rest = [...parser.feed(decoder.decode()), ...parser.end()];
+      // No character of the previous chunk is still held by the decoder (it ended in an ASCII byte).
+      let decoderEmpty = true;
+      const ok = await pipe(answer, Buffer.alloc(0), (chunk) => {
+        const text = decoder.write(chunk);
+        const out = keep(parser.feed(text));
+        if (out.length > 0) {
+          relayed = true;
+          clearTimeout(headersTimer);
+        }
+        // The usual case, a chunk of whole events passed on entirely: its own bytes go out, not
+        // the same text encoded again.
+        const whole = decoderEmpty && out === text && (chunk[chunk.length - 1] ?? 0) < 0x80;
+        decoderEmpty = (chunk[chunk.length - 1] ?? 0) < 0x80;
+        return whole ? chunk : out;
+      });
+      clearTimeout(headersTimer);
+      const rest = [...parser.feed(decoder.end()), ...parser.end()];
       if (stopReason === 'client' || res.destroyed) {
         keep(rest);
         return result(answer.status, tracker.usage(), ok.error);

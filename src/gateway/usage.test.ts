@@ -122,6 +122,30 @@ describe('stream usage', () => {
     expect(anthropic.usage()).toEqual({ inputTokens: 25, outputTokens: 1, estimated: true });
     expect(anthropic.finished).toBe(false);
   });
+
+  it('counts every text delta for the estimate, past the bound on deltas held unparsed and across usage() calls', () => {
+    const delta = (text: string): string => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: text } }] })}\n\n`;
+    const tracker = createStreamUsageTracker('openai', {});
+    // 400 deltas of 1,000 characters: more than the tracker holds before counting.
+    const piece = 'y'.repeat(1_000);
+    for (const b of feedAll(Array.from({ length: 400 }, () => delta(piece)))) tracker.observe(b);
+    expect(tracker.usage()).toEqual({ inputTokens: 0, outputTokens: 100_000, estimated: true });
+    for (const b of feedAll([delta('abcd'), 'data: [DONE]\n\n'])) tracker.observe(b);
+    expect(tracker.usage()).toEqual({ inputTokens: 0, outputTokens: 100_001, estimated: true });
+    expect(tracker.finished).toBe(true);
+  });
+
+  it('reads usage wherever the chunk puts it and however it is spaced; a delta that only mentions usage in its text is not usage', () => {
+    const tracker = createStreamUsageTracker('openai', {});
+    const chunks = [
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'the "usage": {} field' } }] })}\n\n`,
+      // Two data lines: the JSON has a line end between the key and its object.
+      'data: {"usage" :\ndata:  {"prompt_tokens": 5, "completion_tokens": 2}, "choices": []}\n\n',
+      'data: [DONE]\n\n',
+    ];
+    expect(feedAll(chunks).map((b) => tracker.observe(b).usageOnly)).toEqual([false, true, false]);
+    expect(tracker.usage()).toEqual({ inputTokens: 5, outputTokens: 2, estimated: false });
+  });
 });
 
 describe('JSON usage', () => {

@@ -253,7 +253,14 @@ export function createSseParser(options: SseParserOptions = {}): SseParser {
       const out: SseBlock[] = [];
       const buffer = pending + text;
       let start = 0;
-      LINE_END.lastIndex = 0;
+      if (!buffer.includes('\r')) {
+        // The usual stream, LF line ends only: plain searches instead of the pattern below.
+        for (let at = buffer.indexOf('\n'); at !== -1; at = buffer.indexOf('\n', start)) {
+          takeLine(buffer.slice(start, at), buffer.slice(start, at + 1), out);
+          start = at + 1;
+        }
+      }
+      LINE_END.lastIndex = start;
       for (let m = LINE_END.exec(buffer); m !== null; m = LINE_END.exec(buffer)) {
         const at = m.index;
         if (buffer[at] === '\r') {
@@ -313,6 +320,14 @@ export interface StreamUsageTracker {
 }
 
 /**
+ * A JSON text with a `usage` key holding an object. A key spelled with escapes (`"\u0075sage"`)
+ * is not seen: that stream's usage is then estimated, and flagged so.
+ */
+const USAGE_OBJECT = /"usage"\s*:\s*\{/;
+/** Unparsed text deltas a tracker holds before it counts them. */
+const MAX_DEFERRED_CHARS = 256 * 1024;
+
+/**
  * Tracks usage through a stream in `format`. Pass the request body for the input estimate.
  * @example const t = createStreamUsageTracker('openai', body); for (const b of blocks) t.observe(b); t.usage()
  */
@@ -320,10 +335,38 @@ export function createStreamUsageTracker(format: WireFormat, requestBody: unknow
   let reported: ReportedUsage = {};
   let outputChars = 0;
   let finished = false;
+  // Events that only matter for the output estimate (text deltas), kept unparsed: most providers
+  // report the output count at the end, and then they are never parsed. Bounded: past
+  // MAX_DEFERRED_CHARS they are counted at once.
+  let deferred: string[] = [];
+  let deferredChars = 0;
+
+  const countDeferred = (): void => {
+    for (const data of deferred) {
+      const payload = parseJson(data);
+      if (!isRecord(payload)) continue;
+      if (format === 'anthropic') outputChars += textChars(payload.delta);
+      else if (Array.isArray(payload.choices)) {
+        for (const choice of payload.choices) if (isRecord(choice)) outputChars += textChars(choice.delta) + textChars(choice.text);
+      }
+    }
+    deferred = [];
+    deferredChars = 0;
+  };
+  const defer = (data: string): void => {
+    deferred.push(data);
+    deferredChars += data.length;
+    if (deferredChars > MAX_DEFERRED_CHARS) countDeferred();
+  };
 
   const observeOpenAI = (block: SseBlock): { usageOnly: boolean } => {
     if (block.data === '[DONE]') {
       finished = true;
+      return { usageOnly: false };
+    }
+    // Only a chunk with a usage object is read now; text deltas wait (see `deferred`).
+    if (!USAGE_OBJECT.test(block.data)) {
+      defer(block.data);
       return { usageOnly: false };
     }
     const chunk = parseJson(block.data);
@@ -347,12 +390,14 @@ export function createStreamUsageTracker(format: WireFormat, requestBody: unknow
       finished = true;
       return;
     }
-    if (type !== 'message_start' && type !== 'message_delta' && type !== 'content_block_delta') return;
+    if (type === 'content_block_delta') {
+      defer(block.data);
+      return;
+    }
+    if (type !== 'message_start' && type !== 'message_delta') return;
     const payload = parseJson(block.data);
     if (!isRecord(payload)) return;
-    if (type === 'content_block_delta') {
-      outputChars += textChars(payload.delta);
-    } else if (type === 'message_start') {
+    if (type === 'message_start') {
       const message = payload.message;
       if (isRecord(message)) {
         const u = readUsageObject('anthropic', message.usage);
@@ -376,7 +421,14 @@ export function createStreamUsageTracker(format: WireFormat, requestBody: unknow
       return finished;
     },
     usage(): Usage {
-      return combine(reported, () => estimateRequestInputTokens(requestBody), () => estimateTokens(outputChars));
+      return combine(
+        reported,
+        () => estimateRequestInputTokens(requestBody),
+        () => {
+          countDeferred();
+          return estimateTokens(outputChars);
+        },
+      );
     },
   };
 }

@@ -260,7 +260,7 @@ describe('metering', () => {
     await c.chat.completions.create({ model: 'mock-no-usage', messages });
     // 502, or 503 once the alias test's failures opened this provider's breaker: a failed call either way.
     await expect(c.chat.completions.create({ model: 'mock-500', messages })).rejects.toThrow(/^50[23] /);
-    const count = async () => (await t.node.db.asOwner((tx) => tx.query<{ n: number }>('select count(*)::int as n from usage_records where api_key_id = $1', [k.id]))).rows[0]?.n;
+    const count = async () => (await t.node.db.asOwner((tx) => tx.query<{ n: number }>('select coalesce(sum(requests), 0)::int as n from usage_records where api_key_id = $1', [k.id]))).rows[0]?.n;
     expect(await count()).toBe(0);
     expect(t.node.gateway.meter.buffered).toBeGreaterThanOrEqual(4);
 
@@ -303,7 +303,59 @@ describe('metering', () => {
     });
     await meter.flush();
     expect(meter.buffered).toBe(1);
-    const n = await t.node.db.asOwner((tx) => tx.query<{ n: number }>('select count(*)::int as n from usage_records where api_key_id = $1', [k.id]));
+    const n = await t.node.db.asOwner((tx) => tx.query<{ n: number }>('select coalesce(sum(requests), 0)::int as n from usage_records where api_key_id = $1', [k.id]));
     expect(n.rows[0]?.n).toBe(1);
+  });
+
+  it('rolls calls up per key, model, outcome and minute: one row holds their number and sums, and the report counts every call', async () => {
+    const { meter } = t.node.gateway;
+    await meter.flush();
+    const rolled = await createWorkspace(t, owner, org, 'rolled');
+    const k = await createApiKey(t, owner, org, rolled);
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    // The previous test's record of a missing org stays buffered (its writes keep failing).
+    const before = meter.buffered;
+    const call = (over: Partial<Parameters<typeof meter.record>[0]>) =>
+      meter.record({
+        tenantId: org,
+        workspaceId: rolled,
+        apiKeyId: k.id,
+        provider: 'platform:mock',
+        model: 'mock-model',
+        inputTokens: 10,
+        outputTokens: 4,
+        estimated: false,
+        costMicroUsd: 7,
+        status: 200,
+        errorCode: null,
+        durationMs: 5,
+        at: new Date(minute + 1_000),
+        ...over,
+      });
+    for (let i = 0; i < 5; i++) call({ at: new Date(minute + i * 1_000) });
+    call({ status: 502, errorCode: 'UPSTREAM_ERROR', inputTokens: 0, outputTokens: 0, costMicroUsd: null });
+    call({ estimated: true });
+    call({ at: new Date(minute - 1) }); // the minute before: a row of its own
+    expect(meter.buffered).toBe(before + 8);
+    await meter.flush();
+    expect(meter.buffered).toBe(before);
+    const { rows } = await t.node.db.asOwner((tx) =>
+      tx.query<{ requests: number; input_tokens: string; output_tokens: string; cost_micro_usd: string | null; duration_ms: string; status: number; estimated: boolean; created_at: Date }>(
+        'select requests, input_tokens, output_tokens, cost_micro_usd, duration_ms, status, estimated, created_at from usage_records where api_key_id = $1 order by created_at, status, estimated',
+        [k.id],
+      ),
+    );
+    expect(rows.map((r) => [r.requests, Number(r.input_tokens), Number(r.output_tokens), r.cost_micro_usd === null ? null : Number(r.cost_micro_usd), Number(r.duration_ms), r.status, r.estimated])).toEqual([
+      [1, 10, 4, 7, 5, 200, false],
+      [5, 50, 20, 35, 25, 200, false],
+      [1, 10, 4, 7, 5, 200, true],
+      [1, 0, 0, null, 5, 502, false],
+    ]);
+    expect(new Date(rows[1]?.created_at ?? 0).getTime()).toBe(minute);
+    const report = expectStatus(await t.app.inject({ url: `/v1/orgs/${org}/usage`, headers: owner.auth }), 200).json();
+    const mine = report.keys.find((x: { keyId: string }) => x.keyId === k.id);
+    // A call at the very start of the month could put the row of the minute before in the previous month.
+    const inMonth = new Date(minute - 1).getUTCMonth() === new Date(minute).getUTCMonth() ? 8 : 7;
+    expect(mine).toMatchObject({ requests: inMonth, failedRequests: 1, estimatedRequests: 1 });
   });
 });

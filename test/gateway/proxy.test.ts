@@ -192,6 +192,25 @@ describe('pass-through', () => {
     expect(raw.headers.get('content-type')).toMatch(/^text\/event-stream/);
   });
 
+  it('a stream whose first event is late gets its headers at once: they wait for the first event only briefly', async () => {
+    const started = performance.now();
+    const res = await fetch(`${gateway}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock-slow-first-event', messages, stream: true }),
+    });
+    const headersAt = performance.now() - started;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const text = await res.text();
+    const bodyAt = performance.now() - started;
+    // The provider sends its headers and then waits 300 ms before the first event: the client's
+    // headers must not wait with it.
+    expect(bodyAt - headersAt).toBeGreaterThan(150);
+    expect(text).toContain('"content":" mock"');
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+
   it('OpenAI stream with include_usage asked by the client: byte for byte, usage chunk included', async () => {
     const raw = await rawPost('/v1/chat/completions', { model: 'mock-model', messages, stream: true, stream_options: { include_usage: true } });
     expect(raw.text).toBe(vendor.requests[0]?.response);

@@ -20,6 +20,8 @@
  *
  * Fault modes, chosen per request by the model name (or Azure deployment name):
  * - `mock-slow`: JSON after `slowMs`; streams wait `slowChunkMs` before each event.
+ * - `mock-slow-first-event`: streams send their headers at once, then wait `slowMs` before the
+ *   first event (a provider that accepts the call and takes its time to start generating).
  * - `mock-<status>` (e.g. `mock-500`, `mock-503`, `mock-429`, `mock-400`): that status with a
  *   vendor-shaped error body; 429 and 503 carry `retry-after: 0`.
  * - `mock-flaky`: the first `flakyFailures` requests for that model answer 503, later ones succeed
@@ -305,6 +307,10 @@ export async function startMockVendor(options: MockVendorOptions = {}): Promise<
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...idHeader });
       const events = dialect === 'anthropic' ? anthropicEvents(id, model, pieceCount, pieceAt, noUsage) : openAIEvents(id, model, body, pieceCount, pieceAt, noUsage);
       let sent = 0;
+      if (model === 'mock-slow-first-event') {
+        res.flushHeaders();
+        if (!(await pause(res, slowMs))) return;
+      }
       for (const event of events) {
         if (model === 'mock-slow' && !(await pause(res, slowChunkMs))) return;
         if (!(await write(res, event))) return;
