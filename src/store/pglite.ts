@@ -46,24 +46,66 @@ function concatMessages(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** How many prepared statements the session keeps; the oldest is closed past this. */
+const MAX_PREPARED = 512;
+
+/**
+ * The session's prepared statements, by SQL text. PostgreSQL parses, analyses and plans a
+ * statement sent by text every time: for the small statements of a request, with RLS policies,
+ * that is most of their cost (1 to 2 ms each in WebAssembly). A named statement is parsed once;
+ * PostgreSQL re-plans it by itself when the role, the schema or a policy changes.
+ */
+function createStatementCache() {
+  const names = new Map<string, string>();
+  let next = 0;
+  return {
+    /** The name for `sql`, whether it still has to be parsed, and the statements to close first. */
+    lookup(sql: string): { name: string; known: boolean; evicted: string[] } {
+      const known = names.get(sql);
+      if (known !== undefined) return { name: known, known: true, evicted: [] };
+      const evicted: string[] = [];
+      while (names.size >= MAX_PREPARED) {
+        const oldest = names.keys().next();
+        if (oldest.done === true) break;
+        evicted.push(names.get(oldest.value) ?? '');
+        names.delete(oldest.value);
+      }
+      next += 1;
+      return { name: `gh_${next}`, known: false, evicted };
+    },
+    remember(sql: string, name: string): void {
+      names.set(sql, name);
+    },
+  };
+}
+type StatementCache = ReturnType<typeof createStatementCache>;
+
+interface BackendMessage {
+  name: string;
+}
+
 /**
  * One statement in one call into the WebAssembly module. PGlite's query() sends Parse, Describe,
  * Bind, Describe, Execute and Sync as six calls (the first Describe learns the parameter types to
- * serialise by); here the server infers the types, as it does for node-postgres, the parameters
- * are serialised by node-postgres's rules, and the five messages go in one call: about a third
- * less CPU per statement. The caller holds PGlite's query mutex (and, outside a transaction, its
- * transaction mutex), as query() itself does.
+ * serialise by) and parses the text anew each time. Here a statement is prepared once under a name
+ * (the server infers parameter types, as it does for node-postgres), parameters are serialised by
+ * node-postgres's rules, and Bind, Describe, Execute and Sync (with Parse the first time) go in
+ * one call. The caller holds PGlite's query mutex (and, outside a transaction, its transaction
+ * mutex), as query() itself does.
  */
-async function runStatement<Row>(pg: PGlite, sql: string, params: readonly unknown[] | undefined, inTransaction: boolean): Promise<QueryResult<Row>> {
+async function runStatement<Row>(pg: PGlite, cache: StatementCache, sql: string, params: readonly unknown[] | undefined, inTransaction: boolean): Promise<QueryResult<Row>> {
   const values = (params ?? []).map((value) => prepareValue(value));
-  const message = concatMessages([
-    protocol.serialize.parse({ text: sql, types: [] }),
-    protocol.serialize.bind({ values }),
-    protocol.serialize.describe({ type: 'P' }),
-    protocol.serialize.execute({}),
-    protocol.serialize.sync(),
-  ]);
-  const { messages } = await pg.execProtocol(message, { syncToFs: !inTransaction });
+  const { name, known, evicted } = cache.lookup(sql);
+  const parts: Uint8Array[] = evicted.map((old) => protocol.serialize.close({ type: 'S', name: old }));
+  if (!known) parts.push(protocol.serialize.parse({ name, text: sql, types: [] }));
+  parts.push(protocol.serialize.bind({ statement: name, values }), protocol.serialize.describe({ type: 'P' }), protocol.serialize.execute({}), protocol.serialize.sync());
+  // Errors are read from the messages, so a statement whose Parse succeeded is remembered even
+  // when its execution fails (a unique violation, say).
+  const { messages } = await pg.execProtocol(concatMessages(parts), { syncToFs: !inTransaction, throwOnError: false });
+  const list = messages as BackendMessage[];
+  if (!known && list.some((m) => m.name === 'parseComplete')) cache.remember(sql, name);
+  const failure = list.find((m) => m.name === 'error');
+  if (failure) throw failure;
   const [result] = parse.parseResults(messages, pg.parsers) as Results<Row>[];
   return result ? toResult(result) : { rows: [], rowCount: 0 };
 }
@@ -80,6 +122,7 @@ const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB',
 export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
   const pg = await PGlite.create(options.dataDir, { parsers: PARSERS, startParams: START_PARAMS });
   let migrated = false;
+  const statements = createStatementCache();
   let closed = false;
   // PGlite serialises statements but not a whole run: two migrate() calls must not both see the same migration as pending.
   let migrationQueue: Promise<unknown> = Promise.resolve();
@@ -95,7 +138,7 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
 
   // Inside pg.transaction(): the transaction mutex is held, each statement takes the query mutex.
   const run = async (_tx: Transaction, sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<Record<string, unknown>>> =>
-    pg._runExclusiveQuery(() => runStatement<Record<string, unknown>>(pg, sql, params, true));
+    pg._runExclusiveQuery(() => runStatement<Record<string, unknown>>(pg, statements, sql, params, true));
 
   // PGlite's transaction() is exclusive, so no other caller's statement can land inside it.
   const asApp = <T>(tenantId: string, fn: (tx: Queryable) => Promise<T>, userId = ''): Promise<T> =>
@@ -142,7 +185,7 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
       assertUsable('query');
       assertMigrated();
       // The session is the app role with no tenant context: one statement, no transaction.
-      return pg._runExclusiveTransaction(() => pg._runExclusiveQuery(() => runStatement<Row>(pg, sql, params, false)));
+      return pg._runExclusiveTransaction(() => pg._runExclusiveQuery(() => runStatement<Row>(pg, statements, sql, params, false)));
     },
 
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
