@@ -251,6 +251,28 @@ function createGuardedLookup(resolve: UpstreamResolver, addressAllowed: (address
 }
 
 /**
+ * An undici Agent for calls to a host an org or operator typed in (an identity provider's issuer):
+ * any host name, but every address it resolves to, and any IP literal, must be public: loopback,
+ * private, link-local (cloud metadata), CGNAT and the other ranges an upstream may not use are
+ * refused at connect time, after DNS, so a name that points inside cannot reach in.
+ * @example const agent = createPublicAddressAgent(); await fetch(url, { dispatcher: agent })
+ */
+export function createPublicAddressAgent(options: { resolve?: UpstreamResolver; connectTimeoutMs?: number } = {}): Agent {
+  const addressAllowed = createAddressCheck([]);
+  const lookup = createGuardedLookup(options.resolve ?? defaultResolver, addressAllowed);
+  const connect = buildConnector({ timeout: options.connectTimeoutMs ?? 5_000, lookup });
+  const guardedConnect: buildConnector.connector = (connectOptions, callback) => {
+    const host = normalizeHost(connectOptions.hostname);
+    if (isIP(host) !== 0 && !addressAllowed(host)) {
+      process.nextTick(() => callback(new GatewayError('UPSTREAM_ADDRESS_NOT_ALLOWED'), null));
+      return;
+    }
+    connect(connectOptions, callback);
+  };
+  return new Agent({ connect: guardedConnect, keepAliveTimeout: 10_000, connections: 16, pipelining: 1 });
+}
+
+/**
  * An undici Agent for upstream calls that refuses hosts off the allowlist (before DNS) and
  * non-public addresses (after DNS), with a connect timeout and keep-alive pooling.
  * @example const agent = createUpstreamAgent({ allowedHosts: ['api.openai.com', '*.openai.azure.com'] })

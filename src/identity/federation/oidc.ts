@@ -5,6 +5,8 @@
  * skew). The client secret is opened from its sealed column only to build the client.
  */
 import * as oidc from 'openid-client';
+import { fetch as undiciFetch } from 'undici';
+import { createPublicAddressAgent, type UpstreamResolver } from '../../gateway/upstream.ts';
 import { AppError } from '../../server/errors.ts';
 import type { Kv } from '../../store/kv/types.ts';
 import { hashToken } from '../sessions.ts';
@@ -40,9 +42,27 @@ export class OidcRefusal extends Error {
 
 export const redirectUriOf = (publicOrigin: string, connectionId: string): string => `${publicOrigin}/v1/auth/sso/oidc/${connectionId}/callback`;
 
-export function createOidcProtocol(deps: { kv: Kv; signer: StateSigner; publicOrigin: string; stateTtlMs: number; clockSkewSeconds: number; allowInsecureRequests: boolean; now: () => number }) {
+export function createOidcProtocol(deps: {
+  kv: Kv;
+  signer: StateSigner;
+  publicOrigin: string;
+  stateTtlMs: number;
+  clockSkewSeconds: number;
+  allowInsecureRequests: boolean;
+  now: () => number;
+  /** DNS for the issuer's host (tests); the system resolver by default. */
+  resolve?: UpstreamResolver;
+}) {
   const { kv, signer, publicOrigin, stateTtlMs, now } = deps;
   const clients = new Map<string, { version: string; client: Promise<oidc.Configuration> }>();
+
+  // Discovery, the token endpoint and the JWKS go through an agent that refuses non-public
+  // addresses after DNS: an issuer whose name resolves inside (cloud metadata, loopback, the
+  // private network) is not reached. Off only with sso.allowInsecureRequests (a local test IdP).
+  const agent = deps.allowInsecureRequests ? undefined : createPublicAddressAgent(deps.resolve ? { resolve: deps.resolve } : {});
+  const publicFetch: oidc.CustomFetch | undefined = agent
+    ? (url, options) => undiciFetch(url, { ...(options as object), dispatcher: agent }) as unknown as Promise<Response>
+    : undefined;
 
   async function build(conn: OidcConnection): Promise<oidc.Configuration> {
     const insecure = deps.allowInsecureRequests;
@@ -51,7 +71,7 @@ export function createOidcProtocol(deps: { kv: Kv; signer: StateSigner; publicOr
       conn.clientId,
       { redirect_uris: [redirectUriOf(publicOrigin, conn.id)], ...(deps.clockSkewSeconds > 0 ? { [oidc.clockTolerance]: deps.clockSkewSeconds } : {}) },
       oidc.ClientSecretPost(await conn.clientSecret()),
-      insecure ? { execute: [oidc.allowInsecureRequests] } : undefined,
+      insecure ? { execute: [oidc.allowInsecureRequests] } : publicFetch ? { [oidc.customFetch]: publicFetch } : undefined,
     );
   }
 
