@@ -32,7 +32,7 @@ const PASSWORD = 'benchmark passphrase for gatehouse 2026';
 
 let benchUserId = '';
 // Bound once the node exists: the public route runs exactly the /v1/me handler's lookup.
-let lookupMe: ((id: string) => Promise<{ id: string; email: string; emailVerified: boolean; isOperator: boolean; createdAt: string; mfa: { totp: boolean; recoveryCodesLeft: number } }>) | undefined =
+let lookupMe: ((id: string) => Promise<{ id: string; email: string; emailVerified: boolean; isOperator: boolean; createdAt: string; mfa: { totp: boolean; passkeys: number; recoveryCodesLeft: number } }>) | undefined =
   undefined;
 const publicMe: Feature = {
   id: 'bench',
@@ -52,7 +52,7 @@ const publicMe: Feature = {
             emailVerified: z.boolean(),
             isOperator: z.boolean(),
             createdAt: z.string(),
-            mfa: z.object({ totp: z.boolean(), recoveryCodesLeft: z.number() }),
+            mfa: z.object({ totp: z.boolean(), passkeys: z.number(), recoveryCodesLeft: z.number() }),
           }),
         },
       },

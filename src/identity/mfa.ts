@@ -58,6 +58,8 @@ export type SecondFactorMethod = 'totp' | 'recovery' | 'webauthn';
 
 export interface MfaStatus {
   totp: boolean;
+  /** How many passkeys the user has. */
+  passkeys: number;
   recoveryCodesLeft: number;
 }
 
@@ -115,13 +117,14 @@ export function createMfa(deps: MfaDeps) {
   }
 
   async function status(userId: string): Promise<MfaStatus> {
-    const r = await db.query<{ totp: boolean; codes_left: number }>(
+    const r = await db.query<{ totp: boolean; codes_left: number; passkeys: number }>(
       `select exists (select 1 from mfa_factors where user_id = $1 and kind = 'totp' and confirmed_at is not null and deleted_at is null) as totp,
-              (select count(*)::int from recovery_codes where user_id = $1 and used_at is null and voided_at is null) as codes_left`,
+              (select count(*)::int from recovery_codes where user_id = $1 and used_at is null and voided_at is null) as codes_left,
+              (select count(*)::int from passkeys where user_id = $1) as passkeys`,
       [userId],
     );
     const row = r.rows[0];
-    return { totp: row?.totp === true, recoveryCodesLeft: row?.codes_left ?? 0 };
+    return { totp: row?.totp === true, passkeys: row?.passkeys ?? 0, recoveryCodesLeft: row?.codes_left ?? 0 };
   }
 
   async function tellOwner(userId: string, subject: string, text: string): Promise<void> {

@@ -112,7 +112,7 @@ export const tokensResponse = z.object({
 });
 export const cookieResponse = z.object({ sessionId: z.string(), expiresIn: z.number(), csrfToken: z.string() });
 const userSchema = z.object({ id: z.string(), email: z.string(), emailVerified: z.boolean(), isOperator: z.boolean(), createdAt: z.string() });
-const mfaStatusSchema = z.object({ totp: z.boolean(), recoveryCodesLeft: z.number() });
+const mfaStatusSchema = z.object({ totp: z.boolean(), passkeys: z.number(), recoveryCodesLeft: z.number() });
 const mfaChallengeResponse = z.object({
   mfaRequired: z.literal(true),
   mfaToken: z.string(),
