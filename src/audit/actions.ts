@@ -38,6 +38,7 @@ export const AUDIT_ACTIONS = [
   // Operators (platform log).
   'operator.user.disabled',
   'operator.user.enabled',
+  'operator.user.mfa_reset',
   'operator.setup.completed',
   // A node started: the fingerprint of its effective configuration (secrets masked) shows changes between starts.
   'node.started',

@@ -519,6 +519,36 @@ export function createAccounts(deps: AccountsDeps) {
     logger.info({ event: disabled ? 'user_disabled' : 'user_enabled', userId: targetId, operatorId }, 'operator changed a user status');
   }
 
+  /**
+   * Operators: remove every second factor of a user who lost them (authenticator and recovery
+   * codes): TOTP, passkeys, recovery codes, pending sign-in challenges and remembered devices go,
+   * every session of the user ends, the user is mailed and the reset audited. The user signs in
+   * with the password alone and enrols again (an org that requires MFA asks for it). The operator
+   * needs a fresh second factor of their own, and resets another user's factors only.
+   */
+  async function resetSecondFactors(operatorId: string, operatorSessionId: string, targetId: string): Promise<void> {
+    const op = await userById(operatorId);
+    if (!op?.is_operator) throw new AppError('FORBIDDEN');
+    if (operatorId === targetId) throw new AppError('FORBIDDEN', 'Operators reset other users\' factors; remove your own from /v1/me.');
+    await mfa.requireFreshSecondFactor(operatorId, operatorSessionId);
+    const target = await userById(targetId);
+    if (!target) throw new AppError('NOT_FOUND', 'No such user.');
+    const t = new Date(now());
+    await db.transaction(async (tx) => {
+      await mfa.forgetUser(tx, targetId, t);
+      await tx.query('update devices set second_factor_until = null where user_id = $1', [targetId]);
+    });
+    await sessions.revokeAllForUser(targetId, 'mfa-reset-by-operator');
+    await note('operator.user.mfa_reset', targetId);
+    await mailer.send({
+      to: target.email,
+      kind: 'notice',
+      subject: 'Your second factors were reset',
+      text: `An operator removed every second factor of your Gatehouse account (authenticator apps, passkeys and recovery codes) and signed out all sessions.\nSign in with your password and set up a second factor again. If you did not ask for this, contact your administrator at once.`,
+    });
+    logger.info({ event: 'mfa_reset_by_operator', userId: targetId, operatorId }, 'operator reset a user\'s second factors');
+  }
+
   /** First run: when no operator exists, a one-time setup token (printed by `start`). */
   async function ensureSetupToken(): Promise<string | null> {
     const ops = await db.query("select 1 from users where is_operator and status <> 'deleted' limit 1");
@@ -566,6 +596,7 @@ export function createAccounts(deps: AccountsDeps) {
     deleteAccount,
     unlinkSocial,
     setOperatorDisabled,
+    resetSecondFactors,
     ensureSetupToken,
     completeSetup,
   };

@@ -544,6 +544,21 @@ export function createIdentityFeature(deps: {
       }),
       defineRoute({
         method: 'POST',
+        url: '/v1/admin/users/:id/mfa/reset',
+        summary:
+          'Operators: remove every second factor of a user who lost them (TOTP, passkeys, recovery codes); their sessions end and they are mailed. Needs a second factor of the operator\'s own within 5 minutes.',
+        guard: { kind: 'session' },
+        permission: 'platform.users.manage',
+        rateCategory: 'write',
+        schema: { params: z.strictObject({ id: z.uuid() }), body: z.strictObject({}), response: { 200: ok } },
+        handler: async ({ params, request }) => {
+          const { userId, sessionId } = sessionOf(request);
+          await accounts.resetSecondFactors(userId, sessionId, params.id);
+          return { ok: true as const };
+        },
+      }),
+      defineRoute({
+        method: 'POST',
         url: '/v1/setup',
         summary: 'First run: create the operator account with the one-time setup code printed at start.',
         guard: { kind: 'public' },

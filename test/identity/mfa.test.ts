@@ -465,6 +465,57 @@ describe('step-up for sensitive actions', () => {
   });
 });
 
+describe('operator reset of a user\'s second factors (lost authenticator and recovery codes)', () => {
+  async function operator(email: string): Promise<SignedInUser> {
+    const op = await signUpUser(t.app, t.mail, email);
+    await t.node.db.query('update users set is_operator = true where id = $1', [op.userId]);
+    return op;
+  }
+  const reset = (actor: { access: string }, target: string): Promise<LightMyRequestResponse> => call(actor.access, 'POST', `/v1/admin/users/${target}/mfa/reset`, {});
+
+  it('removes TOTP and recovery codes, ends the user\'s sessions, mails and audits; the password alone signs in afterwards', async () => {
+    const op = await operator('reset-op@example.com');
+    const u = await enrolledUser('reset-target@example.com');
+    await newRecoveryCodes(u);
+    expect((await reset(op, u.userId)).statusCode).toBe(200);
+    expect((await call(u.access, 'GET', '/v1/me')).statusCode).toBe(401);
+    // Revocation covers tokens issued up to its second: the next sign-in comes a moment later.
+    clock += 2_000;
+    const again = await login(u.email);
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toHaveProperty('accessToken');
+    const me = await call(again.json<{ accessToken: string }>().accessToken, 'GET', '/v1/me');
+    expect(me.json()).toMatchObject({ email: u.email, mfa: { totp: false, passkeys: 0, recoveryCodesLeft: 0 } });
+    expect(t.mail.filter((m) => m.to === u.email && m.subject === 'Your second factors were reset')).toHaveLength(1);
+    const events = (await platformEvents()).map((b) => JSON.parse(b) as { action: string; actor: { id: string | null }; target: { id: string } | null });
+    expect(events.filter((e) => e.action === 'operator.user.mfa_reset' && e.target?.id === u.userId && e.actor.id === op.userId)).toHaveLength(1);
+  });
+
+  it('attack: a user who is not an operator cannot reset another user\'s factors — 403 FORBIDDEN, the factor stays', async () => {
+    const mallory = await signUpUser(t.app, t.mail, 'reset-mallory@example.com');
+    const u = await enrolledUser('reset-victim@example.com');
+    expectRefusal(await reset(mallory, u.userId), 403, 'FORBIDDEN');
+    expect((await login(u.email)).json()).toMatchObject({ mfaRequired: true });
+  });
+
+  it('attack: an operator session whose own second factor is not fresh cannot reset anyone — 403 MFA_STEP_UP_REQUIRED', async () => {
+    const op = await enrolledUser('reset-op-mfa@example.com');
+    await t.node.db.query('update users set is_operator = true where id = $1', [op.userId]);
+    const u = await enrolledUser('reset-target-2@example.com');
+    clock += STEP_UP_MAX_AGE_MS + 1;
+    expectRefusal(await reset(op, u.userId), 403, 'MFA_STEP_UP_REQUIRED');
+    expect((await login(u.email)).json()).toMatchObject({ mfaRequired: true });
+    expect((await stepUp(op, { code: nextCode(op.secret) })).statusCode).toBe(200);
+    expect((await reset(op, u.userId)).statusCode).toBe(200);
+  });
+
+  it('an operator does not reset their own factors here (403), and an unknown user is 404', async () => {
+    const op = await operator('reset-op-self@example.com');
+    expectRefusal(await reset(op, op.userId), 403, 'FORBIDDEN');
+    expectRefusal(await reset(op, '00000000-0000-4000-8000-000000000000'), 404, 'NOT_FOUND');
+  });
+});
+
 describe('no second-factor secret leaves the server other than in its one answer', () => {
   it('no TOTP secret, otpauth URI, code, recovery code or mfaToken is in a log line or an audit event', async () => {
     expect(secretsSeen.base32.size).toBeGreaterThan(5);
