@@ -14,6 +14,7 @@ import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SOCIAL_STATE_COOKIE } from '../../src/identity/social.ts';
 import { PLATFORM_TENANT_ID } from '../../src/keyring/keyring.ts';
+import { startTestIdp, type TestIdp } from '../support/oidc-idp.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { signUpUser, TEST_PASSWORD } from '../support/users.ts';
 
@@ -29,34 +30,7 @@ const freshIp = (): string => `203.0.113.${(ipCounter++ % 250) + 1}`;
 
 // ---------- the real OIDC provider ----------
 
-interface IdpAccount {
-  email: string;
-  email_verified: boolean;
-}
-const idpAccounts = new Map<string, IdpAccount>();
-/** Who the next login at the real provider is (a test sets it before driving the browser). */
-let nextIdpSubject = '';
-
-interface InteractionDetails {
-  prompt: { name: string };
-  params: Record<string, unknown>;
-  session?: { accountId?: string };
-  grantId?: string;
-}
-interface GrantLike {
-  addOIDCScope(scope: string): void;
-  save(): Promise<string>;
-}
-interface OidcProvider {
-  callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
-  interactionFinished(req: IncomingMessage, res: ServerResponse, result: object, options: { mergeWithLastSubmission: boolean }): Promise<void>;
-  Grant: { new (init: { accountId: string; clientId: string }): GrantLike; find(id: string): Promise<GrantLike | undefined> };
-}
-type ProviderCtor = new (issuer: string, configuration: object) => OidcProvider;
-
-let idp: Server;
-let idpIssuer = '';
+let idp: TestIdp;
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -64,49 +38,8 @@ async function listen(server: Server): Promise<string> {
 }
 
 async function startRealIdp(): Promise<void> {
-  // oidc-provider ships no type declarations: a variable specifier keeps the import untyped, and the
-  // few members used here are described by OidcProvider above.
-  const specifier = 'oidc-provider';
-  const { default: Provider } = (await import(specifier)) as { default: ProviderCtor };
-  // The issuer URL needs the port, so the provider is made after the server listens.
-  const holder: { provider?: OidcProvider } = {};
-  idp = createServer((req, res) => {
-    const provider = holder.provider;
-    if (!provider) return void res.end();
-    if (req.url?.startsWith('/interaction/')) {
-      void finishInteraction(provider, req, res).catch((err: unknown) => {
-        res.statusCode = 500;
-        res.end(String(err));
-      });
-      return;
-    }
-    provider.callback()(req, res);
-  });
-  idpIssuer = await listen(idp);
-  holder.provider = new Provider(idpIssuer, {
-    clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`${ORIGIN}/v1/auth/social/idp/callback`], token_endpoint_auth_method: 'client_secret_post' }],
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
-    ttl: { Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    features: { devInteractions: { enabled: false } },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    findAccount: async (_ctx: unknown, sub: string) => {
-      const account = idpAccounts.get(sub);
-      return account ? { accountId: sub, claims: async () => ({ sub, ...account }) } : undefined;
-    },
-  });
-}
-
-/** The person at the provider signs in as nextIdpSubject and consents, without HTML forms. */
-async function finishInteraction(provider: OidcProvider, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const details = await provider.interactionDetails(req, res);
-  if (details.prompt.name === 'login') {
-    await provider.interactionFinished(req, res, { login: { accountId: nextIdpSubject } }, { mergeWithLastSubmission: false });
-    return;
-  }
-  const grant = (details.grantId ? await provider.Grant.find(details.grantId) : undefined) ?? new provider.Grant({ accountId: details.session?.accountId ?? '', clientId: CLIENT_ID });
-  grant.addOIDCScope('openid email');
-  await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
+  idp = await startTestIdp();
+  await idp.configure({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${ORIGIN}/v1/auth/social/idp/callback`] });
 }
 
 // ---------- the forging OIDC server and the plain-OAuth server ----------
@@ -216,7 +149,7 @@ beforeAll(async () => {
       'social.allowInsecureRequests': true,
       'social.clientSecrets': { idp: CLIENT_SECRET, forged: CLIENT_SECRET, gh: CLIENT_SECRET, dc: CLIENT_SECRET },
       'social.providers': [
-        { id: 'idp', kind: 'oidc', issuer: idpIssuer, clientId: CLIENT_ID },
+        { id: 'idp', kind: 'oidc', issuer: idp.issuer, clientId: CLIENT_ID },
         { id: 'forged', kind: 'oidc', issuer: `${mockOrigin}/oidc`, clientId: CLIENT_ID },
         {
           id: 'gh',
@@ -242,9 +175,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t.close();
-  idp.closeAllConnections();
   mock.closeAllConnections();
-  await Promise.all([new Promise((r) => idp.close(r)), new Promise((r) => mock.close(r))]);
+  await Promise.all([idp.close(), new Promise((r) => mock.close(r))]);
 });
 
 // ---------- the browser ----------
@@ -294,8 +226,8 @@ async function signInWith(provider: string, mode: 'bearer' | 'cookie' = 'bearer'
 
 function atIdp(email: string, verified = true): string {
   const sub = `sub-${randomBytes(6).toString('hex')}`;
-  idpAccounts.set(sub, { email, email_verified: verified });
-  nextIdpSubject = sub;
+  idp.accounts.set(sub, { email, email_verified: verified });
+  idp.nextSubject = sub;
   return sub;
 }
 
@@ -322,7 +254,7 @@ describe('social sign-in with an OIDC provider (oidc-provider)', () => {
     const start = await t.app.inject({ method: 'GET', url: '/v1/auth/social/idp/start' });
     expect(start.statusCode).toBe(302);
     const location = new URL(String(start.headers.location));
-    expect(location.origin).toBe(idpIssuer);
+    expect(location.origin).toBe(idp.issuer);
     expect(location.searchParams.get('code_challenge_method')).toBe('S256');
     expect(location.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(location.searchParams.get('state')).toBeTruthy();

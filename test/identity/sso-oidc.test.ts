@@ -6,11 +6,10 @@
  * Each attack is named in its test with its exact refusal and a check that nothing was stored.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSO_OIDC_STATE_COOKIE } from '../../src/identity/federation/state.ts';
+import { startTestIdp, type TestIdp } from '../support/oidc-idp.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
 import { signUpUser, TEST_PASSWORD, type SignedInUser } from '../support/users.ts';
@@ -27,79 +26,7 @@ const freshIp = (): string => `203.0.113.${(ipCounter++ % 250) + 1}`;
 
 // ---------- the real OIDC provider ----------
 
-interface IdpAccount {
-  email: string;
-  email_verified: boolean;
-}
-const idpAccounts = new Map<string, IdpAccount>();
-let nextIdpSubject = '';
-
-interface InteractionDetails {
-  prompt: { name: string };
-  session?: { accountId?: string };
-  grantId?: string;
-}
-interface GrantLike {
-  addOIDCScope(scope: string): void;
-  save(): Promise<string>;
-}
-interface OidcProvider {
-  callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
-  interactionFinished(req: IncomingMessage, res: ServerResponse, result: object, options: { mergeWithLastSubmission: boolean }): Promise<void>;
-  Grant: { new (init: { accountId: string; clientId: string }): GrantLike; find(id: string): Promise<GrantLike | undefined> };
-}
-type ProviderCtor = new (issuer: string, configuration: object) => OidcProvider;
-
-let idp: Server;
-let idpIssuer = '';
-const holder: { provider?: OidcProvider } = {};
-
-async function listenIdp(): Promise<void> {
-  idp = createServer((req, res) => {
-    const provider = holder.provider;
-    if (!provider) return void res.end();
-    if (req.url?.startsWith('/interaction/')) {
-      void finishInteraction(provider, req, res).catch((err: unknown) => {
-        res.statusCode = 500;
-        res.end(String(err));
-      });
-      return;
-    }
-    provider.callback()(req, res);
-  });
-  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
-  idpIssuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
-}
-
-/** The IdP is made once the connection exists: its client must know the connection's redirect URI. */
-async function makeProvider(redirectUris: string[]): Promise<void> {
-  const specifier = 'oidc-provider';
-  const { default: Provider } = (await import(specifier)) as { default: ProviderCtor };
-  holder.provider = new Provider(idpIssuer, {
-    clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: redirectUris, token_endpoint_auth_method: 'client_secret_post' }],
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
-    ttl: { Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    features: { devInteractions: { enabled: false } },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    findAccount: async (_ctx: unknown, sub: string) => {
-      const account = idpAccounts.get(sub);
-      return account ? { accountId: sub, claims: async () => ({ sub, ...account }) } : undefined;
-    },
-  });
-}
-
-async function finishInteraction(provider: OidcProvider, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const details = await provider.interactionDetails(req, res);
-  if (details.prompt.name === 'login') {
-    await provider.interactionFinished(req, res, { login: { accountId: nextIdpSubject } }, { mergeWithLastSubmission: false });
-    return;
-  }
-  const grant = (details.grantId ? await provider.Grant.find(details.grantId) : undefined) ?? new provider.Grant({ accountId: details.session?.accountId ?? '', clientId: CLIENT_ID });
-  grant.addOIDCScope('openid email');
-  await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
-}
+let idp: TestIdp;
 
 // ---------- the org ----------
 
@@ -123,7 +50,7 @@ async function databaseEnv(): Promise<Record<string, string>> {
 }
 
 beforeAll(async () => {
-  await listenIdp();
+  idp = await startTestIdp();
   t = await createTestApp({
     env: await databaseEnv(),
     overrides: { 'rateLimit.enabled': false, 'server.publicUrl': ORIGIN, 'sso.allowInsecureRequests': true },
@@ -136,11 +63,11 @@ beforeAll(async () => {
     method: 'POST',
     url: `/v1/orgs/${orgId}/sso/connections`,
     headers: owner.auth,
-    payload: { kind: 'oidc', name: 'Acme IdP', defaultRole: 'editor', issuer: idpIssuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, scopes: ['openid', 'email'] },
+    payload: { kind: 'oidc', name: 'Acme IdP', defaultRole: 'editor', issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, scopes: ['openid', 'email'] },
   });
   expect(created.statusCode).toBe(201);
   connectionId = created.json<{ id: string }>().id;
-  await makeProvider([`${ORIGIN}/v1/auth/sso/oidc/${connectionId}/callback`]);
+  await idp.configure({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${ORIGIN}/v1/auth/sso/oidc/${connectionId}/callback`] });
   for (const domain of [DOMAIN, 'pending.example']) {
     const claimed = await t.app.inject({ method: 'POST', url: `/v1/orgs/${orgId}/sso/domains`, headers: owner.auth, payload: { domain, connectionId } });
     expect(claimed.statusCode).toBe(201);
@@ -152,8 +79,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
-  idp?.closeAllConnections();
-  await new Promise((r) => idp.close(r));
+  await idp?.close();
   await dropDb();
 });
 
@@ -171,8 +97,8 @@ function expectRefusal(res: LightMyRequestResponse, status: number, code: string
 
 /** Who signs in at the IdP next. */
 function atIdp(email: string, verified = true, sub = `sub-${randomBytes(6).toString('hex')}`): string {
-  idpAccounts.set(sub, { email, email_verified: verified });
-  nextIdpSubject = sub;
+  idp.accounts.set(sub, { email, email_verified: verified });
+  idp.nextSubject = sub;
   return sub;
 }
 
@@ -239,7 +165,7 @@ describe('enterprise SSO with OIDC: connections', () => {
     const list = await t.app.inject({ url: `/v1/orgs/${orgId}/sso/connections`, headers: owner.auth });
     expect(list.statusCode).toBe(200);
     const one = await t.app.inject({ url: `/v1/orgs/${orgId}/sso/connections/${connectionId}`, headers: owner.auth });
-    expect(one.json()).toMatchObject({ kind: 'oidc', issuer: idpIssuer, clientId: CLIENT_ID, defaultRole: 'editor', redirectUri: `${ORIGIN}/v1/auth/sso/oidc/${connectionId}/callback` });
+    expect(one.json()).toMatchObject({ kind: 'oidc', issuer: idp.issuer, clientId: CLIENT_ID, defaultRole: 'editor', redirectUri: `${ORIGIN}/v1/auth/sso/oidc/${connectionId}/callback` });
     for (const res of [list, one]) expect(res.body).not.toContain(CLIENT_SECRET);
     const row = await t.node.db.asOwner((tx) => tx.query<{ sealed: string }>('select oidc_client_secret_sealed as sealed from sso_connections where id = $1', [connectionId]));
     expect(row.rows[0]?.sealed).toBeTruthy();
@@ -274,7 +200,7 @@ describe('enterprise SSO with OIDC: connections', () => {
       method: 'POST',
       url: `/v1/orgs/${orgId}/sso/connections`,
       headers: owner.auth,
-      payload: { kind: 'oidc', name: 'Owners', defaultRole: 'owner', issuer: idpIssuer, clientId: CLIENT_ID, clientSecret: 'z' },
+      payload: { kind: 'oidc', name: 'Owners', defaultRole: 'owner', issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: 'z' },
     });
     expectRefusal(res, 400, 'VALIDATION_FAILED');
   });
@@ -311,7 +237,7 @@ describe('enterprise SSO with OIDC: routing and sign-in', () => {
     const start = await t.app.inject({ method: 'GET', url: `/v1/auth/sso/${connectionId}/start` });
     expect(start.statusCode).toBe(302);
     const location = new URL(String(start.headers.location));
-    expect(location.origin).toBe(idpIssuer);
+    expect(location.origin).toBe(idp.issuer);
     expect(location.searchParams.get('code_challenge_method')).toBe('S256');
     expect(location.searchParams.get('state')).toBeTruthy();
     expect(location.searchParams.get('nonce')).toBeTruthy();
