@@ -357,6 +357,17 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
   // The head each log had after this node's last committed group commit: the plan of the next
   // batch starts from it, and the statement that writes the batch checks it is still current.
   const heads = new Map<string, Head>();
+  // A hint, not state: a forgotten head costs one locked append. Bounded so a node that writes to
+  // many orgs' logs does not keep every frontier; the least recently written is dropped.
+  const MAX_REMEMBERED_HEADS = 10_000;
+  const rememberHead = (tenantId: string, head: Head): void => {
+    heads.delete(tenantId);
+    heads.set(tenantId, head);
+    if (heads.size > MAX_REMEMBERED_HEADS) {
+      const oldest = heads.keys().next();
+      if (oldest.done !== true) heads.delete(oldest.value);
+    }
+  };
 
   /** One batch, committed: on the remembered head in one statement, else under the head-row lock. */
   async function writeBatch(tenantId: string, batch: readonly BatchItem[]): Promise<number[]> {
@@ -364,7 +375,7 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
     if (known) {
       const done = await appendOnKnownHead(tenantId, known, batch);
       if (done) {
-        heads.set(tenantId, done.next);
+        rememberHead(tenantId, done.next);
         return done.seqs;
       }
       heads.delete(tenantId);
@@ -375,7 +386,7 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
       next = await readHead(tx, tenantId, false);
       return written;
     });
-    if (next) heads.set(tenantId, next);
+    if (next) rememberHead(tenantId, next);
     return seqs;
   }
 
