@@ -6,8 +6,9 @@
  * in a domain the org proved it holds) and joins the org with the connection's default role.
  */
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import { createAddressCheck } from '../../gateway/upstream.ts';
 import type { AuditLog } from '../../audit/log.ts';
 import type { Keyring } from '../../keyring/keyring.ts';
 import { AppError } from '../../server/errors.ts';
@@ -117,38 +118,15 @@ export function normalizeDomain(raw: string): string {
   return ascii;
 }
 
-const INTERNAL = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-] as const) {
-  INTERNAL.addSubnet(net, bits, 'ipv4');
-}
-for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-] as const) {
-  INTERNAL.addSubnet(net, bits, 'ipv6');
-}
+// The gateway's upstream rules: loopback, private, link-local, CGNAT, documentation, multicast and
+// reserved ranges, IPv4-mapped IPv6 judged on its IPv4 address.
+const publicAddress = createAddressCheck([]);
 
-/** A host name that is localhost or an IP literal in a loopback, private, CGNAT or link-local range. */
+/** A host name that is localhost or an IP literal outside the public address space. */
 export function isInternalHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  const v = isIP(host);
-  if (v === 4) return INTERNAL.check(host, 'ipv4');
-  if (v === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host)?.[1];
-    return mapped ? INTERNAL.check(mapped, 'ipv4') : INTERNAL.check(host, 'ipv6');
-  }
-  return false;
+  return isIP(host) !== 0 && !publicAddress(host);
 }
 
 function certificateInfo(pem: string): { sha256: string; notAfter: string | null } {
