@@ -114,6 +114,15 @@ function publicUser(u: UserRow): PublicUser {
   return { id: u.id, email: u.email, emailVerified: u.email_verified_at !== null, isOperator: u.is_operator, createdAt: iso(u.created_at) ?? '' };
 }
 
+/**
+ * The sign-in lookup of a user: the row and, in the same statement, whether a second factor is
+ * active (a confirmed TOTP factor or a passkey, as `mfa.hasActiveFactor` decides).
+ */
+const SIGN_IN_USER = `select u.id, u.email, u.email_verified_at, u.password_hash, u.status, u.is_operator, u.created_at,
+         (exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null)
+           or exists (select 1 from passkeys p where p.user_id = u.id)) as has_factor
+    from users u`;
+
 export function createAccounts(deps: AccountsDeps) {
   const note: IdentityAudit = deps.audit ?? (async () => undefined);
   const { db, kv, keyring, sessions, mfa, mailer, config, logger, now } = deps;
@@ -150,10 +159,7 @@ export function createAccounts(deps: AccountsDeps) {
   async function signInUserByEmail(email: string): Promise<(UserRow & { has_factor: boolean }) | undefined> {
     return (
       await db.query<UserRow & { has_factor: boolean }>(
-        `select u.id, u.email, u.email_verified_at, u.password_hash, u.status, u.is_operator, u.created_at,
-                (exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null)
-                  or exists (select 1 from passkeys p where p.user_id = u.id)) as has_factor
-           from users u where u.email = $1 and u.status <> 'deleted'`,
+        `${SIGN_IN_USER} where u.email = $1 and u.status <> 'deleted'`,
         [email],
       )
     ).rows[0];
@@ -326,10 +332,7 @@ export function createAccounts(deps: AccountsDeps) {
   ): Promise<SignedIn | SecondFactorRequired> {
     const user = (
       await db.query<UserRow & { has_factor: boolean }>(
-        `select u.id, u.email, u.email_verified_at, u.password_hash, u.status, u.is_operator, u.created_at,
-                (exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null)
-                  or exists (select 1 from passkeys p where p.user_id = u.id)) as has_factor
-           from users u where u.id = $1 and u.status <> 'deleted'`,
+        `${SIGN_IN_USER} where u.id = $1 and u.status <> 'deleted'`,
         [userId],
       )
     ).rows[0];
