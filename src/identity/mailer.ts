@@ -39,6 +39,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
+import type { Db } from '../store/db-types.ts';
 import type { Logger } from 'pino';
 
 export interface MailMessage {
@@ -409,4 +410,14 @@ export async function readOutbox(outboxDir: string, id: string): Promise<OutboxE
   }
   if (!entry) throw new Error(`outbox message ${id} is malformed`);
   return entry;
+}
+
+/**
+ * A notice to a live account's current address (a factor added or removed, a suspected clone);
+ * nothing is sent for a deleted or unknown account.
+ */
+export async function mailAccountOwner(db: Db, mailer: Mailer, userId: string, subject: string, text: string): Promise<void> {
+  const r = await db.query<{ email: string }>("select email from users where id = $1 and status <> 'deleted'", [userId]);
+  const email = r.rows[0]?.email;
+  if (email) await mailer.send({ to: email, kind: 'notice', subject, text });
 }

@@ -24,7 +24,7 @@ import type { SealedColumn } from '../server/route.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import type { IdentityAudit } from './accounts.ts';
-import type { Mailer } from './mailer.ts';
+import { mailAccountOwner, type Mailer } from './mailer.ts';
 import type { AuthenticationResponse, Passkeys } from './passkeys.ts';
 import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.ts';
 import { hashToken, type Sessions } from './sessions.ts';
@@ -127,11 +127,7 @@ export function createMfa(deps: MfaDeps) {
     return { totp: row?.totp === true, passkeys: row?.passkeys ?? 0, recoveryCodesLeft: row?.codes_left ?? 0 };
   }
 
-  async function tellOwner(userId: string, subject: string, text: string): Promise<void> {
-    const r = await db.query<{ email: string }>("select email from users where id = $1 and status <> 'deleted'", [userId]);
-    const email = r.rows[0]?.email;
-    if (email) await mailer.send({ to: email, kind: 'notice', subject, text });
-  }
+  const tellOwner = (userId: string, subject: string, text: string): Promise<void> => mailAccountOwner(db, mailer, userId, subject, text);
 
   /** Opens the factor's secret only for the one comparison, then wipes it. */
   async function matchFactor(userId: string, factor: FactorRow, code: string): Promise<number | null> {

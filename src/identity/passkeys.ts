@@ -36,7 +36,7 @@ import { AppError } from '../server/errors.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import type { IdentityAudit } from './accounts.ts';
-import type { Mailer } from './mailer.ts';
+import { mailAccountOwner, type Mailer } from './mailer.ts';
 
 /** How long a ceremony may take, from options to response. */
 export const PASSKEY_CHALLENGE_TTL_MS = 5 * 60_000;
@@ -226,11 +226,7 @@ export function createPasskeys(deps: PasskeysDeps) {
 
   const keyOf = (flow: PasskeyFlow, owner: string): string => `passkey:challenge:${flow}:${owner}`;
 
-  async function tellOwner(userId: string, subject: string, text: string): Promise<void> {
-    const r = await db.query<{ email: string }>("select email from users where id = $1 and status <> 'deleted'", [userId]);
-    const email = r.rows[0]?.email;
-    if (email) await mailer.send({ to: email, kind: 'notice', subject, text });
-  }
+  const tellOwner = (userId: string, subject: string, text: string): Promise<void> => mailAccountOwner(db, mailer, userId, subject, text);
 
   async function rowsOf(userId: string): Promise<PasskeyRow[]> {
     return (
