@@ -14,6 +14,7 @@ import { APP_ROLE, TENANT_SETTING, USER_SETTING, type Db, type Queryable, type Q
 import { assertNotInTransaction, assertTenantId, runTransactionCallback } from './index.ts';
 import { runMigrations, type MigrationSession } from './migrate.ts';
 import { prepareValue } from './pg-values.ts';
+import { initialiseDataDir, PGLITE_START_PARAMS } from './pglite-initdb.ts';
 
 export interface PgliteDbOptions {
   /** Data directory; undefined keeps everything in memory. */
@@ -110,17 +111,11 @@ async function runStatement<Row>(pg: PGlite, cache: StatementCache, sql: string,
   return result ? toResult(result) : { rows: [], rowCount: 0 };
 }
 
-/**
- * PGlite's own defaults plus a smaller buffer pool. Its default (about 160 MB of shared buffers,
- * held in the process's WebAssembly memory) cost a Gatehouse node about 120 MB of resident memory
- * more than 16 MB does; the embedded database of one node is small and the operating system's page
- * cache still holds its files.
- */
-const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'wal_buffers=1MB'];
-
 /** Opens an embedded PGlite store; call migrate() before any query as the application role. */
 export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
-  const pg = await PGlite.create(options.dataDir, { parsers: PARSERS, startParams: START_PARAMS });
+  // A new directory is created in a child process, which gives initdb's memory back when it exits.
+  if (options.dataDir !== undefined) await initialiseDataDir(options.dataDir);
+  const pg = await PGlite.create(options.dataDir, { parsers: PARSERS, startParams: [...PGLITE_START_PARAMS] });
   let migrated = false;
   const statements = createStatementCache();
   let closed = false;
