@@ -144,6 +144,8 @@ export interface VerifyOptions {
   threads?: number;
   /** Bytes of complete lines scanned at a time (default 1 MiB); a tuning knob for tests. */
   batchBytes?: number;
+  /** The worker threads' module (default verify-worker.ts); tests give one that fails. */
+  workerModule?: URL;
 }
 
 /** Lines scanned past a gap to tell a missing event from a late one. */
@@ -599,17 +601,19 @@ class WorkerScanner implements Scanner {
   #waiting = new Map<number, { resolve: (items: BatchItem[]) => void; reject: (e: Error) => void }>();
   #starting: number;
   #closing = false;
+  /** Set when a worker failed or stopped: no batch is sent to a worker that cannot answer. */
+  #failed: Error | null = null;
 
   /** Whether every worker has loaded its modules and can take batches at once. */
   get ready(): boolean {
     return this.#starting === 0;
   }
 
-  constructor(count: number, slots: Slots) {
+  constructor(count: number, slots: Slots, module: URL) {
     this.#slots = slots;
     this.#starting = count;
     this.#workers = Array.from({ length: count }, () => {
-      const worker = new Worker(new URL('./verify-worker.ts', import.meta.url));
+      const worker = new Worker(module);
       worker.on('message', (reply: WorkerReply) => this.#settle(reply));
       worker.on('error', (err) => this.#failAll(err));
       // A worker that stops without an error (killed, out of memory) must not leave a batch waiting forever.
@@ -633,11 +637,14 @@ class WorkerScanner implements Scanner {
   }
 
   #failAll(err: Error): void {
+    // A worker that stopped between batches would otherwise leave the next batch sent to it waiting forever.
+    this.#failed ??= err;
     for (const waiting of this.#waiting.values()) waiting.reject(new Error(`the verifier's worker failed: ${err.message}`, { cause: err }));
     this.#waiting.clear();
   }
 
   scan(slot: number, length: number): Promise<BatchItem[]> {
+    if (this.#failed !== null) return Promise.reject(new Error(`the verifier's worker failed: ${this.#failed.message}`, { cause: this.#failed }));
     const id = (this.#id += 1);
     const target = this.#workers[this.#next] as { worker: Worker; known: SharedArrayBuffer[] };
     this.#next = (this.#next + 1) % this.#workers.length;
@@ -769,7 +776,7 @@ async function feedChunks(stream: NodeJS.ReadableStream, verifier: ExportVerifie
     let target = slots.buffers[next] as Buffer;
     if (target.length < rest + SLOT_SLACK) target = slots.grow(next, rest + batchBytes + SLOT_SLACK, 0);
     fill.copy(target, 0, last + 1, filled);
-    if (workers === null && threads > 0 && bytesRead >= startWorkersAfter) workers = new WorkerScanner(threads, slots);
+    if (workers === null && threads > 0 && bytesRead >= startWorkersAfter) workers = new WorkerScanner(threads, slots, options.workerModule ?? new URL('./verify-worker.ts', import.meta.url));
     // Until the workers have started, batches are scanned here (a worker's first batch would
     // otherwise wait for its modules to load).
     // When every worker has its share queued, this thread scans the batch itself rather than
