@@ -25,8 +25,9 @@
  * 2. latency at half of the baseline's peak rate (autocannon's overallRate), baseline and each
  *    Gatehouse: the p99 Gatehouse adds. autocannon's latencies have 1 ms resolution.
  * Every server child runs with the same V8 flags (BENCH_NODE_FLAGS, default
- * `--max-semi-space-size=8`, see childFlags) and reports its peak RSS over its life (start-up
- * included) and from ready on. The load average is printed at the start and the end.
+ * `--max-semi-space-size=8`, see childFlags); the Gatehouse children also get the flags `npm start`
+ * gives a node (read from package.json: `--liftoff-only`), so Gatehouse is measured as it runs.
+ * Each child reports its peak RSS over its life (start-up included) and from ready on. The load average is printed at the start and the end.
  * Targets (reported, not enforced): ratio >= 0.75 JSON and >= 0.85 stream; added p99 < 2 ms at half
  * the baseline's peak rate; Gatehouse peak RSS < 250 MB. Exits non-zero when a request failed.
  * Bounded: about 14 x (1 + BENCH_SECONDS) seconds with PostgreSQL + Redis, 10 x without, plus setup.
@@ -34,7 +35,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,11 +113,27 @@ function childFlags(): string[] {
   return flags.split(/\s+/).filter((f) => f.length > 0);
 }
 
+/**
+ * The Node flags `npm start` runs a Gatehouse node with: the `--` options between `node` and the
+ * script in package.json's start script. Not given to the baseline, which is no Gatehouse.
+ */
+function startScriptFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const [command, ...rest] = pkg.scripts.start.split(/\s+/);
+  if (command !== 'node') throw new Error(`package.json's start script does not start with node: ${pkg.scripts.start}`);
+  const flags: string[] = [];
+  for (const word of rest) {
+    if (!word.startsWith('--')) break;
+    flags.push(word);
+  }
+  return flags;
+}
+
 /** Starts this file as a child in `role`; resolves when it listens. */
 async function startChild(role: ChildRole, env: Record<string, string>): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(fileURLToPath(import.meta.url), [], {
     env: { ...process.env, ...env, [ROLE_ENV]: role },
-    execArgv: [...process.execArgv, ...childFlags()],
+    execArgv: [...process.execArgv, ...childFlags(), ...(role === 'gatehouse' ? startScriptFlags() : [])],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const [message] = (await Promise.race([
@@ -366,7 +383,7 @@ async function main(): Promise<number> {
   const loads = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' ');
   out.push(
     `gateway bench: ${connections} connections, ${seconds} s per target and run in ${rounds} interleaved rounds (medians shown), node ${process.version}, ` +
-      `server flags "${childFlags().join(' ')}", ${withServices ? 'with' : 'without'} PostgreSQL + Redis; load average ${loads(loadAtStart)} at the start, ${loads(loadavg())} at the end`,
+      `server flags "${childFlags().join(' ')}" (Gatehouse also "${startScriptFlags().join(' ')}", as npm start), ${withServices ? 'with' : 'without'} PostgreSQL + Redis; load average ${loads(loadAtStart)} at the start, ${loads(loadavg())} at the end`,
     '',
   );
   if (loadAtStart[0] !== undefined && loadAtStart[0] > cpus().length) {
