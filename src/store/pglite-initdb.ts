@@ -32,6 +32,8 @@ export const PGLITE_START_PARAMS: readonly string[] = [...PGlite.defaultStartPar
 const INITDB_TIMEOUT_MS = 120_000;
 /** What the child prints on success, followed by its pid. */
 const DONE_MARK = 'gatehouse-initdb-done';
+/** The child's first argument: this file runs initdb only when started for it. */
+const CHILD_MARK = '--gatehouse-initdb';
 
 export interface InitdbOutcome {
   /** False when the directory already held a cluster and nothing ran. */
@@ -79,7 +81,7 @@ function moveCluster(staging: string, dataDir: string): void {
 async function runInitdbChild(dir: string, timeoutMs: number, dataDir: string): Promise<number> {
   const script = fileURLToPath(import.meta.url);
   // No execArgv: the parent's flags (a profiler, an inspector port) are not the child's business.
-  const child = spawn(process.execPath, [script, dir], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  const child = spawn(process.execPath, [script, CHILD_MARK, dir], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -114,10 +116,11 @@ async function runChild(dataDir: string): Promise<void> {
   process.stdout.write(`${DONE_MARK} ${process.pid}\n`);
 }
 
-if (import.meta.main) {
-  const dataDir = process.argv[2];
+// Started as the child (not import.meta.main, which Node 22 lacks): this file and the mark.
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === CHILD_MARK) {
+  const dataDir = process.argv[3];
   if (dataDir === undefined || dataDir === '') {
-    process.stderr.write('usage: pglite-initdb.ts <data directory>\n');
+    process.stderr.write(`usage: pglite-initdb.ts ${CHILD_MARK} <data directory>\n`);
     process.exit(2);
   }
   runChild(dataDir).catch((err: unknown) => {
