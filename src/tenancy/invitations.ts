@@ -161,6 +161,8 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
         const used = await tx.query('update invitations set accepted_at = now(), accepted_by = $2 where id = $1 and accepted_at is null and revoked_at is null', [inv.id, userId]);
         if (used.rowCount !== 1) throw new AppError('INVITATION_INVALID');
         await tx.query('insert into memberships (tenant_id, user_id, role) values ($1, $2, $3)', [orgId, userId, inv.role]);
+        // Invited back: an earlier removal no longer stands in the way of the org's SSO.
+        await tx.query('delete from member_removals where user_id = $1', [userId]);
         await audit.append(tx, event, { invitation: inv.id, role: inv.role });
         return { orgId, name: org.rows[0]?.name ?? '', role: inv.role };
       });

@@ -196,6 +196,15 @@ export function createOrgs(deps: TenancyDeps) {
         if (actorId !== targetId && compareRoles(mine, current) > 0) throw new AppError('ROLE_ABOVE_OWN');
         if (current === 'owner' && (await ownerCount(tx)) <= 1) throw new AppError('LAST_OWNER');
         await tx.query('delete from memberships where user_id = $1', [targetId]);
+        // Removed by an admin, not left: the org's SSO must not provision them again just in
+        // time (see the member_removals migration). A new invitation they accept lifts it.
+        if (actorId !== targetId) {
+          await tx.query(
+            `insert into member_removals (tenant_id, user_id, removed_by, removed_at) values ($1, $2, $3, now())
+             on conflict (tenant_id, user_id) do update set removed_by = excluded.removed_by, removed_at = excluded.removed_at`,
+            [orgId, targetId, actorId],
+          );
+        }
         await audit.append(tx, event, { role: current });
       });
       await evictOrg(orgId);

@@ -287,6 +287,41 @@ describe('enterprise SSO with OIDC: routing and sign-in', () => {
     expect(link.rows).toEqual([{ user_id: existing.userId, email }]);
   });
 
+  it('attack: a member an admin removed is not made a member again by the IdP (just in time); they still sign in to their own account; an accepted invitation brings them back; a member who left rejoins', async () => {
+    const email = `removed@${DOMAIN}`;
+    const sub = atIdp(email);
+    const first = await signIn();
+    expect(first.statusCode).toBe(200);
+    const me = await meOf(first.json<{ accessToken: string }>().accessToken);
+    expect((await t.app.inject({ method: 'DELETE', url: `/v1/orgs/${orgId}/members/${me.id}`, headers: owner.auth })).statusCode).toBe(204);
+
+    // The IdP still authenticates the person: a session for their own account, no membership.
+    atIdp(email, true, sub);
+    const again = await signIn();
+    expect(again.statusCode).toBe(200);
+    const access = again.json<{ accessToken: string }>().accessToken;
+    expect((await meOf(access)).id).toBe(me.id);
+    expect(await roleIn(access)).toBeUndefined();
+    const member = async (): Promise<number> => (await t.node.db.asOwner((tx) => tx.query('select 1 from memberships where tenant_id = $1 and user_id = $2', [orgId, me.id]))).rowCount;
+    expect(await member()).toBe(0);
+    expect((await t.app.inject({ url: `/v1/orgs/${orgId}/members`, headers: { authorization: `Bearer ${access}` } })).statusCode).toBe(404);
+    const logins = (await orgEvents()).filter((e) => e.action === 'sso.login' && e.target?.id === me.id);
+    expect(logins.at(-1)?.data).toEqual({ connection: connectionId, provisioned: false, reason: 'member-removed' });
+
+    // Invited back and accepted from that session: a member again, with the invited role, and SSO keeps it.
+    expect((await t.app.inject({ method: 'POST', url: `/v1/orgs/${orgId}/invitations`, headers: owner.auth, payload: { email, role: 'viewer' } })).statusCode).toBe(201);
+    const token = /ghi_[A-Za-z0-9_-]{65}/.exec([...t.mail].reverse().find((m) => m.to === email && m.kind === 'invitation')?.text ?? '')?.[0];
+    const accepted = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', headers: { authorization: `Bearer ${access}` }, payload: { token } });
+    expect(accepted.statusCode).toBe(200);
+    atIdp(email, true, sub);
+    expect(await roleIn((await signIn()).json<{ accessToken: string }>().accessToken)).toBe('viewer');
+
+    // Leaving by oneself is not a removal: the next SSO sign-in provisions again, with the default role.
+    expect((await t.app.inject({ method: 'POST', url: `/v1/orgs/${orgId}/leave`, headers: { authorization: `Bearer ${access}` }, payload: {} })).statusCode).toBe(204);
+    atIdp(email, true, sub);
+    expect(await roleIn((await signIn()).json<{ accessToken: string }>().accessToken)).toBe('editor');
+  });
+
   it('SSO required: a member\'s correct password is refused with SSO_REQUIRED naming the start URL; a wrong one still gets INVALID_CREDENTIALS; the owner keeps password sign-in (break-glass)', async () => {
     const email = `member@${DOMAIN}`;
     const member = await signUpUser(t.app, t.mail, email);

@@ -597,6 +597,16 @@ export function createSso(deps: SsoDeps) {
     const provisioned = await audit.prepare({ tenantId: orgId, action: 'sso.user.provisioned', target: { type: 'user', id: userId }, data: { connection: row.id, role, createdAccount: created } });
     const signedIn = await audit.prepare({ tenantId: orgId, action: 'sso.login', target: { type: 'user', id: userId }, actor: { type: 'user', id: userId }, data: { connection: row.id } });
     const joined = await db.withTenant(orgId, async (tx) => {
+      // Someone who is not a member is provisioned only if no admin removed them from the org:
+      // a removed person still signs in to their own account (the IdP proved who they are, and
+      // they need a session to accept a new invitation) but does not become a member again.
+      // The org row lock is the one member changes take, so a removal and this sign-in do not
+      // interleave; a member's sign-in takes no lock.
+      let removed = false;
+      if ((await tx.query('select 1 from memberships where user_id = $1', [userId])).rowCount === 0) {
+        await tx.query('select tenant_id from orgs for update');
+        removed = (await tx.query('select 1 from member_removals where user_id = $1', [userId])).rowCount > 0;
+      }
       const link = await tx
         .query(
         `insert into sso_identities (id, tenant_id, connection_id, subject, user_id, email, last_login_at) values ($1, $2, $3, $4, $5, $6, $7)
@@ -611,6 +621,10 @@ export function createSso(deps: SsoDeps) {
         });
       // Lost a race to another link of this subject (or of this user): nothing is kept.
       if (link.rowCount === 0) throw new AppError('SSO_SUBJECT_MISMATCH');
+      if (removed) {
+        await audit.append(tx, signedIn, { provisioned: false, reason: 'member-removed' });
+        return false;
+      }
       const member = await tx.query("insert into memberships (tenant_id, user_id, role) values ($1, $2, $3) on conflict (tenant_id, user_id) do nothing", [orgId, userId, role]);
       if (member.rowCount > 0) await audit.append(tx, provisioned);
       await audit.append(tx, signedIn);
