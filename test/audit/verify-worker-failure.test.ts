@@ -30,9 +30,9 @@ describe('a verifier worker thread that dies', () => {
 
   it('while scanning a batch: the verification fails with the exit code instead of waiting for the batch', async () => {
     const workerModule = new URL('./fixtures/verify-worker-exits-on-batch.ts', import.meta.url);
-    // The first chunks are scanned on this thread while the worker loads; the pauses let it
-    // start, so later batches go to it.
-    await expect(verifyExport(Readable.from(slowly(100)), { threads: 1, batchBytes: 50_000, workerModule })).rejects.toThrow(
+    // The first chunks are scanned on this thread while the worker loads; the pauses (11 chunks,
+    // 300 ms apart) leave it seconds to start even on a loaded machine, so later batches go to it.
+    await expect(verifyExport(Readable.from(slowly(300)), { threads: 1, batchBytes: 50_000, workerModule })).rejects.toThrow(
       "the verifier's worker failed: it exited with code 3",
     );
   }, 20_000);
