@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import type { LightMyRequestResponse } from 'fastify';
+import { DOMParser } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSO_SAML_STATE_COOKIE } from '../../src/identity/federation/state.ts';
@@ -261,6 +262,48 @@ describe('enterprise SSO with SAML: metadata', () => {
       acsUrl: `${ORIGIN}/v1/auth/sso/saml/${connectionId}/acs`,
       wantResponseSigned: false,
     });
+  });
+
+  it('serves our SP metadata at the SP entity id: entity id, HTTP-POST ACS, signed assertions wanted, no key', async () => {
+    const res = await t.app.inject({ url: `/v1/auth/sso/saml/${connectionId}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/samlmetadata+xml; charset=utf-8');
+    const doc = new DOMParser().parseFromString(res.body, 'text/xml');
+    const md = 'urn:oasis:names:tc:SAML:2.0:metadata';
+    const entity = doc.documentElement;
+    expect({ ns: entity?.namespaceURI, name: entity?.localName, entityID: entity?.getAttribute('entityID') }).toEqual({ ns: md, name: 'EntityDescriptor', entityID: spEntityId });
+    const sp = doc.getElementsByTagNameNS(md, 'SPSSODescriptor')[0];
+    expect(sp?.getAttribute('WantAssertionsSigned')).toBe('true');
+    expect(sp?.getAttribute('protocolSupportEnumeration')).toBe('urn:oasis:names:tc:SAML:2.0:protocol');
+    const acs = [...Array.from(doc.getElementsByTagNameNS(md, 'AssertionConsumerService'))].map((e) => ({ binding: e.getAttribute('Binding'), location: e.getAttribute('Location') }));
+    expect(acs).toEqual([{ binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', location: acsUrl }]);
+    // Nothing to decrypt with or verify against: no KeyDescriptor, and no private material.
+    expect(doc.getElementsByTagNameNS(md, 'KeyDescriptor').length).toBe(0);
+    expect(res.body).not.toMatch(/PRIVATE KEY|X509Certificate/);
+  });
+
+  it('attack: metadata for an unknown, malformed, disabled or OIDC connection is refused with SSO_CONNECTION_UNKNOWN', async () => {
+    const unknown = async (url: string): Promise<void> => {
+      const res = await t.app.inject({ url });
+      expect({ url, status: res.statusCode, code: res.json<{ error?: { code?: string } }>().error?.code }).toEqual({ url, status: 404, code: 'SSO_CONNECTION_UNKNOWN' });
+    };
+    await unknown('/v1/auth/sso/saml/00000000-0000-4000-8000-000000000000');
+    await unknown('/v1/auth/sso/saml/not-a-connection');
+    const oidc = await t.app.inject({
+      method: 'POST',
+      url: `/v1/orgs/${orgId}/sso/connections`,
+      headers: owner.auth,
+      payload: { kind: 'oidc', name: 'Other', defaultRole: 'viewer', issuer: 'https://idp.example.com', clientId: 'c', clientSecret: 's', scopes: ['openid', 'email'] },
+    });
+    expect(oidc.statusCode).toBe(201);
+    await unknown(`/v1/auth/sso/saml/${oidc.json<{ id: string }>().id}`);
+    const off = await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${orgId}/sso/connections/${connectionId}`, headers: owner.auth, payload: { enabled: false } });
+    expect(off.statusCode).toBe(200);
+    try {
+      await unknown(`/v1/auth/sso/saml/${connectionId}`);
+    } finally {
+      await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${orgId}/sso/connections/${connectionId}`, headers: owner.auth, payload: { enabled: true } });
+    }
   });
 
   it('refuses metadata without a signing certificate, with a DOCTYPE (entity expansion), or that is not metadata: SSO_METADATA_INVALID, nothing stored', async () => {

@@ -378,6 +378,18 @@ export function createSsoFeature(deps: SsoFeatureDeps): Feature {
         },
       }),
       defineRoute({
+        method: 'GET',
+        url: '/v1/auth/sso/saml/:connection',
+        summary:
+          'The SAML service-provider metadata of a connection (its URL is the SP entity id): entity id, the ACS of the HTTP-POST binding, signed assertions wanted. For the IdP administrator to import.',
+        guard: { kind: 'public' },
+        permission: null,
+        rateCategory: 'read',
+        schema: { params: z.strictObject({ connection: z.string().min(1).max(64) }), response: { 200: z.string() } },
+        handler: async ({ params, reply }) =>
+          reply.type('application/samlmetadata+xml; charset=utf-8').header('cache-control', 'no-cache').send(await sso.samlMetadata(params.connection)),
+      }),
+      defineRoute({
         method: 'POST',
         url: SAML_ACS_URL,
         summary:

@@ -263,7 +263,16 @@ export function createSamlProtocol(settings: SamlSettings) {
     return { subject: nameId, email, inResponseTo };
   }
 
-  return { start, acs };
+  /**
+   * Our service-provider metadata for the connection, for the IdP's administrator to import: the
+   * entity id (which is also this document's URL), the ACS of the HTTP-POST binding, and that
+   * assertions must be signed. No key: AuthnRequests are not signed and assertions not encrypted.
+   */
+  function metadata(conn: SamlConnection): string {
+    return client(conn).generateServiceProviderMetadata(null, null);
+  }
+
+  return { start, acs, metadata };
 }
 
 export type SamlProtocol = ReturnType<typeof createSamlProtocol>;

@@ -544,6 +544,13 @@ export function createSso(deps: SsoDeps) {
     return { ...(await finish(row, asserted.subject, asserted.email, { ...ctx, mode: saved.m })), mode: saved.m };
   }
 
+  /** The SP metadata of an enabled SAML connection (SSO_CONNECTION_UNKNOWN for anything else). */
+  async function samlMetadata(connectionId: string): Promise<string> {
+    const row = await presented(connectionId);
+    if (row.kind !== 'saml') throw new AppError('SSO_CONNECTION_UNKNOWN');
+    return deps.saml.metadata(samlOf(row));
+  }
+
   /**
    * The common end of a sign-in: checks the email against the org's verified domains, finds or
    * links or creates the user, makes them a member (default role) if they are not one, signs in.
@@ -652,6 +659,7 @@ export function createSso(deps: SsoDeps) {
     start,
     oidcCallback,
     samlAcs,
+    samlMetadata,
   };
 }
 
