@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -58,6 +58,40 @@ describe('embedded data directory initialisation', () => {
     }
   }, 60_000);
 
+  it('gives the initdb process none of the node\'s environment (master keys, database URLs)', async () => {
+    const dir = tempDir();
+    const before = process.env.GATEHOUSE_MASTER_KEYS;
+    process.env.GATEHOUSE_MASTER_KEYS = 'not-for-the-child';
+    try {
+      // The running child's environment, read from /proc (Linux, as the servers and CI are).
+      const seen = new Promise<string>((resolve) => {
+        const timer = setInterval(() => {
+          for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+            try {
+              const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+              if (cmdline.includes('--gatehouse-initdb') && cmdline.includes(dir)) {
+                clearInterval(timer);
+                resolve(readFileSync(`/proc/${pid}/environ`, 'utf8'));
+                return;
+              }
+            } catch {
+              // a process that ended meanwhile
+            }
+          }
+        }, 5);
+      });
+      const done = initialiseDataDir(dir);
+      const environ = await seen;
+      await done;
+      expect(environ).not.toContain('GATEHOUSE_MASTER_KEYS');
+      expect(environ).not.toContain('not-for-the-child');
+      expect(environ.split('\0').filter(Boolean).map((kv) => kv.slice(0, kv.indexOf('='))).every((name) => ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ'].includes(name))).toBe(true);
+    } finally {
+      if (before === undefined) delete process.env.GATEHOUSE_MASTER_KEYS;
+      else process.env.GATEHOUSE_MASTER_KEYS = before;
+    }
+  }, 60_000);
+
   it('kills an initdb that does not finish in time, says so, and leaves nothing half-made behind', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'gatehouse.lock'), '{}');
@@ -69,12 +103,15 @@ describe('embedded data directory initialisation', () => {
     expect(hasCluster(dir)).toBe(true);
   }, 60_000);
 
-  it('replaces the entries of an earlier attempt that never completed (no PG_VERSION)', async () => {
+  it('replaces the entries of an earlier attempt that never completed (no PG_VERSION), and a staging directory a killed start left behind', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'base'));
     writeFileSync(join(dir, 'base', 'left-over'), 'x');
+    mkdirSync(join(dir, '.initdb-AbC123'));
+    writeFileSync(join(dir, '.initdb-AbC123', 'PG_VERSION'), '17');
     expect((await initialiseDataDir(dir)).initialised).toBe(true);
     expect(existsSync(join(dir, 'base', 'left-over'))).toBe(false);
+    expect(readdirSync(dir).filter((name) => name.startsWith('.initdb-'))).toEqual([]);
     const db = await createPgliteDb({ dataDir: dir });
     try {
       await db.migrate();

@@ -34,6 +34,10 @@ const INITDB_TIMEOUT_MS = 120_000;
 const DONE_MARK = 'gatehouse-initdb-done';
 /** The child's first argument: this file runs initdb only when started for it. */
 const CHILD_MARK = '--gatehouse-initdb';
+/** The staging directory's name inside the data directory (mkdtemp adds six characters). */
+const STAGING_PREFIX = '.initdb-';
+/** The only environment the child gets: nothing of the node's configuration or secrets. */
+const CHILD_ENV_NAMES = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ'];
 
 export interface InitdbOutcome {
   /** False when the directory already held a cluster and nothing ran. */
@@ -54,7 +58,12 @@ export function hasCluster(dataDir: string): boolean {
  */
 export async function initialiseDataDir(dataDir: string, options: { timeoutMs?: number } = {}): Promise<InitdbOutcome> {
   if (hasCluster(dataDir)) return { initialised: false };
-  const staging = mkdtempSync(join(dataDir, '.initdb-'));
+  // A staging directory left by a start that was killed mid-way is ours and of no use now. The
+  // data directory's lock (data-dir.ts) means no other process is initialising it.
+  for (const name of readdirSync(dataDir)) {
+    if (name.startsWith(STAGING_PREFIX)) rmSync(join(dataDir, name), { recursive: true, force: true });
+  }
+  const staging = mkdtempSync(join(dataDir, STAGING_PREFIX));
   try {
     const pid = await runInitdbChild(staging, options.timeoutMs ?? INITDB_TIMEOUT_MS, dataDir);
     moveCluster(staging, dataDir);
@@ -80,8 +89,10 @@ function moveCluster(staging: string, dataDir: string): void {
 /** Runs initdb on `dir` in a child process; resolves with the child's pid. */
 async function runInitdbChild(dir: string, timeoutMs: number, dataDir: string): Promise<number> {
   const script = fileURLToPath(import.meta.url);
-  // No execArgv: the parent's flags (a profiler, an inspector port) are not the child's business.
-  const child = spawn(process.execPath, [script, CHILD_MARK, dir], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  // No execArgv: the parent's flags (a profiler, an inspector port) are not the child's business;
+  // nor is its environment (master keys, database URLs).
+  const env = Object.fromEntries(CHILD_ENV_NAMES.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]]])));
+  const child = spawn(process.execPath, [script, CHILD_MARK, dir], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
