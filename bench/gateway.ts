@@ -27,7 +27,8 @@
  * Every server child runs with the same V8 flags (BENCH_NODE_FLAGS, default
  * `--max-semi-space-size=8`, see childFlags); the Gatehouse children also get the flags `npm start`
  * gives a node (read from package.json: `--liftoff-only`), so Gatehouse is measured as it runs.
- * Each child reports its peak RSS over its life (start-up included) and from ready on. The load average is printed at the start and the end.
+ * Each child reports its peak RSS over its life (start-up included) and from ready on. The load
+ * average is printed at the start and the end.
  * Targets (reported, not enforced): ratio >= 0.75 JSON and >= 0.85 stream; added p99 < 2 ms at half
  * the baseline's peak rate; Gatehouse peak RSS < 250 MB. Exits non-zero when a request failed.
  * Bounded: about 14 x (1 + BENCH_SECONDS) seconds with PostgreSQL + Redis, 10 x without, plus setup.
