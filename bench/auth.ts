@@ -122,10 +122,21 @@ const loginOpts: autocannon.Options = {
 };
 const raw: number[] = [];
 const http: number[] = [];
+// The process's CPU time (all threads: Argon2's pool, the server, the load generator) per operation.
+const rawCpuMs: number[] = [];
+const httpCpuMs: number[] = [];
+const cpuMsPerOp = async (run: () => Promise<number>, rates: number[], cpu: number[]): Promise<void> => {
+  const before = process.cpuUsage();
+  const started = performance.now();
+  const rate = await run();
+  const used = process.cpuUsage(before);
+  rates.push(rate);
+  cpu.push((used.user + used.system) / 1000 / (rate * ((performance.now() - started) / 1000)));
+};
 await rawArgon2(phc, 1);
 for (let i = 0; i < 2; i++) {
-  raw.push(await rawArgon2(phc, SECONDS));
-  http.push(await cannon(loginOpts));
+  await cpuMsPerOp(() => rawArgon2(phc, SECONDS), raw, rawCpuMs);
+  await cpuMsPerOp(() => cannon(loginOpts), http, httpCpuMs);
 }
 const meAuth: number[] = [];
 const mePublic: number[] = [];
@@ -147,6 +158,7 @@ process.stdout.write(
     `(a) raw Argon2id verify (m=${DEFAULT_ARGON2.memoryKiB},t=${DEFAULT_ARGON2.timeCost},p=${DEFAULT_ARGON2.parallelism}, ${CONCURRENCY} at once): ${mean(raw).toFixed(1)}/s`,
     `    POST /v1/auth/login (${CONCURRENCY} connections):                       ${mean(http).toFixed(1)}/s`,
     `    ratio ${a.toFixed(2)} (target >= 0.85: ${a >= 0.85 ? 'met' : 'NOT met'})`,
+    `    CPU per operation (the whole process): raw ${mean(rawCpuMs).toFixed(1)} ms, sign-in ${mean(httpCpuMs).toFixed(1)} ms; everything but Argon2 ${(mean(httpCpuMs) - mean(rawCpuMs)).toFixed(1)} ms per sign-in${scratch ? ' (plus PostgreSQL\'s own CPU, in its processes)' : ''}`,
     `(b) GET /bench/me-public (same handler, no guard): ${mean(mePublic).toFixed(0)} req/s`,
     `    GET /v1/me (token + revocation check):        ${mean(meAuth).toFixed(0)} req/s`,
     `    ratio ${b.toFixed(2)} (target >= 0.8: ${b >= 0.8 ? 'met' : 'NOT met'})`,
