@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
-import scalar from '@scalar/fastify-api-reference';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -428,15 +427,40 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // nonce, so its CSP needs neither 'unsafe-inline' nor 'unsafe-eval'.
     const nonce = randomUUID().replace(/-/g, '');
     const docsCsp = `default-src 'none'; script-src 'self' 'nonce-${nonce}'; style-src 'self' 'nonce-${nonce}'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`;
-    await docs.register(scalar, {
-      routePrefix: '/docs',
-      // No hosted features: the page talks to this server only (its CSP allows nothing else).
-      configuration: { url: '/openapi.json', title: 'Gatehouse API', hideClientButton: true, telemetry: false, agent: { disabled: true }, mcp: { disabled: true }, nonce } as never,
-      hooks: {
-        onRequest: async (_request: FastifyRequest, reply: FastifyReply) => {
-          reply.header('content-security-policy', docsCsp);
-        },
-      },
+    // The reference UI's plugin holds its browser bundle (about 8 MB, twice: about 21 MB of a
+    // node's resident memory) from the moment it is imported. It is loaded on the first request
+    // for the UI instead, into a Fastify app of its own that these routes hand the request to;
+    // the routes, their guard and the headers are what the plugin's own routes had.
+    let ui: Promise<FastifyInstance> | undefined;
+    const loadUi = async (): Promise<FastifyInstance> => {
+      const { default: scalar } = await import('@scalar/fastify-api-reference');
+      const inner = Fastify({ logger: false });
+      await inner.register(scalar, {
+        routePrefix: '/docs',
+        // No hosted features: the page talks to this server only (its CSP allows nothing else).
+        configuration: { url: '/openapi.json', title: 'Gatehouse API', hideClientButton: true, telemetry: false, agent: { disabled: true }, mcp: { disabled: true }, nonce } as never,
+      });
+      await inner.ready();
+      return inner;
+    };
+    const serveUi = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      ui ??= loadUi().catch((err: unknown) => {
+        ui = undefined;
+        throw err;
+      });
+      const res = await (await ui).inject({ method: 'GET', url: request.url });
+      if (res.statusCode === 404) throw new AppError('NOT_FOUND');
+      reply.code(res.statusCode).header('content-security-policy', docsCsp);
+      for (const name of ['content-type', 'location'] as const) {
+        const value = res.headers[name];
+        if (typeof value === 'string') reply.header(name, value);
+      }
+      return reply.send(res.rawPayload);
+    };
+    for (const url of ['/docs', '/docs/', '/docs/js/scalar.js']) docs.get(url, { schema: { hide: true } }, serveUi);
+    docs.addHook('onClose', async () => {
+      const loaded = await ui?.catch(() => undefined);
+      await loaded?.close();
     });
   });
 
