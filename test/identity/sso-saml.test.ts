@@ -6,7 +6,7 @@
  * memory kv, or on a scratch PostgreSQL database and Redis when DATABASE_URL / REDIS_URL are set.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -280,6 +280,82 @@ describe('enterprise SSO with SAML: metadata', () => {
     // Nothing to decrypt with or verify against: no KeyDescriptor, and no private material.
     expect(doc.getElementsByTagNameNS(md, 'KeyDescriptor').length).toBe(0);
     expect(res.body).not.toMatch(/PRIVATE KEY|X509Certificate/);
+  });
+
+  it('signed AuthnRequests: the SP key\'s certificate is shown and published, the start URL carries an RSA-SHA256 signature it verifies, and the private key is never shown nor stored in the clear', async () => {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: `/v1/orgs/${orgId}/sso/connections`,
+      headers: owner.auth,
+      payload: { kind: 'saml', name: 'Signed', defaultRole: 'viewer', metadataXml: metadata(idpKeys.cert), signRequests: true },
+    });
+    expect(created.statusCode).toBe(201);
+    const conn = created.json<{ id: string; signRequests: boolean; spSigningCertificate: string; spEntityId: string }>();
+    expect(conn.signRequests).toBe(true);
+    const cert = new X509Certificate(conn.spSigningCertificate);
+    expect(cert.subject).toBe(`CN=Gatehouse SAML SP ${conn.id}`);
+    expect(cert.verify(cert.publicKey)).toBe(true);
+
+    // The SP metadata publishes the certificate for signing and says requests are signed.
+    const md = await t.app.inject({ url: `/v1/auth/sso/saml/${conn.id}` });
+    const doc = new DOMParser().parseFromString(md.body, 'text/xml');
+    const ns = 'urn:oasis:names:tc:SAML:2.0:metadata';
+    expect(doc.getElementsByTagNameNS(ns, 'SPSSODescriptor')[0]?.getAttribute('AuthnRequestsSigned')).toBe('true');
+    const keyDescriptors = Array.from(doc.getElementsByTagNameNS(ns, 'KeyDescriptor'));
+    expect(keyDescriptors.map((k) => k.getAttribute('use'))).toEqual(['signing']);
+    const published = doc.getElementsByTagNameNS('http://www.w3.org/2000/09/xmldsig#', 'X509Certificate')[0]?.textContent?.replace(/\s+/g, '');
+    expect(published).toBe(cert.raw.toString('base64'));
+
+    // HTTP-Redirect binding: the signature covers "SAMLRequest=…&SigAlg=…" as sent (RelayState too when present).
+    const started = await t.app.inject({ url: `/v1/auth/sso/${conn.id}/start?mode=bearer` });
+    expect(started.statusCode).toBe(302);
+    const query = String(started.headers.location).split('?')[1] ?? '';
+    const parts = new Map(query.split('&').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+    expect(decodeURIComponent(parts.get('SigAlg') ?? '')).toBe('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');
+    const signed = ['SAMLRequest', 'RelayState', 'SigAlg'].filter((k) => parts.has(k)).map((k) => `${k}=${parts.get(k)}`).join('&');
+    const signature = Buffer.from(decodeURIComponent(parts.get('Signature') ?? ''), 'base64');
+    expect(verify('sha256', Buffer.from(signed), cert.publicKey, signature)).toBe(true);
+    // The check above is a real one: another request under the same signature does not verify.
+    expect(verify('sha256', Buffer.from(signed.replace('SAMLRequest=', 'SAMLRequest=x')), cert.publicKey, signature)).toBe(false);
+
+    // The private key: in no answer, in no log line, only sealed in the database.
+    const read = await t.app.inject({ url: `/v1/orgs/${orgId}/sso/connections/${conn.id}`, headers: owner.auth });
+    for (const body of [created.body, read.body, md.body]) expect(body).not.toContain('PRIVATE KEY');
+    expect(t.logText()).not.toContain('PRIVATE KEY');
+    const dump = await t.node.db.asOwner((tx) => tx.query<{ j: string; sealed: string }>('select row_to_json(c)::text as j, saml_sp_key_sealed as sealed from sso_connections c where id = $1', [conn.id]));
+    const sealed = dump.rows[0]?.sealed ?? '';
+    expect(dump.rows[0]?.j).not.toContain('PRIVATE KEY');
+    // What is sealed is the private key of the published certificate, under the org's data key.
+    const opened = (await t.node.keyring.open({ tenantId: orgId }, { table: 'sso_connections', column: 'saml_sp_key_sealed', rowId: conn.id }, sealed)).toString('utf8');
+    expect(opened.startsWith('-----BEGIN PRIVATE KEY-----')).toBe(true);
+    expect(sealed).not.toContain(opened.split('\n')[1] ?? 'unreachable');
+    const publicOf = (key: KeyObject): string => key.export({ type: 'spki', format: 'der' }).toString('base64');
+    expect(publicOf(createPublicKey(createPrivateKey(opened)))).toBe(publicOf(cert.publicKey));
+  });
+
+  it('signing turned on later makes the key once; turned off, requests go unsigned and the key stays; on again, the same certificate; not on an OIDC connection', async () => {
+    const created = await t.app.inject({ method: 'POST', url: `/v1/orgs/${orgId}/sso/connections`, headers: owner.auth, payload: { kind: 'saml', name: 'Later', defaultRole: 'viewer', metadataXml: metadata(idpKeys.cert) } });
+    const id = created.json<{ id: string }>().id;
+    expect(created.json()).toMatchObject({ signRequests: false, spSigningCertificate: null });
+    const signedStart = async (): Promise<boolean> => new URL(String((await t.app.inject({ url: `/v1/auth/sso/${id}/start?mode=bearer` })).headers.location)).searchParams.has('Signature');
+    expect(await signedStart()).toBe(false);
+    const patch = (payload: Record<string, unknown>) => t.app.inject({ method: 'PATCH', url: `/v1/orgs/${orgId}/sso/connections/${id}`, headers: owner.auth, payload });
+    const on = (await patch({ signRequests: true })).json<{ signRequests: boolean; spSigningCertificate: string }>();
+    expect(on.signRequests).toBe(true);
+    expect(await signedStart()).toBe(true);
+    const off = (await patch({ signRequests: false })).json<{ signRequests: boolean; spSigningCertificate: string }>();
+    expect(off).toMatchObject({ signRequests: false, spSigningCertificate: on.spSigningCertificate });
+    expect(await signedStart()).toBe(false);
+    expect((await patch({ signRequests: true })).json()).toMatchObject({ signRequests: true, spSigningCertificate: on.spSigningCertificate });
+
+    const oidc = await t.app.inject({
+      method: 'POST',
+      url: `/v1/orgs/${orgId}/sso/connections`,
+      headers: owner.auth,
+      payload: { kind: 'oidc', name: 'No signing', defaultRole: 'viewer', issuer: 'https://idp.example.com', clientId: 'c', clientSecret: 's', scopes: ['openid', 'email'] },
+    });
+    const refused = await t.app.inject({ method: 'PATCH', url: `/v1/orgs/${orgId}/sso/connections/${oidc.json<{ id: string }>().id}`, headers: owner.auth, payload: { signRequests: true } });
+    expect({ status: refused.statusCode, code: refused.json<{ error: { code: string } }>().error.code }).toEqual({ status: 400, code: 'VALIDATION_FAILED' });
   });
 
   it('attack: metadata for an unknown, malformed, disabled or OIDC connection is refused with SSO_CONNECTION_UNKNOWN', async () => {

@@ -92,6 +92,8 @@ const connectionSchema = z.object({
   wantResponseSigned: z.boolean().nullable(),
   spEntityId: z.string().nullable(),
   acsUrl: z.string().nullable(),
+  signRequests: z.boolean().nullable(),
+  spSigningCertificate: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -184,7 +186,7 @@ export function createSsoFeature(deps: SsoFeatureDeps): Feature {
         method: 'POST',
         url: '/v1/orgs/:org/sso/connections',
         summary:
-          'Add an SSO connection: OIDC (issuer for discovery, client id and secret, scopes; the secret is sealed and never shown again) or SAML 2.0 (the IdP metadata XML: entity id, SSO URL and signing certificates are read from it). defaultRole (never owner, never above your own) is what a user provisioned just in time gets.',
+          'Add an SSO connection: OIDC (issuer for discovery, client id and secret, scopes; the secret is sealed and never shown again) or SAML 2.0 (the IdP metadata XML: entity id, SSO URL and signing certificates are read from it; signRequests makes an SP signing key whose private key is sealed and never shown, and whose certificate the connection and its SP metadata show). defaultRole (never owner, never above your own) is what a user provisioned just in time gets.',
         guard: { kind: 'session' },
         permission: 'sso.manage',
         rateCategory: 'write',
@@ -193,7 +195,7 @@ export function createSsoFeature(deps: SsoFeatureDeps): Feature {
           params: orgParams,
           body: z.discriminatedUnion('kind', [
             z.strictObject({ kind: z.literal('oidc'), name, defaultRole, issuer: z.url({ protocol: /^https?$/ }).max(2048), clientId, clientSecret, scopes: scopes.optional() }),
-            z.strictObject({ kind: z.literal('saml'), name, defaultRole, metadataXml, wantResponseSigned: z.boolean().optional() }),
+            z.strictObject({ kind: z.literal('saml'), name, defaultRole, metadataXml, wantResponseSigned: z.boolean().optional(), signRequests: z.boolean().optional() }),
           ]),
           response: { 201: connectionSchema },
         },
@@ -217,7 +219,7 @@ export function createSsoFeature(deps: SsoFeatureDeps): Feature {
       defineRoute({
         method: 'PATCH',
         url: '/v1/orgs/:org/sso/connections/:connection',
-        summary: 'Change an SSO connection: name, default role, enabled; OIDC client id, secret (replaced, never shown) and scopes; SAML metadata (re-read) and whether the Response must be signed too.',
+        summary: 'Change an SSO connection: name, default role, enabled; OIDC client id, secret (replaced, never shown) and scopes; SAML metadata (re-read), whether the Response must be signed too, and whether AuthnRequests are signed (the SP key is made the first time, and kept when signing is turned off).',
         guard: { kind: 'session' },
         permission: 'sso.manage',
         rateCategory: 'write',
@@ -234,6 +236,7 @@ export function createSsoFeature(deps: SsoFeatureDeps): Feature {
               scopes: scopes.optional(),
               metadataXml: metadataXml.optional(),
               wantResponseSigned: z.boolean().optional(),
+              signRequests: z.boolean().optional(),
             })
             .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field'),
           response: { 200: connectionSchema },

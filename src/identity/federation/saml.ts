@@ -10,7 +10,7 @@
  * present) is our ACS, and the assertion id was never accepted before (replay cache in kv, kept
  * until the assertion expires).
  */
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
 import { AppError } from '../../server/errors.ts';
@@ -132,6 +132,43 @@ export interface SamlConnection {
   ssoUrl: string;
   certificates: readonly string[];
   wantResponseSigned: boolean;
+  /** Present when AuthnRequests are signed: the SP's private key (PEM, unsealed on use) and certificate (PEM). */
+  signing?: { privateKey: () => Promise<string>; certificate: string };
+}
+
+/** The algorithm of an SP signing key: what IdPs accept for signed AuthnRequests (RSA-SHA256). */
+const SP_KEY_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 } as const;
+/** How long an SP signing certificate is valid. IdPs check it at import; it cannot be renewed without re-import. */
+const SP_CERT_YEARS = 10;
+
+/**
+ * A new SP signing key for a connection: RSA 2048 and a self-signed certificate naming the
+ * connection, for the IdP to verify our AuthnRequests with.
+ * @example const { privateKeyPem, certificatePem } = await createSpSigningKey(connectionId, new Date())
+ */
+export async function createSpSigningKey(connectionId: string, now: Date): Promise<{ privateKeyPem: string; certificatePem: string }> {
+  // Loaded when a key is made, not at start: the certificate library needs the Reflect metadata
+  // polyfill (as @simplewebauthn/server's certificate checks do), and most nodes never make a key.
+  await import('reflect-metadata');
+  const { KeyUsageFlags, KeyUsagesExtension, X509CertificateGenerator } = await import('@peculiar/x509');
+  const keys = await webcrypto.subtle.generateKey(SP_KEY_ALGORITHM, true, ['sign', 'verify']);
+  const serial = randomBytes(16);
+  serial[0] = (serial[0] ?? 0) & 0x7f; // a positive serial number
+  const notAfter = new Date(now);
+  notAfter.setUTCFullYear(notAfter.getUTCFullYear() + SP_CERT_YEARS);
+  const certificate = await X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial.toString('hex'),
+    name: `CN=Gatehouse SAML SP ${connectionId}`,
+    notBefore: now,
+    notAfter,
+    signingAlgorithm: SP_KEY_ALGORITHM,
+    // node:crypto's CryptoKeyPair and the DOM one the library types against differ only in the KeyUsage list.
+    keys: keys as unknown as Parameters<(typeof X509CertificateGenerator)['createSelfSigned']>[0]['keys'],
+    extensions: [new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true)],
+  });
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+  const privateKeyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.replace(/.{1,64}/g, '$&\n')}-----END PRIVATE KEY-----\n`;
+  return { privateKeyPem, certificatePem: certificate.toString('pem') };
 }
 
 export interface SamlSettings {
@@ -169,8 +206,10 @@ const text = (n: unknown): string | undefined => {
 export function createSamlProtocol(settings: SamlSettings) {
   const { kv, publicOrigin, clockSkewMs, requestTtlMs, now } = settings;
 
-  function client(conn: SamlConnection, onRequestId?: (id: string) => void): SAML {
+  function client(conn: SamlConnection, onRequestId?: (id: string) => void, privateKey?: string): SAML {
     return new SAML({
+      // With a key, node-saml signs the AuthnRequest of the HTTP-Redirect binding (SigAlg, Signature).
+      ...(privateKey !== undefined ? { privateKey } : {}),
       callbackUrl: acsUrlOf(publicOrigin, conn.id),
       issuer: spEntityIdOf(publicOrigin, conn.id),
       audience: spEntityIdOf(publicOrigin, conn.id),
@@ -197,9 +236,14 @@ export function createSamlProtocol(settings: SamlSettings) {
   /** The IdP URL carrying a fresh AuthnRequest, and that request's id (bound to the browser by the caller). */
   async function start(conn: SamlConnection): Promise<{ url: string; requestId: string }> {
     let requestId = '';
-    const saml = client(conn, (id) => {
-      requestId = id;
-    });
+    const privateKey = conn.signing ? await conn.signing.privateKey() : undefined;
+    const saml = client(
+      conn,
+      (id) => {
+        requestId = id;
+      },
+      privateKey,
+    );
     const url = await saml.getAuthorizeUrlAsync('', undefined, {});
     if (!requestId) throw new AppError('INTERNAL', 'no AuthnRequest id');
     return { url, requestId };
@@ -265,11 +309,14 @@ export function createSamlProtocol(settings: SamlSettings) {
 
   /**
    * Our service-provider metadata for the connection, for the IdP's administrator to import: the
-   * entity id (which is also this document's URL), the ACS of the HTTP-POST binding, and that
-   * assertions must be signed. No key: AuthnRequests are not signed and assertions not encrypted.
+   * entity id (which is also this document's URL), the ACS of the HTTP-POST binding, that
+   * assertions must be signed, and, when AuthnRequests are signed, the certificate to verify them
+   * with. No encryption key: assertions are not encrypted.
    */
-  function metadata(conn: SamlConnection): string {
-    return client(conn).generateServiceProviderMetadata(null, null);
+  async function metadata(conn: SamlConnection): Promise<string> {
+    if (!conn.signing) return client(conn).generateServiceProviderMetadata(null, null);
+    // node-saml states AuthnRequestsSigned from the presence of the key; only the certificate is written.
+    return client(conn, undefined, await conn.signing.privateKey()).generateServiceProviderMetadata(null, conn.signing.certificate);
   }
 
   return { start, acs, metadata };

@@ -17,10 +17,13 @@ import { canGrant, isRole, type Role } from '../../tenancy/permissions.ts';
 import { normalizeEmail, type Accounts, type SecondFactorRequired, type SignedIn } from '../accounts.ts';
 import type { SessionContext } from '../sessions.ts';
 import { redirectUriOf, type OidcConnection, type OidcProtocol, OidcRefusal } from './oidc.ts';
-import { acsUrlOf, parseIdpMetadata, pemToDer, SamlRefusal, spEntityIdOf, type SamlConnection, type SamlProtocol } from './saml.ts';
+import { acsUrlOf, createSpSigningKey, parseIdpMetadata, pemToDer, SamlRefusal, spEntityIdOf, type SamlConnection, type SamlProtocol } from './saml.ts';
 import { SSO_OIDC_STATE_COOKIE, SSO_SAML_STATE_COOKIE, type StateSigner } from './state.ts';
 
-export const SSO_SEALED_COLUMNS = [{ table: 'sso_connections', column: 'oidc_client_secret_sealed', idColumn: 'id', tenantColumn: 'tenant_id' }] as const;
+export const SSO_SEALED_COLUMNS = [
+  { table: 'sso_connections', column: 'oidc_client_secret_sealed', idColumn: 'id', tenantColumn: 'tenant_id' },
+  { table: 'sso_connections', column: 'saml_sp_key_sealed', idColumn: 'id', tenantColumn: 'tenant_id' },
+] as const;
 
 const CONNECTION_SETTING = 'gatehouse.sso_connection_id';
 const DOMAIN_SETTING = 'gatehouse.sso_domain';
@@ -46,12 +49,15 @@ interface ConnectionRow {
   saml_sso_url: string | null;
   saml_idp_certs: string[] | null;
   saml_want_response_signed: boolean;
+  saml_sign_requests: boolean;
+  saml_sp_key_sealed: string | null;
+  saml_sp_cert: string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
 
 const COLUMNS =
-  'id, tenant_id, kind, name, default_role, enabled, oidc_issuer, oidc_client_id, oidc_client_secret_sealed, oidc_scopes, saml_idp_entity_id, saml_sso_url, saml_idp_certs, saml_want_response_signed, created_at, updated_at';
+  'id, tenant_id, kind, name, default_role, enabled, oidc_issuer, oidc_client_id, oidc_client_secret_sealed, oidc_scopes, saml_idp_entity_id, saml_sso_url, saml_idp_certs, saml_want_response_signed, saml_sign_requests, saml_sp_key_sealed, saml_sp_cert, created_at, updated_at';
 
 export interface ConnectionView {
   id: string;
@@ -73,6 +79,9 @@ export interface ConnectionView {
   /** Our SP entity id (the audience) and ACS URL, to register at the SAML IdP. */
   spEntityId: string | null;
   acsUrl: string | null;
+  /** SAML: whether AuthnRequests are signed, and the certificate (PEM) the IdP verifies them with. */
+  signRequests: boolean | null;
+  spSigningCertificate: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -88,7 +97,7 @@ export interface DomainView {
 
 export type NewConnection =
   | { kind: 'oidc'; name: string; defaultRole: DefaultRole; issuer: string; clientId: string; clientSecret: string; scopes?: string[] | undefined }
-  | { kind: 'saml'; name: string; defaultRole: DefaultRole; metadataXml: string; wantResponseSigned?: boolean | undefined };
+  | { kind: 'saml'; name: string; defaultRole: DefaultRole; metadataXml: string; wantResponseSigned?: boolean | undefined; signRequests?: boolean | undefined };
 
 export interface ConnectionChanges {
   name?: string | undefined;
@@ -99,6 +108,7 @@ export interface ConnectionChanges {
   scopes?: string[] | undefined;
   metadataXml?: string | undefined;
   wantResponseSigned?: boolean | undefined;
+  signRequests?: boolean | undefined;
 }
 
 const iso = (v: Date | string): string => (v instanceof Date ? v : new Date(v)).toISOString();
@@ -162,6 +172,13 @@ export function createSso(deps: SsoDeps) {
   const { db, keyring, audit, accounts, logger, now, publicOrigin } = deps;
 
   const sealRef = (id: string) => ({ table: 'sso_connections', column: 'oidc_client_secret_sealed', rowId: id });
+  const spKeyRef = (id: string) => ({ table: 'sso_connections', column: 'saml_sp_key_sealed', rowId: id });
+
+  /** A new SP signing key for a SAML connection: the private key sealed with the org's data key, the certificate. */
+  async function newSpKey(orgId: string, id: string): Promise<{ sealed: string; certificate: string }> {
+    const { privateKeyPem, certificatePem } = await createSpSigningKey(id, new Date(now()));
+    return { sealed: await keyring.seal({ tenantId: orgId }, spKeyRef(id), privateKeyPem), certificate: certificatePem };
+  }
   const startPathOf = (id: string): string => `/v1/auth/sso/${id}/start`;
 
   function view(r: ConnectionRow): ConnectionView {
@@ -183,6 +200,8 @@ export function createSso(deps: SsoDeps) {
       wantResponseSigned: saml ? r.saml_want_response_signed : null,
       spEntityId: saml ? spEntityIdOf(publicOrigin, r.id) : null,
       acsUrl: saml ? acsUrlOf(publicOrigin, r.id) : null,
+      signRequests: saml ? r.saml_sign_requests : null,
+      spSigningCertificate: saml ? r.saml_sp_cert : null,
       createdAt: iso(r.created_at),
       updatedAt: iso(r.updated_at),
     };
@@ -235,17 +254,19 @@ export function createSso(deps: SsoDeps) {
       const scopes = input.scopes ?? ['openid', 'email', 'profile'];
       if (!scopes.includes('openid')) throw new AppError('VALIDATION_FAILED', 'body.scopes: must include openid');
       const sealed = await keyring.seal({ tenantId: orgId }, sealRef(id), input.clientSecret);
-      values = [checkIssuer(input.issuer), input.clientId, sealed, scopes, null, null, null, false];
+      values = [checkIssuer(input.issuer), input.clientId, sealed, scopes, null, null, null, false, false, null, null];
     } else {
       const md = parseIdpMetadata(input.metadataXml, { allowInsecureUrls: deps.allowInsecureUrls });
-      values = [null, null, null, null, md.entityId, md.ssoUrl, md.certificates, input.wantResponseSigned ?? false];
+      const key = input.signRequests === true ? await newSpKey(orgId, id) : null;
+      values = [null, null, null, null, md.entityId, md.ssoUrl, md.certificates, input.wantResponseSigned ?? false, key !== null, key?.sealed ?? null, key?.certificate ?? null];
     }
     const event = await audit.prepare({ tenantId: orgId, action: 'sso.connection.created', target: { type: 'sso_connection', id }, data: { kind: input.kind, defaultRole: input.defaultRole } });
     const row = await db.withTenant(orgId, async (tx) => {
       const inserted = await tx.query<ConnectionRow>(
         `insert into sso_connections (id, tenant_id, kind, name, default_role, oidc_issuer, oidc_client_id, oidc_client_secret_sealed, oidc_scopes,
-                                      saml_idp_entity_id, saml_sso_url, saml_idp_certs, saml_want_response_signed, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning ${COLUMNS}`,
+                                      saml_idp_entity_id, saml_sso_url, saml_idp_certs, saml_want_response_signed,
+                                      saml_sign_requests, saml_sp_key_sealed, saml_sp_cert, created_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning ${COLUMNS}`,
         [id, orgId, input.kind, input.name, input.defaultRole, ...values, actorId],
       );
       await audit.append(tx, event);
@@ -259,13 +280,15 @@ export function createSso(deps: SsoDeps) {
     if (changes.defaultRole) checkRole(actorRole, changes.defaultRole);
     const current = await db.withTenant(orgId, (tx) => connectionIn(tx, id));
     const oidcOnly = changes.clientId !== undefined || changes.clientSecret !== undefined || changes.scopes !== undefined;
-    const samlOnly = changes.metadataXml !== undefined || changes.wantResponseSigned !== undefined;
+    const samlOnly = changes.metadataXml !== undefined || changes.wantResponseSigned !== undefined || changes.signRequests !== undefined;
     if ((current.kind === 'saml' && oidcOnly) || (current.kind === 'oidc' && samlOnly)) {
       throw new AppError('VALIDATION_FAILED', `body: a field that does not apply to a ${current.kind} connection`);
     }
     if (changes.scopes && !changes.scopes.includes('openid')) throw new AppError('VALIDATION_FAILED', 'body.scopes: must include openid');
     const sealed = changes.clientSecret !== undefined ? await keyring.seal({ tenantId: orgId }, sealRef(id), changes.clientSecret) : null;
     const md = changes.metadataXml !== undefined ? parseIdpMetadata(changes.metadataXml, { allowInsecureUrls: deps.allowInsecureUrls }) : null;
+    // The first time signing is turned on, the connection gets its key; turned off and on again, it keeps it.
+    const spKey = changes.signRequests === true && current.saml_sp_key_sealed === null ? await newSpKey(orgId, id) : null;
     const event = await audit.prepare({
       tenantId: orgId,
       action: 'sso.connection.updated',
@@ -285,7 +308,9 @@ export function createSso(deps: SsoDeps) {
             name = coalesce($2, name), default_role = coalesce($3, default_role), enabled = coalesce($4, enabled),
             oidc_client_id = coalesce($5, oidc_client_id), oidc_client_secret_sealed = coalesce($6, oidc_client_secret_sealed), oidc_scopes = coalesce($7, oidc_scopes),
             saml_idp_entity_id = coalesce($8, saml_idp_entity_id), saml_sso_url = coalesce($9, saml_sso_url), saml_idp_certs = coalesce($10, saml_idp_certs),
-            saml_want_response_signed = coalesce($11, saml_want_response_signed), updated_at = now()
+            saml_want_response_signed = coalesce($11, saml_want_response_signed),
+            saml_sign_requests = coalesce($12, saml_sign_requests),
+            saml_sp_key_sealed = coalesce(saml_sp_key_sealed, $13), saml_sp_cert = coalesce(saml_sp_cert, $14), updated_at = now()
           where id = $1 returning ${COLUMNS}`,
         [
           id,
@@ -299,6 +324,9 @@ export function createSso(deps: SsoDeps) {
           md?.ssoUrl ?? null,
           md?.certificates ?? null,
           changes.wantResponseSigned ?? null,
+          changes.signRequests ?? null,
+          spKey?.sealed ?? null,
+          spKey?.certificate ?? null,
         ],
       );
       if (updated.rowCount > 0) await audit.append(tx, event);
@@ -476,7 +504,12 @@ export function createSso(deps: SsoDeps) {
 
   function samlOf(row: ConnectionRow): SamlConnection {
     if (row.kind !== 'saml' || !row.saml_idp_entity_id || !row.saml_sso_url || !row.saml_idp_certs) throw new AppError('SSO_CONNECTION_UNKNOWN');
-    return { id: row.id, idpEntityId: row.saml_idp_entity_id, ssoUrl: row.saml_sso_url, certificates: row.saml_idp_certs, wantResponseSigned: row.saml_want_response_signed };
+    const conn: SamlConnection = { id: row.id, idpEntityId: row.saml_idp_entity_id, ssoUrl: row.saml_sso_url, certificates: row.saml_idp_certs, wantResponseSigned: row.saml_want_response_signed };
+    const sealed = row.saml_sp_key_sealed;
+    if (row.saml_sign_requests && sealed !== null && row.saml_sp_cert !== null) {
+      conn.signing = { certificate: row.saml_sp_cert, privateKey: async () => (await keyring.open({ tenantId: row.tenant_id }, spKeyRef(row.id), sealed)).toString('utf8') };
+    }
+    return conn;
   }
 
   /** Where an email signs in: its domain's verified claim and that claim's enabled connection. */
@@ -548,7 +581,7 @@ export function createSso(deps: SsoDeps) {
   async function samlMetadata(connectionId: string): Promise<string> {
     const row = await presented(connectionId);
     if (row.kind !== 'saml') throw new AppError('SSO_CONNECTION_UNKNOWN');
-    return deps.saml.metadata(samlOf(row));
+    return await deps.saml.metadata(samlOf(row));
   }
 
   /**
