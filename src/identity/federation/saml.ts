@@ -10,7 +10,7 @@
  * present) is our ACS, and the assertion id was never accepted before (replay cache in kv, kept
  * until the assertion expires).
  */
-import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
 import { AppError } from '../../server/errors.ts';
@@ -166,8 +166,9 @@ export async function createSpSigningKey(connectionId: string, now: Date): Promi
     keys: keys as unknown as Parameters<(typeof X509CertificateGenerator)['createSelfSigned']>[0]['keys'],
     extensions: [new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true)],
   });
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
-  const privateKeyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.replace(/.{1,64}/g, '$&\n')}-----END PRIVATE KEY-----\n`;
+  // PEM as node-saml takes it, written by node:crypto from the PKCS #8 bytes.
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const privateKeyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
   return { privateKeyPem, certificatePem: certificate.toString('pem') };
 }
 
