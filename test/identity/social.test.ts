@@ -14,7 +14,7 @@ import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SOCIAL_STATE_COOKIE } from '../../src/identity/social.ts';
 import { PLATFORM_TENANT_ID } from '../../src/keyring/keyring.ts';
-import { startTestIdp, type TestIdp } from '../support/oidc-idp.ts';
+import { followToOrigin, startTestIdp, type TestIdp } from '../support/oidc-idp.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { signUpUser, TEST_PASSWORD } from '../support/users.ts';
 
@@ -198,20 +198,7 @@ async function authorize(browser: Browser, provider: string, mode: 'bearer' | 'c
   const start = await t.app.inject({ method: 'GET', url: `/v1/auth/social/${provider}/start?mode=${mode}` });
   expect(start.statusCode).toBe(302);
   browser.stateCookie = start.cookies.find((c) => c.name === SOCIAL_STATE_COOKIE)?.value;
-  let next = String(start.headers.location);
-  for (let hop = 0; hop < 10; hop++) {
-    if (next.startsWith(ORIGIN)) return next.slice(ORIGIN.length);
-    const res = await fetch(next, { redirect: 'manual', headers: { cookie: [...browser.idpCookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair?.indexOf('=') ?? -1;
-      if (pair && eq > 0) browser.idpCookies.set(pair.slice(0, eq), pair.slice(eq + 1));
-    }
-    const location = res.headers.get('location');
-    if (!location) throw new Error(`the provider stopped at ${next} with ${res.status}: ${await res.text()}`);
-    next = new URL(location, next).href;
-  }
-  throw new Error('too many redirects');
+  return followToOrigin(String(start.headers.location), ORIGIN, browser.idpCookies);
 }
 
 async function callback(path: string, stateCookie: string | undefined): Promise<LightMyRequestResponse> {

@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSO_OIDC_STATE_COOKIE } from '../../src/identity/federation/state.ts';
-import { startTestIdp, type TestIdp } from '../support/oidc-idp.ts';
+import { followToOrigin, startTestIdp, type TestIdp } from '../support/oidc-idp.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
-import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
+import { suiteServices } from '../support/pg-scratch.ts';
 import { signUpUser, TEST_PASSWORD, type SignedInUser } from '../support/users.ts';
 
 const ORIGIN = 'https://gatehouse.test';
@@ -20,7 +20,7 @@ const CLIENT_SECRET = `sso-secret-${randomBytes(24).toString('base64url')}`;
 const DOMAIN = 'acme.example';
 
 let t: TestApp;
-let dropDb: () => Promise<void> = async () => undefined;
+let services: Awaited<ReturnType<typeof suiteServices>> | undefined;
 let ipCounter = 0;
 const freshIp = (): string => `203.0.113.${(ipCounter++ % 250) + 1}`;
 
@@ -35,24 +35,11 @@ let operator: SignedInUser;
 let orgId = '';
 let connectionId = '';
 
-async function databaseEnv(): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  if (process.env.DATABASE_URL) {
-    const scratch = await createScratchPostgresDatabase(process.env.DATABASE_URL);
-    dropDb = scratch.drop;
-    env.DATABASE_URL = scratch.url;
-  }
-  if (process.env.REDIS_URL) {
-    env.REDIS_URL = process.env.REDIS_URL;
-    env.GATEHOUSE_KV_KEY_PREFIX = `t${randomBytes(6).toString('hex')}:`;
-  }
-  return env;
-}
 
 beforeAll(async () => {
   idp = await startTestIdp();
   t = await createTestApp({
-    env: await databaseEnv(),
+    env: (services = await suiteServices()).env,
     overrides: { 'rateLimit.enabled': false, 'server.publicUrl': ORIGIN, 'sso.allowInsecureRequests': true },
   });
   owner = await signUpUser(t.app, t.mail, `owner@${DOMAIN}`);
@@ -80,7 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await idp?.close();
-  await dropDb();
+  await services?.drop();
 });
 
 // ---------- the browser ----------
@@ -107,20 +94,7 @@ async function authorize(browser: Browser, startPath = `/v1/auth/sso/${connectio
   const start = await t.app.inject({ method: 'GET', url: startPath });
   expect(start.statusCode).toBe(302);
   browser.stateCookie = start.cookies.find((c) => c.name === SSO_OIDC_STATE_COOKIE)?.value;
-  let next = String(start.headers.location);
-  for (let hop = 0; hop < 10; hop++) {
-    if (next.startsWith(ORIGIN)) return next.slice(ORIGIN.length);
-    const res = await fetch(next, { redirect: 'manual', headers: { cookie: [...browser.idpCookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair?.indexOf('=') ?? -1;
-      if (pair && eq > 0) browser.idpCookies.set(pair.slice(0, eq), pair.slice(eq + 1));
-    }
-    const location = res.headers.get('location');
-    if (!location) throw new Error(`the IdP stopped at ${next} with ${res.status}: ${await res.text()}`);
-    next = new URL(location, next).href;
-  }
-  throw new Error('too many redirects');
+  return followToOrigin(String(start.headers.location), ORIGIN, browser.idpCookies);
 }
 
 async function callback(path: string, stateCookie: string | undefined): Promise<LightMyRequestResponse> {

@@ -17,7 +17,7 @@ import { SignedXml } from 'xml-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSO_SAML_STATE_COOKIE } from '../../src/identity/federation/state.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
-import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
+import { suiteServices } from '../support/pg-scratch.ts';
 import { signUpUser, type SignedInUser } from '../support/users.ts';
 
 const ORIGIN = 'https://gatehouse.test';
@@ -32,7 +32,7 @@ interface KeyPair {
 }
 
 let t: TestApp;
-let dropDb: () => Promise<void> = async () => undefined;
+let services: Awaited<ReturnType<typeof suiteServices>> | undefined;
 let idpKeys: KeyPair;
 let otherKeys: KeyPair;
 let owner: SignedInUser;
@@ -64,19 +64,6 @@ function metadata(cert: string | null, extra = ''): string {
 </md:EntityDescriptor>`;
 }
 
-async function databaseEnv(): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  if (process.env.DATABASE_URL) {
-    const scratch = await createScratchPostgresDatabase(process.env.DATABASE_URL);
-    dropDb = scratch.drop;
-    env.DATABASE_URL = scratch.url;
-  }
-  if (process.env.REDIS_URL) {
-    env.REDIS_URL = process.env.REDIS_URL;
-    env.GATEHOUSE_KV_KEY_PREFIX = `t${randomBytes(6).toString('hex')}:`;
-  }
-  return env;
-}
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gh-saml-'));
@@ -86,7 +73,7 @@ beforeAll(async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  t = await createTestApp({ env: await databaseEnv(), overrides: { 'rateLimit.enabled': false, 'server.publicUrl': ORIGIN, 'sso.clockSkewSeconds': SKEW_SECONDS } });
+  t = await createTestApp({ env: (services = await suiteServices()).env, overrides: { 'rateLimit.enabled': false, 'server.publicUrl': ORIGIN, 'sso.clockSkewSeconds': SKEW_SECONDS } });
   owner = await signUpUser(t.app, t.mail, `owner@${DOMAIN}`);
   const operator = await signUpUser(t.app, t.mail, 'operator@platform.example');
   await t.node.db.asOwner((tx) => tx.query('update users set is_operator = true where id = $1', [operator.userId]));
@@ -108,7 +95,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
-  await dropDb();
+  await services?.drop();
 });
 
 // ---------- the IdP ----------

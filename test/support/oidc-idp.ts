@@ -104,3 +104,25 @@ export async function startTestIdp(): Promise<TestIdp> {
   };
   return idp;
 }
+
+/**
+ * A browser at the provider: follows redirects from `url` with the provider's cookies kept in
+ * `cookies`, until one points back to `origin`; returns that URL's path and query.
+ * @example const callbackPath = await followToOrigin(String(start.headers.location), ORIGIN, browser.idpCookies)
+ */
+export async function followToOrigin(url: string, origin: string, cookies: Map<string, string>): Promise<string> {
+  let next = url;
+  for (let hop = 0; hop < 10; hop++) {
+    if (next.startsWith(origin)) return next.slice(origin.length);
+    const res = await fetch(next, { redirect: 'manual', headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair?.indexOf('=') ?? -1;
+      if (pair && eq > 0) cookies.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    const location = res.headers.get('location');
+    if (!location) throw new Error(`the provider stopped at ${next} with ${res.status}: ${await res.text()}`);
+    next = new URL(location, next).href;
+  }
+  throw new Error('too many redirects');
+}

@@ -39,3 +39,25 @@ export async function createScratchPostgresDatabase(baseUrl: string): Promise<{ 
     },
   };
 }
+
+/**
+ * The environment for a suite's node on the configured services: a scratch PostgreSQL database
+ * when DATABASE_URL is set, Redis under a key prefix of this run's own when REDIS_URL is set
+ * (neither: the embedded defaults). `drop` removes the scratch database; call it after the node closes.
+ * @example const services = await suiteServices(); t = await createTestApp({ env: services.env }); ... await services.drop()
+ */
+export async function suiteServices(): Promise<{ env: Record<string, string>; drop: () => Promise<void> }> {
+  const env: Record<string, string> = {};
+  let drop = async (): Promise<void> => undefined;
+  if (process.env.DATABASE_URL) {
+    const scratch = await createScratchPostgresDatabase(process.env.DATABASE_URL);
+    drop = scratch.drop;
+    env.DATABASE_URL = scratch.url;
+  }
+  if (process.env.REDIS_URL) {
+    env.REDIS_URL = process.env.REDIS_URL;
+    // Redis outlives test runs: a prefix of this run's own keeps counters from earlier runs out.
+    env.GATEHOUSE_KV_KEY_PREFIX = `t${randomBytes(6).toString('hex')}:`;
+  }
+  return { env, drop };
+}
