@@ -45,7 +45,6 @@ function orgOf(authority: Authority | undefined): string {
 export function createAuditFeature(log: AuditLog): Feature {
   return {
     id: 'audit',
-    auditActions: AUDIT_ACTIONS,
     routes: [
       defineRoute({
         method: 'GET',

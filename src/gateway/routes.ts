@@ -223,7 +223,6 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
   return {
     id: 'gateway',
     errorCodes: GATEWAY_ERROR_CODES,
-    auditActions: ['apikey.created', 'apikey.revoked', 'provider.credential.set', 'provider.credential.deleted', 'limits.changed'],
     sealedColumns: GATEWAY_SEALED_COLUMNS,
     routes: [
       // -------------------------------------------------------------------------------------

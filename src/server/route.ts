@@ -166,7 +166,6 @@ export interface Feature {
   routes: RouteDef[];
   sealedColumns?: readonly SealedColumn[];
   errorCodes?: Record<string, ErrorCodeInfo>;
-  auditActions?: readonly string[];
 }
 
 /** Credential checks that features provide to the guards (identity, keys, webhooks). */

@@ -159,18 +159,6 @@ export function createSsoFeature(deps: SsoFeatureDeps): Feature {
     id: 'sso',
     errorCodes: SSO_ERROR_CODES,
     sealedColumns: SSO_SEALED_COLUMNS,
-    auditActions: [
-      'sso.connection.created',
-      'sso.connection.updated',
-      'sso.connection.deleted',
-      'sso.domain.claimed',
-      'sso.domain.verified',
-      'sso.domain.removed',
-      'sso.settings.changed',
-      'sso.login',
-      'sso.user.provisioned',
-      'sso.failed',
-    ],
     routes: [
       defineRoute({
         method: 'GET',
