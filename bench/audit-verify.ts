@@ -31,7 +31,7 @@
  * the untouched export does not verify or the run exceeds its deadline.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { loadavg, tmpdir } from 'node:os';
@@ -65,6 +65,32 @@ const deadline = setTimeout(() => {
   cleanup();
   process.exit(2);
 }, DEADLINE_MS);
+
+/**
+ * The cost of one node:crypto one-shot SHA-256 call, for an interior node's input (65 bytes) and an
+ * event-sized leaf (351 bytes, from a buffer slice as the verifier hashes it), with the digest as a
+ * latin1 string (what the verifier uses) and as a Buffer. Median of five rounds of 200,000 calls.
+ */
+function perCallHash(): string {
+  const node = Buffer.alloc(65, 1);
+  const file = Buffer.alloc(1 << 20, 3);
+  const time = (fn: () => unknown): number => {
+    const rounds: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < 200_000; i++) fn();
+      rounds.push(Number(process.hrtime.bigint() - start) / 200_000);
+    }
+    return rounds.sort((a, b) => a - b)[2] ?? 0;
+  };
+  time(() => hash('sha256', node, 'binary'));
+  const parts = [
+    `65 B → latin1 string ${time(() => hash('sha256', node, 'binary')).toFixed(0)} ns`,
+    `65 B → Buffer ${time(() => hash('sha256', node, 'buffer')).toFixed(0)} ns`,
+    `351 B slice → latin1 string ${time(() => hash('sha256', file.subarray(1000, 1351), 'binary')).toFixed(0)} ns`,
+  ];
+  return parts.join(', ');
+}
 
 const mb = (bytes: number): number => bytes / (1024 * 1024);
 const maxRssMb = (): string => (process.resourceUsage().maxRSS / 1024).toFixed(0);
@@ -188,6 +214,7 @@ try {
   console.log(line('verify, one thread:', one) + `; ratio to raw ${(mbs(one) / mbs(rawPass)).toFixed(3)}`);
   console.log(line('hash floor, one thread:', floor) + `; ratio to raw ${(mbs(floor) / mbs(rawPass)).toFixed(3)}`);
   console.log(`maxRSS ${rss.join('; ')}`);
+  console.log(`node:crypto one-shot SHA-256 per call (what the tree pays twice per event): ${perCallHash()}`);
   console.log(`load average after: ${load()}`);
 } finally {
   cleanup();
