@@ -36,14 +36,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { createScratchPostgresDatabase } from '../test/support/pg-scratch.ts';
-import { envSeconds } from './env.ts';
+import { envSeconds, startScriptFlags } from './env.ts';
 import { startBaselineProxy } from './gateway-baseline.ts';
 import { startMockVendor } from './mock-upstream.ts';
 
@@ -114,21 +114,6 @@ function childFlags(): string[] {
   return flags.split(/\s+/).filter((f) => f.length > 0);
 }
 
-/**
- * The Node flags `npm start` runs a Gatehouse node with: the `--` options between `node` and the
- * script in package.json's start script. Not given to the baseline, which is no Gatehouse.
- */
-function startScriptFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
-  const [command, ...rest] = pkg.scripts.start.split(/\s+/);
-  if (command !== 'node') throw new Error(`package.json's start script does not start with node: ${pkg.scripts.start}`);
-  const flags: string[] = [];
-  for (const word of rest) {
-    if (!word.startsWith('--')) break;
-    flags.push(word);
-  }
-  return flags;
-}
 
 /** Starts this file as a child in `role`; resolves when it listens. */
 async function startChild(role: ChildRole, env: Record<string, string>): Promise<{ child: ChildProcess; ready: Ready }> {

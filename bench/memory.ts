@@ -16,28 +16,18 @@
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
+import { startScriptFlags } from './env.ts';
 
 const ROLE_ENV = 'MEMORY_BENCH_ROLE';
 const mb = (bytes: number): number => Math.round(bytes / (1024 * 1024));
 
-/** The Node flags of package.json's start script (the `--` words between `node` and the script). */
-function startScriptFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
-  const words = pkg.scripts.start.split(/\s+/).slice(1);
-  const flags: string[] = [];
-  for (const word of words) {
-    if (!word.startsWith('--')) break;
-    flags.push(word);
-  }
-  return flags;
-}
 
 type Result = Record<string, number | string>;
 
