@@ -164,8 +164,8 @@ ${inner}
 </samlp:Response>`;
 }
 
-/** Signs the (single) Assertion of the document, enveloped, placed after its Issuer. */
-function signAssertion(xml: string, keys: KeyPair): string {
+/** Signs the element `path` selects, enveloped, with the signature placed after its Issuer. */
+function signElement(xml: string, keys: KeyPair, path: string): string {
   const sig = new SignedXml({
     privateKey: keys.key,
     publicCert: keys.cert,
@@ -173,30 +173,19 @@ function signAssertion(xml: string, keys: KeyPair): string {
     canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
   });
   sig.addReference({
-    xpath: "//*[local-name(.)='Assertion']",
+    xpath: path,
     transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
     digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
   });
-  sig.computeSignature(xml, { location: { reference: "//*[local-name(.)='Assertion']/*[local-name(.)='Issuer']", action: 'after' } });
+  sig.computeSignature(xml, { location: { reference: `${path}/*[local-name(.)='Issuer']`, action: 'after' } });
   return sig.getSignedXml();
 }
 
+/** Signs the (single) Assertion of the document, enveloped, placed after its Issuer. */
+const signAssertion = (xml: string, keys: KeyPair): string => signElement(xml, keys, "//*[local-name(.)='Assertion']");
+
 /** Signs the whole Response as well (enveloped, after the Response's Issuer). */
-function signResponse(xml: string, keys: KeyPair): string {
-  const sig = new SignedXml({
-    privateKey: keys.key,
-    publicCert: keys.cert,
-    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
-    canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
-  });
-  sig.addReference({
-    xpath: "/*[local-name(.)='Response']",
-    transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
-    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
-  });
-  sig.computeSignature(xml, { location: { reference: "/*[local-name(.)='Response']/*[local-name(.)='Issuer']", action: 'after' } });
-  return sig.getSignedXml();
-}
+const signResponse = (xml: string, keys: KeyPair): string => signElement(xml, keys, "/*[local-name(.)='Response']");
 
 /** A Response with a signed assertion, as an honest IdP sends it. */
 function signedResponse(o: AssertionOptions, keys = idpKeys, destination = acsUrl): string {
