@@ -54,10 +54,8 @@ export function createEmailChange(deps: EmailChangeDeps) {
       await deps.sessions.markReauthenticated(sessionId);
       return;
     }
-    const r = await db.query<{ reauth_at: Date | string | null }>('select reauth_at from sessions where id = $1 and user_id = $2 and revoked_at is null', [sessionId, userId]);
-    const at = r.rows[0]?.reauth_at;
-    const ms = at == null ? null : (at instanceof Date ? at : new Date(at)).getTime();
-    if (ms === null || now() - ms > RECENT_SIGN_IN_MS) throw new AppError('REAUTHENTICATION_REQUIRED');
+    const at = await deps.sessions.reauthenticatedAt(userId, sessionId);
+    if (at === null || now() - at > RECENT_SIGN_IN_MS) throw new AppError('REAUTHENTICATION_REQUIRED');
   }
 
   /**

@@ -113,7 +113,7 @@ export function createIdentity(deps: {
   const feature: Feature = {
     ...accountsFeature,
     errorCodes: { ...accountsFeature.errorCodes, ...PASSKEY_ERROR_CODES },
-    routes: [...accountsFeature.routes, ...passkeyRoutes({ passkeys, mfa, accounts, now })],
+    routes: [...accountsFeature.routes, ...passkeyRoutes({ passkeys, mfa, accounts, sessions, now })],
   };
   return {
     feature,

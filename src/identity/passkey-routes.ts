@@ -14,6 +14,7 @@ import { STEP_UP_MAX_AGE_MS, type Mfa } from './mfa.ts';
 import { PASSKEY_PAGE_CSP, PASSKEY_PAGE_HTML, PASSKEY_PAGE_SCRIPT } from './passkey-page.ts';
 import { authenticationResponseSchema, passkeyNameSchema, registrationResponseSchema, type Passkeys } from './passkeys.ts';
 import { cookieResponse, sessionOf, signedInReply, tokensResponse } from './routes.ts';
+import type { Sessions } from './sessions.ts';
 
 /** Ceremony bodies are small: a credential is a few kilobytes at most. */
 const PASSKEY_BODY_LIMIT = 64 * 1024;
@@ -32,8 +33,8 @@ const creationOptions = z.looseObject({ challenge: z.string(), rp: z.looseObject
 const requestOptions = z.looseObject({ challenge: z.string() });
 const ok = z.object({ ok: z.literal(true) });
 
-export function passkeyRoutes(deps: { passkeys: Passkeys; mfa: Mfa; accounts: Accounts; now: () => number }): RouteDef[] {
-  const { passkeys, mfa, accounts, now } = deps;
+export function passkeyRoutes(deps: { passkeys: Passkeys; mfa: Mfa; accounts: Accounts; sessions: Sessions; now: () => number }): RouteDef[] {
+  const { passkeys, mfa, accounts, sessions, now } = deps;
   const clientOf = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'], deviceCookie: request.cookies[DEVICE_COOKIE] });
 
   /**
@@ -50,7 +51,8 @@ export function passkeyRoutes(deps: { passkeys: Passkeys; mfa: Mfa; accounts: Ac
       await accounts.reauthenticate(userId, sessionId, typed);
       return;
     }
-    if (!(await passkeys.authenticatedWithin(userId, sessionId, STEP_UP_MAX_AGE_MS))) throw new AppError('PASSKEY_REAUTH_REQUIRED');
+    const at = await sessions.reauthenticatedAt(userId, sessionId);
+    if (at === null || now() - at > STEP_UP_MAX_AGE_MS) throw new AppError('PASSKEY_REAUTH_REQUIRED');
   }
 
   const routes = [

@@ -497,20 +497,12 @@ export function createPasskeys(deps: PasskeysDeps) {
     return { userId: row.user_id, passkeyId: row.id };
   }
 
-  /** Whether this session signed in or re-entered the password within `ms`. */
-  async function authenticatedWithin(userId: string, sessionId: string, ms: number): Promise<boolean> {
-    const r = await db.query<{ reauth_at: Date | string | null }>('select reauth_at from sessions where id = $1 and user_id = $2', [sessionId, userId]);
-    const at = r.rows[0]?.reauth_at;
-    if (at === null || at === undefined) return false;
-    return now() - (at instanceof Date ? at : new Date(at)).getTime() <= ms;
-  }
-
   /** Account deletion: the passkeys go with the account. */
   async function forgetUser(tx: Queryable, userId: string): Promise<void> {
     await tx.query('delete from passkeys where user_id = $1', [userId]);
   }
 
-  return { settings, list, hasPasskey, authenticatedWithin, registrationOptions, register, rename, remove, assertionOptions, verifyAssertion, forgetUser };
+  return { settings, list, hasPasskey, registrationOptions, register, rename, remove, assertionOptions, verifyAssertion, forgetUser };
 }
 
 export type Passkeys = ReturnType<typeof createPasskeys>;

@@ -104,6 +104,8 @@ export interface Sessions {
   revokeAllForUser(userId: string, reason: string, exceptSessionId?: string): Promise<number>;
   list(userId: string, currentSessionId?: string): Promise<SessionInfo[]>;
   markReauthenticated(sessionId: string): Promise<void>;
+  /** When this (unrevoked) session last proved the password (a sign-in or a re-entry), in ms; null if never. */
+  reauthenticatedAt(userId: string, sessionId: string): Promise<number | null>;
   /** Records that this session verified a second factor now (sensitive actions ask how recently). */
   markSecondFactor(userId: string, sessionId: string): Promise<void>;
   /** When this live session of the user last verified a second factor (ms), or null. */
@@ -276,6 +278,13 @@ export function createSessions(options: {
     await db.query('update sessions set reauth_at = $2 where id = $1', [sessionId, new Date(now())]);
   }
 
+  /** When this (unrevoked) session last proved the password (a sign-in or a re-entry), in ms; null if never. */
+  async function reauthenticatedAt(userId: string, sessionId: string): Promise<number | null> {
+    const r = await db.query<{ reauth_at: Date | string | null }>('select reauth_at from sessions where id = $1 and user_id = $2 and revoked_at is null', [sessionId, userId]);
+    const at = r.rows[0]?.reauth_at ?? null;
+    return at === null ? null : toMs(at);
+  }
+
   async function markSecondFactor(userId: string, sessionId: string): Promise<void> {
     await db.query('update sessions set mfa_at = $3 where id = $1 and user_id = $2 and revoked_at is null', [sessionId, userId, new Date(now())]);
   }
@@ -286,5 +295,5 @@ export function createSessions(options: {
     return at === null ? null : toMs(at);
   }
 
-  return { create, refresh, verifyAccess, revokeSession, revokeAllForUser, list, markReauthenticated, markSecondFactor, secondFactorAt };
+  return { create, refresh, verifyAccess, revokeSession, revokeAllForUser, list, markReauthenticated, reauthenticatedAt, markSecondFactor, secondFactorAt };
 }
