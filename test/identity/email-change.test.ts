@@ -120,6 +120,23 @@ describe('email change: attacks', () => {
     expect(t.mail.slice(sentBefore)).toEqual([]);
   });
 
+  it('an account without a password (made by SSO) changes its email within 5 minutes of signing in; a session older than that gets 403 REAUTHENTICATION_REQUIRED, nothing stored or mailed', async () => {
+    const u = await signUpUser(t.app, t.mail, freshEmail('sso-made'));
+    await t.node.db.asOwner((tx) => tx.query('update users set password_hash = null where id = $1', [u.userId]));
+    expect((await requestChange(u, { email: freshEmail('sso-moved') })).statusCode).toBe(202);
+
+    clock += 5 * 60_000 + 1000;
+    try {
+      const sentBefore = t.mail.length;
+      const pendingBefore = await pendingChanges(u.userId);
+      expectRefusal(await requestChange(u, { email: freshEmail('sso-late') }), 403, 'REAUTHENTICATION_REQUIRED');
+      expect(await pendingChanges(u.userId)).toBe(pendingBefore);
+      expect(t.mail.slice(sentBefore)).toEqual([]);
+    } finally {
+      clock -= 5 * 60_000 + 1000;
+    }
+  });
+
   it('attack: a session whose second factor is older than 5 minutes cannot change the email — 403 MFA_STEP_UP_REQUIRED until a step-up', async () => {
     const u = await signUpUser(t.app, t.mail, freshEmail('mfa'));
     const start = await t.app.inject({ method: 'POST', url: '/v1/me/mfa/totp', headers: u.auth, payload: { password: TEST_PASSWORD } });
