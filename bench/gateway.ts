@@ -25,7 +25,7 @@
  * 2. latency at half of the baseline's peak rate (autocannon's overallRate), baseline and each
  *    Gatehouse: the p99 Gatehouse adds. autocannon's latencies have 1 ms resolution.
  * Every server child runs with the same V8 flags (BENCH_NODE_FLAGS, default
- * `--max-semi-space-size=8`, see childFlags); the Gatehouse children also get the flags `npm start`
+ * `--max-semi-space-size=8`, see serverChildFlags in env.ts); the Gatehouse children also get the flags `npm start`
  * gives a node (read from package.json: `--liftoff-only`), so Gatehouse is measured as it runs.
  * Each child reports its peak RSS over its life (start-up included) and from ready on. The load
  * average is printed at the start and the end.
@@ -43,7 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { createScratchPostgresDatabase } from '../test/support/pg-scratch.ts';
-import { envSeconds, startScriptFlags } from './env.ts';
+import { envSeconds, serverChildFlags, startScriptFlags } from './env.ts';
 import { startBaselineProxy } from './gateway-baseline.ts';
 import { startMockVendor } from './mock-upstream.ts';
 
@@ -52,11 +52,10 @@ const BENCH_KEY = 'bench-upstream-key';
 const WORKER_ROLE = 'gateway-bench-upstream';
 const ROLE_ENV = 'GATEWAY_BENCH_ROLE';
 const RSS_LIMIT_MB = 250;
-const DEFAULT_CHILD_FLAGS = '--max-semi-space-size=8';
 
-type ChildRole = 'baseline' | 'gatehouse';
+export type ChildRole = 'baseline' | 'gatehouse';
 
-interface Ready {
+export interface Ready {
   ready: true;
   url: string;
   /** RSS once listening, before any load (MB). */
@@ -79,7 +78,14 @@ interface Row {
 const body = (stream: boolean): string =>
   JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: 'Say hello.' }], ...(stream ? { stream: true } : {}) });
 
-async function load(url: string, key: string, stream: boolean, seconds: number, connections: number, rate?: number): Promise<autocannon.Result> {
+/** The mock upstream in a worker thread of this process; resolves with its URL once it listens. */
+export async function startUpstreamWorker(): Promise<{ worker: Worker; url: string }> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { role: WORKER_ROLE } });
+  const [url] = (await once(worker, 'message')) as [string];
+  return { worker, url };
+}
+
+export async function load(url: string, key: string, stream: boolean, seconds: number, connections: number, rate?: number): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon(
       {
@@ -102,24 +108,13 @@ async function load(url: string, key: string, stream: boolean, seconds: number, 
 // Children
 
 /**
- * V8 flags for every server child, the baseline and Gatehouse alike (BENCH_NODE_FLAGS replaces
- * them; empty for none). By default V8 lets the young generation grow to 64 MB (two 32 MB
- * semi-spaces) under a high allocation rate, which is most of what the bare baseline proxy grew by
- * under load; 8 MB semi-spaces keep it at 16 MB. What Gatehouse recommends for production too
- * (NODE_OPTIONS), and applied equally, so the comparison stays fair.
+ * Starts this file as a child in `role` (`extraFlags` go after the usual ones: bench/gateway-profile.ts
+ * adds the CPU profiler); resolves when it listens.
  */
-function childFlags(): string[] {
-  const raw = process.env.BENCH_NODE_FLAGS;
-  const flags = raw === undefined ? DEFAULT_CHILD_FLAGS : raw;
-  return flags.split(/\s+/).filter((f) => f.length > 0);
-}
-
-
-/** Starts this file as a child in `role`; resolves when it listens. */
-async function startChild(role: ChildRole, env: Record<string, string>): Promise<{ child: ChildProcess; ready: Ready }> {
+export async function startChild(role: ChildRole, env: Record<string, string>, extraFlags: readonly string[] = []): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(fileURLToPath(import.meta.url), [], {
     env: { ...process.env, ...env, [ROLE_ENV]: role },
-    execArgv: [...process.execArgv, ...childFlags(), ...(role === 'gatehouse' ? startScriptFlags() : [])],
+    execArgv: [...process.execArgv, ...serverChildFlags(), ...(role === 'gatehouse' ? startScriptFlags() : []), ...extraFlags],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const [message] = (await Promise.race([
@@ -132,14 +127,14 @@ async function startChild(role: ChildRole, env: Record<string, string>): Promise
 }
 
 /** The child's CPU time so far (user + system, µs). */
-async function cpuOf(child: ChildProcess): Promise<number> {
+export async function cpuOf(child: ChildProcess): Promise<number> {
   child.send('cpu');
   const [message] = (await once(child, 'message')) as [{ cpuUs: number }];
   return message.cpuUs;
 }
 
 /** Asks a child for its peak RSS (MB) over its life and under load, then stops it. */
-async function stopChild(child: ChildProcess): Promise<{ maxRssMb: number; loadRssMb: number }> {
+export async function stopChild(child: ChildProcess): Promise<{ maxRssMb: number; loadRssMb: number }> {
   child.send('stop');
   const [message] = (await once(child, 'message')) as [{ maxRssMb: number; loadRssMb: number }];
   await once(child, 'exit');
@@ -300,8 +295,7 @@ async function main(): Promise<number> {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new Error('BENCH_ROUNDS must be an integer in [1, 10]');
   const loadAtStart = loadavg();
 
-  const worker = new Worker(new URL(import.meta.url), { workerData: { role: WORKER_ROLE } });
-  const [upstream] = (await once(worker, 'message')) as [string];
+  const { worker, url: upstream } = await startUpstreamWorker();
   const scratch = withServices ? await createScratchPostgresDatabase(process.env.DATABASE_URL ?? '') : undefined;
   const targets: { name: string; child: ChildProcess; ready: Ready; rss?: { maxRssMb: number; loadRssMb: number } }[] = [];
   const rows: Row[] = [];
@@ -369,7 +363,7 @@ async function main(): Promise<number> {
   const loads = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' ');
   out.push(
     `gateway bench: ${connections} connections, ${seconds} s per target and run in ${rounds} interleaved rounds (medians shown), node ${process.version}, ` +
-      `server flags "${childFlags().join(' ')}" (Gatehouse also "${startScriptFlags().join(' ')}", as npm start), ${withServices ? 'with' : 'without'} PostgreSQL + Redis; load average ${loads(loadAtStart)} at the start, ${loads(loadavg())} at the end`,
+      `server flags "${serverChildFlags().join(' ')}" (Gatehouse also "${startScriptFlags().join(' ')}", as npm start), ${withServices ? 'with' : 'without'} PostgreSQL + Redis; load average ${loads(loadAtStart)} at the start, ${loads(loadavg())} at the end`,
     '',
   );
   if (loadAtStart[0] !== undefined && loadAtStart[0] > cpus().length) {
