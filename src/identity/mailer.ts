@@ -38,7 +38,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createTransport } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Db } from '../store/db-types.ts';
 import type { Logger } from 'pino';
 
@@ -270,13 +270,16 @@ export function createMailer(options: MailerOptions): Mailer {
   }
   const target = options.smtpUrl ? parseSmtpUrl(options.smtpUrl) : undefined;
   const transport: Mailer['transport'] = target ? 'smtp' : 'outbox';
-  const transporter = target
-    ? createTransport({
-        host: target.host,
-        port: target.port,
-        secure: target.secure,
-        requireTLS: target.requireTLS,
-        ...(target.auth ? { auth: target.auth } : {}),
+  // nodemailer (about 5 MB of heap) is loaded with the first message, and only for SMTP.
+  let transporter: Promise<Transporter> | undefined;
+  const smtpTransport = (smtp: SmtpTarget): Promise<Transporter> =>
+    (transporter ??= import('nodemailer').then(({ createTransport }) =>
+      createTransport({
+        host: smtp.host,
+        port: smtp.port,
+        secure: smtp.secure,
+        requireTLS: smtp.requireTLS,
+        ...(smtp.auth ? { auth: smtp.auth } : {}),
         connectionTimeout: SMTP_TIMEOUT_MS,
         greetingTimeout: SMTP_TIMEOUT_MS,
         socketTimeout: SMTP_TIMEOUT_MS,
@@ -284,8 +287,8 @@ export function createMailer(options: MailerOptions): Mailer {
         tls: { minVersion: 'TLSv1.2' },
         logger: false,
         debug: false,
-      })
-    : undefined;
+      }),
+    ));
   let closed = false;
 
   async function send(message: MailMessage): Promise<void> {
@@ -294,9 +297,9 @@ export function createMailer(options: MailerOptions): Mailer {
     const { to, subject, text, kind } = message;
     const fields = { kind, transport, to: maskAddress(to) };
     const ms = now();
-    if (transporter && target) {
+    if (target) {
       try {
-        await transporter.sendMail({
+        await (await smtpTransport(target)).sendMail({
           from,
           to,
           subject,
@@ -329,7 +332,7 @@ export function createMailer(options: MailerOptions): Mailer {
     send,
     async close(): Promise<void> {
       closed = true;
-      transporter?.close();
+      (await transporter?.catch(() => undefined))?.close();
     },
   };
 }

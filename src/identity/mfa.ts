@@ -16,7 +16,6 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import QRCode from 'qrcode';
 import type { Config } from '../config/schema.ts';
 import { PLATFORM_TENANT_ID, type KeyScope, type Keyring } from '../keyring/keyring.ts';
 import { AppError } from '../server/errors.ts';
@@ -240,6 +239,8 @@ export function createMfa(deps: MfaDeps) {
         throw err;
       }
       const otpauthUri = totpUri(secret, { issuer: config.auth.mfaIssuer, label: email });
+      // qrcode is loaded with the first enrolment, not by every node at start.
+      const { default: QRCode } = await import('qrcode');
       const qrCodeDataUrl = await QRCode.toDataURL(otpauthUri, { errorCorrectionLevel: 'M', margin: 2, width: 240 });
       return { factorId: id, otpauthUri, qrCodeDataUrl };
     } finally {

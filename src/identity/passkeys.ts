@@ -18,16 +18,12 @@
  * - The user handle given to authenticators is random, never the email address.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransport,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -37,6 +33,9 @@ import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import type { IdentityAudit } from './accounts.ts';
 import { mailAccountOwner, type Mailer } from './mailer.ts';
+
+/** @simplewebauthn/server (about 5 MB of heap), loaded by the first passkey ceremony, not by every node. */
+const webauthn = (): Promise<typeof import('@simplewebauthn/server')> => import('@simplewebauthn/server');
 
 /** How long a ceremony may take, from options to response. */
 export const PASSKEY_CHALLENGE_TTL_MS = 5 * 60_000;
@@ -281,7 +280,7 @@ export function createPasskeys(deps: PasskeysDeps) {
     const existing = await rowsOf(userId);
     if (existing.length >= MAX_PASSKEYS_PER_USER) throw new AppError('PASSKEY_LIMIT_REACHED');
     const handle = existing[0]?.user_handle ?? randomBytes(32).toString('base64url');
-    const options = await generateRegistrationOptions({
+    const options = await (await webauthn()).generateRegistrationOptions({
       rpName: settings.rpName,
       rpID: settings.rpId,
       userName: email,
@@ -306,7 +305,7 @@ export function createPasskeys(deps: PasskeysDeps) {
     });
     let verified;
     try {
-      verified = await verifyRegistrationResponse({
+      verified = await (await webauthn()).verifyRegistrationResponse({
         response: response as RegistrationResponseJSON,
         expectedChallenge: stored.c,
         expectedOrigin: settings.origins,
@@ -409,7 +408,7 @@ export function createPasskeys(deps: PasskeysDeps) {
   async function assertionOptions(flow: Exclude<PasskeyFlow, 'register'>, owner: string | null, userId: string | null): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const rows = userId ? await rowsOf(userId) : [];
     if (userId && rows.length === 0) throw new AppError('PASSKEY_NOT_FOUND');
-    const options = await generateAuthenticationOptions({
+    const options = await (await webauthn()).generateAuthenticationOptions({
       rpID: settings.rpId,
       challenge: randomBytes(32),
       timeout: PASSKEY_CHALLENGE_TTL_MS,
@@ -454,7 +453,7 @@ export function createPasskeys(deps: PasskeysDeps) {
     const storedCounter = Number(row.sign_counter);
     let verified;
     try {
-      verified = await verifyAuthenticationResponse({
+      verified = await (await webauthn()).verifyAuthenticationResponse({
         response: response as AuthenticationResponseJSON,
         expectedChallenge: presented,
         expectedOrigin: settings.origins,

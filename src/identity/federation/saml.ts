@@ -11,7 +11,7 @@
  * until the assertion expires).
  */
 import { createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
 import { AppError } from '../../server/errors.ts';
 import type { Kv } from '../../store/kv/types.ts';
@@ -207,7 +207,9 @@ const text = (n: unknown): string | undefined => {
 export function createSamlProtocol(settings: SamlSettings) {
   const { kv, publicOrigin, clockSkewMs, requestTtlMs, now } = settings;
 
-  function client(conn: SamlConnection, onRequestId?: (id: string) => void, privateKey?: string): SAML {
+  async function client(conn: SamlConnection, onRequestId?: (id: string) => void, privateKey?: string): Promise<SAML> {
+    // node-saml and its XML stack (about 4 MB of heap) are loaded by the first SAML request, not by every node.
+    const { SAML, ValidateInResponseTo } = await import('@node-saml/node-saml');
     return new SAML({
       // With a key, node-saml signs the AuthnRequest of the HTTP-Redirect binding (SigAlg, Signature).
       ...(privateKey !== undefined ? { privateKey } : {}),
@@ -238,7 +240,7 @@ export function createSamlProtocol(settings: SamlSettings) {
   async function start(conn: SamlConnection): Promise<{ url: string; requestId: string }> {
     let requestId = '';
     const privateKey = conn.signing ? await conn.signing.privateKey() : undefined;
-    const saml = client(
+    const saml = await client(
       conn,
       (id) => {
         requestId = id;
@@ -267,7 +269,7 @@ export function createSamlProtocol(settings: SamlSettings) {
     if (/<!DOCTYPE|<!ENTITY/i.test(Buffer.from(samlResponse, 'base64').toString('utf8'))) throw new SamlRefusal('doctype', 'a DOCTYPE in the response');
     let profile: Profile | null;
     try {
-      ({ profile } = await client(conn).validatePostResponseAsync({ SAMLResponse: samlResponse }));
+      ({ profile } = await (await client(conn)).validatePostResponseAsync({ SAMLResponse: samlResponse }));
     } catch (err) {
       throw new SamlRefusal('validation', err instanceof Error ? err.message : 'invalid response');
     }
@@ -315,9 +317,9 @@ export function createSamlProtocol(settings: SamlSettings) {
    * with. No encryption key: assertions are not encrypted.
    */
   async function metadata(conn: SamlConnection): Promise<string> {
-    if (!conn.signing) return client(conn).generateServiceProviderMetadata(null, null);
+    if (!conn.signing) return (await client(conn)).generateServiceProviderMetadata(null, null);
     // node-saml states AuthnRequestsSigned from the presence of the key; only the certificate is written.
-    return client(conn, undefined, await conn.signing.privateKey()).generateServiceProviderMetadata(null, conn.signing.certificate);
+    return (await client(conn, undefined, await conn.signing.privateKey())).generateServiceProviderMetadata(null, conn.signing.certificate);
   }
 
   return { start, acs, metadata };
