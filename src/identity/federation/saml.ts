@@ -195,6 +195,9 @@ export class SamlRefusal extends Error {
   }
 }
 
+/** Signing connections whose SP metadata a node keeps ready. */
+const MAX_CACHED_METADATA = 256;
+
 type Node = Record<string, unknown>;
 const first = (v: unknown): Node | undefined => (Array.isArray(v) && typeof v[0] === 'object' && v[0] !== null ? (v[0] as Node) : undefined);
 const attrs = (n: Node | undefined): Record<string, string> => (n && typeof n.$ === 'object' && n.$ !== null ? (n.$ as Record<string, string>) : {});
@@ -206,6 +209,8 @@ const text = (n: unknown): string | undefined => {
 
 export function createSamlProtocol(settings: SamlSettings) {
   const { kv, publicOrigin, clockSkewMs, requestTtlMs, now } = settings;
+  /** SP metadata of signing connections, by connection id and certificate (oldest dropped first). */
+  const signedMetadata = new Map<string, string>();
 
   async function client(conn: SamlConnection, onRequestId?: (id: string) => void, privateKey?: string): Promise<SAML> {
     // node-saml and its XML stack (about 4 MB of heap) are loaded by the first SAML request, not by every node.
@@ -318,8 +323,16 @@ export function createSamlProtocol(settings: SamlSettings) {
    */
   async function metadata(conn: SamlConnection): Promise<string> {
     if (!conn.signing) return (await client(conn)).generateServiceProviderMetadata(null, null);
-    // node-saml states AuthnRequestsSigned from the presence of the key; only the certificate is written.
-    return (await client(conn, undefined, await conn.signing.privateKey())).generateServiceProviderMetadata(null, conn.signing.certificate);
+    // node-saml states AuthnRequestsSigned from the presence of the key; only the certificate is
+    // written. The document depends on nothing else than the connection id and that certificate,
+    // so the key is unsealed once per certificate, not on every anonymous request for the page.
+    const cacheKey = `${conn.id}\n${conn.signing.certificate}`;
+    const cached = signedMetadata.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const xml = (await client(conn, undefined, await conn.signing.privateKey())).generateServiceProviderMetadata(null, conn.signing.certificate);
+    if (signedMetadata.size >= MAX_CACHED_METADATA) signedMetadata.delete(signedMetadata.keys().next().value as string);
+    signedMetadata.set(cacheKey, xml);
+    return xml;
   }
 
   return { start, acs, metadata };
