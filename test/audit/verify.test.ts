@@ -425,7 +425,8 @@ describe('malformed and misplaced lines', () => {
 
 /** The lines of `text` as the lines path reads them (a final "\n" ends the last line). */
 function textLines(text: string): AsyncIterable<string> {
-  const lines = text.split('\n');
+  // An empty text has no lines (as a file read line by line); ''.split('\n') would give one.
+  const lines = text === '' ? [] : text.split('\n');
   if (text.endsWith('\n')) lines.pop();
   return (async function* () {
     yield* lines;
@@ -498,6 +499,13 @@ describe('the fast scanner and worker threads give the same verdicts', () => {
       ...(threads > 0 ? [await verifyExport(Readable.from(chunks), { threads, batchBytes })] : []),
     ];
   }
+
+  it('an empty file (every line of an export deleted) is the same verdict on every path: TRUNCATED, the file is empty', async () => {
+    // fast-check found this one: the reference split '' into one empty line and said BAD_HEADER.
+    const reports = await threeWays('', 100, 2);
+    expect(reports).toHaveLength(3);
+    for (const report of reports) expect(report.problem).toMatchObject({ reason: 'TRUNCATED', message: 'the file is empty', line: 1 });
+  });
 
   it('on random exports with random line edits (this thread, any batch size)', async () => {
     await fc.assert(
