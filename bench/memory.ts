@@ -11,7 +11,9 @@
  *    start (sampled every 20 ms), V8's own peak allocation (`peak_malloced_memory`: compiler
  *    memory), resident memory 3 s later, and after the first request for the API reference UI
  *    (`/docs/`, loaded on first use).
- * 3. The CPU per request of undici (the provider client, whose HTTP parser is WebAssembly) against
+ * 3. A ready node after full garbage collections, JS heap and RSS, and the same with the clients
+ *    it loads on first use only (LAZY_CLIENTS) imported: what loading them at start would cost.
+ * 4. The CPU per request of undici (the provider client, whose HTTP parser is WebAssembly) against
  *    a local server, with no flags and with the start script's flags.
  */
 import { fork } from 'node:child_process';
@@ -56,8 +58,19 @@ async function pgliteAlone(): Promise<Result> {
   return { rssMb: mb(rss) };
 }
 
-async function node(): Promise<Result> {
+/** A node from startNode on `dir` (logs at warn, mail discarded); resolves when it is ready. */
+async function startBenchNode(dir: string) {
   const [{ startNode }, { loadConfig }, { createLogger }] = await Promise.all([import('../src/cli/runtime.ts'), import('../src/config/load.ts'), import('../src/server/logger.ts')]);
+  const { config } = loadConfig({
+    env: { GATEHOUSE_MASTER_KEYS: `1:${Buffer.alloc(32, 7).toString('base64')}` },
+    cwd: '/nonexistent-gatehouse-bench',
+    overrides: { 'storage.dataDir': dir, 'log.level': 'warn' },
+  });
+  const logger = createLogger({ level: 'warn', knownSecrets: () => [] });
+  return startNode({ config, logger, inMemory: false, mailer: { transport: 'outbox', send: async () => undefined, close: async () => undefined } });
+}
+
+async function node(): Promise<Result> {
   let peak = process.memoryUsage.rss();
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss());
@@ -66,14 +79,8 @@ async function node(): Promise<Result> {
   const given = process.env.MEMORY_BENCH_DIR;
   const dir = given ?? mkdtempSync(join(tmpdir(), 'gatehouse-memory-'));
   try {
-    const { config } = loadConfig({
-      env: { GATEHOUSE_MASTER_KEYS: `1:${Buffer.alloc(32, 7).toString('base64')}` },
-      cwd: '/nonexistent-gatehouse-bench',
-      overrides: { 'storage.dataDir': dir, 'log.level': 'warn' },
-    });
-    const logger = createLogger({ level: 'warn', knownSecrets: () => [] });
     const started = performance.now();
-    const n = await startNode({ config, logger, inMemory: false, mailer: { transport: 'outbox', send: async () => undefined, close: async () => undefined } });
+    const n = await startBenchNode(dir);
     const readyMs = Math.round(performance.now() - started);
     const ready = process.memoryUsage.rss();
     await new Promise((resolve) => setTimeout(resolve, 3000));
@@ -88,6 +95,30 @@ async function node(): Promise<Result> {
   } finally {
     if (given === undefined) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The clients a node loads on first use only (see README, "Memory"). */
+const LAZY_CLIENTS = ['ioredis', 'nodemailer', '@node-saml/node-saml', '@simplewebauthn/server', 'qrcode'] as const;
+
+/**
+ * A ready node (run with --expose-gc) after full collections: JS heap and RSS, then the same once
+ * the lazily loaded clients are imported, which is what a node would hold if they were loaded at start.
+ */
+async function lazyClients(): Promise<Result> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const n = await startBenchNode(process.env.MEMORY_BENCH_DIR ?? '');
+  const measure = async (): Promise<{ heap: number; rss: number }> => {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    gc();
+    gc();
+    return { heap: mb(process.memoryUsage().heapUsed), rss: mb(process.memoryUsage.rss()) };
+  };
+  const before = await measure();
+  await Promise.all(LAZY_CLIENTS.map((name) => import(name)));
+  const after = await measure();
+  await n.close();
+  return { heapMb: before.heap, rssMb: before.rss, loadedHeapMb: after.heap, loadedRssMb: after.rss };
 }
 
 async function undiciLoop(): Promise<Result> {
@@ -149,7 +180,19 @@ async function main(): Promise<void> {
     rmSync(existing, { recursive: true, force: true });
   }
 
-  out.push('', '3. undici (the provider client) against a local server, CPU per request, median of 3 × 20,000:');
+  const lazyDir = mkdtempSync(join(tmpdir(), 'gatehouse-memory-lazy-'));
+  try {
+    await runChild('node', [...flags], { MEMORY_BENCH_DIR: lazyDir });
+    const lazy = await runChild('lazy', [...flags, '--expose-gc'], { MEMORY_BENCH_DIR: lazyDir });
+    out.push(
+      '',
+      `3. A ready node (existing directory, start flags) after full collections: JS heap ${lazy.heapMb} MB, RSS ${lazy.rssMb} MB; with the clients loaded on first use (${LAZY_CLIENTS.join(', ')}) imported too: ${lazy.loadedHeapMb} MB and ${lazy.loadedRssMb} MB`,
+    );
+  } finally {
+    rmSync(lazyDir, { recursive: true, force: true });
+  }
+
+  out.push('', '4. undici (the provider client) against a local server, CPU per request, median of 3 × 20,000:');
   const plain = await runChild('undici', []);
   const flagged = await runChild('undici', flags);
   out.push(`   no flags: ${plain.cpuUsPerRequest} µs; "${flags.join(' ')}": ${flagged.cpuUsPerRequest} µs (client and server in one process)`, '');
@@ -157,7 +200,7 @@ async function main(): Promise<void> {
 }
 
 const role = process.env[ROLE_ENV];
-const roles: Record<string, () => Promise<Result>> = { pglite: pgliteAlone, node, undici: undiciLoop };
+const roles: Record<string, () => Promise<Result>> = { pglite: pgliteAlone, node, lazy: lazyClients, undici: undiciLoop };
 if (role !== undefined) {
   const run = roles[role];
   if (!run) throw new Error(`unknown role ${role}`);
