@@ -30,6 +30,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { envSeconds } from './env.ts';
+import { packageOf } from '../test/support/package-of.ts';
 import { cpuOf, load, startChild, startUpstreamWorker, stopChild, type ChildRole } from './gateway.ts';
 
 interface CallFrame {
@@ -48,20 +49,12 @@ const FASTIFY = new Set(['fastify', 'find-my-way', 'avvio', 'light-my-request', 
 const LOGGING = new Set(['pino', 'sonic-boom', 'pino-std-serializers', 'thread-stream', 'quick-format-unescaped', 'on-exit-leak-free', 'safe-stable-stringify', 'atomic-sleep', 'real-require']);
 const EDGE = new Set(['secure-json-parse', 'zod', 'prom-client', 'tdigest', 'bintrees']);
 
-/** The npm package a script belongs to (the last node_modules segment), or null. */
-function packageOf(url: string): string | null {
-  const at = url.lastIndexOf('/node_modules/');
-  if (at === -1) return null;
-  const [first, second] = url.slice(at + '/node_modules/'.length).split('/');
-  return first?.startsWith('@') ? `${first}/${second ?? ''}` : (first ?? null);
-}
-
 /** Who a sampled function belongs to. */
-export function ownerOf(frame: CallFrame): string {
+function ownerOf(frame: CallFrame): string {
   const { url, functionName } = frame;
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(garbage collector)') return 'garbage collector';
-  const pkg = packageOf(url);
+  const pkg = packageOf(url)?.name ?? null;
   if (pkg !== null) {
     if (FASTIFY.has(pkg) || pkg.startsWith('@fastify/')) return 'Fastify and its plugins';
     if (LOGGING.has(pkg)) return 'logging (pino, scrubbing)';
@@ -91,7 +84,7 @@ interface Profiled {
 }
 
 /** Sums the samples of `profile` taken in [fromUs, toUs] (CLOCK_MONOTONIC µs, as V8 stamps them). */
-export function summarize(profile: CpuProfile, fromUs: number, toUs: number): Profiled {
+function summarize(profile: CpuProfile, fromUs: number, toUs: number): Profiled {
   const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
   const owners = new Map<string, number>();
   const functions = new Map<string, number>();

@@ -5,19 +5,17 @@
  * each file's path from its package's name on (`pg/lib/utils.js`).
  */
 import { registerHooks } from 'node:module';
+import { packageOf } from './package-of.ts';
 
 const packages = new Set<string>();
 const files = new Set<string>();
 registerHooks({
   resolve(specifier, context, nextResolve) {
     const resolved = nextResolve(specifier, context);
-    const at = resolved.url.lastIndexOf('/node_modules/');
-    if (at !== -1) {
-      const path = resolved.url.slice(at + '/node_modules/'.length);
-      const parts = path.split('/');
-      const name = parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1] ?? ''}` : (parts[0] ?? '');
-      packages.add(name);
-      files.add(path);
+    const pkg = packageOf(resolved.url);
+    if (pkg) {
+      packages.add(pkg.name);
+      files.add(pkg.path);
     }
     return resolved;
   },
