@@ -12,7 +12,16 @@ import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { forgetRememberedDevices, listDevices, recordDevice, rememberSecondFactor, secondFactorRemembered, type DeviceSighting } from './devices.ts';
+import {
+  deviceIdsOf,
+  forgetRememberedDevices,
+  listDevices,
+  recognisedDeviceId,
+  recordDevice,
+  rememberSecondFactor,
+  secondFactorRemembered,
+  type DeviceSighting,
+} from './devices.ts';
 import type { Mailer } from './mailer.ts';
 import type { MfaChallenge, Mfa, MfaStatus, SecondFactorProof } from './mfa.ts';
 import {
@@ -241,28 +250,30 @@ export function createAccounts(deps: AccountsDeps) {
   async function login(input: { email: string; password: string }, ctx: SessionContext & { deviceCookie?: string }): Promise<SignedIn | SecondFactorRequired> {
     const email = normalizeEmail(input.email);
     const account = accountKey(email);
-    const state = await throttle.check(account, ctx.ip);
-    if (!state.allowed) {
-      throw new AppError('LOGIN_THROTTLED', undefined, { headers: { 'retry-after': String(Math.max(1, state.retryAfterSeconds)) } });
-    }
     const user = await signInUserByEmail(email);
+    // A device this account signed in on before has a bucket of its own: guesses from elsewhere cannot lock it out.
+    const deviceId = await recognisedDeviceId(db, user?.id, ctx.deviceCookie);
+    // Reserved before Argon2 runs: parallel guesses cannot all pass a check that none has counted yet.
+    const attempt = await throttle.reserve(account, ctx.ip, deviceId);
     const valid = user?.password_hash ? await verifyPassword(user.password_hash, input.password) : (await dummyVerify(input.password, argon2), false);
     if (!user || !valid) {
-      const locked = await throttle.fail(account, ctx.ip);
-      await note('auth.login.failed', user?.id ?? null, { account });
-      if (locked) await note('auth.lockout', user?.id ?? null, { account });
+      const { locked } = await attempt.failed();
+      await note('auth.login.failed', user?.id ?? null, { account, recognisedDevice: deviceId !== null });
+      if (locked) await note('auth.lockout', user?.id ?? null, { account, recognisedDevice: deviceId !== null });
       if (locked && user) {
         await mailer.send({
           to: user.email,
           kind: 'lockout',
           subject: 'Your account was locked',
-          text: `After repeated failed sign-ins, your Gatehouse account is locked for ${Math.round(config.auth.lockoutSeconds / 60)} minutes.\nIf this was not you, reset your password at ${deps.publicOrigin}.`,
+          text: deviceId
+            ? `After repeated failed sign-ins on one of your own devices, sign-ins from that device are paused for ${Math.round(config.auth.lockoutSeconds / 60)} minutes.\nA password reset at ${deps.publicOrigin} lifts the lock.`
+            : `After repeated failed sign-ins from devices this account has not used, such sign-ins are paused for ${Math.round(config.auth.lockoutSeconds / 60)} minutes.\nDevices you signed in on before are not affected. If this was not you, nothing else is needed; a password reset at ${deps.publicOrigin} lifts the lock.`,
         });
-        logger.warn({ event: 'account_locked', userId: user.id }, 'account locked after repeated failed sign-ins');
+        logger.warn({ event: 'account_locked', userId: user.id, recognisedDevice: deviceId !== null }, 'account locked after repeated failed sign-ins');
       }
       throw new AppError('INVALID_CREDENTIALS');
     }
-    await throttle.succeed(account);
+    await attempt.succeeded();
     if (user.status === 'disabled') throw new AppError('ACCOUNT_DISABLED');
     if (user.email_verified_at === null) throw new AppError('EMAIL_NOT_VERIFIED');
     // Only now, with the password proven: the refusal tells nothing to someone without it.
@@ -396,6 +407,8 @@ export function createAccounts(deps: AccountsDeps) {
       new Date(now()),
     ]);
     await sessions.revokeAllForUser(userId, 'password-reset');
+    // The owner proved control of the mailbox: the sign-in lock (unknown devices and each device) ends.
+    await throttle.clearAccount(accountKey(row.email), await deviceIdsOf(db, userId));
     // Account recovery: no device skips the second step on the strength of an earlier sign-in.
     await forgetRememberedDevices(db, userId);
     await note('auth.password.reset', userId);
