@@ -203,17 +203,61 @@ export function createAccounts(deps: AccountsDeps) {
     return r.rows[0]?.user_id ?? null;
   }
 
-  async function signup(input: { email: string; password: string }, ip: string): Promise<void> {
-    const email = normalizeEmail(input.email);
-    const perIp = await kv.hitSlidingWindow(`auth:signup:${ip}`, config.auth.signupsPerIpPerHour, 3_600_000, now());
-    if (!perIp.allowed) {
-      throw new AppError('RATE_LIMITED', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(perIp.retryAfterMs / 1000))) } });
+  /** Takes one hit of a per-IP sign-up window (or refuses with RATE_LIMITED); returns its give-back. */
+  async function takeSignupSlot(window: 'created' | 'refused', ip: string, limit: number): Promise<() => Promise<void>> {
+    const key = `auth:signup:${window}:${ip}`;
+    const at = now();
+    let hit;
+    try {
+      hit = await kv.hitSlidingWindow(key, limit, 3_600_000, at);
+    } catch (err) {
+      throw new AppError('SERVICE_UNAVAILABLE', undefined, { headers: { 'retry-after': '5' }, cause: err });
     }
-    await acceptablePassword(input.password, [email, email.split('@')[0] ?? '']);
+    if (!hit.allowed) throw new AppError('RATE_LIMITED', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(hit.retryAfterMs / 1000))) } });
+    return () => kv.releaseSlidingWindow(key, 3_600_000, at);
+  }
+
+  /**
+   * Sign-up throttling per client IP (AUTH-5): an account slot (auth.signupsPerIpPerHour) and a
+   * refused-attempt slot (auth.refusedSignupsPerIpPerHour) are both reserved atomically before any
+   * work, so parallel sign-ups cannot exceed either. A sign-up refused for bad input gives its
+   * account slot back; one that goes through gives its refused slot back. A taken email keeps the
+   * account slot, exactly as a new account does (no enumeration).
+   */
+  async function signup(input: { email: string; password: string }, ip: string): Promise<void> {
+    const releaseCreated = await takeSignupSlot('created', ip, config.auth.signupsPerIpPerHour);
+    let releaseRefused: () => Promise<void>;
+    try {
+      releaseRefused = await takeSignupSlot('refused', ip, config.auth.refusedSignupsPerIpPerHour);
+    } catch (err) {
+      await releaseCreated();
+      throw err;
+    }
+    let email: string;
+    try {
+      email = normalizeEmail(input.email);
+      await acceptablePassword(input.password, [email, email.split('@')[0] ?? '']);
+    } catch (err) {
+      // No account is created, so its slot goes back; only a refusal for bad input keeps the refused slot.
+      await releaseCreated();
+      if (!(err instanceof AppError && err.status < 500)) await releaseRefused();
+      throw err;
+    }
+    await releaseRefused();
+    try {
+      await createAccount(email, input.password);
+    } catch (err) {
+      await releaseCreated();
+      throw err;
+    }
+  }
+
+  /** A new account (or, for a taken email, the same work and a mail to its owner). */
+  async function createAccount(email: string, password: string): Promise<void> {
     const existing = await userByEmail(email);
     if (existing) {
       // Same work and same answer as a new account; the owner learns someone tried.
-      await hashPassword(input.password, argon2);
+      await hashPassword(password, argon2);
       if (!(await mayMail('account-exists', email))) return;
       await mailer.send({
         to: email,
@@ -224,7 +268,7 @@ export function createAccounts(deps: AccountsDeps) {
       return;
     }
     const id = randomUUID();
-    const hash = await hashPassword(input.password, argon2);
+    const hash = await hashPassword(password, argon2);
     try {
       await db.query('insert into users (id, email, password_hash) values ($1, $2, $3)', [id, email, hash]);
     } catch (err) {
