@@ -138,7 +138,12 @@ export const configSchema = z.strictObject({
       throttleFreeAttempts: opt(z.number().int().min(1).max(50).default(5), {
         doc: 'Failed sign-ins per account (and per client IP, times 4) before growing delays start: each further failure doubles the wait, from 1 s up to 15 min.',
       }),
-      signupsPerIpPerHour: opt(z.number().int().min(1).max(10_000).default(5), { doc: 'Accounts one client IP may create per hour.' }),
+      signupsPerIpPerHour: opt(z.number().int().min(1).max(10_000).default(5), {
+        doc: 'Accounts one client IP may create per hour. A sign-up refused for bad input (a weak password, a malformed email) does not count here; it counts in `auth.refusedSignupsPerIpPerHour`.',
+      }),
+      refusedSignupsPerIpPerHour: opt(z.number().int().min(1).max(100_000).default(30), {
+        doc: 'Sign-ups one client IP may have refused for bad input per hour, before its sign-ups answer 429 RATE_LIMITED.',
+      }),
       newDeviceRequiresSecondFactor: opt(z.boolean().default(false), {
         doc: 'A device remembered by `auth.rememberSecondFactorDays` that signs in from a network (IPv4 /24, IPv6 /48) it has not used is asked for the second factor again. A new device is always asked. Accounts without a second factor have none to give: an org\'s `requireMfa` makes its members enrol.',
       }),

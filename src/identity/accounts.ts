@@ -12,7 +12,16 @@ import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { forgetRememberedDevices, listDevices, recordDevice, rememberSecondFactor, secondFactorRemembered, type DeviceSighting } from './devices.ts';
+import {
+  deviceIdsOf,
+  forgetRememberedDevices,
+  listDevices,
+  recognisedDeviceId,
+  recordDevice,
+  rememberSecondFactor,
+  secondFactorRemembered,
+  type DeviceSighting,
+} from './devices.ts';
 import type { Mailer } from './mailer.ts';
 import type { MfaChallenge, Mfa, MfaStatus, SecondFactorProof } from './mfa.ts';
 import {
@@ -194,17 +203,61 @@ export function createAccounts(deps: AccountsDeps) {
     return r.rows[0]?.user_id ?? null;
   }
 
-  async function signup(input: { email: string; password: string }, ip: string): Promise<void> {
-    const email = normalizeEmail(input.email);
-    const perIp = await kv.hitSlidingWindow(`auth:signup:${ip}`, config.auth.signupsPerIpPerHour, 3_600_000, now());
-    if (!perIp.allowed) {
-      throw new AppError('RATE_LIMITED', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(perIp.retryAfterMs / 1000))) } });
+  /** Takes one hit of a per-IP sign-up window (or refuses with RATE_LIMITED); returns its give-back. */
+  async function takeSignupSlot(window: 'created' | 'refused', ip: string, limit: number): Promise<() => Promise<void>> {
+    const key = `auth:signup:${window}:${ip}`;
+    const at = now();
+    let hit;
+    try {
+      hit = await kv.hitSlidingWindow(key, limit, 3_600_000, at);
+    } catch (err) {
+      throw new AppError('SERVICE_UNAVAILABLE', undefined, { headers: { 'retry-after': '5' }, cause: err });
     }
-    await acceptablePassword(input.password, [email, email.split('@')[0] ?? '']);
+    if (!hit.allowed) throw new AppError('RATE_LIMITED', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(hit.retryAfterMs / 1000))) } });
+    return () => kv.releaseSlidingWindow(key, 3_600_000, at);
+  }
+
+  /**
+   * Sign-up throttling per client IP (AUTH-5): an account slot (auth.signupsPerIpPerHour) and a
+   * refused-attempt slot (auth.refusedSignupsPerIpPerHour) are both reserved atomically before any
+   * work, so parallel sign-ups cannot exceed either. A sign-up refused for bad input gives its
+   * account slot back; one that goes through gives its refused slot back. A taken email keeps the
+   * account slot, exactly as a new account does (no enumeration).
+   */
+  async function signup(input: { email: string; password: string }, ip: string): Promise<void> {
+    const releaseCreated = await takeSignupSlot('created', ip, config.auth.signupsPerIpPerHour);
+    let releaseRefused: () => Promise<void>;
+    try {
+      releaseRefused = await takeSignupSlot('refused', ip, config.auth.refusedSignupsPerIpPerHour);
+    } catch (err) {
+      await releaseCreated();
+      throw err;
+    }
+    let email: string;
+    try {
+      email = normalizeEmail(input.email);
+      await acceptablePassword(input.password, [email, email.split('@')[0] ?? '']);
+    } catch (err) {
+      // No account is created, so its slot goes back; only a refusal for bad input keeps the refused slot.
+      await releaseCreated();
+      if (!(err instanceof AppError && err.status < 500)) await releaseRefused();
+      throw err;
+    }
+    await releaseRefused();
+    try {
+      await createAccount(email, input.password);
+    } catch (err) {
+      await releaseCreated();
+      throw err;
+    }
+  }
+
+  /** A new account (or, for a taken email, the same work and a mail to its owner). */
+  async function createAccount(email: string, password: string): Promise<void> {
     const existing = await userByEmail(email);
     if (existing) {
       // Same work and same answer as a new account; the owner learns someone tried.
-      await hashPassword(input.password, argon2);
+      await hashPassword(password, argon2);
       if (!(await mayMail('account-exists', email))) return;
       await mailer.send({
         to: email,
@@ -215,7 +268,7 @@ export function createAccounts(deps: AccountsDeps) {
       return;
     }
     const id = randomUUID();
-    const hash = await hashPassword(input.password, argon2);
+    const hash = await hashPassword(password, argon2);
     try {
       await db.query('insert into users (id, email, password_hash) values ($1, $2, $3)', [id, email, hash]);
     } catch (err) {
@@ -241,28 +294,30 @@ export function createAccounts(deps: AccountsDeps) {
   async function login(input: { email: string; password: string }, ctx: SessionContext & { deviceCookie?: string }): Promise<SignedIn | SecondFactorRequired> {
     const email = normalizeEmail(input.email);
     const account = accountKey(email);
-    const state = await throttle.check(account, ctx.ip);
-    if (!state.allowed) {
-      throw new AppError('LOGIN_THROTTLED', undefined, { headers: { 'retry-after': String(Math.max(1, state.retryAfterSeconds)) } });
-    }
     const user = await signInUserByEmail(email);
+    // A device this account signed in on before has a bucket of its own: guesses from elsewhere cannot lock it out.
+    const deviceId = await recognisedDeviceId(db, user?.id, ctx.deviceCookie);
+    // Reserved before Argon2 runs: parallel guesses cannot all pass a check that none has counted yet.
+    const attempt = await throttle.reserve(account, ctx.ip, deviceId);
     const valid = user?.password_hash ? await verifyPassword(user.password_hash, input.password) : (await dummyVerify(input.password, argon2), false);
     if (!user || !valid) {
-      const locked = await throttle.fail(account, ctx.ip);
-      await note('auth.login.failed', user?.id ?? null, { account });
-      if (locked) await note('auth.lockout', user?.id ?? null, { account });
+      const { locked } = await attempt.failed();
+      await note('auth.login.failed', user?.id ?? null, { account, recognisedDevice: deviceId !== null });
+      if (locked) await note('auth.lockout', user?.id ?? null, { account, recognisedDevice: deviceId !== null });
       if (locked && user) {
         await mailer.send({
           to: user.email,
           kind: 'lockout',
           subject: 'Your account was locked',
-          text: `After repeated failed sign-ins, your Gatehouse account is locked for ${Math.round(config.auth.lockoutSeconds / 60)} minutes.\nIf this was not you, reset your password at ${deps.publicOrigin}.`,
+          text: deviceId
+            ? `After repeated failed sign-ins on one of your own devices, sign-ins from that device are paused for ${Math.round(config.auth.lockoutSeconds / 60)} minutes.\nA password reset at ${deps.publicOrigin} lifts the lock.`
+            : `After repeated failed sign-ins from devices this account has not used, such sign-ins are paused for ${Math.round(config.auth.lockoutSeconds / 60)} minutes.\nDevices you signed in on before are not affected. If this was not you, nothing else is needed; a password reset at ${deps.publicOrigin} lifts the lock.`,
         });
-        logger.warn({ event: 'account_locked', userId: user.id }, 'account locked after repeated failed sign-ins');
+        logger.warn({ event: 'account_locked', userId: user.id, recognisedDevice: deviceId !== null }, 'account locked after repeated failed sign-ins');
       }
       throw new AppError('INVALID_CREDENTIALS');
     }
-    await throttle.succeed(account);
+    await attempt.succeeded();
     if (user.status === 'disabled') throw new AppError('ACCOUNT_DISABLED');
     if (user.email_verified_at === null) throw new AppError('EMAIL_NOT_VERIFIED');
     // Only now, with the password proven: the refusal tells nothing to someone without it.
@@ -396,6 +451,8 @@ export function createAccounts(deps: AccountsDeps) {
       new Date(now()),
     ]);
     await sessions.revokeAllForUser(userId, 'password-reset');
+    // The owner proved control of the mailbox: the sign-in lock (unknown devices and each device) ends.
+    await throttle.clearAccount(accountKey(row.email), await deviceIdsOf(db, userId));
     // Account recovery: no device skips the second step on the strength of an earlier sign-in.
     await forgetRememberedDevices(db, userId);
     await note('auth.password.reset', userId);

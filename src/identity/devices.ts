@@ -92,6 +92,25 @@ export async function secondFactorRemembered(db: Db, userId: string, presented: 
   return !requireKnownNetwork || row.networks.includes(networkOf(ip));
 }
 
+// Looked up for unknown emails too, so both spend the same query (no account enumeration by timing).
+const NO_USER = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * The id of the user's live device that this device cookie belongs to, or null (no user, no or
+ * malformed cookie, unknown or revoked device). The sign-in throttle counts such a device apart,
+ * so guesses from elsewhere cannot lock it out.
+ */
+export async function recognisedDeviceId(db: Db, userId: string | undefined, presented: string | undefined): Promise<string | null> {
+  if (!presented || !DEVICE_RE.test(presented)) return null;
+  const r = await db.query<{ id: string }>('select id from devices where user_id = $1 and device_hash = $2 and revoked_at is null', [userId ?? NO_USER, hashToken(presented)]);
+  return r.rows[0]?.id ?? null;
+}
+
+/** Ids of every device of the user (a password reset clears their sign-in throttle buckets). */
+export async function deviceIdsOf(db: Db, userId: string): Promise<string[]> {
+  return (await db.query<{ id: string }>('select id from devices where user_id = $1', [userId])).rows.map((r) => r.id);
+}
+
 /** Remembers a second factor verified at sign-in on this device until `until`. */
 export async function rememberSecondFactor(db: Db, userId: string, deviceId: string, until: Date): Promise<void> {
   await db.query('update devices set second_factor_until = $3 where id = $1 and user_id = $2 and revoked_at is null', [deviceId, userId, until]);

@@ -8,8 +8,9 @@
  *   moved by one compare-and-set update, so a code works once even when sent twice at once.
  * - Guessing is bounded twice, both counted before the code is checked so parallel requests
  *   cannot slip past: a sign-in challenge allows CHALLENGE_MAX_ATTEMPTS codes, then it is spent;
- *   every user allows USER_LIMITS second-factor attempts per window across challenges and
- *   step-ups. With 3 of 10^6 codes valid at a time (±1 step), 30 tries a day give a guesser
+ *   every user allows USER_LIMITS failed second-factor attempts per window across challenges,
+ *   step-ups and enrolment (reserved before the check, given back when the factor is right, so
+ *   correct sign-ins never use the budget up). With 3 of 10^6 codes valid at a time (±1 step), 30 tries a day give a guesser
  *   with the password about 1 chance in 11 000 per day, and the owner is mailed at the first
  *   refusal. Reaching a limit needs the password (or a session), so it cannot be used to lock
  *   out a user by email address alone.
@@ -35,7 +36,7 @@ export const MFA_CHALLENGE_TTL_MS = 5 * 60_000;
 export const STEP_UP_MAX_AGE_MS = 5 * 60_000;
 /** Codes one sign-in challenge accepts before it is spent. */
 export const CHALLENGE_MAX_ATTEMPTS = 5;
-/** Second-factor attempts per user (successes count too: a counter taken before the check cannot know). */
+/** Failed second-factor attempts per user (each is reserved before the check; a success gives it back). */
 export const USER_LIMITS: readonly { name: string; limit: number; windowMs: number }[] = [
   { name: '15m', limit: 10, windowMs: 15 * 60_000 },
   { name: '24h', limit: 30, windowMs: 24 * 3_600_000 },
@@ -138,11 +139,35 @@ export function createMfa(deps: MfaDeps) {
     }
   }
 
-  /** Takes one attempt from each of the user's windows, or refuses with MFA_THROTTLED. */
-  async function takeAttempt(userId: string, purpose: Purpose): Promise<void> {
+  /**
+   * Reserves one attempt in each of the user's windows before a code is checked (so parallel
+   * guesses cannot slip past), or refuses with MFA_THROTTLED, counting nothing. Returns the give-back
+   * for a success: only failures use up the budget. A counter store that cannot answer refuses (503).
+   */
+  async function reserveAttempt(userId: string, purpose: Purpose): Promise<() => Promise<void>> {
+    const at = now();
+    const taken: (typeof USER_LIMITS)[number][] = [];
+    const giveBack = async (): Promise<void> => {
+      try {
+        for (const w of taken.splice(0)) await kv.releaseSlidingWindow(`auth:mfa:${w.name}:${userId}`, w.windowMs, at);
+      } catch (err) {
+        // The check already passed; a lost give-back costs the user one attempt, nothing more.
+        logger.warn({ err, event: 'mfa_attempt_release_failed', userId }, 'could not give back a second-factor attempt');
+      }
+    };
     for (const w of USER_LIMITS) {
-      const hit = await kv.hitSlidingWindow(`auth:mfa:${w.name}:${userId}`, w.limit, w.windowMs, now());
-      if (hit.allowed) continue;
+      let hit;
+      try {
+        hit = await kv.hitSlidingWindow(`auth:mfa:${w.name}:${userId}`, w.limit, w.windowMs, at);
+      } catch (err) {
+        await giveBack();
+        throw new AppError('SERVICE_UNAVAILABLE', undefined, { headers: { 'retry-after': '5' }, cause: err });
+      }
+      if (hit.allowed) {
+        taken.push(w);
+        continue;
+      }
+      await giveBack();
       await note('mfa.failed', userId, { purpose, reason: 'throttled' });
       if (await kv.setIfAbsent(`auth:mail:mfa-throttled:${userId}`, '1', 3_600_000)) {
         logger.warn({ event: 'mfa_throttled', userId }, 'second-factor attempts throttled');
@@ -154,14 +179,22 @@ export function createMfa(deps: MfaDeps) {
       }
       throw new AppError('MFA_THROTTLED', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(hit.retryAfterMs / 1000))) } });
     }
+    return giveBack;
   }
 
   /**
    * Checks a second factor of the user: a TOTP code of the confirmed factor, or an unused recovery
    * code (spent by this call). Audits the outcome; throws MFA_CODE_INVALID or MFA_THROTTLED.
+   * The attempt is reserved first and given back on success.
    */
   async function verifyProof(userId: string, proof: SecondFactorProof, purpose: Purpose, flowOwner = ''): Promise<SecondFactorMethod> {
-    await takeAttempt(userId, purpose);
+    const giveBack = await reserveAttempt(userId, purpose);
+    const method = await checkProof(userId, proof, purpose, flowOwner);
+    await giveBack();
+    return method;
+  }
+
+  async function checkProof(userId: string, proof: SecondFactorProof, purpose: Purpose, flowOwner: string): Promise<SecondFactorMethod> {
     const t = new Date(now());
     if ('webauthn' in proof) {
       // The assertion must answer the challenge opened for this sign-in (its mfaToken) or this session's step-up.
@@ -250,7 +283,7 @@ export function createMfa(deps: MfaDeps) {
 
   /** Activates a pending factor with its first code; the session counts as freshly verified. */
   async function confirmTotp(userId: string, sessionId: string, factorId: string, code: string): Promise<void> {
-    await takeAttempt(userId, 'enroll');
+    const giveBack = await reserveAttempt(userId, 'enroll');
     const factor = (
       await db.query<FactorRow>(
         "select id, secret_sealed, confirmed_at from mfa_factors where id = $1 and user_id = $2 and kind = 'totp' and confirmed_at is null and deleted_at is null",
@@ -272,6 +305,7 @@ export function createMfa(deps: MfaDeps) {
       await note('mfa.failed', userId, { purpose: 'enroll', method: 'totp', reason: 'wrong-code' });
       throw new AppError('MFA_CODE_INVALID');
     }
+    await giveBack();
     await sessions.markSecondFactor(userId, sessionId);
     await note('mfa.enrolled', userId, { factor: factorId, kind: 'totp' });
     await tellOwner(

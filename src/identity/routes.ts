@@ -61,8 +61,8 @@ export const IDENTITY_ERROR_CODES = {
   MFA_NOT_ENROLLED: { status: 409, message: 'No second factor is active.', doc: 'Step-up and recovery codes need an active second factor.' },
   MFA_THROTTLED: {
     status: 429,
-    message: 'Too many second-factor attempts; retry later.',
-    doc: 'The user\'s second-factor attempts (10 per 15 minutes, 30 per day) are used up; `Retry-After` says when to retry. The owner is mailed.',
+    message: 'Too many failed second-factor attempts; retry later.',
+    doc: 'The user\'s failed second-factor attempts (10 per 15 minutes, 30 per day; a correct factor does not count) are used up; `Retry-After` says when to retry. The owner is mailed.',
   },
   REAUTHENTICATION_REQUIRED: {
     status: 403,

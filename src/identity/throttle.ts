@@ -1,12 +1,26 @@
 /**
- * Brute-force defence for sign-in (AUTH-5): failures are counted per account (keyed by the
- * submitted email's hash, so unknown emails behave exactly like known ones) and per client IP.
- * After a few free attempts each further failure doubles the wait, from 1 s up to 15 min; after
- * `lockoutThreshold` consecutive failures the account is locked for `lockoutSeconds`.
- * State lives in kv, so the limits hold across nodes.
+ * Brute-force defence for sign-in (AUTH-5). Every password attempt is counted in two buckets:
+ *
+ * - the client IP's (free attempts x 4, then a wait doubling from 1 s up to 15 min), and
+ * - the account's: for a sign-in from a device this account has signed in on before (its device
+ *   cookie matches a live device record), that device's own bucket; otherwise the account's
+ *   bucket for unknown devices, keyed by the submitted email's hash so unknown emails behave
+ *   exactly like known ones. Both allow `freeAttempts`, then double the wait from 1 s up to
+ *   15 min; from `lockoutThreshold` failures on, each attempt waits `lockoutSeconds`; at
+ *   MAX_CONSECUTIVE_FAILURES (NIST SP 800-63B-4: at most 100 consecutive failures per account)
+ *   the bucket refuses until a success in it or a password reset clears it.
+ *
+ * So someone who only knows the email address can throttle and lock the unknown-device bucket,
+ * never the owner's recognised devices; a passkey sign-in and the password reset do not go
+ * through this throttle at all, and a reset clears every bucket of the account.
+ *
+ * The attempt is reserved atomically (kv.reserveBackoff: one Lua script on Redis) BEFORE the
+ * password is checked, so parallel guesses, on one node or many, get exactly the attempts a
+ * sequence would. A correct password gives its reservation back; a wrong one keeps it.
  */
 import { createHash } from 'node:crypto';
-import type { Kv } from '../store/kv/types.ts';
+import { AppError } from '../server/errors.ts';
+import type { BackoffRule, Kv } from '../store/kv/types.ts';
 
 export interface ThrottleSettings {
   freeAttempts: number;
@@ -14,67 +28,84 @@ export interface ThrottleSettings {
   lockoutSeconds: number;
 }
 
-export interface ThrottleState {
-  allowed: boolean;
-  retryAfterSeconds: number;
-  locked: boolean;
-}
-
-const MAX_DELAY_S = 900;
-const WINDOW_MS = 24 * 3600 * 1000;
+/** NIST SP 800-63B-4 (rate limiting): at most 100 consecutive failed attempts on one account. */
+export const MAX_CONSECUTIVE_FAILURES = 100;
+/** Per-IP free attempts are this many times the per-account ones. */
+export const IP_FREE_FACTOR = 4;
+const BASE_DELAY_MS = 1000;
+const MAX_DELAY_MS = 900_000;
+const IP_TTL_MS = 24 * 3_600_000;
+// Long enough that the 100-failure bound is not reset by waiting a day.
+const ACCOUNT_TTL_MS = 30 * 24 * 3_600_000;
 
 /** The kv key part for an account: a hash, so kv never holds the address itself. */
 export function accountKey(email: string): string {
   return createHash('sha256').update(`gatehouse.login.${email}`).digest('base64url').slice(0, 32);
 }
 
-function delaySeconds(failures: number, free: number): number {
-  if (failures < free) return 0;
-  return Math.min(MAX_DELAY_S, 2 ** (failures - free));
+/** One reserved sign-in attempt: report how the password check went. */
+export interface LoginAttempt {
+  /** Keeps the reservation; true when this failure locked the account's bucket. */
+  failed(): Promise<{ locked: boolean }>;
+  /** Gives the IP's reservation back and clears the account bucket this attempt was counted in. */
+  succeeded(): Promise<void>;
 }
 
 export function createLoginThrottle(kv: Kv, settings: ThrottleSettings, now: () => number) {
-  const ipFree = settings.freeAttempts * 4;
-
-  async function read(prefix: string): Promise<{ count: number; last: number }> {
-    const [count, last] = await Promise.all([kv.get(`${prefix}:n`), kv.get(`${prefix}:t`)]);
-    return { count: Number(count ?? 0), last: Number(last ?? 0) };
-  }
+  const ipRule = (ip: string): BackoffRule => ({
+    key: `auth:bo:ip:${ip}`,
+    freeAttempts: settings.freeAttempts * IP_FREE_FACTOR,
+    baseDelayMs: BASE_DELAY_MS,
+    maxDelayMs: MAX_DELAY_MS,
+    lockAfter: 0,
+    lockMs: 0,
+    maxAttempts: 0,
+    ttlMs: IP_TTL_MS,
+  });
+  const accountRule = (key: string): BackoffRule => ({
+    key,
+    freeAttempts: settings.freeAttempts,
+    baseDelayMs: BASE_DELAY_MS,
+    maxDelayMs: MAX_DELAY_MS,
+    lockAfter: settings.lockoutThreshold,
+    lockMs: settings.lockoutSeconds * 1000,
+    maxAttempts: MAX_CONSECUTIVE_FAILURES,
+    ttlMs: ACCOUNT_TTL_MS,
+  });
+  const unknownDeviceKey = (account: string): string => `auth:bo:a:${account}`;
+  const deviceKey = (deviceId: string): string => `auth:bo:d:${deviceId}`;
 
   return {
-    /** Whether a sign-in for this account from this IP may be attempted now. */
-    async check(account: string, ip: string): Promise<ThrottleState> {
-      const t = now();
-      const lockedUntil = Number((await kv.get(`auth:lock:${account}`)) ?? 0);
-      if (lockedUntil > t) return { allowed: false, retryAfterSeconds: Math.ceil((lockedUntil - t) / 1000), locked: true };
-      const [acct, byIp] = await Promise.all([read(`auth:fail:a:${account}`), read(`auth:fail:ip:${ip}`)]);
-      const waitA = acct.last + delaySeconds(acct.count, settings.freeAttempts) * 1000 - t;
-      const waitI = byIp.last + delaySeconds(byIp.count, ipFree) * 1000 - t;
-      const wait = Math.max(waitA, waitI);
-      return wait > 0 ? { allowed: false, retryAfterSeconds: Math.ceil(wait / 1000), locked: false } : { allowed: true, retryAfterSeconds: 0, locked: false };
-    },
-
-    /** Records a failure; returns true when this failure locked the account. */
-    async fail(account: string, ip: string): Promise<boolean> {
-      const t = String(now());
-      const [count] = await Promise.all([
-        kv.incr(`auth:fail:a:${account}:n`, 1, WINDOW_MS),
-        kv.incr(`auth:fail:ip:${ip}:n`, 1, WINDOW_MS),
-        kv.set(`auth:fail:a:${account}:t`, t, WINDOW_MS),
-        kv.set(`auth:fail:ip:${ip}:t`, t, WINDOW_MS),
-      ]);
-      if (count >= settings.lockoutThreshold) {
-        const until = now() + settings.lockoutSeconds * 1000;
-        await kv.set(`auth:lock:${account}`, String(until), settings.lockoutSeconds * 1000);
-        await Promise.all([kv.del(`auth:fail:a:${account}:n`), kv.del(`auth:fail:a:${account}:t`)]);
-        return true;
+    /**
+     * Reserves one attempt for this account from this IP, from a recognised device (`deviceId`)
+     * or an unknown one (null). Throws LOGIN_THROTTLED (429 + Retry-After), or SERVICE_UNAVAILABLE
+     * when the counter store cannot answer: an unchecked attempt is never let through.
+     */
+    async reserve(account: string, ip: string, deviceId: string | null): Promise<LoginAttempt> {
+      const rules = [ipRule(ip), accountRule(deviceId === null ? unknownDeviceKey(account) : deviceKey(deviceId))];
+      let result;
+      try {
+        result = await kv.reserveBackoff(rules, now());
+      } catch (err) {
+        throw new AppError('SERVICE_UNAVAILABLE', undefined, { headers: { 'retry-after': '5' }, cause: err });
       }
-      return false;
+      if (!result.allowed) {
+        throw new AppError('LOGIN_THROTTLED', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))) } });
+      }
+      const count = result.counts[1] ?? 0;
+      return {
+        async failed() {
+          return { locked: count === settings.lockoutThreshold || count === MAX_CONSECUTIVE_FAILURES };
+        },
+        async succeeded() {
+          await Promise.all([kv.releaseBackoff(rules[0]?.key ?? ''), kv.del(rules[1]?.key ?? '')]);
+        },
+      };
     },
 
-    /** A successful sign-in clears the account's failures (not the IP's). */
-    async succeed(account: string): Promise<void> {
-      await Promise.all([kv.del(`auth:fail:a:${account}:n`), kv.del(`auth:fail:a:${account}:t`)]);
+    /** A password reset: every bucket of the account (unknown devices and each of its devices) starts again. */
+    async clearAccount(account: string, deviceIds: readonly string[]): Promise<void> {
+      await Promise.all([kv.del(unknownDeviceKey(account)), ...deviceIds.map((id) => kv.del(deviceKey(id)))]);
     },
   };
 }

@@ -278,8 +278,8 @@ describe('sign-in with a second factor', () => {
     clock = Math.ceil((clock + 1) / perUser.windowMs) * perUser.windowMs;
     const u = await enrolledUser('brute@example.com');
     const wrong = (i: number): string => codeAt(u.secret, clock + (100 + i) * STEP_MS);
-    // One attempt went to the confirmation at enrolment.
-    let attempts = 1;
+    // The confirmation at enrolment was correct: it gave its attempt back.
+    let attempts = 0;
     const first = await challenge(u.email);
     for (let i = 0; i < CHALLENGE_MAX_ATTEMPTS; i++, attempts++) expectRefusal(await verify({ mfaToken: first, code: wrong(i) }), 401, 'MFA_CODE_INVALID');
     // Spent: even the right code no longer finishes this sign-in.
@@ -304,13 +304,58 @@ describe('sign-in with a second factor', () => {
     // The right code is refused too while throttled.
     expectRefusal(await verify({ mfaToken: await challenge(u.email), code: nextCode(u.secret) }), 429, 'MFA_THROTTLED');
     const failed = (await mfaEvents(u.userId)).filter((e) => e.action === 'mfa.failed');
-    expect(failed.filter((e) => e.data.reason === 'wrong-code')).toHaveLength(perUser.limit - 1);
+    expect(failed.filter((e) => e.data.reason === 'wrong-code')).toHaveLength(perUser.limit);
     expect(failed.filter((e) => e.data.reason === 'challenge-spent')).toHaveLength(1);
     expect(failed.filter((e) => e.data.reason === 'throttled').length).toBeGreaterThanOrEqual(2);
     expect(t.mail.filter((m) => m.to === u.email && m.subject === 'Repeated wrong second-factor codes')).toHaveLength(1);
     // The window passes; the owner signs in.
     clock += 2 * perUser.windowMs;
     expect((await verify({ mfaToken: await challenge(u.email), code: nextCode(u.secret) })).statusCode).toBe(200);
+  });
+
+  it('correct second factors never use up the budget: 12 sign-ins and 10 step-ups within 15 minutes all pass, nobody is mailed about wrong codes', async () => {
+    const [perUser] = USER_LIMITS;
+    if (!perUser) throw new Error('no per-user limit');
+    clock = Math.ceil((clock + 1) / perUser.windowMs) * perUser.windowMs;
+    const u = await enrolledUser('daily-user@example.com');
+    const start = clock;
+    for (let i = 0; i < 12; i++) expect((await verify({ mfaToken: await challenge(u.email), code: nextCode(u.secret) })).statusCode).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await stepUp(u, { code: nextCode(u.secret) })).statusCode).toBe(200);
+    expect(clock - start).toBeLessThan(perUser.windowMs);
+    expect(t.mail.filter((m) => m.to === u.email && m.subject === 'Repeated wrong second-factor codes')).toHaveLength(0);
+    // Failures still count: the budget is whole, and exactly that many wrong codes are checked.
+    const wrong = (i: number): string => codeAt(u.secret, clock + (100 + i) * STEP_MS);
+    let refusedAsWrong = 0;
+    for (let i = 0; i < perUser.limit + 2; i++) {
+      const res = await stepUp(u, { code: wrong(i) });
+      if (res.statusCode === 401) refusedAsWrong++;
+      else expectRefusal(res, 429, 'MFA_THROTTLED');
+    }
+    expect(refusedAsWrong).toBe(perUser.limit);
+  });
+
+  it('attack: 40 wrong step-up codes sent at once are checked exactly the per-user limit times; the rest are refused before any check', async () => {
+    const [perUser] = USER_LIMITS;
+    if (!perUser) throw new Error('no per-user limit');
+    clock = Math.ceil((clock + 1) / perUser.windowMs) * perUser.windowMs;
+    const u = await enrolledUser('parallel-mfa@example.com');
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => stepUp(u, { code: codeAt(u.secret, clock + (100 + i) * STEP_MS) })));
+    const statuses = results.map((r) => `${r.statusCode} ${r.json().error?.code}`);
+    expect(statuses.filter((s) => s === '401 MFA_CODE_INVALID')).toHaveLength(perUser.limit);
+    expect(statuses.filter((s) => s === '429 MFA_THROTTLED')).toHaveLength(40 - perUser.limit);
+  });
+
+  it('attack: recovery codes guessed in parallel are bounded by the same budget', async () => {
+    const [perUser] = USER_LIMITS;
+    if (!perUser) throw new Error('no per-user limit');
+    clock = Math.ceil((clock + 1) / perUser.windowMs) * perUser.windowMs;
+    const u = await enrolledUser('parallel-recovery@example.com');
+    await newRecoveryCodes(u);
+    const guess = (i: number): string => `aaaa-bbbb-cccc-dddd-eeee-${String(1000 + i).slice(-4)}`;
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => stepUp(u, { recoveryCode: guess(i) })));
+    const statuses = results.map((r) => `${r.statusCode} ${r.json().error?.code}`);
+    expect(statuses.filter((s) => s === '401 MFA_CODE_INVALID')).toHaveLength(perUser.limit);
+    expect(statuses.filter((s) => s === '429 MFA_THROTTLED')).toHaveLength(30 - perUser.limit);
   });
 
   it('attack: an mfaToken reused after success, expired, or forged is refused with MFA_TOKEN_INVALID', async () => {

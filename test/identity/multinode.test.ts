@@ -80,3 +80,55 @@ const PASSWORD = 'two nodes share one passphrase 9';
     expect(removed).toBeLessThan(1000);
   });
 });
+
+/**
+ * AUTH-5 across two nodes: throttles reserve in Redis before the expensive check. The nodes share
+ * a frozen clock, so "within the 1 s wait" holds however slowly a loaded machine serves the burst.
+ */
+(skip ? describe.skip : describe)(`sign-in and sign-up throttles on two nodes${skip ? `: ${skip}` : ''}`, () => {
+  let nodes: TwoNodes | undefined;
+  let a: Node;
+  let b: Node;
+  let mail: MailMessage[] = [];
+  const frozen = Date.now();
+
+  beforeAll(async () => {
+    nodes = await startTwoNodes({ env: { GATEHOUSE_RATE_LIMIT_ENABLED: 'false' }, now: () => frozen });
+    ({ a, b, mail } = nodes);
+  }, 120_000);
+
+  afterAll(async () => {
+    await nodes?.close();
+  });
+
+  async function signIn(email: string): Promise<void> {
+    expect((await a.app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email, password: PASSWORD }, remoteAddress: '198.18.1.1' })).statusCode).toBe(202);
+    const code = /ghv_[A-Za-z0-9_-]{43}/.exec([...mail].reverse().find((m) => m.to === email)?.text ?? '')?.[0];
+    await b.app.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: code } });
+    expect((await a.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: PASSWORD } })).statusCode).toBe(200);
+  }
+
+  it('attack: 40 wrong passwords sent at once to both nodes, each from another address, get exactly the 5 free attempts checked (AUTH-5)', async () => {
+    await signIn('throttle-two-nodes@example.com');
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 ? a : b).app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'throttle-two-nodes@example.com', password: `wrong guess ${i} on two nodes` }, remoteAddress: `203.0.113.${i + 1}` }),
+      ),
+    );
+    const outcomes = results.map((r) => `${r.statusCode} ${r.json().error?.code}`);
+    expect(outcomes.filter((o) => o === '401 INVALID_CREDENTIALS')).toHaveLength(5);
+    expect(outcomes.filter((o) => o === '429 LOGIN_THROTTLED')).toHaveLength(35);
+  });
+
+  it('attack: 20 valid sign-ups sent at once to both nodes from one address create exactly 5 accounts (AUTH-5)', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: `burst-two-nodes${i}@example.com`, password: PASSWORD }, remoteAddress: '198.18.0.7' }),
+      ),
+    );
+    expect(results.filter((r) => r.statusCode === 202)).toHaveLength(5);
+    expect(results.filter((r) => r.statusCode === 429 && r.json().error?.code === 'RATE_LIMITED')).toHaveLength(15);
+    const created = await a.db.query("select 1 from users where email like 'burst-two-nodes%'");
+    expect(created.rowCount).toBe(5);
+  });
+});

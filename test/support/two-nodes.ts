@@ -25,7 +25,7 @@ export interface TwoNodes {
   close: () => Promise<void>;
 }
 
-export async function startTwoNodes(options: { env?: Record<string, string>; overrides?: Record<string, unknown> } = {}): Promise<TwoNodes> {
+export async function startTwoNodes(options: { env?: Record<string, string>; overrides?: Record<string, unknown>; now?: () => number } = {}): Promise<TwoNodes> {
   const scratch = await createScratchPostgresDatabase(requireUrl(pg));
   const mail: MailMessage[] = [];
   const nodes: Node[] = [];
@@ -45,8 +45,10 @@ export async function startTwoNodes(options: { env?: Record<string, string>; ove
     const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir', ...(options.overrides ? { overrides: options.overrides } : {}) });
     const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
     const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
-    nodes.push(await startNode({ config, logger: quiet(), mailer }));
-    nodes.push(await startNode({ config, logger: quiet(), mailer }));
+    // A shared injected clock (when given) makes time-based limits exact however slowly the machine runs.
+    const clock = options.now ? { now: options.now } : {};
+    nodes.push(await startNode({ config, logger: quiet(), mailer, ...clock }));
+    nodes.push(await startNode({ config, logger: quiet(), mailer, ...clock }));
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -7,6 +7,7 @@ import { redisTarget, requireUrl } from '../../../test/support/services.ts';
 import { createKv } from './index.ts';
 import { createMemoryKv } from './memory.ts';
 import { createRedisKv } from './redis.ts';
+import { kvBackoffSharedSuite } from './kv-backoff.shared-suite.ts';
 import { kvSharedSuite } from './kv.shared-suite.ts';
 import type { MakeKvOptions } from './kv.shared-suite.ts';
 import type { Kv } from './types.ts';
@@ -14,6 +15,7 @@ import type { Kv } from './types.ts';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 kvSharedSuite('memory kv', async ({ now }) => createMemoryKv({ now }));
+kvBackoffSharedSuite('memory kv', async ({ now }) => createMemoryKv({ now }));
 
 describe('memory kv specifics', () => {
   it('expires keys on its injected clock, and incr does not extend the TTL', async () => {
@@ -104,6 +106,7 @@ if (redis.skipReason !== undefined) {
     createRedisKv(requireUrl(redis), { now, keyPrefix: `gh:test:${namespace ?? randomUUID()}:` });
 
   kvSharedSuite('redis kv', makeRedisKv);
+  kvBackoffSharedSuite('redis kv', makeRedisKv);
 
   describe('redis kv specifics', () => {
     const cleanups: (() => Promise<void>)[] = [];

@@ -1,3 +1,4 @@
+import { backoffDecision, checkBackoffRules, parseBackoff } from './backoff.ts';
 import type { Kv, MessageHandler, SlidingWindowResult } from './types.ts';
 
 /** Where the kv adapters report errors nobody awaits (subscriber handlers, connection drops). */
@@ -206,6 +207,33 @@ export function createMemoryKv(options: MemoryKvOptions = {}): Kv {
         entries.set(currKey, { value: String(curr + 1), expiresAt: clock() + 2 * windowMs });
       }
       return result;
+    },
+
+    async releaseSlidingWindow(key, windowMs, hitAt) {
+      ensureOpen();
+      const at = checkSlidingWindowArgs(1, windowMs, hitAt);
+      const entry = live(windowKeys(key, windowMs, at).currKey);
+      if (entry !== undefined && Number(entry.value) > 0) entry.value = String(Number(entry.value) - 1);
+    },
+
+    async reserveBackoff(rules, now) {
+      ensureOpen();
+      checkBackoffRules(rules);
+      const at = Math.floor(now ?? clock());
+      // No await between reading and writing: atomic within the one process that holds the state.
+      const result = backoffDecision(rules, rules.map((r) => parseBackoff(live(r.key)?.value)), at);
+      if (result.allowed) {
+        rules.forEach((rule, i) => entries.set(rule.key, { value: `${result.counts[i] ?? 1}:${at}`, expiresAt: clock() + rule.ttlMs }));
+      }
+      return result;
+    },
+
+    async releaseBackoff(key) {
+      ensureOpen();
+      const entry = live(key);
+      if (entry === undefined) return;
+      const { count, last } = parseBackoff(entry.value);
+      entry.value = `${Math.max(0, count - 1)}:${last}`;
     },
 
     async publish(channel, message) {

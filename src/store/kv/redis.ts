@@ -9,6 +9,7 @@ import {
   windowKeys,
 } from './memory.ts';
 import type { KvErrorReporter } from './memory.ts';
+import { checkBackoffRules, type BackoffResult } from './backoff.ts';
 import type { Kv, MessageHandler, SlidingWindowResult } from './types.ts';
 
 export interface RedisKvOptions {
@@ -95,6 +96,81 @@ end
 local reset = 2 * w - elapsed
 if curr == 0 then reset = w - elapsed end
 return {0, 0, retry, reset}
+`);
+
+// Mirrors backoffDecision() in backoff.ts line for line; keep the two in step.
+// KEYS: the buckets. ARGV[1]: now; then per bucket 7 values: freeAttempts, baseDelayMs,
+// maxDelayMs, lockAfter, lockMs, maxAttempts, ttlMs. A bucket's value is "count:last".
+// Returns {allowed, retryAfterMs, refusedBy (0-based, -1), count per bucket...}.
+const BACKOFF_RESERVE_SCRIPT = lua(`
+local now = tonumber(ARGV[1])
+local n = #KEYS
+local counts, waits, hard = {}, {}, -1
+for i = 1, n do
+  local b = 1 + (i - 1) * 7
+  local free, base, maxd = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  local lockAfter, lockMs, maxAttempts = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
+  local raw = redis.call('GET', KEYS[i])
+  local count, last = 0, 0
+  if raw then
+    local c, l = string.match(raw, '^(%d+):(%d+)$')
+    count, last = tonumber(c) or 0, tonumber(l) or 0
+  end
+  counts[i] = count
+  if maxAttempts > 0 and count >= maxAttempts then
+    waits[i] = -1
+    if hard < 0 then hard = i end
+  else
+    local delay = 0
+    if lockAfter > 0 and count >= lockAfter then
+      delay = lockMs
+    elseif count >= free then
+      delay = math.min(maxd, base * 2 ^ math.min(count - free, 40))
+    end
+    waits[i] = math.max(0, last + delay - now)
+  end
+end
+if hard > 0 then
+  local lockMs = tonumber(ARGV[1 + (hard - 1) * 7 + 5])
+  local reply = {0, math.max(lockMs, 1000), hard - 1}
+  for i = 1, n do reply[#reply + 1] = counts[i] end
+  return reply
+end
+local refused, longest = -1, 0
+for i = 1, n do
+  if waits[i] > longest then longest = waits[i]; refused = i end
+end
+local reply = {}
+if refused > 0 then
+  reply = {0, longest, refused - 1}
+  for i = 1, n do reply[#reply + 1] = counts[i] end
+  return reply
+end
+reply = {1, 0, -1}
+for i = 1, n do
+  local ttl = tonumber(ARGV[1 + (i - 1) * 7 + 7])
+  redis.call('SET', KEYS[i], (counts[i] + 1) .. ':' .. now, 'PX', ttl)
+  reply[#reply + 1] = counts[i] + 1
+end
+return reply
+`);
+
+// Gives back one reservation of a backoff bucket, never below zero, keeping its TTL.
+const BACKOFF_RELEASE_SCRIPT = lua(`
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local c, l = string.match(raw, '^(%d+):(%d+)$')
+local count = tonumber(c) or 0
+if count <= 0 then return 0 end
+redis.call('SET', KEYS[1], (count - 1) .. ':' .. (l or '0'), 'KEEPTTL')
+return count - 1
+`);
+
+// Gives back one hit of a sliding-window counter; DECR keeps the TTL.
+const SLIDING_WINDOW_RELEASE_SCRIPT = lua(`
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
 `);
 
 /** The URL without its password, for error messages and logs. */
@@ -298,6 +374,25 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
       );
       const [allowed, remaining, retryAfterMs, resetMs] = toIntegers(reply, 4) as [number, number, number, number];
       return { allowed: allowed === 1, limit, remaining, retryAfterMs, resetMs };
+    },
+
+    async releaseSlidingWindow(key, windowMs, hitAt) {
+      const at = checkSlidingWindowArgs(1, windowMs, hitAt);
+      const { currKey } = windowKeys(prefix + key, windowMs, at);
+      await call('releaseSlidingWindow', () => runScript(client, SLIDING_WINDOW_RELEASE_SCRIPT, [currKey], []));
+    },
+
+    async reserveBackoff(rules, now): Promise<BackoffResult> {
+      checkBackoffRules(rules);
+      const at = Math.floor(now ?? clock());
+      const args = [at, ...rules.flatMap((r) => [r.freeAttempts, r.baseDelayMs, r.maxDelayMs, r.lockAfter, r.lockMs, r.maxAttempts, r.ttlMs])];
+      const reply = await call('reserveBackoff', () => runScript(client, BACKOFF_RESERVE_SCRIPT, rules.map((r) => prefix + r.key), args));
+      const [allowed, retryAfterMs, refusedBy, ...counts] = toIntegers(reply, 3 + rules.length) as [number, number, number, ...number[]];
+      return { allowed: allowed === 1, retryAfterMs, refusedBy, counts };
+    },
+
+    async releaseBackoff(key) {
+      await call('releaseBackoff', () => runScript(client, BACKOFF_RELEASE_SCRIPT, [prefix + key], []));
     },
 
     async publish(channel, message) {

@@ -16,6 +16,9 @@ export interface SlidingWindowResult {
   resetMs: number;
 }
 
+export type { BackoffResult, BackoffRule } from './backoff.ts';
+import type { BackoffResult, BackoffRule } from './backoff.ts';
+
 export type MessageHandler = (message: string) => void;
 
 export interface Kv {
@@ -35,6 +38,19 @@ export interface Kv {
    * A refused request is not counted.
    */
   hitSlidingWindow(key: string, limit: number, windowMs: number, now?: number): Promise<SlidingWindowResult>;
+  /**
+   * Gives back one hit counted by hitSlidingWindow at `hitAt` (the instant passed to it): the
+   * counter of that fixed window goes down by one, never below zero, keeping its TTL. For a
+   * limit on failures that must reserve before checking: a success returns its reservation.
+   */
+  releaseSlidingWindow(key: string, windowMs: number, hitAt: number): Promise<void>;
+  /**
+   * Checks every bucket and, when none makes the attempt wait, counts it in all of them, as
+   * one atomic step (see backoff.ts). `now` is injected for tests.
+   */
+  reserveBackoff(rules: readonly BackoffRule[], now?: number): Promise<BackoffResult>;
+  /** Gives back one reserved attempt of a backoff bucket (never below zero), keeping its TTL. */
+  releaseBackoff(key: string): Promise<void>;
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is active; returns an unsubscribe function. */
   subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
