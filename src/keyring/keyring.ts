@@ -14,14 +14,14 @@ import type { Kek, KekSource } from '../crypto/kek-source.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 
-/**
- * Tables a data backup must leave out. Crypto-shredding destroys a data key in data_keys; a
- * backup that carried the wrapped keys would bring shredded keys back on restore, since the KEK
- * that unwraps them is still there. Data keys are therefore backed up only with the keyring
- * (its current state, which never holds a destroyed key), apart from data backups. A raw
- * database dump taken with data_keys included is not protected by shredding.
+/*
+ * Crypto-shredding and copies of the database. Gatehouse makes no backups (yet). Shredding erases
+ * a data key in data_keys of the live database; a copy taken before (a dump, a copy of the data
+ * directory, a PostgreSQL base backup, replica or WAL archive) still holds the wrapped key, which
+ * the KEK still unwraps, so shredding reaches such a copy only when the copy itself is destroyed.
+ * A copy without data_keys is no backup either: its sealed values cannot be opened and a node on
+ * it does not start (KEY_UNKNOWN).
  */
-export const DATA_BACKUP_EXCLUDED_TABLES: readonly string[] = ['data_keys'];
 
 /** The platform's own tenant id: its DEK seals platform secrets (signing keys). */
 export const PLATFORM_TENANT_ID = '00000000-0000-4000-8000-000000000000';
