@@ -19,7 +19,7 @@ import { loadConfig } from '../src/config/load.ts';
 import { runWithRequest } from '../src/server/request-context.ts';
 import { createLogger } from '../src/server/logger.ts';
 import { createScratchPostgresDatabase } from '../test/support/pg-scratch.ts';
-import { envSeconds } from './env.ts';
+import { envSeconds, runWithStartFlags } from './env.ts';
 
 const SECONDS = envSeconds('BENCH_SECONDS', 5);
 const WRITERS = 8;
@@ -78,6 +78,8 @@ async function measure(name: string, env: Record<string, string>, inMemory: bool
   }
 }
 
+// Measured as `npm start` runs a node: with its Node flags (see runWithStartFlags in env.ts).
+await runWithStartFlags();
 console.log(`audit appends, ${WRITERS} concurrent writers, one log, ${SECONDS} s each`);
 await measure('PGlite (in-memory)', {}, true);
 const baseUrl = process.env.DATABASE_URL;

@@ -11,6 +11,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { createTestApp } from '../test/support/app.ts';
 import { signUpUser, TEST_PASSWORD } from '../test/support/users.ts';
+import { runWithStartFlags } from './env.ts';
 
 const WARM = 20;
 const N = 100;
@@ -38,6 +39,8 @@ proto.execProtocol = async function (this: unknown, ...args: unknown[]) {
   }
 };
 
+// Measured as `npm start` runs a node: with its Node flags (see runWithStartFlags in env.ts).
+await runWithStartFlags();
 const t = await createTestApp({ overrides: { 'rateLimit.enabled': false } });
 const u = await signUpUser(t.app, t.mail, 'statements@example.test');
 const first = await t.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: u.email, password: TEST_PASSWORD } });

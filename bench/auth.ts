@@ -25,6 +25,7 @@ import { hashPassword, DEFAULT_ARGON2 } from '../src/identity/passwords.ts';
 import { createLogger } from '../src/server/logger.ts';
 import { defineRoute, type Feature } from '../src/server/route.ts';
 import { createScratchPostgresDatabase } from '../test/support/pg-scratch.ts';
+import { runWithStartFlags } from './env.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
@@ -84,6 +85,9 @@ async function cannon(opts: autocannon.Options): Promise<number> {
   if (bad > 0) throw new Error(`${opts.url}: ${bad} failed requests (${result.non2xx} non-2xx, ${result.errors} errors)`);
   return result.requests.average;
 }
+
+// Measured as `npm start` runs a node: with its Node flags (see runWithStartFlags in env.ts).
+await runWithStartFlags();
 
 const mail: MailMessage[] = [];
 const scratch = process.env.DATABASE_URL ? await createScratchPostgresDatabase(process.env.DATABASE_URL) : undefined;

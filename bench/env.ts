@@ -26,18 +26,28 @@ export function startScriptFlags(): string[] {
   return flags;
 }
 
-/** The V8 flags every server child of the gateway benches gets by default (see serverChildFlags). */
-export const DEFAULT_SERVER_CHILD_FLAGS = '--max-semi-space-size=8';
-
 /**
- * V8 flags for every server child of the gateway benches, the baseline's and Gatehouse's alike
- * (BENCH_NODE_FLAGS replaces them; empty for none). By default V8 lets the young generation grow to
- * 64 MB (two 32 MB semi-spaces) under a high allocation rate, which is most of what the bare baseline
- * proxy grew by under load; 8 MB semi-spaces keep it at 16 MB. What Gatehouse recommends for
- * production too (NODE_OPTIONS), and applied equally, so the comparison stays fair.
+ * The Node flags of every server child of the gateway benches, the baseline's and Gatehouse's
+ * alike: exactly those of `npm start` (`startScriptFlags`, so there is one source), then
+ * BENCH_NODE_FLAGS, an experiment's extra flags (default none; a later flag wins in V8).
  */
 export function serverChildFlags(): string[] {
-  const raw = process.env.BENCH_NODE_FLAGS;
-  const flags = raw === undefined ? DEFAULT_SERVER_CHILD_FLAGS : raw;
-  return flags.split(/\s+/).filter((f) => f.length > 0);
+  const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0);
+  return [...startScriptFlags(), ...extra];
+}
+
+/**
+ * For the benches that run a node in their own process: re-runs this process with the flags of
+ * `npm start` when it lacks them (the npm scripts run `node bench/<x>.ts` bare), so it measures a
+ * node as `npm start` runs it. Resolves when the flags are in place; otherwise the child's exit
+ * code becomes this process's. BENCH_WITHOUT_START_FLAGS=1 runs without them, for comparisons.
+ */
+export async function runWithStartFlags(): Promise<void> {
+  const flags = startScriptFlags();
+  if (process.env.BENCH_WITHOUT_START_FLAGS === '1' || flags.every((f) => process.execArgv.includes(f))) return;
+  const { spawnSync } = await import('node:child_process');
+  const script = process.argv[1];
+  if (script === undefined) throw new Error('runWithStartFlags: no script path in process.argv');
+  const r = spawnSync(process.execPath, [...process.execArgv, ...flags, script, ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
 }

@@ -1,5 +1,7 @@
-#!/usr/bin/env -S node --liftoff-only
-// --liftoff-only: see "Memory" in README.md (the embedded database's WebAssembly stays on V8's baseline compiler).
+#!/usr/bin/env -S node --liftoff-only --max-semi-space-size=8
+// The same flags as package.json's start script (test/cli/start-flags.test.ts keeps them equal); see
+// "Memory" in README.md: --liftoff-only keeps the embedded database's WebAssembly on V8's baseline
+// compiler, --max-semi-space-size=8 caps V8's young generation at 16 MB instead of 64 MB under load.
 // Gatehouse runs its TypeScript sources directly on Node's type stripping (Node >= 22.18).
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {

@@ -26,6 +26,21 @@ async function check(name: string, fn: () => Promise<string>): Promise<{ ok: boo
   }
 }
 
+/**
+ * Several nodes (shared PostgreSQL or Redis) must agree on the access tokens' issuer: by default
+ * it is the public URL, which without server.publicUrl is each node's own listener address, so
+ * a token one node issued is refused by the next (TOKEN_CLAIMS_INVALID).
+ */
+export function severalNodesIssuerWarnings(loaded: LoadedConfig): string[] {
+  const { config } = loaded;
+  const shared = [config.storage.databaseUrl ? 'DATABASE_URL' : undefined, config.kv.redisUrl ? 'REDIS_URL' : undefined].filter((v) => v !== undefined);
+  if (shared.length === 0 || config.server.publicUrl || config.auth.issuer) return [];
+  return [
+    `${shared.join(' and ')} set (several nodes) but server.publicUrl is not: each node signs access tokens with its own listener address as issuer ` +
+      'and the other nodes refuse them; set GATEHOUSE_SERVER_PUBLIC_URL to the URL clients use, the same on every node',
+  ];
+}
+
 export async function runDoctor(loaded: LoadedConfig): Promise<DoctorReport> {
   const { config } = loaded;
   const lines: string[] = [];
@@ -51,6 +66,7 @@ export async function runDoctor(loaded: LoadedConfig): Promise<DoctorReport> {
   if (!config.kv.redisUrl && config.storage.databaseUrl) {
     warnings.push('no REDIS_URL: rate limits, revocations and cache evictions stay on this node; several nodes need a shared Redis');
   }
+  warnings.push(...severalNodesIssuerWarnings(loaded));
 
   lines.push('Checks:');
   const results: { ok: boolean; line: string }[] = [];

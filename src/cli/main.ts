@@ -14,12 +14,20 @@ import { quietLogger, runKeysStatus, runRotateDek, runRotateKek, runRotateSignin
 import { CryptoError } from '../crypto/errors.ts';
 import { runAuditVerify } from './audit.ts';
 import { runAuditExport, runAuditPrune } from './audit-log.ts';
+import { runSetup, SetupError } from './setup.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
 }
 
-function fail(err: unknown): never {
+/** The full name of a subcommand, e.g. `keys status`. */
+function commandName(command: Command | undefined): string {
+  const names: string[] = [];
+  for (let c = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+function fail(err: unknown, command?: Command): never {
   if (err instanceof ConfigError) {
     process.stderr.write(`gatehouse: configuration error: ${err.message}\n`);
     process.exit(2);
@@ -28,11 +36,18 @@ function fail(err: unknown): never {
     process.stderr.write(`gatehouse: keyring error (${err.code}): ${err.message}\n`);
     process.exit(2);
   }
+  if (err instanceof SetupError) {
+    process.stderr.write(`gatehouse setup: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
   if (err instanceof DataDirLockedError) {
+    const name = commandName(command);
     process.stderr.write(
       `gatehouse: ${err.message}.\n` +
-        'PGlite allows one process per data directory. Stop the server first (migrations also run at start), ' +
-        'or use `gatehouse doctor`, which checks a running server over HTTP.\n',
+        `Embedded PGlite allows one process per data directory, so \`gatehouse ${name || 'this command'}\` cannot open it while the server runs, even to read. ` +
+        'Stop the server first ' +
+        '(migrations also run at start), or run on PostgreSQL (DATABASE_URL), where every command works beside running nodes. ' +
+        'While it runs, `gatehouse doctor` (which checks the server over HTTP), `setup`, `outbox` and `audit verify` work.\n',
     );
     process.exit(3);
   }
@@ -41,13 +56,14 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
-/** Runs a command's action with the one error exit. */
+/** Runs a command's action with the one error exit (commander passes the command object last). */
 function guarded<A extends unknown[]>(run: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args) => {
     try {
       await run(...args);
     } catch (err) {
-      fail(err);
+      const last = args[args.length - 1];
+      fail(err, last instanceof Command ? last : undefined);
     }
   };
 }
@@ -65,6 +81,17 @@ program
   .action(
     guarded(async () => {
       await runStart(configOf());
+    }),
+  );
+
+program
+  .command('setup')
+  .description('create the operator account on the running server with the one-time code `start` printed (reads the code and password without echo, or from stdin)')
+  .option('--email <address>', 'the operator\'s email (asked for when missing)')
+  .option('--url <url>', 'where the server listens (default: the running embedded server, else server.publicUrl or host:port)')
+  .action(
+    guarded(async (opts: { email?: string; url?: string }) => {
+      await runSetup(configOf(), { ...(opts.email ? { email: opts.email } : {}), ...(opts.url ? { url: opts.url } : {}) }, out);
     }),
   );
 

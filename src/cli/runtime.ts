@@ -19,6 +19,7 @@ import { createKv } from '../store/kv/index.ts';
 import { createKeyring, type Keyring } from '../keyring/keyring.ts';
 import { createSigningKeys, type SigningKeys } from '../keyring/signing-keys.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
+import { assertKeyringOpensDatabase, refuseNewKeyFileForExistingData } from './key-check.ts';
 import { createIdentity, type Identity } from '../identity/index.ts';
 import type { Mailer } from '../identity/mailer.ts';
 import type { Kv } from '../store/kv/types.ts';
@@ -164,9 +165,13 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   }
 }
 
-/** Opens the keyring with the configured KEK source and limits. */
+/**
+ * Opens the keyring with the configured KEK source and limits, after checking that its keys
+ * belong to this database (KEYRING_MISMATCH names the key source and the database otherwise).
+ */
 export async function openKeyring(config: Config, db: Db, kv: Kv, logger: Logger, now?: () => number): Promise<Keyring> {
-  return createKeyring({
+  await refuseNewKeyFileForExistingData(config, db);
+  const keyring = await createKeyring({
     db,
     kv,
     source: kekSourceFromConfig(config),
@@ -177,4 +182,11 @@ export async function openKeyring(config: Config, db: Db, kv: Kv, logger: Logger
     cacheMaxEntries: config.keyring.cacheMaxEntries,
     ...(now ? { now } : {}),
   });
+  try {
+    await assertKeyringOpensDatabase(config, db, keyring);
+  } catch (err) {
+    await keyring.close().catch(() => undefined);
+    throw err;
+  }
+  return keyring;
 }

@@ -29,6 +29,9 @@ export async function runStart(loaded: LoadedConfig): Promise<void> {
     const origin = config.server.publicUrl ? new URL(config.server.publicUrl).origin : address;
     process.stdout.write(
       `\nFirst run: no operator account yet. Create it within ${Math.round(config.auth.emailTokenTtlSeconds / 60)} minutes with this one-time code:\n` +
+        `  ${setup}\n` +
+        'In another terminal, `npx gatehouse setup --email you@example.com` asks for the code and a password without echoing them.\n' +
+        'Or over HTTP, with your own password in place of the placeholder (the placeholder itself is refused):\n' +
         `  curl -X POST ${origin}/v1/setup -H 'content-type: application/json' \\\n` +
         `    -d '{"token":"${setup}","email":"you@example.com","password":"<a long passphrase>"}'\n` +
         'A new code is printed at every start until the operator exists.\n\n',

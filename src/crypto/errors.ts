@@ -13,7 +13,9 @@ export type CryptoErrorCode =
   | 'KEK_MISSING'
   | 'KEY_RETIRED'
   | 'KEYRING_INVALID'
-  | 'KEY_FILE_INSECURE';
+  | 'KEY_FILE_INSECURE'
+  /** The key-encryption keys do not open the data keys the database holds (another database's key file). */
+  | 'KEYRING_MISMATCH';
 
 /**
  * A refusal from the crypto module.

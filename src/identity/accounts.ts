@@ -619,7 +619,8 @@ export function createAccounts(deps: AccountsDeps) {
 
   async function completeSetup(token: string, input: { email: string; password: string }): Promise<PublicUser> {
     const email = normalizeEmail(input.email);
-    await acceptablePassword(input.password, [email]);
+    // The same rules as sign-up (length, blocklist with the printed placeholders, strength, breach check).
+    await acceptablePassword(input.password, [email, email.split('@')[0] ?? '']);
     const ops = await db.query("select 1 from users where is_operator and status <> 'deleted' limit 1");
     if (ops.rowCount > 0) throw new AppError('TOKEN_INVALID');
     await consumeEmailToken(token, 'setup');

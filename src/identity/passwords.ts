@@ -7,7 +7,8 @@
  *     password-only accounts; 8 is the lowest a policy may set, for passwords used with a
  *     second factor), at most `maxLength` code points (never below 64) and at most `maxBytes`
  *     bytes of UTF-8 (the most Argon2 ever receives);
- *  2. the offline blocklist (see `isCommonPassword`);
+ *  2. the offline blocklist (see `isCommonPassword`), which also holds the placeholder passwords
+ *     Gatehouse itself prints in example commands (see `PRINTED_PLACEHOLDERS`);
  *  3. strength: the zxcvbn score with the dictionaries of @zxcvbn-ts/language-common (common
  *     passwords, diceware words), keyboard graphs and the account's own data (email, name);
  *  4. optionally the online k-anonymity breach check (only 5 hex digits of the SHA-1 leave).
@@ -174,6 +175,26 @@ export function assertPasswordPolicy(policy: PasswordPolicy): void {
 }
 
 // --- offline blocklist -----------------------------------------------------------------------------
+
+/**
+ * Placeholder passwords that Gatehouse prints in its own example commands (the first-run `curl`,
+ * the password-reset mail). They are public, so they are refused like a common password: pasting
+ * an example unchanged must not create an account whose password is in the README. Compared in
+ * lowercase after NFKC, with and without the angle brackets.
+ */
+export const PRINTED_PLACEHOLDERS: readonly string[] = Object.freeze(['<a long passphrase>', '<new password>']);
+
+let placeholders: Set<string> | undefined;
+
+function printedPlaceholders(): Set<string> {
+  placeholders ??= new Set(PRINTED_PLACEHOLDERS.flatMap((p) => [p, p.replace(/^<|>$/g, '')]).map((p) => p.normalize('NFKC').toLowerCase()));
+  return placeholders;
+}
+
+/** True for a placeholder password Gatehouse prints in an example command (see `PRINTED_PLACEHOLDERS`). */
+export function isPrintedPlaceholder(password: string): boolean {
+  return printedPlaceholders().has(normalizePassword(password).toLowerCase().trim());
+}
 
 let blocklist: Set<string> | undefined;
 
@@ -354,7 +375,10 @@ export async function checkNewPassword(password: string, policy: PasswordPolicy,
     return refuse('PASSWORD_TOO_LONG', `This password is too long (at most ${policy.maxBytes} bytes of UTF-8; most characters outside Latin scripts take 2 to 4).`);
   }
 
-  // 2. offline blocklist
+  // 2. offline blocklist, and the placeholders of our own example commands
+  if (isPrintedPlaceholder(normalized)) {
+    return refuse('PASSWORD_COMMON', 'This is the placeholder from an example command, which anyone can read. Choose your own password.');
+  }
   if (isCommonPassword(normalized)) {
     return refuse('PASSWORD_COMMON', 'This is a commonly used password (or one with only digits or symbols added). Choose another.');
   }

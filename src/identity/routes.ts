@@ -34,7 +34,7 @@ export const IDENTITY_ERROR_CODES = {
   },
   PASSWORD_TOO_SHORT: { status: 400, message: 'The password is too short.', doc: 'Shorter than `auth.passwordMinLength` code points.' },
   PASSWORD_TOO_LONG: { status: 400, message: 'The password is too long.', doc: 'Longer than `auth.passwordMaxLength` code points or 4096 bytes.' },
-  PASSWORD_COMMON: { status: 400, message: 'This password is too common.', doc: 'On the shipped list of common and breached passwords.' },
+  PASSWORD_COMMON: { status: 400, message: 'This password is too common.', doc: 'On the shipped list of common and breached passwords, or the placeholder of one of Gatehouse\'s own example commands (the first-run `curl`).' },
   PASSWORD_BREACHED: { status: 400, message: 'This password appeared in a data breach.', doc: 'The optional online breach check found it.' },
   PASSWORD_TOO_WEAK: { status: 400, message: 'This password is too easy to guess.', doc: 'Below `auth.passwordMinStrength` by the strength estimate.' },
   PASSWORD_CHECK_UNAVAILABLE: {

@@ -292,7 +292,7 @@ export function keyringSharedSuite(name: string, makeEnv: () => Promise<KeyringS
       }
     });
 
-    it('crypto-shredding: KEY_DESTROYED on every node within a second; other tenants and users unaffected; a data backup stays unreadable', async () => {
+    it('crypto-shredding: KEY_DESTROYED on every node within a second; other tenants and users unaffected; a copy of the sealed values without data_keys stays unreadable', async () => {
       const tenant = randomUUID();
       await env.db.asOwner((tx) => tx.query("insert into tenants (id, kind) values ($1, 'org')", [tenant]));
       const user = randomUUID();
@@ -304,8 +304,8 @@ export function keyringSharedSuite(name: string, makeEnv: () => Promise<KeyringS
       try {
         expect(await readNote(tenant, keep, nodeB)).toBe('tenant-secret');
         expect(await readNote(tenant, personal, nodeB)).toBe('user-secret');
-        // A data backup: the sealed values, copied before shredding (data_keys are not part of
-        // data backups; DATA_BACKUP_EXCLUDED_TABLES).
+        // A copy of the sealed values taken before shredding, without data_keys (a copy that
+        // holds data_keys is not protected by shredding: see the note in keyring.ts).
         const backup = (await env.db.withTenant(tenant, (tx) => tx.query<{ id: string; user_id: string | null; body_sealed: string }>('select * from secret_notes'))).rows;
 
         // Shred one user's personal data first.
@@ -331,7 +331,7 @@ export function keyringSharedSuite(name: string, makeEnv: () => Promise<KeyringS
         }
         expect(code).toBe('KEY_DESTROYED');
         expect(await readNote(tenantB, other, nodeB)).toBe('other-tenant');
-        // Restored from the backup, the values still cannot be opened.
+        // Restored from that copy, the values still cannot be opened.
         for (const row of backup) {
           const scope = { tenantId: tenant, ...(row.user_id ? { subjectId: row.user_id } : {}) };
           expect(await codeOf(keyring.open(scope, { table: NOTES.table, column: NOTES.column, rowId: row.id }, row.body_sealed))).toBe('KEY_DESTROYED');

@@ -14,14 +14,14 @@ import type { Kek, KekSource } from '../crypto/kek-source.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 
-/**
- * Tables a data backup must leave out. Crypto-shredding destroys a data key in data_keys; a
- * backup that carried the wrapped keys would bring shredded keys back on restore, since the KEK
- * that unwraps them is still there. Data keys are therefore backed up only with the keyring
- * (its current state, which never holds a destroyed key), apart from data backups. A raw
- * database dump taken with data_keys included is not protected by shredding.
+/*
+ * Crypto-shredding and copies of the database. Gatehouse makes no backups (yet). Shredding erases
+ * a data key in data_keys of the live database; a copy taken before (a dump, a copy of the data
+ * directory, a PostgreSQL base backup, replica or WAL archive) still holds the wrapped key, which
+ * the KEK still unwraps, so shredding reaches such a copy only when the copy itself is destroyed.
+ * A copy without data_keys is no backup either: its sealed values cannot be opened and a node on
+ * it does not start (KEY_UNKNOWN).
  */
-export const DATA_BACKUP_EXCLUDED_TABLES: readonly string[] = ['data_keys'];
 
 /** The platform's own tenant id: its DEK seals platform secrets (signing keys). */
 export const PLATFORM_TENANT_ID = '00000000-0000-4000-8000-000000000000';
@@ -103,6 +103,12 @@ export interface Keyring {
   reloadKeks(): Promise<void>;
   primaryKekVersion(): number;
   status(): Promise<KeyStatus>;
+  /**
+   * Unwraps one platform data key per KEK version in use (nothing cached), so a node started with
+   * the key-encryption keys of another database fails at once instead of at its first sealed
+   * value. Throws CryptoError (DECRYPT_FAILED, KEK_MISSING); returns how many keys it unwrapped.
+   */
+  verifyKeks(): Promise<number>;
   /** Evicts cached DEKs of a tenant here and on every node. */
   invalidate(tenantId: string): Promise<void>;
   close(): Promise<void>;
@@ -385,6 +391,19 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     return done;
   }
 
+  async function verifyKeks(): Promise<number> {
+    const rows = await db.withTenant(PLATFORM_TENANT_ID, (tx) =>
+      tx.query<DekRow>(
+        "select distinct on (kek_version) id, tenant_id, subject_id, kek_version, wrapped, state, reserved_uses from data_keys where state <> 'destroyed' and wrapped is not null order by kek_version, id",
+      ),
+    );
+    for (const row of rows.rows) {
+      const key = unwrapKey(await kekFor(row.kek_version), row.wrapped as string, dekAad(row.id, row.tenant_id, row.subject_id ?? NO_SUBJECT, row.kek_version));
+      key.fill(0);
+    }
+    return rows.rows.length;
+  }
+
   async function status(): Promise<KeyStatus> {
     const counts = { active: 0, retired: 0, destroyed: 0, tenants: 0 };
     const byKek = new Map<number, number>();
@@ -417,6 +436,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     reloadKeks,
     primaryKekVersion: () => primary,
     status,
+    verifyKeks,
     invalidate,
     close: async () => {
       await unsubscribe();

@@ -6,7 +6,11 @@ import { ensureDataDir } from '../store/data-dir.ts';
 
 export function kekSourceFromConfig(config: Config): KekSource {
   if (config.keyring.masterKeys) return createEnvKekSource(config.keyring.masterKeys);
-  const dir = resolve(config.storage.dataDir);
-  if (!config.keyring.keyFile) ensureDataDir(dir);
-  return createFileKekSource(config.keyring.keyFile ? resolve(config.keyring.keyFile) : join(dir, 'master-keys.json'));
+  if (!config.keyring.keyFile) ensureDataDir(resolve(config.storage.dataDir));
+  return createFileKekSource(keyFilePathOf(config));
+}
+
+/** The local key file's absolute path: keyring.keyFile, else master-keys.json in the data directory. */
+export function keyFilePathOf(config: Config): string {
+  return config.keyring.keyFile ? resolve(config.keyring.keyFile) : join(resolve(config.storage.dataDir), 'master-keys.json');
 }

@@ -11,7 +11,7 @@ const CHILD = fileURLToPath(new URL('../support/startup-packages.ts', import.met
 
 describe('packages loaded when a node starts', () => {
   it('leaves the clients of Redis, PostgreSQL, SMTP, SAML, passkeys, QR codes, X.509 and the reference UI unloaded until they are used', () => {
-    const run = spawnSync(process.execPath, [CHILD], { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
+    const run = spawnSync(process.execPath, [CHILD], { encoding: 'utf8', timeout: 600_000, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } });
     expect(run.status, run.stderr).toBe(0);
     const { packages, files } = JSON.parse(run.stdout) as { packages: string[]; files: string[] };
     // The hook does see what a node needs (else the refusals below would prove nothing).

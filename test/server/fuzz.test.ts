@@ -4,19 +4,18 @@
  * another API's SDKs, that API's error shape).
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { fixtureFeature } from '../support/fixture-feature.ts';
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await createTestApp({
-    extraFeatures: [fixtureFeature],
-    overrides: { 'rateLimit.enabled': false },
-    env: { GATEHOUSE_CRON_SECRET: 'cron-secret-0123456789abcdef' },
-    verifiers: { apiKey: async () => ({ kind: 'apiKey', id: 'k', scopes: ['ai:chat'] }), webhook: { test: async () => ({ kind: 'webhook', id: 't' }) } },
-    logLevel: 'silent',
-  });
+// Built at collection time, so each route below is a test of its own: a failure names its route,
+// and no single test carries the whole fuzz run (300 bodies x every route with a body).
+const t: TestApp = await createTestApp({
+  extraFeatures: [fixtureFeature],
+  overrides: { 'rateLimit.enabled': false },
+  env: { GATEHOUSE_CRON_SECRET: 'cron-secret-0123456789abcdef' },
+  verifiers: { apiKey: async () => ({ kind: 'apiKey', id: 'k', scopes: ['ai:chat'] }), webhook: { test: async () => ({ kind: 'webhook', id: 't' }) } },
+  logLevel: 'silent',
 });
 afterAll(async () => t.close());
 
@@ -29,26 +28,29 @@ const bodyArb = fc.oneof(
 );
 const typeArb = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/octet-stream', 'application/json; charset=latin1');
 
+/** Bodies per route: a fixed count, so the run is bounded by work, not by a clock. */
+const RUNS_PER_ROUTE = 300;
+const routes = t.app.gatehouse.routes.filter((r) => r.hasBody);
+
 describe('random bodies never cause a 5xx', () => {
-  it('holds for every route with a body', async () => {
-    const routes = t.app.gatehouse.routes.filter((r) => r.hasBody);
+  it('covers the routes that take a body', () => {
     expect(routes.length).toBeGreaterThanOrEqual(4);
-    for (const route of routes) {
-      await fc.assert(
-        fc.asyncProperty(bodyArb, typeArb, async (payload, type) => {
-          const res = await t.app.inject({
-            method: route.method as 'POST',
-            url: route.url,
-            payload,
-            headers: { 'content-type': type, authorization: 'Bearer cron-secret-0123456789abcdef' },
-          });
-          expect(res.statusCode, `${route.method} ${route.url} <- ${type} ${payload.slice(0, 80)}`).toBeLessThan(500);
-          // Routes serving another API's SDKs (the AI gateway) answer in that API's error shape.
-          if (res.statusCode >= 400 && route.errorFormat) expect(res.json().error.type).toMatch(/^[a-z_]+$/);
-          else if (res.statusCode >= 400) expect(res.json().error.code).toMatch(/^[A-Z_]+$/);
-        }),
-        { numRuns: 300 },
-      );
-    }
+  });
+  it.each(routes.map((r) => [`${r.method} ${r.url}`, r] as const))('holds for %s', async (_name, route) => {
+    await fc.assert(
+      fc.asyncProperty(bodyArb, typeArb, async (payload, type) => {
+        const res = await t.app.inject({
+          method: route.method as 'POST',
+          url: route.url,
+          payload,
+          headers: { 'content-type': type, authorization: 'Bearer cron-secret-0123456789abcdef' },
+        });
+        expect(res.statusCode, `${route.method} ${route.url} <- ${type} ${payload.slice(0, 80)}`).toBeLessThan(500);
+        // Routes serving another API's SDKs (the AI gateway) answer in that API's error shape.
+        if (res.statusCode >= 400 && route.errorFormat) expect(res.json().error.type).toMatch(/^[a-z_]+$/);
+        else if (res.statusCode >= 400) expect(res.json().error.code).toMatch(/^[A-Z_]+$/);
+      }),
+      { numRuns: RUNS_PER_ROUTE },
+    );
   });
 });

@@ -1,0 +1,56 @@
+/**
+ * Does the keyring belong to this database? A node pointed at an existing PostgreSQL database
+ * with a new data directory used to create a fresh key file and then stop on the first sealed
+ * value with DECRYPT_FAILED, which names neither the key file nor the database. These checks
+ * run before and right after the keyring opens and say what is wrong and what to do.
+ */
+import { existsSync } from 'node:fs';
+import type { Config } from '../config/schema.ts';
+import { CryptoError } from '../crypto/errors.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import { keyFilePathOf } from '../keyring/source.ts';
+import type { Db } from '../store/db-types.ts';
+
+/** Data keys the database holds in wrapped form (destroyed ones hold nothing). */
+async function wrappedDataKeys(db: Db): Promise<number> {
+  // As the owner: data_keys is under row-level security, and this counts every tenant's.
+  const r = await db.asOwner((tx) => tx.query<{ n: number }>('select count(*)::int as n from data_keys where wrapped is not null'));
+  return r.rows[0]?.n ?? 0;
+}
+
+function whereKeksComeFrom(config: Config): string {
+  return config.keyring.masterKeys ? 'GATEHOUSE_MASTER_KEYS' : `the key file ${keyFilePathOf(config)}`;
+}
+
+/**
+ * Before the keyring opens (which creates a missing key file): refuses to create a key file
+ * for a database that already holds wrapped data keys, since a new key can never open them.
+ */
+export async function refuseNewKeyFileForExistingData(config: Config, db: Db): Promise<void> {
+  if (config.keyring.masterKeys) return;
+  const keyFile = keyFilePathOf(config);
+  if (existsSync(keyFile)) return;
+  const held = await wrappedDataKeys(db);
+  if (held === 0) return;
+  throw new CryptoError(
+    'KEYRING_MISMATCH',
+    `the database ${db.location} already holds ${held} data key(s) wrapped by key-encryption keys, but there is no key file at ${keyFile}. ` +
+      'A new key could not open them, so none was created. Copy the master-keys.json of the node that created this database to that path ' +
+      '(or set GATEHOUSE_KEYRING_KEY_FILE to it), or set GATEHOUSE_MASTER_KEYS to the keys every node shares.',
+  );
+}
+
+/** After the keyring opens: a key from another database surfaces here, named, instead of at the first sealed value. */
+export async function assertKeyringOpensDatabase(config: Config, db: Db, keyring: Keyring): Promise<void> {
+  try {
+    await keyring.verifyKeks();
+  } catch (err) {
+    if (!(err instanceof CryptoError) || (err.code !== 'DECRYPT_FAILED' && err.code !== 'KEK_MISSING')) throw err;
+    throw new CryptoError(
+      'KEYRING_MISMATCH',
+      `the key-encryption keys from ${whereKeksComeFrom(config)} do not open the data keys in the database ${db.location} (${err.code}): ` +
+        'they belong to another database. Use the key file (or GATEHOUSE_MASTER_KEYS) of the nodes that created this database; ' +
+        'a database whose keys are lost cannot be read.',
+    );
+  }
+}
