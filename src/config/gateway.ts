@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { opt, refineUniqueIds } from './option-meta.ts';
+import { httpUrlSchema } from './url.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Hosts and CIDRs
@@ -130,13 +131,7 @@ export const modelPatternSchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]
  * A provider's API root. No credentials, query or fragment: keys travel only in headers, and a
  * base URL is shown back by the API, so nothing secret may hide in it.
  */
-export const providerBaseUrlSchema = z
-  .url({ protocol: /^https?$/ })
-  .max(2048)
-  .refine((value) => {
-    const url = new URL(value);
-    return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
-  }, 'a base URL carries no credentials, query or fragment (keys go in apiKey)');
+export const providerBaseUrlSchema = httpUrlSchema({ bare: true });
 
 /** A configured provider (platform-wide or a tenant's own), without its key. */
 export const providerSchema = z.strictObject({
