@@ -12,6 +12,7 @@ import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { isUuid, TENANCY_EVICT_CHANNEL } from '../tenancy/authority.ts';
 import { createApiKeys, type ApiKeys } from './keys.ts';
+import { newNodeId } from './loop.ts';
 import { createMeter, type Meter } from './metering.ts';
 import { createPriceTable } from './prices.ts';
 import { createGatewayProxy, type GatewayProxy } from './proxy.ts';
@@ -116,6 +117,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger,
     now,
     bodyLimitBytes: settings.bodyLimitBytes,
+    nodeId: newNodeId(),
   });
 
   let closing: Promise<void> | undefined;

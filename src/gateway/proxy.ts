@@ -41,6 +41,7 @@ import {
 } from './config.ts';
 import type { GatewayErrorCode } from './error-codes.ts';
 import { GatewayError, isGatewayError } from './errors.ts';
+import { HOPS_HEADER, isLoopAnswer } from './loop.ts';
 import { buildUpstreamCall, formatOfKind, type ProviderConfig } from './providers.ts';
 import { scrubSecrets } from './scrub.ts';
 import {
@@ -79,6 +80,8 @@ export interface ForwardRequest {
   signal?: AbortSignal;
   /** Echoed in error bodies where the vendor shape has a place for it. */
   requestId?: string;
+  /** The Gatehouse nodes the call went through, this one last (src/gateway/loop.ts); sent upstream. */
+  hops?: readonly string[];
 }
 
 /** What happened, for metering and logs. */
@@ -210,7 +213,7 @@ function errorCodeOf(err: unknown): string | undefined {
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-const REFUSALS: readonly GatewayErrorCode[] = ['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'UPSTREAM_SCHEME_NOT_ALLOWED'];
+const REFUSALS: readonly GatewayErrorCode[] = ['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_PORT_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'UPSTREAM_SCHEME_NOT_ALLOWED', 'GATEWAY_LOOP_DETECTED'];
 
 /**
  * Creates the proxy: one per process, sharing the dispatcher's connection pools and one circuit
@@ -325,7 +328,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
           origin: upstream.origin,
           path: upstream.path,
           method: upstream.method,
-          headers: upstream.headers,
+          headers: request.hops ? { ...upstream.headers, [HOPS_HEADER]: request.hops.join(',') } : upstream.headers,
           body: upstream.body ?? null,
           signal: controller.signal,
           // The timer above is the first-byte limit; undici's is a backstop just behind it.
@@ -334,6 +337,13 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
         });
         body = response.body;
         clearTimeout(timer);
+        // Another Gatehouse (or this one) refused the call as a loop: give up on this target at once.
+        if (isLoopAnswer(response.headers)) {
+          // Discarded with dump(), not destroy(): an unread body destroyed emits an unhandled abort.
+          body = null;
+          void response.body.dump().catch(() => undefined);
+          throw new GatewayError('GATEWAY_LOOP_DETECTED');
+        }
         const readable = response.body;
         const iterator = readable[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
         const contentType = header(response.headers, 'content-type') ?? '';

@@ -236,7 +236,9 @@ function assertBaseUrlAllowed(baseUrl: string, policy: UpstreamPolicy): void {
         ? 'plain http is not allowed here (gateway.upstream.allowInsecureHttp)'
         : err.code === 'UPSTREAM_ADDRESS_NOT_ALLOWED'
           ? 'the address is private or reserved (gateway.upstream.allowedCidrs)'
-          : 'the host is not on the gateway\'s allowlist (gateway.upstream.allowedHosts)';
+          : err.code === 'UPSTREAM_PORT_NOT_ALLOWED'
+            ? 'the port is not allowed for this host (gateway.upstream.allowedHosts takes host:port entries; 443 without one)'
+            : 'the host is not on the gateway\'s allowlist (gateway.upstream.allowedHosts)';
     throw new AppError('VALIDATION_FAILED', `body.baseUrl: ${reason}`);
   }
 }

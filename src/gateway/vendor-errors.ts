@@ -51,7 +51,7 @@ const OPENAI_CODE_ALIASES: Record<string, string> = {
 };
 
 // Codes no retry can fix: the operator has to act, or (a used-up monthly limit) weeks must pass.
-const DO_NOT_RETRY = new Set(['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'UPSTREAM_SCHEME_NOT_ALLOWED', 'UPSTREAM_AUTH_FAILED', 'MONTHLY_LIMIT_REACHED']);
+const DO_NOT_RETRY = new Set(['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_PORT_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'GATEWAY_LOOP_DETECTED', 'NO_PROVIDER_CONFIGURED', 'UPSTREAM_SCHEME_NOT_ALLOWED', 'UPSTREAM_AUTH_FAILED', 'MONTHLY_LIMIT_REACHED']);
 
 function openAIType(status: number): string {
   if (status === 401) return 'authentication_error';

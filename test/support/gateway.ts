@@ -46,7 +46,7 @@ export async function startGatewayApp(options: TestAppOptions = {}): Promise<Gat
       ...options,
       env: { GATEHOUSE_GATEWAY_PROVIDER_KEYS: JSON.stringify({ openai: VENDOR_KEYS.openai, faulty: VENDOR_KEYS.openai, 'breaker-test': VENDOR_KEYS.openai, anthropic: VENDOR_KEYS.anthropic, 'anthropic-faulty': VENDOR_KEYS.anthropic }), ...options.env },
       overrides: {
-        'gateway.upstream.allowedHosts': ['127.0.0.1'],
+        'gateway.upstream.allowedHosts': ['127.0.0.1:*'],
         'gateway.upstream.allowedCidrs': ['127.0.0.1/32'],
         'gateway.upstream.allowInsecureHttp': true,
         'gateway.providers': mockProviders(vendor.url),
