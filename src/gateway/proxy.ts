@@ -14,8 +14,9 @@
  *   streams are relayed as they arrive, whole events at a time, with the provider's bytes: the only
  *   change is that the usage chunk the proxy asked for on the client's behalf is taken out again
  *   (a stream's headers leave with its first event, or alone after 20 ms when that event is late);
- * - a 4xx from the provider other than 401, 403 and 429: its status and body with every vendor key
- *   (and every 8+ character piece of one) removed;
+ * - a 4xx from the provider other than 401, 403 and 429: its status, and its error rebuilt in the
+ *   client's format from known fields only (type, code, param, and a message with every vendor key
+ *   cut out, or withheld when it holds an encoded copy of one): src/gateway/upstream-errors.ts;
  * - anything else: a Gatehouse error in the vendor's shape (src/gateway/vendor-errors.ts): 401/403
  *   from the provider become UPSTREAM_AUTH_FAILED (the client's own key was fine), 429 becomes
  *   UPSTREAM_RATE_LIMITED (the provider's message can name the platform's account), 5xx and
@@ -43,7 +44,7 @@ import type { GatewayErrorCode } from './error-codes.ts';
 import { GatewayError, isGatewayError } from './errors.ts';
 import { HOPS_HEADER, isLoopAnswer } from './loop.ts';
 import { buildUpstreamCall, formatOfKind, type ProviderConfig } from './providers.ts';
-import { scrubSecrets } from './scrub.ts';
+import { rebuildVendorError } from './upstream-errors.ts';
 import {
   createSseParser,
   createStreamUsageTracker,
@@ -461,18 +462,13 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       request.signal?.removeEventListener('abort', onCallerAbort);
     }
 
-    /** A 4xx from the provider: its status and its body, scrubbed of vendor keys. */
+    /** A 4xx from the provider: its status, and its error rebuilt from safe fields (src/gateway/upstream-errors.ts). */
     function relayUpstreamError(answer: Answer): ForwardResult {
-      const text = scrubSecrets(answer.head.toString('utf8'), secrets);
-      let isJson = true;
-      try {
-        JSON.parse(text);
-      } catch {
-        isJson = false;
-      }
+      const text = JSON.stringify(rebuildVendorError(request.format, answer.status, answer.head.toString('utf8'), secrets, request.requestId));
       res.writeHead(answer.status, {
-        'content-type': isJson ? 'application/json' : 'text/plain; charset=utf-8',
+        'content-type': 'application/json; charset=utf-8',
         'content-length': String(Buffer.byteLength(text)),
+        ...(request.requestId ? { 'x-request-id': request.requestId } : {}),
       });
       res.end(text);
       return result(answer.status, NO_USAGE);

@@ -23,7 +23,7 @@ export interface GatewayTestApp extends TestApp {
 
 /** Platform providers: fault models go to providers of their own, so their breakers trip nothing else. */
 export function mockProviders(vendorUrl: string): unknown[] {
-  const faults = ['mock-500', 'mock-hang-first-byte', 'mock-break-midstream', 'mock-break-midevent', 'mock-echo-key', 'mock-no-usage'];
+  const faults = ['mock-500', 'mock-hang-first-byte', 'mock-break-midstream', 'mock-break-midevent', 'mock-echo-key', 'mock-echo-key-encoded', 'mock-no-usage'];
   return [
     { id: 'faulty', kind: 'openai', baseUrl: vendorUrl, models: faults },
     { id: 'breaker-test', kind: 'openai', baseUrl: vendorUrl, models: ['mock-503'] },
