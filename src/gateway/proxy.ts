@@ -31,7 +31,7 @@ import type { ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { createBreakerRegistry, isBreakerOpenError, type BreakerRegistry, type BreakerState } from './breakers.ts';
+import { createBreakerRegistry, isBreakerOpenError, type BreakerRegistry, type BreakerState, type BreakerTransitionListener } from './breakers.ts';
 import {
   breakerConfigSchema,
   retryConfigSchema,
@@ -118,6 +118,8 @@ export interface GatewayProxyOptions {
   maxErrorBodyBytes?: number;
   /** Random source for the backoff jitter, in [0, 1). */
   random?: () => number;
+  /** Told of every breaker state change (the metrics counter). */
+  onBreakerTransition?: BreakerTransitionListener;
 }
 
 export interface GatewayProxy {
@@ -128,6 +130,8 @@ export interface GatewayProxy {
    */
   forward(request: ForwardRequest, res: ServerResponse): Promise<ForwardResult>;
   breakerState(providerId: string): BreakerState;
+  /** Every provider breaker made so far with its state (the metrics gauge). */
+  breakerStates(): [providerId: string, state: BreakerState][];
   /** Stops the breakers' timers. */
   close(): void;
 }
@@ -230,6 +234,8 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
   const breakers: BreakerRegistry = createBreakerRegistry(
     breakerConfigSchema.parse(options.breaker ?? {}),
     (err) => err instanceof Cancelled || isGatewayError(err, ...REFUSALS),
+    Date.now,
+    options.onBreakerTransition,
   );
 
   /** Reads `iterator` until `limit` bytes; returns them and whether the body ended. */
@@ -612,6 +618,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
   return {
     forward,
     breakerState: (providerId) => breakers.get(providerId).state,
+    breakerStates: () => breakers.states(),
     close: () => breakers.shutdown(),
   };
 }
