@@ -59,6 +59,11 @@ export const GATEWAY_ERROR_CODES = {
     message: 'The call came back to this gateway: a provider points at Gatehouse itself.',
     doc: 'A provider\'s base URL leads back to Gatehouse (this node, another node of the deployment, or a chain of more than 8 Gatehouse nodes). The looping call is refused once, by the node it came back to, and the first node answers the client with this code instead of retrying. Fix the provider\'s base URL. Not retried.',
   },
+  NO_PROVIDER_CONFIGURED: {
+    status: 404,
+    message: 'No AI provider is configured for this workspace: an operator must set GATEHOUSE_GATEWAY_PROVIDERS (with GATEHOUSE_GATEWAY_PROVIDER_KEYS), or a workspace admin must add a provider.',
+    doc: 'Neither the platform (`gateway.providers`) nor the key\'s workspace (`/v1/orgs/:org/workspaces/:ws/providers`) has any provider, so no model can be called or listed. Distinct from MODEL_NOT_FOUND so a new installation says what is missing. Not retried.',
+  },
   MODEL_NOT_FOUND: {
     status: 404,
     message: 'The model does not exist or you do not have access to it.',

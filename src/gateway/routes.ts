@@ -25,7 +25,7 @@ import { countMonthlyCall, type MonthlyLimitDeps } from './monthly-limit.ts';
 import type { PriceTable } from './prices.ts';
 import { HOPS_HEADER, nextHops } from './loop.ts';
 import type { GatewayProxy } from './proxy.ts';
-import { listModels, resolveTargets, type RoutableProvider, type Routing } from './routing.ts';
+import { assertAnyProvider, listModels, resolveTargets, type RoutableProvider, type Routing } from './routing.ts';
 import type { WireFormat } from './usage.ts';
 import { fromAppError, sendVendorError, toVendorErrorBody, vendorErrorHeaders } from './vendor-errors.ts';
 
@@ -456,7 +456,9 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
         schema: { response: { 200: modelsList } },
         handler: async ({ request }) => {
           const key = verifiedKeyOf(request);
-          const models = listModels(await routing.load(key.tenantId, key.workspaceId), platform);
+          const workspace = await routing.load(key.tenantId, key.workspaceId);
+          assertAnyProvider(workspace, platform);
+          const models = listModels(workspace, platform);
           return { object: 'list' as const, data: models.map((m) => ({ id: m.id, object: 'model' as const, created: 0, owned_by: m.ownedBy })) };
         },
       }),

@@ -161,7 +161,13 @@ export function resolveTargets(routing: WorkspaceRouting, platform: readonly Rou
   return resolution;
 }
 
+/** Throws NO_PROVIDER_CONFIGURED when neither the platform nor the workspace has any provider. */
+export function assertAnyProvider(routing: WorkspaceRouting, platform: readonly RoutableProvider[]): void {
+  if (routing.providers.length === 0 && platform.length === 0) throw new GatewayError('NO_PROVIDER_CONFIGURED');
+}
+
 function resolveUncached(routing: WorkspaceRouting, platform: readonly RoutableProvider[], format: WireFormat, model: string): Resolution {
+  assertAnyProvider(routing, platform);
   const candidates = [...routing.providers, ...platform].filter((p) => formatOfKind(p.config.kind) === format);
   const labels = new Map<string, string>();
   const toTarget = (provider: RoutableProvider, upstreamModel: string): ForwardTarget => {
