@@ -240,7 +240,7 @@ async function runGatehouseChild(): Promise<void> {
       'log.level': 'info',
       // Limits stay on and are counted on every call; loopback load from one IP must not hit them.
       'rateLimit.categories': { ai: { ip: unlimited, principal: unlimited } },
-      'gateway.upstream.allowedHosts': ['127.0.0.1'],
+      'gateway.upstream.allowedHosts': ['127.0.0.1:*'],
       'gateway.upstream.allowedCidrs': ['127.0.0.1/32'],
       'gateway.upstream.allowInsecureHttp': true,
       'gateway.providers': [{ id: 'mock', kind: 'openai', baseUrl: upstream, models: ['mock-model'] }],

@@ -59,6 +59,11 @@ export async function runDoctor(loaded: LoadedConfig): Promise<DoctorReport> {
   if (config.server.host !== '127.0.0.1' && config.server.host !== '::1' && config.server.host !== 'localhost' && !config.tls.certFile) {
     warnings.push(`listening on ${config.server.host} without TLS: put a TLS-terminating proxy in front (and list it in server.trustedProxies)`);
   }
+  if (config.gateway.providers.length === 0) {
+    warnings.push(
+      'no platform AI provider: API keys get no_provider_configured until a workspace adds its own; set GATEHOUSE_GATEWAY_PROVIDERS and GATEHOUSE_GATEWAY_PROVIDER_KEYS (README: "A first AI provider")',
+    );
+  }
   if (!config.metrics.token && !config.metrics.open) warnings.push('/metrics refuses every request: set GATEHOUSE_METRICS_TOKEN');
   if (config.storage.databaseUrl && !config.keyring.masterKeys) {
     warnings.push('key-encryption keys come from a local key file while storage is shared PostgreSQL: every node needs the same keys, set GATEHOUSE_MASTER_KEYS');

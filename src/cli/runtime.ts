@@ -107,6 +107,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     });
     // The SAML ACS receives an HTML form post; every other route keeps refusing form bodies.
     registerSamlFormBody(app);
+    for (const metric of gateway.metrics) app.gatehouse.metrics.registry.registerMetric(metric);
     await app.ready();
     const openKv = kv;
     const liveKeyring = keyring;

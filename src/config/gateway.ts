@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { opt, refineUniqueIds } from './option-meta.ts';
+import { httpUrlSchema } from './url.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Hosts and CIDRs
@@ -28,9 +29,50 @@ export function normalizeHost(host: string): string {
   return h;
 }
 
+/** An allowlist entry split into its host pattern and its port rule. */
+export interface HostEntry {
+  /** The host pattern in compared form (see normalizeHost): a name, `*.suffix` or an IP literal. */
+  host: string;
+  /** A port, `*` for any port, or null for the scheme's default port (443, or 80 for http). */
+  port: number | '*' | null;
+}
+
+const PORT_TEXT = /^\d{1,5}$/;
+
+/**
+ * Splits `host`, `host:port`, `host:*`, `[v6]`, `[v6]:port` or a bare IPv6 literal. Returns null
+ * when the port part is not a port (1-65535 or `*`).
+ */
+export function parseHostEntry(entry: string): HostEntry | null {
+  const text = entry.trim();
+  let host = text;
+  let portText: string | undefined;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close === -1) return null;
+    host = text.slice(0, close + 1);
+    const rest = text.slice(close + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) return null;
+      portText = rest.slice(1);
+    }
+  } else if (text.split(':').length === 2) {
+    // One colon: host:port. More than one: a bare IPv6 literal, which carries no port.
+    [host = '', portText] = text.split(':');
+  }
+  if (portText === undefined) return { host: normalizeHost(host), port: null };
+  if (portText === '*') return { host: normalizeHost(host), port: '*' };
+  if (!PORT_TEXT.test(portText)) return null;
+  const port = Number(portText);
+  if (port < 1 || port > 65_535) return null;
+  return { host: normalizeHost(host), port };
+}
+
 /** Why `pattern` is not a valid allowlist entry, or null when it is. */
 export function checkHostPattern(pattern: string): string | null {
-  const p = normalizeHost(pattern);
+  const entry = parseHostEntry(pattern);
+  if (entry === null) return 'the port is not a number from 1 to 65535 or *';
+  const p = entry.host;
   if (isIP(p) !== 0) return null;
   const name = p.startsWith('*.') ? p.slice(2) : p;
   if (name.includes('*')) return 'a wildcard may only be the whole first label, as in *.example.com';
@@ -130,13 +172,7 @@ export const modelPatternSchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]
  * A provider's API root. No credentials, query or fragment: keys travel only in headers, and a
  * base URL is shown back by the API, so nothing secret may hide in it.
  */
-export const providerBaseUrlSchema = z
-  .url({ protocol: /^https?$/ })
-  .max(2048)
-  .refine((value) => {
-    const url = new URL(value);
-    return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
-  }, 'a base URL carries no credentials, query or fragment (keys go in apiKey)');
+export const providerBaseUrlSchema = httpUrlSchema({ bare: true });
 
 /** A configured provider (platform-wide or a tenant's own), without its key. */
 export const providerSchema = z.strictObject({
@@ -165,7 +201,7 @@ export type PlatformProviderConfig = z.infer<typeof platformProviderSchema>;
 
 const upstreamFields = {
   allowedHosts: opt(z.array(hostPattern).max(1000).default(['api.openai.com', 'api.anthropic.com', '*.openai.azure.com']), {
-    doc: 'Hostnames (exact, or `*.suffix` for any name below the suffix) that provider base URLs may name, platform-wide and bring-your-own alike. Checked before DNS; the resolved address is checked too.',
+    doc: 'Hosts, each with the ports allowed on it, that provider base URLs may name, platform-wide and bring-your-own alike. An entry is a host (exact, an IP literal, or `*.suffix` for any name below the suffix) with an optional port: `api.openai.com` allows only the default port of the URL\'s scheme (443 for https, 80 for http), `ollama.internal:11434` only port 11434, `[fd00::5]:8443` an IPv6 literal with a port, and `vllm.internal:*` any port of that host (only for hosts you run). List a host once per port. Checked before DNS; the resolved address is checked too.',
   }),
   allowedCidrs: opt(z.array(cidr).max(1000).default([]), {
     doc: 'CIDRs allowed although private, loopback or reserved (e.g. an in-house model server on 10.0.5.0/24). Empty: providers must resolve to public addresses only (SSRF and DNS-rebinding defence).',

@@ -250,7 +250,11 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const providerIds = new Set(config.gateway.providers.map((p) => p.id));
   for (const id of Object.keys(config.gateway.providerKeys ?? {})) {
     // Names only the provider id, never the key.
-    if (!providerIds.has(id)) throw new ConfigError(`gateway.providerKeys: names the provider "${id}", which gateway.providers does not list`);
+    if (!providerIds.has(id)) {
+      throw new ConfigError(
+        `gateway.providerKeys: names the provider "${id}", which gateway.providers does not list; set GATEHOUSE_GATEWAY_PROVIDERS too, e.g. [{"id": "${id}", "kind": "openai-compatible", "baseUrl": "https://api.example.com", "models": ["*"]}] (kind is openai, anthropic, azure-openai or openai-compatible; the host must be on GATEHOUSE_GATEWAY_UPSTREAM_ALLOWED_HOSTS)`,
+      );
+    }
   }
   return { config: deepFreeze(config), sources, configFile: Object.keys(fileValues).length > 0 ? filePath : undefined };
 }

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { gatewaySection } from './gateway.ts';
 import { opt } from './option-meta.ts';
+import { httpUrlSchema } from './url.ts';
 import { socialSection } from './social.ts';
 
 export { metaOf, type OptionMeta } from './option-meta.ts';
@@ -40,7 +41,7 @@ export const configSchema = z.strictObject({
         doc: 'Interface to listen on. Loopback by default; set 0.0.0.0 to accept outside connections.',
       }),
       port: opt(port.default(8700), { doc: 'TCP port of the HTTP(S) listener (0 picks a free port).' }),
-      publicUrl: opt(z.url({ protocol: /^https?$/ }).optional(), {
+      publicUrl: opt(httpUrlSchema().optional(), {
         doc: 'The URL clients use to reach Gatehouse (used in security.txt and redirects). Defaults to the listener address.',
       }),
       trustedProxies: opt(z.array(z.string().min(1)).default([]), {
@@ -71,7 +72,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   cors: z
     .strictObject({
-      origins: opt(z.array(z.url({ protocol: /^https?$/ })).default([]), {
+      origins: opt(z.array(httpUrlSchema()).default([]), {
         doc: 'Browser origins allowed to call the API cross-origin (exact match). Empty: no cross-origin access.',
       }),
     })
@@ -118,7 +119,7 @@ export const configSchema = z.strictObject({
       breachCheck: opt(z.enum(['off', 'fail-open', 'fail-closed']).default('off'), {
         doc: 'Online k-anonymity breach check of new passwords (only a 5-character hash prefix leaves). fail-open accepts the password when the service cannot answer; fail-closed refuses it.',
       }),
-      breachRangeUrl: opt(z.url({ protocol: /^https?$/ }).default('https://api.pwnedpasswords.com/range/'), { doc: 'Range API of the breach check.' }),
+      breachRangeUrl: opt(httpUrlSchema().default('https://api.pwnedpasswords.com/range/'), { doc: 'Range API of the breach check.' }),
       argon2MemoryKiB: opt(z.number().int().min(19_456).max(4_194_304).default(19_456), { doc: 'Argon2id memory cost in KiB (OWASP minimum 19 MiB). Raising it rehashes passwords at their next sign-in.' }),
       argon2TimeCost: opt(z.number().int().min(2).max(100).default(2), { doc: 'Argon2id iterations (OWASP minimum 2).' }),
       argon2Parallelism: opt(z.number().int().min(1).max(16).default(1), { doc: 'Argon2id lanes.' }),
@@ -252,7 +253,7 @@ export const configSchema = z.strictObject({
         doc: 'WebAuthn relying party id of passkeys (a registrable domain of the origins). Default: the host of the public URL. Changing it makes every registered passkey unusable.',
       }),
       rpName: opt(z.string().min(1).max(64).default('Gatehouse'), { doc: 'Relying party name authenticators show when a passkey is created.' }),
-      origins: opt(z.array(z.url({ protocol: /^https?$/ })).default([]), {
+      origins: opt(z.array(httpUrlSchema()).default([]), {
         doc: 'Page origins whose passkey ceremonies are accepted (exact match with clientDataJSON.origin). Empty: the origin of the public URL.',
       }),
     })
@@ -289,7 +290,7 @@ export const configSchema = z.strictObject({
       expiresDays: opt(z.number().int().min(1).max(365).default(180), {
         doc: 'security.txt Expires is this many days after the server starts (RFC 9116 recommends under a year).',
       }),
-      policyUrl: opt(z.url({ protocol: /^https?$/ }).optional(), {
+      policyUrl: opt(httpUrlSchema().optional(), {
         doc: 'Disclosure policy URL in security.txt. Default: this server\'s /security-policy (SECURITY.md).',
       }),
       preferredLanguages: opt(z.string().default('en'), { doc: 'security.txt Preferred-Languages.' }),

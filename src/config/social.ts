@@ -5,9 +5,10 @@
  */
 import { z } from 'zod';
 import { opt, refineUniqueIds } from './option-meta.ts';
+import { httpUrlSchema } from './url.ts';
 
 const providerIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and "-", at most 32');
-const endpoint = z.url({ protocol: /^https?$/ });
+const endpoint = httpUrlSchema();
 
 /** Presets fill in what the operator leaves out; an explicit value always wins. */
 export const SOCIAL_PRESETS = {

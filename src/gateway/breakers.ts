@@ -27,6 +27,8 @@ export interface ProviderBreaker {
 
 export interface BreakerRegistry {
   get(providerId: string): ProviderBreaker;
+  /** Every breaker made so far with its state, for the metrics gauge. */
+  states(): [providerId: string, state: BreakerState][];
   /** Stops every breaker's timers. */
   shutdown(): void;
 }
@@ -36,12 +38,20 @@ export function isBreakerOpenError(err: unknown): boolean {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === 'EOPENBREAKER';
 }
 
+/** Called when a provider's breaker changes state (OPS-2: counted in /metrics). */
+export type BreakerTransitionListener = (providerId: string, from: BreakerState, to: BreakerState) => void;
+
 /**
  * Breakers for providers, made on first use. `isNeutral(err)` tells errors that must not count as
  * failures (cancellations, the gateway's own refusals).
  * @example const breakers = createBreakerRegistry(config.breaker, (e) => isClientAbort(e))
  */
-export function createBreakerRegistry(config: BreakerConfig, isNeutral: (err: unknown) => boolean, now: () => number = Date.now): BreakerRegistry {
+export function createBreakerRegistry(
+  config: BreakerConfig,
+  isNeutral: (err: unknown) => boolean,
+  now: () => number = Date.now,
+  onTransition: BreakerTransitionListener = () => undefined,
+): BreakerRegistry {
   const breakers = new Map<string, ProviderBreaker & { circuit: CircuitBreaker<[Action], unknown> }>();
   // opossum splits its window into buckets; 10 keeps the count fine-grained.
   const buckets = 10;
@@ -62,9 +72,19 @@ export function createBreakerRegistry(config: BreakerConfig, isNeutral: (err: un
         errorFilter: (err: unknown) => isNeutral(err),
       });
       let openedAt = 0;
+      let last: BreakerState = 'closed';
+      const moveTo = (next: BreakerState): void => {
+        if (next === last) return;
+        const from = last;
+        last = next;
+        onTransition(providerId, from, next);
+      };
       circuit.on('open', () => {
         openedAt = now();
+        moveTo('open');
       });
+      circuit.on('halfOpen', () => moveTo('half-open'));
+      circuit.on('close', () => moveTo('closed'));
       const breaker = {
         circuit,
         fire<T>(action: () => Promise<T>): Promise<T> {
@@ -81,6 +101,9 @@ export function createBreakerRegistry(config: BreakerConfig, isNeutral: (err: un
       };
       breakers.set(providerId, breaker);
       return breaker;
+    },
+    states() {
+      return [...breakers].map(([id, b]) => [id, b.state]);
     },
     shutdown() {
       for (const b of breakers.values()) b.circuit.shutdown();

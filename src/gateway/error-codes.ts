@@ -14,6 +14,11 @@ export const GATEWAY_ERROR_CODES = {
     message: 'The AI provider cannot be reached from this gateway.',
     doc: 'The provider\'s base URL names a host that is not on `gateway.upstream.allowedHosts`. An operator must add the host (or a `*.suffix` pattern) or fix the provider\'s URL. Not retried.',
   },
+  UPSTREAM_PORT_NOT_ALLOWED: {
+    status: 502,
+    message: 'The AI provider cannot be reached from this gateway.',
+    doc: 'The provider\'s base URL names an allowed host but a port its `gateway.upstream.allowedHosts` entry does not allow (an entry without a port allows only 443 for https, 80 for http). An operator must add `host:port` or fix the provider\'s URL. Not retried.',
+  },
   UPSTREAM_ADDRESS_NOT_ALLOWED: {
     status: 502,
     message: 'The AI provider cannot be reached from this gateway.',
@@ -48,6 +53,16 @@ export const GATEWAY_ERROR_CODES = {
     status: 504,
     message: 'The AI provider did not answer in time.',
     doc: 'Connecting, the first byte of the answer, a pause inside a stream, or the whole exchange took longer than `gateway.timeouts` allow.',
+  },
+  GATEWAY_LOOP_DETECTED: {
+    status: 508,
+    message: 'The call came back to this gateway: a provider points at Gatehouse itself.',
+    doc: 'A provider\'s base URL leads back to Gatehouse (this node, another node of the deployment, or a chain of more than 8 Gatehouse nodes). The looping call is refused once, by the node it came back to, and the first node answers the client with this code instead of retrying. Fix the provider\'s base URL. Not retried.',
+  },
+  NO_PROVIDER_CONFIGURED: {
+    status: 404,
+    message: 'No AI provider is configured for this workspace: an operator must set GATEHOUSE_GATEWAY_PROVIDERS (with GATEHOUSE_GATEWAY_PROVIDER_KEYS), or a workspace admin must add a provider.',
+    doc: 'Neither the platform (`gateway.providers`) nor the key\'s workspace (`/v1/orgs/:org/workspaces/:ws/providers`) has any provider, so no model can be called or listed. Distinct from MODEL_NOT_FOUND so a new installation says what is missing. Not retried.',
   },
   MODEL_NOT_FOUND: {
     status: 404,

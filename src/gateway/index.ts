@@ -4,14 +4,17 @@
  * workspace routing, the caches' eviction across nodes, and the feature with its routes.
  */
 import type { Logger } from 'pino';
+import type { Metric } from 'prom-client';
 import type { AuditLog } from '../audit/log.ts';
 import type { Config } from '../config/schema.ts';
 import type { Keyring } from '../keyring/keyring.ts';
+import { createBreakerMetrics } from '../server/metrics.ts';
 import type { Feature, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { isUuid, TENANCY_EVICT_CHANNEL } from '../tenancy/authority.ts';
 import { createApiKeys, type ApiKeys } from './keys.ts';
+import { newNodeId } from './loop.ts';
 import { createMeter, type Meter } from './metering.ts';
 import { createPriceTable } from './prices.ts';
 import { createGatewayProxy, type GatewayProxy } from './proxy.ts';
@@ -31,6 +34,8 @@ export interface Gateway {
   routing: Routing;
   meter: Meter;
   proxy: GatewayProxy;
+  /** Prometheus metrics of the gateway (breaker state and transitions), for the server's registry. */
+  metrics: Metric[];
   /** Unsubscribes, writes buffered usage, stops the breakers and closes upstream connections. */
   close: () => Promise<void>;
 }
@@ -54,7 +59,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const settings = config.gateway;
   const cacheTtlMs = settings.keyCacheSeconds * 1000;
   const agent = createUpstreamAgent(settings.upstream);
-  const proxy = createGatewayProxy({ dispatcher: agent, timeouts: settings.timeouts, retry: settings.retry, breaker: settings.breaker });
+  // The gauge reads the proxy's breakers at scrape time, long after both exist.
+  const breakerMetrics = createBreakerMetrics(() => proxy.breakerStates());
+  const proxy = createGatewayProxy({
+    dispatcher: agent,
+    timeouts: settings.timeouts,
+    retry: settings.retry,
+    breaker: settings.breaker,
+    onBreakerTransition: breakerMetrics.transition,
+  });
   const prices = createPriceTable(settings.prices.map((p) => ({ ...p })));
   const meter = createMeter({ db, logger, flushMs: settings.usageFlushMs, maxBuffered: settings.usageMaxBuffered });
   const keys = createApiKeys({
@@ -116,6 +129,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger,
     now,
     bodyLimitBytes: settings.bodyLimitBytes,
+    nodeId: newNodeId(),
   });
 
   let closing: Promise<void> | undefined;
@@ -126,6 +140,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     routing,
     meter,
     proxy,
+    metrics: breakerMetrics.metrics,
     close: () => {
       closing ??= (async () => {
         for (const unsubscribe of unsubscribers) await unsubscribe().catch((err: unknown) => logger.error({ err }, 'gateway unsubscribe failed'));

@@ -14,8 +14,9 @@
  *   streams are relayed as they arrive, whole events at a time, with the provider's bytes: the only
  *   change is that the usage chunk the proxy asked for on the client's behalf is taken out again
  *   (a stream's headers leave with its first event, or alone after 20 ms when that event is late);
- * - a 4xx from the provider other than 401, 403 and 429: its status and body with every vendor key
- *   (and every 8+ character piece of one) removed;
+ * - a 4xx from the provider other than 401, 403 and 429: its status, and its error rebuilt in the
+ *   client's format from known fields only (type, code, param, and a message with every vendor key
+ *   cut out, or withheld when it holds an encoded copy of one): src/gateway/upstream-errors.ts;
  * - anything else: a Gatehouse error in the vendor's shape (src/gateway/vendor-errors.ts): 401/403
  *   from the provider become UPSTREAM_AUTH_FAILED (the client's own key was fine), 429 becomes
  *   UPSTREAM_RATE_LIMITED (the provider's message can name the platform's account), 5xx and
@@ -30,7 +31,7 @@ import type { ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { createBreakerRegistry, isBreakerOpenError, type BreakerRegistry, type BreakerState } from './breakers.ts';
+import { createBreakerRegistry, isBreakerOpenError, type BreakerRegistry, type BreakerState, type BreakerTransitionListener } from './breakers.ts';
 import {
   breakerConfigSchema,
   retryConfigSchema,
@@ -41,8 +42,9 @@ import {
 } from './config.ts';
 import type { GatewayErrorCode } from './error-codes.ts';
 import { GatewayError, isGatewayError } from './errors.ts';
+import { HOPS_HEADER, isLoopAnswer } from './loop.ts';
 import { buildUpstreamCall, formatOfKind, type ProviderConfig } from './providers.ts';
-import { scrubSecrets } from './scrub.ts';
+import { rebuildVendorError } from './upstream-errors.ts';
 import {
   createSseParser,
   createStreamUsageTracker,
@@ -79,6 +81,8 @@ export interface ForwardRequest {
   signal?: AbortSignal;
   /** Echoed in error bodies where the vendor shape has a place for it. */
   requestId?: string;
+  /** The Gatehouse nodes the call went through, this one last (src/gateway/loop.ts); sent upstream. */
+  hops?: readonly string[];
 }
 
 /** What happened, for metering and logs. */
@@ -114,6 +118,8 @@ export interface GatewayProxyOptions {
   maxErrorBodyBytes?: number;
   /** Random source for the backoff jitter, in [0, 1). */
   random?: () => number;
+  /** Told of every breaker state change (the metrics counter). */
+  onBreakerTransition?: BreakerTransitionListener;
 }
 
 export interface GatewayProxy {
@@ -124,6 +130,8 @@ export interface GatewayProxy {
    */
   forward(request: ForwardRequest, res: ServerResponse): Promise<ForwardResult>;
   breakerState(providerId: string): BreakerState;
+  /** Every provider breaker made so far with its state (the metrics gauge). */
+  breakerStates(): [providerId: string, state: BreakerState][];
   /** Stops the breakers' timers. */
   close(): void;
 }
@@ -210,7 +218,7 @@ function errorCodeOf(err: unknown): string | undefined {
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-const REFUSALS: readonly GatewayErrorCode[] = ['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'UPSTREAM_SCHEME_NOT_ALLOWED'];
+const REFUSALS: readonly GatewayErrorCode[] = ['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_PORT_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'UPSTREAM_SCHEME_NOT_ALLOWED', 'GATEWAY_LOOP_DETECTED'];
 
 /**
  * Creates the proxy: one per process, sharing the dispatcher's connection pools and one circuit
@@ -226,6 +234,8 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
   const breakers: BreakerRegistry = createBreakerRegistry(
     breakerConfigSchema.parse(options.breaker ?? {}),
     (err) => err instanceof Cancelled || isGatewayError(err, ...REFUSALS),
+    Date.now,
+    options.onBreakerTransition,
   );
 
   /** Reads `iterator` until `limit` bytes; returns them and whether the body ended. */
@@ -325,7 +335,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
           origin: upstream.origin,
           path: upstream.path,
           method: upstream.method,
-          headers: upstream.headers,
+          headers: request.hops ? { ...upstream.headers, [HOPS_HEADER]: request.hops.join(',') } : upstream.headers,
           body: upstream.body ?? null,
           signal: controller.signal,
           // The timer above is the first-byte limit; undici's is a backstop just behind it.
@@ -334,6 +344,13 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
         });
         body = response.body;
         clearTimeout(timer);
+        // Another Gatehouse (or this one) refused the call as a loop: give up on this target at once.
+        if (isLoopAnswer(response.headers)) {
+          // Discarded with dump(), not destroy(): an unread body destroyed emits an unhandled abort.
+          body = null;
+          void response.body.dump().catch(() => undefined);
+          throw new GatewayError('GATEWAY_LOOP_DETECTED');
+        }
         const readable = response.body;
         const iterator = readable[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
         const contentType = header(response.headers, 'content-type') ?? '';
@@ -451,18 +468,13 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
       request.signal?.removeEventListener('abort', onCallerAbort);
     }
 
-    /** A 4xx from the provider: its status and its body, scrubbed of vendor keys. */
+    /** A 4xx from the provider: its status, and its error rebuilt from safe fields (src/gateway/upstream-errors.ts). */
     function relayUpstreamError(answer: Answer): ForwardResult {
-      const text = scrubSecrets(answer.head.toString('utf8'), secrets);
-      let isJson = true;
-      try {
-        JSON.parse(text);
-      } catch {
-        isJson = false;
-      }
+      const text = JSON.stringify(rebuildVendorError(request.format, answer.status, answer.head.toString('utf8'), secrets, request.requestId));
       res.writeHead(answer.status, {
-        'content-type': isJson ? 'application/json' : 'text/plain; charset=utf-8',
+        'content-type': 'application/json; charset=utf-8',
         'content-length': String(Buffer.byteLength(text)),
+        ...(request.requestId ? { 'x-request-id': request.requestId } : {}),
       });
       res.end(text);
       return result(answer.status, NO_USAGE);
@@ -606,6 +618,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
   return {
     forward,
     breakerState: (providerId) => breakers.get(providerId).state,
+    breakerStates: () => breakers.states(),
     close: () => breakers.shutdown(),
   };
 }

@@ -23,8 +23,9 @@ import { API_KEY_SCOPES, verifiedKeyOf, type ApiKeys } from './keys.ts';
 import { monthOf, readUsageReport, type Meter } from './metering.ts';
 import { countMonthlyCall, type MonthlyLimitDeps } from './monthly-limit.ts';
 import type { PriceTable } from './prices.ts';
+import { HOPS_HEADER, nextHops } from './loop.ts';
 import type { GatewayProxy } from './proxy.ts';
-import { listModels, resolveTargets, type RoutableProvider, type Routing } from './routing.ts';
+import { assertAnyProvider, listModels, resolveTargets, type RoutableProvider, type Routing } from './routing.ts';
 import type { WireFormat } from './usage.ts';
 import { fromAppError, sendVendorError, toVendorErrorBody, vendorErrorHeaders } from './vendor-errors.ts';
 
@@ -148,6 +149,8 @@ export interface GatewayFeatureDeps {
   logger: Logger;
   now: () => number;
   bodyLimitBytes: number;
+  /** This node's id in `x-gatehouse-hops` (src/gateway/loop.ts). */
+  nodeId: string;
 }
 
 /**
@@ -170,6 +173,8 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     body: Record<string, unknown> & { model: string },
     stream: boolean,
   ): Promise<void> {
+    // First: a call that came back to this node must not cost a routing load, a monthly count or a call.
+    const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
     const key = verifiedKeyOf(request);
     const workspace = await routing.load(key.tenantId, key.workspaceId);
     const { targets, labels } = resolveTargets(workspace, platform, format, body.model);
@@ -181,7 +186,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) raw.setHeader(name, typeof value === 'number' ? String(value) : value);
     reply.hijack();
     try {
-      const result = await proxy.forward({ format, path, body, stream, targets, requestId: request.id }, raw);
+      const result = await proxy.forward({ format, path, body, stream, targets, requestId: request.id, hops }, raw);
       let cost: number | null = null;
       try {
         cost = prices.costOf(result.model, result.usage);
@@ -451,7 +456,9 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
         schema: { response: { 200: modelsList } },
         handler: async ({ request }) => {
           const key = verifiedKeyOf(request);
-          const models = listModels(await routing.load(key.tenantId, key.workspaceId), platform);
+          const workspace = await routing.load(key.tenantId, key.workspaceId);
+          assertAnyProvider(workspace, platform);
+          const models = listModels(workspace, platform);
           return { object: 'list' as const, data: models.map((m) => ({ id: m.id, object: 'model' as const, created: 0, owned_by: m.ownedBy })) };
         },
       }),

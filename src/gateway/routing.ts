@@ -161,7 +161,13 @@ export function resolveTargets(routing: WorkspaceRouting, platform: readonly Rou
   return resolution;
 }
 
+/** Throws NO_PROVIDER_CONFIGURED when neither the platform nor the workspace has any provider. */
+export function assertAnyProvider(routing: WorkspaceRouting, platform: readonly RoutableProvider[]): void {
+  if (routing.providers.length === 0 && platform.length === 0) throw new GatewayError('NO_PROVIDER_CONFIGURED');
+}
+
 function resolveUncached(routing: WorkspaceRouting, platform: readonly RoutableProvider[], format: WireFormat, model: string): Resolution {
+  assertAnyProvider(routing, platform);
   const candidates = [...routing.providers, ...platform].filter((p) => formatOfKind(p.config.kind) === format);
   const labels = new Map<string, string>();
   const toTarget = (provider: RoutableProvider, upstreamModel: string): ForwardTarget => {
@@ -236,7 +242,9 @@ function assertBaseUrlAllowed(baseUrl: string, policy: UpstreamPolicy): void {
         ? 'plain http is not allowed here (gateway.upstream.allowInsecureHttp)'
         : err.code === 'UPSTREAM_ADDRESS_NOT_ALLOWED'
           ? 'the address is private or reserved (gateway.upstream.allowedCidrs)'
-          : 'the host is not on the gateway\'s allowlist (gateway.upstream.allowedHosts)';
+          : err.code === 'UPSTREAM_PORT_NOT_ALLOWED'
+            ? 'the port is not allowed for this host (gateway.upstream.allowedHosts takes host:port entries; 443 without one)'
+            : 'the host is not on the gateway\'s allowlist (gateway.upstream.allowedHosts)';
     throw new AppError('VALIDATION_FAILED', `body.baseUrl: ${reason}`);
   }
 }

@@ -54,3 +54,55 @@ export function scrubSecrets(text: string, secrets: readonly string[], minFragme
   }
   return out;
 }
+
+/** Lower-case letters and digits only: what survives spacing out, dashes, `%` escapes and case changes. */
+function compact(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/** Base64 text of `bytes` that does not depend on what precedes or follows them, for each of the 3 alignments. */
+function base64Cores(bytes: Buffer): string[] {
+  const cores: string[] = [];
+  for (let offset = 0; offset < 3; offset++) {
+    const text = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+    // The first group mixes in the padding bytes, the last may mix in what follows.
+    const core = text.slice(offset === 0 ? 0 : 4, text.length - 4);
+    if (core.length >= 8) cores.push(core);
+  }
+  return cores;
+}
+
+/** The forms a key can be copied in that `compact` reduces to a searchable run. */
+function encodedForms(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const reversed = [...secret].reverse().join('');
+  // Hex covers `%XX` URL-encoding too once compacted; base64url differs from base64 only in `-_`
+  // against `+/`, which compacting removes from both.
+  return [secret, reversed, bytes.toString('hex'), ...base64Cores(bytes), ...base64Cores(Buffer.from(reversed, 'utf8'))];
+}
+
+/** Shortest compacted run of a key form that counts as a copy: long enough not to occur by chance in prose. */
+const MIN_ENCODED_RUN = 12;
+
+/**
+ * True when `text` holds a copy of a secret in a form `scrubSecrets` does not see: spaced out or
+ * with separators, in another case, reversed, hex, URL-encoded (`%XX`), base64 or base64url, whole or
+ * a run of at least 12 significant characters. Used to withhold a vendor's message entirely: an
+ * encoded key cannot be cut out reliably, so text that holds one is not passed on at all.
+ * @example mentionsSecret('key: ' + Buffer.from(key).toString('base64'), [key]) // true
+ */
+export function mentionsSecret(text: string, secrets: readonly string[]): boolean {
+  const haystack = compact(text);
+  if (haystack.length < MIN_ENCODED_RUN) return false;
+  for (const secret of secrets) {
+    if (secret.length < DEFAULT_MIN_FRAGMENT) continue;
+    for (const form of encodedForms(secret)) {
+      const needle = compact(form);
+      if (needle.length < MIN_ENCODED_RUN) continue;
+      for (let i = 0; i + MIN_ENCODED_RUN <= needle.length; i++) {
+        if (haystack.includes(needle.slice(i, i + MIN_ENCODED_RUN))) return true;
+      }
+    }
+  }
+  return false;
+}

@@ -3,8 +3,8 @@
  * timeout) whose connector refuses what an SSRF would need.
  *
  * Two checks, both inside the connector so that no code path can skip them:
- * 1. before any DNS: the URL's scheme (`https:` unless plain http is allowed) and host (an operator
- *    allowlist of exact names or `*.suffix` patterns);
+ * 1. before any DNS: the URL's scheme (`https:` unless plain http is allowed), host and port (an
+ *    operator allowlist of exact names or `*.suffix` patterns, each with its ports: 443 by default);
  * 2. after DNS, in the socket's `lookup`: every address the name resolved to must be public unless
  *    it falls in an operator-allowed CIDR. The check sits where the socket gets its address, so a
  *    name that resolves to a public address for a pre-check and to 169.254.169.254 for the
@@ -15,15 +15,19 @@
 import { promises as dnsPromises, type LookupAddress, type LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, buildConnector } from 'undici';
-import { checkCidr, checkHostPattern, normalizeHost } from '../config/gateway.ts';
+import { checkCidr, checkHostPattern, normalizeHost, parseHostEntry, type HostEntry } from '../config/gateway.ts';
 import { GatewayError } from './errors.ts';
 
 // The pure checks live with the config schema, which validates the allowlist with them.
-export { checkCidr, checkHostPattern };
+export { checkCidr, checkHostPattern, parseHostEntry };
 
 /** Which upstreams may be reached. */
 export interface UpstreamPolicy {
-  /** Exact hostnames or IP literals (`api.openai.com`, `127.0.0.1`), or `*.suffix` patterns (`*.openai.azure.com` matches any name below it, not the suffix itself). */
+  /**
+   * Exact hostnames or IP literals (`api.openai.com`, `127.0.0.1`), or `*.suffix` patterns
+   * (`*.openai.azure.com` matches any name below it, not the suffix itself), each with an optional
+   * `:port` or `:*`; without one only the scheme's default port (443, or 80 for http) is allowed.
+   */
   allowedHosts: readonly string[];
   /** CIDRs (or single addresses) that are allowed even though they are private or reserved, e.g. `10.0.5.0/24` for an in-house model server. */
   allowedCidrs?: readonly string[];
@@ -81,22 +85,46 @@ const DENIED = new BlockList();
 for (const [net, prefix] of DENIED_IPV4) DENIED.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of DENIED_IPV6) DENIED.addSubnet(net, prefix, 'ipv6');
 
-/** True when `hostname` matches an allowlist entry. */
+/** The port a URL or connection goes to: its explicit port, else the scheme's default. */
+export function effectivePort(protocol: string, port: string | number | undefined): number {
+  const explicit = typeof port === 'number' ? port : port === undefined || port === '' ? Number.NaN : Number(port);
+  if (Number.isInteger(explicit) && explicit > 0) return explicit;
+  return protocol === 'http:' ? 80 : 443;
+}
+
+function hostMatches(host: string, pattern: string): boolean {
+  if (pattern.startsWith('*.')) {
+    const suffix = pattern.slice(1); // '.example.com'
+    return host.length > suffix.length && host.endsWith(suffix);
+  }
+  return pattern === host || (isIP(pattern) === 6 && isIP(host) === 6 && sameIpv6(pattern, host));
+}
+
+function portMatches(port: number, rule: HostEntry['port'], defaultPort: number): boolean {
+  return rule === '*' || port === (rule ?? defaultPort);
+}
+
+function entriesOf(allowedHosts: readonly string[]): HostEntry[] {
+  return allowedHosts.map((e) => parseHostEntry(e)).filter((e): e is HostEntry => e !== null);
+}
+
+/**
+ * True when `hostname` matches an allowlist entry (the port aside).
+ * @example isHostAllowed('myres.openai.azure.com', ['*.openai.azure.com']) // true
+ */
 export function isHostAllowed(hostname: string, allowedHosts: readonly string[]): boolean {
   const host = normalizeHost(hostname);
-  if (host === '') return false;
-  for (const entry of allowedHosts) {
-    const pattern = normalizeHost(entry);
-    if (pattern.startsWith('*.')) {
-      const suffix = pattern.slice(1); // '.example.com'
-      if (host.length > suffix.length && host.endsWith(suffix)) return true;
-    } else if (pattern === host) {
-      return true;
-    } else if (isIP(pattern) === 6 && isIP(host) === 6 && sameIpv6(pattern, host)) {
-      return true;
-    }
-  }
-  return false;
+  return host !== '' && entriesOf(allowedHosts).some((e) => hostMatches(host, e.host));
+}
+
+/**
+ * True when one allowlist entry matches both `hostname` and `port`. An entry without a port
+ * allows only `defaultPort` (443 for https, 80 for http).
+ * @example isHostPortAllowed('api.openai.com', 8443, ['api.openai.com'], 443) // false
+ */
+export function isHostPortAllowed(hostname: string, port: number, allowedHosts: readonly string[], defaultPort = 443): boolean {
+  const host = normalizeHost(hostname);
+  return host !== '' && entriesOf(allowedHosts).some((e) => hostMatches(host, e.host) && portMatches(port, e.port, defaultPort));
 }
 
 /** The eight 16-bit groups of an IPv6 address (zone id removed), or null. */
@@ -195,9 +223,11 @@ function compilePolicy(policy: UpstreamPolicy): { hosts: readonly string[]; addr
   };
 }
 
-function refuseTarget(protocol: string, hostname: string, compiled: ReturnType<typeof compilePolicy>): GatewayError | null {
+function refuseTarget(protocol: string, hostname: string, port: string | number | undefined, compiled: ReturnType<typeof compilePolicy>): GatewayError | null {
   if (protocol !== 'https:' && !(protocol === 'http:' && compiled.allowHttp)) return new GatewayError('UPSTREAM_SCHEME_NOT_ALLOWED');
   if (!isHostAllowed(hostname, compiled.hosts)) return new GatewayError('UPSTREAM_HOST_NOT_ALLOWED');
+  // A tenant may not reach another service on an allowed host by naming another port.
+  if (!isHostPortAllowed(hostname, effectivePort(protocol, port), compiled.hosts, effectivePort(protocol, undefined))) return new GatewayError('UPSTREAM_PORT_NOT_ALLOWED');
   const host = normalizeHost(hostname);
   // An IP literal never reaches `lookup`, so its address is checked here.
   if (isIP(host) !== 0 && !compiled.addressAllowed(host)) return new GatewayError('UPSTREAM_ADDRESS_NOT_ALLOWED');
@@ -210,7 +240,7 @@ function refuseTarget(protocol: string, hostname: string, compiled: ReturnType<t
  * @example assertUpstreamUrlAllowed(new URL(provider.baseUrl), policy)
  */
 export function assertUpstreamUrlAllowed(url: URL, policy: UpstreamPolicy): void {
-  const refusal = refuseTarget(url.protocol, url.hostname, compilePolicy(policy));
+  const refusal = refuseTarget(url.protocol, url.hostname, url.port, compilePolicy(policy));
   if (refusal) throw refusal;
 }
 
@@ -282,7 +312,7 @@ export function createUpstreamAgent(options: UpstreamAgentOptions): Agent {
   const lookup = createGuardedLookup(options.resolve ?? defaultResolver, compiled.addressAllowed);
   const connect = buildConnector({ timeout: options.connectTimeoutMs ?? 5_000, lookup });
   const guardedConnect: buildConnector.connector = (connectOptions, callback) => {
-    const refusal = refuseTarget(connectOptions.protocol, connectOptions.hostname, compiled);
+    const refusal = refuseTarget(connectOptions.protocol, connectOptions.hostname, connectOptions.port, compiled);
     if (refusal) {
       // Asynchronously, as a socket error would be: undici expects the callback after return.
       process.nextTick(() => callback(refusal, null));

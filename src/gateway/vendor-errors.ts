@@ -51,9 +51,10 @@ const OPENAI_CODE_ALIASES: Record<string, string> = {
 };
 
 // Codes no retry can fix: the operator has to act, or (a used-up monthly limit) weeks must pass.
-const DO_NOT_RETRY = new Set(['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'UPSTREAM_SCHEME_NOT_ALLOWED', 'UPSTREAM_AUTH_FAILED', 'MONTHLY_LIMIT_REACHED']);
+const DO_NOT_RETRY = new Set(['UPSTREAM_HOST_NOT_ALLOWED', 'UPSTREAM_PORT_NOT_ALLOWED', 'UPSTREAM_ADDRESS_NOT_ALLOWED', 'GATEWAY_LOOP_DETECTED', 'NO_PROVIDER_CONFIGURED', 'UPSTREAM_SCHEME_NOT_ALLOWED', 'UPSTREAM_AUTH_FAILED', 'MONTHLY_LIMIT_REACHED']);
 
-function openAIType(status: number): string {
+/** The OpenAI `error.type` for a status. */
+export function openAIType(status: number): string {
   if (status === 401) return 'authentication_error';
   if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
@@ -62,7 +63,8 @@ function openAIType(status: number): string {
   return 'invalid_request_error';
 }
 
-function anthropicType(status: number): string {
+/** The Anthropic `error.type` for a status. */
+export function anthropicType(status: number): string {
   switch (status) {
     case 401:
       return 'authentication_error';

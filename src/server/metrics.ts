@@ -1,5 +1,5 @@
 /** Prometheus metrics of the HTTP edge (OPS-2); one registry per server instance. */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 
 export interface HttpMetrics {
   registry: Registry;
@@ -32,5 +32,45 @@ export function createHttpMetrics(options: { defaultMetrics: boolean }): HttpMet
       labelNames: ['category', 'scope'],
       registers: [registry],
     }),
+  };
+}
+
+/** A breaker state as the gauge reports it: 0 closed, 1 half-open, 2 open. */
+export const BREAKER_STATE_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
+export type BreakerStateName = keyof typeof BREAKER_STATE_VALUES;
+
+export interface BreakerMetrics {
+  /** Counts one state change of a provider's breaker. */
+  transition(provider: string, from: BreakerStateName, to: BreakerStateName): void;
+  /** The metrics, for `registry.registerMetric` once the server's registry exists. */
+  metrics: Metric[];
+}
+
+/**
+ * Circuit-breaker metrics (OPS-2, GW-3): a gauge of each provider breaker's state, read from
+ * `readStates` at scrape time, and a counter of state changes. Provider labels are provider ids
+ * (`platform:<id>`, `workspace:<workspace id>:<name>`): the endpoint is for operators only.
+ * @example const m = createBreakerMetrics(() => proxy.breakerStates()); m.metrics.forEach((x) => registry.registerMetric(x))
+ */
+export function createBreakerMetrics(readStates: () => Iterable<readonly [string, BreakerStateName]>): BreakerMetrics {
+  const state = new Gauge({
+    name: 'gatehouse_gateway_breaker_state',
+    help: 'Circuit breaker state per AI provider: 0 closed, 1 half-open, 2 open.',
+    labelNames: ['provider'],
+    registers: [],
+    collect() {
+      this.reset();
+      for (const [provider, name] of readStates()) this.set({ provider }, BREAKER_STATE_VALUES[name]);
+    },
+  });
+  const transitions = new Counter({
+    name: 'gatehouse_gateway_breaker_transitions_total',
+    help: 'Circuit breaker state changes per AI provider, by the state left and the state entered.',
+    labelNames: ['provider', 'from', 'to'],
+    registers: [],
+  });
+  return {
+    transition: (provider, from, to) => transitions.inc({ provider, from, to }),
+    metrics: [state, transitions],
   };
 }

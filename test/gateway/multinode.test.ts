@@ -34,7 +34,7 @@ const messages = [{ role: 'user' as const, content: 'Say hello.' }];
     nodes = await startTwoNodes({
       env: { GATEHOUSE_GATEWAY_PROVIDER_KEYS: JSON.stringify({ openai: VENDOR_KEYS.openai, faulty: VENDOR_KEYS.openai, anthropic: VENDOR_KEYS.anthropic }) },
       overrides: {
-        'gateway.upstream.allowedHosts': ['127.0.0.1'],
+        'gateway.upstream.allowedHosts': ['127.0.0.1:*'],
         'gateway.upstream.allowedCidrs': ['127.0.0.1/32'],
         'gateway.upstream.allowInsecureHttp': true,
         'gateway.providers': mockProviders(vendor.url),

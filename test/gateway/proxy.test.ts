@@ -71,7 +71,7 @@ async function waitForResults(n: number): Promise<void> {
 
 beforeAll(async () => {
   vendor = await startMockVendor({ openaiKey: OPENAI_KEY, anthropicKey: ANTHROPIC_KEY, azureKey: AZURE_KEY, slowChunkMs: 40 });
-  agent = createUpstreamAgent({ allowedHosts: ['127.0.0.1'], allowedCidrs: ['127.0.0.1/32'], allowInsecureHttp: true, connectTimeoutMs: 1_000 });
+  agent = createUpstreamAgent({ allowedHosts: ['127.0.0.1:*'], allowedCidrs: ['127.0.0.1/32'], allowInsecureHttp: true, connectTimeoutMs: 1_000 });
   const shared = { dispatcher: agent, random: () => 0.5 };
   proxy = createGatewayProxy({
     ...shared,

@@ -16,6 +16,8 @@ import {
   createAddressCheck,
   createUpstreamAgent,
   isHostAllowed,
+  isHostPortAllowed,
+  parseHostEntry,
   type UpstreamAgentOptions,
   type UpstreamResolver,
 } from '../../src/gateway/upstream.ts';
@@ -69,7 +71,7 @@ function agentWith(options: Partial<UpstreamAgentOptions>): Agent {
 describe('host allowlist, before DNS', () => {
   it('refuses a host that is not on the list without resolving it', async () => {
     const resolve = fakeResolver({ 'evil.example': ['127.0.0.1'] });
-    const agent = agentWith({ allowedHosts: ['api.example.com', '*.openai.azure.com'], allowedCidrs: ['127.0.0.0/8'], resolve });
+    const agent = agentWith({ allowedHosts: [`api.example.com:${port}`, '*.openai.azure.com:*'], allowedCidrs: ['127.0.0.0/8'], resolve });
     expect(await refusal(get(agent, `http://evil.example:${port}/`))).toBe('UPSTREAM_HOST_NOT_ALLOWED');
     expect(await refusal(get(agent, `http://openai.azure.com:${port}/`))).toBe('UPSTREAM_HOST_NOT_ALLOWED');
     expect(resolve.calls).toEqual([]);
@@ -78,7 +80,7 @@ describe('host allowlist, before DNS', () => {
   });
 
   it('refuses plain http unless allowed', async () => {
-    const agent = createUpstreamAgent({ allowedHosts: ['127.0.0.1'], allowedCidrs: ['127.0.0.0/8'] });
+    const agent = createUpstreamAgent({ allowedHosts: ['127.0.0.1:*'], allowedCidrs: ['127.0.0.0/8'] });
     expect(await refusal(get(agent, `http://127.0.0.1:${port}/`))).toBe('UPSTREAM_SCHEME_NOT_ALLOWED');
     await agent.close();
   });
@@ -110,6 +112,41 @@ describe('host allowlist, before DNS', () => {
     expect(checkCidr('nope/8')).not.toBeNull();
     expect(() => createUpstreamAgent({ allowedHosts: ['*'] })).toThrow(TypeError);
     expect(() => createUpstreamAgent({ allowedHosts: [], allowedCidrs: ['10.0.0.0/99'] })).toThrow(TypeError);
+  });
+});
+
+describe('ports: an allowed host is reachable only on its allowed ports', () => {
+  it('attack: a provider on an allowed host but another port (an internal admin service) — UPSTREAM_PORT_NOT_ALLOWED, before DNS', async () => {
+    const resolve = fakeResolver({ 'api.example.com': ['127.0.0.1'] });
+    // A bare entry allows only the scheme's default port (443 for https, 80 for http).
+    const bare = agentWith({ allowedHosts: ['api.example.com'], allowedCidrs: ['127.0.0.0/8'], resolve });
+    expect(await refusal(get(bare, `http://api.example.com:${port}/`))).toBe('UPSTREAM_PORT_NOT_ALLOWED');
+    await bare.close();
+    const other = agentWith({ allowedHosts: [`api.example.com:${port === 65_535 ? port - 1 : port + 1}`], allowedCidrs: ['127.0.0.0/8'], resolve });
+    expect(await refusal(get(other, `http://api.example.com:${port}/`))).toBe('UPSTREAM_PORT_NOT_ALLOWED');
+    await other.close();
+    expect(resolve.calls).toEqual([]);
+    const listed = agentWith({ allowedHosts: [`api.example.com:${port}`], allowedCidrs: ['127.0.0.0/8'], resolve });
+    expect(await get(listed, `http://api.example.com:${port}/`)).toBe('ok');
+    await listed.close();
+    const any = agentWith({ allowedHosts: ['api.example.com:*'], allowedCidrs: ['127.0.0.0/8'], resolve });
+    expect(await get(any, `http://api.example.com:${port}/`)).toBe('ok');
+    await any.close();
+    expect(() => assertUpstreamUrlAllowed(new URL('https://api.example.com:8443/v1'), { allowedHosts: ['api.example.com'] })).toThrow(/./);
+    expect(() => assertUpstreamUrlAllowed(new URL('https://api.example.com/v1'), { allowedHosts: ['api.example.com'] })).not.toThrow();
+  });
+
+  it('parses host:port, [v6]:port, host:* and bare IPv6 entries; refuses ports out of range', () => {
+    expect(parseHostEntry('api.openai.com')).toEqual({ host: 'api.openai.com', port: null });
+    expect(parseHostEntry('ollama.internal:11434')).toEqual({ host: 'ollama.internal', port: 11434 });
+    expect(parseHostEntry('[fd00::5]:8443')).toEqual({ host: 'fd00::5', port: 8443 });
+    expect(parseHostEntry('fd00::5')).toEqual({ host: 'fd00::5', port: null });
+    expect(parseHostEntry('vllm.internal:*')).toEqual({ host: 'vllm.internal', port: '*' });
+    for (const bad of ['a.example:0', 'a.example:65536', 'a.example:', 'a.example:8o', '[::1]x', '[::1']) expect(checkHostPattern(bad), bad).not.toBeNull();
+    expect(isHostPortAllowed('api.openai.com', 443, ['api.openai.com'])).toBe(true);
+    expect(isHostPortAllowed('api.openai.com', 8443, ['api.openai.com'])).toBe(false);
+    expect(isHostPortAllowed('x.openai.azure.com', 8443, ['*.openai.azure.com:8443'])).toBe(true);
+    expect(isHostPortAllowed('::1', 8443, ['[::1]:8443'])).toBe(true);
   });
 });
 
@@ -183,29 +220,29 @@ describe('address check, after DNS', () => {
   });
 
   it('refuses `localhost` (allowed by name) because it resolves to loopback', async () => {
-    const agent = agentWith({ allowedHosts: ['localhost'] });
+    const agent = agentWith({ allowedHosts: [`localhost:${port}`] });
     expect(await refusal(get(agent, `http://localhost:${port}/`))).toBe('UPSTREAM_ADDRESS_NOT_ALLOWED');
     await agent.close();
   });
 
   it('connects to `localhost` once loopback is allowed', async () => {
     // localhost may resolve to 127.0.0.1 and ::1; every answer must be allowed.
-    const agent = agentWith({ allowedHosts: ['localhost'], allowedCidrs: ['127.0.0.0/8', '::1/128'] });
+    const agent = agentWith({ allowedHosts: [`localhost:${port}`], allowedCidrs: ['127.0.0.0/8', '::1/128'] });
     expect(await get(agent, `http://localhost:${port}/`)).toBe('ok');
     await agent.close();
-    const only4 = agentWith({ allowedHosts: ['localhost'], allowedCidrs: ['127.0.0.0/8'], resolve: fakeResolver({ localhost: ['127.0.0.1'] }) });
+    const only4 = agentWith({ allowedHosts: [`localhost:${port}`], allowedCidrs: ['127.0.0.0/8'], resolve: fakeResolver({ localhost: ['127.0.0.1'] }) });
     expect(await get(only4, `http://localhost:${port}/`)).toBe('ok');
     await only4.close();
   });
 
   it('checks IP literals, which never reach DNS, including bracketed IPv6', async () => {
     const resolve = fakeResolver({});
-    const agent = agentWith({ allowedHosts: ['127.0.0.1', '::1'], resolve });
+    const agent = agentWith({ allowedHosts: [`127.0.0.1:${port}`, `[::1]:${port}`], resolve });
     expect(await refusal(get(agent, `http://127.0.0.1:${port}/`))).toBe('UPSTREAM_ADDRESS_NOT_ALLOWED');
     expect(await refusal(get(agent, `http://[::1]:${port}/`))).toBe('UPSTREAM_ADDRESS_NOT_ALLOWED');
     expect(await refusal(get(agent, `http://[::ffff:127.0.0.1]:${port}/`))).toBe('UPSTREAM_HOST_NOT_ALLOWED');
     await agent.close();
-    const allowed = agentWith({ allowedHosts: ['127.0.0.1'], allowedCidrs: ['127.0.0.1/32'], resolve });
+    const allowed = agentWith({ allowedHosts: [`127.0.0.1:${port}`], allowedCidrs: ['127.0.0.1/32'], resolve });
     expect(await get(allowed, `http://127.0.0.1:${port}/`)).toBe('ok');
     await allowed.close();
     expect(resolve.calls).toEqual([]);
@@ -214,7 +251,7 @@ describe('address check, after DNS', () => {
   it('DNS rebinding: an allowed public name that resolves to a private or metadata address is refused at connect', async () => {
     for (const address of ['169.254.169.254', '10.0.0.8', '127.0.0.1', '::1', '::ffff:169.254.169.254']) {
       const resolve = fakeResolver({ 'api.example.com': [address] });
-      const agent = agentWith({ allowedHosts: ['api.example.com'], resolve });
+      const agent = agentWith({ allowedHosts: [`api.example.com:${port}`], resolve });
       expect(await refusal(get(agent, `http://api.example.com:${port}/`)), address).toBe('UPSTREAM_ADDRESS_NOT_ALLOWED');
       expect(resolve.calls).toEqual(['api.example.com']);
       await agent.close();
@@ -223,7 +260,7 @@ describe('address check, after DNS', () => {
 
   it('refuses a name whose answers mix public and private addresses', async () => {
     const resolve = fakeResolver({ 'api.example.com': ['8.8.8.8', '127.0.0.1'] });
-    const agent = agentWith({ allowedHosts: ['api.example.com'], resolve });
+    const agent = agentWith({ allowedHosts: [`api.example.com:${port}`], resolve });
     expect(await refusal(get(agent, `http://api.example.com:${port}/`))).toBe('UPSTREAM_ADDRESS_NOT_ALLOWED');
     await agent.close();
   });
@@ -231,11 +268,11 @@ describe('address check, after DNS', () => {
   it('resolves each new connection through the check: a name that changes its answer is caught on the next connect', async () => {
     const table: Record<string, string[]> = { 'api.example.com': ['127.0.0.1'] };
     const resolve = fakeResolver(table);
-    const agent = agentWith({ allowedHosts: ['api.example.com'], allowedCidrs: ['127.0.0.1/32'], resolve, keepAliveTimeoutMs: 1_000 });
+    const agent = agentWith({ allowedHosts: [`api.example.com:${port}`], allowedCidrs: ['127.0.0.1/32'], resolve, keepAliveTimeoutMs: 1_000 });
     expect(await get(agent, `http://api.example.com:${port}/`)).toBe('ok');
     await agent.close();
     table['api.example.com'] = ['169.254.169.254'];
-    const again = agentWith({ allowedHosts: ['api.example.com'], allowedCidrs: ['127.0.0.1/32'], resolve });
+    const again = agentWith({ allowedHosts: [`api.example.com:${port}`], allowedCidrs: ['127.0.0.1/32'], resolve });
     expect(await refusal(get(again, `http://api.example.com:${port}/`))).toBe('UPSTREAM_ADDRESS_NOT_ALLOWED');
     await again.close();
   });
@@ -244,7 +281,7 @@ describe('address check, after DNS', () => {
 describe('pooling', () => {
   it('keeps connections alive between requests to one origin', async () => {
     const resolve = vi.fn(fakeResolver({ 'api.example.com': ['127.0.0.1'] }));
-    const agent = agentWith({ allowedHosts: ['api.example.com'], allowedCidrs: ['127.0.0.0/8'], resolve });
+    const agent = agentWith({ allowedHosts: [`api.example.com:${port}`], allowedCidrs: ['127.0.0.0/8'], resolve });
     const before = connections;
     for (let i = 0; i < 10; i++) expect(await get(agent, `http://api.example.com:${port}/`)).toBe('ok');
     // undici may open a second socket while the first is being released; never one per request.

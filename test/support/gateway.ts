@@ -23,7 +23,7 @@ export interface GatewayTestApp extends TestApp {
 
 /** Platform providers: fault models go to providers of their own, so their breakers trip nothing else. */
 export function mockProviders(vendorUrl: string): unknown[] {
-  const faults = ['mock-500', 'mock-hang-first-byte', 'mock-break-midstream', 'mock-break-midevent', 'mock-echo-key', 'mock-no-usage'];
+  const faults = ['mock-500', 'mock-hang-first-byte', 'mock-break-midstream', 'mock-break-midevent', 'mock-echo-key', 'mock-echo-key-encoded', 'mock-no-usage'];
   return [
     { id: 'faulty', kind: 'openai', baseUrl: vendorUrl, models: faults },
     { id: 'breaker-test', kind: 'openai', baseUrl: vendorUrl, models: ['mock-503'] },
@@ -46,7 +46,7 @@ export async function startGatewayApp(options: TestAppOptions = {}): Promise<Gat
       ...options,
       env: { GATEHOUSE_GATEWAY_PROVIDER_KEYS: JSON.stringify({ openai: VENDOR_KEYS.openai, faulty: VENDOR_KEYS.openai, 'breaker-test': VENDOR_KEYS.openai, anthropic: VENDOR_KEYS.anthropic, 'anthropic-faulty': VENDOR_KEYS.anthropic }), ...options.env },
       overrides: {
-        'gateway.upstream.allowedHosts': ['127.0.0.1'],
+        'gateway.upstream.allowedHosts': ['127.0.0.1:*'],
         'gateway.upstream.allowedCidrs': ['127.0.0.1/32'],
         'gateway.upstream.allowInsecureHttp': true,
         'gateway.providers': mockProviders(vendor.url),

@@ -33,6 +33,8 @@
  * - `mock-no-usage`: no usage anywhere (JSON, OpenAI usage chunk, Anthropic usage fields).
  * - `mock-echo-key`: 400 whose error message repeats the caller's key whole and a 10-character
  *   piece of it, like vendors that echo "Incorrect API key provided: …" (to test scrubbing).
+ * - `mock-echo-key-encoded`: 400 whose message, `code`, `param` and extra fields hold the caller's key
+ *   as base64, base64url, hex, reversed, spaced out and URL-encoded (`encodedKeyForms`).
  * - `mock-hang-first-byte`: never answers; the request counts as aborted when the client leaves.
  * - `mock-large`: streams `max_tokens` events of about 1 KiB each (JSON: `max_tokens` KiB of text),
  *   writing with backpressure; `streamedBytes` counts what was written.
@@ -156,6 +158,29 @@ function errorBody(dialect: Dialect, status: number, message: string): unknown {
   return { error: { message, type, param: null, code: status === 401 ? 'invalid_api_key' : null } };
 }
 
+/** The caller's key in the forms a careless vendor might echo it, each labelled. */
+export function encodedKeyForms(key: string): { base64: string; base64url: string; hex: string; reversed: string; spaced: string; urlEncoded: string } {
+  const bytes = Buffer.from(key, 'utf8');
+  return {
+    base64: bytes.toString('base64'),
+    base64url: bytes.toString('base64url'),
+    hex: bytes.toString('hex'),
+    reversed: [...key].reverse().join(''),
+    spaced: [...key].join(' '),
+    urlEncoded: [...bytes].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join(''),
+  };
+}
+
+/** A 400 that carries the key encoded in its message and in other fields, and a nested copy. */
+function encodedKeyEchoBody(dialect: Dialect, key: string): unknown {
+  const forms = encodedKeyForms(key);
+  const message = `Invalid credential. ${Object.entries(forms)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ; ')}`;
+  const base = errorBody(dialect, 400, message) as { error: Record<string, unknown> };
+  return { ...base, error: { ...base.error, code: forms.hex.slice(0, 60), param: forms.base64url.slice(0, 60), debug: { key: forms.reversed } }, echo: forms.base64 };
+}
+
 /**
  * Starts a mock vendor on 127.0.0.1 and a free port.
  * @example const vendor = await startMockVendor({ openaiKey: 'k1', anthropicKey: 'k2' }); … await vendor.close()
@@ -277,6 +302,10 @@ export async function startMockVendor(options: MockVendorOptions = {}): Promise<
     if (model === 'mock-echo-key') {
       const key = String(presented ?? '');
       sendJson(res, 400, errorBody(dialect, 400, `Key ${key} is not valid for this model (starting ${key.slice(2, 12)}).`));
+      return;
+    }
+    if (model === 'mock-echo-key-encoded') {
+      sendJson(res, 400, encodedKeyEchoBody(dialect, String(presented ?? '')));
       return;
     }
     if (model === 'mock-hang-first-byte') return; // the client's disconnect ends it

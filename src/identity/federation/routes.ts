@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { httpUrlSchema } from '../../config/url.ts';
 import { AppError } from '../../server/errors.ts';
 import { defineRoute, type Authority, type Feature, type Principal } from '../../server/route.ts';
 import { isRole, type Role } from '../../tenancy/permissions.ts';
@@ -182,7 +183,7 @@ export function createSsoFeature(deps: SsoFeatureDeps): Feature {
         schema: {
           params: orgParams,
           body: z.discriminatedUnion('kind', [
-            z.strictObject({ kind: z.literal('oidc'), name, defaultRole, issuer: z.url({ protocol: /^https?$/ }).max(2048), clientId, clientSecret, scopes: scopes.optional() }),
+            z.strictObject({ kind: z.literal('oidc'), name, defaultRole, issuer: httpUrlSchema({ bare: true }), clientId, clientSecret, scopes: scopes.optional() }),
             z.strictObject({ kind: z.literal('saml'), name, defaultRole, metadataXml, wantResponseSigned: z.boolean().optional(), signRequests: z.boolean().optional() }),
           ]),
           response: { 201: connectionSchema },
