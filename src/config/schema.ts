@@ -123,6 +123,9 @@ export const configSchema = z.strictObject({
       argon2TimeCost: opt(z.number().int().min(2).max(100).default(2), { doc: 'Argon2id iterations (OWASP minimum 2).' }),
       argon2Parallelism: opt(z.number().int().min(1).max(16).default(1), { doc: 'Argon2id lanes.' }),
       accessTokenTtlSeconds: opt(z.number().int().min(60).max(3600).default(600), { doc: 'Lifetime of access tokens (EdDSA JWTs).' }),
+      accessTokenClockSkewSeconds: opt(z.number().int().min(0).max(60).default(5), {
+        doc: 'Clock difference tolerated between nodes when checking an access token\'s exp, nbf and iat: a token is refused (TOKEN_EXPIRED, as UNAUTHENTICATED) once it is older than its exp by more than this.',
+      }),
       sessionIdleSeconds: opt(z.number().int().min(300).max(90 * 86_400).default(14 * 86_400), { doc: 'A session unused for this long ends (its refresh token stops working).' }),
       sessionAbsoluteSeconds: opt(z.number().int().min(3600).max(365 * 86_400).default(30 * 86_400), { doc: 'A session ends this long after sign-in, however active.' }),
       refreshReuseGraceSeconds: opt(z.number().int().min(0).max(60).default(10), {
