@@ -212,7 +212,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       enabled: opt(z.boolean().default(true), { doc: 'Apply per-IP and per-principal rate limits to every route category.' }),
       onStoreError: opt(z.enum(['closed', 'open']).default('closed'), {
-        doc: 'When the counter store (Redis) cannot answer: closed refuses the request with 503, open lets it through and logs.',
+        doc: 'When the counter store (Redis) cannot answer a rate-limit or monthly-limit count: closed refuses the request with 503 + Retry-After, open lets it through uncounted and logs. It decides nothing else: sessions are then checked in the database; sign-in throttling, lockouts, MFA, passkey and SSO challenges need Redis and answer 503 in both modes; ops routes (/healthz, /readyz, /metrics) are never refused for it. README: "When PostgreSQL or Redis cannot answer".',
       }),
       categories: opt(
         z
