@@ -18,9 +18,6 @@ export interface RateLimiterDeps {
   hits: Counter<'category' | 'scope'>;
 }
 
-/** Seconds a client refused because the counter store cannot answer is asked to wait. */
-const STORE_RETRY_AFTER_SECONDS = 5;
-
 // The policy header is constant per policy and limit; built once.
 const policyHeaders = new Map<string, string>();
 
@@ -60,7 +57,8 @@ export async function enforceRateLimit(
     // Operators' routes (readiness, metrics) are let through whatever the setting: they are
     // cheap, read-only, and are how an operator sees that the counter store is down.
     if (deps.config.rateLimit.onStoreError === 'open' || category === 'ops') return;
-    throw new AppError('SERVICE_UNAVAILABLE', undefined, { headers: { 'retry-after': String(STORE_RETRY_AFTER_SECONDS) } });
+    // The error handler adds Retry-After to every 503.
+    throw new AppError('SERVICE_UNAVAILABLE');
   }
   setHeaders(reply, policy, result, window.windowSeconds);
   if (!result.allowed) {

@@ -144,6 +144,8 @@ const lostSkip = postgresTarget().skipReason ?? privateRedisSkipReason;
     expect((await b.app.inject({ method: 'POST', url: '/v1/auth/logout', payload: {}, headers: bearer(loggedOut) })).statusCode).toBe(200);
     expect((await b.app.inject({ method: 'POST', url: `/v1/admin/users/${disabledId}/disable`, payload: { disabled: true }, headers: bearer(operator) })).statusCode).toBe(200);
     for (const token of [everywhereOnA, everywhereOnB, loggedOut, disabled]) await expectRefusedEverywhere(token);
+    const loggedOutSid = JSON.parse(Buffer.from(loggedOut.split('.')[1] ?? '', 'base64url').toString('utf8')).sid as string;
+    expect(await a.kv.get(`auth:ss:${loggedOutSid}`)).toBe('revoked');
 
     // Redis restarts without persistence: every cached revocation is gone.
     await redis?.stop();
@@ -155,7 +157,8 @@ const lostSkip = postgresTarget().skipReason ?? privateRedisSkipReason;
         if (!up) await new Promise((r) => setTimeout(r, 100));
       }
       expect(up).toBe(true);
-      expect(await node.kv.get(`auth:ss:${'0'.repeat(8)}`)).toBeNull();
+      // The revocation kv held for the logged-out session is really gone.
+      expect(await node.kv.get(`auth:ss:${loggedOutSid}`)).toBeNull();
     }
 
     // The restart itself ends nothing: an untouched session works on both nodes.
