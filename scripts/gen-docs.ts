@@ -83,7 +83,7 @@ async function renderGuards(): Promise<string> {
       '| method | path | guard | permission | rate category | feature | summary |',
       '|---|---|---|---|---|---|---|',
       ...routes.map(
-        (r) => `| ${r.method} | \`${r.url}\` | ${cell(describeGuard(r.guard))} | ${r.permission ?? '—'} | ${r.rateCategory} | ${r.feature} | ${cell(r.summary)} |`,
+        (r) => `| ${r.method} | \`${r.url}\` | ${cell(describeGuard(r.guard))} | ${r.permission ?? '—'} | ${r.unmetered ? 'none (not counted)' : r.rateCategory} | ${r.feature} | ${cell(r.summary)} |`,
       ),
     ];
     return out.join('\n') + '\n';

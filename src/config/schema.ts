@@ -124,6 +124,9 @@ export const configSchema = z.strictObject({
       argon2TimeCost: opt(z.number().int().min(2).max(100).default(2), { doc: 'Argon2id iterations (OWASP minimum 2).' }),
       argon2Parallelism: opt(z.number().int().min(1).max(16).default(1), { doc: 'Argon2id lanes.' }),
       accessTokenTtlSeconds: opt(z.number().int().min(60).max(3600).default(600), { doc: 'Lifetime of access tokens (EdDSA JWTs).' }),
+      accessTokenClockSkewSeconds: opt(z.number().int().min(0).max(60).default(5), {
+        doc: 'Clock difference tolerated between nodes when checking an access token\'s exp, nbf and iat: a token is refused (TOKEN_EXPIRED, as UNAUTHENTICATED) once it is older than its exp by more than this.',
+      }),
       sessionIdleSeconds: opt(z.number().int().min(300).max(90 * 86_400).default(14 * 86_400), { doc: 'A session unused for this long ends (its refresh token stops working).' }),
       sessionAbsoluteSeconds: opt(z.number().int().min(3600).max(365 * 86_400).default(30 * 86_400), { doc: 'A session ends this long after sign-in, however active.' }),
       refreshReuseGraceSeconds: opt(z.number().int().min(0).max(60).default(10), {
@@ -215,7 +218,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       enabled: opt(z.boolean().default(true), { doc: 'Apply per-IP and per-principal rate limits to every route category.' }),
       onStoreError: opt(z.enum(['closed', 'open']).default('closed'), {
-        doc: 'When the counter store (Redis) cannot answer: closed refuses the request with 503, open lets it through and logs.',
+        doc: 'When the counter store (Redis) cannot answer a rate-limit or monthly-limit count: closed refuses the request with 503 + Retry-After, open lets it through uncounted and logs. It decides nothing else: sessions are then checked in the database; sign-in throttling, lockouts, MFA, passkey and SSO challenges need Redis and answer 503 in both modes; ops routes (/healthz, /readyz, /metrics) are never refused for it. README: "When PostgreSQL or Redis cannot answer".',
       }),
       categories: opt(
         z

@@ -302,14 +302,26 @@ describe('attack: tampering', () => {
 });
 
 describe('attack: time', () => {
-  it('past exp beyond the skew -> TOKEN_EXPIRED; within the skew accepted', async () => {
+  it('attack: replaying a token just after exp -> TOKEN_EXPIRED past the default 5 s tolerance; within it accepted', async () => {
     const { verifier, clock, issue } = setup();
     const { token } = await issue({ ttlSeconds: 300 });
-    clock.t = T0 + (300 + 30) * 1000;
+    clock.t = T0 + (300 + 5) * 1000;
     expect((await verifier.verify(token)).sub).toBe(SUBJECT.sub);
-    clock.t = T0 + (300 + 30) * 1000 + 1;
+    clock.t = T0 + (300 + 5) * 1000 + 1;
+    await expectProblem(verifier.verify(token), 'TOKEN_EXPIRED');
+    // The 30 s the verifier used to allow is far outside it.
+    clock.t = T0 + (300 + 6) * 1000;
     await expectProblem(verifier.verify(token), 'TOKEN_EXPIRED');
     clock.t = T0 + 10 * 86_400_000;
+    await expectProblem(verifier.verify(token), 'TOKEN_EXPIRED');
+  });
+
+  it('a configured tolerance: accepted up to exp + tolerance, TOKEN_EXPIRED at tolerance + 1 s', async () => {
+    const { verifier, clock, issue } = setup({ clockSkewSeconds: 12 });
+    const { token, claims } = await issue({ ttlSeconds: 60 });
+    clock.t = (claims.exp + 12) * 1000;
+    await verifier.verify(token);
+    clock.t = (claims.exp + 13) * 1000;
     await expectProblem(verifier.verify(token), 'TOKEN_EXPIRED');
   });
 
@@ -326,10 +338,10 @@ describe('attack: time', () => {
     const { verifier, key, issue } = setup();
     const nowS = Math.floor(T0 / 1000);
     const signed = (payload: Record<string, unknown>) => forge({ alg: 'EdDSA', typ: 'at+jwt', kid: key.kid }, payload, key.signer.sign);
-    await expectProblem(verifier.verify(signed(validPayload({ nbf: nowS + 31 }))), 'TOKEN_NOT_YET_VALID');
-    expect((await verifier.verify(signed(validPayload({ nbf: nowS + 30 })))).nbf).toBe(nowS + 30);
-    await expectProblem(verifier.verify((await issue({ at: T0 + 31_000 })).token), 'TOKEN_NOT_YET_VALID');
-    await verifier.verify((await issue({ at: T0 + 30_000 })).token);
+    await expectProblem(verifier.verify(signed(validPayload({ nbf: nowS + 6 }))), 'TOKEN_NOT_YET_VALID');
+    expect((await verifier.verify(signed(validPayload({ nbf: nowS + 5 })))).nbf).toBe(nowS + 5);
+    await expectProblem(verifier.verify((await issue({ at: T0 + 6_000 })).token), 'TOKEN_NOT_YET_VALID');
+    await verifier.verify((await issue({ at: T0 + 5_000 })).token);
   });
 });
 

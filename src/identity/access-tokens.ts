@@ -74,7 +74,7 @@ export interface VerifierOptions {
   audience: string;
   keys: () => Promise<{ keys: Array<{ kid: string; x: string; kty: string; crv: string }> }>;
   now?: () => number;
-  /** Tolerance on exp, nbf and iat, in seconds (default 30). */
+  /** Tolerance on exp, nbf and iat, in seconds (default 5; `auth.accessTokenClockSkewSeconds`). */
   clockSkewSeconds?: number;
   /** Longest token accepted, in bytes (default 4096). */
   maxTokenBytes?: number;
@@ -83,6 +83,8 @@ export interface VerifierOptions {
 }
 
 const ALG = 'EdDSA';
+/** Nodes are NTP-synced: a few seconds cover their drift without extending a token's life much. */
+const DEFAULT_CLOCK_SKEW_SECONDS = 5;
 const TYP = 'at+jwt';
 /** 128 bits, 22 base64url characters. */
 const JTI_BYTES = 16;
@@ -180,7 +182,7 @@ const VERIFIED_CACHE_MAX = 10_000;
 export function createAccessTokenVerifier(options: VerifierOptions): { verify(token: string): Promise<AccessClaims> } {
   const { issuer, audience } = options;
   const now = options.now ?? Date.now;
-  const skew = options.clockSkewSeconds ?? 30;
+  const skew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
   const maxTokenBytes = options.maxTokenBytes ?? 4096;
   const keyCacheMs = options.keyCacheMs ?? 10_000;
   if (!nonEmptyString(issuer) || !nonEmptyString(audience)) throw new TypeError('createAccessTokenVerifier: issuer and audience must be non-empty strings');

@@ -89,6 +89,7 @@ export function createIdentity(deps: {
       refreshIdleSeconds: config.auth.sessionIdleSeconds,
       refreshAbsoluteSeconds: config.auth.sessionAbsoluteSeconds,
       reuseGraceSeconds: config.auth.refreshReuseGraceSeconds,
+      clockSkewSeconds: config.auth.accessTokenClockSkewSeconds,
     },
   });
   const lifecycle: AccountLifecycle = { check: [], cleanup: [] };

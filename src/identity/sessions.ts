@@ -2,8 +2,10 @@
  * Sessions (AUTH-3): short-lived EdDSA access tokens plus opaque refresh tokens, stored as
  * hashes and rotated on every use. A refresh token presented again within a short grace window
  * (two tabs racing) gets the same successor; presented after it, the whole session is revoked.
- * Revocation is written to kv, which every node reads on every authenticated request, so it
- * holds across nodes at once and for access tokens that have not expired yet.
+ * Revocation is written to the database first (sessions.revoked_at; the user's status), then to
+ * kv, which every node reads on every authenticated request as a cache in front of the database
+ * (session-state.ts): it holds across nodes at once, and survives restarts and a kv that lost its
+ * memory, for access tokens that have not expired yet.
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -12,7 +14,8 @@ import type { SigningKeys } from '../keyring/signing-keys.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { createAccessTokenVerifier, issueAccessToken, type AccessClaims } from './access-tokens.ts';
+import { createAccessTokenVerifier, issueAccessToken, TokenError, type AccessClaims } from './access-tokens.ts';
+import { createSessionStateCache } from './session-state.ts';
 
 export interface SessionSettings {
   issuer: string;
@@ -21,7 +24,12 @@ export interface SessionSettings {
   refreshIdleSeconds: number;
   refreshAbsoluteSeconds: number;
   reuseGraceSeconds: number;
+  /** Tolerance on an access token's exp, nbf and iat, in seconds. */
+  clockSkewSeconds: number;
 }
+
+/** How long a node may answer "live" for a session from kv before asking the database again. */
+const LIVE_CACHE_MS = 10_000;
 
 export interface IssuedTokens {
   sessionId: string;
@@ -125,14 +133,17 @@ export function createSessions(options: {
   const { db, kv, signingKeys, settings, logger } = options;
   const note: IdentityAudit = options.audit ?? (async () => undefined);
   const now = options.now ?? Date.now;
-  const revocationTtlMs = (settings.accessTtlSeconds + 120) * 1000;
+  // A revoked entry outlives every access token of the session (its lifetime plus the tolerance).
+  const revocationTtlMs = (settings.accessTtlSeconds + settings.clockSkewSeconds + 120) * 1000;
   const verifier = createAccessTokenVerifier({
     issuer: settings.issuer,
     audience: settings.audience,
     // Only access-token keys: a token signed by an audit-checkpoint key is not an access token.
     keys: () => signingKeys.jwks('access-token'),
     now,
+    clockSkewSeconds: settings.clockSkewSeconds,
   });
+  const sessionState = createSessionStateCache({ db, kv, logger, revokedTtlMs: revocationTtlMs, liveCacheMs: LIVE_CACHE_MS });
 
   async function issue(userId: string, sessionId: string, refreshToken: string, refreshExpiresAt: number): Promise<IssuedTokens> {
     const signer = await signingKeys.current('access-token');
@@ -178,7 +189,7 @@ export function createSessions(options: {
 
   async function revokeSessionRow(sessionId: string, reason: string): Promise<void> {
     await db.query('update sessions set revoked_at = $2, revoked_reason = $3 where id = $1 and revoked_at is null', [sessionId, new Date(now()), reason]);
-    await kv.set(`auth:rv:s:${sessionId}`, '1', revocationTtlMs);
+    await sessionState.markRevoked([sessionId]);
   }
 
   async function refresh(refreshToken: string): Promise<IssuedTokens> {
@@ -229,13 +240,14 @@ export function createSessions(options: {
     let claims: AccessClaims;
     try {
       claims = await verifier.verify(token);
-    } catch {
-      return null;
+    } catch (err) {
+      // Only a refused token is "no": a key store that cannot answer propagates (503, not 401).
+      if (err instanceof TokenError) return null;
+      throw err;
     }
-    const [sessionRevoked, userRevokedBefore] = await Promise.all([kv.get(`auth:rv:s:${claims.sid}`), kv.get(`auth:rv:u:${claims.sub}`)]);
-    if (sessionRevoked !== null) return null;
-    // Tokens issued at or before the user-wide revocation second are refused.
-    if (userRevokedBefore !== null && claims.iat <= Number(userRevokedBefore)) return null;
+    // Every access token names its session: revoking the session (or every session of the user,
+    // or disabling the user) refuses it, from kv or, when kv does not know, from the database.
+    if ((await sessionState.stateOf(claims.sub, claims.sid)) === 'revoked') return null;
     return { userId: claims.sub, sessionId: claims.sid, claims };
   }
 
@@ -252,8 +264,7 @@ export function createSessions(options: {
       'update sessions set revoked_at = $2, revoked_reason = $3 where user_id = $1 and revoked_at is null and ($4::uuid is null or id <> $4::uuid) returning id',
       [userId, new Date(now()), reason, exceptSessionId ?? null],
     );
-    for (const row of r.rows) await kv.set(`auth:rv:s:${row.id}`, '1', revocationTtlMs);
-    if (!exceptSessionId) await kv.set(`auth:rv:u:${userId}`, String(Math.floor(now() / 1000)), revocationTtlMs);
+    await sessionState.markRevoked(r.rows.map((row) => row.id));
     if (reason === 'logout-all') await note('auth.logout_all', userId, { sessions: r.rowCount });
     return r.rowCount;
   }

@@ -8,7 +8,21 @@ import { publicOriginOf } from '../config/schema.ts';
 import { defineRoute, type Feature, type Services } from '../server/route.ts';
 
 const checkState = z.enum(['ok', 'unavailable']);
-const readySchema = z.object({ status: z.enum(['ready', 'not_ready']), checks: z.object({ storage: checkState, kv: checkState }) });
+const dependencyName = z.enum(['pglite', 'postgresql', 'memory', 'redis']);
+const readySchema = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  checks: z.object({ storage: checkState, kv: checkState }),
+  /** The dependencies that did not answer, by name (e.g. ["redis"]). */
+  unavailable: z.array(dependencyName),
+});
+
+/** The one error envelope (app.ts), which a 503 from the edge carries instead. */
+const errorEnvelope = z.object({ error: z.object({ code: z.string(), message: z.string(), requestId: z.string() }) });
+
+/** The name an operator knows each store by. */
+function dependencyNames(services: Services): { storage: z.infer<typeof dependencyName>; kv: z.infer<typeof dependencyName> } {
+  return { storage: services.db.kind === 'postgres' ? 'postgresql' : 'pglite', kv: services.kv.kind };
+}
 
 async function probe(fn: () => Promise<void>, timeoutMs: number): Promise<'ok' | 'unavailable'> {
   let timer: NodeJS.Timeout | undefined;
@@ -60,26 +74,31 @@ export const opsFeature: Feature = {
     defineRoute({
       method: 'GET',
       url: '/healthz',
-      summary: 'Liveness: the process answers.',
+      summary: 'Liveness: the process answers. Touches no dependency and is not rate limited, so a PostgreSQL or Redis outage never fails it.',
       guard: { kind: 'public' },
       permission: null,
       rateCategory: 'ops',
+      unmetered: true,
       schema: { response: { 200: z.object({ status: z.literal('ok') }) } },
       handler: async () => ({ status: 'ok' as const }),
     }),
     defineRoute({
       method: 'GET',
       url: '/readyz',
-      summary: 'Readiness: storage and the counter store answer.',
+      summary: 'Readiness: storage and the counter store answer; 503 names the ones that do not.',
       guard: { kind: 'public' },
       permission: null,
       rateCategory: 'ops',
-      schema: { response: { 200: readySchema, 503: readySchema } },
+      // A 503 is either this body or, from anywhere else, the error envelope: both are valid answers.
+      schema: { response: { 200: readySchema, 503: z.union([readySchema, errorEnvelope]) } },
       handler: async ({ services, reply }) => {
         const [storage, kv] = await Promise.all([probe(() => services.db.ping(), 2000), probe(() => services.kv.ping(), 2000)]);
-        const ready = storage === 'ok' && kv === 'ok';
+        const names = dependencyNames(services);
+        const unavailable = [...(storage === 'ok' ? [] : [names.storage]), ...(kv === 'ok' ? [] : [names.kv])];
+        const ready = unavailable.length === 0;
         reply.code(ready ? 200 : 503);
-        return { status: ready ? ('ready' as const) : ('not_ready' as const), checks: { storage, kv } };
+        if (!ready) reply.header('retry-after', '5');
+        return { status: ready ? ('ready' as const) : ('not_ready' as const), checks: { storage, kv }, unavailable };
       },
     }),
     defineRoute({

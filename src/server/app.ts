@@ -19,6 +19,7 @@ import { z } from 'zod';
 import type { Config, RateCategory } from '../config/schema.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
+import { isDependencyUnavailable } from '../store/unavailable.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
 import { registerCors } from './edge/cors.ts';
@@ -54,6 +55,8 @@ export interface RouteMeta {
   feature: string;
   /** Set when the route renders its errors in another API's shape. */
   errorFormat?: ErrorFormat;
+  /** Not counted against any rate limit (the liveness probe). */
+  unmetered?: true;
 }
 
 declare module 'fastify' {
@@ -110,6 +113,12 @@ const SECURITY_SCHEME: Record<GuardSpec['kind'], string | null> = {
   cron: 'cronSecret',
   metrics: 'metricsToken',
 };
+
+/**
+ * Seconds a client is asked to wait when a dependency cannot answer: long enough for a
+ * restarting PostgreSQL or Redis, short enough that clients come back soon after.
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 /** Why a raw framework error happened, as one of our codes (never the framework's own text). */
 function mapFrameworkError(err: FastifyError): { code: string; message?: string } {
@@ -232,8 +241,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // Before CORS, which answers preflights from its own hook: preflights count against the IP too.
   const limiter: RateLimiterDeps = { config, kv, logger, now, hits: metrics.rateLimitHits };
   app.addHook('onRequest', async (request, reply) => {
-    const category = request.routeOptions.config.gatehouse?.rateCategory ?? 'read';
-    await enforceRateLimit(limiter, reply, category, 'ip', request.ip);
+    const meta = request.routeOptions.config.gatehouse;
+    if (meta?.unmetered) return;
+    await enforceRateLimit(limiter, reply, meta?.rateCategory ?? 'read', 'ip', request.ip);
   });
   await registerCors(app, config.cors.origins);
 
@@ -269,6 +279,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     const status = info?.status ?? 500;
     // 5xx bodies never carry anything specific to the failure.
     const text = status >= 500 ? (info?.message ?? 'Internal error.') : (message ?? info?.message ?? 'Error.');
+    // A 503 always says when to come back (RFC 9110 §10.2.3), whoever threw it.
+    if (status === 503 && headers?.['retry-after'] === undefined) headers = { ...headers, 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) };
     if (headers) reply.headers(headers);
     // A route whose clients are another API's SDKs gets the same error in that API's shape.
     const format = request.routeOptions?.config?.gatehouse?.errorFormat;
@@ -287,6 +299,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
       return sendError(request, reply, 'VALIDATION_FAILED', validationMessage(err));
+    }
+    // A store that could not answer says nothing about the credential or the input: 503, never 401/500.
+    if (isDependencyUnavailable(err)) {
+      request.log.error({ err, route: request.routeOptions.url }, 'a dependency is unavailable');
+      return sendError(request, reply, 'SERVICE_UNAVAILABLE');
     }
     if (isResponseSerializationError(err)) {
       request.log.error({ err, route: request.routeOptions.url }, 'response does not match its schema');
@@ -342,6 +359,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       hasBody: route.schema.body !== undefined,
       feature: feature.id,
       ...(route.errorFormat ? { errorFormat: route.errorFormat } : {}),
+      ...(route.unmetered ? { unmetered: true as const } : {}),
     };
     routes.push(meta);
     methodRouter.on(route.method, route.url, () => undefined);

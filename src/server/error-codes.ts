@@ -61,7 +61,7 @@ export const CORE_ERROR_CODES = {
   SERVICE_UNAVAILABLE: {
     status: 503,
     message: 'A dependency is unavailable; retry later.',
-    doc: 'Storage or the counter store (Redis) cannot answer and the setting for that case is to refuse.',
+    doc: 'Storage (PostgreSQL) or the counter store (Redis) could not answer, so nothing was decided about the credential or the request. `Retry-After` says when to retry. Which routes still answer during a Redis outage depends on `rateLimit.onStoreError` (README, "When PostgreSQL or Redis cannot answer").',
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -34,7 +34,8 @@ function setHeaders(reply: FastifyReply, policy: string, result: SlidingWindowRe
 
 /**
  * Counts one request against `scope` (ip or principal) of a category; throws RATE_LIMITED or,
- * when the counter store fails and the setting is closed, SERVICE_UNAVAILABLE. `own` replaces the
+ * when the counter store fails and `rateLimit.onStoreError` is closed, SERVICE_UNAVAILABLE with
+ * Retry-After (open, and the ops category always, let the request through uncounted). `own` replaces the
  * category's window for a principal that carries its own limit (an API key's).
  */
 export async function enforceRateLimit(
@@ -53,7 +54,10 @@ export async function enforceRateLimit(
     result = await deps.kv.hitSlidingWindow(`rl:${policy}:${subject}`, window.limit, window.windowSeconds * 1000, deps.now());
   } catch (err) {
     deps.logger.error({ err, category, scope }, 'rate limit store unavailable');
-    if (deps.config.rateLimit.onStoreError === 'open') return;
+    // Operators' routes (readiness, metrics) are let through whatever the setting: they are
+    // cheap, read-only, and are how an operator sees that the counter store is down.
+    if (deps.config.rateLimit.onStoreError === 'open' || category === 'ops') return;
+    // The error handler adds Retry-After to every 503.
     throw new AppError('SERVICE_UNAVAILABLE');
   }
   setHeaders(reply, policy, result, window.windowSeconds);

@@ -129,6 +129,12 @@ export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
   bodyLimit?: number;
   /** Hidden from OpenAPI (never from the guard table). */
   hidden?: boolean;
+  /**
+   * Not counted against any rate limit: for a liveness probe, which must answer from this
+   * process alone (counting it in the counter store would make liveness depend on Redis).
+   * Only a public route that touches no store may set it.
+   */
+  unmetered?: true;
   /** Renders this route's errors in another shape instead of the Gatehouse envelope. */
   errorFormat?: ErrorFormat;
   handler: (
@@ -197,5 +203,6 @@ export function validateRoute(route: Partial<RouteDef> & { method?: string; url?
   }
   if (route.url?.includes(':') && !route.schema.params) return `route ${name} declares no params schema`;
   if (route.guard.kind === 'public' && route.permission !== null) return `route ${name} is public but declares a permission`;
+  if (route.unmetered && (route.guard.kind !== 'public' || route.method !== 'GET')) return `route ${name} is unmetered but not a public GET`;
   return null;
 }

@@ -1,11 +1,14 @@
 /**
  * Two Gatehouse nodes sharing PostgreSQL and Redis: a session revoked on one node is refused on
  * the other at once, for an access token that has not expired (AUTH-3), and an operator's
- * disable reaches both.
+ * disable reaches both. Revocations live in the database: a Redis restarted without persistence
+ * (a private redis-server this suite restarts) brings none of them back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Node } from '../../src/cli/runtime.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
+import { postgresTarget } from '../support/services.ts';
+import { privateRedisSkipReason, startPrivateRedis, type PrivateService } from '../support/private-services.ts';
 import { startTwoNodes, twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
 
 const PASSWORD = 'two nodes share one passphrase 9';
@@ -131,4 +134,88 @@ const PASSWORD = 'two nodes share one passphrase 9';
     const created = await a.db.query("select 1 from users where email like 'burst-two-nodes%'");
     expect(created.rowCount).toBe(5);
   });
+});
+
+const lostSkip = postgresTarget().skipReason ?? privateRedisSkipReason;
+
+(lostSkip ? describe.skip : describe)(`two nodes whose Redis loses its memory${lostSkip ? `: ${lostSkip}` : ''}`, () => {
+  let redis: PrivateService | undefined;
+  let nodes: TwoNodes | undefined;
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    nodes = await startTwoNodes({ env: { GATEHOUSE_RATE_LIMIT_ENABLED: 'false', REDIS_URL: redis.url } });
+  }, 180_000);
+
+  afterAll(async () => {
+    await nodes?.close();
+    await redis?.close();
+  });
+
+  async function signIn(node: Node, email: string): Promise<string> {
+    const { a, mail } = nodes as TwoNodes;
+    if (!mail.some((m) => m.to === email)) {
+      expect((await a.app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email, password: PASSWORD } })).statusCode).toBe(202);
+      const code = /ghv_[A-Za-z0-9_-]{43}/.exec([...mail].reverse().find((m) => m.to === email)?.text ?? '')?.[0];
+      expect((await a.app.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: code } })).statusCode).toBe(200);
+    }
+    const login = await node.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: PASSWORD } });
+    expect(login.statusCode).toBe(200);
+    return login.json().accessToken as string;
+  }
+
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  async function expectRefusedEverywhere(token: string): Promise<void> {
+    const { a, b } = nodes as TwoNodes;
+    for (const node of [a, b]) {
+      const me = await node.app.inject({ url: '/v1/me', headers: bearer(token) });
+      expect(me.statusCode).toBe(401);
+      expect(me.json().error.code).toBe('UNAUTHENTICATED');
+      const org = await node.app.inject({ method: 'POST', url: '/v1/orgs', payload: { name: 'Revived' }, headers: bearer(token) });
+      expect(org.statusCode).toBe(401);
+      expect(org.json().error.code).toBe('UNAUTHENTICATED');
+    }
+  }
+
+  it('attack: replaying tokens revoked by logout, logout-all and an operator\'s disable after Redis restarted empty -> 401 UNAUTHENTICATED on both nodes', async () => {
+    const { a, b } = nodes as TwoNodes;
+    const everywhereOnA = await signIn(a, 'lost-everywhere@example.com');
+    const everywhereOnB = await signIn(b, 'lost-everywhere@example.com');
+    const loggedOut = await signIn(b, 'lost-logout@example.com');
+    const disabled = await signIn(a, 'lost-disabled@example.com');
+    const untouched = await signIn(b, 'lost-untouched@example.com');
+    const disabledId = (await b.app.inject({ url: '/v1/me', headers: bearer(disabled) })).json().id as string;
+    const setupCode = await a.identity.accounts.ensureSetupToken();
+    expect((await a.app.inject({ method: 'POST', url: '/v1/setup', payload: { token: setupCode, email: 'lost-operator@example.com', password: PASSWORD } })).statusCode).toBe(201);
+    const operatorLogin = await b.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'lost-operator@example.com', password: PASSWORD } });
+    expect(operatorLogin.statusCode).toBe(200);
+    const operator = operatorLogin.json().accessToken as string;
+
+    expect((await a.app.inject({ method: 'POST', url: '/v1/auth/logout-all', payload: {}, headers: bearer(everywhereOnA) })).statusCode).toBe(200);
+    expect((await b.app.inject({ method: 'POST', url: '/v1/auth/logout', payload: {}, headers: bearer(loggedOut) })).statusCode).toBe(200);
+    expect((await b.app.inject({ method: 'POST', url: `/v1/admin/users/${disabledId}/disable`, payload: { disabled: true }, headers: bearer(operator) })).statusCode).toBe(200);
+    for (const token of [everywhereOnA, everywhereOnB, loggedOut, disabled]) await expectRefusedEverywhere(token);
+    const loggedOutSid = JSON.parse(Buffer.from(loggedOut.split('.')[1] ?? '', 'base64url').toString('utf8')).sid as string;
+    expect(await a.kv.get(`auth:ss:${loggedOutSid}`)).toBe('revoked');
+
+    // Redis restarts without persistence: every cached revocation is gone.
+    await redis?.stop();
+    await redis?.start();
+    for (const node of [a, b]) {
+      let up = false;
+      for (let attempt = 0; attempt < 100 && !up; attempt++) {
+        up = await node.kv.ping().then(() => true, () => false);
+        if (!up) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(up).toBe(true);
+      // The revocation kv held for the logged-out session is really gone.
+      expect(await node.kv.get(`auth:ss:${loggedOutSid}`)).toBeNull();
+    }
+
+    // The restart itself ends nothing: an untouched session works on both nodes.
+    expect((await a.app.inject({ url: '/v1/me', headers: bearer(untouched) })).statusCode).toBe(200);
+    expect((await b.app.inject({ url: '/v1/me', headers: bearer(untouched) })).statusCode).toBe(200);
+    for (const token of [everywhereOnA, everywhereOnB, loggedOut, disabled]) await expectRefusedEverywhere(token);
+  }, 180_000);
 });

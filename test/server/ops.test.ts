@@ -25,7 +25,7 @@ describe('health and readiness', () => {
 
   it('/readyz checks storage and kv', async () => {
     const res = await t.app.inject({ url: '/readyz' });
-    expect(res.json()).toEqual({ status: 'ready', checks: { storage: 'ok', kv: 'ok' } });
+    expect(res.json()).toEqual({ status: 'ready', checks: { storage: 'ok', kv: 'ok' }, unavailable: [] });
   });
 
   it('/readyz answers 503 naming the failing dependency, without its error text', async () => {
@@ -36,7 +36,7 @@ describe('health and readiness', () => {
     try {
       const res = await t.app.inject({ url: '/readyz' });
       expect(res.statusCode).toBe(503);
-      expect(res.json()).toEqual({ status: 'not_ready', checks: { storage: 'ok', kv: 'unavailable' } });
+      expect(res.json()).toEqual({ status: 'not_ready', checks: { storage: 'ok', kv: 'unavailable' }, unavailable: ['memory'] });
       expect(res.body).not.toContain('hunter2');
     } finally {
       t.node.kv.ping = original;

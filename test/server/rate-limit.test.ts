@@ -101,19 +101,35 @@ describe('when the counter store fails', () => {
     };
   }
 
-  it('closed (default): 503 SERVICE_UNAVAILABLE, nothing about Redis in the body', async () => {
+  const item = '/test/items/00000000-0000-4000-8000-000000000000';
+
+  it('closed (default): 503 SERVICE_UNAVAILABLE with Retry-After, nothing about Redis in the body', async () => {
     const t = await app({});
     breakKv(t);
-    const res = await t.app.inject({ url: '/healthz' });
+    const res = await t.app.inject({ url: item });
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(res.body).not.toMatch(/ECONNREFUSED|6379|redis/i);
   });
 
   it('open: requests pass and the failure is logged', async () => {
     const t = await app({ 'rateLimit.onStoreError': 'open' });
     breakKv(t);
-    expect((await t.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await t.app.inject({ url: item })).statusCode).toBe(200);
     expect(t.logText()).toContain('rate limit store unavailable');
+  });
+
+  it('closed: liveness is not counted at all, readiness still answers (ops routes are never refused for the store)', async () => {
+    const t = await app({});
+    let calls = 0;
+    t.node.kv.hitSlidingWindow = async () => {
+      calls += 1;
+      throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
+    };
+    expect((await t.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect(calls).toBe(0);
+    expect((await t.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    expect(calls).toBe(1);
   });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
+import { DependencyUnavailableError } from '../unavailable.ts';
 import type { RedisOptions } from 'ioredis';
 import {
   assertInteger,
@@ -266,7 +267,7 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
   let subscriptionChain: Promise<void> = Promise.resolve();
 
   function ensureOpen(): void {
-    if (closed) throw new Error('kv: Redis store is closed');
+    if (closed) throw new DependencyUnavailableError('kv', 'kv: Redis store is closed');
   }
 
   async function call<T>(operation: string, run: () => Promise<T>): Promise<T> {
@@ -274,7 +275,10 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
     try {
       return await run();
     } catch (error) {
-      throw new Error(`kv: Redis ${operation} failed (${where}): ${errorMessage(error)}`, { cause: error });
+      const message = `kv: Redis ${operation} failed (${where}): ${errorMessage(error)}`;
+      // A reply error is Redis answering (a bug of ours); anything else is Redis not answering.
+      if (error instanceof ReplyError) throw new Error(message, { cause: error });
+      throw new DependencyUnavailableError('kv', message, { cause: error });
     }
   }
 
