@@ -60,7 +60,7 @@
 import { createPublicKey, hash, verify, type KeyObject } from 'node:crypto';
 import { ed25519Thumbprint, verifyEd25519 } from '../crypto/signing.ts';
 import { canonicalBytes, isCanonicalTextOf } from './canonical.ts';
-import { checkpointBytes, type Checkpoint } from './checkpoint.ts';
+import { checkpointBytes, verifyCheckpointSignature, type Checkpoint, type SignedCheckpoint } from './checkpoint.ts';
 import {
   EXPORT_FORMAT,
   exportLineSchema,
@@ -72,6 +72,7 @@ import {
 } from './export-format.ts';
 import { MerkleFrontier, leafHash } from './merkle.ts';
 import { scanBatch, type BatchItem, type EventRun } from './verify-scan.ts';
+import { checkSavedCheckpoint, rootPinsOf, verdictOf, type RootPin, type TrustedKey, type Verdict, type VerifyPins } from './verify-pins.ts';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -95,9 +96,16 @@ export type VerifyCode =
   | 'PRUNED_UNANCHORED'
   | 'NO_CHECKPOINT'
   | 'TRUNCATED'
-  | 'TRAILER_MISMATCH';
+  | 'TRAILER_MISMATCH'
+  | 'BELOW_PINNED_SIZE'
+  | 'PIN_ROOT_MISMATCH'
+  | 'PIN_UNCHECKABLE'
+  | 'PIN_BAD_CHECKPOINT';
 
-/** The first problem found. `index` is an event index (see VerifyCode), `line` is 1-based. */
+/**
+ * The first problem found. `index` is an event index (see VerifyCode), `line` is 1-based, or 0
+ * for a problem with a pin rather than with a line of the file.
+ */
 export interface VerifyProblem {
   reason: VerifyCode;
   index: number | null;
@@ -106,8 +114,14 @@ export interface VerifyProblem {
 }
 
 export interface VerifyReport {
-  /** True when the file verified; events in `uncovered` are still not vouched for. */
+  /** False when the file failed; true does not mean VERIFIED: see `verdict`, `proven` and `unproven`. */
   ok: boolean;
+  /** VERIFIED, CONSISTENT-BUT-UNPINNED or FAILED (verify-pins.ts). */
+  verdict: Verdict;
+  /** The pins that were met, each as a sentence. */
+  proven: string[];
+  /** What this file and these pins cannot show, each as a sentence (empty once failed). */
+  unproven: string[];
   /** The log id of the header. */
   log: string | null;
   /** Event lines read. */
@@ -135,6 +149,13 @@ export interface VerifyReport {
 export interface VerifyOptions {
   /** Kids (RFC 7638 thumbprints) of the keys to trust; any other key in the file is refused. */
   trustedKids?: Iterable<string>;
+  /**
+   * Keys to trust, as in the server's JWKS: their kids are trusted as `trustedKids` are, and a
+   * saved checkpoint (`pins.checkpoint`) is checked against them.
+   */
+  trustedKeys?: readonly TrustedKey[];
+  /** What the auditor saw of the log before: the export must agree (verify-pins.ts). */
+  pins?: VerifyPins;
   /**
    * Worker threads that scan and hash event lines while this thread reads the input and checks
    * order, links and signatures: 0 for none. By default one per CPU, at most 2, started only once
@@ -198,9 +219,89 @@ class ExportVerifier {
   /** A line that was not JSON: malformed if more follows, a cut-off last line if not. */
   #notJson: { line: number; message: string } | null = null;
   #gap: PendingGap | null = null;
+  /** Trusted keys by kid, when given as keys (a saved checkpoint is checked against them). */
+  #trustedKeys = new Map<string, TrustedKey>();
+  /** Tree heads the export must reproduce, by size, and the next one to check. */
+  #rootPins: RootPin[];
+  #nextPin = 0;
+  #minSize: number | null;
+  #saved: SignedCheckpoint | null;
+  #savedChecked = false;
+  #proven: string[] = [];
+  #end: EndLine | null = null;
 
   constructor(options: VerifyOptions) {
-    this.#trusted = options.trustedKids === undefined ? null : new Set(options.trustedKids);
+    const trusted = options.trustedKids === undefined && options.trustedKeys === undefined ? null : new Set(options.trustedKids ?? []);
+    for (const key of options.trustedKeys ?? []) {
+      const kid = ed25519Thumbprint(key.x);
+      trusted?.add(kid);
+      this.#trustedKeys.set(kid, key);
+    }
+    this.#trusted = trusted;
+    const pins: VerifyPins = options.pins ?? {};
+    this.#rootPins = rootPinsOf(pins);
+    this.#minSize = pins.minSize ?? null;
+    this.#saved = pins.checkpoint ?? null;
+  }
+
+  /** Fails on a pin rather than a line of the file (line 0). */
+  #failPin(reason: VerifyCode, message: string): true {
+    return this.#fail(reason, null, message, 0);
+  }
+
+  /** The saved checkpoint, once the header names the log: for this log, and signed by a trusted key. */
+  #checkSavedAtHeader(): boolean {
+    const saved = this.#saved;
+    if (saved === null) return false;
+    if (saved.checkpoint.log !== this.#log) {
+      return this.#failPin('PIN_BAD_CHECKPOINT', `the saved checkpoint is for log ${JSON.stringify(saved.checkpoint.log)}, not ${JSON.stringify(this.#log)}`);
+    }
+    const why = checkSavedCheckpoint(saved, this.#trustedKeys.get(saved.checkpoint.kid), this.#trusted);
+    if (why === undefined) return false; // checked against the export's key line of that kid
+    if (why !== null) return this.#failPin('PIN_BAD_CHECKPOINT', why);
+    this.#savedChecked = true;
+    this.#proven.push(`the saved checkpoint of size ${saved.checkpoint.size} carries a valid signature by trusted key ${saved.checkpoint.kid}`);
+    return false;
+  }
+
+  /** Unpinned keys: the saved checkpoint is checked against the export's key of its kid. */
+  #checkSavedWithKeyLine(kid: string, key: PublicKey): boolean {
+    const saved = this.#saved;
+    if (saved === null || this.#savedChecked || saved.checkpoint.kid !== kid) return false;
+    if (!verifyCheckpointSignature(saved, key)) return this.#failPin('PIN_BAD_CHECKPOINT', `the saved checkpoint does not carry a valid signature by key ${kid}`);
+    this.#savedChecked = true;
+    this.#proven.push(`the saved checkpoint of size ${saved.checkpoint.size} carries a valid signature by key ${kid}, as declared in the export (not pinned)`);
+    return false;
+  }
+
+  /** Whether a run of events would carry the tree past a pinned size without stopping at it. */
+  #runCrossesPin(run: EventRun): boolean {
+    const pin = this.#rootPins[this.#nextPin];
+    return pin !== undefined && pin.size > run.first && pin.size < run.first + run.count;
+  }
+
+  /** Checks the tree heads pinned at the tree's size, now that it has grown to it; true once failed. */
+  #checkRootPins(): boolean {
+    const size = this.#tree.size;
+    for (let pin = this.#rootPins[this.#nextPin]; pin !== undefined && pin.size <= size; pin = this.#rootPins[this.#nextPin]) {
+      this.#nextPin += 1;
+      if (pin.size < size) {
+        return this.#fail('PIN_UNCHECKABLE', null, `${pin.source} is within the pruned events 0..${size - 1}: this export cannot show that it extends it`);
+      }
+      if (this.#tree.root().toString('base64url') !== pin.root) {
+        const first = this.#firstIndex;
+        if (first === null || pin.size === 0) {
+          return this.#fail('PIN_ROOT_MISMATCH', null, `the ${this.#pruned === null ? 'empty tree' : 'pruned frontier'} does not give the root of ${pin.source}`);
+        }
+        return this.#fail(
+          'PIN_ROOT_MISMATCH',
+          first,
+          `events ${first}..${size - 1} do not hash to the root of ${pin.source}: the history up to index ${size - 1} is not the one seen then (rewritten, or another log); only the range can be named, since the pin gives one root`,
+        );
+      }
+      this.#proven.push(`${pin.source}: the first ${size} events of this export hash to its root`);
+    }
+    return false;
   }
 
   /** Fails the file; returns true so callers can `return this.#fail(...)` to stop. */
@@ -222,7 +323,7 @@ class ExportVerifier {
    */
   acceptRun(run: EventRun): boolean {
     if (this.#problem !== null || this.#phase !== 'body' || this.#notJson !== null || this.#gap !== null || this.#anchorPending) return false;
-    if (run.first !== this.#tree.size || run.count < 1) return false;
+    if (run.first !== this.#tree.size || run.count < 1 || this.#runCrossesPin(run)) return false;
     const heads = Buffer.from(run.heads, 'latin1');
     for (let i = 0; i < run.heights.length; i += 1) {
       this.#tree.appendSubtree(heads.subarray(i * 32, i * 32 + 32), run.heights[i] as number);
@@ -235,6 +336,7 @@ class ExportVerifier {
       this.#firstTime ??= run.firstTime;
       this.#lastTime = run.lastTime ?? run.firstTime;
     }
+    this.#checkRootPins();
     return true;
   }
 
@@ -315,7 +417,7 @@ class ExportVerifier {
     }
     this.#log = parsed.data.log;
     this.#phase = 'body';
-    return false;
+    return this.#checkSavedAtHeader() || this.#checkRootPins();
   }
 
   #readKey(line: KeyLine): boolean {
@@ -328,7 +430,7 @@ class ExportVerifier {
       return this.#fail('UNTRUSTED_KEY', null, `key ${kid} is not among the trusted keys`);
     }
     this.#keys.set(kid, { kty: jwk.kty, crv: jwk.crv, x: jwk.x });
-    return false;
+    return this.#checkSavedWithKeyLine(kid, { kty: jwk.kty, crv: jwk.crv, x: jwk.x });
   }
 
   #readPruned(line: PrunedLine): boolean {
@@ -345,7 +447,7 @@ class ExportVerifier {
     this.#pruned = { upTo: line.upTo, anchor: null };
     this.#anchorPending = true;
     this.#coveredSize = line.upTo;
-    return false;
+    return this.#checkRootPins();
   }
 
   #readEvent(index: number, event: Record<string, unknown>, text: string | null): boolean {
@@ -380,7 +482,7 @@ class ExportVerifier {
       this.#firstTime ??= event.time;
       this.#lastTime = event.time;
     }
-    return false;
+    return this.#checkRootPins();
   }
 
   /** After a jump in the indexes: does the missing one come later (reordering) or never (gap)? */
@@ -472,6 +574,7 @@ class ExportVerifier {
 
   #readEnd(line: EndLine): boolean {
     this.#phase = 'ended';
+    this.#end = line;
     const next = this.#tree.size;
     if (this.#anchorPending) return this.#fail('PRUNED_UNANCHORED', null, 'the file ends before the checkpoint that must follow the pruned line');
     if (line.events > this.#events) {
@@ -487,6 +590,47 @@ class ExportVerifier {
     return false;
   }
 
+  /** Once the file has ended: it reaches every pinned size, and the saved checkpoint was checked. */
+  #checkSizePins(): boolean {
+    const size = this.#tree.size;
+    const pin = this.#rootPins[this.#nextPin];
+    if (pin !== undefined) {
+      const ends = size > 0 ? `ends at index ${size - 1}` : 'has no event';
+      return this.#fail('BELOW_PINNED_SIZE', size, `${pin.source} is of size ${pin.size}, but this export ${ends}: events from index ${size} on were cut, or the log was rolled back`);
+    }
+    if (this.#minSize !== null) {
+      const signed = this.#coveredSize;
+      if (signed < this.#minSize) {
+        const tail = size > signed ? ` (events ${signed}..${size - 1} are not covered by a signed checkpoint)` : '';
+        return this.#fail('BELOW_PINNED_SIZE', signed, `the export's checkpoints sign ${signed} events${tail}, fewer than --min-size ${this.#minSize}: events were cut after its last checkpoint, or the log was rolled back`);
+      }
+      this.#proven.push(`--min-size ${this.#minSize}: the export's checkpoints sign ${signed} events`);
+    }
+    if (this.#saved !== null && !this.#savedChecked) {
+      return this.#failPin('PIN_UNCHECKABLE', `no key ${this.#saved.checkpoint.kid} is declared in the export or given with --keys: the saved checkpoint's signature cannot be checked`);
+    }
+    return false;
+  }
+
+  /** What a file that verified still does not show, with these keys and pins. */
+  #unproven(): string[] {
+    const out: string[] = [];
+    if (this.#trusted === null) {
+      out.push(`that the keys are the server's: none were pinned (--keys), so a rewrite re-signed with a new key cannot be excluded; this file is signed by ${this.#usedKids.join(', ') || 'no key'}`);
+    }
+    const size = this.#tree.size;
+    const pinned = Math.max(this.#minSize ?? 0, ...this.#rootPins.map((p) => p.size));
+    const end = this.#end === null ? 'the end line' : `the end line (${this.#end.events} events, ${this.#end.checkpoints} checkpoints)`;
+    if (this.#minSize === null && this.#rootPins.length === 0) {
+      out.push(
+        `that the log ends at index ${size - 1}: ${end} is not signed, so events after the last checkpoint could have been cut with the end line rewritten to match; pin a size with --min-size, --size and --root, or --checkpoint`,
+      );
+    } else {
+      out.push(`that the log ends at index ${size - 1}: the pins show only that it has at least ${pinned} events, and ${end} is not signed, so events after index ${size - 1} could have been cut`);
+    }
+    return out;
+  }
+
   /** The report once the input has ended (or the file failed). */
   finish(): VerifyReport {
     if (this.#problem === null) {
@@ -499,11 +643,17 @@ class ExportVerifier {
         this.#fail('TRUNCATED', null, 'the file is empty', 1);
       } else if (this.#phase !== 'ended') {
         this.#fail('TRUNCATED', next, `the file ends after line ${this.#line} without its end line: it was cut short, events from index ${next} on may be missing`);
+      } else {
+        this.#checkSizePins();
       }
     }
     const size = this.#tree.size;
+    const ok = this.#problem === null;
     const report: VerifyReport = {
-      ok: this.#problem === null,
+      ok,
+      verdict: verdictOf(!ok, this.#trusted !== null),
+      proven: ok ? [...this.#proven] : [],
+      unproven: ok ? this.#unproven() : [],
       log: this.#log,
       events: this.#events,
       firstIndex: this.#firstIndex,
@@ -874,32 +1024,5 @@ export async function verifyExport(input: AsyncIterable<string> | NodeJS.Readabl
   return verifier.finish();
 }
 
-/** A short human summary ending in the verdict line: `VERIFIED` or `FAILED: <code> at ...`. */
-export function formatReport(report: VerifyReport): string {
-  const lines: string[] = [];
-  lines.push(`log:         ${report.log ?? '(unknown)'}`);
-  const range = report.firstIndex === null ? '' : ` (index ${report.firstIndex}..${report.lastIndex})`;
-  lines.push(`events:      ${report.events}${range}`);
-  if (report.pruned !== null) {
-    lines.push(`pruned:      events 0..${report.pruned.upTo - 1} removed by retention; chain anchored at ${report.pruned.anchor ?? 'null'}`);
-  }
-  const covered = report.checkpoints > 0 && report.firstIndex !== null && report.coveredSize > report.firstIndex ? `, covering index ${report.firstIndex}..${report.coveredSize - 1}` : '';
-  lines.push(`checkpoints: ${report.checkpoints} verified${covered}`);
-  if (report.firstTime !== null) lines.push(`time:        ${report.firstTime} .. ${report.lastTime ?? report.firstTime}`);
-  const pinning = report.keysPinned ? 'pinned' : 'NOT pinned: compare with the server\'s /.well-known/jwks.json, or pass --keys';
-  lines.push(`keys:        ${report.keys.length > 0 ? report.keys.join(', ') : '(none)'} (${pinning})`);
-  if (report.uncovered !== null) {
-    lines.push(
-      `WARNING: events ${report.uncovered.from}..${report.uncovered.to} are not covered by a signed checkpoint: ` +
-        'they could have been changed, added or removed without detection',
-    );
-  }
-  const problem = report.problem;
-  if (report.ok || problem === undefined) {
-    lines.push('VERIFIED');
-  } else {
-    const where = problem.index === null ? `line ${problem.line}` : `index ${problem.index}`;
-    lines.push(`FAILED: ${problem.reason} at ${where}: ${problem.message}`);
-  }
-  return lines.join('\n');
-}
+export { formatReport } from './verify-report.ts';
+export type { TrustedKey, Verdict, VerifyPins } from './verify-pins.ts';

@@ -115,13 +115,15 @@ describe('an untouched export', () => {
     const text = formatReport(report);
     expect(text).toContain('WARNING: events 90..94 are not covered by a signed checkpoint');
     expect(text).toContain('NOT pinned');
-    expect(text.split('\n').at(-1)).toBe('VERIFIED');
+    expect(report.verdict).toBe('CONSISTENT-BUT-UNPINNED');
+    expect(text.split('\n').at(-1)).toMatch(/^CONSISTENT-BUT-UNPINNED: /);
   });
 
   it('verifies fully covered, with a size-0 checkpoint, and with its key pinned', async () => {
     const report = await verifyLines(linesOf({ finalCheckpoint: true, initialCheckpoint: true }), { trustedKids: [key.kid] });
-    expect(report).toMatchObject({ ok: true, checkpoints: 11, coveredSize: 95, uncovered: null, keysPinned: true });
+    expect(report).toMatchObject({ ok: true, verdict: 'VERIFIED', checkpoints: 11, coveredSize: 95, uncovered: null, keysPinned: true });
     expect(formatReport(report)).not.toContain('WARNING');
+    expect(formatReport(report).split('\n').at(-1)).toMatch(/^VERIFIED: /);
   });
 
   it('verifies the same in any chunking, as text chunks, and as lines', async () => {
@@ -615,7 +617,7 @@ describe('gatehouse audit verify', () => {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  it('exits 0 with VERIFIED for an untouched export, 1 with the code for a tampered one, 2 for no file', () => {
+  it('exits 3 CONSISTENT-BUT-UNPINNED for an untouched export without keys, 0 VERIFIED with them, 1 with the code for a tampered one, 2 for no file', () => {
     const good = join(work, 'good.jsonl');
     const lines = linesOf({ finalCheckpoint: true });
     writeFileSync(good, lines.join(''));
@@ -632,13 +634,14 @@ describe('gatehouse audit verify', () => {
     writeFileSync(otherJwks, JSON.stringify({ keys: [intruder.publicJwk] }));
 
     const ok = run(good);
-    expect(ok.status, ok.stderr).toBe(0);
-    expect(ok.stdout.trimEnd().split('\n').at(-1)).toBe('VERIFIED');
+    expect(ok.status, ok.stderr).toBe(3);
+    expect(ok.stdout.trimEnd().split('\n').at(-1)).toMatch(/^CONSISTENT-BUT-UNPINNED: /);
     expect(ok.stdout).toContain('events:      95 (index 0..94)');
 
     const pinned = run(good, '--keys', jwks);
     expect(pinned.status, pinned.stderr).toBe(0);
     expect(pinned.stdout).toContain('(pinned)');
+    expect(pinned.stdout.trimEnd().split('\n').at(-1)).toMatch(/^VERIFIED: /);
 
     const failed = run(bad);
     expect(failed.status).toBe(1);
