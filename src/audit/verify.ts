@@ -70,7 +70,7 @@ import {
   type KeyLine,
   type PrunedLine,
 } from './export-format.ts';
-import { MerkleFrontier, leafHash } from './merkle.ts';
+import { MerkleFrontier, leafHash, leafHashOfText } from './merkle.ts';
 import { scanBatch, type BatchItem, type EventRun } from './verify-scan.ts';
 import { checkSavedCheckpoint, rootPinsOf, verdictOf, type RootPin, type TrustedKey, type Verdict, type VerifyPins } from './verify-pins.ts';
 import { availableParallelism } from 'node:os';
@@ -100,7 +100,9 @@ export type VerifyCode =
   | 'BELOW_PINNED_SIZE'
   | 'PIN_ROOT_MISMATCH'
   | 'PIN_UNCHECKABLE'
-  | 'PIN_BAD_CHECKPOINT';
+  | 'PIN_BAD_CHECKPOINT'
+  | 'EVENT_MODIFIED'
+  | 'LEAF_MISMATCH';
 
 /**
  * The first problem found. `index` is an event index (see VerifyCode), `line` is 1-based, or 0
@@ -111,6 +113,8 @@ export interface VerifyProblem {
   index: number | null;
   line: number;
   message: string;
+  /** The `id` of the event named, when the problem names one event that carries a string id. */
+  eventId?: string;
 }
 
 export interface VerifyReport {
@@ -229,6 +233,13 @@ class ExportVerifier {
   #savedChecked = false;
   #proven: string[] = [];
   #end: EndLine | null = null;
+  /**
+   * Leaf hashes stated on event lines since the last checkpoint, and, from the first one that is
+   * not its event's hash on, the tree of the stated hashes (the event's own where none is stated).
+   */
+  #statedInRange = 0;
+  #statedTree: MerkleFrontier | null = null;
+  #leafMismatch: { index: number; line: number; id: string | null } | null = null;
 
   constructor(options: VerifyOptions) {
     const trusted = options.trustedKids === undefined && options.trustedKeys === undefined ? null : new Set(options.trustedKids ?? []);
@@ -305,8 +316,8 @@ class ExportVerifier {
   }
 
   /** Fails the file; returns true so callers can `return this.#fail(...)` to stop. */
-  #fail(reason: VerifyCode, index: number | null, message: string, line = this.#line): true {
-    this.#problem ??= { reason, index, line, message };
+  #fail(reason: VerifyCode, index: number | null, message: string, line = this.#line, eventId: string | null = null): true {
+    this.#problem ??= eventId === null ? { reason, index, line, message } : { reason, index, line, message, eventId };
     return true;
   }
 
@@ -322,7 +333,7 @@ class ExportVerifier {
    * the caller then feeds its lines to `accept`, which decides exactly as for any other line.
    */
   acceptRun(run: EventRun): boolean {
-    if (this.#problem !== null || this.#phase !== 'body' || this.#notJson !== null || this.#gap !== null || this.#anchorPending) return false;
+    if (this.#problem !== null || this.#phase !== 'body' || this.#notJson !== null || this.#gap !== null || this.#anchorPending || this.#statedTree !== null) return false;
     if (run.first !== this.#tree.size || run.count < 1 || this.#runCrossesPin(run)) return false;
     const heads = Buffer.from(run.heads, 'latin1');
     for (let i = 0; i < run.heights.length; i += 1) {
@@ -331,6 +342,7 @@ class ExportVerifier {
     this.#started = true;
     this.#line += run.count;
     this.#events += run.count;
+    this.#statedInRange += run.leaves;
     this.#firstIndex ??= run.first;
     if (run.firstTime !== null) {
       this.#firstTime ??= run.firstTime;
@@ -367,7 +379,7 @@ class ExportVerifier {
         }
         const index = Number(digits);
         if (typeof event === 'object' && event !== null && !Array.isArray(event) && Number.isSafeInteger(index)) {
-          return this.#readEvent(index, event as Record<string, unknown>, eventText);
+          return this.#readEvent(index, event as Record<string, unknown>, eventText, undefined);
         }
       }
     }
@@ -394,7 +406,7 @@ class ExportVerifier {
       case 'pruned':
         return this.#readPruned(line);
       case 'event':
-        return this.#readEvent(line.index, line.event, null);
+        return this.#readEvent(line.index, line.event, null, line.leaf);
       case 'checkpoint':
         return this.#readCheckpoint(line);
       case 'end':
@@ -450,7 +462,7 @@ class ExportVerifier {
     return this.#checkRootPins();
   }
 
-  #readEvent(index: number, event: Record<string, unknown>, text: string | null): boolean {
+  #readEvent(index: number, event: Record<string, unknown>, text: string | null, stated: string | undefined): boolean {
     this.#started = true;
     if (this.#anchorPending) {
       return this.#fail('PRUNED_UNANCHORED', index, `an event before the checkpoint of size ${this.#pruned?.upTo} that must follow the pruned line`);
@@ -464,18 +476,15 @@ class ExportVerifier {
     if (event.seq !== index) {
       return this.#fail('SEQ_MISMATCH', index, `the event on the line of index ${index} carries seq ${JSON.stringify(event.seq) ?? 'none'}`);
     }
-    if (text !== null && isCanonicalTextOf(text, event)) {
+    let leaf: Buffer;
+    try {
       // Already canonical as written: hash the text itself, sparing a canonicalization.
-      this.#tree.appendText(text);
-    } else {
-      let leaf: Buffer;
-      try {
-        leaf = leafHash(canonicalBytes(event));
-      } catch (err) {
-        return this.#fail('MALFORMED_LINE', index, `the event of index ${index} has no canonical form: ${(err as Error).message}`);
-      }
-      this.#tree.append(leaf);
+      leaf = text !== null && isCanonicalTextOf(text, event) ? leafHashOfText(text) : leafHash(canonicalBytes(event));
+    } catch (err) {
+      return this.#fail('MALFORMED_LINE', index, `the event of index ${index} has no canonical form: ${(err as Error).message}`);
     }
+    if (stated !== undefined || this.#statedTree !== null) this.#compareLeaf(index, event, leaf, stated);
+    this.#tree.append(leaf);
     this.#events += 1;
     this.#firstIndex ??= index;
     if (typeof event.time === 'string') {
@@ -483,6 +492,59 @@ class ExportVerifier {
       this.#lastTime = event.time;
     }
     return this.#checkRootPins();
+  }
+
+  /**
+   * Notes a leaf hash stated on an event line. The first one that differs from the event's own
+   * starts the tree of stated hashes: at the checkpoint, if that tree gives the signed root, the
+   * stated hashes are the original ones, and the first differing event is the one modified.
+   */
+  #compareLeaf(index: number, event: Record<string, unknown>, leaf: Buffer, stated: string | undefined): void {
+    if (stated !== undefined) this.#statedInRange += 1;
+    if (this.#statedTree === null) {
+      if (stated === undefined || stated === leaf.toString('base64url')) return;
+      const { hashes, size } = this.#tree.toJSON();
+      this.#statedTree = MerkleFrontier.from(
+        hashes.map((h) => Buffer.from(h, 'base64url')),
+        size,
+      );
+      this.#leafMismatch = { index, line: this.#line, id: typeof event.id === 'string' ? event.id : null };
+    }
+    this.#statedTree.append(stated === undefined ? leaf : Buffer.from(stated, 'base64url'));
+  }
+
+  /** The events since the last checkpoint do not give its root: name the event when the stated leaf hashes allow it. */
+  #failRange(cp: Checkpoint, from: number): true {
+    const range = cp.size > from ? `events ${from}..${cp.size - 1}` : `the events before index ${cp.size}`;
+    const mismatch = this.#leafMismatch;
+    if (this.#statedTree !== null && mismatch !== null && this.#statedTree.root().toString('base64url') === cp.root) {
+      const id = mismatch.id === null ? '' : ` (id ${mismatch.id})`;
+      return this.#fail(
+        'EVENT_MODIFIED',
+        mismatch.index,
+        `the event of index ${mismatch.index}${id} on line ${mismatch.line} was modified: it does not hash to the leaf hash stated on its line, and the stated leaf hashes of ${range} give the root signed on line ${this.#line}`,
+        mismatch.line,
+        mismatch.id,
+      );
+    }
+    const count = cp.size - from;
+    let why: string;
+    if (this.#statedTree !== null) why = 'the leaf hashes stated on their lines do not give the signed root either (they were changed too)';
+    else if (this.#statedInRange === 0) why = 'the file states no leaf hashes for these events';
+    else if (this.#statedInRange < count) why = `${count - this.#statedInRange} of these events state no leaf hash, and the others each hash to the one they state`;
+    else why = 'each event hashes to the leaf hash stated on its line, so those were rewritten with the events';
+    return this.#fail(
+      'ROOT_MISMATCH',
+      from,
+      `${range} do not hash to the root signed on line ${this.#line}: one was modified, or events were added or removed and renumbered; only the range can be named: ${why}`,
+    );
+  }
+
+  /** A stated leaf hash that is not its event's, where the events are not shown to be changed. */
+  #failLeaf(why: string): true {
+    const mismatch = this.#leafMismatch as { index: number; line: number; id: string | null };
+    const id = mismatch.id === null ? '' : ` (id ${mismatch.id})`;
+    return this.#fail('LEAF_MISMATCH', mismatch.index, `the leaf hash stated on line ${mismatch.line} is not the hash of the event of index ${mismatch.index}${id}: ${why}`, mismatch.line, mismatch.id);
   }
 
   /** After a jump in the indexes: does the missing one come later (reordering) or never (gap)? */
@@ -557,9 +619,10 @@ class ExportVerifier {
     if (cp.size < read) return this.#fail('CHECKPOINT_MISPLACED', cp.size, `${at} comes after index ${read - 1}: an event is before it that it does not cover`);
     if (this.#tree.root().toString('base64url') !== cp.root) {
       if (this.#anchorPending) return this.#fail('ROOT_MISMATCH', null, `the pruned frontier does not give the root that ${at} signs`);
-      const range = cp.size > from ? `events ${from}..${cp.size - 1}` : `the events before index ${cp.size}`;
-      return this.#fail('ROOT_MISMATCH', from, `${range} do not hash to the root signed on line ${this.#line}: one was modified, or events were added or removed and renumbered`);
+      return this.#failRange(cp, from);
     }
+    if (this.#statedTree !== null) return this.#failLeaf(`the events hash to the root signed on line ${this.#line}, so the stated hash was changed`);
+    this.#statedInRange = 0;
 
     if (this.#anchorPending && this.#pruned !== null) this.#pruned.anchor = cp.previous;
     this.#anchorPending = false;
@@ -587,6 +650,7 @@ class ExportVerifier {
       return this.#fail('TRAILER_MISMATCH', null, `the end line counts ${line.events} events and ${line.checkpoints} checkpoints, the file has ${this.#events} and ${this.#checkpointLines}`);
     }
     if (this.#checkpoints === 0) return this.#fail('NO_CHECKPOINT', null, 'the file has no checkpoint: nothing in it is signed');
+    if (this.#statedTree !== null) return this.#failLeaf('no checkpoint covers it, so whether the event or the stated hash was changed cannot be told');
     return false;
   }
 

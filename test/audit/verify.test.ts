@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalText } from '../../src/audit/canonical.ts';
 import { checkpointHash, type Checkpoint } from '../../src/audit/checkpoint.ts';
 import { encodeExportLine, type ExportLine } from '../../src/audit/export-format.ts';
+import { leafHashOfText } from '../../src/audit/merkle.ts';
 import { formatReport, verifyExport, type VerifyOptions, type VerifyReport } from '../../src/audit/verify.ts';
 import { generateSigningKey } from '../../src/crypto/signing.ts';
 import { eventLine, eventOf, exportLines, type ExportFixtureOptions } from './export-fixture.ts';
@@ -92,6 +93,8 @@ describe('an untouched export', () => {
   it('is built with the event lines encodeExportLine writes', () => {
     const event = eventOf(7, 'tenant-acme');
     expect(eventLine(7, canonicalText(event))).toBe(encodeExportLine({ type: 'event', index: 7, event }));
+    const leaf = randomBytes(32).toString('base64url');
+    expect(eventLine(7, canonicalText(event), leaf)).toBe(encodeExportLine({ type: 'event', index: 7, event, leaf }));
   });
 
   it('verifies, with counts, range, times, keys and the uncovered tail', async () => {
@@ -259,6 +262,91 @@ describe('tampering with the file', () => {
   it('a checkpoint removed mid-file, end line fixed up: CHAIN_BROKEN after the last good one', async () => {
     const lines = linesOf();
     expectProblem(await verifyLines(withEnd(lines.filter((_, i) => i !== checkpointAt(lines, 50)))), 'CHAIN_BROKEN', 40);
+  });
+});
+
+describe('naming the event that was changed', () => {
+  /** 10 events, each with an id, one checkpoint after the last: the brief's case. */
+  function tenEvents(leaves: boolean, every = 10): string[] {
+    return [...exportLines({ key, events: 10, every, leaves, event: (seq, log) => ({ ...eventOf(seq, log), id: `evt-${seq}` }) })];
+  }
+
+  /** Changes one field of event 7; `leaf` decides what its stated leaf hash becomes. */
+  function changeEvent7(lines: string[], leaf: 'kept' | 'recomputed' | 'garbage'): string[] {
+    return edit(lines, eventAt(lines, 7), (l) => {
+      if (l.type !== 'event') return;
+      l.event.actor = 'user:intruder';
+      if (leaf === 'recomputed') l.leaf = leafHashOfText(canonicalText(l.event)).toString('base64url');
+      if (leaf === 'garbage') l.leaf = randomBytes(32).toString('base64url');
+    });
+  }
+
+  /** The same report on the lines path, the scanner on this thread and with workers, whatever the batch size. */
+  async function everyPath(lines: string[]): Promise<VerifyReport> {
+    const text = lines.join('');
+    const reference = await verifyExport(textLines(text));
+    for (const batchBytes of [200, 4096]) {
+      expect(await verifyExport(Readable.from([Buffer.from(text)]), { threads: 0, batchBytes })).toEqual(reference);
+      expect(await verifyExport(Readable.from([Buffer.from(text)]), { threads: 2, batchBytes })).toEqual(reference);
+    }
+    return reference;
+  }
+
+  it('an honest export that states its leaf hashes verifies on every path', async () => {
+    expect(await everyPath(tenEvents(true))).toMatchObject({ ok: true, events: 10, checkpoints: 1 });
+  });
+
+  it('one field of event 7 changed, the leaf hashes stated: EVENT_MODIFIED at index 7, with its id and line', async () => {
+    const lines = tenEvents(true);
+    const report = await everyPath(changeEvent7(lines, 'kept'));
+    expectProblem(report, 'EVENT_MODIFIED', 7);
+    expect(report.problem).toMatchObject({ eventId: 'evt-7', line: eventAt(lines, 7) + 1 });
+    expect(report.problem?.message).toContain('the event of index 7 (id evt-7)');
+  });
+
+  it('the same across checkpoints: the first changed event is named, not its checkpoint range', async () => {
+    const lines = linesOf({ leaves: true });
+    const tampered = edit(lines, eventAt(lines, 37), (l) => {
+      if (l.type === 'event') l.event.action = 'role.revoke';
+    });
+    expectProblem(await everyPath(tampered), 'EVENT_MODIFIED', 37);
+  });
+
+  it('without stated leaf hashes: ROOT_MISMATCH over the range, saying why only the range can be named', async () => {
+    const report = await everyPath(changeEvent7(tenEvents(false), 'kept'));
+    expectProblem(report, 'ROOT_MISMATCH', 0);
+    expect(report.problem?.message).toContain('events 0..9 do not hash to the root');
+    expect(report.problem?.message).toContain('only the range can be named: the file states no leaf hashes for these events');
+  });
+
+  it('its stated leaf hash recomputed to match: ROOT_MISMATCH over the range, saying the hashes were rewritten too', async () => {
+    const report = await everyPath(changeEvent7(tenEvents(true), 'recomputed'));
+    expectProblem(report, 'ROOT_MISMATCH', 0);
+    expect(report.problem?.message).toContain('each event hashes to the leaf hash stated on its line, so those were rewritten with the events');
+  });
+
+  it('its stated leaf hash replaced by another: ROOT_MISMATCH over the range (the stated hashes do not give the root either)', async () => {
+    const report = await everyPath(changeEvent7(tenEvents(true), 'garbage'));
+    expectProblem(report, 'ROOT_MISMATCH', 0);
+    expect(report.problem?.message).toContain('do not give the signed root either');
+  });
+
+  it('only the stated leaf hash changed: LEAF_MISMATCH at index 7 (the events give the signed root)', async () => {
+    const lines = tenEvents(true);
+    const tampered = edit(lines, eventAt(lines, 7), (l) => {
+      if (l.type === 'event') l.leaf = randomBytes(32).toString('base64url');
+    });
+    const report = await everyPath(tampered);
+    expectProblem(report, 'LEAF_MISMATCH', 7);
+    expect(report.problem?.message).toContain('the stated hash was changed');
+  });
+
+  it('a changed event after the last checkpoint: LEAF_MISMATCH, saying which was changed cannot be told', async () => {
+    // 10 events, a checkpoint every 6: events 6..9 are not covered.
+    const report = await everyPath(changeEvent7(tenEvents(true, 6), 'kept'));
+    expect(report.problem?.line).toBeGreaterThan(0);
+    expectProblem(report, 'LEAF_MISMATCH', 7);
+    expect(report.problem?.message).toContain('no checkpoint covers it');
   });
 });
 
@@ -444,6 +532,7 @@ describe('the fast scanner and worker threads give the same verdicts', () => {
     every: fc.integer({ min: 1, max: 12 }),
     initialCheckpoint: fc.boolean(),
     finalCheckpoint: fc.boolean(),
+    leaves: fc.boolean(),
   });
   const lineEdit = fc.oneof(
     fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
