@@ -4,6 +4,10 @@
  * that their event is RFC 8785 canonical JSON, and hashes its leaf from the line's own bytes. It
  * never parses into objects and never re-serialises.
  *
+ * An event line may state its leaf hash (`,"leaf":"..."` before `,"type":"event"}`); the scanner
+ * takes the line only when that is exactly the base64url of the hash it computed, and leaves any
+ * other to the general path, which compares the two and names the event (verify.ts).
+ *
  * The scanner is conservative: it only ever answers "canonical" for bytes that are exactly the
  * RFC 8785 text of the value they spell (property tests compare it with `canonicalText`). Whatever
  * it is not sure of (a key with an escape or a non-ASCII character, a number it cannot confirm,

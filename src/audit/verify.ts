@@ -11,7 +11,16 @@
  * index; each checkpoint is for the header's log, signed by a declared key, linked to the one
  * before it (the first one's `previous` is null, except after a pruned line, where it points at
  * a pruned checkpoint and is reported as the anchor), sits right after the event of index
- * size-1, and signs the root recomputed from the events; the end line's counts.
+ * size-1, and signs the root recomputed from the events; a leaf hash stated on an event line
+ * against the event's own hash; the end line's counts; the auditor's pins (verify-pins.ts): a
+ * minimum signed size, tree heads seen before (the root recomputed at their size) and a saved
+ * checkpoint (its signature, and the root at its size).
+ *
+ * The verdict (`VerifyReport.verdict`) is VERIFIED only with pinned keys and every pin met;
+ * without keys a consistent file is CONSISTENT-BUT-UNPINNED. `unproven` says what the file and
+ * pins do not show: the keys when not pinned, and always that the log ends where the file ends
+ * (the end line is not signed: a cut right after a checkpoint, with the end line rewritten to
+ * match, is as consistent as the whole; only a pinned size bounds it).
  *
  * Problem codes (`VerifyProblem.reason`), and the index each one reports:
  * - MALFORMED_LINE: not JSON, not UTF-8, an unknown line type, a line that fails its schema, a
@@ -28,9 +37,15 @@
  * - UNKNOWN_KEY, BAD_SIGNATURE, LOG_MISMATCH, CHAIN_BROKEN: a checkpoint names an undeclared key,
  *   its signature fails, it is for another log, or its `previous` does not link to the
  *   checkpoint before it. Index: the first event index no verified checkpoint covers yet.
- * - ROOT_MISMATCH: the events do not hash to the signed root. Without the original events the
- *   changed one cannot be named, so the index is the first of the range the checkpoint covers
- *   beyond the previous one, and the message gives the range.
+ * - EVENT_MODIFIED: the events do not hash to the signed root, but the leaf hashes stated on
+ *   their lines do, so those are the original hashes: the first event whose own hash differs
+ *   from its stated one was modified. Index: that event; `eventId` its string `id`; line: its line.
+ * - ROOT_MISMATCH: the events do not hash to the signed root, and the stated leaf hashes cannot
+ *   name the event (none stated, rewritten with the events, or changed too): the index is the
+ *   first of the range the checkpoint covers beyond the previous one, and the message gives the
+ *   range and why only the range can be named.
+ * - LEAF_MISMATCH: a stated leaf hash is not its event's hash, where the events are not shown to
+ *   be changed (they give the signed root, or no checkpoint covers them). Index: that event.
  * - SEQ_GAP: an index is missing (a deleted event). Index: the missing one.
  * - SEQ_DUPLICATE: an index already read appears again (an inserted event). Index: that index.
  * - SEQ_OUT_OF_ORDER: the missing index turns up later (reordered events). Index: the one that
@@ -42,6 +57,16 @@
  * - TRUNCATED: no end line, a last line cut off mid-way, or fewer lines than the end line
  *   counts. Index: the first event index that may be missing.
  * - TRAILER_MISMATCH: more event or checkpoint lines than the end line counts.
+ * - BELOW_PINNED_SIZE: the file ends before a pinned tree head's size, or its checkpoints sign
+ *   fewer events than `minSize` (unsigned events do not count): events were cut or the log was
+ *   rolled back. Index: the first event index missing (or not signed).
+ * - PIN_ROOT_MISMATCH: the events up to a pinned size do not hash to the pinned root: the history
+ *   seen then was rewritten. Index: the first event of the file (a pin gives one root: only the
+ *   range can be named).
+ * - PIN_UNCHECKABLE: a pinned size lies within the pruned events, or the saved checkpoint's key is
+ *   neither trusted nor declared in the file. Line 0 for the latter.
+ * - PIN_BAD_CHECKPOINT: the saved checkpoint is for another log, signed by an untrusted key, or
+ *   its signature fails. Line 0: the problem is with the pin.
  *
  * Speed (bench/README.md, "Audit export verification"): byte streams are read in batches of
  * complete lines. Event lines already in the exact canonical layout the exporter writes are

@@ -5,7 +5,7 @@
  * a fresh key. The verdict must say what was proven: VERIFIED, CONSISTENT-BUT-UNPINNED or FAILED.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,11 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SignedCheckpoint } from '../../src/audit/checkpoint.ts';
 import { encodeExportLine, type ExportLine } from '../../src/audit/export-format.ts';
-import { MerkleFrontier } from '../../src/audit/merkle.ts';
+import { MerkleFrontier, leafHash } from '../../src/audit/merkle.ts';
 import { formatReport, verifyExport, type VerifyOptions, type VerifyReport } from '../../src/audit/verify.ts';
 import { generateSigningKey } from '../../src/crypto/signing.ts';
 import { canonicalText } from '../../src/audit/canonical.ts';
-import { runAuditVerify, type AuditVerifyOptions } from '../../src/cli/audit.ts';
+import { rootOf as parseRoot, runAuditVerify, type AuditVerifyOptions } from '../../src/cli/audit.ts';
 import { eventOf, exportLines, type ExportFixtureOptions } from './export-fixture.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -310,6 +310,37 @@ describe('gatehouse audit verify with pins', () => {
       expect(r.code, JSON.stringify(options)).toBe(2);
       expect(r.err).toContain(message);
       expect(r.out).toBe('');
+    }
+  });
+});
+
+describe('a pinned tree head is the RFC 6962 tree head', () => {
+  // ../shared/vectors/rfc6962 beside the repo: the happy-path consistency vectors give tree heads
+  // (root1 at size1, root2 at size2) of the RFC's reference tree, in base64 as an auditor may paste them.
+  const dir = fileURLToPath(new URL('../../../shared/vectors/rfc6962/consistency', import.meta.url));
+  if (!existsSync(dir)) {
+    if (process.env.CI) it('are present at ../shared/vectors/rfc6962 (required in CI)', () => expect.fail(`RFC 6962 vectors missing: ${dir}`));
+    else it.skip(`skipped: RFC 6962 vectors not found at ${dir} (../shared beside the repo)`, () => {});
+    return;
+  }
+  const leaves = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((hex) => leafHash(Buffer.from(hex, 'hex')));
+  const heads = readdirSync(dir)
+    .filter((d) => existsSync(join(dir, d, 'happy-path.json')))
+    .flatMap((d) => {
+      const v = JSON.parse(readFileSync(join(dir, d, 'happy-path.json'), 'utf8')) as { size1: number; size2: number; root1: string; root2: string };
+      return [
+        { size: v.size1, root: v.root1 },
+        { size: v.size2, root: v.root2 },
+      ];
+    });
+
+  it('--root reads the vectors\' spelling, and the tree the verifier recomputes a pin with gives each head at its size', () => {
+    expect(heads.length).toBeGreaterThanOrEqual(10);
+    for (const { size, root } of heads) {
+      const tree = new MerkleFrontier();
+      for (const leaf of leaves.slice(0, size)) tree.append(leaf);
+      expect(parseRoot(root).equals(Buffer.from(root, 'base64')), root).toBe(true);
+      expect(tree.root().toString('base64'), `size ${size}`).toBe(root);
     }
   });
 });

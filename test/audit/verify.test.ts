@@ -338,7 +338,7 @@ describe('naming the event that was changed', () => {
     });
     const report = await everyPath(tampered);
     expectProblem(report, 'LEAF_MISMATCH', 7);
-    expect(report.problem?.message).toContain('the stated hash was changed');
+    expect(report.problem?.message).toContain('the events hash to the root signed on line 13, so the stated hash was changed');
   });
 
   it('a changed event after the last checkpoint: LEAF_MISMATCH, saying which was changed cannot be told', async () => {
