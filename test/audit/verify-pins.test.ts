@@ -290,6 +290,9 @@ describe('gatehouse audit verify with pins', () => {
       const r = await verify(good, { trustedKeysFile: jwks, size: '60', root, checkpointFile: savedLine });
       expect(r.code, r.out + r.err).toBe(0);
     }
+    const unpinned = await verify(cut, {});
+    expect(unpinned.code).toBe(3);
+    expect(unpinned.out).toContain('NOT proven:  that the keys are the server');
     const notExtended = await verify(cut, { trustedKeysFile: jwks, checkpointFile: saved });
     expect(notExtended.code).toBe(1);
     expect(notExtended.out).toMatch(/FAILED: BELOW_PINNED_SIZE at index 50: /);
