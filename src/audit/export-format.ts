@@ -35,7 +35,9 @@
  * 6. `{"type":"end","events":E,"checkpoints":C}`, exactly once, last: the number of event and
  *    checkpoint lines. A file without it was cut short. It is not signed: it catches accidental
  *    truncation; deliberate truncation can only be caught for events a signed checkpoint
- *    covers, so an exporter checkpoints the log before exporting to leave no uncovered tail.
+ *    covers, so an exporter checkpoints the log before exporting to leave no uncovered tail, and
+ *    a cut right after a checkpoint (end line rewritten) only against a size the auditor pinned
+ *    (verify-pins.ts); the verifier reports the end as not proven without one.
  */
 import { z } from 'zod';
 import { canonicalText } from './canonical.ts';
