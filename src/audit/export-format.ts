@@ -22,8 +22,11 @@
  *    checkpoint that was pruned with the events and is reported as the chain's anchor.
  * 4. `{"type":"event","index":i,"event":{...}}` for i = 0, 1, 2, ... (or N, N+1, ... after a
  *    pruned line), in index order, no gaps. The event is opaque except that it carries
- *    `"seq": i`; a string `"time"` is reported. Its Merkle leaf is
- *    `leafHash(canonicalBytes(event))`.
+ *    `"seq": i`; a string `"time"` (and a string `"id"`) is reported. Its Merkle leaf is
+ *    `leafHash(canonicalBytes(event))`. The exporter adds `"leaf"`, base64url of the leaf hash the
+ *    log stored for that index (optional for readers): not signed, but the leaf hashes of a range
+ *    that hash to a signed root are the original ones, so the verifier can name the very event
+ *    that was changed rather than the range its checkpoint covers.
  * 5. `{"type":"checkpoint","checkpoint":{...},"signature":"<base64url>"}` (see checkpoint.ts)
  *    right after the event of index `size - 1`: the one of size 0 before any event, the one of
  *    size N right after a pruned line. Every checkpoint of the log in the exported range
@@ -32,7 +35,9 @@
  * 6. `{"type":"end","events":E,"checkpoints":C}`, exactly once, last: the number of event and
  *    checkpoint lines. A file without it was cut short. It is not signed: it catches accidental
  *    truncation; deliberate truncation can only be caught for events a signed checkpoint
- *    covers, so an exporter checkpoints the log before exporting to leave no uncovered tail.
+ *    covers, so an exporter checkpoints the log before exporting to leave no uncovered tail, and
+ *    a cut right after a checkpoint (end line rewritten) only against a size the auditor pinned
+ *    (verify-pins.ts); the verifier reports the end as not proven without one.
  */
 import { z } from 'zod';
 import { canonicalText } from './canonical.ts';
@@ -77,6 +82,7 @@ export const eventLineSchema = z.strictObject({
   type: z.literal('event'),
   index: size,
   event: z.record(z.string(), z.unknown()),
+  leaf: base64urlOf(32).optional(),
 });
 
 export const checkpointLineSchema = z.strictObject({

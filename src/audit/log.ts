@@ -586,12 +586,21 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
       yield* emitCheckpointsUpTo(start);
       const batch = 1000;
       for (let from = start; from < total; from += batch) {
+        // Each event with the leaf hash stored for its index when the tree was built: the verifier
+        // names the very event changed (in the file or in the table) when these give the signed root.
         const { rows } = await db.withTenant(tenantId, (tx) =>
-          tx.query<{ seq: number; body: string }>('select seq::int as seq, body from audit_events where seq >= $1 and seq < $2 order by seq', [from, Math.min(from + batch, total)]),
+          tx.query<{ seq: number; body: string; leaf: Uint8Array | null }>(
+            `select e.seq::int as seq, e.body, n.hash as leaf from audit_events e
+               left join audit_nodes n on n.tenant_id = e.tenant_id and n.level = 0 and n.idx = e.seq
+              where e.seq >= $1 and e.seq < $2 order by e.seq`,
+            [from, Math.min(from + batch, total)],
+          ),
         );
         for (const r of rows) {
           events += 1;
-          yield encodeExportLine({ type: 'event', index: r.seq, event: JSON.parse(r.body) as Record<string, unknown> });
+          const event = JSON.parse(r.body) as Record<string, unknown>;
+          const leaf = r.leaf === null ? undefined : Buffer.from(r.leaf).toString('base64url');
+          yield encodeExportLine(leaf === undefined ? { type: 'event', index: r.seq, event } : { type: 'event', index: r.seq, event, leaf });
           yield* emitCheckpointsUpTo(r.seq + 1);
         }
       }

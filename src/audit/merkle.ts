@@ -215,8 +215,14 @@ export class AlignedSubtrees {
   /** Appends the next leaf given by its hash input, 0x00 || data (see `leafHash`). */
   appendLeafInput(prefixed: Uint8Array): void {
     if (prefixed[0] !== LEAF_PREFIX) throw new TypeError('a leaf hash input starts with 0x00');
+    this.appendLeafBinary(hash('sha256', prefixed, 'binary'));
+  }
+
+  /** Appends the next leaf given by its hash, as a 32-character latin1 string. */
+  appendLeafBinary(leaf: string): void {
+    if (leaf.length !== HASH_BYTES) throw new TypeError(`a leaf hash is ${HASH_BYTES} bytes`);
     if (this.#next >= Number.MAX_SAFE_INTEGER) throw new RangeError('the tree is full');
-    let head = hash('sha256', prefixed, 'binary');
+    let head = leaf;
     let height = 0;
     let start = this.#next;
     // Merge with the subtree before while it is the left sibling: same height, and its start

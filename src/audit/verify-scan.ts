@@ -4,6 +4,10 @@
  * that their event is RFC 8785 canonical JSON, and hashes its leaf from the line's own bytes. It
  * never parses into objects and never re-serialises.
  *
+ * An event line may state its leaf hash (`,"leaf":"..."` before `,"type":"event"}`); the scanner
+ * takes the line only when that is exactly the base64url of the hash it computed, and leaves any
+ * other to the general path, which compares the two and names the event (verify.ts).
+ *
  * The scanner is conservative: it only ever answers "canonical" for bytes that are exactly the
  * RFC 8785 text of the value they spell (property tests compare it with `canonicalText`). Whatever
  * it is not sure of (a key with an escape or a non-ASCII character, a number it cannot confirm,
@@ -17,6 +21,7 @@
  * other line for the general path. It is pure (no state between calls), so the verifier runs it
  * on its own thread or in worker threads (verify-worker.ts) with the same results.
  */
+import { hash } from 'node:crypto';
 import { AlignedSubtrees } from './merkle.ts';
 
 const QUOTE = 0x22;
@@ -319,6 +324,8 @@ export function isCanonicalJson(bytes: Uint8Array): boolean {
 
 const LINE_HEAD = Buffer.from('{"event":');
 const LINE_INDEX = Buffer.from(',"index":');
+const LINE_LEAF = Buffer.from(',"leaf":"');
+const LEAF_CHARS = 43;
 const LINE_TAIL = Buffer.from(',"type":"event"}');
 
 function matches(b: Uint8Array, at: number, end: number, expected: Uint8Array): boolean {
@@ -336,18 +343,22 @@ export interface ScannedEventLine {
   eventEnd: number;
   timeStart: number;
   timeEnd: number;
+  /** Where the 43 characters of the stated leaf hash start, -1 when the line states none. */
+  leafStart: number;
 }
 
 /**
  * Reads the line at [start, end) when it is `{"event":<canonical object>,"index":<n>,"type":"event"}`
- * with n a plain integer of at most 15 digits; null for any other line.
+ * or `{"event":<canonical object>,"index":<n>,"leaf":"<43 characters>","type":"event"}` with n a
+ * plain integer of at most 15 digits; null for any other line. The leaf's characters are not
+ * checked here: `scanBatch` compares them with the hash of the event.
  */
 export function scanEventLine(b: Uint8Array, start: number, end: number): ScannedEventLine | null {
   if (eventLineEnd(b, start, end) !== end) return null;
   return { ...scanned };
 }
 
-const scanned: ScannedEventLine = { index: -1, seq: -1, eventStart: -1, eventEnd: -1, timeStart: -1, timeEnd: -1 };
+const scanned: ScannedEventLine = { index: -1, seq: -1, eventStart: -1, eventEnd: -1, timeStart: -1, timeEnd: -1, leafStart: -1 };
 
 /**
  * Where the event line at `start` ends (its "\n", or `limit`) when it is in the writer's layout
@@ -368,8 +379,16 @@ function eventLineEnd(b: Uint8Array, start: number, limit: number): number {
   while (digitsEnd < limit && (b[digitsEnd] as number) >= ZERO && (b[digitsEnd] as number) <= NINE) digitsEnd += 1;
   if (digitsEnd === digitsStart || (b[digitsStart] === ZERO && digitsEnd - digitsStart > 1)) return -1;
   const index = integerAt(b, digitsStart, digitsEnd);
-  if (index < 0 || !matches(b, digitsEnd, limit, LINE_TAIL)) return -1;
-  const lineEnd = digitsEnd + LINE_TAIL.length;
+  if (index < 0) return -1;
+  let tailStart = digitsEnd;
+  let leafStart = -1;
+  if (matches(b, digitsEnd, limit, LINE_LEAF)) {
+    leafStart = digitsEnd + LINE_LEAF.length;
+    tailStart = leafStart + LEAF_CHARS + 1;
+    if (tailStart > limit || b[tailStart - 1] !== QUOTE) return -1;
+  }
+  if (!matches(b, tailStart, limit, LINE_TAIL)) return -1;
+  const lineEnd = tailStart + LINE_TAIL.length;
   if (lineEnd !== limit && b[lineEnd] !== NEWLINE) return -1;
   scanned.index = index;
   scanned.seq = fields.seq;
@@ -377,6 +396,7 @@ function eventLineEnd(b: Uint8Array, start: number, limit: number): number {
   scanned.eventEnd = eventEnd;
   scanned.timeStart = fields.timeStart;
   scanned.timeEnd = fields.timeEnd;
+  scanned.leafStart = leafStart;
   return lineEnd;
 }
 
@@ -396,6 +416,8 @@ export interface EventRun {
   heads: string;
   /** Their heights (a head covers 2^height leaves). */
   heights: number[];
+  /** How many of its lines state a leaf hash (each the hash of its event: other lines end a run). */
+  leaves: number;
   /** The `time` of its first and last events that carry a string one. */
   firstTime: string | null;
   lastTime: string | null;
@@ -448,19 +470,32 @@ export function scanBatch(batch: Buffer): BatchItem[] {
   let start = 0;
   while (start <= length) {
     let nl = eventLineEnd(batch, start, length);
+    let leaf: string | null = null;
     if (nl >= 0 && scanned.seq === scanned.index) {
+      const at = scanned.eventStart - 1;
+      batch[at] = 0;
+      const input = new Uint8Array(memory, offset + at, scanned.eventEnd - at);
+      if (scanned.leafStart < 0) {
+        leaf = hash('sha256', input, 'binary');
+      } else {
+        // A stated leaf hash that is not the event's own (or not in its canonical base64url) is
+        // for the general path to report.
+        const digest = hash('sha256', input, 'buffer');
+        if (digest.toString('base64url') === batch.toString('latin1', scanned.leafStart, scanned.leafStart + LEAF_CHARS)) leaf = digest.toString('latin1');
+      }
+      batch[at] = COLON;
+    }
+    if (leaf !== null) {
       const index = scanned.index;
       if (run !== null && index !== run.first + run.count) closeRun();
       if (run === null) {
         other = null;
-        run = { kind: 'run', start, end: nl, first: index, count: 0, heads: '', heights: [], firstTime: null, lastTime: null };
+        run = { kind: 'run', start, end: nl, first: index, count: 0, heads: '', heights: [], leaves: 0, firstTime: null, lastTime: null };
         runLastTimeStart = -1;
         tree.reset(index);
       }
-      const at = scanned.eventStart - 1;
-      batch[at] = 0;
-      tree.appendLeafInput(new Uint8Array(memory, offset + at, scanned.eventEnd - at));
-      batch[at] = COLON;
+      tree.appendLeafBinary(leaf);
+      if (scanned.leafStart >= 0) run.leaves += 1;
       run.count += 1;
       run.end = nl;
       if (scanned.timeStart >= 0) {

@@ -11,7 +11,16 @@
  * index; each checkpoint is for the header's log, signed by a declared key, linked to the one
  * before it (the first one's `previous` is null, except after a pruned line, where it points at
  * a pruned checkpoint and is reported as the anchor), sits right after the event of index
- * size-1, and signs the root recomputed from the events; the end line's counts.
+ * size-1, and signs the root recomputed from the events; a leaf hash stated on an event line
+ * against the event's own hash; the end line's counts; the auditor's pins (verify-pins.ts): a
+ * minimum signed size, tree heads seen before (the root recomputed at their size) and a saved
+ * checkpoint (its signature, and the root at its size).
+ *
+ * The verdict (`VerifyReport.verdict`) is VERIFIED only with pinned keys and every pin met;
+ * without keys a consistent file is CONSISTENT-BUT-UNPINNED. `unproven` says what the file and
+ * pins do not show: the keys when not pinned, and always that the log ends where the file ends
+ * (the end line is not signed: a cut right after a checkpoint, with the end line rewritten to
+ * match, is as consistent as the whole; only a pinned size bounds it).
  *
  * Problem codes (`VerifyProblem.reason`), and the index each one reports:
  * - MALFORMED_LINE: not JSON, not UTF-8, an unknown line type, a line that fails its schema, a
@@ -28,9 +37,15 @@
  * - UNKNOWN_KEY, BAD_SIGNATURE, LOG_MISMATCH, CHAIN_BROKEN: a checkpoint names an undeclared key,
  *   its signature fails, it is for another log, or its `previous` does not link to the
  *   checkpoint before it. Index: the first event index no verified checkpoint covers yet.
- * - ROOT_MISMATCH: the events do not hash to the signed root. Without the original events the
- *   changed one cannot be named, so the index is the first of the range the checkpoint covers
- *   beyond the previous one, and the message gives the range.
+ * - EVENT_MODIFIED: the events do not hash to the signed root, but the leaf hashes stated on
+ *   their lines do, so those are the original hashes: the first event whose own hash differs
+ *   from its stated one was modified. Index: that event; `eventId` its string `id`; line: its line.
+ * - ROOT_MISMATCH: the events do not hash to the signed root, and the stated leaf hashes cannot
+ *   name the event (none stated, rewritten with the events, or changed too): the index is the
+ *   first of the range the checkpoint covers beyond the previous one, and the message gives the
+ *   range and why only the range can be named.
+ * - LEAF_MISMATCH: a stated leaf hash is not its event's hash, where the events are not shown to
+ *   be changed (they give the signed root, or no checkpoint covers them). Index: that event.
  * - SEQ_GAP: an index is missing (a deleted event). Index: the missing one.
  * - SEQ_DUPLICATE: an index already read appears again (an inserted event). Index: that index.
  * - SEQ_OUT_OF_ORDER: the missing index turns up later (reordered events). Index: the one that
@@ -42,10 +57,20 @@
  * - TRUNCATED: no end line, a last line cut off mid-way, or fewer lines than the end line
  *   counts. Index: the first event index that may be missing.
  * - TRAILER_MISMATCH: more event or checkpoint lines than the end line counts.
+ * - BELOW_PINNED_SIZE: the file ends before a pinned tree head's size, or its checkpoints sign
+ *   fewer events than `minSize` (unsigned events do not count): events were cut or the log was
+ *   rolled back. Index: the first event index missing (or not signed).
+ * - PIN_ROOT_MISMATCH: the events up to a pinned size do not hash to the pinned root: the history
+ *   seen then was rewritten. Index: the first event of the file (a pin gives one root: only the
+ *   range can be named).
+ * - PIN_UNCHECKABLE: a pinned size lies within the pruned events, or the saved checkpoint's key is
+ *   neither trusted nor declared in the file. Line 0 for the latter.
+ * - PIN_BAD_CHECKPOINT: the saved checkpoint is for another log, signed by an untrusted key, or
+ *   its signature fails. Line 0: the problem is with the pin.
  *
- * Speed (bench/README.md, "Audit export verification"): byte streams are read in batches of
- * complete lines. Event lines already in the exact canonical layout the exporter writes are
- * checked by a single-pass scanner (verify-scan.ts) and hashed from their own bytes, in runs
+ * Speed (bench/README.md, "Audit export verification"; the reading is in verify-feed.ts): byte
+ * streams are read in batches of complete lines. Event lines already in the exact canonical
+ * layout the exporter writes are checked by a single-pass scanner (verify-scan.ts) and hashed from their own bytes, in runs
  * whose Merkle subtrees are put together here; on large inputs worker threads do that part
  * (verify-worker.ts) while this thread reads, applies results in file order and checks
  * checkpoints. Every other line, and any run that does not continue the file exactly where it
@@ -60,7 +85,7 @@
 import { createPublicKey, hash, verify, type KeyObject } from 'node:crypto';
 import { ed25519Thumbprint, verifyEd25519 } from '../crypto/signing.ts';
 import { canonicalBytes, isCanonicalTextOf } from './canonical.ts';
-import { checkpointBytes, type Checkpoint } from './checkpoint.ts';
+import { checkpointBytes, verifyCheckpointSignature, type Checkpoint, type SignedCheckpoint } from './checkpoint.ts';
 import {
   EXPORT_FORMAT,
   exportLineSchema,
@@ -70,10 +95,10 @@ import {
   type KeyLine,
   type PrunedLine,
 } from './export-format.ts';
-import { MerkleFrontier, leafHash } from './merkle.ts';
-import { scanBatch, type BatchItem, type EventRun } from './verify-scan.ts';
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MerkleFrontier, leafHash, leafHashOfText } from './merkle.ts';
+import type { EventRun } from './verify-scan.ts';
+import { feedChunks } from './verify-feed.ts';
+import { checkSavedCheckpoint, rootPinsOf, verdictOf, type RootPin, type TrustedKey, type Verdict, type VerifyPins } from './verify-pins.ts';
 
 /** Stable codes for what made a file fail; see the module comment for each. */
 export type VerifyCode =
@@ -95,19 +120,36 @@ export type VerifyCode =
   | 'PRUNED_UNANCHORED'
   | 'NO_CHECKPOINT'
   | 'TRUNCATED'
-  | 'TRAILER_MISMATCH';
+  | 'TRAILER_MISMATCH'
+  | 'BELOW_PINNED_SIZE'
+  | 'PIN_ROOT_MISMATCH'
+  | 'PIN_UNCHECKABLE'
+  | 'PIN_BAD_CHECKPOINT'
+  | 'EVENT_MODIFIED'
+  | 'LEAF_MISMATCH';
 
-/** The first problem found. `index` is an event index (see VerifyCode), `line` is 1-based. */
+/**
+ * The first problem found. `index` is an event index (see VerifyCode), `line` is 1-based, or 0
+ * for a problem with a pin rather than with a line of the file.
+ */
 export interface VerifyProblem {
   reason: VerifyCode;
   index: number | null;
   line: number;
   message: string;
+  /** The `id` of the event named, when the problem names one event that carries a string id. */
+  eventId?: string;
 }
 
 export interface VerifyReport {
-  /** True when the file verified; events in `uncovered` are still not vouched for. */
+  /** False when the file failed; true does not mean VERIFIED: see `verdict`, `proven` and `unproven`. */
   ok: boolean;
+  /** VERIFIED, CONSISTENT-BUT-UNPINNED or FAILED (verify-pins.ts). */
+  verdict: Verdict;
+  /** The pins that were met, each as a sentence. */
+  proven: string[];
+  /** What this file and these pins cannot show, each as a sentence (empty once failed). */
+  unproven: string[];
   /** The log id of the header. */
   log: string | null;
   /** Event lines read. */
@@ -136,6 +178,13 @@ export interface VerifyOptions {
   /** Kids (RFC 7638 thumbprints) of the keys to trust; any other key in the file is refused. */
   trustedKids?: Iterable<string>;
   /**
+   * Keys to trust, as in the server's JWKS: their kids are trusted as `trustedKids` are, and a
+   * saved checkpoint (`pins.checkpoint`) is checked against them.
+   */
+  trustedKeys?: readonly TrustedKey[];
+  /** What the auditor saw of the log before: the export must agree (verify-pins.ts). */
+  pins?: VerifyPins;
+  /**
    * Worker threads that scan and hash event lines while this thread reads the input and checks
    * order, links and signatures: 0 for none. By default one per CPU, at most 2, started only once
    * the input passes 32 MiB (smaller files are done sooner without them). The verdict, code, index
@@ -150,7 +199,6 @@ export interface VerifyOptions {
 
 /** Lines scanned past a gap to tell a missing event from a late one. */
 const REORDER_LOOKAHEAD = 10_000;
-const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 // The layout `encodeExportLine` gives an event line: canonical JSON sorts the members as
 // event, index, type. Lines in this layout skip the general parse and schema.
@@ -198,14 +246,101 @@ class ExportVerifier {
   /** A line that was not JSON: malformed if more follows, a cut-off last line if not. */
   #notJson: { line: number; message: string } | null = null;
   #gap: PendingGap | null = null;
+  /** Trusted keys by kid, when given as keys (a saved checkpoint is checked against them). */
+  #trustedKeys = new Map<string, TrustedKey>();
+  /** Tree heads the export must reproduce, by size, and the next one to check. */
+  #rootPins: RootPin[];
+  #nextPin = 0;
+  #minSize: number | null;
+  #saved: SignedCheckpoint | null;
+  #savedChecked = false;
+  #proven: string[] = [];
+  #end: EndLine | null = null;
+  /**
+   * Leaf hashes stated on event lines since the last checkpoint, and, from the first one that is
+   * not its event's hash on, the tree of the stated hashes (the event's own where none is stated).
+   */
+  #statedInRange = 0;
+  #statedTree: MerkleFrontier | null = null;
+  #leafMismatch: { index: number; line: number; id: string | null } | null = null;
 
   constructor(options: VerifyOptions) {
-    this.#trusted = options.trustedKids === undefined ? null : new Set(options.trustedKids);
+    const trusted = options.trustedKids === undefined && options.trustedKeys === undefined ? null : new Set(options.trustedKids ?? []);
+    for (const key of options.trustedKeys ?? []) {
+      const kid = ed25519Thumbprint(key.x);
+      trusted?.add(kid);
+      this.#trustedKeys.set(kid, key);
+    }
+    this.#trusted = trusted;
+    const pins: VerifyPins = options.pins ?? {};
+    this.#rootPins = rootPinsOf(pins);
+    this.#minSize = pins.minSize ?? null;
+    this.#saved = pins.checkpoint ?? null;
+  }
+
+  /** Fails on a pin rather than a line of the file (line 0). */
+  #failPin(reason: VerifyCode, message: string): true {
+    return this.#fail(reason, null, message, 0);
+  }
+
+  /** The saved checkpoint, once the header names the log: for this log, and signed by a trusted key. */
+  #checkSavedAtHeader(): boolean {
+    const saved = this.#saved;
+    if (saved === null) return false;
+    if (saved.checkpoint.log !== this.#log) {
+      return this.#failPin('PIN_BAD_CHECKPOINT', `the saved checkpoint is for log ${JSON.stringify(saved.checkpoint.log)}, not ${JSON.stringify(this.#log)}`);
+    }
+    const why = checkSavedCheckpoint(saved, this.#trustedKeys.get(saved.checkpoint.kid), this.#trusted);
+    if (why === undefined) return false; // checked against the export's key line of that kid
+    if (why !== null) return this.#failPin('PIN_BAD_CHECKPOINT', why);
+    this.#savedChecked = true;
+    this.#proven.push(`the saved checkpoint of size ${saved.checkpoint.size} carries a valid signature by trusted key ${saved.checkpoint.kid}`);
+    return false;
+  }
+
+  /** Unpinned keys: the saved checkpoint is checked against the export's key of its kid. */
+  #checkSavedWithKeyLine(kid: string, key: PublicKey): boolean {
+    const saved = this.#saved;
+    if (saved === null || this.#savedChecked || saved.checkpoint.kid !== kid) return false;
+    if (!verifyCheckpointSignature(saved, key)) return this.#failPin('PIN_BAD_CHECKPOINT', `the saved checkpoint does not carry a valid signature by key ${kid}`);
+    this.#savedChecked = true;
+    this.#proven.push(`the saved checkpoint of size ${saved.checkpoint.size} carries a valid signature by key ${kid}, as declared in the export (not pinned)`);
+    return false;
+  }
+
+  /** Whether a run of events would carry the tree past a pinned size without stopping at it. */
+  #runCrossesPin(run: EventRun): boolean {
+    const pin = this.#rootPins[this.#nextPin];
+    return pin !== undefined && pin.size > run.first && pin.size < run.first + run.count;
+  }
+
+  /** Checks the tree heads pinned at the tree's size, now that it has grown to it; true once failed. */
+  #checkRootPins(): boolean {
+    const size = this.#tree.size;
+    for (let pin = this.#rootPins[this.#nextPin]; pin !== undefined && pin.size <= size; pin = this.#rootPins[this.#nextPin]) {
+      this.#nextPin += 1;
+      if (pin.size < size) {
+        return this.#fail('PIN_UNCHECKABLE', null, `${pin.source} is within the pruned events 0..${size - 1}: this export cannot show that it extends it`);
+      }
+      if (this.#tree.root().toString('base64url') !== pin.root) {
+        const first = this.#firstIndex;
+        if (first === null || pin.size === 0) {
+          return this.#fail('PIN_ROOT_MISMATCH', null, `the ${this.#pruned === null ? 'empty tree' : 'pruned frontier'} does not give the root of ${pin.source}`);
+        }
+        return this.#fail(
+          'PIN_ROOT_MISMATCH',
+          first,
+          `events ${first}..${size - 1} do not hash to the root of ${pin.source}: the history up to index ${size - 1} is not the one seen then (rewritten, or another log); only the range can be named, since the pin gives one root`,
+        );
+      }
+      this.#proven.push(`${pin.source}: the first ${size} events of this export hash to its root`);
+    }
+    return false;
   }
 
   /** Fails the file; returns true so callers can `return this.#fail(...)` to stop. */
-  #fail(reason: VerifyCode, index: number | null, message: string, line = this.#line): true {
-    this.#problem ??= { reason, index, line, message };
+  #fail(reason: VerifyCode, index: number | null, message: string, line = this.#line, eventId: string | null = null): true {
+    this.#problem ??= eventId === null ? { reason, index, line, message } : { reason, index, line, message, eventId };
     return true;
   }
 
@@ -221,8 +356,8 @@ class ExportVerifier {
    * the caller then feeds its lines to `accept`, which decides exactly as for any other line.
    */
   acceptRun(run: EventRun): boolean {
-    if (this.#problem !== null || this.#phase !== 'body' || this.#notJson !== null || this.#gap !== null || this.#anchorPending) return false;
-    if (run.first !== this.#tree.size || run.count < 1) return false;
+    if (this.#problem !== null || this.#phase !== 'body' || this.#notJson !== null || this.#gap !== null || this.#anchorPending || this.#statedTree !== null) return false;
+    if (run.first !== this.#tree.size || run.count < 1 || this.#runCrossesPin(run)) return false;
     const heads = Buffer.from(run.heads, 'latin1');
     for (let i = 0; i < run.heights.length; i += 1) {
       this.#tree.appendSubtree(heads.subarray(i * 32, i * 32 + 32), run.heights[i] as number);
@@ -230,11 +365,13 @@ class ExportVerifier {
     this.#started = true;
     this.#line += run.count;
     this.#events += run.count;
+    this.#statedInRange += run.leaves;
     this.#firstIndex ??= run.first;
     if (run.firstTime !== null) {
       this.#firstTime ??= run.firstTime;
       this.#lastTime = run.lastTime ?? run.firstTime;
     }
+    this.#checkRootPins();
     return true;
   }
 
@@ -265,7 +402,7 @@ class ExportVerifier {
         }
         const index = Number(digits);
         if (typeof event === 'object' && event !== null && !Array.isArray(event) && Number.isSafeInteger(index)) {
-          return this.#readEvent(index, event as Record<string, unknown>, eventText);
+          return this.#readEvent(index, event as Record<string, unknown>, eventText, undefined);
         }
       }
     }
@@ -292,7 +429,7 @@ class ExportVerifier {
       case 'pruned':
         return this.#readPruned(line);
       case 'event':
-        return this.#readEvent(line.index, line.event, null);
+        return this.#readEvent(line.index, line.event, null, line.leaf);
       case 'checkpoint':
         return this.#readCheckpoint(line);
       case 'end':
@@ -315,7 +452,7 @@ class ExportVerifier {
     }
     this.#log = parsed.data.log;
     this.#phase = 'body';
-    return false;
+    return this.#checkSavedAtHeader() || this.#checkRootPins();
   }
 
   #readKey(line: KeyLine): boolean {
@@ -328,7 +465,7 @@ class ExportVerifier {
       return this.#fail('UNTRUSTED_KEY', null, `key ${kid} is not among the trusted keys`);
     }
     this.#keys.set(kid, { kty: jwk.kty, crv: jwk.crv, x: jwk.x });
-    return false;
+    return this.#checkSavedWithKeyLine(kid, { kty: jwk.kty, crv: jwk.crv, x: jwk.x });
   }
 
   #readPruned(line: PrunedLine): boolean {
@@ -345,10 +482,10 @@ class ExportVerifier {
     this.#pruned = { upTo: line.upTo, anchor: null };
     this.#anchorPending = true;
     this.#coveredSize = line.upTo;
-    return false;
+    return this.#checkRootPins();
   }
 
-  #readEvent(index: number, event: Record<string, unknown>, text: string | null): boolean {
+  #readEvent(index: number, event: Record<string, unknown>, text: string | null, stated: string | undefined): boolean {
     this.#started = true;
     if (this.#anchorPending) {
       return this.#fail('PRUNED_UNANCHORED', index, `an event before the checkpoint of size ${this.#pruned?.upTo} that must follow the pruned line`);
@@ -362,25 +499,75 @@ class ExportVerifier {
     if (event.seq !== index) {
       return this.#fail('SEQ_MISMATCH', index, `the event on the line of index ${index} carries seq ${JSON.stringify(event.seq) ?? 'none'}`);
     }
-    if (text !== null && isCanonicalTextOf(text, event)) {
+    let leaf: Buffer;
+    try {
       // Already canonical as written: hash the text itself, sparing a canonicalization.
-      this.#tree.appendText(text);
-    } else {
-      let leaf: Buffer;
-      try {
-        leaf = leafHash(canonicalBytes(event));
-      } catch (err) {
-        return this.#fail('MALFORMED_LINE', index, `the event of index ${index} has no canonical form: ${(err as Error).message}`);
-      }
-      this.#tree.append(leaf);
+      leaf = text !== null && isCanonicalTextOf(text, event) ? leafHashOfText(text) : leafHash(canonicalBytes(event));
+    } catch (err) {
+      return this.#fail('MALFORMED_LINE', index, `the event of index ${index} has no canonical form: ${(err as Error).message}`);
     }
+    if (stated !== undefined || this.#statedTree !== null) this.#compareLeaf(index, event, leaf, stated);
+    this.#tree.append(leaf);
     this.#events += 1;
     this.#firstIndex ??= index;
     if (typeof event.time === 'string') {
       this.#firstTime ??= event.time;
       this.#lastTime = event.time;
     }
-    return false;
+    return this.#checkRootPins();
+  }
+
+  /**
+   * Notes a leaf hash stated on an event line. The first one that differs from the event's own
+   * starts the tree of stated hashes: at the checkpoint, if that tree gives the signed root, the
+   * stated hashes are the original ones, and the first differing event is the one modified.
+   */
+  #compareLeaf(index: number, event: Record<string, unknown>, leaf: Buffer, stated: string | undefined): void {
+    if (stated !== undefined) this.#statedInRange += 1;
+    if (this.#statedTree === null) {
+      if (stated === undefined || stated === leaf.toString('base64url')) return;
+      const { hashes, size } = this.#tree.toJSON();
+      this.#statedTree = MerkleFrontier.from(
+        hashes.map((h) => Buffer.from(h, 'base64url')),
+        size,
+      );
+      this.#leafMismatch = { index, line: this.#line, id: typeof event.id === 'string' ? event.id : null };
+    }
+    this.#statedTree.append(stated === undefined ? leaf : Buffer.from(stated, 'base64url'));
+  }
+
+  /** The events since the last checkpoint do not give its root: name the event when the stated leaf hashes allow it. */
+  #failRange(cp: Checkpoint, from: number): true {
+    const range = cp.size > from ? `events ${from}..${cp.size - 1}` : `the events before index ${cp.size}`;
+    const mismatch = this.#leafMismatch;
+    if (this.#statedTree !== null && mismatch !== null && this.#statedTree.root().toString('base64url') === cp.root) {
+      const id = mismatch.id === null ? '' : ` (id ${mismatch.id})`;
+      return this.#fail(
+        'EVENT_MODIFIED',
+        mismatch.index,
+        `the event of index ${mismatch.index}${id} on line ${mismatch.line} was modified: it does not hash to the leaf hash stated on its line, and the stated leaf hashes of ${range} give the root signed on line ${this.#line}`,
+        mismatch.line,
+        mismatch.id,
+      );
+    }
+    const count = cp.size - from;
+    let why: string;
+    if (this.#statedTree !== null) why = 'the leaf hashes stated on their lines do not give the signed root either (they were changed too)';
+    else if (this.#statedInRange === 0) why = 'the file states no leaf hashes for these events';
+    else if (this.#statedInRange < count) why = `${count - this.#statedInRange} of these events state no leaf hash, and the others each hash to the one they state`;
+    else why = 'each event hashes to the leaf hash stated on its line, so those were rewritten with the events';
+    return this.#fail(
+      'ROOT_MISMATCH',
+      from,
+      `${range} do not hash to the root signed on line ${this.#line}: one was modified, or events were added or removed and renumbered; only the range can be named: ${why}`,
+    );
+  }
+
+  /** A stated leaf hash that is not its event's, where the events are not shown to be changed. */
+  #failLeaf(why: string): true {
+    const mismatch = this.#leafMismatch as { index: number; line: number; id: string | null };
+    const id = mismatch.id === null ? '' : ` (id ${mismatch.id})`;
+    return this.#fail('LEAF_MISMATCH', mismatch.index, `the leaf hash stated on line ${mismatch.line} is not the hash of the event of index ${mismatch.index}${id}: ${why}`, mismatch.line, mismatch.id);
   }
 
   /** After a jump in the indexes: does the missing one come later (reordering) or never (gap)? */
@@ -455,9 +642,10 @@ class ExportVerifier {
     if (cp.size < read) return this.#fail('CHECKPOINT_MISPLACED', cp.size, `${at} comes after index ${read - 1}: an event is before it that it does not cover`);
     if (this.#tree.root().toString('base64url') !== cp.root) {
       if (this.#anchorPending) return this.#fail('ROOT_MISMATCH', null, `the pruned frontier does not give the root that ${at} signs`);
-      const range = cp.size > from ? `events ${from}..${cp.size - 1}` : `the events before index ${cp.size}`;
-      return this.#fail('ROOT_MISMATCH', from, `${range} do not hash to the root signed on line ${this.#line}: one was modified, or events were added or removed and renumbered`);
+      return this.#failRange(cp, from);
     }
+    if (this.#statedTree !== null) return this.#failLeaf(`the events hash to the root signed on line ${this.#line}, so the stated hash was changed`);
+    this.#statedInRange = 0;
 
     if (this.#anchorPending && this.#pruned !== null) this.#pruned.anchor = cp.previous;
     this.#anchorPending = false;
@@ -472,6 +660,7 @@ class ExportVerifier {
 
   #readEnd(line: EndLine): boolean {
     this.#phase = 'ended';
+    this.#end = line;
     const next = this.#tree.size;
     if (this.#anchorPending) return this.#fail('PRUNED_UNANCHORED', null, 'the file ends before the checkpoint that must follow the pruned line');
     if (line.events > this.#events) {
@@ -484,7 +673,49 @@ class ExportVerifier {
       return this.#fail('TRAILER_MISMATCH', null, `the end line counts ${line.events} events and ${line.checkpoints} checkpoints, the file has ${this.#events} and ${this.#checkpointLines}`);
     }
     if (this.#checkpoints === 0) return this.#fail('NO_CHECKPOINT', null, 'the file has no checkpoint: nothing in it is signed');
+    if (this.#statedTree !== null) return this.#failLeaf('no checkpoint covers it, so whether the event or the stated hash was changed cannot be told');
     return false;
+  }
+
+  /** Once the file has ended: it reaches every pinned size, and the saved checkpoint was checked. */
+  #checkSizePins(): boolean {
+    const size = this.#tree.size;
+    const pin = this.#rootPins[this.#nextPin];
+    if (pin !== undefined) {
+      const ends = size > 0 ? `ends at index ${size - 1}` : 'has no event';
+      return this.#fail('BELOW_PINNED_SIZE', size, `${pin.source} is of size ${pin.size}, but this export ${ends}: events from index ${size} on were cut, or the log was rolled back`);
+    }
+    if (this.#minSize !== null) {
+      const signed = this.#coveredSize;
+      if (signed < this.#minSize) {
+        const tail = size > signed ? ` (events ${signed}..${size - 1} are not covered by a signed checkpoint)` : '';
+        return this.#fail('BELOW_PINNED_SIZE', signed, `the export's checkpoints sign ${signed} events${tail}, fewer than --min-size ${this.#minSize}: events were cut after its last checkpoint, or the log was rolled back`);
+      }
+      this.#proven.push(`--min-size ${this.#minSize}: the export's checkpoints sign ${signed} events`);
+    }
+    if (this.#saved !== null && !this.#savedChecked) {
+      return this.#failPin('PIN_UNCHECKABLE', `no key ${this.#saved.checkpoint.kid} is declared in the export or given with --keys: the saved checkpoint's signature cannot be checked`);
+    }
+    return false;
+  }
+
+  /** What a file that verified still does not show, with these keys and pins. */
+  #unproven(): string[] {
+    const out: string[] = [];
+    if (this.#trusted === null) {
+      out.push(`that the keys are the server's: none were pinned (--keys), so a rewrite re-signed with a new key cannot be excluded; this file is signed by ${this.#usedKids.join(', ') || 'no key'}`);
+    }
+    const size = this.#tree.size;
+    const pinned = Math.max(this.#minSize ?? 0, ...this.#rootPins.map((p) => p.size));
+    const end = this.#end === null ? 'the end line' : `the end line (${this.#end.events} events, ${this.#end.checkpoints} checkpoints)`;
+    if (this.#minSize === null && this.#rootPins.length === 0) {
+      out.push(
+        `that the log ends at index ${size - 1}: ${end} is not signed, so events after the last checkpoint could have been cut with the end line rewritten to match; pin a size with --min-size, --size and --root, or --checkpoint`,
+      );
+    } else {
+      out.push(`that the log ends at index ${size - 1}: the pins show only that it has at least ${pinned} events, and ${end} is not signed, so events after index ${size - 1} could have been cut`);
+    }
+    return out;
   }
 
   /** The report once the input has ended (or the file failed). */
@@ -499,11 +730,17 @@ class ExportVerifier {
         this.#fail('TRUNCATED', null, 'the file is empty', 1);
       } else if (this.#phase !== 'ended') {
         this.#fail('TRUNCATED', next, `the file ends after line ${this.#line} without its end line: it was cut short, events from index ${next} on may be missing`);
+      } else {
+        this.#checkSizePins();
       }
     }
     const size = this.#tree.size;
+    const ok = this.#problem === null;
     const report: VerifyReport = {
-      ok: this.#problem === null,
+      ok,
+      verdict: verdictOf(!ok, this.#trusted !== null),
+      proven: ok ? [...this.#proven] : [],
+      unproven: ok ? this.#unproven() : [],
       log: this.#log,
       events: this.#events,
       firstIndex: this.#firstIndex,
@@ -527,336 +764,6 @@ function isReadableStream(input: unknown): input is NodeJS.ReadableStream {
 }
 
 /**
- * The memory batches are gathered in: a few fixed buffers ("slots") on SharedArrayBuffers, so
- * worker threads read a batch where this thread wrote it, with no copy, no transfer and no new
- * memory per batch (fresh buffers per batch made the garbage collector work hard). A slot is not
- * written again until its batch's results have been applied.
- */
-class Slots {
-  readonly buffers: Buffer[] = [];
-  #free: number[] = [];
-
-  constructor(count: number, size: number) {
-    for (let i = 0; i < count; i += 1) {
-      this.buffers.push(Buffer.from(new SharedArrayBuffer(size)));
-      this.#free.push(i);
-    }
-  }
-
-  /** A free slot, or -1 when all are in use. */
-  take(): number {
-    return this.#free.pop() ?? -1;
-  }
-
-  release(slot: number): void {
-    this.#free.push(slot);
-  }
-
-  /** Replaces a slot's buffer by a larger one (a line longer than a batch), keeping `keep` bytes. */
-  grow(slot: number, size: number, keep: number): Buffer {
-    const grown = Buffer.from(new SharedArrayBuffer(size));
-    (this.buffers[slot] as Buffer).copy(grown, 0, 0, keep);
-    this.buffers[slot] = grown;
-    return grown;
-  }
-}
-
-interface InFlight {
-  slot: number;
-  length: number;
-  scanned: Promise<BatchItem[]>;
-  done: boolean;
-}
-
-interface Scanner {
-  /** The items of the batch in `slot`'s first `length` bytes. */
-  scan(slot: number, length: number): Promise<BatchItem[]>;
-  close(): Promise<void>;
-}
-
-/** Scans on the calling thread. */
-function inThread(slots: Slots): Scanner {
-  return {
-    scan: async (slot, length) => scanBatch((slots.buffers[slot] as Buffer).subarray(0, length)),
-    close: async () => {},
-  };
-}
-
-interface WorkerReply {
-  id: number;
-  items?: BatchItem[];
-  error?: string;
-  ready?: true;
-}
-
-/**
- * Scans in worker threads (verify-worker.ts), batches handed out in turn. Results come back in
- * any order and are matched by id (the caller awaits them in its own order).
- */
-class WorkerScanner implements Scanner {
-  #slots: Slots;
-  #workers: { worker: Worker; known: SharedArrayBuffer[] }[];
-  #next = 0;
-  #id = 0;
-  #waiting = new Map<number, { resolve: (items: BatchItem[]) => void; reject: (e: Error) => void }>();
-  #starting: number;
-  #closing = false;
-  /** Set when a worker failed or stopped: no batch is sent to a worker that cannot answer. */
-  #failed: Error | null = null;
-
-  /** Whether every worker has loaded its modules and can take batches at once. */
-  get ready(): boolean {
-    return this.#starting === 0;
-  }
-
-  constructor(count: number, slots: Slots, module: URL) {
-    this.#slots = slots;
-    this.#starting = count;
-    this.#workers = Array.from({ length: count }, () => {
-      const worker = new Worker(module);
-      worker.on('message', (reply: WorkerReply) => this.#settle(reply));
-      worker.on('error', (err) => this.#failAll(err));
-      // A worker that stops without an error (killed, out of memory) must not leave a batch waiting forever.
-      worker.on('exit', (code) => {
-        if (!this.#closing) this.#failAll(new Error(`it exited with code ${code}`));
-      });
-      return { worker, known: [] };
-    });
-  }
-
-  #settle(reply: WorkerReply): void {
-    if (reply.ready === true) {
-      this.#starting -= 1;
-      return;
-    }
-    const waiting = this.#waiting.get(reply.id);
-    if (waiting === undefined) return;
-    this.#waiting.delete(reply.id);
-    if (reply.error !== undefined || reply.items === undefined) waiting.reject(new Error(`the verifier's worker failed: ${reply.error ?? 'no result'}`));
-    else waiting.resolve(reply.items);
-  }
-
-  #failAll(err: Error): void {
-    // A worker that stopped between batches would otherwise leave the next batch sent to it waiting forever.
-    this.#failed ??= err;
-    for (const waiting of this.#waiting.values()) waiting.reject(new Error(`the verifier's worker failed: ${err.message}`, { cause: err }));
-    this.#waiting.clear();
-  }
-
-  scan(slot: number, length: number): Promise<BatchItem[]> {
-    if (this.#failed !== null) return Promise.reject(new Error(`the verifier's worker failed: ${this.#failed.message}`, { cause: this.#failed }));
-    const id = (this.#id += 1);
-    const target = this.#workers[this.#next] as { worker: Worker; known: SharedArrayBuffer[] };
-    this.#next = (this.#next + 1) % this.#workers.length;
-    const memory = (this.#slots.buffers[slot] as Buffer).buffer as SharedArrayBuffer;
-    // A worker is sent a slot's memory once (and again when the slot grew).
-    const send = target.known[slot] === memory ? undefined : memory;
-    target.known[slot] = memory;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      target.worker.postMessage({ id, slot, length, memory: send });
-    });
-  }
-
-  async close(): Promise<void> {
-    this.#closing = true;
-    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
-  }
-}
-
-const DEFAULT_BATCH_BYTES = 1024 * 1024;
-/** Room for the chunk that completes a batch beyond `batchBytes` before a slot must grow. */
-const SLOT_SLACK = 64 * 1024;
-/** Input read before worker threads are started, when their number is not given. */
-const WORKERS_AFTER_BYTES = 32 * 1024 * 1024;
-const MAX_AUTO_THREADS = 2;
-const IN_FLIGHT_PER_WORKER = 4;
-
-/**
- * Feeds a stream of chunks (Buffers or strings) to the verifier as lines. Bytes are gathered in
- * batches of complete lines that the scanner reads (verify-scan.ts: runs of canonical event lines
- * hashed in one go, everything else as lines for `accept`), possibly in worker threads; results
- * are applied strictly in file order, a few batches in flight, so memory stays flat.
- */
-async function feedChunks(stream: NodeJS.ReadableStream, verifier: ExportVerifier, options: VerifyOptions): Promise<void> {
-  // ignoreBOM: a byte-order mark is kept, so it fails JSON parsing instead of vanishing.
-  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  const batchBytes = Math.max(1, Math.floor(options.batchBytes ?? DEFAULT_BATCH_BYTES));
-  const auto = options.threads === undefined;
-  const threads = auto ? (availableParallelism() < 2 ? 0 : Math.min(MAX_AUTO_THREADS, availableParallelism())) : Math.max(0, Math.floor(options.threads ?? 0));
-  const startWorkersAfter = auto ? WORKERS_AFTER_BYTES : 0;
-  // The slot being filled, one for the rest of a line, the batches at workers (a few each, so
-  // that none waits on this thread being scheduled on a busy machine), and a few scanned here
-  // that wait for an earlier batch at a worker.
-  const maxInFlight = IN_FLIGHT_PER_WORKER * threads;
-  const slots = new Slots(maxInFlight + (threads === 0 ? 2 : 4), batchBytes + SLOT_SLACK);
-
-  const acceptBytes = (bytes: Buffer): boolean => {
-    let text: string;
-    try {
-      text = utf8.decode(bytes);
-    } catch {
-      verifier.failNextLine('MALFORMED_LINE', 'the line is not UTF-8');
-      return true;
-    }
-    return verifier.accept(text);
-  };
-
-  const acceptText = (text: string): boolean => {
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      if (verifier.accept(text.slice(start, nl))) return true;
-      start = nl + 1;
-    }
-    return verifier.accept(text.slice(start));
-  };
-
-  /** Complete lines in `bytes` (which ends just before a "\n"); one decode for all of them. */
-  const acceptBlock = (bytes: Buffer): boolean => {
-    let text: string;
-    try {
-      text = utf8.decode(bytes);
-    } catch {
-      // Find the line at fault, reading the ones before it first.
-      let start = 0;
-      for (let nl = bytes.indexOf(10); ; nl = bytes.indexOf(10, start)) {
-        const end = nl < 0 ? bytes.length : nl;
-        if (acceptBytes(bytes.subarray(start, end))) return true;
-        if (nl < 0) return false;
-        start = nl + 1;
-      }
-    }
-    return acceptText(text);
-  };
-
-  const here = inThread(slots);
-  let workers: WorkerScanner | null = null;
-  let bytesRead = 0;
-  /** Batches not applied yet, in file order: `items` is set once scanned. */
-  const inFlight: InFlight[] = [];
-  let atWorkers = 0;
-  let fillSlot = slots.take();
-  let fill = slots.buffers[fillSlot] as Buffer;
-  let filled = 0;
-  /** Text left over from string chunks: a partial line. */
-  let textCarry = '';
-
-  /** Applies the oldest batch in flight and frees its slot; true once the file has failed. */
-  const applyOldest = async (): Promise<boolean> => {
-    const { slot, length, scanned } = inFlight.shift() as InFlight;
-    const batch = (slots.buffers[slot] as Buffer).subarray(0, length);
-    let failed = false;
-    for (const item of await scanned) {
-      if (item.kind === 'run' && verifier.acceptRun(item)) continue;
-      if (acceptBlock(batch.subarray(item.start, item.end))) {
-        failed = true;
-        break;
-      }
-    }
-    slots.release(slot);
-    return failed || verifier.failed;
-  };
-
-  /** Applies every batch in flight; true once the file has failed. */
-  const drain = async (): Promise<boolean> => {
-    while (inFlight.length > 0) if (await applyOldest()) return true;
-    return false;
-  };
-
-  /** Sends the complete lines of the slot being filled to the scanner; the partial line after them moves to a fresh slot. */
-  const dispatch = async (): Promise<boolean> => {
-    const last = fill.subarray(0, filled).lastIndexOf(10);
-    if (last < 0) return false;
-    let next = slots.take();
-    while (next < 0) {
-      if (await applyOldest()) return true;
-      next = slots.take();
-    }
-    const rest = filled - last - 1;
-    let target = slots.buffers[next] as Buffer;
-    if (target.length < rest + SLOT_SLACK) target = slots.grow(next, rest + batchBytes + SLOT_SLACK, 0);
-    fill.copy(target, 0, last + 1, filled);
-    if (workers === null && threads > 0 && bytesRead >= startWorkersAfter) workers = new WorkerScanner(threads, slots, options.workerModule ?? new URL('./verify-worker.ts', import.meta.url));
-    // Until the workers have started, batches are scanned here (a worker's first batch would
-    // otherwise wait for its modules to load).
-    // When every worker has its share queued, this thread scans the batch itself rather than
-    // wait: no thread idles while there is input.
-    if (workers?.ready === true && atWorkers < maxInFlight) {
-      atWorkers += 1;
-      const entry: InFlight = { slot: fillSlot, length: last, scanned: workers.scan(fillSlot, last), done: false };
-      entry.scanned.then(
-        () => {
-          entry.done = true;
-          atWorkers -= 1;
-        },
-        () => {},
-      );
-      inFlight.push(entry);
-    } else {
-      inFlight.push({ slot: fillSlot, length: last, scanned: here.scan(fillSlot, last), done: true });
-    }
-    fillSlot = next;
-    fill = target;
-    filled = rest;
-    // Apply whatever is ready, in order, without waiting for a worker.
-    while (inFlight.length > 0 && (inFlight[0] as InFlight).done) if (await applyOldest()) return true;
-    return false;
-  };
-
-  try {
-    for await (const chunk of stream) {
-      if (typeof chunk === 'string') {
-        if (filled > 0) {
-          // Bytes before this text: their complete lines first, then the rest as text.
-          if ((await dispatch()) || (await drain())) return;
-          textCarry = fill.toString('utf8', 0, filled) + textCarry;
-          filled = 0;
-        } else if (await drain()) {
-          return;
-        }
-        const last = chunk.lastIndexOf('\n');
-        if (last < 0) {
-          textCarry += chunk;
-        } else {
-          const head = textCarry + chunk.slice(0, last);
-          textCarry = chunk.slice(last + 1);
-          if (acceptText(head)) return;
-        }
-        if (textCarry.length > MAX_LINE_BYTES) {
-          verifier.failNextLine('MALFORMED_LINE', `a line longer than ${MAX_LINE_BYTES} bytes`);
-          return;
-        }
-        continue;
-      }
-      let bytes = chunk as Buffer;
-      bytesRead += bytes.length;
-      if (textCarry.length > 0) {
-        bytes = Buffer.concat([Buffer.from(textCarry, 'utf8'), bytes]);
-        textCarry = '';
-      }
-      if (filled + bytes.length > fill.length) fill = slots.grow(fillSlot, Math.max(2 * fill.length, filled + bytes.length), filled);
-      bytes.copy(fill, filled);
-      filled += bytes.length;
-      if (filled >= batchBytes && (await dispatch())) return;
-      // What is left is a partial line: too long, and it fails once the lines before it are read.
-      if (filled > MAX_LINE_BYTES && fill.subarray(0, filled).lastIndexOf(10) < 0) {
-        if (await drain()) return;
-        verifier.failNextLine('MALFORMED_LINE', `a line longer than ${MAX_LINE_BYTES} bytes`);
-        return;
-      }
-    }
-    if (filled > 0 && (await dispatch())) return;
-    if (await drain()) return;
-    if (filled > 0) acceptBytes(fill.subarray(0, filled));
-    else if (textCarry.length > 0) verifier.accept(textCarry);
-  } finally {
-    // Batches still in flight after a failure are not needed; their results are dropped.
-    for (const pending of inFlight) pending.scanned.catch(() => {});
-    await (workers as WorkerScanner | null)?.close();
-  }
-}
-
-/**
  * Verifies an audit export. `input` is either a stream of the file's bytes or text in any
  * chunking (`fs.createReadStream(file)`, `process.stdin`), or an async iterable of its lines
  * (`readline.createInterface`), each without or with its "\n".
@@ -874,32 +781,5 @@ export async function verifyExport(input: AsyncIterable<string> | NodeJS.Readabl
   return verifier.finish();
 }
 
-/** A short human summary ending in the verdict line: `VERIFIED` or `FAILED: <code> at ...`. */
-export function formatReport(report: VerifyReport): string {
-  const lines: string[] = [];
-  lines.push(`log:         ${report.log ?? '(unknown)'}`);
-  const range = report.firstIndex === null ? '' : ` (index ${report.firstIndex}..${report.lastIndex})`;
-  lines.push(`events:      ${report.events}${range}`);
-  if (report.pruned !== null) {
-    lines.push(`pruned:      events 0..${report.pruned.upTo - 1} removed by retention; chain anchored at ${report.pruned.anchor ?? 'null'}`);
-  }
-  const covered = report.checkpoints > 0 && report.firstIndex !== null && report.coveredSize > report.firstIndex ? `, covering index ${report.firstIndex}..${report.coveredSize - 1}` : '';
-  lines.push(`checkpoints: ${report.checkpoints} verified${covered}`);
-  if (report.firstTime !== null) lines.push(`time:        ${report.firstTime} .. ${report.lastTime ?? report.firstTime}`);
-  const pinning = report.keysPinned ? 'pinned' : 'NOT pinned: compare with the server\'s /.well-known/jwks.json, or pass --keys';
-  lines.push(`keys:        ${report.keys.length > 0 ? report.keys.join(', ') : '(none)'} (${pinning})`);
-  if (report.uncovered !== null) {
-    lines.push(
-      `WARNING: events ${report.uncovered.from}..${report.uncovered.to} are not covered by a signed checkpoint: ` +
-        'they could have been changed, added or removed without detection',
-    );
-  }
-  const problem = report.problem;
-  if (report.ok || problem === undefined) {
-    lines.push('VERIFIED');
-  } else {
-    const where = problem.index === null ? `line ${problem.line}` : `index ${problem.index}`;
-    lines.push(`FAILED: ${problem.reason} at ${where}: ${problem.message}`);
-  }
-  return lines.join('\n');
-}
+export { formatReport } from './verify-report.ts';
+export type { TrustedKey, Verdict, VerifyPins } from './verify-pins.ts';

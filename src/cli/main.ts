@@ -12,7 +12,7 @@ import { runOutbox } from './outbox.ts';
 import { outboxDirOf } from '../identity/index.ts';
 import { quietLogger, runKeysStatus, runRotateDek, runRotateKek, runRotateSigning } from './keys.ts';
 import { CryptoError } from '../crypto/errors.ts';
-import { runAuditVerify } from './audit.ts';
+import { runAuditVerify, type AuditVerifyOptions } from './audit.ts';
 import { runAuditExport, runAuditPrune } from './audit-log.ts';
 import { runSetup, SetupError } from './setup.ts';
 
@@ -192,14 +192,29 @@ audit
   );
 audit
   .command('verify')
-  .description('verify an audit export offline: exit 0 verified, 1 failed, 2 unreadable')
+  .description(
+    'verify an audit export offline. Exit 0 VERIFIED (signatures checked against the pinned --keys, every pin met), ' +
+      '3 CONSISTENT-BUT-UNPINNED (nothing failed, but no --keys: a rewrite re-signed with a new key cannot be excluded), ' +
+      '1 FAILED, 2 unreadable file, keys or pin. Without --min-size, --size/--root or --checkpoint, a cut after the last ' +
+      'checkpoint (end line rewritten) cannot be excluded, and the report says so',
+  )
   .argument('<file>', 'export file (JSON Lines)')
   .option('--keys <jwks.json>', 'trust only these public keys (the server\'s /.well-known/jwks.json)')
+  .option('--min-size <n>', 'the log had at least n events: the export\'s checkpoints must sign at least n')
+  .option('--size <n>', 'with --root: the size of a tree head seen before')
+  .option('--root <hex|base64>', 'with --size: the root seen at that size; the export\'s first n events must hash to it')
+  .option('--checkpoint <file>', 'a signed checkpoint saved before ({"checkpoint":...,"signature":...}): the export must extend it')
   // Usage errors exit 2 here: 1 must mean that the file failed verification.
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .action(
-    guarded(async (file: string, opts: { keys?: string }) => {
-      const code = await runAuditVerify(file, opts.keys === undefined ? {} : { trustedKeysFile: opts.keys }, out, (line) => {
+    guarded(async (file: string, opts: { keys?: string; minSize?: string; size?: string; root?: string; checkpoint?: string }) => {
+      const options: AuditVerifyOptions = {};
+      if (opts.keys !== undefined) options.trustedKeysFile = opts.keys;
+      if (opts.minSize !== undefined) options.minSize = opts.minSize;
+      if (opts.size !== undefined) options.size = opts.size;
+      if (opts.root !== undefined) options.root = opts.root;
+      if (opts.checkpoint !== undefined) options.checkpointFile = opts.checkpoint;
+      const code = await runAuditVerify(file, options, out, (line) => {
         process.stderr.write(line + '\n');
       });
       process.exitCode = code;

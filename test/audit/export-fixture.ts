@@ -7,7 +7,7 @@ import { ed25519Signer, type SigningKeyPair } from '../../src/crypto/signing.ts'
 import { canonicalText } from '../../src/audit/canonical.ts';
 import { checkpointHash, signCheckpoint, type Checkpoint, type SignedCheckpoint } from '../../src/audit/checkpoint.ts';
 import { encodeExportLine } from '../../src/audit/export-format.ts';
-import { MerkleFrontier } from '../../src/audit/merkle.ts';
+import { MerkleFrontier, leafHashOfText } from '../../src/audit/merkle.ts';
 
 export interface ExportFixtureOptions {
   key: SigningKeyPair;
@@ -25,6 +25,8 @@ export interface ExportFixtureOptions {
   event?: (seq: number, log: string) => Record<string, unknown>;
   /** Milliseconds since the epoch of event 0; each next event one second later. */
   startMs?: number;
+  /** State each event's leaf hash on its line, as the server's exporter does. */
+  leaves?: boolean;
 }
 
 const START_MS = Date.parse('2025-03-01T09:00:00.000Z');
@@ -49,8 +51,9 @@ export function eventOf(seq: number, log: string, startMs = START_MS): Record<st
  * The event line `encodeExportLine` writes, assembled from the event's canonical text so a large
  * export is not canonicalized twice (the members of the line sort as event, index, type).
  */
-export function eventLine(index: number, canonicalEvent: string): string {
-  return `{"event":${canonicalEvent},"index":${index},"type":"event"}\n`;
+export function eventLine(index: number, canonicalEvent: string, leaf?: string): string {
+  const stated = leaf === undefined ? '' : `,"leaf":"${leaf}"`;
+  return `{"event":${canonicalEvent},"index":${index}${stated},"type":"event"}\n`;
 }
 
 /** The lines of an export (each with its "\n"), header to end line. */
@@ -91,7 +94,7 @@ export function* exportLines(options: ExportFixtureOptions): Generator<string> {
     const atCheckpoint = tree.size % options.every === 0 || (options.finalCheckpoint === true && seq === options.events - 1);
     if (seq >= prunedUpTo) {
       eventLines += 1;
-      yield eventLine(seq, text);
+      yield eventLine(seq, text, options.leaves === true ? leafHashOfText(text).toString('base64url') : undefined);
     }
     if (atCheckpoint) {
       const signed = checkpoint();

@@ -163,9 +163,9 @@ describe('export and tampering', () => {
     return verifyLines(await exportOf(log));
   }
 
-  it('detects a modified event stored in the database (ROOT_MISMATCH)', async () => {
+  it('detects a modified event stored in the database and names it (EVENT_MODIFIED at its index, with its id), from the leaf hash stored with the tree', async () => {
     const r = await tamperedExport(`update audit_events set body = replace(body, '"n":2', '"n":20') where tenant_id = $LOG and seq = 2`);
-    expect(r.problem?.reason).toBe('ROOT_MISMATCH');
+    expect(r.problem).toMatchObject({ reason: 'EVENT_MODIFIED', index: 2, eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
   });
 
   it('detects a deleted event (SEQ_GAP at its index)', async () => {
@@ -206,8 +206,9 @@ describe('tampering that needs the database superuser', () => {
     const log = randomUUID();
     await t.node.db.query("insert into tenants (id, kind) values ($1, 'org')", [log]);
     for (let i = 0; i < 12; i += 1) await t.node.audit.record({ tenantId: log, action: 'org.updated', data: { n: i } });
-    const kept = (await t.node.audit.checkpoints(log, { limit: 1 })).checkpoints[0]?.checkpoint;
-    if (!kept) throw new Error('no checkpoint');
+    const saved = (await t.node.audit.checkpoints(log, { limit: 1 })).checkpoints[0];
+    if (!saved) throw new Error('no checkpoint');
+    const kept = saved.checkpoint;
     // Rewind to the first 5 events: delete the rest, their nodes and checkpoints, and the head's size.
     await t.node.db.asOwner(async (tx) => {
       for (const table of ['audit_events', 'audit_nodes', 'audit_checkpoints']) await tx.query(`alter table ${table} disable trigger all`);
@@ -225,6 +226,16 @@ describe('tampering that needs the database superuser', () => {
     expect(await t.node.audit.consistency(log, 1, 5)).not.toBeNull();
     // ... but not against what the auditor kept: the size they hold no longer exists.
     expect(await t.node.audit.consistency(log, 5, kept.size)).toBeNull();
+    // Nor does its export, given the checkpoint the auditor saved and the server's keys.
+    const lines = await exportOf(log);
+    const { keys } = await t.node.signingKeys.jwks('audit-checkpoint');
+    const cut = await verifyExport(
+      (async function* () {
+        yield* lines;
+      })(),
+      { trustedKeys: keys, pins: { checkpoint: saved } },
+    );
+    expect(cut.problem).toMatchObject({ reason: 'BELOW_PINNED_SIZE', index: 5 });
   });
 });
 

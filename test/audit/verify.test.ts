@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalText } from '../../src/audit/canonical.ts';
 import { checkpointHash, type Checkpoint } from '../../src/audit/checkpoint.ts';
 import { encodeExportLine, type ExportLine } from '../../src/audit/export-format.ts';
+import { leafHashOfText } from '../../src/audit/merkle.ts';
 import { formatReport, verifyExport, type VerifyOptions, type VerifyReport } from '../../src/audit/verify.ts';
 import { generateSigningKey } from '../../src/crypto/signing.ts';
 import { eventLine, eventOf, exportLines, type ExportFixtureOptions } from './export-fixture.ts';
@@ -92,6 +93,8 @@ describe('an untouched export', () => {
   it('is built with the event lines encodeExportLine writes', () => {
     const event = eventOf(7, 'tenant-acme');
     expect(eventLine(7, canonicalText(event))).toBe(encodeExportLine({ type: 'event', index: 7, event }));
+    const leaf = randomBytes(32).toString('base64url');
+    expect(eventLine(7, canonicalText(event), leaf)).toBe(encodeExportLine({ type: 'event', index: 7, event, leaf }));
   });
 
   it('verifies, with counts, range, times, keys and the uncovered tail', async () => {
@@ -115,13 +118,15 @@ describe('an untouched export', () => {
     const text = formatReport(report);
     expect(text).toContain('WARNING: events 90..94 are not covered by a signed checkpoint');
     expect(text).toContain('NOT pinned');
-    expect(text.split('\n').at(-1)).toBe('VERIFIED');
+    expect(report.verdict).toBe('CONSISTENT-BUT-UNPINNED');
+    expect(text.split('\n').at(-1)).toMatch(/^CONSISTENT-BUT-UNPINNED: /);
   });
 
   it('verifies fully covered, with a size-0 checkpoint, and with its key pinned', async () => {
     const report = await verifyLines(linesOf({ finalCheckpoint: true, initialCheckpoint: true }), { trustedKids: [key.kid] });
-    expect(report).toMatchObject({ ok: true, checkpoints: 11, coveredSize: 95, uncovered: null, keysPinned: true });
+    expect(report).toMatchObject({ ok: true, verdict: 'VERIFIED', checkpoints: 11, coveredSize: 95, uncovered: null, keysPinned: true });
     expect(formatReport(report)).not.toContain('WARNING');
+    expect(formatReport(report).split('\n').at(-1)).toMatch(/^VERIFIED: /);
   });
 
   it('verifies the same in any chunking, as text chunks, and as lines', async () => {
@@ -257,6 +262,91 @@ describe('tampering with the file', () => {
   it('a checkpoint removed mid-file, end line fixed up: CHAIN_BROKEN after the last good one', async () => {
     const lines = linesOf();
     expectProblem(await verifyLines(withEnd(lines.filter((_, i) => i !== checkpointAt(lines, 50)))), 'CHAIN_BROKEN', 40);
+  });
+});
+
+describe('naming the event that was changed', () => {
+  /** 10 events, each with an id, one checkpoint after the last: the brief's case. */
+  function tenEvents(leaves: boolean, every = 10): string[] {
+    return [...exportLines({ key, events: 10, every, leaves, event: (seq, log) => ({ ...eventOf(seq, log), id: `evt-${seq}` }) })];
+  }
+
+  /** Changes one field of event 7; `leaf` decides what its stated leaf hash becomes. */
+  function changeEvent7(lines: string[], leaf: 'kept' | 'recomputed' | 'garbage'): string[] {
+    return edit(lines, eventAt(lines, 7), (l) => {
+      if (l.type !== 'event') return;
+      l.event.actor = 'user:intruder';
+      if (leaf === 'recomputed') l.leaf = leafHashOfText(canonicalText(l.event)).toString('base64url');
+      if (leaf === 'garbage') l.leaf = randomBytes(32).toString('base64url');
+    });
+  }
+
+  /** The same report on the lines path, the scanner on this thread and with workers, whatever the batch size. */
+  async function everyPath(lines: string[]): Promise<VerifyReport> {
+    const text = lines.join('');
+    const reference = await verifyExport(textLines(text));
+    for (const batchBytes of [200, 4096]) {
+      expect(await verifyExport(Readable.from([Buffer.from(text)]), { threads: 0, batchBytes })).toEqual(reference);
+      expect(await verifyExport(Readable.from([Buffer.from(text)]), { threads: 2, batchBytes })).toEqual(reference);
+    }
+    return reference;
+  }
+
+  it('an honest export that states its leaf hashes verifies on every path', async () => {
+    expect(await everyPath(tenEvents(true))).toMatchObject({ ok: true, events: 10, checkpoints: 1 });
+  });
+
+  it('one field of event 7 changed, the leaf hashes stated: EVENT_MODIFIED at index 7, with its id and line', async () => {
+    const lines = tenEvents(true);
+    const report = await everyPath(changeEvent7(lines, 'kept'));
+    expectProblem(report, 'EVENT_MODIFIED', 7);
+    expect(report.problem).toMatchObject({ eventId: 'evt-7', line: eventAt(lines, 7) + 1 });
+    expect(report.problem?.message).toContain('the event of index 7 (id evt-7)');
+  });
+
+  it('the same across checkpoints: the first changed event is named, not its checkpoint range', async () => {
+    const lines = linesOf({ leaves: true });
+    const tampered = edit(lines, eventAt(lines, 37), (l) => {
+      if (l.type === 'event') l.event.action = 'role.revoke';
+    });
+    expectProblem(await everyPath(tampered), 'EVENT_MODIFIED', 37);
+  });
+
+  it('without stated leaf hashes: ROOT_MISMATCH over the range, saying why only the range can be named', async () => {
+    const report = await everyPath(changeEvent7(tenEvents(false), 'kept'));
+    expectProblem(report, 'ROOT_MISMATCH', 0);
+    expect(report.problem?.message).toContain('events 0..9 do not hash to the root');
+    expect(report.problem?.message).toContain('only the range can be named: the file states no leaf hashes for these events');
+  });
+
+  it('its stated leaf hash recomputed to match: ROOT_MISMATCH over the range, saying the hashes were rewritten too', async () => {
+    const report = await everyPath(changeEvent7(tenEvents(true), 'recomputed'));
+    expectProblem(report, 'ROOT_MISMATCH', 0);
+    expect(report.problem?.message).toContain('each event hashes to the leaf hash stated on its line, so those were rewritten with the events');
+  });
+
+  it('its stated leaf hash replaced by another: ROOT_MISMATCH over the range (the stated hashes do not give the root either)', async () => {
+    const report = await everyPath(changeEvent7(tenEvents(true), 'garbage'));
+    expectProblem(report, 'ROOT_MISMATCH', 0);
+    expect(report.problem?.message).toContain('do not give the signed root either');
+  });
+
+  it('only the stated leaf hash changed: LEAF_MISMATCH at index 7 (the events give the signed root)', async () => {
+    const lines = tenEvents(true);
+    const tampered = edit(lines, eventAt(lines, 7), (l) => {
+      if (l.type === 'event') l.leaf = randomBytes(32).toString('base64url');
+    });
+    const report = await everyPath(tampered);
+    expectProblem(report, 'LEAF_MISMATCH', 7);
+    expect(report.problem?.message).toContain('the events hash to the root signed on line 13, so the stated hash was changed');
+  });
+
+  it('a changed event after the last checkpoint: LEAF_MISMATCH, saying which was changed cannot be told', async () => {
+    // 10 events, a checkpoint every 6: events 6..9 are not covered.
+    const report = await everyPath(changeEvent7(tenEvents(true, 6), 'kept'));
+    expect(report.problem?.line).toBeGreaterThan(0);
+    expectProblem(report, 'LEAF_MISMATCH', 7);
+    expect(report.problem?.message).toContain('no checkpoint covers it');
   });
 });
 
@@ -442,6 +532,7 @@ describe('the fast scanner and worker threads give the same verdicts', () => {
     every: fc.integer({ min: 1, max: 12 }),
     initialCheckpoint: fc.boolean(),
     finalCheckpoint: fc.boolean(),
+    leaves: fc.boolean(),
   });
   const lineEdit = fc.oneof(
     fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
@@ -562,7 +653,7 @@ describe('the fast scanner and worker threads give the same verdicts', () => {
 
 describe('the verifier module graph', () => {
   const FORBIDDEN = [/\/src\/store\//, /^pg$/, /^@electric-sql\/pglite/, /^ioredis$/, /^node:net$/, /^node:http$/, /^node:https$/, /^node:tls$/, /^undici$/];
-  const ALLOWED_EXTERNAL = new Set(['node:crypto', 'node:fs', 'node:os', 'node:readline', 'node:stream', 'node:worker_threads', 'zod', 'canonicalize']);
+  const ALLOWED_EXTERNAL = new Set(['node:crypto', 'node:fs', 'node:fs/promises', 'node:os', 'node:readline', 'node:stream', 'node:worker_threads', 'zod', 'canonicalize']);
 
   /** Static and dynamic import specifiers of a source file, and modules it starts as workers. */
   function importsOf(source: string): string[] {
@@ -589,8 +680,12 @@ describe('the verifier module graph', () => {
       }
     };
     walk(join(ROOT, 'src/audit/verify.ts'));
+    // The CLI command's own module (its pins and keys files) adds nothing that reaches further.
+    walk(join(ROOT, 'src/cli/audit.ts'));
     const files = [...seen].map((f) => f.slice(ROOT.length));
     expect(files).toContain('src/audit/merkle.ts');
+    expect(files).toContain('src/audit/verify-pins.ts');
+    expect(files).toContain('src/audit/verify-report.ts');
     expect(files).toContain('src/audit/verify-scan.ts');
     expect(files).toContain('src/audit/verify-worker.ts');
     expect(files).toContain('src/crypto/signing.ts');
@@ -598,7 +693,12 @@ describe('the verifier module graph', () => {
       for (const re of FORBIDDEN) expect(re.test(name), `${name} is imported by the verifier`).toBe(false);
     }
     for (const name of external) expect(ALLOWED_EXTERNAL.has(name), `${name} is imported by the verifier`).toBe(true);
-    for (const file of files) expect(file).toMatch(/^src\/(audit|crypto\/signing\.ts$)/);
+    for (const file of files) expect(file).toMatch(/^src\/(audit\/|crypto\/signing\.ts$|cli\/audit\.ts$)/);
+    expect(files.filter((f) => f.startsWith('src/audit/')).sort()).toEqual(
+      ['canonical', 'checkpoint', 'export-format', 'merkle', 'verify', 'verify-feed', 'verify-pins', 'verify-report', 'verify-scan', 'verify-worker']
+        .map((m) => `src/audit/${m}.ts`)
+        .sort(),
+    );
   });
 });
 
@@ -615,7 +715,7 @@ describe('gatehouse audit verify', () => {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  it('exits 0 with VERIFIED for an untouched export, 1 with the code for a tampered one, 2 for no file', () => {
+  it('exits 3 CONSISTENT-BUT-UNPINNED for an untouched export without keys, 0 VERIFIED with them, 1 with the code for a tampered one, 2 for no file', () => {
     const good = join(work, 'good.jsonl');
     const lines = linesOf({ finalCheckpoint: true });
     writeFileSync(good, lines.join(''));
@@ -632,13 +732,14 @@ describe('gatehouse audit verify', () => {
     writeFileSync(otherJwks, JSON.stringify({ keys: [intruder.publicJwk] }));
 
     const ok = run(good);
-    expect(ok.status, ok.stderr).toBe(0);
-    expect(ok.stdout.trimEnd().split('\n').at(-1)).toBe('VERIFIED');
+    expect(ok.status, ok.stderr).toBe(3);
+    expect(ok.stdout.trimEnd().split('\n').at(-1)).toMatch(/^CONSISTENT-BUT-UNPINNED: /);
     expect(ok.stdout).toContain('events:      95 (index 0..94)');
 
     const pinned = run(good, '--keys', jwks);
     expect(pinned.status, pinned.stderr).toBe(0);
     expect(pinned.stdout).toContain('(pinned)');
+    expect(pinned.stdout.trimEnd().split('\n').at(-1)).toMatch(/^VERIFIED: /);
 
     const failed = run(bad);
     expect(failed.status).toBe(1);

@@ -175,9 +175,15 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(exported.stdout).toContain('"action":"operator.setup.completed"');
     const file = join(work, 'platform-audit.jsonl');
     writeFileSync(file, exported.stdout);
+    // Without --keys the export is consistent but nothing pins its key: exit 3, not a pass.
     const ok = run(['audit', 'verify', file]);
-    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
-    expect(ok.stdout).toContain('VERIFIED');
+    expect(ok.status, ok.stdout + ok.stderr).toBe(3);
+    expect(ok.stdout.trimEnd().split('\n').at(-1)).toMatch(/^CONSISTENT-BUT-UNPINNED: /);
+    // A size the log must have reached that this export does not: FAILED, exit 1.
+    const events = exported.stdout.split('\n').filter((l) => l.startsWith('{"event":')).length;
+    const short = run(['audit', 'verify', file, '--min-size', String(events + 1)]);
+    expect(short.status, short.stdout + short.stderr).toBe(1);
+    expect(short.stdout).toMatch(new RegExp(`FAILED: BELOW_PINNED_SIZE at index ${events}: `));
     writeFileSync(file, exported.stdout.replace('operator.setup.completed', 'operator.setup.complete!'));
     const bad = run(['audit', 'verify', file]);
     expect(bad.status).toBe(1);
