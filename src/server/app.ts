@@ -11,7 +11,6 @@ import {
   isResponseSerializationError,
   jsonSchemaTransform,
   serializerCompiler,
-  validatorCompiler,
 } from 'fastify-type-provider-zod';
 import FindMyWay from 'find-my-way';
 import type { Logger } from 'pino';
@@ -23,9 +22,11 @@ import { isDependencyUnavailable } from '../store/unavailable.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
 import { registerCors } from './edge/cors.ts';
+import { registerDocsUi } from './edge/docs-ui.ts';
 import { registerSecurityHeaders } from './edge/headers.ts';
 import { registerJsonBodyParser } from './edge/json-body.ts';
 import { httpsOptions } from './edge/tls.ts';
+import { validatorCompiler } from './edge/validation.ts';
 import { AppError, errorBody, errorCodeInfo, registerErrorCodes } from './errors.ts';
 import { GUARDS } from './guards/index.ts';
 import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
@@ -421,65 +422,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     for (const route of feature.routes) registerRoute(feature, route);
   }
 
-  // The reference UI is a plugin with its own routes; they are public, read-category.
-  await app.register(async (docs) => {
-    docs.addHook('onRoute', (route) => {
-      const method = Array.isArray(route.method) ? route.method[0] : route.method;
-      const meta: RouteMeta = {
-        method: String(method),
-        url: route.url,
-        guard: { kind: 'public' },
-        permission: null,
-        rateCategory: 'read',
-        summary: 'API reference UI',
-        hasBody: false,
-        feature: 'docs',
-      };
-      route.config = { ...route.config, gatehouse: meta };
-      if (method !== 'HEAD') {
-        routes.push(meta);
-        methodRouter.on(method as 'GET', route.url, () => undefined);
-      }
-    });
-    // The reference UI's page has two scripts and injects one style element; all carry this
-    // nonce, so its CSP needs neither 'unsafe-inline' nor 'unsafe-eval'.
-    const nonce = randomUUID().replace(/-/g, '');
-    const docsCsp = `default-src 'none'; script-src 'self' 'nonce-${nonce}'; style-src 'self' 'nonce-${nonce}'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`;
-    // The reference UI's plugin holds its browser bundle (about 8 MB, twice: about 21 MB of a
-    // node's resident memory) from the moment it is imported. It is loaded on the first request
-    // for the UI instead, into a Fastify app of its own that these routes hand the request to;
-    // the routes, their guard and the headers are what the plugin's own routes had.
-    let ui: Promise<FastifyInstance> | undefined;
-    const loadUi = async (): Promise<FastifyInstance> => {
-      const { default: scalar } = await import('@scalar/fastify-api-reference');
-      const inner = Fastify({ logger: false });
-      await inner.register(scalar, {
-        routePrefix: '/docs',
-        // No hosted features: the page talks to this server only (its CSP allows nothing else).
-        configuration: { url: '/openapi.json', title: 'Gatehouse API', hideClientButton: true, telemetry: false, agent: { disabled: true }, mcp: { disabled: true }, nonce } as never,
-      });
-      await inner.ready();
-      return inner;
-    };
-    const serveUi = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-      ui ??= loadUi().catch((err: unknown) => {
-        ui = undefined;
-        throw err;
-      });
-      const res = await (await ui).inject({ method: 'GET', url: request.url });
-      if (res.statusCode === 404) throw new AppError('NOT_FOUND');
-      reply.code(res.statusCode).header('content-security-policy', docsCsp);
-      for (const name of ['content-type', 'location'] as const) {
-        const value = res.headers[name];
-        if (typeof value === 'string') reply.header(name, value);
-      }
-      return reply.send(res.rawPayload);
-    };
-    for (const url of ['/docs', '/docs/', '/docs/js/scalar.js']) docs.get(url, { schema: { hide: true } }, serveUi);
-    docs.addHook('onClose', async () => {
-      const loaded = await ui?.catch(() => undefined);
-      await loaded?.close();
-    });
+  // The reference UI (/docs) and /favicon.ico: a plugin's routes, public and read-category.
+  await registerDocsUi(app, (method, url) => {
+    routes.push({ method, url, guard: { kind: 'public' }, permission: null, rateCategory: 'read', summary: 'API reference UI', hasBody: false, feature: 'docs' });
+    methodRouter.on(method as 'GET', url, () => undefined);
   });
 
   app.addHook('onReady', async () => {

@@ -17,7 +17,7 @@ export const CORE_ERROR_CODES = {
   VALIDATION_FAILED: {
     status: 400,
     message: 'The request does not match the schema.',
-    doc: 'A parameter, query field or body field is missing, has the wrong type, or is not allowed (unknown fields are refused). The message names the field.',
+    doc: 'A parameter, query field or body field is missing, has the wrong type, or is not allowed (unknown fields are refused; no string or key may contain a NUL character, U+0000). The message names the field.',
   },
   BODY_TOO_DEEP: {
     status: 400,

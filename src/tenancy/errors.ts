@@ -10,6 +10,11 @@ export const TENANCY_ERROR_CODES = {
     message: 'You cannot grant or change a role above your own.',
     doc: 'Nobody grants, invites to or assigns a role above their own, nor changes or removes a member whose role is above theirs.',
   },
+  SELF_NARROWING_REFUSED: {
+    status: 409,
+    message: 'You cannot narrow your own workspace role: you could not undo it.',
+    doc: 'A member may not set their own workspace role below their org role: the narrowed role could not clear it again, and only a member of a higher role could. Another owner or admin above you can narrow your role.',
+  },
   ALREADY_MEMBER: { status: 409, message: 'This user is already a member.', doc: 'The invited or accepting account is already a member of the organization.' },
   INVITATION_INVALID: {
     status: 400,

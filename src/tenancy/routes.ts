@@ -313,9 +313,9 @@ export function createTenancyFeature(deps: { orgs: Orgs; workspaces: Workspaces;
         permission: 'workspace.members.manage',
         rateCategory: 'write',
         schema: { params: wsMemberParams, body: z.strictObject({ role }), response: { 200: wsMemberSchema } },
-        handler: async ({ authority, params, body }) => {
+        handler: async ({ authority, params, body, principal }) => {
           const { orgId, role: mine } = scopeOf(authority);
-          return workspaces.setMemberRole(orgId, params.ws, mine, params.user, body.role);
+          return workspaces.setMemberRole(orgId, params.ws, mine, params.user, body.role, principal?.id);
         },
       }),
       defineRoute({
@@ -326,9 +326,9 @@ export function createTenancyFeature(deps: { orgs: Orgs; workspaces: Workspaces;
         permission: 'workspace.members.manage',
         rateCategory: 'write',
         schema: { params: wsMemberParams, response: { 200: wsMemberSchema } },
-        handler: async ({ authority, params }) => {
+        handler: async ({ authority, params, principal }) => {
           const { orgId, role: mine } = scopeOf(authority);
-          return workspaces.setMemberRole(orgId, params.ws, mine, params.user, null);
+          return workspaces.setMemberRole(orgId, params.ws, mine, params.user, null, principal?.id);
         },
       }),
     ],

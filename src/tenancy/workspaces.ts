@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../server/errors.ts';
 import { lockOrg, type TenancyDeps } from './orgs.ts';
-import { canGrant, compareRoles, effectiveWorkspaceRole, isRole, type Role } from './permissions.ts';
+import { can, canGrant, compareRoles, effectiveWorkspaceRole, isRole, type Role } from './permissions.ts';
 
 export interface WorkspaceView {
   id: string;
@@ -31,6 +31,15 @@ interface WorkspaceRow {
 
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
 const view = (r: WorkspaceRow): WorkspaceView => ({ id: r.id, name: r.name, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) });
+
+/**
+ * Whether a member whose role here is `narrowed` could clear their own narrowing again: that
+ * needs the permission to manage workspace roles and a role not below the org role it restores
+ * (the same checks setMemberRole applies, read from the matrix).
+ */
+function canUndo(narrowed: Role, orgRole: Role): boolean {
+  return can(narrowed, 'workspace.members.manage') && canGrant(narrowed, orgRole);
+}
 
 export function createWorkspaces(deps: TenancyDeps) {
   const { db, evictOrg, limits, audit } = deps;
@@ -114,9 +123,10 @@ export function createWorkspaces(deps: TenancyDeps) {
 
     /**
      * Sets (role) or clears (null) a member's narrowing role in a workspace. The actor's
-     * effective role there bounds both the member's current and new role.
+     * effective role there bounds both the member's current and new role. `actorId` names the
+     * actor so that narrowing oneself out of the power to undo it is refused.
      */
-    async setMemberRole(orgId: string, wsId: string, actorRole: Role, targetId: string, role: Role | null): Promise<WorkspaceMemberView> {
+    async setMemberRole(orgId: string, wsId: string, actorRole: Role, targetId: string, role: Role | null, actorId?: string): Promise<WorkspaceMemberView> {
       const event = await audit.prepare({
         tenantId: orgId,
         action: role === null ? 'workspace.member.role.cleared' : 'workspace.member.role.set',
@@ -139,6 +149,9 @@ export function createWorkspaces(deps: TenancyDeps) {
         const current = effectiveWorkspaceRole(orgRole, isRole(row.ws_role) ? row.ws_role : null);
         if (role !== null && compareRoles(role, orgRole) < 0) {
           throw new AppError('BAD_REQUEST', `A workspace role narrows the org role; this member is ${orgRole} in the organization.`);
+        }
+        if (actorId === targetId && role !== null && !canUndo(effectiveWorkspaceRole(orgRole, role), orgRole)) {
+          throw new AppError('SELF_NARROWING_REFUSED');
         }
         if (!canGrant(actorRole, current) || (role !== null && !canGrant(actorRole, role)) || (role === null && !canGrant(actorRole, orgRole))) {
           throw new AppError('ROLE_ABOVE_OWN');

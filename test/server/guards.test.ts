@@ -6,15 +6,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { fixtureFeature } from '../support/fixture-feature.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { buildApp } from '../../src/server/app.ts';
+import { createLogger } from '../../src/server/logger.ts';
 import { defineRoute, type Feature, type RouteDef } from '../../src/server/route.ts';
+import { ACCESS_COOKIE, CSRF_COOKIE } from '../../src/server/guards/session.ts';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
 const CRON_SECRET = 'cron-secret-0123456789abcdef';
 
+/** A state-changing route behind the session guard, for the cookie (CSRF) cases. */
+const sessionWrite: Feature = {
+  id: 'test-session-write',
+  routes: [
+    defineRoute({
+      method: 'POST',
+      url: '/test/session-write',
+      summary: 'session guard, state-changing',
+      guard: { kind: 'session' },
+      permission: null,
+      rateCategory: 'write',
+      schema: { body: z.strictObject({}), response: { 200: z.object({ user: z.string() }) } },
+      handler: async ({ principal }) => ({ user: principal?.id ?? '' }),
+    }),
+  ],
+};
+
 let t: TestApp;
 beforeAll(async () => {
   t = await createTestApp({
-    extraFeatures: [fixtureFeature],
+    extraFeatures: [fixtureFeature, sessionWrite],
     overrides: { 'rateLimit.enabled': false },
     env: { GATEHOUSE_METRICS_TOKEN: METRICS_TOKEN, GATEHOUSE_CRON_SECRET: CRON_SECRET },
     verifiers: {
@@ -110,4 +131,51 @@ describe('the server refuses to start with an undeclared route', () => {
       await expect(createTestApp({ extraFeatures: [feature] })).rejects.toThrow(message);
     });
   }
+});
+
+describe('a route a plugin registers without a declared guard refuses the start', () => {
+  /** buildApp alone (no storage is opened before ready), so a test can register a plugin in between. */
+  async function bareApp() {
+    const { config } = loadConfig({ env: {}, configFile: undefined, cwd: '/nonexistent-gatehouse-test-dir', overrides: { 'rateLimit.enabled': false } });
+    const logger = createLogger({ level: 'silent' });
+    return buildApp({ config, logger, db: {} as never, kv: {} as never, keyring: {} as never, signingKeys: {} as never, features: [fixtureFeature] });
+  }
+
+  it('attack: a fastify plugin adds GET /plugin/sneaky with no guard: ready() refuses naming it', async () => {
+    const app = await bareApp();
+    await app.register(
+      async (plugin) => {
+        plugin.get('/sneaky', async () => ({ secret: true }));
+      },
+      { prefix: '/plugin' },
+    );
+    await expect(app.ready()).rejects.toThrow('refusing to start: route GET /plugin/sneaky declares no guard');
+    await app.close().catch(() => undefined);
+  });
+
+  it('the same app without the plugin starts', async () => {
+    const app = await bareApp();
+    await expect(app.ready()).resolves.toBeDefined();
+    await app.close();
+  });
+});
+
+describe('CSRF on a cookie session without an Origin header (Sec-Fetch-Site decides)', () => {
+  const cookies = `${ACCESS_COOKIE}=valid-session; ${CSRF_COOKIE}=csrf-token-0123456789`;
+  const post = (headers: Record<string, string>) =>
+    t.app.inject({ method: 'POST', url: '/test/session-write', payload: {}, headers: { cookie: cookies, ...headers } });
+
+  it('attack: a cross-site form or fetch (Sec-Fetch-Site cross-site or same-site, or none sent) with the right token: 403 CSRF_FAILED', async () => {
+    for (const site of ['cross-site', 'same-site', undefined]) {
+      const res = await post({ 'x-csrf-token': 'csrf-token-0123456789', ...(site ? { 'sec-fetch-site': site } : {}) });
+      expect({ site, status: res.statusCode, code: res.json().error?.code }).toEqual({ site, status: 403, code: 'CSRF_FAILED' });
+    }
+  });
+
+  it('same-origin with the CSRF token is accepted; same-origin without it is refused', async () => {
+    const ok = await post({ 'sec-fetch-site': 'same-origin', 'x-csrf-token': 'csrf-token-0123456789' });
+    expect({ status: ok.statusCode, body: ok.json() }).toEqual({ status: 200, body: { user: 'u1' } });
+    const noToken = await post({ 'sec-fetch-site': 'same-origin' });
+    expect({ status: noToken.statusCode, code: noToken.json().error?.code }).toEqual({ status: 403, code: 'CSRF_FAILED' });
+  });
 });

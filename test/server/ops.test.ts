@@ -108,6 +108,37 @@ describe('OpenAPI and the reference UI', () => {
     const js = await t.app.inject({ url: '/docs/js/scalar.js' });
     expect(js.statusCode).toBe(200);
   });
+
+  it('a nonce per response: two pages carry different nonces, each the one its header names', async () => {
+    const pages = await Promise.all([t.app.inject({ url: '/docs/' }), t.app.inject({ url: '/docs/' }), t.app.inject({ url: '/docs' })]);
+    const nonces = pages.filter((p) => p.statusCode === 200).map((page) => {
+      const csp = page.headers['content-security-policy'] as string;
+      const inHeader = [...csp.matchAll(/'nonce-([^']+)'/g)].map((m) => m[1]);
+      const inPage = [...page.body.matchAll(/nonce="([^"]+)"|property="csp-nonce" content="([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+      // script-src and style-src(-elem) name one nonce; every nonce in the page is that one.
+      expect(new Set(inHeader).size).toBe(1);
+      expect(inPage.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(inPage)).toEqual(new Set(inHeader));
+      return inHeader[0];
+    });
+    expect(nonces).toHaveLength(2);
+    expect(nonces[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(nonces[0]).not.toBe(nonces[1]);
+  });
+
+  it('the UI script that runs before the bundle is served from this server, and /favicon.ico is an icon', async () => {
+    const shim = await t.app.inject({ url: '/docs/js/csp.js' });
+    expect(shim.statusCode).toBe(200);
+    expect(shim.headers['content-type']).toBe('application/javascript; charset=utf-8');
+    expect(shim.body).toContain('jitless');
+    const icon = await t.app.inject({ url: '/favicon.ico' });
+    expect(icon.statusCode).toBe(200);
+    expect(icon.headers['content-type']).toBe('image/x-icon');
+    expect(icon.headers['cache-control']).toBe('public, max-age=86400');
+    expect(icon.headers['x-content-type-options']).toBe('nosniff');
+    // An ICO header: reserved 0, type 1 (icon), one image.
+    expect([...icon.rawPayload.subarray(0, 6)]).toEqual([0, 0, 1, 0, 1, 0]);
+  });
 });
 
 describe('JWKS', () => {

@@ -94,7 +94,7 @@ describe('native TLS', () => {
     }
   });
 
-  it('the HTTP listener only redirects (308) to the HTTPS origin, keeping the path', async () => {
+  it('the HTTP listener only redirects (308) to the HTTPS origin, keeping the path; a Host header that is not a host name cannot steer the redirect', async () => {
     const server = createRedirectServer(8443, undefined);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;

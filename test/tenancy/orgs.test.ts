@@ -313,6 +313,39 @@ describe('workspaces', () => {
   });
 });
 
+describe('narrowing one\'s own workspace role', () => {
+  it('attack: an owner (or admin) narrowing their own workspace role is refused 409 SELF_NARROWING_REFUSED, and keeps managing it', async () => {
+    const org = await fullOrg('Self narrow');
+    const ws = (await call(owner, 'POST', `/v1/orgs/${org}/workspaces`, { name: 'W' })).json().id as string;
+    for (const [who, narrower] of [
+      [owner, 'viewer'],
+      [owner, 'editor'],
+      [owner, 'admin'],
+      [admin, 'viewer'],
+    ] as const) {
+      expectError(await call(who, 'PUT', `/v1/orgs/${org}/workspaces/${ws}/members/${who.userId}`, { role: narrower }), 409, 'SELF_NARROWING_REFUSED');
+    }
+    // Nothing was stored: both still manage the workspace's roles with their org roles.
+    const members = (await call(owner, 'GET', `/v1/orgs/${org}/workspaces/${ws}/members`)).json().members as { userId: string; workspaceRole: string | null }[];
+    expect(members.filter((m) => m.workspaceRole !== null)).toEqual([]);
+    expect((await call(admin, 'PUT', `/v1/orgs/${org}/workspaces/${ws}/members/${editor.userId}`, { role: 'viewer' })).statusCode).toBe(200);
+    // Setting one's own role to the org role narrows nothing and is allowed.
+    expect((await call(owner, 'PUT', `/v1/orgs/${org}/workspaces/${ws}/members/${owner.userId}`, { role: 'owner' })).json()).toMatchObject({ effectiveRole: 'owner' });
+    expect((await call(owner, 'DELETE', `/v1/orgs/${org}/workspaces/${ws}/members/${owner.userId}`)).json()).toMatchObject({ workspaceRole: null, effectiveRole: 'owner' });
+  });
+
+  it('repair: an owner narrowed by another owner cannot undo it, nor can an admin; the other owner can', async () => {
+    const org = await fullOrg('Two owners');
+    await invite(owner, org, outsider, 'owner');
+    const ws = (await call(owner, 'POST', `/v1/orgs/${org}/workspaces`, { name: 'W' })).json().id as string;
+    expect((await call(outsider, 'PUT', `/v1/orgs/${org}/workspaces/${ws}/members/${owner.userId}`, { role: 'viewer' })).json()).toMatchObject({ effectiveRole: 'viewer' });
+    expectError(await call(owner, 'DELETE', `/v1/orgs/${org}/workspaces/${ws}/members/${owner.userId}`), 403, 'FORBIDDEN');
+    expectError(await call(admin, 'DELETE', `/v1/orgs/${org}/workspaces/${ws}/members/${owner.userId}`), 403, 'ROLE_ABOVE_OWN');
+    expect((await call(outsider, 'DELETE', `/v1/orgs/${org}/workspaces/${ws}/members/${owner.userId}`)).json()).toMatchObject({ workspaceRole: null, effectiveRole: 'owner' });
+    expect((await call(owner, 'PATCH', `/v1/orgs/${org}/workspaces/${ws}`, { name: 'W2' })).statusCode).toBe(200);
+  });
+});
+
 describe('account deletion and memberships', () => {
   it('refuses to delete the account of an org\'s last owner (409 LAST_OWNER), and removes memberships once deleted', async () => {
     const leaving = await signUpUser(t.app, t.mail, 'leaving@example.com');
