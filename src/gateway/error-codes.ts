@@ -49,6 +49,11 @@ export const GATEWAY_ERROR_CODES = {
     message: 'The AI provider did not answer in time.',
     doc: 'Connecting, the first byte of the answer, a pause inside a stream, or the whole exchange took longer than `gateway.timeouts` allow.',
   },
+  NODE_SHUTTING_DOWN: {
+    status: 503,
+    message: 'This gateway node is shutting down; retry the call.',
+    doc: 'The node was stopped while the call was running and the call outlived `server.shutdownGraceMs`. A JSON call not yet answered gets this with `Retry-After`; a stream that already started ends with an error event carrying this code. What the call used up to then is metered.',
+  },
   MODEL_NOT_FOUND: {
     status: 404,
     message: 'The model does not exist or you do not have access to it.',
