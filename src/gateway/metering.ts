@@ -18,6 +18,9 @@
  */
 import type { Logger } from 'pino';
 import type { Db, Queryable } from '../store/db-types.ts';
+import { monthAt, monthBounds } from './month.ts';
+
+export { monthAt, monthBounds, monthOf } from './month.ts';
 
 /** One gateway call that reached a provider. */
 export interface UsageRecord {
@@ -148,7 +151,7 @@ export function createMeter(options: MeterOptions): Meter {
   let dropped = 0;
   // Calls per key and month recorded and not yet committed; see `unwrittenCalls`.
   const unwritten = new Map<string, number>();
-  const unwrittenKey = (keyId: string, minute: number): string => `${keyId}\u0000${monthOfCached(minute)}`;
+  const unwrittenKey = (keyId: string, minute: number): string => `${keyId}\u0000${monthAt(minute).month}`;
   const forget = (rows: Iterable<Rollup>): void => {
     for (const row of rows) {
       const key = unwrittenKey(row.apiKeyId, row.minute);
@@ -359,37 +362,6 @@ function add(into: UsageTotals, from: UsageTotals): void {
   into.failedRequests += from.failedRequests;
 }
 
-/** The first instant of a `YYYY-MM` month and of the next one, UTC. */
-export function monthBounds(month: string): { from: Date; to: Date } {
-  const [y, m] = month.split('-').map(Number) as [number, number];
-  return { from: new Date(Date.UTC(y, m - 1, 1)), to: new Date(Date.UTC(y, m, 1)) };
-}
-
-/** `YYYY-MM` of an instant, UTC. */
-export function monthOf(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 7);
-}
-
-// The month of the last instant asked about and its bounds: on the request path a new month
-// begins once a month, so the string is built once a month rather than once a call.
-let cachedMonth = { month: '', start: 0, end: 0 };
-
-/**
- * `YYYY-MM` of an instant and the instant the month ends (ms), UTC, cached.
- * @example monthAt(Date.now()) // { month: '2026-12', end: 1798761600000 }
- */
-export function monthAt(ms: number): { month: string; end: number } {
-  if (ms < cachedMonth.start || ms >= cachedMonth.end) {
-    const month = monthOf(ms);
-    const { from, to } = monthBounds(month);
-    cachedMonth = { month, start: from.getTime(), end: to.getTime() };
-  }
-  return cachedMonth;
-}
-
-function monthOfCached(ms: number): string {
-  return monthAt(ms).month;
-}
 
 /**
  * An org's usage in one month, per key, per workspace and in total.

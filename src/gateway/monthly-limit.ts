@@ -25,7 +25,7 @@ import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { GatewayError } from './errors.ts';
-import { monthAt, monthBounds } from './metering.ts';
+import { monthAt, monthBounds } from './month.ts';
 
 const DAY_MS = 86_400_000;
 /** A client refused because the counter store is down may try again after this many seconds. */
