@@ -133,9 +133,15 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       close: () => {
         closing ??= (async () => {
           // Keep-alive connections turn idle only after their in-flight request ends; sweep
-          // them as they do, and cut whatever is left once the grace period is over.
+          // them as they do. Once the grace period is over, AI calls still running are told so in
+          // their client's format and metered, and then whatever is left is cut.
           const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
-          const deadline = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs);
+          const deadline = setTimeout(() => {
+            void openGateway
+              .stopCalls()
+              .catch((err: unknown) => logger.error({ err }, 'stopping gateway calls failed'))
+              .finally(() => app.server.closeAllConnections());
+          }, config.server.shutdownGraceMs);
           try {
             await app.close();
           } finally {

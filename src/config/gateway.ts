@@ -285,7 +285,7 @@ export const gatewaySection = z
     }),
     maxKeysPerWorkspace: opt(z.number().int().min(1).max(100_000).default(100), { doc: 'Most unrevoked API keys in one workspace.' }),
     usageFlushMs: opt(z.number().int().min(50).max(60_000).default(1_000), {
-      doc: 'Usage and last-used times are buffered in memory and written in batches this often (and when the buffer fills, and at shutdown): no database write on the request path. Calls of one key, model and outcome in the same minute are written as one usage row that counts them.',
+      doc: 'Usage and last-used times are buffered in memory and written in batches this often (and when the buffer fills, and at shutdown): no database write on the request path. Calls of one key, model and outcome in the same minute are written as one usage row that counts them. This is also what a crash (kill -9) of a node can lose: the calls acknowledged since its last committed write, about this long plus the write itself, and calls still running; and by as many calls a key can exceed its monthly limit, which is rebuilt from the written usage. Lower it to narrow that window at the cost of more, smaller writes.',
     }),
     usageMaxBuffered: opt(z.number().int().min(100).max(10_000_000).default(100_000), {
       doc: 'Most usage rows (one per key, model, outcome and minute, however many calls each counts) held in memory while the database cannot take them; beyond it the oldest are dropped and an error is logged.',

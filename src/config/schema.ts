@@ -54,7 +54,7 @@ export const configSchema = z.strictObject({
         doc: 'Deepest nesting of arrays and objects accepted in a JSON body. Deeper bodies get 400.',
       }),
       shutdownGraceMs: opt(z.number().int().min(0).max(120_000).default(10_000), {
-        doc: 'On SIGINT/SIGTERM, how long in-flight requests may take to finish before connections are closed.',
+        doc: 'On SIGINT/SIGTERM, how long in-flight requests may take to finish before connections are closed. AI gateway calls still running then end in their client\'s format (a stream with an error event, a JSON call with 503 NODE_SHUTTING_DOWN and Retry-After) and are metered with what they delivered.',
       }),
     })
     .prefault({}),

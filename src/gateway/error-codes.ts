@@ -64,6 +64,11 @@ export const GATEWAY_ERROR_CODES = {
     message: 'No AI provider is configured for this workspace: an operator must set GATEHOUSE_GATEWAY_PROVIDERS (with GATEHOUSE_GATEWAY_PROVIDER_KEYS), or a workspace admin must add a provider.',
     doc: 'Neither the platform (`gateway.providers`) nor the key\'s workspace (`/v1/orgs/:org/workspaces/:ws/providers`) has any provider, so no model can be called or listed. Distinct from MODEL_NOT_FOUND so a new installation says what is missing. Not retried.',
   },
+  NODE_SHUTTING_DOWN: {
+    status: 503,
+    message: 'This gateway node is shutting down; retry the call.',
+    doc: 'The node was stopped while the call was running and the call outlived `server.shutdownGraceMs`. A JSON call not yet answered gets this with `Retry-After`; a stream that already started ends with an error event carrying this code. What the call used up to then is metered.',
+  },
   MODEL_NOT_FOUND: {
     status: 404,
     message: 'The model does not exist or you do not have access to it.',

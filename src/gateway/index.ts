@@ -15,7 +15,9 @@ import type { Kv } from '../store/kv/types.ts';
 import { isUuid, TENANCY_EVICT_CHANNEL } from '../tenancy/authority.ts';
 import { createApiKeys, type ApiKeys } from './keys.ts';
 import { newNodeId } from './loop.ts';
+import { createInflightCalls, type InflightCalls } from './inflight.ts';
 import { createMeter, type Meter } from './metering.ts';
+import { createMonthlyLimit } from './monthly-limit.ts';
 import { createPriceTable } from './prices.ts';
 import { createGatewayProxy, type GatewayProxy } from './proxy.ts';
 import { createGatewayFeature } from './routes.ts';
@@ -36,7 +38,16 @@ export interface Gateway {
   proxy: GatewayProxy;
   /** Prometheus metrics of the gateway (breaker state and transitions), for the server's registry. */
   metrics: Metric[];
-  /** Unsubscribes, writes buffered usage, stops the breakers and closes upstream connections. */
+  /** The AI calls running on this node. */
+  inflight: InflightCalls;
+  /**
+   * Stops every AI call still running with NODE_SHUTTING_DOWN in its client's format (streams get a
+   * terminal error event, unanswered JSON calls a 503 with `Retry-After`), meters what each had
+   * delivered, and resolves once their last bytes are written. Called when the shutdown grace
+   * period is over, before connections are cut.
+   */
+  stopCalls: () => Promise<void>;
+  /** Waits for running calls to be metered, unsubscribes, writes buffered usage, stops the breakers and closes upstream connections. */
   close: () => Promise<void>;
 }
 
@@ -70,6 +81,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
   const prices = createPriceTable(settings.prices.map((p) => ({ ...p })));
   const meter = createMeter({ db, logger, flushMs: settings.usageFlushMs, maxBuffered: settings.usageMaxBuffered });
+  const inflight = createInflightCalls();
   const keys = createApiKeys({
     db,
     audit,
@@ -125,7 +137,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     proxy,
     prices,
     platform: platformProviders(settings.providers, settings.providerKeys),
-    monthly: { kv, logger, onStoreError: config.rateLimit.onStoreError },
+    countMonthlyCall: createMonthlyLimit({
+      kv,
+      db,
+      logger,
+      onStoreError: config.rateLimit.onStoreError,
+      unwrittenCalls: (keyId, month) => inflight.running(keyId, month) + meter.unwrittenCalls(keyId, month),
+    }),
+    inflight,
     logger,
     now,
     bodyLimitBytes: settings.bodyLimitBytes,
@@ -141,8 +160,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     meter,
     proxy,
     metrics: breakerMetrics.metrics,
+    inflight,
+    stopCalls: () => inflight.stopAll(),
     close: () => {
       closing ??= (async () => {
+        // Calls still running are stopped (a no-op when the grace period already did), and
+        // metered before the meter's last write.
+        await inflight.stopAll();
         for (const unsubscribe of unsubscribers) await unsubscribe().catch((err: unknown) => logger.error({ err }, 'gateway unsubscribe failed'));
         await meter.close();
         proxy.close();

@@ -126,3 +126,37 @@ describe('meter roll-up', () => {
     expect(inserts[0]?.keys).toEqual(['key0000000000003', 'key0000000000004', 'key0000000000005']);
   });
 });
+
+describe('calls not yet written, per key and month (what a rebuilt monthly count adds)', () => {
+  const KEY = 'key0000000000001';
+  const MONTH = '2026-11';
+
+  it('counted from record until their write commits, kept through a failed write, per month', async () => {
+    const { db, fail } = fakeDb();
+    meter = createMeter({ db, logger: silent, flushMs: 60_000, maxBuffered: 100 });
+    meter.record(call());
+    meter.record(call({ status: 502, errorCode: 'UPSTREAM_ERROR' }));
+    meter.record(call({ at: new Date(Date.UTC(2026, 11, 1, 0, 0, 5)) }));
+    meter.record(call({ apiKeyId: 'key0000000000002' }));
+    expect(meter.unwrittenCalls(KEY, MONTH)).toBe(2);
+    expect(meter.unwrittenCalls(KEY, '2026-12')).toBe(1);
+    fail.now = true;
+    await meter.flush();
+    expect(meter.unwrittenCalls(KEY, MONTH)).toBe(2);
+    fail.now = false;
+    await meter.flush();
+    expect(meter.unwrittenCalls(KEY, MONTH)).toBe(0);
+    expect(meter.unwrittenCalls(KEY, '2026-12')).toBe(0);
+  });
+
+  it('calls dropped over maxBuffered are no longer counted as unwritten', async () => {
+    const { db, fail } = fakeDb();
+    meter = createMeter({ db, logger: silent, flushMs: 60_000, maxBuffered: 2 });
+    fail.now = true;
+    meter.record(call());
+    meter.record(call({ apiKeyId: 'key0000000000002' }));
+    meter.record(call({ apiKeyId: 'key0000000000003' }));
+    expect(meter.unwrittenCalls(KEY, MONTH)).toBe(0);
+    expect(meter.unwrittenCalls('key0000000000003', MONTH)).toBe(1);
+  });
+});

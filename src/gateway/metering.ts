@@ -18,6 +18,9 @@
  */
 import type { Logger } from 'pino';
 import type { Db, Queryable } from '../store/db-types.ts';
+import { monthAt, monthBounds } from './month.ts';
+
+export { monthAt, monthBounds, monthOf } from './month.ts';
 
 /** One gateway call that reached a provider. */
 export interface UsageRecord {
@@ -49,6 +52,11 @@ export interface Meter {
   flush(): Promise<void>;
   /** Calls recorded and not yet written. */
   readonly buffered: number;
+  /**
+   * Calls of `keyId` in `month` (`YYYY-MM`) recorded on this node and not yet committed (buffered
+   * or in a write under way): what a rebuilt monthly count adds to the usage records.
+   */
+  unwrittenCalls(keyId: string, month: string): number;
   /** Stops the timer and writes what is left. */
   close(): Promise<void>;
 }
@@ -141,6 +149,17 @@ export function createMeter(options: MeterOptions): Meter {
   let again = false;
   let closed = false;
   let dropped = 0;
+  // Calls per key and month recorded and not yet committed; see `unwrittenCalls`.
+  const unwritten = new Map<string, number>();
+  const unwrittenKey = (keyId: string, minute: number): string => `${keyId}\u0000${monthAt(minute).month}`;
+  const forget = (rows: Iterable<Rollup>): void => {
+    for (const row of rows) {
+      const key = unwrittenKey(row.apiKeyId, row.minute);
+      const left = (unwritten.get(key) ?? 0) - row.requests;
+      if (left > 0) unwritten.set(key, left);
+      else unwritten.delete(key);
+    }
+  };
 
   /** Drops the oldest groups beyond `maxBuffered`; returns the calls dropped. */
   function bound(): number {
@@ -149,6 +168,7 @@ export function createMeter(options: MeterOptions): Meter {
     for (const [key, row] of buffer) {
       if (over-- <= 0) break;
       buffer.delete(key);
+      forget([row]);
       calls -= row.requests;
       lost += row.requests;
     }
@@ -180,6 +200,7 @@ export function createMeter(options: MeterOptions): Meter {
           if (g.rows.length > 0) await insertUsage(tx, tenantId, g.rows);
           if (g.keys.length > 0) await tx.query(UPDATE_LAST_USED, [g.keys.map(([id]) => id), g.keys.map(([, at]) => new Date(at).toISOString())]);
         });
+        forget(g.rows);
       } catch (err) {
         requeue(tenantId, g.rows, g.keys);
         logger.error({ err, records: g.rows.reduce((n, r) => n + r.requests, 0) }, 'could not write usage records; kept for the next flush');
@@ -241,6 +262,8 @@ export function createMeter(options: MeterOptions): Meter {
       const key = rollupKey(record, minute);
       const row = buffer.get(key);
       calls++;
+      const counted = unwrittenKey(record.apiKeyId, minute);
+      unwritten.set(counted, (unwritten.get(counted) ?? 0) + 1);
       if (row) {
         addInto(row, { requests: 1, inputTokens: record.inputTokens, outputTokens: record.outputTokens, costMicroUsd: record.costMicroUsd, durationMs: record.durationMs });
         return;
@@ -274,6 +297,9 @@ export function createMeter(options: MeterOptions): Meter {
     flush,
     get buffered() {
       return calls;
+    },
+    unwrittenCalls(keyId, month) {
+      return unwritten.get(`${keyId}\u0000${month}`) ?? 0;
     },
     async close() {
       clearInterval(timer);
@@ -336,16 +362,6 @@ function add(into: UsageTotals, from: UsageTotals): void {
   into.failedRequests += from.failedRequests;
 }
 
-/** The first instant of a `YYYY-MM` month and of the next one, UTC. */
-export function monthBounds(month: string): { from: Date; to: Date } {
-  const [y, m] = month.split('-').map(Number) as [number, number];
-  return { from: new Date(Date.UTC(y, m - 1, 1)), to: new Date(Date.UTC(y, m, 1)) };
-}
-
-/** `YYYY-MM` of an instant, UTC. */
-export function monthOf(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 7);
-}
 
 /**
  * An org's usage in one month, per key, per workspace and in total.

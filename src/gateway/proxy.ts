@@ -77,7 +77,11 @@ export interface ForwardRequest {
   stream: boolean;
   /** The chain: the first target, then the fallbacks in order. */
   targets: readonly ForwardTarget[];
-  /** Cancels the call from outside (e.g. shutdown). The client leaving is noticed on `res`. */
+  /**
+   * Cancels the call from outside (e.g. shutdown). When its abort reason is a `GatewayError`, the
+   * client gets that error (a JSON call not yet answered: as the response; a stream: as its terminal
+   * error event); otherwise UPSTREAM_ERROR. The client leaving is noticed on `res`.
+   */
   signal?: AbortSignal;
   /** Echoed in error bodies where the vendor shape has a place for it. */
   requestId?: string;
@@ -307,8 +311,12 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
     });
 
     /** The error a cancelled call ends with, for whoever is still listening. */
-    const cancelError = (): GatewayError =>
-      stopReason === 'total-timeout' ? new GatewayError('UPSTREAM_TIMEOUT') : new GatewayError('UPSTREAM_ERROR');
+    const cancelError = (): GatewayError => {
+      if (stopReason === 'total-timeout') return new GatewayError('UPSTREAM_TIMEOUT');
+      const reason: unknown = request.signal?.reason;
+      if (stopReason === 'caller' && reason instanceof GatewayError) return reason;
+      return new GatewayError('UPSTREAM_ERROR');
+    };
 
     const fail = (error: GatewayError): ForwardResult => {
       if (stopReason === 'client' || res.destroyed) return result(499, NO_USAGE, error);
@@ -610,6 +618,7 @@ export function createGatewayProxy(options: GatewayProxyOptions): GatewayProxy {
         // The client leaving is not an upstream failure.
         if (stopReason === 'client') return { completed: false };
         if (stopReason === 'total-timeout' || TIMEOUT_CODES.has(errorCodeOf(err) ?? '')) return { completed: false, error: new GatewayError('UPSTREAM_TIMEOUT', undefined, { cause: err }) };
+        if (stopReason === 'caller') return { completed: false, error: cancelError() };
         return { completed: false, error: new GatewayError('UPSTREAM_ERROR', undefined, { cause: err }) };
       }
     }

@@ -20,8 +20,9 @@ import { defineRoute, type Authority, type ErrorFormat, type Feature, type Princ
 import type { Db } from '../store/db-types.ts';
 import { GATEWAY_ERROR_CODES } from './error-codes.ts';
 import { API_KEY_SCOPES, verifiedKeyOf, type ApiKeys } from './keys.ts';
-import { monthOf, readUsageReport, type Meter } from './metering.ts';
-import { countMonthlyCall, type MonthlyLimitDeps } from './monthly-limit.ts';
+import type { InflightCalls } from './inflight.ts';
+import { monthAt, monthOf, readUsageReport, type Meter } from './metering.ts';
+import type { LimitedKey } from './monthly-limit.ts';
 import type { PriceTable } from './prices.ts';
 import { HOPS_HEADER, nextHops } from './loop.ts';
 import type { GatewayProxy } from './proxy.ts';
@@ -145,7 +146,10 @@ export interface GatewayFeatureDeps {
   proxy: GatewayProxy;
   prices: PriceTable;
   platform: readonly RoutableProvider[];
-  monthly: MonthlyLimitDeps;
+  /** Counts a call against the key's monthly limit; throws when it is over (createMonthlyLimit). */
+  countMonthlyCall: (key: LimitedKey, now: number) => Promise<void>;
+  /** The calls running now: stopped and awaited at shutdown. */
+  inflight: InflightCalls;
   logger: Logger;
   now: () => number;
   bodyLimitBytes: number;
@@ -155,7 +159,7 @@ export interface GatewayFeatureDeps {
 
 /**
  * The gateway feature: its routes, error codes, audit actions and sealed column.
- * @example const feature = createGatewayFeature({ db, keys, routing, meter, proxy, prices, platform, monthly, logger, now, bodyLimitBytes })
+ * @example const feature = createGatewayFeature({ db, keys, routing, meter, proxy, prices, platform, countMonthlyCall, inflight, logger, now, bodyLimitBytes })
  */
 export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
   const { keys, routing, meter, proxy, prices, platform, logger, now } = deps;
@@ -179,14 +183,17 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     const workspace = await routing.load(key.tenantId, key.workspaceId);
     const { targets, labels } = resolveTargets(workspace, platform, format, body.model);
     const started = now();
-    await countMonthlyCall(deps.monthly, key.id, key.monthlyLimit, started);
+    await deps.countMonthlyCall(key, started);
 
     // The proxy writes the raw response: headers set so far (security, rate limit, request id) go with it.
     const raw = reply.raw;
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) raw.setHeader(name, typeof value === 'number' ? String(value) : value);
     reply.hijack();
+    // Registered until metered: shutdown stops it with an answer in the client's format, and waits
+    // for it before the meter's last write.
+    const call = deps.inflight.begin(key.id, monthAt(started).month, raw);
     try {
-      const result = await proxy.forward({ format, path, body, stream, targets, requestId: request.id, hops }, raw);
+      const result = await proxy.forward({ format, path, body, stream, targets, requestId: request.id, hops, signal: call.signal }, raw);
       let cost: number | null = null;
       try {
         cost = prices.costOf(result.model, result.usage);
@@ -216,6 +223,8 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
       // Only a bug lands here (the proxy answers upstream failures itself); the client still gets an answer.
       logger.error({ err, requestId: request.id }, 'gateway call failed unexpectedly');
       sendVendorError(raw, format, fromAppError(new AppError('INTERNAL'), request.id));
+    } finally {
+      call.end();
     }
   }
 

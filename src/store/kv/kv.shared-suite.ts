@@ -118,6 +118,27 @@ export function kvSharedSuite(name: string, makeKv: (opts: MakeKvOptions) => Pro
         expect(Math.max(...results)).toBe(200);
       });
 
+      it('incrExisting counts only on an existing counter, keeps its TTL, and answers null when it is absent', async () => {
+        const kv = await open();
+        const key = uniqueKey('incr-existing');
+        expect(await kv.incrExisting(key, 1)).toBeNull();
+        expect(await kv.get(key)).toBeNull();
+        await kv.set(key, '41', 150);
+        expect(await kv.incrExisting(key, 1)).toBe(42);
+        await sleep(200);
+        expect(await kv.incrExisting(key, 1)).toBeNull();
+        expect(await kv.get(key)).toBeNull();
+      });
+
+      it('200 parallel incrExisting after one setIfAbsent give every value once', async () => {
+        const kv = await open();
+        const key = uniqueKey('parallel-incr-existing');
+        expect(await kv.setIfAbsent(key, '1000', 60_000)).toBe(true);
+        const results = await Promise.all(Array.from({ length: 200 }, () => kv.incrExisting(key, 1)));
+        expect(new Set(results).size).toBe(200);
+        expect(Math.max(...(results as number[]))).toBe(1200);
+      });
+
       it('rejects a non-integer increment and a non-positive TTL', async () => {
         const kv = await open();
         await expect(kv.incr(uniqueKey('bad'), 1.5, 1_000)).rejects.toThrow(RangeError);

@@ -170,6 +170,13 @@ export function createMemoryKv(options: MemoryKvOptions = {}): Kv {
       return incrSync(key, by, ttlMs);
     },
 
+    async incrExisting(key, by) {
+      ensureOpen();
+      assertInteger('by', by);
+      // An existing entry keeps its TTL: incrSync only uses the TTL when it creates the key.
+      return live(key) === undefined ? null : incrSync(key, by, 1);
+    },
+
     async get(key) {
       ensureOpen();
       return live(key)?.value ?? null;

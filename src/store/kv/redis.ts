@@ -63,6 +63,14 @@ end
 return value
 `);
 
+// INCRBY only on a key that exists: Lua false is a nil reply (null in ioredis).
+const INCR_EXISTING_SCRIPT = lua(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return false
+end
+return redis.call('INCRBY', KEYS[1], ARGV[1])
+`);
+
 // Mirrors slidingWindowDecision() in memory.ts line for line; keep the two in step.
 // KEYS: previous window counter, current window counter.
 // ARGV: limit, windowMs, ms elapsed in the current window, TTL of the current counter.
@@ -347,6 +355,14 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
       assertInteger('by', by);
       assertPositiveInteger('ttlMs', ttlMs);
       const reply = await call('incr', () => runScript(client, INCR_SCRIPT, [prefix + key], [by, ttlMs]));
+      if (typeof reply !== 'number') throw new Error(`kv: unexpected INCRBY reply: ${JSON.stringify(reply)}`);
+      return reply;
+    },
+
+    async incrExisting(key, by) {
+      assertInteger('by', by);
+      const reply = await call('incrExisting', () => runScript(client, INCR_EXISTING_SCRIPT, [prefix + key], [by]));
+      if (reply === null) return null;
       if (typeof reply !== 'number') throw new Error(`kv: unexpected INCRBY reply: ${JSON.stringify(reply)}`);
       return reply;
     },

@@ -25,6 +25,12 @@ export interface Kv {
   readonly kind: 'memory' | 'redis';
   /** Adds `by` to a counter; the TTL is set when the counter is created and kept after. Returns the new value. */
   incr(key: string, by: number, ttlMs: number): Promise<number>;
+  /**
+   * Adds `by` to a counter only when it exists (its TTL kept); null when it is absent or expired.
+   * For counters rebuilt from a durable source when the store lost them: absent means "rebuild",
+   * never "start from zero".
+   */
+  incrExisting(key: string, by: number): Promise<number | null>;
   /** Current value of a string or counter key, or null when absent or expired. */
   get(key: string): Promise<string | null>;
   /** Sets a value with a TTL. */
