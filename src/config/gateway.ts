@@ -283,6 +283,15 @@ export const gatewaySection = z
     keyCacheSeconds: opt(z.number().int().min(1).max(3600).default(60), {
       doc: 'How long a node keeps an API key (and a workspace\'s routing and provider keys) it read. Revocations and changes evict them on every node through kv pub/sub at once; this bounds staleness only if an eviction message is lost.',
     }),
+    modelListCacheSeconds: opt(z.number().int().min(1).max(86_400).default(300), {
+      doc: 'How long a node keeps the model list a provider with `*` patterns answered (`GET {baseUrl}/v1/models`), per provider and, for a workspace\'s own providers, per workspace and key. `GET /v1/models` lists the names it answered that match the patterns.',
+    }),
+    modelListFailureCacheSeconds: opt(z.number().int().min(0).max(3600).default(10), {
+      doc: 'How long a node remembers that a provider could not be listed (error, timeout, not a model list) before asking it again; `GET /v1/models` names it under `unlisted` meanwhile.',
+    }),
+    modelListTimeoutMs: opt(z.number().int().min(100).max(60_000).default(5_000), {
+      doc: 'Time allowed for one provider\'s model list (all its pages); past it the provider is `unlisted` with reason `upstream_timeout`.',
+    }),
     maxKeysPerWorkspace: opt(z.number().int().min(1).max(100_000).default(100), { doc: 'Most unrevoked API keys in one workspace.' }),
     usageFlushMs: opt(z.number().int().min(50).max(60_000).default(1_000), {
       doc: 'Usage and last-used times are buffered in memory and written in batches this often (and when the buffer fills, and at shutdown): no database write on the request path. Calls of one key, model and outcome in the same minute are written as one usage row that counts them. This is also what a crash (kill -9) of a node can lose: the calls acknowledged since its last committed write, about this long plus the write itself, and calls still running; and by as many calls a key can exceed its monthly limit, which is rebuilt from the written usage. Lower it to narrow that window at the cost of more, smaller writes.',

@@ -25,8 +25,8 @@ interface Entry<V> {
   expiresAt: number;
 }
 
-/** Creates an empty cache. `now` is injected for tests. */
-export function createTtlCache<V>(options: { ttlMs: number; maxEntries: number; now?: () => number }): TtlCache<V> {
+/** Creates an empty cache. `now` is injected for tests; `ttlOf` gives some values a lifetime of their own. */
+export function createTtlCache<V>(options: { ttlMs: number; maxEntries: number; now?: () => number; ttlOf?: (value: V) => number }): TtlCache<V> {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry<V>>();
   const loading = new Map<string, Promise<V>>();
@@ -50,7 +50,7 @@ export function createTtlCache<V>(options: { ttlMs: number; maxEntries: number; 
           if (loading.get(key) === promise) loading.delete(key);
           if (epoch === started) {
             entries.delete(key); // re-inserted last: the Map's order is the age order
-            entries.set(key, { value, expiresAt: now() + options.ttlMs });
+            entries.set(key, { value, expiresAt: now() + (options.ttlOf?.(value) ?? options.ttlMs) });
             if (entries.size > options.maxEntries) {
               const oldest = entries.keys().next();
               if (!oldest.done) entries.delete(oldest.value);

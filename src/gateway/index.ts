@@ -18,6 +18,7 @@ import { newNodeId } from './loop.ts';
 import { createInflightCalls, type InflightCalls } from './inflight.ts';
 import { createMeter, type Meter } from './metering.ts';
 import { createMonthlyLimit } from './monthly-limit.ts';
+import { createModelLister } from './model-listing.ts';
 import { createPriceTable } from './prices.ts';
 import { createGatewayProxy, type GatewayProxy } from './proxy.ts';
 import { createGatewayFeature } from './routes.ts';
@@ -149,6 +150,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     now,
     bodyLimitBytes: settings.bodyLimitBytes,
     nodeId: newNodeId(),
+    modelLister: createModelLister({
+      dispatcher: agent,
+      logger,
+      cacheTtlMs: settings.modelListCacheSeconds * 1000,
+      failureTtlMs: settings.modelListFailureCacheSeconds * 1000,
+      timeoutMs: settings.modelListTimeoutMs,
+      // Read without making a breaker (breakerState would add one to the gauge); only on a cache miss.
+      breakerOpen: (providerId) => proxy.breakerStates().some(([id, state]) => id === providerId && state === 'open'),
+      now,
+    }),
   });
 
   let closing: Promise<void> | undefined;

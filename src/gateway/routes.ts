@@ -25,6 +25,7 @@ import { monthAt, monthOf, readUsageReport, type Meter } from './metering.ts';
 import type { LimitedKey } from './monthly-limit.ts';
 import type { PriceTable } from './prices.ts';
 import { HOPS_HEADER, nextHops } from './loop.ts';
+import { UNLISTED_REASONS, type ModelLister } from './model-listing.ts';
 import type { GatewayProxy } from './proxy.ts';
 import { assertAnyProvider, listModels, resolveTargets, type RoutableProvider, type Routing } from './routing.ts';
 import type { WireFormat } from './usage.ts';
@@ -102,6 +103,8 @@ const relayed = z.looseObject({});
 const modelsList = z.object({
   object: z.literal('list'),
   data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number(), owned_by: z.string() })),
+  // Providers with `*` patterns that could not be asked for their models, and why (src/gateway/model-listing.ts).
+  unlisted: z.array(z.object({ provider: z.string(), reason: z.enum(UNLISTED_REASONS) })).optional(),
 });
 
 const openAIErrorSchema = z.object({ error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }) });
@@ -155,6 +158,8 @@ export interface GatewayFeatureDeps {
   bodyLimitBytes: number;
   /** This node's id in `x-gatehouse-hops` (src/gateway/loop.ts). */
   nodeId: string;
+  /** Asks providers with `*` patterns which models they offer (src/gateway/model-listing.ts). */
+  modelLister: ModelLister;
 }
 
 /**
@@ -457,18 +462,23 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
       defineRoute({
         method: 'GET',
         url: '/v1/models',
-        summary: 'OpenAI-compatible model list: the aliases and models this key\'s workspace may call.',
+        summary:
+          'OpenAI-compatible model list: the aliases and models this key\'s workspace may call; providers with `*` patterns are asked for their models (cached). Providers that could not be asked are named under `unlisted` with a reason.',
         guard: { kind: 'apiKey', scope: 'ai:models' },
         permission: null,
         rateCategory: 'ai',
         errorFormat: vendorErrorFormat('openai'),
         schema: { response: { 200: modelsList } },
         handler: async ({ request }) => {
+          // A provider pointing back at Gatehouse is refused there, not listed in a loop.
+          const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
           const key = verifiedKeyOf(request);
           const workspace = await routing.load(key.tenantId, key.workspaceId);
           assertAnyProvider(workspace, platform);
-          const models = listModels(workspace, platform);
-          return { object: 'list' as const, data: models.map((m) => ({ id: m.id, object: 'model' as const, created: 0, owned_by: m.ownedBy })) };
+          const { ids, unlisted } = await deps.modelLister.list([...workspace.providers, ...platform], hops);
+          const models = listModels(workspace, platform, ids);
+          const data = models.map((m) => ({ id: m.id, object: 'model' as const, created: 0, owned_by: m.ownedBy }));
+          return { object: 'list' as const, data, ...(unlisted.length > 0 ? { unlisted } : {}) };
         },
       }),
     ],

@@ -194,15 +194,21 @@ function resolveUncached(routing: WorkspaceRouting, platform: readonly RoutableP
 
 /**
  * The model ids a workspace can call, for `GET /v1/models`: its aliases, then every exact model
- * name (patterns cannot be listed) its providers serve that it may call.
+ * name its providers serve and, for providers with `*` patterns, the names they answered when asked
+ * (`listed`, already filtered by their patterns: src/gateway/model-listing.ts), that it may call.
  */
-export function listModels(routing: WorkspaceRouting, platform: readonly RoutableProvider[]): { id: string; ownedBy: string }[] {
+export function listModels(
+  routing: WorkspaceRouting,
+  platform: readonly RoutableProvider[],
+  listed: ReadonlyMap<RoutableProvider, readonly string[]> = new Map(),
+): { id: string; ownedBy: string }[] {
   const out = new Map<string, string>();
   for (const alias of routing.settings.aliases) out.set(alias.name, 'gatehouse');
   const allowed = routing.settings.allowedModels;
   for (const provider of [...routing.providers, ...platform]) {
-    for (const model of provider.models) {
-      if (model.includes('*') || out.has(model)) continue;
+    const exact = provider.models.filter((m) => !m.includes('*'));
+    for (const model of [...exact, ...(listed.get(provider) ?? [])]) {
+      if (out.has(model)) continue;
       if (allowed === null || allowed.some((pattern) => matchesModelPattern(pattern, model))) out.set(model, provider.name);
     }
   }

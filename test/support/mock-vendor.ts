@@ -7,7 +7,11 @@
  *   `stream: true` (chunks, then a usage chunk with `choices: []` when
  *   `stream_options.include_usage` is true, then `data: [DONE]`).
  * - `POST /v1/embeddings` (OpenAI): one 8-dimension vector per input.
- * - `GET /v1/models` (OpenAI): a model list.
+ * - `GET /v1/models` (OpenAI, Bearer): `{ object: 'list', data }` with the ids of `models`; with
+ *   `x-api-key` (Anthropic, `anthropic-version` required): Anthropic's page of `anthropicModels`
+ *   (`limit`, `after_id`, `has_more`, `last_id`). `modelsFault` breaks both: `down` (503), `hang`
+ *   (no answer until the client leaves), `not-json` (200 with an HTML page), `not-a-list` (200 JSON
+ *   without `data`).
  * - `POST /openai/deployments/<deployment>/chat/completions?api-version=…` and `…/embeddings`
  *   (Azure OpenAI; `api-key: <azureKey>`; `api-version` required): as above, model = deployment.
  * - `POST /v1/messages` (Anthropic; `x-api-key: <anthropicKey>` and `anthropic-version` required):
@@ -63,7 +67,14 @@ export interface MockVendorOptions {
   slowChunkMs?: number;
   /** How many `mock-flaky` requests fail before they succeed. Default 2. */
   flakyFailures?: number;
+  /** The ids `GET /v1/models` lists to OpenAI clients. Default `['mock-model', 'mock-embed']`. */
+  models?: readonly string[];
+  /** The ids `GET /v1/models` lists to Anthropic clients. Default `['claude-mock-1', 'claude-mock-2']`. */
+  anthropicModels?: readonly string[];
 }
+
+/** How `GET /v1/models` misbehaves, when it does. */
+export type ModelsFault = 'none' | 'down' | 'hang' | 'not-json' | 'not-a-list';
 
 export interface RecordedRequest {
   method: string;
@@ -86,6 +97,8 @@ export interface MockVendor {
   readonly totalConnections: number;
   readonly abortedRequests: number;
   readonly streamedBytes: number;
+  /** How `GET /v1/models` answers from now on. Default `none`; `reset()` does not change it. */
+  modelsFault: ModelsFault;
   /** Forgets recorded requests, counters and flaky counts. */
   reset(): void;
   /** Resolves when `predicate` holds, polling; rejects after `timeoutMs` (default 3000). */
@@ -196,6 +209,9 @@ export async function startMockVendor(options: MockVendorOptions = {}): Promise<
   let abortedRequests = 0;
   let streamedBytes = 0;
   let sequence = 0;
+  let modelsFault: ModelsFault = 'none';
+  const openaiModels = options.models ?? ['mock-model', 'mock-embed'];
+  const anthropicModels = options.anthropicModels ?? ['claude-mock-1', 'claude-mock-2'];
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -240,9 +256,9 @@ export async function startMockVendor(options: MockVendorOptions = {}): Promise<
     if (azure) {
       dialect = 'azure';
       operation = azure[2] ?? '';
-    } else if (path === '/v1/messages') {
+    } else if (path === '/v1/messages' || (path === '/v1/models' && req.headers['x-api-key'] !== undefined)) {
       dialect = 'anthropic';
-      operation = 'messages';
+      operation = path === '/v1/models' ? 'models' : 'messages';
     } else if (path === '/v1/chat/completions' || path === '/v1/embeddings' || path === '/v1/models') {
       dialect = 'openai';
       operation = path.slice('/v1/'.length);
@@ -270,9 +286,30 @@ export async function startMockVendor(options: MockVendorOptions = {}): Promise<
 
     if (operation === 'models') {
       if (req.method !== 'GET') return sendJson(res, 405, errorBody(dialect, 405, 'method not allowed'));
+      if (modelsFault === 'down') return sendJson(res, 503, errorBody(dialect, 503, 'models are down'));
+      if (modelsFault === 'hang') return; // the client's disconnect ends it
+      if (modelsFault === 'not-json') {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html><body>Welcome</body></html>');
+        return;
+      }
+      if (modelsFault === 'not-a-list') return sendJson(res, 200, { object: 'list', models: 'none' });
+      if (dialect === 'anthropic') {
+        const limit = Math.max(1, Math.min(1000, Number(url.searchParams.get('limit') ?? 20) || 20));
+        const after = url.searchParams.get('after_id');
+        const start = after === null ? 0 : anthropicModels.indexOf(after) + 1;
+        const page = anthropicModels.slice(start, start + limit);
+        sendJson(res, 200, {
+          data: page.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' })),
+          has_more: start + limit < anthropicModels.length,
+          first_id: page[0] ?? null,
+          last_id: page[page.length - 1] ?? null,
+        });
+        return;
+      }
       sendJson(res, 200, {
         object: 'list',
-        data: ['mock-model', 'mock-embed'].map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'mock' })),
+        data: openaiModels.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'mock' })),
       });
       return;
     }
@@ -419,6 +456,12 @@ export async function startMockVendor(options: MockVendorOptions = {}): Promise<
     },
     get streamedBytes() {
       return streamedBytes;
+    },
+    get modelsFault() {
+      return modelsFault;
+    },
+    set modelsFault(fault: ModelsFault) {
+      modelsFault = fault;
     },
     reset() {
       requests.length = 0;
