@@ -76,10 +76,19 @@ export function createLoginThrottle(kv: Kv, db: Db, settings: ThrottleSettings, 
     maxAttempts: 0,
     ttlMs: IP_TTL_MS,
   });
-  /** The account-side rule, raised to the lock recorded in the database (a stale timed lock expires like the kv bucket; a hard one never does). */
+  /**
+   * The floor a recorded lock puts under the kv bucket. A timed lockout lapses when its kv bucket
+   * would have (ACCOUNT_TTL_MS after the latest attempt); the hard lock never does.
+   */
+  const floorOf = (lock: SignInLock | null, at: number): Pick<BackoffRule, 'floorCount' | 'floorLast'> => {
+    if (lock === null) return {};
+    if (lock.hard) return { floorCount: Math.max(lock.failures, MAX_CONSECUTIVE_FAILURES), floorLast: lock.lastFailureAt };
+    return lock.lastFailureAt > at - ACCOUNT_TTL_MS ? { floorCount: lock.failures, floorLast: lock.lastFailureAt } : {};
+  };
+  /** The account-side rule, never below the lock recorded in the database. */
   const accountRule = (key: string, lock: SignInLock | null, at: number): BackoffRule => ({
     key,
-    ...(lock && (lock.hard || lock.lastFailureAt > at - ACCOUNT_TTL_MS) ? { floorCount: lock.hard ? Math.max(lock.failures, MAX_CONSECUTIVE_FAILURES) : lock.failures, floorLast: lock.lastFailureAt } : {}),
+    ...floorOf(lock, at),
     freeAttempts: settings.freeAttempts,
     baseDelayMs: BASE_DELAY_MS,
     maxDelayMs: MAX_DELAY_MS,
@@ -120,8 +129,10 @@ export function createLoginThrottle(kv: Kv, db: Db, settings: ThrottleSettings, 
   return {
     /**
      * Reserves one attempt for this account from this IP, from a recognised device (`deviceId`)
-     * or an unknown one (null). Throws LOGIN_THROTTLED (429 + Retry-After), or SERVICE_UNAVAILABLE
-     * when the counter store cannot answer: an unchecked attempt is never let through.
+     * or an unknown one (null), after reading the bucket's recorded lock (one database read, for
+     * unknown emails exactly as for known ones). Throws LOGIN_THROTTLED (429 + Retry-After), or
+     * SERVICE_UNAVAILABLE (503 + Retry-After) when kv or the database cannot answer or the lock
+     * cannot be recorded: an unchecked attempt is never let through.
      */
     async reserve(account: string, ip: string, deviceId: string | null): Promise<LoginAttempt> {
       const bucket = deviceId === null ? unknownDeviceBucket(account) : deviceBucket(deviceId);
