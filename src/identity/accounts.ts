@@ -144,7 +144,7 @@ export function createAccounts(deps: AccountsDeps) {
     breachCheck: config.auth.breachCheck,
     breachRangeUrl: config.auth.breachRangeUrl,
   };
-  const throttle = createLoginThrottle(kv, { freeAttempts: config.auth.throttleFreeAttempts, lockoutThreshold: config.auth.lockoutThreshold, lockoutSeconds: config.auth.lockoutSeconds }, now);
+  const throttle = createLoginThrottle(kv, db, { freeAttempts: config.auth.throttleFreeAttempts, lockoutThreshold: config.auth.lockoutThreshold, lockoutSeconds: config.auth.lockoutSeconds }, now);
   const tokenTtlMs = config.auth.emailTokenTtlSeconds * 1000;
 
   /**

@@ -35,6 +35,11 @@ export interface TestAppOptions {
   logLevel?: string;
   /** A mailer of the test's own (a real SMTP one); by default mail is captured in `mail`. */
   mailer?: Mailer;
+  /**
+   * Embedded PGlite in this data directory instead of in memory, so a second app on the same
+   * directory is the same node restarted (pass the same `keyring.masterKeys` override to both).
+   */
+  dataDir?: string;
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -46,6 +51,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       'log.level': options.logLevel ?? 'info',
       // A fresh key-encryption key per test app, so no key file is written anywhere.
       ...(options.env?.GATEHOUSE_KEYRING_MASTER_KEYS ? {} : { 'keyring.masterKeys': `1:${randomBytes(32).toString('base64')}` }),
+      ...(options.dataDir ? { 'storage.dataDir': options.dataDir } : {}),
       ...options.overrides,
     },
   });
@@ -69,7 +75,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     mailer: options.mailer ?? captured,
     config,
     logger,
-    inMemory: true,
+    inMemory: options.dataDir === undefined,
     features: [...FEATURES, ...(options.extraFeatures ?? [])],
     verifiers: options.verifiers,
     now: options.now,

@@ -25,6 +25,13 @@ export interface BackoffRule {
   maxAttempts: number;
   /** How long the bucket lives after its latest reservation. */
   ttlMs: number;
+  /**
+   * A state recorded elsewhere (the database) that the bucket is never below: when the stored count
+   * is lower (the counter store lost it), the decision uses `floorCount` attempts, the latest at
+   * `floorLast`, and an allowed attempt writes that back. Absent: 0.
+   */
+  floorCount?: number;
+  floorLast?: number;
 }
 
 export interface BackoffResult {
@@ -48,7 +55,8 @@ export function parseBackoff(raw: string | null | undefined): { count: number; l
 export function checkBackoffRules(rules: readonly BackoffRule[]): void {
   if (rules.length === 0) throw new RangeError('kv: reserveBackoff needs at least one rule');
   for (const r of rules) {
-    for (const [name, value] of Object.entries({ freeAttempts: r.freeAttempts, baseDelayMs: r.baseDelayMs, maxDelayMs: r.maxDelayMs, lockAfter: r.lockAfter, lockMs: r.lockMs, maxAttempts: r.maxAttempts, ttlMs: r.ttlMs })) {
+    const fields = { freeAttempts: r.freeAttempts, baseDelayMs: r.baseDelayMs, maxDelayMs: r.maxDelayMs, lockAfter: r.lockAfter, lockMs: r.lockMs, maxAttempts: r.maxAttempts, ttlMs: r.ttlMs, floorCount: r.floorCount ?? 0, floorLast: r.floorLast ?? 0 };
+    for (const [name, value] of Object.entries(fields)) {
       if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`kv: backoff ${name} must be a non-negative integer, got ${String(value)}`);
     }
     if (r.ttlMs <= 0) throw new RangeError('kv: backoff ttlMs must be positive');
@@ -67,11 +75,19 @@ export function backoffWait(rule: BackoffRule, count: number, last: number, now:
   return Math.max(0, last + delay - now);
 }
 
+/** A bucket's state raised to its rule's floor (the count and time recorded outside the counter store). */
+export function withFloor(rule: BackoffRule, state: { count: number; last: number }): { count: number; last: number } {
+  const floorCount = rule.floorCount ?? 0;
+  if (state.count >= floorCount) return state;
+  return { count: floorCount, last: Math.max(state.last, rule.floorLast ?? 0) };
+}
+
 /**
- * The decision over all buckets: refused when any bucket makes the attempt wait (the longest
+ * The decision over all buckets (each first raised to its floor): refused when any bucket makes the attempt wait (the longest
  * wait is reported), otherwise every bucket counts it. Returns the new states to write.
  */
-export function backoffDecision(rules: readonly BackoffRule[], states: readonly { count: number; last: number }[], now: number): BackoffResult {
+export function backoffDecision(rules: readonly BackoffRule[], stored: readonly { count: number; last: number }[], now: number): BackoffResult {
+  const states = rules.map((rule, i) => withFloor(rule, stored[i] ?? { count: 0, last: 0 }));
   const waits = rules.map((rule, i) => backoffWait(rule, states[i]?.count ?? 0, states[i]?.last ?? 0, now));
   const counts = rules.map((_, i) => states[i]?.count ?? 0);
   // A bucket at its hard limit refuses first; no wait ends it, so the lock length is what a client is told.

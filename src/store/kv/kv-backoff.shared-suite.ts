@@ -61,6 +61,23 @@ export function kvBackoffSharedSuite(name: string, makeKv: (opts: MakeKvOptions)
       expect((await kv.reserveBackoff([r], T + 10_000_000)).counts).toEqual([1]);
     });
 
+    it('attack: a bucket the store lost is read at its floor (a lock recorded elsewhere holds), and an allowed attempt writes it back', async () => {
+      const kv = await open();
+      const r = rule(key('floor'), { freeAttempts: 2, lockAfter: 3, lockMs: 50_000, maxAttempts: 5 });
+      // Nothing stored, floor at the lock: one attempt per lockMs after floorLast.
+      const floored = { ...r, floorCount: 3, floorLast: T };
+      expect(await kv.reserveBackoff([floored], T + 1000)).toEqual({ allowed: false, retryAfterMs: 49_000, refusedBy: 0, counts: [3] });
+      expect(await kv.reserveBackoff([floored], T + 50_000)).toEqual({ allowed: true, retryAfterMs: 0, refusedBy: -1, counts: [4] });
+      // Written back: without the floor the store itself now refuses.
+      expect(await kv.reserveBackoff([r], T + 50_001)).toMatchObject({ allowed: false, counts: [4] });
+      // A stored count above the floor wins; a floor at the hard limit refuses with no wait ending it.
+      expect((await kv.reserveBackoff([{ ...r, floorCount: 1, floorLast: T }], T + 100_000)).counts).toEqual([5]);
+      await kv.del(r.key);
+      expect(await kv.reserveBackoff([{ ...r, floorCount: 5, floorLast: 0 }], T + 10_000_000)).toEqual({ allowed: false, retryAfterMs: 50_000, refusedBy: 0, counts: [5] });
+      expect((await kv.reserveBackoff([r], T + 10_000_000)).counts).toEqual([1]);
+      await expect(kv.reserveBackoff([{ ...r, floorCount: -1 }], T)).rejects.toThrow(RangeError);
+    });
+
     it('one refusing bucket refuses the attempt and counts it in none', async () => {
       const kv = await open();
       const a = rule(key('a'), { freeAttempts: 1 });

@@ -108,22 +108,27 @@ return {0, 0, retry, reset}
 `);
 
 // Mirrors backoffDecision() in backoff.ts line for line; keep the two in step.
-// KEYS: the buckets. ARGV[1]: now; then per bucket 7 values: freeAttempts, baseDelayMs,
-// maxDelayMs, lockAfter, lockMs, maxAttempts, ttlMs. A bucket's value is "count:last".
+// KEYS: the buckets. ARGV[1]: now; then per bucket 9 values: freeAttempts, baseDelayMs,
+// maxDelayMs, lockAfter, lockMs, maxAttempts, ttlMs, floorCount, floorLast. A bucket's value is
+// "count:last"; one below its floor is read as the floor (withFloor in backoff.ts).
 // Returns {allowed, retryAfterMs, refusedBy (0-based, -1), count per bucket...}.
 const BACKOFF_RESERVE_SCRIPT = lua(`
 local now = tonumber(ARGV[1])
 local n = #KEYS
 local counts, waits, hard = {}, {}, -1
 for i = 1, n do
-  local b = 1 + (i - 1) * 7
+  local b = 1 + (i - 1) * 9
   local free, base, maxd = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
   local lockAfter, lockMs, maxAttempts = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
+  local floorCount, floorLast = tonumber(ARGV[b + 8]), tonumber(ARGV[b + 9])
   local raw = redis.call('GET', KEYS[i])
   local count, last = 0, 0
   if raw then
     local c, l = string.match(raw, '^(%d+):(%d+)$')
     count, last = tonumber(c) or 0, tonumber(l) or 0
+  end
+  if count < floorCount then
+    count, last = floorCount, math.max(last, floorLast)
   end
   counts[i] = count
   if maxAttempts > 0 and count >= maxAttempts then
@@ -140,7 +145,7 @@ for i = 1, n do
   end
 end
 if hard > 0 then
-  local lockMs = tonumber(ARGV[1 + (hard - 1) * 7 + 5])
+  local lockMs = tonumber(ARGV[1 + (hard - 1) * 9 + 5])
   local reply = {0, math.max(lockMs, 1000), hard - 1}
   for i = 1, n do reply[#reply + 1] = counts[i] end
   return reply
@@ -157,7 +162,7 @@ if refused > 0 then
 end
 reply = {1, 0, -1}
 for i = 1, n do
-  local ttl = tonumber(ARGV[1 + (i - 1) * 7 + 7])
+  local ttl = tonumber(ARGV[1 + (i - 1) * 9 + 7])
   redis.call('SET', KEYS[i], (counts[i] + 1) .. ':' .. now, 'PX', ttl)
   reply[#reply + 1] = counts[i] + 1
 end
@@ -405,7 +410,7 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
     async reserveBackoff(rules, now): Promise<BackoffResult> {
       checkBackoffRules(rules);
       const at = Math.floor(now ?? clock());
-      const args = [at, ...rules.flatMap((r) => [r.freeAttempts, r.baseDelayMs, r.maxDelayMs, r.lockAfter, r.lockMs, r.maxAttempts, r.ttlMs])];
+      const args = [at, ...rules.flatMap((r) => [r.freeAttempts, r.baseDelayMs, r.maxDelayMs, r.lockAfter, r.lockMs, r.maxAttempts, r.ttlMs, r.floorCount ?? 0, r.floorLast ?? 0])];
       const reply = await call('reserveBackoff', () => runScript(client, BACKOFF_RESERVE_SCRIPT, rules.map((r) => prefix + r.key), args));
       const [allowed, retryAfterMs, refusedBy, ...counts] = toIntegers(reply, 3 + rules.length) as [number, number, number, ...number[]];
       return { allowed: allowed === 1, retryAfterMs, refusedBy, counts };
