@@ -91,7 +91,7 @@ const chat = { model: 'mock-model', messages: [{ role: 'user', content: 'Say hel
 
   function expectKeyRefused(res: LightMyRequestResponse): void {
     expect(res.statusCode).toBe(401);
-    expect(res.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+    expect(res.json()).toMatchObject({ error: { type: 'authentication_error', code: 'invalid_api_key', param: null } });
   }
 
   it('attack: using on node B an API key revoked on node A while Redis was down (B had it cached) -> 401 invalid_api_key, during the outage and after Redis restarts empty', async () => {
