@@ -62,6 +62,20 @@ describe('the per-node TTL cache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('untrusted (evictions may be lost): every load reads and nothing is kept; trusted again, nothing stale is served', async () => {
+    let trusted = true;
+    const cache = createTtlCache<string>({ ttlMs: 60_000, maxEntries: 10, trusted: () => trusted });
+    expect(await cache.load('k', async () => 'valid')).toBe('valid');
+    trusted = false;
+    expect(await cache.load('k', async () => 'revoked')).toBe('revoked');
+    expect(await cache.load('other', async () => 'read while untrusted')).toBe('read while untrusted');
+    expect(cache.size).toBe(1);
+    trusted = true;
+    // What the owner does when the subscription is back.
+    cache.clear();
+    expect(await cache.load('k', async () => 'revoked')).toBe('revoked');
+  });
+
   it('a failed load is not cached', async () => {
     const cache = createTtlCache<string>({ ttlMs: 60_000, maxEntries: 10 });
     await expect(cache.load('k', async () => Promise.reject(new Error('db down')))).rejects.toThrow('db down');

@@ -4,6 +4,10 @@
  * misses for one key share one load, and an eviction wins over a load that was already running
  * (that load's result is returned to its caller but not kept), so a revocation is never undone by
  * a read that started before it.
+ *
+ * `trusted` says whether evictions are reaching this node (the kv subscription is live). While it
+ * is false the cache is bypassed: every load reads, nothing is kept. The owner clears the cache
+ * when the subscription comes back, since evictions may have been missed in between.
  */
 
 export interface TtlCache<V> {
@@ -25,9 +29,10 @@ interface Entry<V> {
   expiresAt: number;
 }
 
-/** Creates an empty cache. `now` is injected for tests; `ttlOf` gives some values a lifetime of their own. */
-export function createTtlCache<V>(options: { ttlMs: number; maxEntries: number; now?: () => number; ttlOf?: (value: V) => number }): TtlCache<V> {
+/** Creates an empty cache. `now` is injected for tests; `ttlOf` gives some values a lifetime of their own; while `trusted()` is false the cache reads through and stores nothing. */
+export function createTtlCache<V>(options: { ttlMs: number; maxEntries: number; now?: () => number; ttlOf?: (value: V) => number; trusted?: () => boolean }): TtlCache<V> {
   const now = options.now ?? Date.now;
+  const trusted = options.trusted ?? (() => true);
   const entries = new Map<string, Entry<V>>();
   const loading = new Map<string, Promise<V>>();
   // Bumped by every eviction; a load that saw another epoch when it started stores nothing.
@@ -40,6 +45,8 @@ export function createTtlCache<V>(options: { ttlMs: number; maxEntries: number; 
 
   return {
     load(key, loader) {
+      // An eviction may have been lost: neither serve nor keep anything until the owner resyncs.
+      if (!trusted()) return loader();
       const hit = entries.get(key);
       if (hit && hit.expiresAt > now()) return Promise.resolve(hit.value);
       const pending = loading.get(key);

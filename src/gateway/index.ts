@@ -11,6 +11,7 @@ import type { Keyring } from '../keyring/keyring.ts';
 import { createBreakerMetrics } from '../server/metrics.ts';
 import type { Feature, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
+import { createEvictionPublisher } from '../store/kv/evictions.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { isUuid, TENANCY_EVICT_CHANNEL } from '../tenancy/authority.ts';
 import { createApiKeys, type ApiKeys } from './keys.ts';
@@ -83,6 +84,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const prices = createPriceTable(settings.prices.map((p) => ({ ...p })));
   const meter = createMeter({ db, logger, flushMs: settings.usageFlushMs, maxBuffered: settings.usageMaxBuffered });
   const inflight = createInflightCalls();
+  // An eviction this node could not publish is published again until Redis takes it.
+  const evictions = createEvictionPublisher({ kv, logger, now, giveUpAfterMs: cacheTtlMs });
+  // A node that may have missed evictions neither serves from its caches nor keeps anything in them.
+  const cacheTrusted = (): boolean => kv.subscriptionsLive();
   const keys = createApiKeys({
     db,
     audit,
@@ -90,8 +95,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     meter,
     now,
     cacheTtlMs,
+    cacheTrusted,
     maxKeysPerWorkspace: settings.maxKeysPerWorkspace,
-    publishEviction: (keyId) => kv.publish(EVICT_CHANNEL, `key:${keyId}`),
+    publishEviction: (keyId) => evictions.publish(EVICT_CHANNEL, `key:${keyId}`),
   });
   const routing = createRouting({
     db,
@@ -100,7 +106,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     logger,
     policy: settings.upstream,
     cacheTtlMs,
-    publishEviction: (orgId, wsId) => kv.publish(EVICT_CHANNEL, `ws:${orgId}/${wsId}`),
+    cacheTrusted,
+    publishEviction: (orgId, wsId) => evictions.publish(EVICT_CHANNEL, `ws:${orgId}/${wsId}`),
+  });
+  // Back from a gap in the subscription: evictions may have been missed, so forget everything.
+  const stopResync = kv.onSubscriptionsLive((live) => {
+    if (!live) return;
+    keys.clearLocal();
+    routing.clearLocal();
   });
 
   const unsubscribers: (() => Promise<void>)[] = [];
@@ -123,6 +136,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }),
     );
   } catch (err) {
+    stopResync();
+    evictions.close();
     for (const unsubscribe of unsubscribers) await unsubscribe().catch(() => undefined);
     await meter.close().catch(() => undefined);
     proxy.close();
@@ -178,6 +193,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         // Calls still running are stopped (a no-op when the grace period already did), and
         // metered before the meter's last write.
         await inflight.stopAll();
+        stopResync();
+        evictions.close();
         for (const unsubscribe of unsubscribers) await unsubscribe().catch((err: unknown) => logger.error({ err }, 'gateway unsubscribe failed'));
         await meter.close();
         proxy.close();

@@ -5,9 +5,12 @@
  * its public id through the one RLS path that allows it (see the gateway migration) and cached on
  * this node; the secret's SHA-256 is compared with the stored hash in constant time on every call.
  * A revoked or expired key is refused. Revocation evicts the key from every node's cache through
- * kv pub/sub at once; `gateway.keyCacheSeconds` only bounds staleness if that message is lost. An
- * org or workspace change announced by tenancy evicts that org's keys too (a deleted workspace
- * takes its keys with it).
+ * kv pub/sub at once. A node whose subscription is down does not use its cache (every call reads
+ * the database) and empties it when the subscription is live again, since it may have missed
+ * evictions; a revoking node that cannot publish retries until Redis takes the message (see
+ * src/store/kv/evictions.ts), so `gateway.keyCacheSeconds` bounds staleness only on a node that
+ * stayed subscribed while the revoking node could not reach Redis. An org or workspace change
+ * announced by tenancy evicts that org's keys too (a deleted workspace takes its keys with it).
  *
  * Last-used times are noted in memory and written with the usage batches (src/gateway/metering.ts).
  */
@@ -92,6 +95,8 @@ export interface ApiKeysDeps {
   meter: Meter;
   now: () => number;
   cacheTtlMs: number;
+  /** Whether evictions are reaching this node (the kv subscription is live); the cache is bypassed otherwise. */
+  cacheTrusted?: () => boolean;
   maxKeysPerWorkspace: number;
   /** Announces an evicted key to every node (this one included). */
   publishEviction: (keyId: string) => Promise<void>;
@@ -119,7 +124,12 @@ export function createApiKeys(deps: ApiKeysDeps) {
   const { db, audit, logger, meter, now } = deps;
   // Unknown ids are cached too (as null), so a flood of well-formed fake keys costs one read each
   // per cache lifetime; the bound keeps such a flood from growing memory.
-  const cache = createTtlCache<VerifiedKey | null>({ ttlMs: deps.cacheTtlMs, maxEntries: 100_000, now });
+  const cache = createTtlCache<VerifiedKey | null>({
+    ttlMs: deps.cacheTtlMs,
+    maxEntries: 100_000,
+    now,
+    ...(deps.cacheTrusted ? { trusted: deps.cacheTrusted } : {}),
+  });
 
   const view = (r: KeyRow): ApiKeyView => {
     const pending = meter.pendingLastUsed(r.id);
@@ -177,7 +187,7 @@ export function createApiKeys(deps: ApiKeysDeps) {
     try {
       await deps.publishEviction(keyId);
     } catch (err) {
-      // Committed already; other nodes drop it when their entry expires (gateway.keyCacheSeconds).
+      // Committed already: the revocation succeeds; other nodes drop the key when their entry expires.
       logger.error({ err, keyId }, 'could not publish an API key eviction');
     }
   }
@@ -251,6 +261,11 @@ export function createApiKeys(deps: ApiKeysDeps) {
     /** Drops a key from this node's cache (an eviction message from another node). */
     dropLocal(keyId: string): void {
       cache.delete(keyId);
+    },
+
+    /** Empties this node's cache (its eviction subscription was down: messages may have been missed). */
+    clearLocal(): void {
+      cache.clear();
     },
 
     /** Drops every key of an org from this node's cache. */

@@ -233,6 +233,8 @@ export interface RoutingDeps {
   logger: Logger;
   policy: UpstreamPolicy;
   cacheTtlMs: number;
+  /** Whether evictions are reaching this node (the kv subscription is live); the cache is bypassed otherwise. */
+  cacheTrusted?: () => boolean;
   /** Announces a changed workspace to every node (this one included). */
   publishEviction: (orgId: string, wsId: string) => Promise<void>;
 }
@@ -262,7 +264,7 @@ function assertBaseUrlAllowed(baseUrl: string, policy: UpstreamPolicy): void {
  */
 export function createRouting(deps: RoutingDeps) {
   const { db, keyring, audit, logger } = deps;
-  const cache = createTtlCache<WorkspaceRouting>({ ttlMs: deps.cacheTtlMs, maxEntries: 10_000 });
+  const cache = createTtlCache<WorkspaceRouting>({ ttlMs: deps.cacheTtlMs, maxEntries: 10_000, ...(deps.cacheTrusted ? { trusted: deps.cacheTrusted } : {}) });
   const cacheKey = (orgId: string, wsId: string): string => `${orgId}/${wsId}`;
 
   async function evict(orgId: string, wsId: string): Promise<void> {
@@ -308,6 +310,11 @@ export function createRouting(deps: RoutingDeps) {
     /** Drops a workspace from this node's cache (an eviction message). */
     dropLocal(orgId: string, wsId: string): void {
       cache.delete(cacheKey(orgId, wsId));
+    },
+
+    /** Empties this node's cache (its eviction subscription was down: messages may have been missed). */
+    clearLocal(): void {
+      cache.clear();
     },
 
     /** Drops every workspace of an org from this node's cache. */

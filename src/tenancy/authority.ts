@@ -2,12 +2,20 @@
  * Current authority (TEN-1): a caller's role in an org is read from the database on every
  * request, through a short per-node cache that every change evicts on every node (kv pub/sub).
  * Access tokens carry no role claim, so a stale token never carries old authority.
+ *
+ * An eviction that does not arrive must not leave old authority standing: while this node's kv
+ * subscription is not live (Redis down or restarting, the subscriber reconnecting) every request
+ * reads the database and nothing is cached, and when it is live again the whole cache is dropped.
+ * A node that cannot publish an eviction retries until Redis takes it (src/store/kv/evictions.ts);
+ * `tenancy.authorityCacheSeconds` bounds staleness only on a node that stayed subscribed while the
+ * changing node could not reach Redis.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError } from '../server/errors.ts';
 import type { Authority, Principal } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
+import { createEvictionPublisher } from '../store/kv/evictions.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { can, effectiveWorkspaceRole, isPermission, isRole, type Role } from './permissions.ts';
 
@@ -63,15 +71,32 @@ export async function createAuthorityCache(deps: {
     cache.delete(orgId);
     generation.set(orgId, (generation.get(orgId) ?? 0) + 1);
   };
-  const unsubscribe = await kv.subscribe(EVICT_CHANNEL, (message) => {
-    if (isUuid(message)) dropLocal(message);
+  // Bumped when the whole cache is dropped (the subscription came back after a gap).
+  let epoch = 0;
+  const evictions = createEvictionPublisher({ kv, logger, now, giveUpAfterMs: ttlMs });
+  const stopResync = kv.onSubscriptionsLive((live) => {
+    if (!live) return;
+    cache.clear();
+    epoch++;
   });
+  let unsubscribe: () => Promise<void>;
+  try {
+    unsubscribe = await kv.subscribe(EVICT_CHANNEL, (message) => {
+      if (isUuid(message)) dropLocal(message);
+    });
+  } catch (err) {
+    stopResync();
+    evictions.close();
+    throw err;
+  }
 
   async function load(orgId: string, userId: string): Promise<Entry> {
-    const byUser = cache.get(orgId);
-    const hit = byUser?.get(userId);
+    // Evictions may be getting lost: read the database and keep nothing until the subscription is back.
+    const trusted = kv.subscriptionsLive();
+    const hit = trusted ? cache.get(orgId)?.get(userId) : undefined;
     if (hit && now() - hit.loadedAt < ttlMs) return hit;
     const gen = generation.get(orgId) ?? 0;
+    const startedIn = epoch;
     const rows = await db.withTenant(orgId, (tx) =>
       tx.query<{ role: string; require_mfa: boolean; ws: [string, string | null][] }>(
         `select m.role, (select o.require_mfa from orgs o) as require_mfa,
@@ -90,7 +115,7 @@ export async function createAuthorityCache(deps: {
       entry.requireMfa = row.require_mfa === true;
       for (const [id, role] of row.ws) entry.workspaces.set(id, isRole(role) ? role : null);
     }
-    if ((generation.get(orgId) ?? 0) === gen) {
+    if (trusted && epoch === startedIn && (generation.get(orgId) ?? 0) === gen) {
       let map = cache.get(orgId);
       if (!map) {
         map = new Map();
@@ -139,15 +164,13 @@ export async function createAuthorityCache(deps: {
 
     async evictOrg(orgId) {
       dropLocal(orgId);
-      try {
-        await kv.publish(EVICT_CHANNEL, orgId);
-      } catch (err) {
-        // The change is committed; other nodes notice it when their entries expire (tenancy.authorityCacheSeconds).
-        logger.error({ err, orgId }, 'could not publish a membership cache eviction');
-      }
+      // Never throws: the change is committed, so the request that made it succeeds.
+      await evictions.publish(EVICT_CHANNEL, orgId);
     },
 
     async close() {
+      stopResync();
+      evictions.close();
       await unsubscribe();
       cache.clear();
     },

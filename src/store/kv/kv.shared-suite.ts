@@ -332,6 +332,8 @@ export function kvSharedSuite(name: string, makeKv: (opts: MakeKvOptions) => Pro
         const channel = uniqueKey('ch');
         const inbox = collector();
         await kv.subscribe(channel, inbox.handler);
+        // Once subscribe resolves, evictions reach this node: caches may be trusted.
+        expect(kv.subscriptionsLive()).toBe(true);
         await kv.publish(channel, 'hello');
         await inbox.until(1);
         expect(inbox.messages).toEqual(['hello']);

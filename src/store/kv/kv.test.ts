@@ -147,10 +147,17 @@ if (redis.skipReason !== undefined) {
       cleanups.push(() => proxy.stop());
 
       const received: string[] = [];
+      const transitions: boolean[] = [];
+      kv.onSubscriptionsLive((live) => transitions.push(live));
+      expect(kv.subscriptionsLive()).toBe(false);
       await kv.subscribe('events', (message) => received.push(message));
+      expect(kv.subscriptionsLive()).toBe(true);
       await kv.set('k', 'kept', 60_000);
 
       await proxy.stop();
+      // The subscriber's connection is gone: messages published now would be lost to it.
+      for (let attempt = 0; attempt < 100 && kv.subscriptionsLive(); attempt++) await sleep(50);
+      expect(kv.subscriptionsLive()).toBe(false);
       for (const attempt of [
         () => kv.get('k'),
         () => kv.ping(),
@@ -175,13 +182,16 @@ if (redis.skipReason !== undefined) {
         }
       }
       expect(await kv.get('k')).toBe('kept');
-      // The subscriber connection reconnects on its own schedule; keep publishing until it is back.
-      while (received.length === 0) {
+      // The subscriber reconnects on its own schedule; live again means Redis confirmed the channel,
+      // so one message published from then on is delivered.
+      while (!kv.subscriptionsLive()) {
         if (Date.now() > deadline) throw new Error('subscription did not come back after reconnect');
-        await kv.publish('events', 'back');
         await sleep(100);
       }
-      expect(received[0]).toBe('back');
+      expect(transitions).toEqual([true, false, true]);
+      await kv.publish('events', 'back');
+      for (let attempt = 0; attempt < 100 && received.length === 0; attempt++) await sleep(20);
+      expect(received).toEqual(['back']);
     });
 
     it('rejects calls on a client that was disconnected', async () => {

@@ -280,6 +280,15 @@ export function createMemoryKv(options: MemoryKvOptions = {}): Kv {
       };
     },
 
+    // One process: a published message always reaches its subscribers, so the state never changes.
+    subscriptionsLive() {
+      return !closed;
+    },
+
+    onSubscriptionsLive() {
+      return () => undefined;
+    },
+
     async ping() {
       ensureOpen();
     },

@@ -278,6 +278,10 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
   // SUBSCRIBE/UNSUBSCRIBE run one at a time so interleaved calls cannot leave Redis out of
   // step with handlersByChannel.
   let subscriptionChain: Promise<void> = Promise.resolve();
+  // Whether every wanted channel is confirmed on a connected subscriber (see Kv.subscriptionsLive).
+  let live = false;
+  const liveListeners = new Set<(live: boolean) => void>();
+  let resubscribeRetry: NodeJS.Timeout | undefined;
 
   function ensureOpen(): void {
     if (closed) throw new DependencyUnavailableError('kv', 'kv: Redis store is closed');
@@ -307,12 +311,58 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
     }
   }
 
+  function setLive(next: boolean): void {
+    if (next === live) return;
+    live = next;
+    for (const listener of [...liveListeners]) {
+      try {
+        listener(next);
+      } catch (error) {
+        report(error, 'subscription state listener');
+      }
+    }
+  }
+
+  /** Live only when the subscriber is connected and Redis confirmed every channel someone wants. */
+  function updateLive(sub: Redis | undefined): void {
+    const ready = !closed && sub !== undefined && sub.status === 'ready';
+    setLive(ready && handlersByChannel.size > 0 && [...handlersByChannel.keys()].every((c) => confirmed.has(c)));
+  }
+
+  // After a reconnect the new connection holds no subscription: subscribe again, and only once
+  // Redis has confirmed them all are the subscriptions live again.
+  async function resubscribe(sub: Redis): Promise<void> {
+    clearTimeout(resubscribeRetry);
+    try {
+      for (const channel of handlersByChannel.keys()) {
+        if (confirmed.has(channel)) continue;
+        await sub.subscribe(channel);
+        confirmed.add(channel);
+      }
+    } catch (error) {
+      report(error, CONNECTION_CONTEXT);
+      // Still connected but refused or timed out: try again; a new connection triggers its own try.
+      if (!closed && sub.status === 'ready') resubscribeRetry = setTimeout(() => void serialized(() => resubscribe(sub)).catch(() => undefined), 1_000).unref();
+    }
+    updateLive(sub);
+  }
+
   function subscriber(): Promise<Redis> {
     subscriberPromise ??= (async () => {
-      // A connection in subscribe mode cannot run other commands, hence a second one.
-      const sub = client.duplicate();
+      // A connection in subscribe mode cannot run other commands, hence a second one. Its
+      // subscriptions are restored by resubscribe(), which knows when Redis confirmed them
+      // (ioredis's own auto-resubscribe does not say).
+      const sub = client.duplicate({ autoResubscribe: false });
       sub.on('error', (error: unknown) => report(error, CONNECTION_CONTEXT));
       sub.on('message', deliver);
+      // Messages published while the connection is down are lost: not live until resubscribed.
+      sub.on('close', () => {
+        confirmed.clear();
+        setLive(false);
+      });
+      sub.on('ready', () => {
+        if (!closed) void serialized(() => resubscribe(sub)).catch(() => undefined);
+      });
       try {
         await withTimeout(sub.connect(), CONNECT_TIMEOUT_MS + 500, 'subscriber connection timed out');
       } catch (error) {
@@ -341,6 +391,7 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
       const sub = await subscriber();
       await sub.subscribe(channel);
       confirmed.add(channel);
+      updateLive(sub);
     } else if (!wanted && confirmed.has(channel)) {
       confirmed.delete(channel);
       const sub = await subscriberPromise;
@@ -458,6 +509,15 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
       };
     },
 
+    subscriptionsLive() {
+      return live && !closed;
+    },
+
+    onSubscriptionsLive(listener) {
+      liveListeners.add(listener);
+      return () => void liveListeners.delete(listener);
+    },
+
     async ping() {
       await call('ping', () => client.ping());
     },
@@ -465,6 +525,9 @@ export async function createRedisKv(url: string, options: RedisKvOptions = {}): 
     async close() {
       if (closed) return;
       closed = true;
+      clearTimeout(resubscribeRetry);
+      live = false;
+      liveListeners.clear();
       handlersByChannel.clear();
       const sub = await subscriberPromise?.catch(() => undefined);
       await Promise.all([quitQuietly(client), sub === undefined ? undefined : quitQuietly(sub)]);

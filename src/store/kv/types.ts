@@ -60,6 +60,20 @@ export interface Kv {
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is active; returns an unsubscribe function. */
   subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+  /**
+   * Whether a message published now is known to reach every subscription of this node. Memory:
+   * always (one process). Redis: only while the subscriber connection is up and Redis has
+   * confirmed every subscribed channel on it; false while it is down or reconnecting, and before
+   * the first subscription. A cache kept fresh by eviction messages must not be trusted while
+   * this is false.
+   */
+  subscriptionsLive(): boolean;
+  /**
+   * Calls `listener(false)` when the subscriptions stop being live and `listener(true)` when they
+   * are live again after a gap (messages published in between may have been missed: drop what
+   * they would have evicted). Returns a function that removes the listener.
+   */
+  onSubscriptionsLive(listener: (live: boolean) => void): () => void;
   /** Throws when the store cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
