@@ -35,7 +35,7 @@ describe('embedded data directory initialisation', () => {
     } finally {
       await db.close();
     }
-  }, 60_000);
+  });
 
   it('leaves a directory that already holds a cluster alone, so data survives a restart', async () => {
     const dir = tempDir();
@@ -56,7 +56,7 @@ describe('embedded data directory initialisation', () => {
     } finally {
       await second.close();
     }
-  }, 60_000);
+  });
 
   it('gives the initdb process none of the node\'s environment (master keys, database URLs)', async () => {
     const dir = tempDir();
@@ -90,7 +90,7 @@ describe('embedded data directory initialisation', () => {
       if (before === undefined) delete process.env.GATEHOUSE_MASTER_KEYS;
       else process.env.GATEHOUSE_MASTER_KEYS = before;
     }
-  }, 60_000);
+  });
 
   it('kills an initdb that does not finish in time, says so, and leaves nothing half-made behind', async () => {
     const dir = tempDir();
@@ -101,7 +101,7 @@ describe('embedded data directory initialisation', () => {
     // The next start makes the cluster.
     expect((await initialiseDataDir(dir)).initialised).toBe(true);
     expect(hasCluster(dir)).toBe(true);
-  }, 60_000);
+  });
 
   it('replaces the entries of an earlier attempt that never completed (no PG_VERSION), and a staging directory a killed start left behind', async () => {
     const dir = tempDir();
@@ -119,7 +119,7 @@ describe('embedded data directory initialisation', () => {
     } finally {
       await db.close();
     }
-  }, 60_000);
+  });
 
   it('refuses with the failure when the data directory cannot be written', async () => {
     // The data directory path is a regular file: no staging directory can be made in it.

@@ -54,7 +54,7 @@ beforeAll(async () => {
   await call(owner, 'POST', `/v1/orgs/${org}/workspaces`, { name: 'one' });
   // A viewer refused by the matrix: a guard block in the org's log.
   await call(viewer, 'POST', `/v1/orgs/${org}/workspaces`, { name: 'not allowed' });
-}, 60_000);
+});
 afterAll(async () => t.close());
 
 describe('events', () => {

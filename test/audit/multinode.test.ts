@@ -16,7 +16,7 @@ import { startTwoNodes, twoNodeSkipReason as skip, type TwoNodes } from '../supp
   beforeAll(async () => {
     nodes = await startTwoNodes({ env: { GATEHOUSE_AUDIT_CHECKPOINT_EVERY: '16' } });
     ({ a, b } = nodes);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await nodes?.close();

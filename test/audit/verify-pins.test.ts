@@ -265,7 +265,7 @@ describe('gatehouse audit verify with pins', () => {
 
     const help = run('--help');
     expect(help.stdout).toContain('3 CONSISTENT-BUT-UNPINNED');
-  }, 180_000);
+  });
 
   it('in process: the root in hex or base64, a checkpoint line as the saved checkpoint, and each unreadable pin exits 2 with its reason', async () => {
     const lines = linesOf();

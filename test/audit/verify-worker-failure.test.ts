@@ -35,7 +35,7 @@ describe('a verifier worker thread that dies', () => {
     await expect(verifyExport(Readable.from(slowly(300)), { threads: 1, batchBytes: 50_000, workerModule })).rejects.toThrow(
       "the verifier's worker failed: it exited with code 3",
     );
-  }, 20_000);
+  });
 
   it('between batches: the next batch is refused at once instead of being sent to a thread that is gone', async () => {
     const workerModule = new URL('./fixtures/verify-worker-exits-when-idle.ts', import.meta.url);
@@ -43,5 +43,5 @@ describe('a verifier worker thread that dies', () => {
     await expect(verifyExport(Readable.from(slowly(400)), { threads: 1, batchBytes: 50_000, workerModule })).rejects.toThrow(
       "the verifier's worker failed: it exited with code 4",
     );
-  }, 20_000);
+  });
 });

@@ -752,5 +752,5 @@ describe('gatehouse audit verify', () => {
     const missing = run(join(work, 'missing.jsonl'));
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('cannot read');
-  }, 120_000);
+  });
 });

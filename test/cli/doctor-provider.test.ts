@@ -33,7 +33,7 @@ describe('gatehouse doctor and the AI provider', () => {
     const lines = r.stdout.split('\n');
     expect(lines).toContain('Warnings:');
     expect(lines.indexOf(WARNING)).toBeGreaterThan(lines.indexOf('Warnings:'));
-  }, 600_000);
+  });
 
   it('does not warn once GATEHOUSE_GATEWAY_PROVIDERS names a provider', () => {
     const r = doctor({
@@ -44,5 +44,5 @@ describe('gatehouse doctor and the AI provider', () => {
     expect(r.stdout, r.stderr).toContain('Warnings:');
     expect(r.stdout).not.toContain('no platform AI provider');
     expect(r.stdout).not.toContain('doctor-test-vendor-key');
-  }, 600_000);
+  });
 });

@@ -54,7 +54,7 @@ beforeAll(async () => {
   ({ org, ws } = await createOrgAndWorkspace(t, owner, 'Gateway API'));
   key = (await createApiKey(t, owner, org, ws)).key;
   recorder = recordResponses();
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

@@ -26,7 +26,7 @@ beforeAll(async () => {
   const owner = await signUpUser(t.app, t.mail, 'breaker-metrics@example.com');
   const { org, ws } = await createOrgAndWorkspace(t, owner, 'Breaker metrics');
   key = (await createApiKey(t, owner, org, ws)).key;
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

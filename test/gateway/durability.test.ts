@@ -66,7 +66,7 @@ beforeAll(async () => {
   setup = embeddedSetup(vendor.url, { 'server.shutdownGraceMs': 300 });
   current = await startEmbeddedNode(setup, mail);
   tenant = await makeTenant(current, 'durability-owner@example.com');
-}, 120_000);
+});
 
 afterAll(async () => {
   await current?.close();
@@ -127,7 +127,7 @@ describe('the monthly key limit across a restart of the embedded node', () => {
     // The usage records it was rebuilt from: the three calls that went through.
     await stop();
     expect((await recordedCalls(setup, tenant.org, id)).requests).toBe(3);
-  }, 120_000);
+  });
 
   it('a key with calls left keeps exactly the rest after a restart, also under concurrent calls', async () => {
     let n = await node();
@@ -138,7 +138,7 @@ describe('the monthly key limit across a restart of the embedded node', () => {
     const results = await Promise.allSettled(Array.from({ length: 12 }, () => openai(n.url, key).chat.completions.create({ model: 'mock-model', messages })));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
     for (const r of results) if (r.status === 'rejected') expect((r.reason as OpenAIErrors.APIError).code).toBe('insufficient_quota');
-  }, 120_000);
+  });
 });
 
 describe('the monthly key limit when its counter store cannot answer', () => {
@@ -151,7 +151,7 @@ describe('the monthly key limit when its counter store cannot answer', () => {
     t = await startGatewayApp({ overrides: { 'rateLimit.onStoreError': 'closed' } });
     owner = await signUpUser(t.app, t.mail, 'store-down@example.com');
     ({ org, ws } = await createOrgAndWorkspace(t, owner, 'Store down'));
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await t?.close();
@@ -263,5 +263,5 @@ describe('shutdown with AI calls still running past the grace period', () => {
     expect(cut.filter((r) => r.status === 200).every((r) => Number(r.output_tokens) > 0)).toBe(true);
     expect(cut.filter((r) => r.status === 200).reduce((sum, r) => sum + r.requests, 0)).toBe(2);
     expect(cut.filter((r) => r.status === 503).reduce((sum, r) => sum + r.requests, 0)).toBe(1);
-  }, 120_000);
+  });
 });

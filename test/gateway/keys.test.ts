@@ -39,7 +39,7 @@ beforeAll(async () => {
   ({ org, ws } = await createOrgAndWorkspace(t, owner, 'Keys'));
   await t.node.db.withTenant(org, (tx) => tx.query("insert into memberships (tenant_id, user_id, role) values ($1, $2, 'editor')", [org, editor.userId]));
   await t.node.tenancy.authority.evictOrg(org);
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

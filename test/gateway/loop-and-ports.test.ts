@@ -37,7 +37,7 @@ beforeAll(async () => {
   owner = await signUpUser(t.app, t.mail, 'loops@example.com');
   ({ org, ws } = await createOrgAndWorkspace(t, owner, 'Loops'));
   key = (await createApiKey(t, owner, org, ws)).key;
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

@@ -54,7 +54,7 @@ beforeAll(async () => {
   owner = await signUpUser(t.app, t.mail, 'listing-owner@example.com');
   const { org, ws } = await createOrgAndWorkspace(t, owner, 'Listing');
   key = (await createApiKey(t, owner, org, ws)).key;
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

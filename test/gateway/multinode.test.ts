@@ -84,7 +84,7 @@ async function concurrentSuccesses(urls: readonly string[], key: string, count: 
     owner = await signUpUser(a.app, mail, 'gateway-two-nodes@example.com');
     org = (await a.app.inject({ method: 'POST', url: '/v1/orgs', payload: { name: 'Two nodes' }, headers: owner.auth })).json().id;
     ws = (await a.app.inject({ method: 'POST', url: `/v1/orgs/${org}/workspaces`, payload: { name: 'W' }, headers: owner.auth })).json().id;
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await nodes?.close();
@@ -210,7 +210,7 @@ const privateSkip = skip ?? (inCi ? undefined : noRedisServer);
     owner = await signUpUser(nodes.a.app, nodes.mail, 'gateway-redis-restart@example.com');
     org = (await nodes.a.app.inject({ method: 'POST', url: '/v1/orgs', payload: { name: 'Redis restart' }, headers: owner.auth })).json().id;
     ws = (await nodes.a.app.inject({ method: 'POST', url: `/v1/orgs/${org}/workspaces`, payload: { name: 'W' }, headers: owner.auth })).json().id;
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await nodes?.close();

@@ -28,7 +28,7 @@ beforeAll(async () => {
   t = await startGatewayApp();
   owner = await signUpUser(t.app, t.mail, 'url-fields@example.com');
   ({ org, ws } = await createOrgAndWorkspace(t, owner, 'URL fields'));
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

@@ -18,7 +18,7 @@ beforeAll(async () => {
   const owner = await signUpUser(t.app, t.mail, 'leaks@example.com');
   const { org, ws } = await createOrgAndWorkspace(t, owner, 'Leaks');
   key = (await createApiKey(t, owner, org, ws)).key;
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

@@ -82,7 +82,7 @@ describe('embedded node restarted on its data directory (PGlite + memory kv)', (
 
   beforeAll(async () => {
     t = await open();
-  }, 120_000);
+  });
   afterAll(async () => {
     await t?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -106,7 +106,7 @@ describe('embedded node restarted on its data directory (PGlite + memory kv)', (
     expect(await lockRow(t.node.db, `a:${accountKey(email)}`)).toBeUndefined();
     await restart();
     expect(outcome(await login(t.app, email, 'a brand new passphrase after the lock'))).toBe('200 OK');
-  }, 300_000);
+  });
 
   it('attack: the timed lockout survives a restart: one attempt per lockoutSeconds, not a fresh set of free attempts; for an unknown email exactly as for a known one', async () => {
     const known = 'timed-restart@example.com';
@@ -138,7 +138,7 @@ describe('embedded node restarted on its data directory (PGlite + memory kv)', (
     clock += LOCK_SECONDS * 1000;
     expect(outcome(await login(t.app, known, TEST_PASSWORD))).toBe('200 OK');
     expect(await lockRow(t.node.db, `a:${accountKey(known)}`)).toBeUndefined();
-  }, 300_000);
+  });
 
   it("attack: a recognised device's own lock survives a restart; the account's other devices are not affected", async () => {
     const email = 'device-restart@example.com';
@@ -153,7 +153,7 @@ describe('embedded node restarted on its data directory (PGlite + memory kv)', (
     // The reset clears the device's lock too.
     await resetPassword(t.app, t.mail, email, 'another brand new passphrase here');
     expect(outcome(await login(t.app, email, 'another brand new passphrase here', device))).toBe('200 OK');
-  }, 300_000);
+  });
 
   it('a database that cannot say whether the account is locked refuses with 503 SERVICE_UNAVAILABLE + Retry-After, never "not locked"; one that cannot record the lock likewise', async () => {
     const email = 'db-down@example.com';
@@ -182,7 +182,7 @@ describe('embedded node restarted on its data directory (PGlite + memory kv)', (
     // The refused attempt stayed counted in kv; the next refusal records it in the database.
     expect(outcome(await login(t.app, email, TEST_PASSWORD))).toBe('429 LOGIN_THROTTLED');
     expect(await lockRow(t.node.db, `a:${accountKey(email)}`)).toEqual({ failures: LOCK_AFTER, hard: false });
-  }, 300_000);
+  });
 });
 
 const skip = twoNodeSkipReason;
@@ -205,7 +205,7 @@ const skip = twoNodeSkipReason;
     ({ a, b } = nodes);
     redis = new Redis(requireUrl(redisTarget()), { lazyConnect: true });
     await redis.connect();
-  }, 120_000);
+  });
   afterAll(async () => {
     redis?.disconnect();
     await nodes?.close();
@@ -242,7 +242,7 @@ const skip = twoNodeSkipReason;
     expect(second.filter((o) => o === '401 INVALID_CREDENTIALS')).toHaveLength(1);
     expect(second.filter((o) => o === '429 LOGIN_THROTTLED')).toHaveLength(29);
     expect(await lockRow(a.db, `a:${accountKey(email)}`)).toEqual({ failures: LOCK_AFTER + 1, hard: false });
-  }, 300_000);
+  });
 
   it(`attack: ${MAX_CONSECUTIVE_FAILURES} consecutive failures across both nodes, Redis emptied: still 429 LOGIN_THROTTLED until a password reset`, async () => {
     const email = 'hard-redis@example.com';
@@ -260,5 +260,5 @@ const skip = twoNodeSkipReason;
     for (const node of [a, b]) expect(outcome(await login(node.app, email, TEST_PASSWORD))).toBe('429 LOGIN_THROTTLED');
     await resetPassword(b.app, nodeMail, email, 'the passphrase after the hard lock');
     expect(outcome(await login(a.app, email, 'the passphrase after the hard lock'))).toBe('200 OK');
-  }, 600_000);
+  });
 });

@@ -22,7 +22,7 @@ const PASSWORD = 'two nodes share one passphrase 9';
   beforeAll(async () => {
     nodes = await startTwoNodes({ env: { GATEHOUSE_RATE_LIMIT_ENABLED: 'false' } });
     ({ a, b, mail } = nodes);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await nodes?.close();
@@ -98,7 +98,7 @@ const PASSWORD = 'two nodes share one passphrase 9';
   beforeAll(async () => {
     nodes = await startTwoNodes({ env: { GATEHOUSE_RATE_LIMIT_ENABLED: 'false' }, now: () => frozen });
     ({ a, b, mail } = nodes);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await nodes?.close();
@@ -145,7 +145,7 @@ const lostSkip = postgresTarget().skipReason ?? privateRedisSkipReason;
   beforeAll(async () => {
     redis = await startPrivateRedis();
     nodes = await startTwoNodes({ env: { GATEHOUSE_RATE_LIMIT_ENABLED: 'false', REDIS_URL: redis.url } });
-  }, 180_000);
+  });
 
   afterAll(async () => {
     await nodes?.close();
@@ -217,5 +217,5 @@ const lostSkip = postgresTarget().skipReason ?? privateRedisSkipReason;
     expect((await a.app.inject({ url: '/v1/me', headers: bearer(untouched) })).statusCode).toBe(200);
     expect((await b.app.inject({ url: '/v1/me', headers: bearer(untouched) })).statusCode).toBe(200);
     for (const token of [everywhereOnA, everywhereOnB, loggedOut, disabled]) await expectRefusedEverywhere(token);
-  }, 180_000);
+  });
 });

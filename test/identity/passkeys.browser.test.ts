@@ -66,7 +66,7 @@ type PageApi = Record<string, (...args: unknown[]) => Promise<unknown>>;
       options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
     });
     authenticatorId = added.authenticatorId;
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await browser?.close();

@@ -155,7 +155,7 @@ function passkeySuite(name: string, skip: string | undefined, start: () => Promi
 
     beforeAll(async () => {
       h = await start();
-    }, 120_000);
+    });
     afterAll(async () => h?.close());
 
     const auth = (u: { access: string }) => ({ authorization: `Bearer ${u.access}` });

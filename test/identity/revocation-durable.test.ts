@@ -83,7 +83,7 @@ describe('embedded node restarted on the same data directory (kv emptied)', () =
     }
     await expectRefused(app, disabled.access, { method: 'POST', url: `/v1/orgs/${org}/workspaces`, payload: { name: 'revived' } });
     await expectRefused(app, disabled.access, { method: 'POST', url: `/v1/orgs/${org}/workspaces/${ws}/api-keys`, payload: { name: 'revived' } });
-  }, 300_000);
+  });
 });
 
 describe('access-token clock tolerance (auth.accessTokenClockSkewSeconds)', () => {
@@ -102,7 +102,7 @@ describe('access-token clock tolerance (auth.accessTokenClockSkewSeconds)', () =
     } finally {
       await t.close();
     }
-  }, 120_000);
+  });
 
   it('the default tolerance is 5 seconds', async () => {
     const { config } = loadConfig({ env: {}, cwd: '/nonexistent-gatehouse-test-dir' });

@@ -171,7 +171,7 @@ beforeAll(async () => {
       ],
     },
   });
-}, 30_000);
+});
 
 afterAll(async () => {
   await t.close();

@@ -62,7 +62,7 @@ beforeAll(async () => {
   // Only acme.example is verified by the operator; pending.example stays a claim.
   const verified = await t.app.inject({ method: 'POST', url: '/v1/admin/sso/domains/verify', headers: operator.auth, payload: { orgId, domain: DOMAIN } });
   expect(verified.json()).toMatchObject({ domain: DOMAIN, verified: true });
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

@@ -91,7 +91,7 @@ beforeAll(async () => {
   spEntityId = conn.spEntityId;
   expect((await t.app.inject({ method: 'POST', url: `/v1/orgs/${orgId}/sso/domains`, headers: owner.auth, payload: { domain: DOMAIN, connectionId } })).statusCode).toBe(201);
   expect((await t.app.inject({ method: 'POST', url: '/v1/admin/sso/domains/verify', headers: operator.auth, payload: { orgId, domain: DOMAIN } })).statusCode).toBe(200);
-}, 60_000);
+});
 
 afterAll(async () => {
   await t?.close();

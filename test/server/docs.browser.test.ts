@@ -70,7 +70,7 @@ interface Violation {
         { types: ['csp-violation'], buffered: true },
       ).observe();
     });
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await browser?.close();
@@ -97,7 +97,7 @@ interface Violation {
     // The bundle's styles applied: the page is not unstyled (the sidebar has a width of its own).
     const sidebar = await page.locator('.t-doc__sidebar').first().boundingBox();
     expect(sidebar?.width ?? 0).toBeGreaterThan(100);
-  }, 120_000);
+  });
 
   it('shows none of the vendor menus (Developer Tools, Configure, Share, Deploy)', async () => {
     for (const label of ['Developer Tools', 'Configure', 'Share', 'Deploy']) {

@@ -54,7 +54,7 @@ beforeAll(async () => {
   });
   const doc = (await t.app.inject({ url: '/openapi.json' })).json<{ paths: Record<string, Record<string, Operation>> }>();
   ops = Object.entries(doc.paths).flatMap(([path, byMethod]) => Object.entries(byMethod).map(([method, op]) => ({ method: method.toUpperCase(), path, op })));
-}, 60_000);
+});
 afterAll(async () => t.close());
 
 /** A value of the schema's shape (not necessarily valid: the NUL rule runs before the schema). */
@@ -210,7 +210,7 @@ describe('end to end through the real guards and authorizer', () => {
     } finally {
       await real.close();
     }
-  }, 60_000);
+  });
 });
 
 describe('findNul', () => {

@@ -51,7 +51,7 @@ function expectUnavailable(res: LightMyRequestResponse, probe: Probe): void {
     user = await signUpUser(t.app, t.mail, 'outage@example.com');
     const { org, ws } = await createOrgAndWorkspace(t, user, 'Outage Co');
     apiKey = (await createApiKey(t, user, org, ws, { scopes: ['ai:chat', 'ai:embeddings', 'ai:models'] })).key;
-  }, 240_000);
+  });
 
   afterAll(async () => {
     await t?.close();
@@ -124,7 +124,7 @@ function expectUnavailable(res: LightMyRequestResponse, probe: Probe): void {
     const login = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'outage@example.com', password: TEST_PASSWORD }, remoteAddress: '192.0.2.200' });
     expect(login.statusCode).toBe(200);
     expect((await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(200);
-  }, 240_000);
+  });
 });
 
 (privateRedisSkipReason ? describe.skip : describe)(`Redis stops${privateRedisSkipReason ? `: ${privateRedisSkipReason}` : ''}`, () => {
@@ -138,7 +138,7 @@ function expectUnavailable(res: LightMyRequestResponse, probe: Probe): void {
       apps[mode] = { t, user: await signUpUser(t.app, t.mail, `redis-${mode}@example.com`) };
     }
     await redis.stop();
-  }, 240_000);
+  });
 
   afterAll(async () => {
     for (const entry of Object.values(apps)) await entry?.t.close();

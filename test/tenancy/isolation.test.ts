@@ -214,7 +214,7 @@ for (const target of targets) {
       // A finished DEK rotation leaves a key_jobs row per tenant.
       for (const org of [a.org, b.org]) await rotateDeks({ db: t.node.db, keyring: t.node.keyring, columns: [], tenantId: org });
       tenantRoutes = t.node.features.flatMap((f) => f.routes).filter((r) => r.url.includes(':org'));
-    }, 120_000);
+    });
 
     afterAll(async () => {
       await t?.close();
@@ -333,6 +333,6 @@ for (const target of targets) {
       // Every permission in the matrix is used by some route or is reserved for a feature still to come.
       const used = new Set(routes.map((r) => r.permission));
       expect(PERMISSIONS.filter((p) => used.has(p)).length).toBeGreaterThan(8);
-    }, 120_000);
+    });
   });
 }

@@ -22,7 +22,7 @@ beforeAll(async () => {
   editor = await signUpUser(t.app, t.mail, 'editor@example.com');
   viewer = await signUpUser(t.app, t.mail, 'viewer@example.com');
   outsider = await signUpUser(t.app, t.mail, 'outsider@example.com');
-}, 60_000);
+});
 afterAll(async () => t.close());
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
