@@ -58,7 +58,7 @@ export interface StartNodeOptions {
   verifiers?: Verifiers;
   now?: () => number;
   defaultMetrics?: boolean;
-  /** Replaces the configured mailer (tests capture mail). */
+  /** Replaces the configured transport the mail queue delivers through (tests capture mail). */
   mailer?: Mailer;
 }
 

@@ -146,7 +146,8 @@ export function maskAddress(address: string): string {
   return `${address.slice(0, 1)}***${address.slice(at)}`;
 }
 
-function validateMessage(message: MailMessage): void {
+/** Throws a TypeError for a message that must not be sent (header injection, unknown kind, sizes). */
+export function validateMessage(message: MailMessage): void {
   if (message === null || typeof message !== 'object') throw new TypeError('mail: message must be an object');
   const { to, subject, text, kind } = message;
   if (typeof to !== 'string' || /[\r\n]/.test(to)) throw new TypeError('mail: the recipient must not contain CR or LF');

@@ -8,6 +8,7 @@ import { startNode, type Node } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import { deliverMailAfterInject } from './app.ts';
 import { createScratchPostgresDatabase } from './pg-scratch.ts';
 import { postgresTarget, redisTarget, requireUrl } from './services.ts';
 
@@ -25,7 +26,9 @@ export interface TwoNodes {
   close: () => Promise<void>;
 }
 
-export async function startTwoNodes(options: { env?: Record<string, string>; overrides?: Record<string, unknown> } = {}): Promise<TwoNodes> {
+export async function startTwoNodes(
+  options: { env?: Record<string, string>; overrides?: Record<string, unknown>; /** false: mail is left to the background senders. */ deliverMailAfterInject?: boolean } = {},
+): Promise<TwoNodes> {
   const scratch = await createScratchPostgresDatabase(requireUrl(pg));
   const mail: MailMessage[] = [];
   const nodes: Node[] = [];
@@ -53,5 +56,7 @@ export async function startTwoNodes(options: { env?: Record<string, string>; ove
   }
   const [a, b] = nodes;
   if (!a || !b) throw new Error('two nodes did not start');
+  // Mail is queued and either node may send it: a request returns once both queues delivered what is due.
+  if (options.deliverMailAfterInject !== false) for (const node of nodes) deliverMailAfterInject(node.app, nodes);
   return { a, b, mail, close };
 }
