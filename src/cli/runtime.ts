@@ -21,6 +21,7 @@ import { createSigningKeys, type SigningKeys } from '../keyring/signing-keys.ts'
 import { kekSourceFromConfig } from '../keyring/source.ts';
 import { createIdentity, type Identity } from '../identity/index.ts';
 import type { Mailer } from '../identity/mailer.ts';
+import { registerMailQueueMetrics } from '../identity/mail-queue.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { createTenancy, type Tenancy } from '../tenancy/index.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
@@ -104,6 +105,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       now: options.now,
       defaultMetrics: options.defaultMetrics,
     });
+    registerMailQueueMetrics(app.gatehouse.metrics.registry, identity.mailer);
     // The SAML ACS receives an HTML form post; every other route keeps refusing form bodies.
     registerSamlFormBody(app);
     await app.ready();

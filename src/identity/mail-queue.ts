@@ -25,6 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
 import { PLATFORM_TENANT_ID, type Keyring } from '../keyring/keyring.ts';
 import type { SealedColumn } from '../server/route.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
@@ -87,6 +88,13 @@ interface SealedBody {
   to: string;
   subject: string;
   text: string;
+}
+
+async function countMail(db: Pick<Db, 'query'>): Promise<MailQueueCounts> {
+  const r = await db.query<{ status: keyof MailQueueCounts; n: number }>('select status, count(*)::int as n from mail_queue group by status');
+  const counts: MailQueueCounts = { pending: 0, failed: 0, sent: 0 };
+  for (const row of r.rows) counts[row.status] = row.n;
+  return counts;
 }
 
 const sealRef = (id: string) => ({ table: 'mail_queue', column: 'body_sealed', rowId: id });
@@ -229,11 +237,26 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
     if (closed) return;
     clearTimeout(timer);
     const delay = Math.max(0, Math.min(settings.pollMs, nextRetryAt - now()));
-    timer = setTimeout(wake, delay);
+    timer = setTimeout(drainNow, delay);
     timer.unref();
   }
 
+  let wakePending = false;
+  /**
+   * Wakes the sender on a later turn of the event loop, not inside the caller's request: on PGlite
+   * a query runs on this thread, and a claim started here would delay this answer (and only the
+   * answers that queued mail).
+   */
   function wake(): void {
+    if (closed || wakePending) return;
+    wakePending = true;
+    setImmediate(() => {
+      wakePending = false;
+      drainNow();
+    });
+  }
+
+  function drainNow(): void {
     if (closed) return;
     if (current) {
       again = true;
@@ -246,7 +269,7 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
   }
 
   // Mail left by an earlier run (or another node) goes out as soon as the node is up.
-  wake();
+  drainNow();
 
   return {
     get transport() {
@@ -261,15 +284,10 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
     enqueue,
     wake,
     async flush() {
-      wake();
+      drainNow();
       while (current) await current;
     },
-    async counts() {
-      const r = await db.query<{ status: keyof MailQueueCounts; n: number }>('select status, count(*)::int as n from mail_queue group by status');
-      const counts: MailQueueCounts = { pending: 0, failed: 0, sent: 0 };
-      for (const row of r.rows) counts[row.status] = row.n;
-      return counts;
-    },
+    counts: () => countMail(db),
     async close() {
       closed = true;
       clearTimeout(timer);
@@ -277,4 +295,31 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
       await transport.close();
     },
   };
+}
+
+/**
+ * `gatehouse_mail_queue_messages{status}` on /metrics: queued, sent (within the retention) and
+ * given-up messages, counted at each scrape. An alert on `failed` > 0 tells the operator that
+ * mail was lost for good (the node log names each with 'mail given up').
+ */
+export function registerMailQueueMetrics(registry: Registry, queue: Pick<MailQueue, 'counts'>): void {
+  new Gauge({
+    name: 'gatehouse_mail_queue_messages',
+    help: 'Messages in the mail queue by status: pending (waiting or being retried), sent, failed (given up).',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const counts = await queue.counts();
+      for (const status of ['pending', 'sent', 'failed'] as const) this.set({ status }, counts[status]);
+    },
+  });
+}
+
+/** The doctor's line: counts from the table, and what to do about given-up messages. */
+export async function mailQueueReport(db: Pick<Db, 'query'>): Promise<{ line: string; warning?: string }> {
+  const counts = await countMail(db);
+  const line = `${counts.pending} pending, ${counts.sent} sent, ${counts.failed} failed`;
+  return counts.failed > 0
+    ? { line, warning: `${counts.failed} queued mail message(s) were given up (mail.maxAttempts or an SMTP 5xx reply): the node log names each with 'mail given up' and its error code` }
+    : { line };
 }

@@ -96,7 +96,12 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
       body: JSON.stringify({ email: 'newcomer@example.com', password: 'a long newcomer passphrase 2026' }),
     });
     expect(signup.status).toBe(202);
-    const outbox = run(['outbox']);
+    // The mail queue writes it in the background, at once: a few bounded reads find it.
+    let outbox = run(['outbox']);
+    for (let i = 0; i < 20 && !outbox.stdout.includes('verify-email'); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      outbox = run(['outbox']);
+    }
     expect(outbox.status, outbox.stderr).toBe(0);
     expect(outbox.stdout).toContain('verify-email');
     expect(outbox.stdout).toContain('newcomer@example.com');

@@ -27,7 +27,14 @@ export interface TwoNodes {
 }
 
 export async function startTwoNodes(
-  options: { env?: Record<string, string>; overrides?: Record<string, unknown>; /** false: mail is left to the background senders. */ deliverMailAfterInject?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    overrides?: Record<string, unknown>;
+    /** false: mail is left to the background senders. */
+    deliverMailAfterInject?: boolean;
+    /** Each delivery takes this long (a slow mail server): claims of both nodes overlap more. */
+    sendDelayMs?: number;
+  } = {},
 ): Promise<TwoNodes> {
   const scratch = await createScratchPostgresDatabase(requireUrl(pg));
   const mail: MailMessage[] = [];
@@ -47,7 +54,12 @@ export async function startTwoNodes(
     };
     const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir', ...(options.overrides ? { overrides: options.overrides } : {}) });
     const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-    const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
+    const delay = options.sendDelayMs ?? 0;
+    const send = async (m: MailMessage): Promise<void> => {
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      mail.push(m);
+    };
+    const mailer = { transport: 'outbox' as const, send, close: async () => undefined };
     nodes.push(await startNode({ config, logger: quiet(), mailer }));
     nodes.push(await startNode({ config, logger: quiet(), mailer }));
   } catch (err) {
