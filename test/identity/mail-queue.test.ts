@@ -4,7 +4,7 @@
  * Attacks and failures tried:
  * - account discovery by timing: with a slow SMTP server (every DATA held 150 ms), password reset
  *   for known and unknown addresses, and sign-up with new and taken addresses, answer in the same
- *   time (medians within 25 ms over 30 interleaved requests each);
+ *   time (30 interleaved requests each: medians within 25 ms, or overlapping middle halves);
  * - an SMTP outage: a message queued while the server refuses connections is delivered once it
  *   comes up, and the code in it works;
  * - a restart: a message queued on a node that stops is delivered by the next node on the same
@@ -42,10 +42,29 @@ interface Row {
 const rowsOf = async (node: Node, kind: string): Promise<Row[]> =>
   (await node.db.query<Row>('select status, attempts, last_error, body_sealed, to_masked from mail_queue where kind = $1 order by created_at', [kind])).rows;
 
-function median(values: number[]): number {
+/** The q-quantile (0..1) of the values, by linear interpolation. */
+function quantile(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  return (s[lo] ?? 0) + ((s[Math.ceil(pos)] ?? 0) - (s[lo] ?? 0)) * (pos - lo);
+}
+
+interface Spread {
+  q1: number;
+  median: number;
+  q3: number;
+}
+const spread = (values: number[]): Spread => ({ q1: quantile(values, 0.25), median: quantile(values, 0.5), q3: quantile(values, 0.75) });
+const show = (s: Spread): string => `median ${s.median.toFixed(1)} ms (IQR ${s.q1.toFixed(1)}-${s.q3.toFixed(1)})`;
+
+/**
+ * The same time, statistically: the medians differ by less than `toleranceMs`, or the middle
+ * halves (interquartile ranges) overlap. A request that waited for a 150 ms SMTP send is above the
+ * other kind's whole middle half, by far more than the tolerance.
+ */
+function indistinguishable(a: Spread, b: Spread, toleranceMs: number): boolean {
+  return Math.abs(a.median - b.median) < toleranceMs || (a.q1 <= b.q3 && b.q1 <= a.q3);
 }
 
 describe('retry delays', () => {
@@ -200,7 +219,7 @@ describe('timing does not tell whether an address has an account (slow SMTP serv
   }
 
   /** Interleaves the two kinds (which goes first alternates), ROUNDS each. */
-  async function compare(url: string, a: (i: number) => object, b: (i: number) => object): Promise<{ a: number; b: number }> {
+  async function compare(url: string, a: (i: number) => object, b: (i: number) => object): Promise<{ a: Spread; b: Spread }> {
     const ta: number[] = [];
     const tb: number[] = [];
     // Warm-up, not counted: the first request of a kind pays for lazy loading (nodemailer, data key).
@@ -215,7 +234,10 @@ describe('timing does not tell whether an address has an account (slow SMTP serv
         ta.push(await timed(a(i), url));
       }
     }
-    return { a: median(ta), b: median(tb) };
+    const result = { a: spread(ta), b: spread(tb) };
+    // The numbers, for whoever reads the run (the assertion below decides).
+    process.stdout.write(`${url}: ${show(result.a)} vs ${show(result.b)}\n`);
+    return result;
   }
 
   it('password reset: known and unknown addresses answer in the same time', async () => {
@@ -223,7 +245,7 @@ describe('timing does not tell whether an address has an account (slow SMTP serv
     for (let i = 0; i <= ROUNDS; i++) await t.node.db.query('insert into users (id, email, email_verified_at) values ($1, $2, now())', [randomUUID(), `known${i}@example.com`]);
     const sentBefore = sink.received.length;
     const m = await compare('/v1/auth/password-reset', (i) => ({ email: `known${i}@example.com` }), (i) => ({ email: `unknown${i}@example.com` }));
-    expect(Math.abs(m.a - m.b), `medians: known ${m.a.toFixed(1)} ms, unknown ${m.b.toFixed(1)} ms`).toBeLessThan(TOLERANCE_MS);
+    expect(indistinguishable(m.a, m.b, TOLERANCE_MS), `known: ${show(m.a)}; unknown: ${show(m.b)}`).toBe(true);
     // The known addresses did get their mail (the comparison is not between two silent paths).
     expect(await eventually(() => sink.received.length - sentBefore === ROUNDS + 1)).toBe(true);
   }, 300_000);
@@ -232,7 +254,7 @@ describe('timing does not tell whether an address has an account (slow SMTP serv
     for (let i = 0; i <= ROUNDS; i++) await t.node.db.query('insert into users (id, email, email_verified_at) values ($1, $2, now())', [randomUUID(), `taken${i}@example.com`]);
     const sentBefore = sink.received.length;
     const m = await compare('/v1/auth/signup', (i) => ({ email: `fresh${i}@example.com`, password: PASSWORD }), (i) => ({ email: `taken${i}@example.com`, password: PASSWORD }));
-    expect(Math.abs(m.a - m.b), `medians: new ${m.a.toFixed(1)} ms, taken ${m.b.toFixed(1)} ms`).toBeLessThan(TOLERANCE_MS);
+    expect(indistinguishable(m.a, m.b, TOLERANCE_MS), `new: ${show(m.a)}; taken: ${show(m.b)}`).toBe(true);
     // Both kinds mailed: a verification code to each new address, a notice to each taken one.
     expect(await eventually(() => sink.received.length - sentBefore === 2 * (ROUNDS + 1))).toBe(true);
   }, 300_000);
