@@ -251,11 +251,14 @@ describe('timing does not tell whether an address has an account (slow SMTP serv
   }, 300_000);
 
   it('sign-up: a new and a taken address answer in the same time', async () => {
-    for (let i = 0; i <= ROUNDS; i++) await t.node.db.query('insert into users (id, email, email_verified_at) values ($1, $2, now())', [randomUUID(), `taken${i}@example.com`]);
+    // The prober's view: a taken address is mailed at most once a minute (the first probe), so
+    // later probes of it send nothing, while every new address is sent a verification code.
+    await t.node.db.query('insert into users (id, email, email_verified_at) values ($1, $2, now())', [randomUUID(), 'taken@example.com']);
     const sentBefore = sink.received.length;
-    const m = await compare('/v1/auth/signup', (i) => ({ email: `fresh${i}@example.com`, password: PASSWORD }), (i) => ({ email: `taken${i}@example.com`, password: PASSWORD }));
+    const m = await compare('/v1/auth/signup', (i) => ({ email: `fresh${i}@example.com`, password: PASSWORD }), () => ({ email: 'taken@example.com', password: PASSWORD }));
     expect(indistinguishable(m.a, m.b, TOLERANCE_MS), `new: ${show(m.a)}; taken: ${show(m.b)}`).toBe(true);
-    // Both kinds mailed: a verification code to each new address, a notice to each taken one.
-    expect(await eventually(() => sink.received.length - sentBefore === 2 * (ROUNDS + 1))).toBe(true);
+    // A verification code to each new address, one account-exists notice to the taken one.
+    expect(await eventually(() => sink.received.length - sentBefore === ROUNDS + 2)).toBe(true);
+    expect(sink.received.filter((r) => r.to[0] === 'taken@example.com')).toHaveLength(1);
   }, 300_000);
 });
