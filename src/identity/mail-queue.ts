@@ -9,7 +9,7 @@
  *
  * - Sealed: recipient, subject and text (single-use codes) are sealed together under the
  *   platform data key, bound to the row (`mail_queue.body_sealed`, a declared sealed column), and
- *   wiped once sent. Only the kind and a masked recipient stay in clear. Logs name the row id,
+ *   wiped once sent or given up. Only the kind and a masked recipient stay in clear. Logs name the row id,
  *   kind and error code, never content.
  * - Claiming: one statement takes up to BATCH due rows (`FOR UPDATE SKIP LOCKED` inside an
  *   `UPDATE ... RETURNING`) and leases them for LEASE_MS, so several nodes on PostgreSQL never
@@ -196,7 +196,7 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
   }
 
   async function giveUp(row: ClaimedRow, code: string): Promise<void> {
-    await db.query("update mail_queue set status = 'failed', locked_until = null, last_error = $2, updated_at = $3 where id = $1", [row.id, code, new Date(now())]);
+    await db.query("update mail_queue set status = 'failed', body_sealed = null, locked_until = null, last_error = $2, updated_at = $3 where id = $1", [row.id, code, new Date(now())]);
     logger.error({ mail: { id: row.id, kind: row.kind, attempts: row.attempts, code } }, 'mail given up');
   }
 

@@ -1,6 +1,9 @@
 /**
  * Outgoing mail (AUTH-2): verification, password reset and account notifications.
  *
+ * The transports. Features never call them on a request: they queue mail (mail-queue.ts), whose
+ * sender delivers each message here, in the background, with retries.
+ *
  * Two transports:
  * - `smtp`: when `smtpUrl` is set, messages go out through nodemailer over SMTP, one connection
  *   per message (no pool). URL forms:

@@ -11,7 +11,7 @@
  *   storage;
  * - a mailbox the server refuses (550) is given up at once; repeated failures give up after
  *   mail.maxAttempts; both are counted for the operator;
- * - reading the queue: the stored body is sealed (no code in clear), wiped once sent; no code in logs.
+ * - reading the queue: the stored body is sealed (no code in clear), wiped once sent or given up; no code in logs.
  * Two senders on PostgreSQL never deliver one message twice: test/identity/mail-queue.multinode.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -143,7 +143,8 @@ describe('retries end', () => {
   it('after mail.maxAttempts failed attempts the message is failed, not retried again', async () => {
     await t.node.identity.mailer.send({ to: 'nobody@example.com', kind: 'notice', subject: 'Never delivered', text: 'x' });
     expect(await eventually(async () => (await rowsOf(t.node, 'notice'))[0]?.status === 'failed')).toBe(true);
-    expect((await rowsOf(t.node, 'notice'))[0]).toMatchObject({ status: 'failed', attempts: 3, last_error: expect.stringMatching(/^E(SOCKET|CONNECTION)$/) });
+    // Given up: counted, and the message (its address and text) is no longer kept.
+    expect((await rowsOf(t.node, 'notice'))[0]).toMatchObject({ status: 'failed', attempts: 3, body_sealed: null, last_error: expect.stringMatching(/^E(SOCKET|CONNECTION)$/) });
     expect(await t.node.identity.mailer.counts()).toMatchObject({ pending: 0, failed: 1 });
   }, 240_000);
 });

@@ -8,13 +8,13 @@
 -- row level security; the application role may read, write and prune it. The message itself
 -- (recipient, subject, text: it carries single-use codes) is sealed under the platform data key,
 -- bound to the row id (body_sealed, a declared sealed column), and wiped once the message is
--- sent; only the kind and a masked recipient stay readable for the operator.
+-- sent or given up; only the kind and a masked recipient stay readable for the operator.
 create table mail_queue (
   id uuid primary key,
   kind text not null,
   -- `a***@example.com`: what the operator sees, never the full address.
   to_masked text not null,
-  -- null once sent: the codes it carried have no reason to outlive the delivery.
+  -- null once sent or given up: the codes it carried have no reason to outlive the delivery.
   body_sealed text,
   status text not null default 'pending' check (status in ('pending', 'sent', 'failed')),
   attempts integer not null default 0 check (attempts >= 0),
@@ -26,7 +26,7 @@ create table mail_queue (
   created_at timestamptz not null,
   sent_at timestamptz,
   updated_at timestamptz not null,
-  check ((status = 'sent') = (body_sealed is null))
+  check ((status = 'pending') = (body_sealed is not null))
 );
 -- The senders' scan: due pending rows, oldest first.
 create index mail_queue_due_idx on mail_queue (next_attempt_at) where status = 'pending';
