@@ -72,7 +72,10 @@ export interface MailQueue extends Mailer {
   enqueue(tx: Queryable, prepared: PreparedMail): Promise<void>;
   /** Asks the sender to look for due mail now. */
   wake(): void;
-  /** Delivers everything due now (and waits for a delivery in progress on this node). */
+  /**
+   * When this node queued mail since the last flush, or is delivering: delivers everything due now
+   * and waits for it. Otherwise returns at once (tests call it after every request).
+   */
   flush(): Promise<void>;
   counts(): Promise<MailQueueCounts>;
 }
@@ -128,6 +131,8 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
   /** The earliest retry this node scheduled, so the sender wakes for it before the next poll. */
   let nextRetryAt = Infinity;
   let lastPrune = 0;
+  /** Messages queued here since the last flush. */
+  let unflushed = 0;
 
   async function prepare(message: MailMessage): Promise<PreparedMail> {
     validateMessage(message);
@@ -138,6 +143,7 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
   }
 
   async function enqueue(tx: Queryable, prepared: PreparedMail): Promise<void> {
+    unflushed++;
     const t = new Date(now());
     await tx.query(
       'insert into mail_queue (id, kind, to_masked, body_sealed, next_attempt_at, created_at, updated_at) values ($1, $2, $3, $4, $5, $5, $5)',
@@ -284,6 +290,8 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
     enqueue,
     wake,
     async flush() {
+      if (unflushed === 0 && !current) return;
+      unflushed = 0;
       drainNow();
       while (current) await current;
     },
