@@ -132,6 +132,8 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(doctor.stdout).toMatch(/ok {4}storage: PGlite in .* in use by the running server pid \d+/);
     expect(doctor.stdout).toContain('"token": "••••••"');
     expect(doctor.stdout).toMatch(/ok {4}keyring: 1 key-encryption key version\(s\) from the key file, primary v1/);
+    // The mail queue is counted by the running server (PGlite allows one process).
+    expect(doctor.stdout).toMatch(/ok {4}mail queue: counted by the running server pid \d+: gatehouse_mail_queue_messages on its \/metrics/);
     expect(doctor.stdout).not.toContain(METRICS_TOKEN);
     expect(doctor.stdout).toContain('server.port <- env GATEHOUSE_SERVER_PORT');
 
