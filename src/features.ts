@@ -12,6 +12,7 @@ import type { Feature, SealedColumn } from './server/route.ts';
 import { MFA_SEALED_COLUMNS } from './identity/mfa.ts';
 import { GATEWAY_SEALED_COLUMNS } from './gateway/routes.ts';
 import { SSO_SEALED_COLUMNS } from './identity/federation/sso.ts';
+import { MAIL_SEALED_COLUMNS } from './identity/mail-queue.ts';
 
 export const FEATURES: readonly Feature[] = [opsFeature, keyringFeature];
 
@@ -19,4 +20,4 @@ export const FEATURES: readonly Feature[] = [opsFeature, keyringFeature];
  * Every sealed column of every feature, including those built at start (identity, gateway): what
  * `gatehouse keys rotate dek` re-encrypts. A test checks it equals what a running node declares.
  */
-export const SEALED_COLUMNS: readonly SealedColumn[] = [...FEATURES.flatMap((f) => f.sealedColumns ?? []), ...MFA_SEALED_COLUMNS, ...GATEWAY_SEALED_COLUMNS, ...SSO_SEALED_COLUMNS];
+export const SEALED_COLUMNS: readonly SealedColumn[] = [...FEATURES.flatMap((f) => f.sealedColumns ?? []), ...MFA_SEALED_COLUMNS, ...GATEWAY_SEALED_COLUMNS, ...SSO_SEALED_COLUMNS, ...MAIL_SEALED_COLUMNS];

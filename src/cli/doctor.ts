@@ -10,6 +10,7 @@ import { readLock } from '../store/data-dir.ts';
 import { createDb } from '../store/index.ts';
 import { createKv } from '../store/kv/index.ts';
 import { createEnvKekSource, createFileKekSource } from '../crypto/kek-source.ts';
+import { mailQueueReport } from '../identity/mail-queue.ts';
 
 export interface DoctorReport {
   ok: boolean;
@@ -39,6 +40,30 @@ export function severalNodesIssuerWarnings(loaded: LoadedConfig): string[] {
     `${shared.join(' and ')} set (several nodes) but server.publicUrl is not: each node signs access tokens with its own listener address as issuer ` +
       'and the other nodes refuse them; set GATEHOUSE_SERVER_PUBLIC_URL to the URL clients use, the same on every node',
   ];
+}
+
+/**
+ * Queued, sent and given-up mail, read from storage; given-up messages add a warning. While a
+ * server holds the embedded data directory, the counts are on its /metrics instead.
+ */
+async function mailQueueCheck(config: LoadedConfig['config'], warnings: string[]): Promise<string> {
+  const dir = resolve(config.storage.dataDir);
+  const holder = config.storage.databaseUrl ? undefined : readLock(dir);
+  if (holder) return `counted by the running server pid ${holder.pid}: gatehouse_mail_queue_messages on its /metrics`;
+  const db = config.storage.databaseUrl
+    ? await createDb({ databaseUrl: config.storage.databaseUrl, appUrl: config.storage.databaseAppUrl, appPassword: config.storage.databaseAppPassword, dataDir: undefined })
+    : await createDb({ dataDir: dir });
+  try {
+    const report = await mailQueueReport(db).catch((err: unknown) => {
+      // 42P01: no table yet, the first start (or `migrate`) creates it.
+      if ((err as { code?: string }).code === '42P01') return { line: 'no mail queue yet (created by the first start or `gatehouse migrate`)' };
+      throw err;
+    });
+    if ('warning' in report && report.warning) warnings.push(report.warning);
+    return report.line;
+  } finally {
+    await db.close();
+  }
 }
 
 export async function runDoctor(loaded: LoadedConfig): Promise<DoctorReport> {
@@ -119,6 +144,7 @@ export async function runDoctor(loaded: LoadedConfig): Promise<DoctorReport> {
       );
     }
   }
+  results.push(await check('mail queue', () => mailQueueCheck(config, warnings)));
   results.push(
     await check('keyring', async () => {
       // Read-only: a missing key file is reported, not created (start creates it).

@@ -22,6 +22,7 @@ import { kekSourceFromConfig } from '../keyring/source.ts';
 import { assertKeyringOpensDatabase, refuseNewKeyFileForExistingData } from './key-check.ts';
 import { createIdentity, type Identity } from '../identity/index.ts';
 import type { Mailer } from '../identity/mailer.ts';
+import { registerMailQueueMetrics } from '../identity/mail-queue.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { createTenancy, type Tenancy } from '../tenancy/index.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
@@ -59,7 +60,7 @@ export interface StartNodeOptions {
   verifiers?: Verifiers;
   now?: () => number;
   defaultMetrics?: boolean;
-  /** Replaces the configured mailer (tests capture mail). */
+  /** Replaces the configured transport the mail queue delivers through (tests capture mail). */
   mailer?: Mailer;
 }
 
@@ -105,6 +106,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       now: options.now,
       defaultMetrics: options.defaultMetrics,
     });
+    registerMailQueueMetrics(app.gatehouse.metrics.registry, identity.mailer);
     // The SAML ACS receives an HTML form post; every other route keeps refusing form bodies.
     registerSamlFormBody(app);
     for (const metric of gateway.metrics) app.gatehouse.metrics.registry.registerMetric(metric);

@@ -190,6 +190,17 @@ export const configSchema = z.strictObject({
       }),
       from: opt(z.string().min(3).default('Gatehouse <no-reply@localhost>'), { doc: 'Sender of outgoing mail.' }),
       outboxDir: opt(z.string().min(1).optional(), { doc: 'Where mail goes without SMTP. Default: outbox/ in storage.dataDir.' }),
+      maxAttempts: opt(z.number().int().min(1).max(50).default(10), {
+        doc: 'Delivery attempts of a queued message before it is given up (status failed, counted by `gatehouse doctor`). An SMTP 5xx reply gives up at once.',
+      }),
+      retryBaseMs: opt(z.number().int().min(100).max(3_600_000).default(30_000), {
+        doc: 'Wait before the first retry of a message that could not be sent; each further retry doubles it (with random jitter: between half and all of it), up to mail.retryMaxMs. With the defaults, a message is retried for 1.5 to 3 hours.',
+      }),
+      retryMaxMs: opt(z.number().int().min(100).max(86_400_000).default(3_600_000), { doc: 'Longest wait between two delivery attempts of a message.' }),
+      pollMs: opt(z.number().int().min(100).max(600_000).default(5_000), {
+        doc: 'How often each node looks for due messages (queued on another node, or retries). A message queued on this node is sent at once.',
+      }),
+      retentionDays: opt(z.number().int().min(1).max(365).default(7), { doc: 'Sent and given-up messages are deleted from the mail queue after this many days (a sent message keeps no content).' }),
     })
     .prefault({}),
   keyring: z

@@ -15,7 +15,7 @@ import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import type { IdentityAudit } from './accounts.ts';
 import { normalizeEmail } from './accounts.ts';
-import type { Mailer } from './mailer.ts';
+import type { MailQueue } from './mail-queue.ts';
 import type { Mfa } from './mfa.ts';
 import { verifyPassword } from './passwords.ts';
 import { hashToken, type Sessions } from './sessions.ts';
@@ -29,7 +29,7 @@ export interface EmailChangeDeps {
   kv: Kv;
   mfa: Mfa;
   sessions: Sessions;
-  mailer: Mailer;
+  mailer: MailQueue;
   logger: Logger;
   now: () => number;
   publicOrigin: string;
@@ -89,6 +89,19 @@ export function createEmailChange(deps: EmailChangeDeps) {
       return;
     }
     const token = EMAIL_CHANGE_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    // Sealed before, queued with the code in one transaction: the code exists only with its mail.
+    const toNew = await mailer.prepare({
+      to: newEmail,
+      kind: 'email-change',
+      subject: 'Confirm your new email address',
+      text: `Confirm this address for your Gatehouse account with this code (valid ${Math.round(tokenTtlMs / 60000)} minutes):\n\n${token}\n\nPOST ${publicOrigin}/v1/auth/email-change/confirm {"token": "<code>"}\nIf you did not ask for this, ignore this message.`,
+    });
+    const toOld = await mailer.prepare({
+      to: user.email,
+      kind: 'notice',
+      subject: 'An email change was requested',
+      text: `A change of your Gatehouse account's email address was requested. It takes effect only when the new address confirms it.\nIf this was not you, sign out all sessions and change your password at ${publicOrigin}.`,
+    });
     await db.transaction(async (tx) => {
       // A new request voids the earlier ones.
       await tx.query("update email_tokens set used_at = $2 where user_id = $1 and purpose = 'email-change' and used_at is null", [userId, t]);
@@ -99,19 +112,10 @@ export function createEmailChange(deps: EmailChangeDeps) {
         new Date(now() + tokenTtlMs),
         newEmail,
       ]);
+      await mailer.enqueue(tx, toNew);
+      await mailer.enqueue(tx, toOld);
     });
-    await mailer.send({
-      to: newEmail,
-      kind: 'email-change',
-      subject: 'Confirm your new email address',
-      text: `Confirm this address for your Gatehouse account with this code (valid ${Math.round(tokenTtlMs / 60000)} minutes):\n\n${token}\n\nPOST ${publicOrigin}/v1/auth/email-change/confirm {"token": "<code>"}\nIf you did not ask for this, ignore this message.`,
-    });
-    await mailer.send({
-      to: user.email,
-      kind: 'notice',
-      subject: 'An email change was requested',
-      text: `A change of your Gatehouse account's email address was requested. It takes effect only when the new address confirms it.\nIf this was not you, sign out all sessions and change your password at ${publicOrigin}.`,
-    });
+    mailer.wake();
     await note('auth.email.change_requested', userId, { taken: false });
   }
 

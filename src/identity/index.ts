@@ -15,6 +15,7 @@ import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { currentRequest } from '../server/request-context.ts';
 import { createEmailChange } from './email-change.ts';
 import { createMailer, type Mailer } from './mailer.ts';
+import { createMailQueue, MAIL_SEALED_COLUMNS, type MailQueue } from './mail-queue.ts';
 import { createMfa, type Mfa } from './mfa.ts';
 import { passkeyRoutes } from './passkey-routes.ts';
 import { createPasskeys, PASSKEY_ERROR_CODES, type Passkeys } from './passkeys.ts';
@@ -32,7 +33,8 @@ export interface Identity {
   social: Social;
   /** Whether the principal's session verified a factor the user still has (orgs that require MFA ask this). */
   sessionHasSecondFactor: (principal: Principal) => Promise<boolean>;
-  mailer: Mailer;
+  /** Every mail goes through this queue (the configured transport delivers it in the background). */
+  mailer: MailQueue;
   /** Other features register what account deletion must check and clean up. */
   lifecycle: AccountLifecycle;
   close: () => Promise<void>;
@@ -51,15 +53,18 @@ export function createIdentity(deps: {
   signingKeys: SigningKeys;
   logger: Logger;
   now: () => number;
+  /** Replaces the configured transport the queue delivers through (tests). */
   mailer?: Mailer;
   /** Account and sign-in events go to the platform log. */
   audit?: AuditLog;
 }): Identity {
   const { config, db, kv, keyring, signingKeys, logger, now } = deps;
   const origin = publicOriginOf(config);
-  const mailer =
+  const transport =
     deps.mailer ??
     createMailer({ ...(config.mail.smtpUrl ? { smtpUrl: config.mail.smtpUrl } : {}), from: config.mail.from, outboxDir: outboxDirOf(config), logger, now });
+  const { maxAttempts, retryBaseMs, retryMaxMs, pollMs, retentionDays } = config.mail;
+  const mailer = createMailQueue({ db, keyring, transport, settings: { maxAttempts, retryBaseMs, retryMaxMs, pollMs, retentionDays }, logger, now });
   const audit = deps.audit;
   // Account and session events go to the platform log; the subject is the target, the actor the
   // signed-in caller (the subject itself for a sign-in, anonymous for other unauthenticated calls).
@@ -114,6 +119,8 @@ export function createIdentity(deps: {
   const feature: Feature = {
     ...accountsFeature,
     errorCodes: { ...accountsFeature.errorCodes, ...PASSKEY_ERROR_CODES },
+    // The mail queue is identity's: its sealed message bodies are re-encrypted with the rest.
+    sealedColumns: [...(accountsFeature.sealedColumns ?? []), ...MAIL_SEALED_COLUMNS],
     routes: [...accountsFeature.routes, ...passkeyRoutes({ passkeys, mfa, accounts, sessions, now })],
   };
   return {

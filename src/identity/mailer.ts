@@ -1,6 +1,9 @@
 /**
  * Outgoing mail (AUTH-2): verification, password reset and account notifications.
  *
+ * The transports. Features never call them on a request: they queue mail (mail-queue.ts), whose
+ * sender delivers each message here, in the background, with retries.
+ *
  * Two transports:
  * - `smtp`: when `smtpUrl` is set, messages go out through nodemailer over SMTP, one connection
  *   per message (no pool). URL forms:
@@ -146,7 +149,8 @@ export function maskAddress(address: string): string {
   return `${address.slice(0, 1)}***${address.slice(at)}`;
 }
 
-function validateMessage(message: MailMessage): void {
+/** Throws a TypeError for a message that must not be sent (header injection, unknown kind, sizes). */
+export function validateMessage(message: MailMessage): void {
   if (message === null || typeof message !== 'object') throw new TypeError('mail: message must be an object');
   const { to, subject, text, kind } = message;
   if (typeof to !== 'string' || /[\r\n]/.test(to)) throw new TypeError('mail: the recipient must not contain CR or LF');

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
 import { publicOriginOf, type Config } from '../config/schema.ts';
-import type { Mailer } from '../identity/mailer.ts';
+import type { MailQueue } from '../identity/mail-queue.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { Feature, Principal, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
@@ -31,7 +31,7 @@ export async function createTenancy(deps: {
   db: Db;
   kv: Kv;
   keyring: Keyring;
-  mailer: Mailer;
+  mailer: MailQueue;
   audit: AuditLog;
   logger: Logger;
   now: () => number;

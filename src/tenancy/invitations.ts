@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { normalizeEmail } from '../identity/accounts.ts';
-import type { Mailer } from '../identity/mailer.ts';
+import type { MailQueue } from '../identity/mail-queue.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
 import { lockOrg, type TenancyDeps } from './orgs.ts';
@@ -59,7 +59,7 @@ function view(r: InvitationRow, now: number): InvitationView {
 
 const COLUMNS = 'id, email, role, invited_by, expires_at, accepted_at, revoked_at, created_at';
 
-export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: string }) {
+export function createInvitations(deps: TenancyDeps & { mailer: MailQueue; origin: string }) {
   const { db, evictOrg, limits, now, mailer, origin, audit } = deps;
 
   async function orgName(database: Db, orgId: string): Promise<string> {
@@ -76,6 +76,19 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
       const expiresAt = new Date(now() + limits.invitationTtlMs);
       // The invited address is personal data: the event names the invitation, not the address.
       const event = await audit.prepare({ tenantId: orgId, action: 'invitation.created', target: { type: 'invitation', id }, data: { role } });
+      // The mail is sealed first (sealing may use the database) and queued in the invitation's
+      // transaction: both exist, or neither.
+      const name = await orgName(db, orgId);
+      const mail = await mailer.prepare({
+        to: email,
+        kind: 'invitation',
+        subject: `You are invited to ${name} on Gatehouse`,
+        text:
+          `You have been invited to join the organization "${name}" as ${role}.\n\n` +
+          `Sign in to ${origin} with this email address, then accept with:\n\n` +
+          `POST ${origin}/v1/invitations/accept\n{"token": "${token}"}\n\n` +
+          `The invitation expires at ${expiresAt.toISOString()} and works once. If you did not expect it, ignore this message.\n`,
+      });
       const invitation = await db.withTenant(orgId, async (tx) => {
         await lockOrg(tx);
         const member = await tx.query('select 1 from memberships m join users u on u.id = m.user_id where u.email = $1', [email]);
@@ -96,25 +109,10 @@ export function createInvitations(deps: TenancyDeps & { mailer: Mailer; origin: 
         const row = rows[0];
         if (!row) throw new Error('insert returned no row');
         await audit.append(tx, event);
+        await mailer.enqueue(tx, mail);
         return view(row, now());
       });
-      const name = await orgName(db, orgId);
-      try {
-        await mailer.send({
-          to: email,
-          kind: 'invitation',
-          subject: `You are invited to ${name} on Gatehouse`,
-          text:
-            `You have been invited to join the organization "${name}" as ${role}.\n\n` +
-            `Sign in to ${origin} with this email address, then accept with:\n\n` +
-            `POST ${origin}/v1/invitations/accept\n{"token": "${token}"}\n\n` +
-            `The invitation expires at ${expiresAt.toISOString()} and works once. If you did not expect it, ignore this message.\n`,
-        });
-      } catch (err) {
-        // An invitation nobody received must not linger as pending.
-        await db.withTenant(orgId, (tx) => tx.query('delete from invitations where id = $1', [id]));
-        throw err;
-      }
+      mailer.wake();
       return invitation;
     },
 

@@ -119,7 +119,12 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
       body: JSON.stringify({ email: 'newcomer@example.com', password: 'a long newcomer passphrase 2026' }),
     });
     expect(signup.status).toBe(202);
-    const outbox = run(['outbox']);
+    // The mail queue writes it in the background, at once: a few bounded reads find it.
+    let outbox = run(['outbox']);
+    for (let i = 0; i < 20 && !outbox.stdout.includes('verify-email'); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      outbox = run(['outbox']);
+    }
     expect(outbox.status, outbox.stderr).toBe(0);
     expect(outbox.stdout).toContain('verify-email');
     expect(outbox.stdout).toContain('newcomer@example.com');
@@ -155,6 +160,8 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(doctor.stdout).toMatch(/ok {4}storage: PGlite in .* in use by the running server pid \d+/);
     expect(doctor.stdout).toContain('"token": "••••••"');
     expect(doctor.stdout).toMatch(/ok {4}keyring: 1 key-encryption key version\(s\) from the key file, primary v1/);
+    // The mail queue is counted by the running server (PGlite allows one process).
+    expect(doctor.stdout).toMatch(/ok {4}mail queue: counted by the running server pid \d+: gatehouse_mail_queue_messages on its \/metrics/);
     expect(doctor.stdout).not.toContain(METRICS_TOKEN);
     expect(doctor.stdout).toContain('server.port <- env GATEHOUSE_SERVER_PORT');
 

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
@@ -33,13 +33,20 @@ export interface TestAppOptions {
   verifiers?: Verifiers;
   now?: () => number;
   logLevel?: string;
-  /** A mailer of the test's own (a real SMTP one); by default mail is captured in `mail`. */
+  /** A mail transport of the test's own (a real SMTP one); by default mail is captured in `mail`. */
   mailer?: Mailer;
   /**
    * Embedded PGlite in this data directory instead of in memory, so a second app on the same
    * directory is the same node restarted (pass the same `keyring.masterKeys` override to both).
    */
   dataDir?: string;
+  /**
+   * Mail is queued and sent in the background (src/identity/mail-queue.ts). By default each
+   * `app.inject` waits, after its answer, until the queue has delivered what is due, so tests read
+   * `mail` right after a request. `false` leaves delivery entirely to the background sender
+   * (tests of the queue itself).
+   */
+  deliverMailAfterInject?: boolean;
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -80,5 +87,20 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     verifiers: options.verifiers,
     now: options.now,
   });
+  if (options.deliverMailAfterInject !== false) deliverMailAfterInject(node.app, [node]);
   return { app: node.app, node, config, mail, logText: () => chunks.join(''), close: () => node.close() };
+}
+
+/**
+ * Makes `app.inject` resolve only once the mail queues of `nodes` delivered what the request
+ * queued (the answer itself is unchanged and was complete before): mail is read right after.
+ */
+export function deliverMailAfterInject(app: FastifyInstance, nodes: readonly Node[]): void {
+  const inject = app.inject.bind(app);
+  const patched = async (opts: InjectOptions | string) => {
+    const res = await inject(opts);
+    for (const node of nodes) await node.identity.mailer.flush();
+    return res;
+  };
+  app.inject = patched as unknown as typeof app.inject;
 }

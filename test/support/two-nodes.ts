@@ -8,6 +8,7 @@ import { startNode, type Node } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import { deliverMailAfterInject } from './app.ts';
 import { createScratchPostgresDatabase } from './pg-scratch.ts';
 import { postgresTarget, redisTarget, requireUrl } from './services.ts';
 
@@ -25,7 +26,18 @@ export interface TwoNodes {
   close: () => Promise<void>;
 }
 
-export async function startTwoNodes(options: { env?: Record<string, string>; overrides?: Record<string, unknown>; now?: () => number } = {}): Promise<TwoNodes> {
+export async function startTwoNodes(
+  options: {
+    env?: Record<string, string>;
+    overrides?: Record<string, unknown>;
+    /** false: mail is left to the background senders. */
+    deliverMailAfterInject?: boolean;
+    /** Each delivery takes this long (a slow mail server): claims of both nodes overlap more. */
+    sendDelayMs?: number;
+    /** A clock shared by both nodes: time-based limits stay exact however slowly the machine runs. */
+    now?: () => number;
+  } = {},
+): Promise<TwoNodes> {
   const scratch = await createScratchPostgresDatabase(requireUrl(pg));
   const mail: MailMessage[] = [];
   const nodes: Node[] = [];
@@ -44,8 +56,12 @@ export async function startTwoNodes(options: { env?: Record<string, string>; ove
     };
     const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir', ...(options.overrides ? { overrides: options.overrides } : {}) });
     const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-    const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
-    // A shared injected clock (when given) makes time-based limits exact however slowly the machine runs.
+    const delay = options.sendDelayMs ?? 0;
+    const send = async (m: MailMessage): Promise<void> => {
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      mail.push(m);
+    };
+    const mailer = { transport: 'outbox' as const, send, close: async () => undefined };
     const clock = options.now ? { now: options.now } : {};
     nodes.push(await startNode({ config, logger: quiet(), mailer, ...clock }));
     nodes.push(await startNode({ config, logger: quiet(), mailer, ...clock }));
@@ -55,5 +71,7 @@ export async function startTwoNodes(options: { env?: Record<string, string>; ove
   }
   const [a, b] = nodes;
   if (!a || !b) throw new Error('two nodes did not start');
+  // Mail is queued and either node may send it: a request returns once both queues delivered what is due.
+  if (options.deliverMailAfterInject !== false) for (const node of nodes) deliverMailAfterInject(node.app, nodes);
   return { a, b, mail, close };
 }
