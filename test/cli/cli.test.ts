@@ -61,7 +61,7 @@ afterAll(() => {
 });
 
 describe('gatehouse start / migrate / doctor on embedded storage', () => {
-  it('serves, refuses a second storage user clearly, stops cleanly on SIGTERM and finds its data again', async () => {
+  it('serves; first run: the printed placeholder password and a common one are refused (400 PASSWORD_COMMON), then gatehouse setup creates the operator once; refuses a second storage user clearly, stops cleanly on SIGTERM and finds its data again', async () => {
     const s = await startServer();
     started.push(s.child);
     expect(s.output()).toContain(join(work, '.gatehouse'));
