@@ -61,7 +61,7 @@ afterAll(() => {
 });
 
 describe('gatehouse start / migrate / doctor on embedded storage', () => {
-  it('serves, refuses a second storage user clearly, stops cleanly on SIGTERM and finds its data again', async () => {
+  it('serves; first run: the printed placeholder password and a common one are refused (400 PASSWORD_COMMON), then gatehouse setup creates the operator once; refuses a second storage user clearly, stops cleanly on SIGTERM and finds its data again', async () => {
     const s = await startServer();
     started.push(s.child);
     expect(s.output()).toContain(join(work, '.gatehouse'));
@@ -176,7 +176,7 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(again.stdout).toMatch(/^0 migration\(s\) applied, [1-9]\d* already applied \(pglite: /m);
   });
 
-  it('audit: exports the platform log (the operator setup is in it) and verifies the export offline; a changed byte fails', () => {
+  it('audit: exports the platform log (the operator setup is in it) and verifies the export offline: exit 3 CONSISTENT-BUT-UNPINNED without keys, exit 1 BELOW_PINNED_SIZE under --min-size; a changed byte fails', () => {
     const exported = run(['audit', 'export', '--org', 'platform']);
     expect(exported.status, exported.stderr).toBe(0);
     expect(exported.stdout).toContain('"action":"operator.setup.completed"');

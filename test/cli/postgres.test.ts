@@ -70,7 +70,7 @@ describe.skipIf(pgTarget.skipReason !== undefined)('gatehouse on PostgreSQL', ()
   });
   afterAll(async () => drop());
 
-  it('commands work beside a running node; a new data directory never gets a key of its own for sealed data', async () => {
+  it('commands work beside a running node; a new data directory never gets a key of its own for sealed data (KEYRING_MISMATCH, no key file written), nor starts with another database\'s key file (KEYRING_MISMATCH)', async () => {
     const first = await start('node-a');
     expect(first.listening, first.output).toBe(true);
     try {
