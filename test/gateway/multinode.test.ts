@@ -15,15 +15,14 @@ import { monthOf } from '../../src/gateway/metering.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
 import { mockProviders, VENDOR_KEYS } from '../support/gateway.ts';
 import { startMockVendor, type MockVendor } from '../support/mock-vendor.ts';
-import { inCi } from '../support/services.ts';
-import { hasRedisServer, startPrivateRedis, type PrivateRedis } from '../support/private-redis.ts';
+import { privateRedisSkipReason, startPrivateRedis, type PrivateService } from '../support/private-services.ts';
 import { startTwoNodes, twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
 import { signUpUser, type SignedInUser } from '../support/users.ts';
 
 const messages = [{ role: 'user' as const, content: 'Say hello.' }];
 
 const providerOverrides = (vendorUrl: string): Record<string, unknown> => ({
-  'gateway.upstream.allowedHosts': ['127.0.0.1'],
+  'gateway.upstream.allowedHosts': ['127.0.0.1:*'],
   'gateway.upstream.allowedCidrs': ['127.0.0.1/32'],
   'gateway.upstream.allowInsecureHttp': true,
   'gateway.providers': mockProviders(vendorUrl),
@@ -183,11 +182,10 @@ async function concurrentSuccesses(urls: readonly string[], key: string, count: 
   });
 });
 
-const noRedisServer = hasRedisServer() ? undefined : 'redis-server is not installed';
-const privateSkip = skip ?? (inCi ? undefined : noRedisServer);
+const privateSkip = skip ?? privateRedisSkipReason;
 
 (privateSkip ? describe.skip : describe)(`the monthly limit on two nodes when their Redis restarts without persistence${privateSkip ? `: ${privateSkip}` : ''}`, () => {
-  let redis: PrivateRedis | undefined;
+  let redis: PrivateService | undefined;
   let nodes: TwoNodes | undefined;
   let vendor: MockVendor;
   let urlA: string;
@@ -214,7 +212,7 @@ const privateSkip = skip ?? (inCi ? undefined : noRedisServer);
 
   afterAll(async () => {
     await nodes?.close();
-    await redis?.stop();
+    await redis?.close();
     await vendor?.close();
   });
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
+import { deliverMailAfterInject } from './app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { secretValues } from '../../src/config/load.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
@@ -56,7 +57,7 @@ export function embeddedSetup(vendorUrl: string, settings: Record<string, unknow
     'server.host': '127.0.0.1',
     'server.port': 0,
     'log.level': 'info',
-    'gateway.upstream.allowedHosts': ['127.0.0.1'],
+    'gateway.upstream.allowedHosts': ['127.0.0.1:*'],
     'gateway.upstream.allowedCidrs': ['127.0.0.1/32'],
     'gateway.upstream.allowInsecureHttp': true,
     // An Anthropic provider for the slow and hanging models, which the stock list routes to OpenAI only.
@@ -92,6 +93,9 @@ export async function startEmbeddedNode(setup: EmbeddedSetup, mail: MailMessage[
   const logger = createLogger({ level: config.log.level, destination, knownSecrets: () => secretValues(config) });
   const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
   const node = await startNode({ config, logger, mailer });
+  // Mail leaves the request path through the queue: deliver it after each injected request, so
+  // tests read verification codes right after signing up.
+  deliverMailAfterInject(node.app, [node]);
   try {
     await node.app.listen({ port: 0, host: '127.0.0.1' });
   } catch (err) {
