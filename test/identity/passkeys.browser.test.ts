@@ -10,28 +10,13 @@
  * refused without a recent step-up, allowed after a passkey step-up. Then a bearer token given
  * to the page in the URL fragment.
  */
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import { type Browser, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { chromiumSkipReason, freePort, launchChromium } from '../support/browser.ts';
 import { signUpUser, TEST_PASSWORD } from '../support/users.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-const skipReason = present || process.env.CI ? undefined : `${CHROMIUM} is not installed (CI installs it; locally: apt-get install chromium)`;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+const skipReason = chromiumSkipReason;
 
 type PageApi = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
@@ -46,15 +31,11 @@ type PageApi = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
   beforeAll(async () => {
     // In CI a missing browser is a failure, never a skip.
-    if (!present) throw new Error(`${CHROMIUM} is missing but CI is set: .ci/run must install chromium`);
     const port = await freePort();
     origin = `http://localhost:${port}`;
     t = await createTestApp({ overrides: { 'rateLimit.enabled': false, 'server.publicUrl': origin, 'server.port': port } });
     await t.app.listen({ host: '127.0.0.1', port });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext();
     page = await context.newPage();
     page.on('console', (m) => {

@@ -8,11 +8,12 @@
  * this server (`/docs/js/csp.js`, loaded before the bundle) turns the probe off and gives the
  * bundle's style elements the page's nonce, which the bundle itself publishes in a meta tag.
  *
- * One allowance, on this page only: style attributes (`style-src-attr 'unsafe-inline'`). The UI
- * writes them into markup it renders (highlighted code carries `--line-count: N`), so their values
- * depend on the document and no fixed list of hashes covers them. A style attribute cannot load
- * anything outside img-src/font-src nor select other elements, so it cannot read the page; style
- * elements, which could, stay nonce-only.
+ * Style attributes stay refused (no 'unsafe-inline' anywhere): the shim moves the style
+ * attributes of markup the bundle writes (innerHTML, outerHTML, insertAdjacentHTML, setAttribute,
+ * contextual fragments, imported nodes) onto the CSSOM (element.style), which a CSP does not
+ * govern, so the UI keeps its styles (the highlighter's line-number variables among them) and the
+ * browser reports no violation. `'report-sample'` puts the first characters of anything still
+ * refused into the browser's report, so a test can say what it was.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -38,12 +39,39 @@ const CSP_SHIM = `// Gatehouse: lets the reference UI run under a nonce CSP, wit
     if (String(tag).toLowerCase() === 'style') element.nonce = nonce;
     return element;
   };
+  // Style attributes in markup are refused by the CSP; the same declarations set through the
+  // CSSOM (element.style) are not. Markup the bundle writes keeps its styles under another name,
+  // applied through the CSSOM once the elements exist.
+  const HELD = 'data-gh-style';
+  const restyle = (root) => {
+    if (root.getAttribute && root.hasAttribute(HELD)) { root.style.cssText = root.getAttribute(HELD); root.removeAttribute(HELD); }
+    if (root.querySelectorAll) for (const el of root.querySelectorAll('[' + HELD + ']')) { el.style.cssText = el.getAttribute(HELD); el.removeAttribute(HELD); }
+  };
+  const hold = (html) => String(html).replace(/(<[^>]*?\\s)style=/gi, '$1' + HELD + '=');
+  for (const [proto, prop] of [[Element.prototype, 'innerHTML'], [Element.prototype, 'outerHTML'], [ShadowRoot.prototype, 'innerHTML']]) {
+    const desc = Object.getOwnPropertyDescriptor(proto, prop);
+    if (!desc || !desc.set) continue;
+    Object.defineProperty(proto, prop, { ...desc, set(html) { const parent = prop === 'outerHTML' ? this.parentNode : this; desc.set.call(this, hold(html)); if (parent) restyle(parent); } });
+  }
+  const insertAdjacentHTML = Element.prototype.insertAdjacentHTML;
+  Element.prototype.insertAdjacentHTML = function (where, html) { insertAdjacentHTML.call(this, where, hold(html)); restyle(this.parentNode || this); };
+  const contextual = Range.prototype.createContextualFragment;
+  Range.prototype.createContextualFragment = function (html) { const fragment = contextual.call(this, hold(html)); restyle(fragment); return fragment; };
+  const parse = DOMParser.prototype.parseFromString;
+  DOMParser.prototype.parseFromString = function (text, type) { return parse.call(this, type === 'text/html' ? hold(text) : text, type); };
+  const importNode = Document.prototype.importNode;
+  Document.prototype.importNode = function (node, deep) { const copy = importNode.call(this, node, deep); restyle(copy); return copy; };
+  const setAttribute = Element.prototype.setAttribute;
+  Element.prototype.setAttribute = function (name, value) {
+    if (String(name).toLowerCase() === 'style') { this.style.cssText = String(value); return; }
+    return setAttribute.call(this, name, value);
+  };
 })();
 `;
 
 /** The docs page's CSP for one response. */
 export function docsCsp(nonce: string): string {
-  return `default-src 'none'; script-src 'self' 'nonce-${nonce}'; style-src 'self' 'nonce-${nonce}'; style-src-elem 'self' 'nonce-${nonce}'; style-src-attr 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`;
+  return `default-src 'none'; script-src 'self' 'nonce-${nonce}'; style-src 'self' 'nonce-${nonce}' 'report-sample'; style-src-elem 'self' 'nonce-${nonce}'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`;
 }
 
 /** A nonce of 128 random bits, hex. */
@@ -108,7 +136,9 @@ export async function registerDocsUi(app: FastifyInstance, record: RecordUiRoute
       return reply.send(page);
     };
     for (const url of ['/docs', '/docs/', '/docs/js/scalar.js']) docs.get(url, { schema: { hide: true } }, serveUi);
-    docs.get('/docs/js/csp.js', { schema: { hide: true } }, async (_request, reply) => reply.type('application/javascript; charset=utf-8').send(CSP_SHIM));
+    docs.get('/docs/js/csp.js', { schema: { hide: true } }, async (_request, reply) =>
+      reply.type('application/javascript; charset=utf-8').header('content-security-policy', docsCsp(freshNonce())).send(CSP_SHIM),
+    );
     docs.get('/favicon.ico', { schema: { hide: true } }, async (_request, reply) =>
       reply.type('image/x-icon').header('cache-control', 'public, max-age=86400').send(FAVICON),
     );
