@@ -1,10 +1,11 @@
 /**
  * The composition root: every feature the server serves, in one list.
- * It lives outside src/server so that server/, store/, crypto/ and config/ never import a feature.
+ * It lives outside src/server so that server/, store/, crypto/ and config/ never import a feature
+ * (enforced by the layer rules in eslint.config.js; test/architecture/ proves they fire and that
+ * src/ has no import cycle).
  *
  * src/keyring is infrastructure like src/store (it imports store, crypto and the route types,
- * never a feature); its one
- * route, the JWKS, is served as a feature listed here.
+ * never a feature); its one route, the JWKS, is served as a feature listed here.
  */
 import { keyringFeature } from './keyring/routes.ts';
 import { opsFeature } from './ops/routes.ts';

@@ -2,7 +2,7 @@
  * The offline verifier's report as text (AUDIT-3): what the file holds, what was proven and what
  * was not, and a last line that starts with the verdict (verify-pins.ts).
  */
-import type { VerifyReport } from './verify.ts';
+import type { VerifyReport } from './verify-types.ts';
 
 /** The last line: the verdict word, then what it covers or the problem. */
 function verdictLine(report: VerifyReport): string {

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Metric } from 'prom-client';
-import type { AuditLog } from '../audit/log.ts';
+import type { AuditLog } from '../audit/index.ts';
 import type { Config } from '../config/schema.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import { createBreakerMetrics } from '../server/metrics.ts';
@@ -13,7 +13,7 @@ import type { Feature, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import { createEvictionPublisher } from '../store/kv/evictions.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { isUuid, TENANCY_EVICT_CHANNEL } from '../tenancy/authority.ts';
+import { isUuid, TENANCY_EVICT_CHANNEL } from '../tenancy/index.ts';
 import { createApiKeys, type ApiKeys } from './keys.ts';
 import { newNodeId } from './loop.ts';
 import { createInflightCalls, type InflightCalls } from './inflight.ts';

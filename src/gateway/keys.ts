@@ -16,7 +16,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { AuditLog } from '../audit/log.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { AppError } from '../server/errors.ts';
 import type { Principal } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';

@@ -20,7 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditLog } from '../audit/log.ts';
+import type { AuditLog } from '../audit/index.ts';
 import type { PlatformProviderConfig } from '../config/gateway.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import { AppError } from '../server/errors.ts';

@@ -36,7 +36,7 @@ import {
 } from './passwords.ts';
 import { hashToken, type IssuedTokens, type SessionContext, type Sessions } from './sessions.ts';
 import { accountKey, createLoginThrottle } from './throttle.ts';
-import type { AuditAction } from '../audit/actions.ts';
+import type { IdentityAudit } from './identity-audit.ts';
 
 export interface AccountsDeps {
   db: Db;
@@ -56,8 +56,7 @@ export interface AccountsDeps {
   audit?: IdentityAudit;
 }
 
-/** An account event for the platform audit log: the subject user (null when unknown), non-personal details. */
-export type IdentityAudit = (action: AuditAction, subjectUserId: string | null, data?: Record<string, string | number | boolean | null>) => Promise<void>;
+export type { IdentityAudit } from './identity-audit.ts';
 
 /**
  * Hooks run around account deletion: `check` may refuse it (nothing is changed yet), `cleanup`

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import type { IdentityAudit } from './accounts.ts';
+import type { IdentityAudit } from './identity-audit.ts';
 import { normalizeEmail } from './accounts.ts';
 import type { MailQueue } from './mail-queue.ts';
 import type { Mfa } from './mfa.ts';

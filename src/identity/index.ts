@@ -3,7 +3,7 @@
  */
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { AuditLog } from '../audit/log.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { publicOriginOf, type Config } from '../config/schema.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
@@ -22,6 +22,10 @@ import { createPasskeys, PASSKEY_ERROR_CODES, type Passkeys } from './passkeys.t
 import { createIdentityFeature } from './routes.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { createSocial, type Social } from './social.ts';
+
+// What other features use of identity (they import it only from here; eslint.config.js).
+export { normalizeEmail } from './accounts.ts';
+export type { MailQueue } from './mail-queue.ts';
 
 export interface Identity {
   feature: Feature;

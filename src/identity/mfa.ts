@@ -23,7 +23,7 @@ import { AppError } from '../server/errors.ts';
 import type { SealedColumn } from '../server/route.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import type { IdentityAudit } from './accounts.ts';
+import type { IdentityAudit } from './identity-audit.ts';
 import { mailAccountOwner, type Mailer } from './mailer.ts';
 import type { AuthenticationResponse, Passkeys } from './passkeys.ts';
 import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.ts';

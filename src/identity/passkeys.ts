@@ -31,7 +31,7 @@ import type { Config } from '../config/schema.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import type { IdentityAudit } from './accounts.ts';
+import type { IdentityAudit } from './identity-audit.ts';
 import { mailAccountOwner, type Mailer } from './mailer.ts';
 
 /** @simplewebauthn/server (about 5 MB of heap), loaded by the first passkey ceremony, not by every node. */

@@ -9,7 +9,7 @@
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { IdentityAudit } from './accounts.ts';
+import type { IdentityAudit } from './identity-audit.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';

@@ -25,6 +25,7 @@ import { registerCors } from './edge/cors.ts';
 import { registerDocsUi } from './edge/docs-ui.ts';
 import { registerSecurityHeaders } from './edge/headers.ts';
 import { registerJsonBodyParser } from './edge/json-body.ts';
+import { keepRawBody } from './edge/raw-body.ts';
 import { httpsOptions } from './edge/tls.ts';
 import { validatorCompiler } from './edge/validation.ts';
 import { AppError, errorBody, errorCodeInfo, registerErrorCodes } from './errors.ts';
@@ -67,6 +68,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined;
     authority: Authority | undefined;
+    /** The exact body bytes, only on routes that declare `rawBody: true` (edge/raw-body.ts). */
+    rawBody: Buffer | undefined;
   }
   interface FastifyInstance {
     gatehouse: { services: Services; routes: RouteMeta[]; metrics: HttpMetrics };
@@ -219,6 +222,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.decorate('gatehouse', { services, routes, metrics });
   app.decorateRequest('principal', undefined);
   app.decorateRequest('authority', undefined);
+  app.decorateRequest('rawBody', undefined);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerJsonBodyParser(app, config.server.maxJsonDepth);
@@ -373,6 +377,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       method: route.method,
       url: route.url,
       ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
+      ...(route.rawBody ? { preParsing: keepRawBody(route.bodyLimit ?? config.server.bodyLimitBytes) } : {}),
       config: { gatehouse: meta },
       schema: {
         summary: route.summary,

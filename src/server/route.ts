@@ -127,6 +127,12 @@ export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
   schema: S;
   /** Overrides server.bodyLimitBytes for this route. */
   bodyLimit?: number;
+  /**
+   * Keeps the exact body bytes as `request.rawBody` (a Buffer) beside the parsed JSON, for a
+   * signature over the bytes as sent (an HMAC). Within the same body limit; routes without it
+   * keep no copy.
+   */
+  rawBody?: true;
   /** Hidden from OpenAPI (never from the guard table). */
   hidden?: boolean;
   /**
@@ -201,6 +207,7 @@ export function validateRoute(route: Partial<RouteDef> & { method?: string; url?
   if (route.method && BODY_METHODS.has(route.method as HttpMethod) && !route.schema.body) {
     return `route ${name} declares no body schema`;
   }
+  if (route.rawBody && !(route.method && BODY_METHODS.has(route.method as HttpMethod))) return `route ${name} keeps a raw body but takes none`;
   if (route.url?.includes(':') && !route.schema.params) return `route ${name} declares no params schema`;
   if (route.guard.kind === 'public' && route.permission !== null) return `route ${name} is public but declares a permission`;
   if (route.unmetered && (route.guard.kind !== 'public' || route.method !== 'GET')) return `route ${name} is unmetered but not a public GET`;

@@ -11,7 +11,7 @@
  */
 import { PGlite, parse, protocol, type Results, type Transaction } from '@electric-sql/pglite';
 import { APP_ROLE, TENANT_SETTING, USER_SETTING, type Db, type Queryable, type QueryResult } from './db-types.ts';
-import { assertNotInTransaction, assertTenantId, runTransactionCallback } from './index.ts';
+import { assertNotInTransaction, assertTenantId, runTransactionCallback } from './adapter-rules.ts';
 import { runMigrations, type MigrationSession } from './migrate.ts';
 import { prepareValue } from './pg-values.ts';
 import { initialiseDataDir, PGLITE_START_PARAMS } from './pglite-initdb.ts';

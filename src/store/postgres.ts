@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
  */
 import pg from 'pg';
 import { APP_ROLE, TENANT_SETTING, USER_SETTING, type Db, type Queryable, type QueryResult } from './db-types.ts';
-import { assertNotInTransaction, assertTenantId, runTransactionCallback } from './index.ts';
+import { assertNotInTransaction, assertTenantId, runTransactionCallback } from './adapter-rules.ts';
 import { MIGRATION_LOCK_KEY, runMigrations, type MigrationSession } from './migrate.ts';
 
 export interface PostgresDbOptions {

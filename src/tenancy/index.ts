@@ -3,9 +3,9 @@
  * declares a permission.
  */
 import type { Logger } from 'pino';
-import type { AuditLog } from '../audit/log.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { publicOriginOf, type Config } from '../config/schema.ts';
-import type { MailQueue } from '../identity/mail-queue.ts';
+import type { MailQueue } from '../identity/index.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { Feature, Principal, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
@@ -15,6 +15,10 @@ import { createInvitations, type Invitations } from './invitations.ts';
 import { createOrgs, type Orgs, type TenancyDeps } from './orgs.ts';
 import { createTenancyFeature } from './routes.ts';
 import { createWorkspaces, type Workspaces } from './workspaces.ts';
+
+// What other features use of tenancy (they import it only from here; eslint.config.js).
+export { isUuid, TENANCY_EVICT_CHANNEL } from './authority.ts';
+export { canGrant, isRole, type Role } from './permissions.ts';
 
 export interface Tenancy {
   feature: Feature;

@@ -7,8 +7,7 @@
  * so no query ever looks across tenants for a token.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { normalizeEmail } from '../identity/accounts.ts';
-import type { MailQueue } from '../identity/mail-queue.ts';
+import { normalizeEmail, type MailQueue } from '../identity/index.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
 import { lockOrg, type TenancyDeps } from './orgs.ts';

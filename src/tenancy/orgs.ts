@@ -4,7 +4,7 @@
  * is the one the change commits against (an org can never end without an owner).
  */
 import { randomUUID } from 'node:crypto';
-import type { AuditLog } from '../audit/log.ts';
+import type { AuditLog } from '../audit/index.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db, Queryable } from '../store/db-types.ts';

@@ -3,7 +3,7 @@
  * sign-in policy accounts run ("this org requires SSO") and the cleanup account deletion runs.
  */
 import type { Logger } from 'pino';
-import type { AuditLog } from '../../audit/log.ts';
+import type { AuditLog } from '../../audit/index.ts';
 import { publicOriginOf, type Config } from '../../config/schema.ts';
 import type { Keyring } from '../../keyring/keyring.ts';
 import type { Feature } from '../../server/route.ts';

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { httpUrlSchema } from '../../config/url.ts';
 import { AppError } from '../../server/errors.ts';
 import { defineRoute, type Authority, type Feature, type Principal } from '../../server/route.ts';
-import { isRole, type Role } from '../../tenancy/permissions.ts';
+import { isRole, type Role } from '../../tenancy/index.ts';
 import { DEVICE_COOKIE } from '../devices.ts';
 import type { SecondFactorRequired, SignedIn } from '../accounts.ts';
 import { cookieResponse, signedInReply, tokensResponse } from '../routes.ts';
