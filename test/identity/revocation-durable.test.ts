@@ -16,7 +16,7 @@ import { startNode, type Node } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
 import { createLogger } from '../../src/server/logger.ts';
-import { createTestApp } from '../support/app.ts';
+import { createTestApp, deliverMailAfterInject } from '../support/app.ts';
 import { signUpUser, TEST_PASSWORD, type SignedInUser } from '../support/users.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gh-revocation-'));
@@ -32,7 +32,10 @@ async function startOnDataDir(): Promise<Node> {
   });
   const logger = createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
-  return startNode({ config, logger, mailer });
+  const node = await startNode({ config, logger, mailer });
+  // Mail is queued off the request path: deliver it after each injected request.
+  deliverMailAfterInject(node.app, [node]);
+  return node;
 }
 
 afterAll(async () => {
