@@ -60,7 +60,7 @@ interface Violation {
 
   const violations = (): Promise<Violation[]> => page.evaluate(() => (window as unknown as { cspViolations: Violation[] }).cspViolations);
 
-  it('loads under its nonce CSP (no unsafe-inline) with zero violations, also after opening a section', async () => {
+  it('loads under its nonce CSP with zero violations, also after opening a section, and no unsafe-inline in it', async () => {
     const res = await page.goto(`${origin}/docs/`, { waitUntil: 'networkidle' });
     expect(res?.status()).toBe(200);
     const csp = String(res?.headers()['content-security-policy']);
