@@ -2,41 +2,37 @@
  * The HTTP client for upstream AI providers: an undici `Agent` (keep-alive pooling, connect
  * timeout) whose connector refuses what an SSRF would need.
  *
- * Two checks, both inside the connector so that no code path can skip them:
+ * Two checks, both inside the connector so that no code path can skip them (src/net/egress.ts):
  * 1. before any DNS: the URL's scheme (`https:` unless plain http is allowed), host and port (an
  *    operator allowlist of exact names or `*.suffix` patterns, each with its ports: 443 by default);
  * 2. after DNS, in the socket's `lookup`: every address the name resolved to must be public unless
- *    it falls in an operator-allowed CIDR. The check sits where the socket gets its address, so a
- *    name that resolves to a public address for a pre-check and to 169.254.169.254 for the
- *    connection (DNS rebinding) still fails: there is only one resolution, and it is the checked one.
+ *    it falls in an operator-allowed CIDR, so DNS rebinding to a private address fails too.
  *
- * Redirects are not followed (undici's default), so a 30x cannot lead elsewhere either.
+ * This file maps the egress refusals to the gateway's error codes. Redirects are not followed
+ * (undici's default), so a 30x cannot lead elsewhere either.
  */
-import { promises as dnsPromises, type LookupAddress, type LookupOptions } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
-import { Agent, buildConnector } from 'undici';
-import { checkCidr, checkHostPattern, normalizeHost, parseHostEntry, type HostEntry } from '../config/gateway.ts';
+import { Agent } from 'undici';
+import {
+  compileEgressPolicy,
+  createGuardedConnector,
+  refuseEgressTarget,
+  type EgressPolicy,
+  type EgressRefusalReason,
+  type EgressRefusedError,
+  type EgressResolver,
+} from '../net/egress.ts';
+import type { GatewayErrorCode } from './error-codes.ts';
 import { GatewayError } from './errors.ts';
 
-// The pure checks live with the config schema, which validates the allowlist with them.
-export { checkCidr, checkHostPattern, parseHostEntry };
+// The pure checks live with the config schema and in net/egress; re-exported for the gateway's callers.
+export { checkCidr, checkHostPattern, parseHostEntry } from '../config/gateway.ts';
+export { createAddressCheck, effectivePort, isHostAllowed, isHostPortAllowed } from '../net/egress.ts';
 
 /** Which upstreams may be reached. */
-export interface UpstreamPolicy {
-  /**
-   * Exact hostnames or IP literals (`api.openai.com`, `127.0.0.1`), or `*.suffix` patterns
-   * (`*.openai.azure.com` matches any name below it, not the suffix itself), each with an optional
-   * `:port` or `:*`; without one only the scheme's default port (443, or 80 for http) is allowed.
-   */
-  allowedHosts: readonly string[];
-  /** CIDRs (or single addresses) that are allowed even though they are private or reserved, e.g. `10.0.5.0/24` for an in-house model server. */
-  allowedCidrs?: readonly string[];
-  /** Allow `http:` base URLs. Off by default: vendor keys would cross the network in clear. */
-  allowInsecureHttp?: boolean;
-}
+export type UpstreamPolicy = EgressPolicy;
 
 /** Resolves a hostname to all its addresses (injectable for tests; `dns.lookup` by default). */
-export type UpstreamResolver = (hostname: string) => Promise<readonly { address: string; family: number }[]>;
+export type UpstreamResolver = EgressResolver;
 
 export interface UpstreamAgentOptions extends UpstreamPolicy {
   /** TCP (and TLS) connect timeout. Default 5000 ms. */
@@ -48,190 +44,19 @@ export interface UpstreamAgentOptions extends UpstreamPolicy {
   resolve?: UpstreamResolver;
 }
 
-// Ranges no upstream needs to be in: loopback, private, link-local (cloud metadata at
-// 169.254.169.254), CGNAT, documentation, benchmarking, multicast, reserved.
-const DENIED_IPV4: readonly [string, number][] = [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.88.99.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-];
-const DENIED_IPV6: readonly [string, number][] = [
-  ['::', 128], // unspecified
-  ['::1', 128], // loopback
-  ['100::', 64], // discard
-  ['2001::', 32], // Teredo: hides an IPv4 address we cannot check
-  ['2001:10::', 28], // ORCHID
-  ['2001:db8::', 32], // documentation
-  ['64:ff9b:1::', 48], // local-use NAT64
-  ['fc00::', 7], // unique local
-  ['fe80::', 10], // link-local
-  ['fec0::', 10], // site-local (deprecated)
-  ['ff00::', 8], // multicast
-];
+// Where the gateway's settings live, named in the TypeError a bad allowlist entry throws at startup.
+const CONFIG_PATH = 'gateway.upstream';
 
-const DENIED = new BlockList();
-for (const [net, prefix] of DENIED_IPV4) DENIED.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of DENIED_IPV6) DENIED.addSubnet(net, prefix, 'ipv6');
+const GATEWAY_CODE_OF: Record<EgressRefusalReason, GatewayErrorCode> = {
+  SCHEME_NOT_ALLOWED: 'UPSTREAM_SCHEME_NOT_ALLOWED',
+  HOST_NOT_ALLOWED: 'UPSTREAM_HOST_NOT_ALLOWED',
+  PORT_NOT_ALLOWED: 'UPSTREAM_PORT_NOT_ALLOWED',
+  PRIVATE_ADDRESS: 'UPSTREAM_ADDRESS_NOT_ALLOWED',
+};
 
-/** The port a URL or connection goes to: its explicit port, else the scheme's default. */
-export function effectivePort(protocol: string, port: string | number | undefined): number {
-  const explicit = typeof port === 'number' ? port : port === undefined || port === '' ? Number.NaN : Number(port);
-  if (Number.isInteger(explicit) && explicit > 0) return explicit;
-  return protocol === 'http:' ? 80 : 443;
-}
-
-function hostMatches(host: string, pattern: string): boolean {
-  if (pattern.startsWith('*.')) {
-    const suffix = pattern.slice(1); // '.example.com'
-    return host.length > suffix.length && host.endsWith(suffix);
-  }
-  return pattern === host || (isIP(pattern) === 6 && isIP(host) === 6 && sameIpv6(pattern, host));
-}
-
-function portMatches(port: number, rule: HostEntry['port'], defaultPort: number): boolean {
-  return rule === '*' || port === (rule ?? defaultPort);
-}
-
-function entriesOf(allowedHosts: readonly string[]): HostEntry[] {
-  return allowedHosts.map((e) => parseHostEntry(e)).filter((e): e is HostEntry => e !== null);
-}
-
-/**
- * True when `hostname` matches an allowlist entry (the port aside).
- * @example isHostAllowed('myres.openai.azure.com', ['*.openai.azure.com']) // true
- */
-export function isHostAllowed(hostname: string, allowedHosts: readonly string[]): boolean {
-  const host = normalizeHost(hostname);
-  return host !== '' && entriesOf(allowedHosts).some((e) => hostMatches(host, e.host));
-}
-
-/**
- * True when one allowlist entry matches both `hostname` and `port`. An entry without a port
- * allows only `defaultPort` (443 for https, 80 for http).
- * @example isHostPortAllowed('api.openai.com', 8443, ['api.openai.com'], 443) // false
- */
-export function isHostPortAllowed(hostname: string, port: number, allowedHosts: readonly string[], defaultPort = 443): boolean {
-  const host = normalizeHost(hostname);
-  return host !== '' && entriesOf(allowedHosts).some((e) => hostMatches(host, e.host) && portMatches(port, e.port, defaultPort));
-}
-
-/** The eight 16-bit groups of an IPv6 address (zone id removed), or null. */
-function parseIpv6(text: string): number[] | null {
-  const address = text.split('%')[0] ?? '';
-  if (isIP(address) !== 6) return null;
-  const toGroups = (part: string): number[] => {
-    if (part === '') return [];
-    const groups: number[] = [];
-    for (const piece of part.split(':')) {
-      if (piece.includes('.')) {
-        const octets = piece.split('.').map(Number);
-        groups.push((((octets[0] ?? 0) << 8) | (octets[1] ?? 0)) >>> 0, (((octets[2] ?? 0) << 8) | (octets[3] ?? 0)) >>> 0);
-      } else {
-        groups.push(Number.parseInt(piece, 16));
-      }
-    }
-    return groups;
-  };
-  const halves = address.split('::');
-  const head = toGroups(halves[0] ?? '');
-  if (halves.length === 1) return head.length === 8 ? head : null;
-  const tail = toGroups(halves[1] ?? '');
-  const zeros = 8 - head.length - tail.length;
-  if (zeros < 0) return null;
-  return [...head, ...new Array<number>(zeros).fill(0), ...tail];
-}
-
-function sameIpv6(a: string, b: string): boolean {
-  const ga = parseIpv6(a);
-  const gb = parseIpv6(b);
-  return ga !== null && gb !== null && ga.every((g, i) => g === gb[i]);
-}
-
-function ipv4FromGroups(high: number, low: number): string {
-  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
-}
-
-/**
- * The IPv4 address an IPv6 address carries, for the forms that route to it: IPv4-mapped
- * (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:AABB:CCDD::).
- */
-function embeddedIpv4(groups: readonly number[]): string | null {
-  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
-  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0xffff || (g5 === 0 && (g6 !== 0 || g7 > 1)))) {
-    return ipv4FromGroups(g6, g7);
-  }
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return ipv4FromGroups(g6, g7);
-  if (g0 === 0x2002) return ipv4FromGroups(g1, g2);
-  return null;
-}
-
-function buildAllowList(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const problem = checkCidr(cidr);
-    if (problem) throw new TypeError(`gateway.upstream.allowedCidrs: "${cidr}": ${problem}`);
-    const [address = '', prefixText] = cidr.trim().split('/');
-    const type = isIP(address) === 4 ? 'ipv4' : 'ipv6';
-    if (prefixText === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, Number(prefixText), type);
-  }
-  return list;
-}
-
-/**
- * A compiled address check: true when a connection to `address` is allowed. An IPv6 address that
- * carries an IPv4 address is judged on both, so ::ffff:127.0.0.1 is loopback.
- */
-export function createAddressCheck(allowedCidrs: readonly string[] = []): (address: string) => boolean {
-  const allowed = buildAllowList(allowedCidrs);
-  const passes = (address: string, type: 'ipv4' | 'ipv6'): boolean => allowed.check(address, type) || !DENIED.check(address, type);
-  return (raw: string) => {
-    const address = raw.split('%')[0] ?? '';
-    const family = isIP(address);
-    if (family === 4) return passes(address, 'ipv4');
-    if (family !== 6) return false;
-    if (!passes(address, 'ipv6')) return false;
-    const groups = parseIpv6(address);
-    if (groups === null) return false;
-    const v4 = embeddedIpv4(groups);
-    return v4 === null || passes(v4, 'ipv4');
-  };
-}
-
-/** Validates a policy once, at startup: bad entries are configuration errors, not request errors. */
-function compilePolicy(policy: UpstreamPolicy): { hosts: readonly string[]; addressAllowed: (address: string) => boolean; allowHttp: boolean } {
-  for (const host of policy.allowedHosts) {
-    const problem = checkHostPattern(host);
-    if (problem) throw new TypeError(`gateway.upstream.allowedHosts: "${host}": ${problem}`);
-  }
-  return {
-    hosts: [...policy.allowedHosts],
-    addressAllowed: createAddressCheck(policy.allowedCidrs ?? []),
-    allowHttp: policy.allowInsecureHttp === true,
-  };
-}
-
-function refuseTarget(protocol: string, hostname: string, port: string | number | undefined, compiled: ReturnType<typeof compilePolicy>): GatewayError | null {
-  if (protocol !== 'https:' && !(protocol === 'http:' && compiled.allowHttp)) return new GatewayError('UPSTREAM_SCHEME_NOT_ALLOWED');
-  if (!isHostAllowed(hostname, compiled.hosts)) return new GatewayError('UPSTREAM_HOST_NOT_ALLOWED');
-  // A tenant may not reach another service on an allowed host by naming another port.
-  if (!isHostPortAllowed(hostname, effectivePort(protocol, port), compiled.hosts, effectivePort(protocol, undefined))) return new GatewayError('UPSTREAM_PORT_NOT_ALLOWED');
-  const host = normalizeHost(hostname);
-  // An IP literal never reaches `lookup`, so its address is checked here.
-  if (isIP(host) !== 0 && !compiled.addressAllowed(host)) return new GatewayError('UPSTREAM_ADDRESS_NOT_ALLOWED');
-  return null;
+/** The gateway's answer to an egress refusal (502 with the UPSTREAM_*_NOT_ALLOWED code). */
+function toGatewayError(refusal: EgressRefusedError): GatewayError {
+  return new GatewayError(GATEWAY_CODE_OF[refusal.code]);
 }
 
 /**
@@ -240,66 +65,8 @@ function refuseTarget(protocol: string, hostname: string, port: string | number 
  * @example assertUpstreamUrlAllowed(new URL(provider.baseUrl), policy)
  */
 export function assertUpstreamUrlAllowed(url: URL, policy: UpstreamPolicy): void {
-  const refusal = refuseTarget(url.protocol, url.hostname, url.port, compilePolicy(policy));
-  if (refusal) throw refusal;
-}
-
-type NetLookup = (
-  hostname: string,
-  options: LookupOptions,
-  callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
-) => void;
-
-const defaultResolver: UpstreamResolver = (hostname) => dnsPromises.lookup(hostname, { all: true, order: 'verbatim' });
-
-/** A `lookup` for net.connect that resolves once and refuses when any address is not allowed. */
-function createGuardedLookup(resolve: UpstreamResolver, addressAllowed: (address: string) => boolean): NetLookup {
-  return (hostname, options, callback) => {
-    resolve(hostname).then(
-      (found) => {
-        const wanted = options.family === 4 || options.family === 6 ? found.filter((a) => a.family === options.family) : [...found];
-        if (wanted.length === 0) {
-          const err: NodeJS.ErrnoException = new Error(`no address for ${hostname}`);
-          err.code = 'ENOTFOUND';
-          callback(err, '');
-          return;
-        }
-        // Refuse if any address is refused rather than filtering: a name that mixes public and
-        // private answers is either misconfigured or hostile.
-        if (!wanted.every((a) => addressAllowed(a.address))) {
-          callback(new GatewayError('UPSTREAM_ADDRESS_NOT_ALLOWED'), '');
-          return;
-        }
-        const addresses: LookupAddress[] = wanted.map((a) => ({ address: a.address, family: a.family }));
-        const first = addresses[0] as LookupAddress;
-        if (options.all === true) callback(null, addresses);
-        else callback(null, first.address, first.family);
-      },
-      (err: unknown) => callback(err instanceof Error ? (err as NodeJS.ErrnoException) : new Error('DNS lookup failed'), ''),
-    );
-  };
-}
-
-/**
- * An undici Agent for calls to a host an org or operator typed in (an identity provider's issuer):
- * any host name, but every address it resolves to, and any IP literal, must be public: loopback,
- * private, link-local (cloud metadata), CGNAT and the other ranges an upstream may not use are
- * refused at connect time, after DNS, so a name that points inside cannot reach in.
- * @example const agent = createPublicAddressAgent(); await fetch(url, { dispatcher: agent })
- */
-export function createPublicAddressAgent(options: { resolve?: UpstreamResolver; connectTimeoutMs?: number } = {}): Agent {
-  const addressAllowed = createAddressCheck([]);
-  const lookup = createGuardedLookup(options.resolve ?? defaultResolver, addressAllowed);
-  const connect = buildConnector({ timeout: options.connectTimeoutMs ?? 5_000, lookup });
-  const guardedConnect: buildConnector.connector = (connectOptions, callback) => {
-    const host = normalizeHost(connectOptions.hostname);
-    if (isIP(host) !== 0 && !addressAllowed(host)) {
-      process.nextTick(() => callback(new GatewayError('UPSTREAM_ADDRESS_NOT_ALLOWED'), null));
-      return;
-    }
-    connect(connectOptions, callback);
-  };
-  return new Agent({ connect: guardedConnect, keepAliveTimeout: 10_000, connections: 16, pipelining: 1 });
+  const refusal = refuseEgressTarget(url.protocol, url.hostname, url.port, compileEgressPolicy(policy, CONFIG_PATH));
+  if (refusal) throw toGatewayError(refusal);
 }
 
 /**
@@ -308,20 +75,16 @@ export function createPublicAddressAgent(options: { resolve?: UpstreamResolver; 
  * @example const agent = createUpstreamAgent({ allowedHosts: ['api.openai.com', '*.openai.azure.com'] })
  */
 export function createUpstreamAgent(options: UpstreamAgentOptions): Agent {
-  const compiled = compilePolicy(options);
-  const lookup = createGuardedLookup(options.resolve ?? defaultResolver, compiled.addressAllowed);
-  const connect = buildConnector({ timeout: options.connectTimeoutMs ?? 5_000, lookup });
-  const guardedConnect: buildConnector.connector = (connectOptions, callback) => {
-    const refusal = refuseTarget(connectOptions.protocol, connectOptions.hostname, connectOptions.port, compiled);
-    if (refusal) {
-      // Asynchronously, as a socket error would be: undici expects the callback after return.
-      process.nextTick(() => callback(refusal, null));
-      return;
-    }
-    connect(connectOptions, callback);
-  };
+  const compiled = compileEgressPolicy(options, CONFIG_PATH);
+  const connect = createGuardedConnector({
+    refuseTarget: (protocol, hostname, port) => refuseEgressTarget(protocol, hostname, port, compiled),
+    addressAllowed: compiled.addressAllowed,
+    refusalError: toGatewayError,
+    ...(options.resolve ? { resolve: options.resolve } : {}),
+    ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+  });
   return new Agent({
-    connect: guardedConnect,
+    connect,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000,
     keepAliveMaxTimeout: Math.max(options.keepAliveTimeoutMs ?? 10_000, 60_000),
     connections: options.maxConnectionsPerOrigin === undefined ? 256 : options.maxConnectionsPerOrigin,

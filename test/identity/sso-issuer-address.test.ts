@@ -6,7 +6,7 @@
  * resolved address at connect time. Each test names the address the attack aims at.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { UpstreamResolver } from '../../src/gateway/upstream.ts';
+import type { EgressResolver } from '../../src/net/egress.ts';
 import { createOidcProtocol, type OidcConnection } from '../../src/identity/federation/oidc.ts';
 import { SSO_ERROR_CODES } from '../../src/identity/federation/routes.ts';
 import { registerErrorCodes } from '../../src/server/errors.ts';
@@ -22,7 +22,7 @@ function connection(issuer: string): OidcConnection {
 }
 
 /** A resolver that answers one address for every name, and records what it was asked. */
-function resolverTo(address: string): { resolve: UpstreamResolver; asked: string[] } {
+function resolverTo(address: string): { resolve: EgressResolver; asked: string[] } {
   const asked: string[] = [];
   return {
     asked,
@@ -61,7 +61,7 @@ describe('OIDC issuer addresses are checked after DNS', () => {
       const dns = resolverTo(address);
       const refusal = await refusalOf('https://idp.attacker.example/', dns);
       expect(refusal.code).toBe('SSO_IDP_UNAVAILABLE');
-      expect(refusal.causes).toContain('UPSTREAM_ADDRESS_NOT_ALLOWED');
+      expect(refusal.causes).toContain('PRIVATE_ADDRESS');
       expect(dns.asked).toEqual(['idp.attacker.example']);
     });
   }
@@ -70,7 +70,7 @@ describe('OIDC issuer addresses are checked after DNS', () => {
     const dns = resolverTo('203.0.113.9');
     const refusal = await refusalOf('https://169.254.169.254/', dns);
     expect(refusal.code).toBe('SSO_IDP_UNAVAILABLE');
-    expect(refusal.causes).toContain('UPSTREAM_ADDRESS_NOT_ALLOWED');
+    expect(refusal.causes).toContain('PRIVATE_ADDRESS');
     expect(dns.asked).toEqual([]);
   });
 });

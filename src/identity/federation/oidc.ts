@@ -6,9 +6,7 @@
  */
 import * as oidc from 'openid-client';
 import { fetch as undiciFetch } from 'undici';
-// The egress check belongs in net/ (it throws GatewayError today), not behind gateway's index.ts.
-// eslint-disable-next-line no-restricted-imports -- moves in the module split (issue 17)
-import { createPublicAddressAgent, type UpstreamResolver } from '../../gateway/upstream.ts';
+import { createPublicAddressAgent, type EgressResolver } from '../../net/egress.ts';
 import { AppError } from '../../server/errors.ts';
 import type { Kv } from '../../store/kv/types.ts';
 import { hashToken } from '../sessions.ts';
@@ -53,7 +51,7 @@ export function createOidcProtocol(deps: {
   allowInsecureRequests: boolean;
   now: () => number;
   /** DNS for the issuer's host (tests); the system resolver by default. */
-  resolve?: UpstreamResolver;
+  resolve?: EgressResolver;
 }) {
   const { kv, signer, publicOrigin, stateTtlMs, now } = deps;
   const clients = new Map<string, { version: string; client: Promise<oidc.Configuration> }>();

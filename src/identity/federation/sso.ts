@@ -8,10 +8,8 @@
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-// The egress check belongs in net/ (it throws GatewayError today), not behind gateway's index.ts.
-// eslint-disable-next-line no-restricted-imports -- moves in the module split (issue 17)
-import { createAddressCheck } from '../../gateway/upstream.ts';
 import type { AuditLog } from '../../audit/index.ts';
+import { createAddressCheck } from '../../net/egress.ts';
 import type { Keyring } from '../../keyring/keyring.ts';
 import { AppError } from '../../server/errors.ts';
 import type { Db, Queryable } from '../../store/db-types.ts';
@@ -130,7 +128,7 @@ export function normalizeDomain(raw: string): string {
   return ascii;
 }
 
-// The gateway's upstream rules: loopback, private, link-local, CGNAT, documentation, multicast and
+// The shared egress rules (net/egress): loopback, private, link-local, CGNAT, documentation, multicast and
 // reserved ranges, IPv4-mapped IPv6 judged on its IPv4 address.
 const publicAddress = createAddressCheck([]);
 
