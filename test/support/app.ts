@@ -62,14 +62,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       ...options.overrides,
     },
   });
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  const logger = createLogger({ level: config.log.level, destination, knownSecrets: () => secretValues(config) });
+  const { logger, logText } = capturedLogger(config);
   const mail: MailMessage[] = [];
   const captured: Mailer = {
     transport: 'outbox',
@@ -88,7 +81,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     now: options.now,
   });
   if (options.deliverMailAfterInject !== false) deliverMailAfterInject(node.app, [node]);
-  return { app: node.app, node, config, mail, logText: () => chunks.join(''), close: () => node.close() };
+  return { app: node.app, node, config, mail, logText, close: () => node.close() };
 }
 
 /**
@@ -103,4 +96,21 @@ export function deliverMailAfterInject(app: FastifyInstance, nodes: readonly Nod
     return res;
   };
   app.inject = patched as unknown as typeof app.inject;
+}
+
+/**
+ * A node's logger whose lines are kept in memory (with the config's secrets redacted, as a node
+ * redacts them), so a test can read what was logged.
+ * @example const { logger, logText } = capturedLogger(config); ... expect(logText()).not.toContain(secret)
+ */
+export function capturedLogger(config: Config): { logger: ReturnType<typeof createLogger>; logText: () => string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  const logger = createLogger({ level: config.log.level, destination, knownSecrets: () => secretValues(config) });
+  return { logger, logText: () => chunks.join('') };
 }

@@ -10,14 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
-import { deliverMailAfterInject } from './app.ts';
+import { capturedLogger, deliverMailAfterInject } from './app.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { secretValues } from '../../src/config/load.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
-import { createLogger } from '../../src/server/logger.ts';
 import { createDb } from '../../src/store/index.ts';
 import { mockProviders, VENDOR_KEYS } from './gateway.ts';
 
@@ -83,14 +80,7 @@ export interface EmbeddedNode {
 /** Starts the node of `setup` in this process, listening on 127.0.0.1. */
 export async function startEmbeddedNode(setup: EmbeddedSetup, mail: MailMessage[] = []): Promise<EmbeddedNode> {
   const { config } = loadConfig({ env: setup.env, cwd: setup.dir });
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  const logger = createLogger({ level: config.log.level, destination, knownSecrets: () => secretValues(config) });
+  const { logger, logText } = capturedLogger(config);
   const mailer = { transport: 'outbox' as const, send: async (m: MailMessage) => void mail.push(m), close: async () => undefined };
   const node = await startNode({ config, logger, mailer });
   // Mail leaves the request path through the queue: deliver it after each injected request, so
@@ -103,7 +93,7 @@ export async function startEmbeddedNode(setup: EmbeddedSetup, mail: MailMessage[
     throw err;
   }
   const url = `http://127.0.0.1:${(node.app.server.address() as AddressInfo).port}`;
-  return { node, url, mail, logText: () => chunks.join(''), close: () => node.close() };
+  return { node, url, mail, logText, close: () => node.close() };
 }
 
 export interface SpawnedNode {
