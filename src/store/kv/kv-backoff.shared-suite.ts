@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { MakeKvOptions } from './kv.shared-suite.ts';
+import { describe, expect, it } from 'vitest';
+import { kvOpener, type MakeKvOptions } from './kv.shared-suite.ts';
 import type { BackoffRule, Kv } from './types.ts';
 
 const T = 1_700_000_000_000;
@@ -17,15 +17,7 @@ function rule(key: string, over: Partial<BackoffRule> = {}): BackoffRule {
  */
 export function kvBackoffSharedSuite(name: string, makeKv: (opts: MakeKvOptions) => Promise<Kv>): void {
   describe(`${name}: reserve before check`, () => {
-    const opened: Kv[] = [];
-    async function open(options: Partial<MakeKvOptions> = {}): Promise<Kv> {
-      const kv = await makeKv({ now: Date.now, ...options });
-      opened.push(kv);
-      return kv;
-    }
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((kv) => kv.close()));
-    });
+    const open = kvOpener(makeKv);
     const key = (label: string): string => `test:backoff:${label}:${randomUUID()}`;
 
     it('free attempts, then a doubling wait capped at maxDelayMs', async () => {

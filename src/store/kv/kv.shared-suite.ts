@@ -61,22 +61,28 @@ function refused(retryAfterMs: number, resetMs: number, limit: number): SlidingW
 }
 
 /**
+ * Opens kv instances for the tests of one describe block and closes them after each test.
+ * Call inside `describe`. @example const open = kvOpener(makeKv); const kv = await open();
+ */
+export function kvOpener(makeKv: (opts: MakeKvOptions) => Promise<Kv>): (options?: Partial<MakeKvOptions>) => Promise<Kv> {
+  const opened: Kv[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((kv) => kv.close()));
+  });
+  return async (options = {}) => {
+    const kv = await makeKv({ now: Date.now, ...options });
+    opened.push(kv);
+    return kv;
+  };
+}
+
+/**
  * Defines the behaviour every kv adapter must show. `makeKv` is called once per instance a
  * test needs (twice for the two-node tests); instances are closed after each test.
  */
 export function kvSharedSuite(name: string, makeKv: (opts: MakeKvOptions) => Promise<Kv>): void {
   describe(name, () => {
-    const opened: Kv[] = [];
-
-    async function open(options: Partial<MakeKvOptions> = {}): Promise<Kv> {
-      const kv = await makeKv({ now: Date.now, ...options });
-      opened.push(kv);
-      return kv;
-    }
-
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((kv) => kv.close()));
-    });
+    const open = kvOpener(makeKv);
 
     describe('counters', () => {
       it('incr creates the counter at `by` and returns the running total', async () => {
