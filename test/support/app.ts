@@ -8,7 +8,6 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
-import { FEATURES } from '../../src/features.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import type { Feature, Verifiers } from '../../src/server/route.ts';
 import type { MailMessage, Mailer } from '../../src/identity/mailer.ts';
@@ -76,7 +75,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     config,
     logger,
     inMemory: options.dataDir === undefined,
-    features: [...FEATURES, ...(options.extraFeatures ?? [])],
+    ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
     verifiers: options.verifiers,
     now: options.now,
   });
