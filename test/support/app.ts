@@ -10,6 +10,7 @@ import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import type { Feature, Verifiers } from '../../src/server/route.ts';
+import type { FeatureModule } from '../../src/server/module.ts';
 import type { MailMessage, Mailer } from '../../src/identity/mailer.ts';
 import { secretValues } from '../../src/config/load.ts';
 
@@ -29,6 +30,8 @@ export interface TestAppOptions {
   overrides?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
   extraFeatures?: readonly Feature[];
+  /** Replaces the feature modules of src/features.ts (e.g. the list plus a test module that fills a hook point). */
+  modules?: readonly FeatureModule[];
   verifiers?: Verifiers;
   now?: () => number;
   logLevel?: string;
@@ -76,6 +79,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     logger,
     inMemory: options.dataDir === undefined,
     ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
+    ...(options.modules ? { modules: options.modules } : {}),
     verifiers: options.verifiers,
     now: options.now,
   });
