@@ -148,7 +148,7 @@ export function createToolCaller(deps: ToolCallerDeps, metrics: McpMetrics) {
       let verdict: McpResultVerdict = { verdict: 'allow' };
       let answer: CallToolResult;
       try {
-        const target = await registry.targetById(caller.tenantId, tool.serverId);
+        const target = { id: tool.serverId, url: tool.url, version: tool.version, headers: await registry.openHeaders(caller.tenantId, tool.serverId, tool.headersSealed) };
         const result = await upstreams.callTool(target, tool.name, args);
         const resultBytes = byteLength(result);
         outcome = { outcome: result.isError === true ? 'tool_error' : 'ok', durationMs: now() - started, resultBytes };

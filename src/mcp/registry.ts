@@ -74,6 +74,10 @@ export interface CatalogTool {
   definition: ToolDefinition;
   definitionHash: string;
   resultPolicy: ResultPolicy;
+  /** The server's connection data (headers still sealed), read with the tool. */
+  url: string;
+  version: string;
+  headersSealed: string | null;
 }
 
 interface ServerRow {
@@ -317,8 +321,8 @@ export function createMcpRegistry(deps: McpRegistryDeps) {
      */
     async catalog(orgId: string, wsId: string, keyId: string): Promise<CatalogTool[]> {
       const { rows } = await db.withTenant(orgId, (tx) =>
-        tx.query<{ server_id: string; server: string; name: string; definition: ToolDefinition; definition_hash: string; result_policy: ResultPolicy }>(
-          `select s.id as server_id, s.name as server, t.name, t.definition, t.definition_hash, s.result_policy
+        tx.query<{ server_id: string; server: string; name: string; definition: ToolDefinition; definition_hash: string; result_policy: ResultPolicy; url: string; updated_at: Date | string; headers_sealed: string | null }>(
+          `select s.id as server_id, s.name as server, t.name, t.definition, t.definition_hash, s.result_policy, s.url, s.updated_at, s.headers_sealed
              from mcp_tools t join mcp_servers s on s.id = t.server_id
              left join mcp_key_tools k on k.api_key_id = $2 and k.workspace_id = t.workspace_id
             where t.workspace_id = $1 and s.enabled and t.status = 'approved' and t.listed
@@ -335,15 +339,10 @@ export function createMcpRegistry(deps: McpRegistryDeps) {
         definition: r.definition,
         definitionHash: r.definition_hash,
         resultPolicy: r.result_policy,
+        url: r.url,
+        version: iso(r.updated_at),
+        headersSealed: r.headers_sealed,
       }));
-    },
-
-    /** A server's connection data by id (for a call from the catalog). */
-    async targetById(orgId: string, serverId: string) {
-      const { rows } = await db.withTenant(orgId, (tx) => tx.query<ServerRow>(`select ${SERVER_COLUMNS} from mcp_servers where id = $1 and enabled`, [serverId]));
-      const row = rows[0];
-      if (!row) throw new McpGatewayError('MCP_TOOL_NOT_ALLOWED');
-      return { id: row.id, url: row.url, version: iso(row.updated_at), headers: await this.openHeaders(orgId, row.id, row.headers_sealed) };
     },
   };
 }
