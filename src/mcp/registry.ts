@@ -227,6 +227,8 @@ export function createMcpRegistry(deps: McpRegistryDeps) {
       const defs = tools.map((t) => ({ name: t.name, definition: definitionOf(t) })).map((t) => ({ ...t, hash: hashOf(t.definition) }));
       const names = defs.map((d) => d.name);
       if (new Set(names).size !== names.length || names.some((n) => n.length < 1 || n.length > 128)) throw new McpGatewayError('MCP_UPSTREAM_ERROR', 'The MCP server lists duplicate or malformed tool names.');
+      // Prepared before the transaction (it reaches the database); the counts are added at append.
+      const event = await audit.prepare({ tenantId: orgId, action: 'mcp.tools.synced', target: { type: 'mcp_server', id: serverId }, data: { workspace: wsId, server: serverName } });
       return db.withTenant(orgId, async (tx) => {
         const { rows: before } = await tx.query<{ name: string; definition_hash: string; listed: boolean }>('select name, definition_hash, listed from mcp_tools where server_id = $1 for update', [serverId]);
         const known = new Map(before.map((r) => [r.name, r]));
@@ -251,7 +253,7 @@ export function createMcpRegistry(deps: McpRegistryDeps) {
         await tx.query('update mcp_servers set last_synced_at = $2 where id = $1', [serverId, at.toISOString()]);
         const counts = { added, changed, unlisted: unlisted ?? 0 };
         if (added + changed + counts.unlisted > 0) {
-          await audit.append(tx, await audit.prepare({ tenantId: orgId, action: 'mcp.tools.synced', target: { type: 'mcp_server', id: serverId }, data: { workspace: wsId, server: serverName, ...counts } }));
+          await audit.append(tx, event, counts);
         }
         return counts;
       });
