@@ -67,6 +67,7 @@ export const mcpModule = defineModule({
       publicUrl: ctx.config.server.publicUrl,
       bodyLimitBytes: ctx.config.server.bodyLimitBytes,
       now: ctx.now,
+      sealedColumns: MCP_SEALED_COLUMNS,
     });
     return {
       api: { registry, upstreams, tools },

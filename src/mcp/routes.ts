@@ -18,6 +18,7 @@ import type { McpCaller, ToolCaller } from './calls.ts';
 import { serveMcpMessage } from './endpoint.ts';
 import { MCP_ERROR_CODES } from './error-codes.ts';
 import type { McpRegistry } from './registry.ts';
+import type { SealedColumn } from '../server/route.ts';
 import type { McpUpstreams } from './upstream.ts';
 
 export const MCP_SCOPE = 'mcp:tools';
@@ -98,6 +99,7 @@ export interface McpFeatureDeps {
   publicUrl: string | undefined;
   bodyLimitBytes: number;
   now: () => number;
+  sealedColumns: readonly SealedColumn[];
 }
 
 /** @example const feature = createMcpFeature({ registry, upstreams, tools, maxToolsPerServer, publicUrl, bodyLimitBytes, now }) */
@@ -278,5 +280,5 @@ export function createMcpFeature(deps: McpFeatureDeps): Feature {
       },
     }),
   ];
-  return { id: 'mcp', errorCodes: MCP_ERROR_CODES, routes };
+  return { id: 'mcp', errorCodes: MCP_ERROR_CODES, sealedColumns: deps.sealedColumns, routes };
 }
