@@ -104,15 +104,14 @@ export interface McpFeatureDeps {
 
 /** @example const feature = createMcpFeature({ registry, upstreams, tools, maxToolsPerServer, publicUrl, bodyLimitBytes, now }) */
 export function createMcpFeature(deps: McpFeatureDeps): Feature {
-  const { registry, upstreams, tools, now } = deps;
-  const manage = { guard: { kind: 'session' } as const, permission: 'mcp.manage' };
-  const endpoint = { guard: { kind: 'apiKey', scope: MCP_SCOPE } as const, permission: null, rateCategory: 'mcp' as const, errorFormat: jsonRpcErrors };
-  const refuseMethod = async ({ params, principal, request }: { params: { workspace: string }; principal: Principal | undefined; request: { id: string } }): Promise<never> => {
-    callerOf(principal, params.workspace, request.id);
-    throw new AppError('METHOD_NOT_ALLOWED', 'This MCP endpoint is stateless: POST only.', { headers: { allow: 'POST' } });
-  };
+  return { id: 'mcp', errorCodes: MCP_ERROR_CODES, sealedColumns: deps.sealedColumns, routes: [...managementRoutes(deps), ...endpointRoutes(deps)] };
+}
 
-  const routes: RouteDef[] = [
+/** The admin routes: servers, syncs, reviews, key allowlists. */
+function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
+  const { registry, upstreams, now } = deps;
+  const manage = { guard: { kind: 'session' } as const, permission: 'mcp.manage' };
+  return [
     defineRoute({
       method: 'GET',
       url: '/v1/orgs/:org/workspaces/:ws/mcp/servers',
@@ -128,12 +127,12 @@ export function createMcpFeature(deps: McpFeatureDeps): Feature {
     defineRoute({
       method: 'PUT',
       url: '/v1/orgs/:org/workspaces/:ws/mcp/servers/:server',
-      summary: 'Create or replace an upstream MCP server (Streamable HTTP). Headers (credentials) are sealed with the org\'s data key and never shown again; omitted headers mean none. A new URL sends every tool of the server back to review.',
+      summary: 'Create or replace an upstream MCP server (Streamable HTTP; a URL without credentials, query or fragment: credentials go in headers). Headers are sealed with the org\'s data key and never shown again; omitted headers mean none. A new URL sends every tool of the server back to review.',
       ...manage,
       rateCategory: 'write',
       schema: {
         params: serverParams,
-        body: z.strictObject({ url: httpUrlSchema({ bare: false }), headers: headersSchema.optional(), enabled: z.boolean().optional(), resultPolicy: z.enum(['enforce', 'monitor']).optional() }),
+        body: z.strictObject({ url: httpUrlSchema({ bare: true }), headers: headersSchema.optional(), enabled: z.boolean().optional(), resultPolicy: z.enum(['enforce', 'monitor']).optional() }),
         response: { 200: serverView },
       },
       handler: async ({ authority, principal, params, body }) => {
@@ -225,8 +224,18 @@ export function createMcpFeature(deps: McpFeatureDeps): Feature {
       },
     }),
 
-    // -----------------------------------------------------------------------------------------
-    // The MCP endpoint
+  ];
+}
+
+/** The MCP endpoint and its protected-resource metadata. */
+function endpointRoutes(deps: McpFeatureDeps): RouteDef[] {
+  const { tools } = deps;
+  const endpoint = { guard: { kind: 'apiKey', scope: MCP_SCOPE } as const, permission: null, rateCategory: 'mcp' as const, errorFormat: jsonRpcErrors };
+  const refuseMethod = async ({ params, principal, request }: { params: { workspace: string }; principal: Principal | undefined; request: { id: string } }): Promise<never> => {
+    callerOf(principal, params.workspace, request.id);
+    throw new AppError('METHOD_NOT_ALLOWED', 'This MCP endpoint is stateless: POST only.', { headers: { allow: 'POST' } });
+  };
+  return [
     defineRoute({
       method: 'POST',
       url: '/v1/mcp/:workspace',
@@ -280,5 +289,4 @@ export function createMcpFeature(deps: McpFeatureDeps): Feature {
       },
     }),
   ];
-  return { id: 'mcp', errorCodes: MCP_ERROR_CODES, sealedColumns: deps.sealedColumns, routes };
 }

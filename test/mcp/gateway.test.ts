@@ -205,9 +205,15 @@ describe('MCP endpoint', () => {
     expect(await meta.json()).toMatchObject({ resource: `${t.url}/v1/mcp/${ws}`, scopes_supported: ['mcp:tools'], bearer_methods_supported: ['header'] });
   });
 
-  it('refuses a registered server whose URL is off the MCP egress allowlist', async () => {
+  it('refuses a registered server whose URL is off the MCP egress allowlist, or carries credentials in the URL', async () => {
     const res = await t.app.inject({ method: 'PUT', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/evil`, payload: { url: 'https://evil.example/mcp' }, headers: owner.auth });
     expect({ status: res.statusCode, code: res.json<{ error: { code: string } }>().error.code }).toEqual({ status: 400, code: 'MCP_SERVER_URL_NOT_ALLOWED' });
+    for (const url of [`${docs.url}?token=${UPSTREAM_TOKEN}`, docs.url.replace('http://', 'http://user:pass@'), 'http://169.254.169.254/latest']) {
+      const r = await t.app.inject({ method: 'PUT', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/leaky`, payload: { url }, headers: owner.auth });
+      expect({ url, status: r.statusCode }).toEqual({ url, status: 400 });
+    }
+    const listed = expectStatus(await t.app.inject({ method: 'GET', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/servers`, headers: owner.auth }), 200);
+    expect(listed.json<{ servers: { name: string }[] }>().servers.map((x) => x.name)).toEqual(['docs']);
   });
 
   it('refuses a revoked key mid-session on its next message', async () => {
