@@ -15,6 +15,7 @@ import { gatewayModule } from './gateway/index.ts';
 import { identityModule } from './identity/index.ts';
 import { federationModule } from './identity/federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
+import { mcpModule } from './mcp/index.ts';
 import { opsModule } from './ops/index.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
@@ -26,6 +27,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   identityModule,
   tenancyModule,
   gatewayModule,
+  mcpModule,
   federationModule,
   auditModule,
 ];
