@@ -18,6 +18,7 @@ import { modelPatternSchema, providerBaseUrlSchema, providerIdSchema, PROVIDER_K
 import { AppError } from '../server/errors.ts';
 import { defineRoute, type Authority, type ErrorFormat, type Feature, type Principal, type SealedColumn } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
+import { adapterFor } from './adapters/index.ts';
 import { GATEWAY_ERROR_CODES } from './error-codes.ts';
 import { API_KEY_SCOPES, verifiedKeyOf, type ApiKeys } from './keys.ts';
 import type { InflightCalls } from './inflight.ts';
@@ -108,14 +109,11 @@ const modelsList = z.object({
   unlisted: z.array(z.object({ provider: z.string(), reason: z.enum(UNLISTED_REASONS) })).optional(),
 });
 
-const openAIErrorSchema = z.object({ error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }) });
-const anthropicErrorSchema = z.object({ type: z.literal('error'), error: z.object({ type: z.string(), message: z.string() }), request_id: z.string().optional() });
-
 /** Errors of an AI route in the vendor's shape, so the stock SDKs raise their usual exceptions. */
 function vendorErrorFormat(format: WireFormat): ErrorFormat {
   return {
     name: format,
-    schema: format === 'anthropic' ? anthropicErrorSchema : openAIErrorSchema,
+    schema: adapterFor(format).errorSchema,
     render: (error) => {
       const input = { status: error.status, code: error.code, message: error.message, headers: { ...error.headers }, requestId: error.requestId };
       return { body: toVendorErrorBody(format, input), headers: vendorErrorHeaders(input) };
