@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import type { FeatureModule } from '../../src/server/module.ts';
 import type { Feature, Verifiers } from '../../src/server/route.ts';
 import type { MailMessage, Mailer } from '../../src/identity/mailer.ts';
 import { secretValues } from '../../src/config/load.ts';
@@ -32,6 +33,8 @@ export interface TestAppOptions {
   verifiers?: Verifiers;
   now?: () => number;
   logLevel?: string;
+  /** Replaces the feature modules of src/features.ts (e.g. FEATURE_MODULES plus a test module that fills a hook point). */
+  modules?: readonly FeatureModule[];
   /** A mail transport of the test's own (a real SMTP one); by default mail is captured in `mail`. */
   mailer?: Mailer;
   /**
@@ -76,6 +79,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     logger,
     inMemory: options.dataDir === undefined,
     ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
+    ...(options.modules ? { modules: options.modules } : {}),
     verifiers: options.verifiers,
     now: options.now,
   });
