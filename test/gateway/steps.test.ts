@@ -32,7 +32,7 @@ function markerOf(body: Record<string, unknown>): string {
 const first: AiCallStep = {
   name: 'test-first',
   order: 10,
-  before: (call) => {
+  before: async (call) => {
     const marker = markerOf(call.body);
     ran.set(marker, [...(ran.get(marker) ?? []), 'first']);
     if (marker.startsWith('refuse-first')) throw new AppError('TEST_STEP_REFUSED');
@@ -45,7 +45,7 @@ const first: AiCallStep = {
 const second: AiCallStep = {
   name: 'test-second',
   order: 20,
-  before: (call) => {
+  before: async (call) => {
     const marker = markerOf(call.body);
     ran.set(marker, [...(ran.get(marker) ?? []), 'second']);
     if (marker.startsWith('refuse-second')) throw new AppError('TEST_STEP_REFUSED', 'Refused by the second step.');
