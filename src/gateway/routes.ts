@@ -149,7 +149,8 @@ export interface GatewayFeatureDeps {
   meter: Meter;
   proxy: GatewayProxy;
   prices: PriceTable;
-  platform: readonly RoutableProvider[];
+  /** The platform's providers with their keys, read per call (the vendor keys reload). */
+  platform: () => readonly RoutableProvider[];
   /** Counts a call against the key's monthly limit; throws when it is over (createMonthlyLimit). */
   countMonthlyCall: (key: LimitedKey, now: number) => Promise<void>;
   /** The calls running now: stopped and awaited at shutdown. */
@@ -172,7 +173,7 @@ const OPERATIONS: Readonly<Record<string, AiOperation>> = { '/v1/chat/completion
  * @example const feature = createGatewayFeature({ db, keys, routing, meter, proxy, prices, platform, countMonthlyCall, inflight, logger, now, bodyLimitBytes })
  */
 export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
-  const { keys, routing, meter, proxy, prices, platform, logger, now } = deps;
+  const { keys, routing, meter, proxy, prices, logger, now } = deps;
 
   /**
    * One AI call: resolve the model for the key's workspace, count it against the key's monthly
@@ -191,7 +192,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
     const key = verifiedKeyOf(request);
     const workspace = await routing.load(key.tenantId, key.workspaceId);
-    const { targets, labels } = resolveTargets(workspace, platform, format, body.model);
+    const { targets, labels } = resolveTargets(workspace, deps.platform(), format, body.model);
     const started = now();
     const onSettleError = (step: string, err: unknown): void => logger.error({ err, step, requestId: request.id }, 'settling an AI call step failed');
     // Steps of other features (input guard, budgets) may refuse the call; each that ran is settled once.
@@ -493,6 +494,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
           const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
           const key = verifiedKeyOf(request);
           const workspace = await routing.load(key.tenantId, key.workspaceId);
+          const platform = deps.platform();
           assertAnyProvider(workspace, platform);
           const { ids, unlisted } = await deps.modelLister.list([...workspace.providers, ...platform], hops);
           const models = listModels(workspace, platform, ids);
