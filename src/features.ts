@@ -19,6 +19,7 @@ import { opsFeature } from './ops/routes.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
+import { trustModule } from './trust/index.ts';
 
 export const FEATURE_MODULES: readonly FeatureModule[] = [
   staticModule(opsFeature),
@@ -28,6 +29,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   gatewayModule,
   federationModule,
   auditModule,
+  trustModule,
 ];
 
 /**

@@ -5,3 +5,5 @@
 export type { AuditLog } from './log.ts';
 export type { AuditAction } from './actions.ts';
 export { AUDIT, auditModule } from './module.ts';
+export { verifyExport } from './verify.ts';
+export { canonicalBytes } from './canonical.ts';

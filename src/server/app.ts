@@ -73,7 +73,7 @@ declare module 'fastify' {
     rawBody: Buffer | undefined;
   }
   interface FastifyInstance {
-    gatehouse: { services: Services; routes: RouteMeta[]; metrics: HttpMetrics };
+    gatehouse: { services: Services; routes: RouteMeta[]; metrics: HttpMetrics; verifiers: Verifiers };
   }
 }
 
@@ -224,7 +224,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   const routes: RouteMeta[] = [];
   const seenRoutes: { method: string; url: string; meta: RouteMeta | undefined }[] = [];
-  app.decorate('gatehouse', { services, routes, metrics });
+  app.decorate('gatehouse', { services, routes, metrics, verifiers });
   app.decorateRequest('principal', undefined);
   app.decorateRequest('authority', undefined);
   app.decorateRequest('rawBody', undefined);
