@@ -46,21 +46,30 @@ export interface TestAppOptions {
    * (tests of the queue itself).
    */
   deliverMailAfterInject?: boolean;
+  /**
+   * Let the node reload: its configuration is loaded again with the same env, cwd and overrides
+   * objects (mutate them, then call `node.use(TRUST).reload('api')`). The key-encryption key must
+   * then be given in `overrides` or `env`, so the reloaded one is the same.
+   */
+  reloadable?: boolean;
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const { config } = loadConfig({
-    env: options.env ?? {},
-    configFile: undefined,
-    cwd: '/nonexistent-gatehouse-test-dir',
-    overrides: {
-      'log.level': options.logLevel ?? 'info',
-      // A fresh key-encryption key per test app, so no key file is written anywhere.
-      ...(options.env?.GATEHOUSE_KEYRING_MASTER_KEYS ? {} : { 'keyring.masterKeys': `1:${randomBytes(32).toString('base64')}` }),
-      ...(options.dataDir ? { 'storage.dataDir': options.dataDir } : {}),
-      ...options.overrides,
-    },
-  });
+  // A fresh key-encryption key per test app, so no key file is written anywhere; the same one on a reload.
+  const freshKey = `1:${randomBytes(32).toString('base64')}`;
+  const load = (): Config =>
+    loadConfig({
+      env: options.env ?? {},
+      configFile: undefined,
+      cwd: '/nonexistent-gatehouse-test-dir',
+      overrides: {
+        'log.level': options.logLevel ?? 'info',
+        ...(options.env?.GATEHOUSE_KEYRING_MASTER_KEYS ? {} : { 'keyring.masterKeys': freshKey }),
+        ...(options.dataDir ? { 'storage.dataDir': options.dataDir } : {}),
+        ...options.overrides,
+      },
+    }).config;
+  const config = load();
   const { logger, logText } = capturedLogger(config);
   const mail: MailMessage[] = [];
   const captured: Mailer = {
@@ -78,6 +87,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
     verifiers: options.verifiers,
     now: options.now,
+    ...(options.reloadable ? { reloadFrom: { load, files: () => [] } } : {}),
   });
   if (options.deliverMailAfterInject !== false) deliverMailAfterInject(node.app, [node]);
   return { app: node.app, node, config, mail, logText, close: () => node.close() };
