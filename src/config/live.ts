@@ -58,6 +58,8 @@ export interface ConfigSource {
   load: () => Config;
   /** The config file and every `<VAR>_FILE` file the configuration was read from (absolute paths). */
   files: () => string[];
+  /** How often the files are polled for changes, in ms (default 2000). */
+  watchIntervalMs?: number;
 }
 
 export interface LiveConfig {
@@ -69,6 +71,8 @@ export interface LiveConfig {
   reload(now?: () => number): ReloadOutcome;
   /** The files the source reads (for watching); empty without a source. */
   watchedFiles(): string[];
+  /** How often to poll them, in ms. */
+  watchIntervalMs(): number;
   /** The outcome of the last reload, if any. */
   lastReload(): ReloadOutcome | undefined;
 }
@@ -189,6 +193,7 @@ export function createLiveConfig(initial: Config, source?: ConfigSource): LiveCo
     },
     reload,
     watchedFiles: () => source?.files() ?? [],
+    watchIntervalMs: () => source?.watchIntervalMs ?? 2000,
     lastReload: () => last,
   };
 }

@@ -59,10 +59,7 @@ export interface Trust {
 
 export const TRUST = moduleRef<Trust>('trust');
 
-/**
- * The trust module. Reads the override `trustWatchIntervalMs` (how often watched configuration
- * files are polled; default 2000 ms).
- */
+/** The trust module: the report, its routes and metrics, and the node's reloads (watching the configuration's files). */
 export const trustModule = defineModule({
   ref: TRUST,
   dependsOn: [AUDIT, GATEWAY],
@@ -107,7 +104,7 @@ export const trustModule = defineModule({
       metrics: [...reloader.metrics, controlsGauge],
       onServer: (server) => {
         app = server;
-        reloader.watch(typeof ctx.overrides.trustWatchIntervalMs === 'number' ? ctx.overrides.trustWatchIntervalMs : 2000);
+        reloader.watch();
       },
       close: async () => reloader.close(),
     };

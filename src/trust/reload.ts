@@ -22,7 +22,7 @@ export function reloadStatusPath(dataDir: string, pid: number): string {
 export interface Reloader {
   reload(trigger: ReloadTrigger): Promise<ReloadOutcome>;
   /** Starts watching the files the configuration was read from. */
-  watch(intervalMs: number): void;
+  watch(): void;
   metrics: (Counter | Gauge)[];
   close(): void;
 }
@@ -77,7 +77,8 @@ export function createReloader(deps: { live: LiveConfig; audit: AuditLog; logger
 
   return {
     reload,
-    watch: (intervalMs) => {
+    watch: () => {
+      const intervalMs = live.watchIntervalMs();
       for (const file of live.watchedFiles()) {
         watched.push(file);
         watchFile(file, { interval: intervalMs, persistent: false }, (curr, prev) => {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { loadConfig } from '../../src/config/load.ts';
+import { configSourceOf, loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
 import { createLogger } from '../../src/server/logger.ts';
@@ -52,6 +52,8 @@ export interface TestAppOptions {
    * then be given in `overrides` or `env`, so the reloaded one is the same.
    */
   reloadable?: boolean;
+  /** Send mail through the configured transport (`mail.smtpUrl`, reloadable) instead of capturing it. */
+  configuredMailer?: boolean;
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -80,14 +82,16 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     close: async () => undefined,
   };
   const node = await startNode({
-    mailer: options.mailer ?? captured,
+    ...(options.configuredMailer ? {} : { mailer: options.mailer ?? captured }),
     config,
     logger,
     inMemory: options.dataDir === undefined,
     ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
     verifiers: options.verifiers,
     now: options.now,
-    ...(options.reloadable ? { reloadFrom: { load, files: () => [] } } : {}),
+    ...(options.reloadable
+      ? { reloadFrom: { load, files: () => configSourceOf({ env: options.env ?? {}, configFile: undefined, cwd: '/nonexistent-gatehouse-test-dir' }).files(), watchIntervalMs: 100 } }
+      : {}),
   });
   if (options.deliverMailAfterInject !== false) deliverMailAfterInject(node.app, [node]);
   return { app: node.app, node, config, mail, logText, close: () => node.close() };
