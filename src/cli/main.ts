@@ -124,7 +124,17 @@ program
     guarded(async (opts: { pid?: string }) => {
       const pid = opts.pid === undefined ? undefined : Number(opts.pid);
       if (pid !== undefined && !(Number.isInteger(pid) && pid > 0)) throw new ConfigError('--pid: expected a process id');
-      process.exitCode = await runReload(configOf(), pid === undefined ? {} : { pid }, out);
+      // A configuration that does not load is what the node will refuse: still ask it, so the refusal
+      // is recorded where it runs; the data directory then comes from the environment or the default.
+      let dataDir: string;
+      try {
+        dataDir = configOf().config.storage.dataDir;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`gatehouse reload: the configuration does not load here (${err.message}); asking the node anyway\n`);
+        dataDir = process.env.GATEHOUSE_STORAGE_DATA_DIR ?? './.gatehouse';
+      }
+      process.exitCode = await runReload(dataDir, pid === undefined ? {} : { pid }, out);
     }),
   );
 

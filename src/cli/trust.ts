@@ -43,8 +43,8 @@ function readStatus(path: string): ReloadOutcome | undefined {
   }
 }
 
-export async function runReload(loaded: LoadedConfig, options: { pid?: number; waitMs?: number }, out: (line: string) => void): Promise<number> {
-  const dataDir = resolve(loaded.config.storage.dataDir);
+export async function runReload(configuredDataDir: string, options: { pid?: number; waitMs?: number }, out: (line: string) => void): Promise<number> {
+  const dataDir = resolve(configuredDataDir);
   const pid = options.pid ?? readLock(dataDir)?.pid;
   if (pid === undefined) throw new Error(`no running Gatehouse holds ${dataDir}; give the node's process id with --pid (on PostgreSQL, nodes hold no data-directory lock)`);
   const statusPath = reloadStatusPath(dataDir, pid);
