@@ -4,6 +4,7 @@
  * when `trust.publicReport` is on (404 otherwise) and is regenerated at most every
  * `trust.publicCacheSeconds`.
  */
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../server/errors.ts';
 import { defineRoute, type Feature } from '../server/route.ts';
@@ -14,6 +15,11 @@ const signedReportSchema = z.looseObject({
   report: z.looseObject({ format: z.literal('gatehouse-trust-report/1'), generatedAt: z.string(), controls: z.array(z.looseObject({ control: z.string(), state: z.string() })) }),
   signature: z.object({ alg: z.literal('EdDSA'), kid: z.string(), value: z.string() }),
 });
+
+/** The page under its own CSP; only a generated report gets it (an error keeps the API's headers). */
+function sendHtml(reply: FastifyReply, signed: SignedTrustReport): FastifyReply {
+  return reply.type('text/html; charset=utf-8').header('content-security-policy', TRUST_HTML_CSP).send(renderTrustHtml(signed));
+}
 
 export function createTrustFeature(deps: { generate: () => Promise<SignedTrustReport>; publicReport: () => Promise<SignedTrustReport>; publicEnabled: () => boolean }): Feature {
   const publicOrNotFound = async (): Promise<SignedTrustReport> => {
@@ -41,7 +47,7 @@ export function createTrustFeature(deps: { generate: () => Promise<SignedTrustRe
         permission: 'platform.trust.read',
         rateCategory: 'read',
         schema: { response: { 200: z.string() } },
-        handler: async ({ reply }) => reply.type('text/html; charset=utf-8').header('content-security-policy', TRUST_HTML_CSP).send(renderTrustHtml(await deps.generate())),
+        handler: async ({ reply }) => sendHtml(reply, await deps.generate()),
       }),
       defineRoute({
         method: 'GET',
@@ -61,7 +67,7 @@ export function createTrustFeature(deps: { generate: () => Promise<SignedTrustRe
         permission: null,
         rateCategory: 'read',
         schema: { response: { 200: z.string() } },
-        handler: async ({ reply }) => reply.type('text/html; charset=utf-8').header('content-security-policy', TRUST_HTML_CSP).send(renderTrustHtml(await publicOrNotFound())),
+        handler: async ({ reply }) => sendHtml(reply, await publicOrNotFound()),
       }),
     ],
   };
