@@ -48,7 +48,7 @@ function fail(err: unknown, command?: Command): never {
         `Embedded PGlite allows one process per data directory, so \`gatehouse ${name || 'this command'}\` cannot open it while the server runs, even to read. ` +
         'Stop the server first ' +
         '(migrations also run at start), or run on PostgreSQL (DATABASE_URL), where every command works beside running nodes. ' +
-        'While it runs, `gatehouse doctor` (which checks the server over HTTP), `setup`, `outbox` and `audit verify` work.\n',
+        'While it runs, `gatehouse doctor` (which checks the server over HTTP), `setup`, `outbox`, `audit verify` and `reload` work; its trust report is at GET /v1/admin/trust-report.\n',
     );
     process.exit(3);
   }
