@@ -14,8 +14,10 @@ const STYLE = [
   'ul{margin:.2rem 0;padding-left:1.1rem}small{color:#555}code{font-size:.85em}',
 ].join('');
 
-/** The Content-Security-Policy of the page: nothing but its own inline style. */
-export const TRUST_HTML_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+/** The policy the page carries in its meta tag (a saved copy keeps it): nothing but its own inline style. */
+export const TRUST_HTML_META_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; base-uri 'none'; form-action 'none'`;
+/** The header policy of the served page: the meta policy plus frame-ancestors, which browsers ignore in a meta tag. */
+export const TRUST_HTML_CSP = `${TRUST_HTML_META_CSP}; frame-ancestors 'none'`;
 
 const esc = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -35,7 +37,7 @@ export function renderTrustHtml(signed: SignedTrustReport): string {
   const json = JSON.stringify(signed).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${esc(TRUST_HTML_CSP)}">
+<meta http-equiv="Content-Security-Policy" content="${esc(TRUST_HTML_META_CSP)}">
 <meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Trust report — ${esc(report.origin)}</title>

@@ -39,7 +39,7 @@ import { CONTROL_STATES } from './types.ts';
 
 export type { ControlState, SignedTrustReport, TrustCheck, TrustCheckContext, TrustCheckResult, TrustReportBody } from './types.ts';
 export { verifyTrustReport } from './report.ts';
-export { renderTrustHtml, TRUST_HTML_CSP } from './html.ts';
+export { renderTrustHtml, TRUST_HTML_CSP, TRUST_HTML_META_CSP } from './html.ts';
 export { reloadStatusPath } from './reload.ts';
 export { IMPLEMENTED_CONTROLS, ORGANISATIONAL_PROMISES } from './controls.ts';
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { TEST_PASSWORD, signUpUser } from '../support/users.ts';
-import { IMPLEMENTED_CONTROLS, TRUST, TRUST_HTML_CSP, verifyTrustReport, type SignedTrustReport } from '../../src/trust/index.ts';
+import { IMPLEMENTED_CONTROLS, TRUST, TRUST_HTML_CSP, TRUST_HTML_META_CSP, verifyTrustReport, type SignedTrustReport } from '../../src/trust/index.ts';
 
 let t: TestApp;
 let op: { authorization: string };
@@ -71,7 +71,8 @@ describe('the trust report', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-security-policy']).toBe(TRUST_HTML_CSP);
     expect(TRUST_HTML_CSP).toMatch(/^default-src 'none'; style-src 'sha256-/);
-    expect(res.body).toContain(`content="${TRUST_HTML_CSP.replace(/'/g, '&#39;')}"`);
+    expect(TRUST_HTML_CSP).toBe(`${TRUST_HTML_META_CSP}; frame-ancestors 'none'`);
+    expect(res.body).toContain(`content="${TRUST_HTML_META_CSP.replace(/'/g, '&#39;')}"`);
     expect(res.body).not.toMatch(/<script(?! type="application\/json")/);
     expect(res.body).not.toMatch(/(src|href)=["']?https?:/);
     const embedded = JSON.parse(/<script type="application\/json" id="signed-report">(.*)<\/script>/s.exec(res.body)?.[1] ?? '{}') as SignedTrustReport;
