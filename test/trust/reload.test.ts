@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { fixtureFeature } from '../support/fixture-feature.ts';
 import { createApiKey, createOrgAndWorkspace, mockProviders } from '../support/gateway.ts';
 import { startMockVendor } from '../support/mock-vendor.ts';
 import { eventually } from '../support/smtp-sink.ts';
@@ -174,9 +175,9 @@ describe('reload without restart', () => {
     expect(events).toHaveLength(1);
   }, 120_000);
 
-  it('good values apply on the next request: the new metrics token and CORS origin work, the old ones stop; the trust report reflects the new configuration', async () => {
-    const overrides: Record<string, unknown> = { 'metrics.token': 'metrics-token-old-0123456789', 'log.level': 'info' };
-    const t = await createTestApp({ reloadable: true, overrides });
+  it('good values apply on the next request: the new metrics token, cron secret, CORS origin and rate limits work, the old ones stop; the trust report reflects the new configuration', async () => {
+    const overrides: Record<string, unknown> = { 'metrics.token': 'metrics-token-old-0123456789', 'log.level': 'info', 'cron.secret': 'cron-secret-old-0123456789' };
+    const t = await createTestApp({ reloadable: true, overrides, extraFeatures: [fixtureFeature] });
     opened.push(t);
     const corsBefore = (await t.node.use(TRUST).generate()).report.controls.find((c) => c.control === 'EDGE-3');
     expect(JSON.stringify(corsBefore)).toContain('cors.origins is empty');
@@ -184,9 +185,13 @@ describe('reload without restart', () => {
     overrides['cors.origins'] = ['https://new.example.com'];
     overrides['log.level'] = 'warn';
     overrides['server.port'] = 9999;
+    overrides['cron.secret'] = 'cron-secret-new-0123456789';
     const outcome = await t.node.use(TRUST).reload('api');
     expect(outcome.status).toBe('applied');
-    expect(outcome.changed.sort()).toEqual(['cors.origins', 'log.level', 'metrics.token']);
+    expect(outcome.changed.sort()).toEqual(['cors.origins', 'cron.secret', 'log.level', 'metrics.token']);
+    const cron = (secret: string) => t.app.inject({ method: 'POST', url: '/test/cron', headers: { authorization: `Bearer ${secret}` }, payload: {} });
+    expect((await cron('cron-secret-old-0123456789')).statusCode).toBe(401);
+    expect((await cron('cron-secret-new-0123456789')).statusCode).toBe(200);
     expect(outcome.needsRestart).toEqual(['server.port']);
     expect((await t.app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-token-old-0123456789' } })).statusCode).toBe(401);
     expect((await t.app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-token-new-0123456789' } })).statusCode).toBe(200);
@@ -198,5 +203,11 @@ describe('reload without restart', () => {
     const ops3 = report.controls.find((c) => c.control === 'OPS-3');
     expect(ops3?.state).toBe('misconfigured');
     expect(JSON.stringify(ops3)).toContain('needing a restart: server.port');
+    // A new read limit (2 per minute per IP) applies at once.
+    overrides['rateLimit.categories'] = { read: { ip: { limit: 2, windowSeconds: 60 }, principal: { limit: 2, windowSeconds: 60 } } };
+    expect((await t.node.use(TRUST).reload('api')).changed).toEqual(['rateLimit.categories']);
+    const reads = [];
+    for (let i = 0; i < 3; i++) reads.push((await t.app.inject({ url: '/openapi.json', remoteAddress: '198.18.9.9' })).statusCode);
+    expect(reads).toEqual([200, 200, 429]);
   }, 120_000);
 });
