@@ -20,6 +20,7 @@ import { opsModule } from './ops/index.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
+import { trustModule } from './trust/index.ts';
 
 export const FEATURE_MODULES: readonly FeatureModule[] = [
   opsModule,
@@ -30,6 +31,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   mcpModule,
   federationModule,
   auditModule,
+  trustModule,
 ];
 
 /**

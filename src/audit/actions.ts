@@ -42,6 +42,11 @@ export const AUDIT_ACTIONS = [
   'operator.setup.completed',
   // A node started: the fingerprint of its effective configuration (secrets masked) shows changes between starts.
   'node.started',
+  // Configuration reloads (OPS-3): the fingerprint and the names of the options that changed, never values.
+  'config.reloaded',
+  'config.reload_refused',
+  // A trust report was generated (OPS-4): its summary and the key that signed it.
+  'trust.report.generated',
   // Organizations (org log).
   'org.created',
   'org.updated',

@@ -299,6 +299,19 @@ export const configSchema = z.strictObject({
       }),
     })
     .prefault({}),
+  trust: z
+    .strictObject({
+      publicReport: opt(z.boolean().default(false), {
+        doc: 'Publish a redacted trust report (each control\'s state, no evidence) at /.well-known/trust-report (JSON) and /.well-known/trust-report.html. Off: those paths answer 404. Operators always have GET /v1/admin/trust-report. Reloads without a restart.',
+      }),
+      publicCacheSeconds: opt(z.number().int().min(10).max(86_400).default(300), {
+        doc: 'How long the public trust report is served from the last one generated before its live checks run again (each run is an audit event).',
+      }),
+      dependencyAuditFile: opt(z.string().min(1).optional(), {
+        doc: 'The output of `npm audit --json` saved at the last dependency audit (e.g. by CI): the trust report shows its date (the file\'s modification time) and counts. Unset: the dependency audit is "not verified".',
+      }),
+    })
+    .prefault({}),
   securityTxt: z
     .strictObject({
       contact: opt(z.array(z.string().regex(/^(mailto:|https:\/\/|tel:)/, 'must be a mailto:, https:// or tel: URI')).min(1).default(['mailto:security@example.com']), {

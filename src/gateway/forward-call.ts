@@ -25,7 +25,8 @@ export interface ForwardCallDeps {
   meter: Meter;
   proxy: GatewayProxy;
   prices: PriceTable;
-  platform: readonly RoutableProvider[];
+  /** The platform providers with their current keys (rebuilt when a reload changes the keys). */
+  platform: () => readonly RoutableProvider[];
   /** Counts a call against the key's monthly limit; throws when it is over (createMonthlyLimit). */
   countMonthlyCall: (key: LimitedKey, now: number) => Promise<void>;
   /** The calls running now: stopped and awaited at shutdown. */
@@ -45,7 +46,7 @@ const OPERATIONS: Readonly<Record<string, AiOperation>> = { '/v1/chat/completion
  * @example const forwardCall = createForwardCall(deps); await forwardCall('openai', '/v1/chat/completions', request, reply, body, body.stream === true)
  */
 export function createForwardCall(deps: ForwardCallDeps): (format: WireFormat, path: string, request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown> & { model: string }, stream: boolean) => Promise<void> {
-  const { routing, meter, proxy, prices, platform, logger, now } = deps;
+  const { routing, meter, proxy, prices, logger, now } = deps;
 
   /**
    * One AI call: resolve the model for the key's workspace, count it against the key's monthly
@@ -64,7 +65,7 @@ export function createForwardCall(deps: ForwardCallDeps): (format: WireFormat, p
     const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
     const key = verifiedKeyOf(request);
     const workspace = await routing.load(key.tenantId, key.workspaceId);
-    const { targets, labels } = resolveTargets(workspace, platform, format, body.model);
+    const { targets, labels } = resolveTargets(workspace, deps.platform(), format, body.model);
     const started = now();
     const onSettleError = (step: string, err: unknown): void => logger.error({ err, step, requestId: request.id }, 'settling an AI call step failed');
     // Steps of other features (input guard, budgets) may refuse the call; each that ran is settled once.

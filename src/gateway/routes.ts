@@ -147,7 +147,8 @@ export interface GatewayFeatureDeps {
   meter: Meter;
   proxy: GatewayProxy;
   prices: PriceTable;
-  platform: readonly RoutableProvider[];
+  /** The platform's providers with their keys, read per call (the vendor keys reload). */
+  platform: () => readonly RoutableProvider[];
   /** Counts a call against the key's monthly limit; throws when it is over (createMonthlyLimit). */
   countMonthlyCall: (key: LimitedKey, now: number) => Promise<void>;
   /** The calls running now: stopped and awaited at shutdown. */
@@ -168,7 +169,7 @@ export interface GatewayFeatureDeps {
  * @example const feature = createGatewayFeature({ db, keys, routing, meter, proxy, prices, platform, countMonthlyCall, inflight, logger, now, bodyLimitBytes })
  */
 export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
-  const { keys, routing, meter, platform, now } = deps;
+  const { keys, routing, meter, now } = deps;
 
   const forwardCall = createForwardCall(deps);
 
@@ -413,6 +414,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
           const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
           const key = verifiedKeyOf(request);
           const workspace = await routing.load(key.tenantId, key.workspaceId);
+          const platform = deps.platform();
           assertAnyProvider(workspace, platform);
           const { ids, unlisted } = await deps.modelLister.list([...workspace.providers, ...platform], hops);
           const models = listModels(workspace, platform, ids);

@@ -15,6 +15,8 @@ import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { currentRequest } from '../server/request-context.ts';
 import { createEmailChange } from './email-change.ts';
 import { createMailer, type Mailer } from './mailer.ts';
+import { createLiveMailer } from './live-mailer.ts';
+import type { LiveConfig } from '../config/live.ts';
 import { createMailQueue, MAIL_SEALED_COLUMNS, type MailQueue } from './mail-queue.ts';
 import { createMfa, type Mfa } from './mfa.ts';
 import { passkeyRoutes } from './passkey-routes.ts';
@@ -66,6 +68,8 @@ export function createIdentity(deps: {
   now: () => number;
   /** Replaces the configured transport the queue delivers through (tests). */
   mailer?: Mailer;
+  /** The live configuration: the SMTP URL and sender reload from it, and so do the CORS origins CSRF accepts. */
+  live?: LiveConfig;
   /** Account and sign-in events go to the platform log. */
   audit?: AuditLog;
   /** What account deletion checks and cleans up, and what may refuse a sign-in (other features' hooks). */
@@ -75,7 +79,9 @@ export function createIdentity(deps: {
   const origin = publicOriginOf(config);
   const transport =
     deps.mailer ??
-    createMailer({ ...(config.mail.smtpUrl ? { smtpUrl: config.mail.smtpUrl } : {}), from: config.mail.from, outboxDir: outboxDirOf(config), logger, now });
+    (deps.live
+      ? createLiveMailer({ live: deps.live, outboxDir: outboxDirOf, logger, now })
+      : createMailer({ ...(config.mail.smtpUrl ? { smtpUrl: config.mail.smtpUrl } : {}), from: config.mail.from, outboxDir: outboxDirOf(config), logger, now }));
   const { maxAttempts, retryBaseMs, retryMaxMs, pollMs, retentionDays } = config.mail;
   const mailer = createMailQueue({ db, keyring, transport, settings: { maxAttempts, retryBaseMs, retryMaxMs, pollMs, retentionDays }, logger, now });
   const audit = deps.audit;
@@ -127,7 +133,7 @@ export function createIdentity(deps: {
     tokenTtlMs: config.auth.emailTokenTtlSeconds * 1000,
     ...(note ? { audit: note } : {}),
   });
-  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, now, allowedOrigins: () => [origin, ...config.cors.origins] });
+  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, now, allowedOrigins: () => [origin, ...(deps.live?.current() ?? config).cors.origins] });
   // Passkeys belong to the accounts feature: their routes and error codes join it.
   const feature: Feature = {
     ...accountsFeature,
@@ -191,7 +197,7 @@ export const identityModule = defineModule({
       },
     };
     const mailer = ctx.overrides.mailer as Mailer | undefined;
-    const identity = createIdentity({ config: ctx.config, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, signingKeys: ctx.signingKeys, logger: ctx.logger, now: ctx.now, audit: ctx.use(AUDIT), lifecycle, ...(mailer ? { mailer } : {}) });
+    const identity = createIdentity({ config: ctx.config, live: ctx.live, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, signingKeys: ctx.signingKeys, logger: ctx.logger, now: ctx.now, audit: ctx.use(AUDIT), lifecycle, ...(mailer ? { mailer } : {}) });
     return {
       api: identity,
       feature: identity.feature,
