@@ -9,9 +9,7 @@ import { httpUrlSchema } from '../../config/url.ts';
 import { AppError } from '../../server/errors.ts';
 import { defineRoute, type Authority, type Feature, type Principal } from '../../server/route.ts';
 import { isRole, type Role } from '../../tenancy/index.ts';
-import { DEVICE_COOKIE } from '../devices.ts';
-import type { SecondFactorRequired, SignedIn } from '../accounts.ts';
-import { cookieResponse, signedInReply, tokensResponse } from '../routes.ts';
+import { cookieResponse, DEVICE_COOKIE, signedInReply, tokensResponse, type SecondFactorRequired, type SignedIn } from '../index.ts';
 import { SSO_SEALED_COLUMNS, type Sso } from './sso.ts';
 import { SSO_OIDC_STATE_COOKIE, SSO_SAML_STATE_COOKIE } from './state.ts';
 

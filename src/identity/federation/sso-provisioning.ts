@@ -9,8 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../../server/errors.ts';
 import type { Queryable } from '../../store/db-types.ts';
 import { isRole } from '../../tenancy/index.ts';
-import { normalizeEmail, type SecondFactorRequired, type SignedIn } from '../accounts.ts';
-import type { SessionContext } from '../sessions.ts';
+import { normalizeEmail, type SecondFactorRequired, type SessionContext, type SignedIn } from '../index.ts';
 import { domainOfEmail } from './sso-domains.ts';
 import type { ConnectionRow, DefaultRole, SsoDeps } from './sso-shared.ts';
 

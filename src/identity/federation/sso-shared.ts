@@ -7,7 +7,7 @@ import type { AuditLog } from '../../audit/index.ts';
 import type { Keyring } from '../../keyring/keyring.ts';
 import { AppError } from '../../server/errors.ts';
 import type { Db, Queryable } from '../../store/db-types.ts';
-import type { Accounts } from '../accounts.ts';
+import type { Accounts } from '../index.ts';
 import type { OidcProtocol } from './oidc.ts';
 import type { SamlProtocol } from './saml.ts';
 import type { StateSigner } from './state.ts';

@@ -5,8 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AppError } from '../../server/errors.ts';
-import { normalizeEmail } from '../accounts.ts';
-import type { SessionContext } from '../sessions.ts';
+import { normalizeEmail, type SessionContext } from '../index.ts';
 import { type OidcConnection, type OidcProtocol, OidcRefusal } from './oidc.ts';
 import { SamlRefusal, type SamlConnection, type SamlProtocol } from './saml.ts';
 import { domainOfEmail } from './sso-domains.ts';

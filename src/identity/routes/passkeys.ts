@@ -6,15 +6,15 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AppError } from '../server/errors.ts';
-import { defineRoute, type RouteDef } from '../server/route.ts';
-import type { Accounts } from './accounts.ts';
-import { DEVICE_COOKIE } from './devices.ts';
-import { STEP_UP_MAX_AGE_MS, type Mfa } from './mfa.ts';
-import { PASSKEY_PAGE_CSP, PASSKEY_PAGE_HTML, PASSKEY_PAGE_SCRIPT } from './passkey-page.ts';
-import { authenticationResponseSchema, passkeyNameSchema, registrationResponseSchema, type Passkeys } from './passkeys.ts';
-import { cookieResponse, sessionOf, signedInReply, tokensResponse } from './routes.ts';
-import type { Sessions } from './sessions.ts';
+import { AppError } from '../../server/errors.ts';
+import { defineRoute, type RouteDef } from '../../server/route.ts';
+import type { Accounts } from '../accounts.ts';
+import { DEVICE_COOKIE } from '../devices.ts';
+import { STEP_UP_MAX_AGE_MS, type Mfa } from '../mfa.ts';
+import { PASSKEY_PAGE_CSP, PASSKEY_PAGE_HTML, PASSKEY_PAGE_SCRIPT } from '../passkey-page.ts';
+import { authenticationResponseSchema, passkeyNameSchema, registrationResponseSchema, type Passkeys } from '../passkeys.ts';
+import { cookieResponse, sessionOf, signedInReply, tokensResponse } from '../session-reply.ts';
+import type { Sessions } from '../sessions.ts';
 
 /** Ceremony bodies are small: a credential is a few kilobytes at most. */
 const PASSKEY_BODY_LIMIT = 64 * 1024;
