@@ -3,7 +3,7 @@
  * transaction: `prepare` seals the personal fields and fetches the signer (both reach the
  * database, so they run before the transaction opens); `append(tx, prepared)` then takes the next
  * seq under the log's head-row lock, stores the event and its tree nodes, and checkpoints when one
- * is due. `record` does both in a transaction of its own, group-committed with concurrent callers.
+ * is due. `record` (log-group-commit.ts) does both in a transaction of its own.
  */
 import { randomUUID } from 'node:crypto';
 import type { Keyring } from '../keyring/keyring.ts';
@@ -13,8 +13,9 @@ import type { Db, Queryable } from '../store/db-types.ts';
 import { planBatch, readHead, saveHead, type BatchItem, type Checkpointer, type Head } from './log-tree.ts';
 import type { AuditActor, AuditInput, PreparedEvent } from './log-types.ts';
 
-export function createAuditAppender(deps: { db: Db; keyring: Keyring; signingKeys: SigningKeys; checkpointer: Checkpointer; now: () => number }) {
-  const { db, keyring, signingKeys, checkpointer, now } = deps;
+/** The first step of an append: the event with its personal fields sealed and the signer fetched. */
+export function createAuditPreparer(deps: { keyring: Keyring; signingKeys: SigningKeys; now: () => number }) {
+  const { keyring, signingKeys, now } = deps;
 
   async function seal(tenantId: string, id: string, column: 'ip' | 'ua', value: string | undefined): Promise<string | null> {
     if (!value) return null;
@@ -47,6 +48,17 @@ export function createAuditAppender(deps: { db: Db; keyring: Keyring; signingKey
     };
     return { tenantId: input.tenantId, event, actorId: actor.id, time, signer };
   }
+
+  return { prepare };
+}
+
+export function createAuditAppender(deps: { db: Db; keyring: Keyring; signingKeys: SigningKeys; checkpointer: Checkpointer; now: () => number }) {
+  const { db, keyring, signingKeys, checkpointer, now } = deps;
+  // The head each log had after this node's last committed group commit: the plan of the next
+  // batch starts from it, and the statement that writes the batch checks it is still current.
+  const heads = new Map<string, Head>();
+
+  const { prepare } = createAuditPreparer({ keyring, signingKeys, now });
 
   const INSERT_EVENTS_FROM = `select $1::uuid, e.seq, e.id, e.time, e.action, e.actor_id, e.body
          from unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) as e(seq, id, time, action, actor_id, body)`;
@@ -128,88 +140,6 @@ export function createAuditAppender(deps: { db: Db; keyring: Keyring; signingKey
     return seq;
   }
 
-  // Group commit for `record`: events of a log that arrive while its previous batch is being
-  // written go together in the next transaction. Each caller still resolves only after its event
-  // is committed, so nothing is acknowledged that a crash could lose.
-  interface Waiting {
-    prepared: PreparedEvent;
-    resolve: (seq: number) => void;
-    reject: (err: unknown) => void;
-  }
-  const queues = new Map<string, Waiting[]>();
-  const flushing = new Set<string>();
-  const MAX_BATCH = 256;
-  // The head each log had after this node's last committed group commit: the plan of the next
-  // batch starts from it, and the statement that writes the batch checks it is still current.
-  const heads = new Map<string, Head>();
-  // A hint, not state: a forgotten head costs one locked append. Bounded so a node that writes to
-  // many orgs' logs does not keep every frontier; the least recently written is dropped.
-  const MAX_REMEMBERED_HEADS = 10_000;
-  const rememberHead = (tenantId: string, head: Head): void => {
-    heads.delete(tenantId);
-    heads.set(tenantId, head);
-    if (heads.size > MAX_REMEMBERED_HEADS) {
-      const oldest = heads.keys().next();
-      if (oldest.done !== true) heads.delete(oldest.value);
-    }
-  };
-
-  /** One batch, committed: on the remembered head in one statement, else under the head-row lock. */
-  async function writeBatch(tenantId: string, batch: readonly BatchItem[]): Promise<number[]> {
-    const known = heads.get(tenantId);
-    if (known) {
-      const done = await appendOnKnownHead(tenantId, known, batch);
-      if (done) {
-        rememberHead(tenantId, done.next);
-        return done.seqs;
-      }
-      heads.delete(tenantId);
-    }
-    let next: Head | undefined;
-    const seqs = await db.withTenant(tenantId, async (tx) => {
-      const written = await appendBatch(tx, tenantId, batch);
-      next = await readHead(tx, tenantId, false);
-      return written;
-    });
-    if (next) rememberHead(tenantId, next);
-    return seqs;
-  }
-
-  async function flush(tenantId: string): Promise<void> {
-    flushing.add(tenantId);
-    try {
-      for (;;) {
-        const queue = queues.get(tenantId) ?? [];
-        if (queue.length === 0) break;
-        const batch = queue.splice(0, MAX_BATCH);
-        try {
-          const seqs = await writeBatch(tenantId, batch.map((w) => ({ prepared: w.prepared })));
-          batch.forEach((w, i) => w.resolve(seqs[i] ?? -1));
-        } catch (err) {
-          heads.delete(tenantId);
-          for (const w of batch) w.reject(err);
-        }
-      }
-    } finally {
-      flushing.delete(tenantId);
-      queues.delete(tenantId);
-    }
-  }
-
-  /** Prepares and appends in a transaction of its own (shared with concurrent callers of the same log). */
-  async function record(input: AuditInput): Promise<number> {
-    const prepared = await prepare(input);
-    return new Promise<number>((resolve, reject) => {
-      let queue = queues.get(input.tenantId);
-      if (!queue) {
-        queue = [];
-        queues.set(input.tenantId, queue);
-      }
-      queue.push({ prepared, resolve, reject });
-      if (!flushing.has(input.tenantId)) void flush(input.tenantId);
-    });
-  }
-
   /** Signs a checkpoint now when events are not covered by one (before reads, proofs, exports). */
   async function checkpointIfBehind(tenantId: string, force = false): Promise<void> {
     const probe = await db.withTenant(tenantId, (tx) => readHead(tx, tenantId, false));
@@ -224,5 +154,7 @@ export function createAuditAppender(deps: { db: Db; keyring: Keyring; signingKey
     });
   }
 
-  return { prepare, append, record, checkpointIfBehind };
+  return { prepare, append, appendBatch, appendOnKnownHead, heads, checkpointIfBehind };
 }
+
+export type AuditAppender = ReturnType<typeof createAuditAppender>;

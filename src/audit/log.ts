@@ -14,6 +14,7 @@ import type { SigningKeys } from '../keyring/signing-keys.ts';
 import type { Db } from '../store/db-types.ts';
 import { createAuditAppender } from './log-append.ts';
 import { createAuditExport } from './log-export.ts';
+import { createGroupCommit } from './log-group-commit.ts';
 import { createAuditReader } from './log-read.ts';
 import { createCheckpointer } from './log-tree.ts';
 import type { AuditSettings } from './log-types.ts';
@@ -24,7 +25,9 @@ export type { AuditActor, AuditEventView, AuditInput, AuditSettings, PreparedEve
 export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: SigningKeys; settings: AuditSettings; now: () => number }) {
   const { db, keyring, signingKeys, settings, now } = deps;
   const checkpointer = createCheckpointer(settings, now);
-  const { prepare, append, record, checkpointIfBehind } = createAuditAppender({ db, keyring, signingKeys, checkpointer, now });
+  const appender = createAuditAppender({ db, keyring, signingKeys, checkpointer, now });
+  const { prepare, append, checkpointIfBehind } = appender;
+  const { record } = createGroupCommit({ db, appender });
   const { size, list, checkpoints, inclusion, consistency } = createAuditReader({ db, keyring, checkpointIfBehind });
   const { exportLines, prune } = createAuditExport({ db, signingKeys, settings, now, checkpointIfBehind });
   return { prepare, append, record, checkpointIfBehind, size, list, checkpoints, inclusion, consistency, exportLines, prune };
