@@ -1,5 +1,8 @@
 /**
  * Workspaces inside an org, and per-workspace roles that narrow (never widen) the org role.
+ *
+ * size-exception: createWorkspaces is one factory closure of small functions over shared services
+ * (12 lines over); split by concern is pending (issue 17); no measured reason to keep it whole.
  */
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../server/errors.ts';
