@@ -13,6 +13,9 @@
  * announced by tenancy evicts that org's keys too (a deleted workspace takes its keys with it).
  *
  * Last-used times are noted in memory and written with the usage batches (src/gateway/metering.ts).
+ *
+ * size-exception: createApiKeys is one factory closure of small functions over shared services;
+ * split by concern is pending (issue 17); no measured reason to keep it whole.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';

@@ -19,9 +19,9 @@ import { createLiveMailer } from './live-mailer.ts';
 import type { LiveConfig } from '../config/live.ts';
 import { createMailQueue, MAIL_SEALED_COLUMNS, type MailQueue } from './mail-queue.ts';
 import { createMfa, type Mfa } from './mfa.ts';
-import { passkeyRoutes } from './passkey-routes.ts';
+import { passkeyRoutes } from './routes/passkeys.ts';
 import { createPasskeys, PASSKEY_ERROR_CODES, type Passkeys } from './passkeys.ts';
-import { createIdentityFeature } from './routes.ts';
+import { createIdentityFeature } from './routes/index.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { createSocial, type Social } from './social.ts';
 import { AUDIT } from '../audit/index.ts';
@@ -30,11 +30,14 @@ import { MFA_SEALED_COLUMNS } from './mfa.ts';
 import { registerMailQueueMetrics } from './mail-queue.ts';
 
 // What other features use of identity (they import it only from here; eslint.config.js).
-export { normalizeEmail } from './accounts.ts';
+export { normalizeEmail, type Accounts, type SecondFactorRequired, type SignedIn } from './accounts.ts';
+export { DEVICE_COOKIE } from './devices.ts';
+export { hashToken, type SessionContext } from './sessions.ts';
 export type { MailQueue } from './mail-queue.ts';
 // What the CLI uses of identity.
 export { listOutbox, readOutbox, type OutboxEntry, type Mailer, type MailMessage } from './mailer.ts';
 export { mailQueueReport } from './mail-queue.ts';
+export { clearSessionCookies, cookieResponse, sessionOf, setSessionCookies, signedInReply, tokenBody, tokensResponse } from './session-reply.ts';
 
 export interface Identity {
   feature: Feature;

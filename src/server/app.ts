@@ -1,6 +1,10 @@
 /**
  * Builds the HTTP server: the edge (headers, CORS, body parsing, rate limits, request ids),
  * the one error path, declared guards, OpenAPI, and every feature's routes.
+ *
+ * size-exception: buildApp assembles the edge, the error path, guards and OpenAPI; the feature-
+ * module runtime the lead is writing changes how features join it. split by concern is pending
+ * (issue 17); no measured reason to keep it whole.
  */
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
