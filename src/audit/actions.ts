@@ -80,6 +80,11 @@ export const AUDIT_ACTIONS = [
   'sso.failed',
   // Keys: rotations (platform log, from the CLI), shredding (the org's log).
   'keys.rotated',
+  // Backups (OPS-1): taken, restored, key exports, and the drill's own marker writes.
+  'backup.created',
+  'backup.restored',
+  'backup.keys_exported',
+  'backup.drill_marker',
   'keys.shredded',
 ] as const;
 

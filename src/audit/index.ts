@@ -5,3 +5,7 @@
  */
 export type { AuditLog } from './log.ts';
 export type { AuditAction } from './actions.ts';
+// Backups re-verify every log of a restored database (OPS-1).
+export { createAuditLog } from './log.ts';
+export { verifyExport } from './verify.ts';
+export type { TrustedKey } from './verify-pins.ts';

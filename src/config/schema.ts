@@ -10,6 +10,7 @@ import { gatewaySection } from './gateway.ts';
 import { opt } from './option-meta.ts';
 import { httpUrlSchema } from './url.ts';
 import { socialSection } from './social.ts';
+import { backupSection } from './backup.ts';
 
 export { metaOf, type OptionMeta } from './option-meta.ts';
 
@@ -247,6 +248,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   gateway: gatewaySection,
+  backup: backupSection,
   social: socialSection,
   sso: z
     .strictObject({
