@@ -4,6 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+const SMALL_FILE = 4 * 1024 * 1024;
 import type { Writable } from 'node:stream';
 import { tarHeader, tarPadding, TAR_END } from './tar.ts';
 import type { BackupManifest } from './manifest.ts';
@@ -51,7 +54,9 @@ export class ArchiveWriter {
     await this.write(tarHeader({ name, size, type: 'file', mode: 0o600, mtime }));
     const hash = createHash('sha256');
     let seen = 0;
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    // Most cluster files are a few 8 KiB pages: one read each, no stream per file.
+    const source: AsyncIterable<Buffer> | Buffer[] = size <= SMALL_FILE ? [await readFile(path)] : (createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>);
+    for await (const chunk of source) {
       seen += chunk.length;
       if (seen > size) throw new Error(`${name} grew while it was read`);
       hash.update(chunk);

@@ -25,6 +25,9 @@ export function createS3Destination(s3: S3Settings): Destination {
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
     ...(s3.accessKeyId && s3.secretAccessKey ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } } : {}),
     maxAttempts: 3,
+    // Plain signed uploads: S3-compatible servers differ in their support of checksum trailers.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const key = (name: string): string => `${s3.prefix}${name}`;
   const where = `s3://${s3.bucket}/${s3.prefix}`;

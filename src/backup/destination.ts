@@ -9,7 +9,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { BackupError } from './errors.ts';
-import { BACKUP_ID_RE, outerSchema, parseRecord, type OuterManifest } from './manifest.ts';
+import { BACKUP_ID_RE, outerSchema, parseRecord } from './manifest.ts';
 import { createS3Destination } from './destination-s3.ts';
 import type { Destination, ListedBackup } from './destination-types.ts';
 
@@ -116,12 +116,27 @@ export function destinationFromConfig(config: Config): Destination {
   return createDirDestination(dest);
 }
 
+/** Resolves on 'drain', rejects on 'error', and leaves no listener behind. */
+export function drained(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      stream.removeListener('drain', onDrain);
+      reject(err);
+    };
+    const onDrain = (): void => {
+      stream.removeListener('error', onError);
+      resolve();
+    };
+    stream.once('drain', onDrain).once('error', onError);
+  });
+}
+
 /** Writes a stream to a new file (never over an existing one). */
 export async function writeStreamToFile(path: string, stream: ReadableStream<Uint8Array>): Promise<void> {
   const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
   try {
     for await (const chunk of stream) {
-      if (!out.write(chunk)) await new Promise<void>((r, j) => out.once('drain', r).once('error', j));
+      if (!out.write(chunk)) await drained(out);
     }
     await new Promise<void>((r, j) => out.end((err?: Error | null) => (err ? j(err) : r())));
   } catch (err) {

@@ -16,8 +16,9 @@ import type { TarEntryHeader } from './tar.ts';
 const CLUSTER_ENTRY = /^(PG_VERSION|base|global|pg_[a-z_]+|postgresql(\.auto)?\.conf|pg_hba\.conf|pg_ident\.conf)$/;
 /** The prefix of the cluster's files inside the archive. */
 export const PGDATA_PREFIX = 'pgdata/';
-/** Left in the target while a restore runs; a directory holding it is an interrupted restore, cleared by the next one. */
-export const RESTORE_MARKER = '.restore-incomplete';
+/** Left in the target while a restore runs; a directory holding it is an interrupted restore, cleared by the next one (no node starts on it). */
+export { RESTORE_MARKER } from '../store/data-dir.ts';
+import { RESTORE_MARKER } from '../store/data-dir.ts';
 
 interface FileItem {
   rel: string;

@@ -122,7 +122,8 @@ describe('embedded backup', () => {
     const tamperedDir = copyTo('tampered');
     const file = join(tamperedDir, `${first.outer.id}.age`);
     const bytes = readFileSync(file);
-    bytes[Math.floor(bytes.length / 2)] ^= 1;
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = (bytes[at] ?? 0) ^ 1;
     writeFileSync(file, bytes);
     const cfgT = backupConfig({ dataDir: join(tempDir('none'), 'none'), backupDir: tamperedDir, key });
     expect(await codeOf(verifyBackup(cfgT, first.outer.id))).toBe('BACKUP_TAMPERED');
