@@ -3,7 +3,7 @@
  * listing shows a backup as complete only once both exist. A failed upload removes what it put.
  */
 import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -61,7 +61,9 @@ export function createS3Destination(s3: S3Settings): Destination {
     async put(id, localFile, outer) {
       try {
         const { size } = await stat(localFile);
-        await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key(`${id}.age`), Body: createReadStream(localFile), ContentLength: size }));
+        // A body in memory up to 256 MiB (retried as a whole by the SDK); a stream beyond.
+        const body = size <= 256 * 1024 * 1024 ? await readFile(localFile) : createReadStream(localFile);
+        await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key(`${id}.age`), Body: body, ContentLength: size }));
         await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key(`${id}.json`), Body: JSON.stringify(outer, null, 2) + '\n', ContentType: 'application/json' }));
       } catch (err) {
         await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key(`${id}.age`) })).catch(() => undefined);

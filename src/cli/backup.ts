@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { SingleBar, Presets } from 'cli-progress';
 import type { LoadedConfig } from '../config/load.ts';
 import { createBackup, exportKeks, listBackups, pruneBackups, restoreBackup, verifyBackup, targetConfig } from '../backup/index.ts';
@@ -122,6 +123,8 @@ export async function runDrill(loaded: LoadedConfig, opts: { scratchUrl?: string
       for (let n = 0; !stop && n < (opts.writes ?? 100_000); n++) {
         await node.audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'backup.drill_marker', data: { n } });
         acked.push({ n, at: Date.now() });
+        // Paced, so the load is a steady stream of writes that lets the backup take its snapshot.
+        await delay(2);
       }
     })();
     const r = await createBackup({ config, db: node.db });

@@ -2,11 +2,11 @@
  * The S3 destination against a local S3-compatible server started here (s3rver on a free port),
  * the CLI's drill on a node under write load, and a destination that fails mid-write.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackupError, createBackup, exportKeks, listBackups, restoreBackup, verifyBackup, pruneBackups } from '../../src/backup/index.ts';
+import { BackupError, createBackup, destinationFromConfig, exportKeks, listBackups, restoreBackup, verifyBackup, pruneBackups } from '../../src/backup/index.ts';
 import { runDrill } from '../../src/cli/backup.ts';
 import { kekSourceFromConfig } from '../../src/keyring/source.ts';
 import { createDb } from '../../src/store/index.ts';
@@ -56,7 +56,7 @@ describe('S3 destination', () => {
     expect((await pruneBackups(cfg, { now: () => Date.now() + 100 * 86_400_000 })).removed).toEqual([]);
   }, 120_000);
 
-  it('an unreachable bucket fails the backup and leaves nothing that looks complete', async () => {
+  it('an unreachable bucket fails the upload and leaves nothing that looks complete', async () => {
     const base = tempDir('s3bad');
     dirs.push(base);
     const cfg = backupConfig({
@@ -65,13 +65,17 @@ describe('S3 destination', () => {
       overrides: { 'backup.s3.endpoint': endpoint, 'backup.s3.bucket': 'no-such-bucket', 'backup.s3.prefix': 'x/' },
       env: { GATEHOUSE_BACKUP_S3_ACCESS_KEY_ID: 'S3RVER', GATEHOUSE_BACKUP_S3_SECRET_ACCESS_KEY: 'S3RVER' },
     });
-    mkdirSync(cfg.storage.dataDir, { recursive: true });
-    const db = await createDb({ dataDir: cfg.storage.dataDir });
-    await db.migrate();
-    const err = await createBackup({ config: cfg, db }).catch((e: unknown) => e);
-    await db.close();
+    const dest = destinationFromConfig(cfg);
+    const id = 'gh-20261207T000000Z-0badf00d';
+    const staging = await dest.stagingPath(id);
+    writeFileSync(staging, 'encrypted bytes');
+    const outer = { format: 1, id, createdAt: new Date().toISOString(), storage: 'pglite' as const, gatehouseVersion: '0', migrationLevel: '', bytes: 15, sha256: '0'.repeat(64), recipients: [] };
+    const err = await dest.put(id, staging, outer).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackupError);
     expect((err as BackupError).code).toBe('BACKUP_WRITE_FAILED');
+    expect(existsSync(staging)).toBe(false);
+    const verr = await verifyBackup(cfg, id).catch((e: unknown) => e);
+    expect((verr as BackupError).code).toBe('BACKUP_NOT_FOUND');
   }, 60_000);
 });
 
