@@ -80,10 +80,7 @@ export const AUDIT_ACTIONS = [
   'sso.failed',
   // Keys: rotations (platform log, from the CLI), shredding (the org's log).
   'keys.rotated',
-  // Backups (OPS-1): taken, restored, key exports, and the drill's own marker writes.
-  'backup.created',
-  'backup.restored',
-  'backup.keys_exported',
+  // The backup drill's marker writes (OPS-1): the restored copy is searched for them to measure RPO.
   'backup.drill_marker',
   'keys.shredded',
 ] as const;
