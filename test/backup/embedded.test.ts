@@ -7,13 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBackup, exportKeks, restoreBackup, verifyBackup, listBackups, pruneBackups, BackupError, type BackupResult } from '../../src/backup/index.ts';
+import { RESTORE_MARKER, createBackup, exportKeks, restoreBackup, verifyBackup, listBackups, pruneBackups, BackupError, type BackupResult } from '../../src/backup/index.ts';
 import { kekSourceFromConfig } from '../../src/keyring/source.ts';
 import { CryptoError } from '../../src/crypto/errors.ts';
 import { createDb } from '../../src/store/index.ts';
 import { ageKey, backupConfig, seededNode, tempDir, type AgeKey } from './fixture.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode } from '../../src/cli/runtime.ts';
+import { openStorage } from '../../src/cli/storage.ts';
 import pino from 'pino';
 
 let key: AgeKey;
@@ -106,6 +107,19 @@ describe('embedded backup', () => {
     expect(await codeOf(restoreBackup({ config, id: first.outer.id, target: { dataDir: fresh }, keysFile: keysExport }))).toBe('BACKUP_TARGET_NOT_EMPTY');
     expect(readdirSync(fresh)).toEqual(['something']);
   });
+
+  it('an interrupted restore is cleanly restartable, and no node starts on its directory meanwhile', async () => {
+    const fresh = tempDir('interrupted');
+    dirs.push(fresh);
+    const target = join(fresh, 'data');
+    mkdirSync(join(target, 'base'), { recursive: true });
+    writeFileSync(join(target, RESTORE_MARKER), 'left by a restore that was killed');
+    writeFileSync(join(target, 'base', 'partial'), 'half a file');
+    await expect(openStorage(backupConfig({ dataDir: target, key }))).rejects.toThrow(/unfinished restore/);
+    await restoreBackup({ config, id: first.outer.id, target: { dataDir: target }, keysFile: keysExport });
+    expect(existsSync(join(target, RESTORE_MARKER))).toBe(false);
+    expect(existsSync(join(target, 'base', 'partial'))).toBe(false);
+  }, 120_000);
 
   it('refuses the wrong key, naming it', async () => {
     const other = await ageKey(tempDir('other'));
