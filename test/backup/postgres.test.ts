@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupError, createBackup, restoreBackup, type BackupResult } from '../../src/backup/index.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { createDb } from '../../src/store/index.ts';
+import { runDrill } from '../../src/cli/backup.ts';
 import { findRlsGaps } from '../../src/store/migrate.ts';
 import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
 import { postgresTarget, requireUrl } from '../support/services.ts';
@@ -80,6 +81,18 @@ const skip = pgt.skipReason;
     expect(err).toBeInstanceOf(BackupError);
     expect((err as BackupError).code).toBe('BACKUP_TARGET_NOT_EMPTY');
   });
+
+  it('the drill on PostgreSQL under write load restores into a scratch database and prints RPO and RTO', async () => {
+    const scratch = await createScratchPostgresDatabase(requireUrl(pgt));
+    try {
+      const lines: string[] = [];
+      const r = await runDrill({ config } as never, { scratchUrl: scratch.url, writes: 100_000 }, (l) => lines.push(l));
+      expect(r.writesAcknowledged).toBeGreaterThan(0);
+      expect(lines.join('\n')).toMatch(/RPO \d+\.\d{3} s .*RTO \d+\.\d{3} s/);
+    } finally {
+      await scratch.drop();
+    }
+  }, 180_000);
 
   it('refuses an embedded backup restored into a database and the reverse', async () => {
     const other = await createScratchPostgresDatabase(requireUrl(pgt));
