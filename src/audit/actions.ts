@@ -92,6 +92,8 @@ export const AUDIT_ACTIONS = [
   'sso.failed',
   // Keys: rotations (platform log, from the CLI), shredding (the org's log).
   'keys.rotated',
+  // The backup drill's marker writes (OPS-1): the restored copy is searched for them to measure RPO.
+  'backup.drill_marker',
   'keys.shredded',
 ] as const;
 

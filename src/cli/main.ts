@@ -16,6 +16,8 @@ import { runAuditVerify, type AuditVerifyOptions } from './audit.ts';
 import { runAuditExport, runAuditPrune } from './audit-log.ts';
 import { runSetup, SetupError } from './setup.ts';
 import { runReload, runTrustReport } from './trust.ts';
+import { BackupError } from '../backup/index.ts';
+import { runBackupList, runBackupNow, runBackupPrune, runBackupVerify, runDrill, runKeysExport, runRestore } from './backup.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
@@ -36,6 +38,10 @@ function fail(err: unknown, command?: Command): never {
   if (err instanceof CryptoError) {
     process.stderr.write(`gatehouse: keyring error (${err.code}): ${err.message}\n`);
     process.exit(2);
+  }
+  if (err instanceof BackupError) {
+    process.stderr.write(`gatehouse: backup error (${err.code}): ${err.message}\n`);
+    process.exit(1);
   }
   if (err instanceof SetupError) {
     process.stderr.write(`gatehouse setup: ${err.message}\n`);
@@ -187,6 +193,68 @@ rotate
   .action(
     guarded(async (opts: { dryRun?: boolean; purpose?: string }) => {
       await runRotateSigning(configOf(), { dryRun: opts.dryRun === true, ...(opts.purpose ? { purpose: opts.purpose } : {}) }, out);
+    }),
+  );
+
+keys
+  .command('export')
+  .description('write every key-encryption key to a file encrypted to age recipients (backup.recipients by default); keep it apart from the data backups')
+  .requiredOption('--out <file>', 'the file to create (never overwritten)')
+  .option('--recipient <age1...>', 'an age recipient (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+  .action(
+    guarded(async (opts: { out: string; recipient?: string[] }) => {
+      await runKeysExport(configOf(), opts, out);
+    }),
+  );
+
+const backup = program
+  .command('backup')
+  .description('take an encrypted backup now (backup.dir or backup.s3, to backup.recipients)')
+  .action(
+    guarded(async () => {
+      await runBackupNow(configOf(), out);
+    }),
+  );
+backup.command('list').description('backups at the destination; INCOMPLETE ones were cut off while written').action(
+  guarded(async () => {
+    await runBackupList(configOf(), out);
+  }),
+);
+backup
+  .command('verify')
+  .description('decrypt and authenticate a whole backup and check every file against its manifest, without restoring it')
+  .argument('<id>', 'backup id')
+  .action(
+    guarded(async (id: string) => {
+      await runBackupVerify(configOf(), id, out);
+    }),
+  );
+backup.command('prune').description('remove backups older than backup.retentionDays (the newest complete one is kept)').action(
+  guarded(async () => {
+    await runBackupPrune(configOf(), out);
+  }),
+);
+backup
+  .command('drill')
+  .description('back up a node under write load, restore into scratch, verify, start a node on it, print RPO and RTO')
+  .option('--keys <file>', 'the file of `gatehouse keys export` (needed when keys come from a key file)')
+  .option('--scratch-url <url>', 'PostgreSQL: an empty scratch database to restore into')
+  .action(
+    guarded(async (opts: { keys?: string; scratchUrl?: string }) => {
+      await runDrill(configOf(), opts, out);
+    }),
+  );
+
+program
+  .command('restore')
+  .description('restore a backup into an empty data directory or database, verify it (row counts, audit logs, migrations, RLS)')
+  .argument('<id>', 'backup id')
+  .option('--keys <file>', 'the file of `gatehouse keys export`, installed as the key file of the target')
+  .option('--target-dir <dir>', 'embedded: the empty data directory (default storage.dataDir)')
+  .option('--target-url <url>', 'PostgreSQL: the empty database (default DATABASE_URL)')
+  .action(
+    guarded(async (id: string, opts: { keys?: string; targetDir?: string; targetUrl?: string }) => {
+      await runRestore(configOf(), id, opts, out);
     }),
   );
 

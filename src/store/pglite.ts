@@ -219,6 +219,20 @@ export async function createPgliteDb(options: PgliteDbOptions): Promise<Db> {
       return outcome;
     },
 
+    ...(options.dataDir === undefined
+      ? {}
+      : {
+          async withClusterQuiesced<T>(fn: (owner: Queryable, dataDir: string) => Promise<T>): Promise<T> {
+            assertUsable('withClusterQuiesced');
+            const dir = options.dataDir as string;
+            return asSessionOwner(async (tx) => {
+              // Dirty buffers reach the files; no other statement runs until fn is done.
+              await run(tx, 'CHECKPOINT', undefined);
+              return runTransactionCallback((sql, params) => run(tx, sql, params), (owner) => fn(owner, dir));
+            });
+          },
+        }),
+
     async ping() {
       assertUsable('ping');
       await pg.query('SELECT 1');

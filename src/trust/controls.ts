@@ -10,6 +10,7 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'EDGE-4', title: 'Schemas on every route, one error envelope' },
   { id: 'EDGE-5', title: 'Declared guards on every route' },
   { id: 'EDGE-8', title: 'security.txt and disclosure policy' },
+  { id: 'OPS-1', title: 'Encrypted backups, verified restore, restore drill' },
   { id: 'OPS-2', title: 'Health, readiness, metrics' },
   { id: 'OPS-3', title: 'One configuration schema; secrets from the environment; reload without restart' },
   { id: 'OPS-4', title: 'Trust report from live checks' },
@@ -40,6 +41,7 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'GW-2', title: 'Gateway providers, vendor credentials, upstream allowlist' },
   { id: 'GW-3', title: 'Timeouts, retries, circuit breakers, fallbacks' },
   { id: 'GW-4', title: 'Metering' },
+  { id: 'GW-5', title: 'MCP gateway: authenticated endpoint, tool allowlists, checked arguments, inspected results' },
 ];
 
 /** Promises of an operator's organisation: stated in their own section, never given a state. */
