@@ -34,9 +34,17 @@ function fnv1a(text: string, seed: number): number {
   return h;
 }
 
+/** Long runs of base64 or hex: noise to the model (their decoded views are scored instead). */
+const ENCODED_RUN = /[A-Za-z0-9+/_=-]{32,}|(?:[0-9a-fA-F]{2}[ :]?){12,}/g;
+
 /** The text the features are computed from: lower case, digits folded, whitespace collapsed. */
 export function featureText(text: string): string {
-  return text.toLowerCase().replace(/\d/g, '0').replace(/\s+/g, ' ').trim();
+  return text
+    .replace(ENCODED_RUN, ' ')
+    .toLowerCase()
+    .replace(/\d/g, '0')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**

@@ -39,20 +39,20 @@ export const RULES: readonly Rule[] = [
 
   // Role play and jailbreak templates.
   { name: 'jailbreak.dan', category: 'jailbreak', weight: 0.85, pattern: /\bdo anything now\b|\b(?:you are|you're|act as|become|pretend to be) (?:a |an )?(?:dan|stan|dude|aim|evil ?bot|chaos ?gpt|jailbroken)\b|\bdan mode\b|\bjailbreak(?:ed)? mode\b|\bjailbroken\b/ },
-  { name: 'jailbreak.developer_mode', category: 'jailbreak', weight: 0.75, pattern: /\b(?:developer|dev|god|debug|admin|sudo|unrestricted|maintenance) mode\b[^.\n]{0,40}\b(?:enabled|on|activated|active|unlocked|engaged)\b|\b(?:enable|activate|enter|unlock|switch to) (?:developer|dev|god|sudo|unrestricted|unfiltered) mode\b/ },
+  { name: 'jailbreak.developer_mode', category: 'jailbreak', weight: 0.75, pattern: /\b(?:developer|dev|god|debug|admin|sudo|unrestricted|maintenance) mode\b[^.\n]{0,40}\b(?:enabled|on(?! (?:a|an|the|my|your|his|her|our|their)\b)|activated|active|unlocked|engaged)\b|\b(?:enable|activate|enter|unlock|switch to) (?:developer|dev|god|sudo|unrestricted|unfiltered) mode\b/ },
   { name: 'jailbreak.no_restrictions', category: 'jailbreak', weight: 0.4, pattern: /\b(?:no|without|free (?:of|from)|not bound by|unbound by|not restricted by|broken free of|liberated from|beyond|ignores?|released from|exempt from)\b[^.\n]{0,25}\b(?:restrictions|filters|filtering|limits|limitations|rules|guidelines|ethics|ethical|morals|moral|censorship|content polic(?:y|ies)|safety|guardrails|boundaries|openai|anthropic)\b/ },
   { name: 'jailbreak.persona', category: 'jailbreak', weight: 0.4, pattern: /\b(?:pretend|act|behave|roleplay|role-play|imagine|simulate|you will be|you are going to be|you are now)\b[^.\n]{0,25}\b(?:you are|you're|as|to be|be)?\b[^.\n]{0,50}\b(?:unrestricted|unfiltered|uncensored|evil|amoral|immoral|unethical|rogue|malicious|without (?:any )?(?:limits|rules|filters|restrictions|morals|ethics))\b/ },
   { name: 'jailbreak.never_refuse', category: 'jailbreak', weight: 0.5, pattern: /\b(?:never|not|cannot|can't|must not|will not|won't|do not|don't) (?:ever )?(?:refuse|decline|say no|reject)\b|\bstay in character\b|\bbreak(?:ing)? character\b|\bwithout (?:any )?(?:warnings?|disclaimers?|moralizing|refusals?)\b|\bno (?:warnings?|disclaimers?|refusals?|moralizing)\b/ },
-  { name: 'jailbreak.uncensored_ai', category: 'jailbreak', weight: 0.6, pattern: /\b(?:uncensored|unrestricted|unfiltered|amoral|unaligned|unlocked|jailbroken|evil|rogue)\b[^.\n]{0,15}\b(?:ai|assistant|model|chatbot|llm|persona|version|gpt|bot|entity)\b/ },
+  { name: 'jailbreak.uncensored_ai', category: 'jailbreak', weight: 0.6, pattern: /\b(?:uncensored|unrestricted|unfiltered|amoral|unaligned|unlocked|jailbroken)\b[^.\n]{0,15}\b(?:ai|assistant|model|chatbot|llm|persona|version|gpt|bot|entity)\b/ },
   { name: 'jailbreak.dual_response', category: 'jailbreak', weight: 0.7, pattern: /\b(?:two|2|both|dual) (?:responses|answers|replies|paragraphs|outputs)\b[^\n]{0,120}\b(?:jailbroken|jailbreak|unfiltered|dan|developer mode|unrestricted|uncensored|evil)\b/ },
   { name: 'jailbreak.token_threat', category: 'jailbreak', weight: 0.45, pattern: /\b(?:tokens?|points?|credits?|lives)\b[^.\n]{0,40}\b(?:deducted|lose|die|cease to exist|be shut down|be deleted|terminated)\b/ },
   { name: 'jailbreak.opposite', category: 'jailbreak', weight: 0.45, pattern: /\b(?:opposite|anti|reverse)[- ](?:mode|day|gpt|ai)\b|\bhypothetical (?:response|ai|model)\b[^.\n]{0,60}\b(?:no|without) (?:rules|restrictions|limits)\b/ },
 
   // System-prompt extraction.
-  { name: 'extraction.system_prompt', category: 'extraction', weight: 0.75, pattern: new RegExp(`\\b${REVEAL}\\b[^.\\n?]{0,40}?\\b(?:your|the|its|ur|my assistant's)\\b[^.\\n?]{0,20}?\\b${HIDDEN_PROMPT}\\b`) },
+  { name: 'extraction.system_prompt', category: 'extraction', weight: 0.75, pattern: new RegExp(`\\b${REVEAL}\\b[^.\\n?]{0,40}?\\b(?:your|the|ur)\\b[^.\\n?]{0,20}?\\b${HIDDEN_PROMPT}\\b`) },
   { name: 'extraction.repeat_above', category: 'extraction', weight: 0.7, pattern: /\b(?:repeat|print|output|recite|copy|reproduce|echo|write out|paste)\b[^.\n]{0,30}\b(?:everything|all|the text|the words|text|the content|the instructions|the message)\b[^.\n]{0,25}\b(?:above|before this|prior to this|preceding|so far|earlier in (?:this|the) conversation)\b|\bwords above starting with\b|\bstarting with ["']?you are\b/ },
   { name: 'extraction.verbatim', category: 'extraction', weight: 0.35, pattern: /\b(?:verbatim|word for word|word-for-word|exactly as (?:written|given)|in full|in a code block)\b/ },
-  { name: 'extraction.your_instructions', category: 'extraction', weight: 0.4, pattern: /\b(?:what|which) (?:are|were) (?:your|the) (?:exact |original |initial |hidden |secret )?(?:instructions|rules|guidelines|directives)\b|\bhow (?:were|are) you (?:instructed|programmed|configured|prompted)\b/ },
+  { name: 'extraction.your_instructions', category: 'extraction', weight: 0.4, pattern: /\b(?:what|which) (?:are|were) your (?:exact |original |initial |hidden |secret )?(?:instructions|rules|guidelines|directives)\b|\bhow (?:were|are) you (?:instructed|programmed|configured|prompted)\b/ },
 
   // Exfiltration through links and images.
   { name: 'exfiltration.markdown_image_data', category: 'exfiltration', weight: 0.75, pattern: /!\[[^\]\n]{0,100}\]\(\s*<?https?:\/\/[^)\s]{0,300}(?:\{|\}|%7b|\[|<|\$|\?[a-z_]{0,20}=(?:\{|\[|<|\$|data|secret|token|password|history|conversation|chat|summary|key|info|payload|b64|base64|x+\b))/ },
@@ -65,12 +65,13 @@ export const RULES: readonly Rule[] = [
   { name: 'smuggling.tool_call_json', category: 'smuggling', weight: 0.6, pattern: /["']?(?:tool_calls?|function_call|tool_use)["']?\s*[:=]\s*[[{]|"name"\s*:\s*"[a-z_]{2,40}"\s*,\s*"(?:arguments|parameters|input)"\s*:/ },
   { name: 'smuggling.call_tool', category: 'smuggling', weight: 0.5, pattern: /\b(?:call|invoke|use|run|execute|trigger|fire)\b[^.\n]{0,20}\b(?:tool|function|plugin|action|command)\b[^.\n]{0,50}\b(?:send_email|send_message|delete_\w+|transfer_\w+|exec\w*|shell|rm -rf|curl|wget|with (?:the )?(?:arguments|parameters|args)|without (?:asking|confirmation|telling))/ },
   { name: 'smuggling.fake_turn', category: 'smuggling', weight: 0.35, pattern: /(?:^|\n)\s*(?:user|human|assistant|ai|system|tool)\s*:[^\n]{1,300}\n\s*(?:assistant|ai|user|human|system|tool)\s*:/ },
+  { name: 'smuggling.decode_and_follow', category: 'smuggling', weight: 0.45, pattern: /\b(?:decode|decrypt|decipher|unscramble|translate|convert)\b[^.\n]{0,30}\b(?:and|then)\s+(?:follow|execute|obey|do what it says|carry out|run|act on|comply with)\b/ },
   { name: 'smuggling.silent_action', category: 'smuggling', weight: 0.4, pattern: /\b(?:without|don't|do not|never)\s+(?:telling|informing|notifying|alerting|asking|mentioning (?:this|it) to|letting)\s+(?:the )?(?:user|human|them|anyone)\b|\b(?:secretly|silently|covertly|quietly)\s+(?:send|forward|call|run|execute|transfer|delete|email|post)\b/ },
 ];
 
 /** Weights of the obfuscation signals from normalisation and decoding. */
 export const OBFUSCATION_WEIGHTS: Readonly<Record<string, number>> = {
-  'obfuscation.tag_characters': 0.6,
+  'obfuscation.tag_characters': 0.4,
   'obfuscation.bidi': 0.25,
   'obfuscation.invisible': 0.15,
   'obfuscation.homoglyph': 0.3,
