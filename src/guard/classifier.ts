@@ -21,8 +21,10 @@ export interface LinearModel {
 }
 
 /** Window size and stride (characters) for long texts. */
-export const WINDOW_CHARS = 600;
-export const WINDOW_STRIDE = 400;
+export const WINDOW_CHARS = 300;
+export const WINDOW_STRIDE = 150;
+/** Texts up to this length are scored whole. */
+export const WHOLE_CHARS = 400;
 
 /** 32-bit FNV-1a of a string's UTF-16 code units. */
 function fnv1a(text: string, seed: number): number {
@@ -93,7 +95,7 @@ export function scoreWindow(model: CompiledModel, text: string): number {
 
 /** The highest window probability over `text`. */
 export function classify(model: CompiledModel, text: string): number {
-  if (text.length <= WINDOW_CHARS) return scoreWindow(model, text);
+  if (text.length <= WHOLE_CHARS) return scoreWindow(model, text);
   let best = 0;
   for (let start = 0; start < text.length; start += WINDOW_STRIDE) {
     best = Math.max(best, scoreWindow(model, text.slice(start, start + WINDOW_CHARS)));

@@ -40,7 +40,7 @@ function printable(decoded: string): boolean {
     const c = ch.codePointAt(0) ?? 0;
     if (c === 9 || c === 10 || c === 13 || (c >= 0x20 && c !== 0x7f && !(c >= 0x80 && c < 0xa0))) ok++;
   }
-  return ok / decoded.length >= 0.95 && /\p{L}{2}/u.test(decoded);
+  return ok / decoded.length >= 0.95 && /[\p{L}\p{N}]{2}/u.test(decoded);
 }
 
 function replaceRuns(text: string, pattern: RegExp, decodeRun: (run: string) => string | undefined): string | undefined {

@@ -13,7 +13,7 @@ const INVISIBLE = /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200
 /** Bidirectional embedding, override and isolate controls. */
 const BIDI = /[\u202A-\u202E\u2066-\u2069]/gu;
 /** Unicode tag characters: invisible, but an LLM reads them as the ASCII they shadow. */
-const TAGS = /[\u{E0000}-\u{E007F}]/gu;
+const TAGS = /[\u{E0000}-\u{E007F}]+/gu;
 
 /** Letters of Cyrillic, Greek and other scripts that render like a Latin letter. */
 const HOMOGLYPHS: Readonly<Record<string, string>> = {
@@ -43,9 +43,13 @@ export interface Normalized {
 
 /** Decodes Unicode tag characters to the ASCII they shadow (U+E0041 → "A"); others are dropped. */
 function decodeTags(text: string): string {
-  return text.replace(TAGS, (ch) => {
-    const code = (ch.codePointAt(0) ?? 0) - 0xe0000;
-    return code >= 0x20 && code < 0x7f ? String.fromCharCode(code) : '';
+  return text.replace(TAGS, (run) => {
+    let decoded = '';
+    for (const ch of run) {
+      const code = (ch.codePointAt(0) ?? 0) - 0xe0000;
+      if (code >= 0x20 && code < 0x7f) decoded += String.fromCharCode(code);
+    }
+    return decoded ? ` ${decoded} ` : '';
   });
 }
 
