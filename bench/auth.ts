@@ -101,7 +101,7 @@ const node = await startNode({
   config,
   logger,
   inMemory: !scratch,
-  features: [publicMe],
+  extraFeatures: [publicMe],
   mailer: { transport: 'outbox', send: async (m) => void mail.push(m), close: async () => undefined },
 });
 lookupMe = (id) => node.identity.accounts.meWithMfa(id);

@@ -1,24 +1,37 @@
 /**
- * The composition root: every feature the server serves, in one list.
+ * The composition root: every feature module the node runs, in one list (the contract is in
+ * src/server/module.ts, the runtime that walks it in src/server/module-runtime.ts). The runtime
+ * creates them in dependency order and serves their routes in this order.
+ *
+ * Adding a feature: a folder with an index.ts that exports its module, one line here, its migration.
+ *
  * It lives outside src/server so that server/, store/, crypto/ and config/ never import a feature
  * (enforced by the layer rules in eslint.config.js; test/architecture/ proves they fire and that
- * src/ has no import cycle).
- *
- * src/keyring is infrastructure like src/store (it imports store, crypto and the route types,
- * never a feature); its one route, the JWKS, is served as a feature listed here.
+ * src/ has no import cycle). src/keyring is infrastructure like src/store; its one route, the JWKS,
+ * is served as a static module listed here.
  */
+import { auditModule } from './audit/index.ts';
+import { gatewayModule } from './gateway/index.ts';
+import { identityModule } from './identity/index.ts';
+import { federationModule } from './identity/federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
 import { opsFeature } from './ops/routes.ts';
-import type { Feature, SealedColumn } from './server/route.ts';
-import { MFA_SEALED_COLUMNS } from './identity/mfa.ts';
-import { GATEWAY_SEALED_COLUMNS } from './gateway/routes.ts';
-import { SSO_SEALED_COLUMNS } from './identity/federation/sso.ts';
-import { MAIL_SEALED_COLUMNS } from './identity/mail-queue.ts';
+import { staticModule, type FeatureModule } from './server/module.ts';
+import type { SealedColumn } from './server/route.ts';
+import { tenancyModule } from './tenancy/index.ts';
 
-export const FEATURES: readonly Feature[] = [opsFeature, keyringFeature];
+export const FEATURE_MODULES: readonly FeatureModule[] = [
+  staticModule(opsFeature),
+  staticModule(keyringFeature),
+  identityModule,
+  tenancyModule,
+  gatewayModule,
+  federationModule,
+  auditModule,
+];
 
 /**
- * Every sealed column of every feature, including those built at start (identity, gateway): what
- * `gatehouse keys rotate dek` re-encrypts. A test checks it equals what a running node declares.
+ * Every sealed column of every module: what `gatehouse keys rotate dek` re-encrypts, known
+ * without starting a node. A test checks it equals what a running node's features declare.
  */
-export const SEALED_COLUMNS: readonly SealedColumn[] = [...FEATURES.flatMap((f) => f.sealedColumns ?? []), ...MFA_SEALED_COLUMNS, ...GATEWAY_SEALED_COLUMNS, ...SSO_SEALED_COLUMNS, ...MAIL_SEALED_COLUMNS];
+export const SEALED_COLUMNS: readonly SealedColumn[] = FEATURE_MODULES.flatMap((m) => m.sealedColumns ?? []);

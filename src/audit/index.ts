@@ -1,7 +1,7 @@
 /**
- * The audit feature's public face for other features: the types they are handed through their
- * create(ctx). Other features import audit only from here (eslint.config.js, layer rules); the
- * feature's own create(ctx) joins this file in the module split (issue 17).
+ * The audit feature's public face for other features: its module and the types they are handed
+ * through their create(ctx). Other features import audit only from here (eslint.config.js, layer rules).
  */
 export type { AuditLog } from './log.ts';
 export type { AuditAction } from './actions.ts';
+export { AUDIT, auditModule } from './module.ts';

@@ -4,14 +4,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { createHash } from 'node:crypto';
-import { maskedConfig, secretValues } from '../config/load.ts';
-import { canonicalText } from '../audit/canonical.ts';
-import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
+import { secretValues } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { FEATURES } from '../features.ts';
+import { FEATURE_MODULES } from '../features.ts';
 import { assertRoutesDeclared, buildApp } from '../server/app.ts';
 import { createLogger } from '../server/logger.ts';
+import type { FeatureModule, JobDef, ModuleRef } from '../server/module.ts';
+import { createModules, type CreatedModules } from '../server/module-runtime.ts';
 import type { Feature, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import { openStorage } from './storage.ts';
@@ -20,15 +19,13 @@ import { createKeyring, type Keyring } from '../keyring/keyring.ts';
 import { createSigningKeys, type SigningKeys } from '../keyring/signing-keys.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
 import { assertKeyringOpensDatabase, refuseNewKeyFileForExistingData } from './key-check.ts';
-import { createIdentity, type Identity } from '../identity/index.ts';
+import { IDENTITY, type Identity } from '../identity/index.ts';
 import type { Mailer } from '../identity/mailer.ts';
-import { registerMailQueueMetrics } from '../identity/mail-queue.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { createTenancy, type Tenancy } from '../tenancy/index.ts';
-import { createAuditLog, type AuditLog } from '../audit/log.ts';
-import { createAuditFeature } from '../audit/routes.ts';
-import { createGateway, type Gateway } from '../gateway/index.ts';
-import { createFederation, registerSamlFormBody, type Federation } from '../identity/federation/index.ts';
+import { TENANCY, type Tenancy } from '../tenancy/index.ts';
+import { AUDIT, type AuditLog } from '../audit/index.ts';
+import { GATEWAY, type Gateway } from '../gateway/index.ts';
+import { FEDERATION, type Federation } from '../identity/federation/index.ts';
 
 export interface Node {
   app: FastifyInstance;
@@ -43,9 +40,13 @@ export interface Node {
   gateway: Gateway;
   /** Enterprise SSO (OIDC and SAML connections per org). */
   federation: Federation;
+  /** The API of any running feature module (src/features.ts). */
+  use<Api>(ref: ModuleRef<Api>): Api;
   /** Every feature the server serves, in registration order. */
   features: readonly Feature[];
-  /** Closes the server (in-flight requests finish), then kv and storage, then the data-dir lock. */
+  /** Every job the feature modules declared. */
+  jobs: readonly JobDef[];
+  /** Closes the server (in-flight requests finish), then the modules in reverse order, kv and storage, then the data-dir lock. */
   close: () => Promise<void>;
   /** Records the listening URL in the data-dir lock, for CLI commands. */
   announce: (url: string) => void;
@@ -56,7 +57,10 @@ export interface StartNodeOptions {
   logger?: Logger;
   /** In-memory PGlite instead of the data directory (tests). */
   inMemory?: boolean;
-  features?: readonly Feature[];
+  /** Replaces the feature modules of src/features.ts (tests). */
+  modules?: readonly FeatureModule[];
+  /** Features served beside the modules' (tests: fixture routes). */
+  extraFeatures?: readonly Feature[];
   verifiers?: Verifiers;
   now?: () => number;
   defaultMetrics?: boolean;
@@ -64,36 +68,27 @@ export interface StartNodeOptions {
   mailer?: Mailer;
 }
 
-/** Opens storage and kv, applies migrations, and builds the server (not yet listening). */
+/** Opens storage and kv, applies migrations, creates the feature modules and builds the server (not yet listening). */
 export async function startNode(options: StartNodeOptions): Promise<Node> {
   const { config } = options;
-  assertRoutesDeclared(options.features ?? FEATURES);
   const logger = options.logger ?? createLogger({ level: config.log.level, knownSecrets: () => secretValues(config) });
   const storage = await openStorage(config, { inMemory: options.inMemory === true });
   const db = storage.db;
+  const now = options.now ?? Date.now;
   let kv: Kv | undefined;
   let keyring: Keyring | undefined;
   let signingKeys: SigningKeys | undefined;
-  let identity: Identity | undefined;
-  let tenancy: Tenancy | undefined;
-  let gateway: Gateway | undefined;
+  let modules: CreatedModules | undefined;
+  const logCloseError = (module: string, err: unknown): void => logger.error({ err, module }, 'closing a feature module failed');
   try {
     await db.migrate();
     kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
     keyring = await openKeyring(config, db, kv, logger, options.now);
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();
-    const audit = createAuditLog({ db, keyring, signingKeys, settings: config.audit, now: options.now ?? Date.now });
-    await audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'node.started', data: { configSha256: createHash('sha256').update(canonicalText(maskedConfig(config))).digest('hex') } });
-    identity = createIdentity({ config, db, kv, keyring, signingKeys, audit, logger, now: options.now ?? Date.now, ...(options.mailer ? { mailer: options.mailer } : {}) });
-    tenancy = await createTenancy({ config, db, kv, keyring, mailer: identity.mailer, audit, logger, now: options.now ?? Date.now, mfaSatisfied: identity.sessionHasSecondFactor });
-    identity.lifecycle.check.push(tenancy.orgs.assertNotLastOwner);
-    identity.lifecycle.cleanup.push(tenancy.orgs.removeUserEverywhere);
-    const federation = createFederation({ config, db, kv, keyring, audit, accounts: identity.accounts, logger, now: options.now ?? Date.now, evictOrg: tenancy.authority.evictOrg });
-    (identity.lifecycle.signInPolicy ??= []).push(federation.sso.enforceSsoRequired);
-    identity.lifecycle.cleanup.push(federation.sso.forgetUser);
-    gateway = await createGateway({ config, db, kv, keyring, audit, logger, now: options.now ?? Date.now });
-    const features = [...(options.features ?? FEATURES), identity.feature, tenancy.feature, gateway.feature, federation.feature, createAuditFeature(audit)];
+    modules = await createModules(options.modules ?? FEATURE_MODULES, { config, db, kv, logger, keyring, signingKeys, now, overrides: options.mailer ? { mailer: options.mailer } : {} }, logCloseError);
+    const features = [...(options.extraFeatures ?? []), ...modules.features];
+    assertRoutesDeclared(features);
     const app = await buildApp({
       config,
       db,
@@ -102,46 +97,40 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       keyring,
       signingKeys,
       features,
-      verifiers: { ...identity.verifiers, ...tenancy.verifiers, ...gateway.verifiers, ...options.verifiers },
+      verifiers: { ...modules.verifiers, ...options.verifiers },
       now: options.now,
       defaultMetrics: options.defaultMetrics,
     });
-    registerMailQueueMetrics(app.gatehouse.metrics.registry, identity.mailer);
-    // The SAML ACS receives an HTML form post; every other route keeps refusing form bodies.
-    registerSamlFormBody(app);
-    for (const metric of gateway.metrics) app.gatehouse.metrics.registry.registerMetric(metric);
+    for (const metric of modules.metrics) app.gatehouse.metrics.registry.registerMetric(metric);
+    modules.onServer(app);
     await app.ready();
-    const openKv = kv;
-    const liveKeyring = keyring;
-    const openSigning = signingKeys;
-    const openIdentity = identity;
-    const openTenancy = tenancy;
-    const openGateway = gateway;
+    const open = { kv, keyring, signingKeys, modules };
     let closing: Promise<void> | undefined;
     return {
       app,
       db,
-      kv: openKv,
-      keyring: liveKeyring,
-      signingKeys: openSigning,
-      identity: openIdentity,
-      tenancy: openTenancy,
-      audit,
-      gateway: openGateway,
-      federation,
+      kv,
+      keyring,
+      signingKeys,
+      identity: modules.use(IDENTITY),
+      tenancy: modules.use(TENANCY),
+      audit: modules.use(AUDIT),
+      gateway: modules.use(GATEWAY),
+      federation: modules.use(FEDERATION),
+      use: modules.use,
       features,
+      jobs: modules.jobs,
       logger,
       announce: storage.announce,
       close: () => {
         closing ??= (async () => {
           // Keep-alive connections turn idle only after their in-flight request ends; sweep
-          // them as they do. Once the grace period is over, AI calls still running are told so in
-          // their client's format and metered, and then whatever is left is cut.
+          // them as they do. Once the grace period is over, work still running is stopped (AI
+          // calls are told so in their client's format, and metered), then whatever is left is cut.
           const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
           const deadline = setTimeout(() => {
-            void openGateway
-              .stopCalls()
-              .catch((err: unknown) => logger.error({ err }, 'stopping gateway calls failed'))
+            void open.modules
+              .stop((module, err) => logger.error({ err, module }, 'stopping a feature module failed'))
               .finally(() => app.server.closeAllConnections());
           }, config.server.shutdownGraceMs);
           try {
@@ -149,13 +138,11 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
           } finally {
             clearInterval(sweep);
             clearTimeout(deadline);
-            // Before storage and kv: buffered usage is written and subscriptions end.
-            await openGateway.close().catch((err: unknown) => logger.error({ err }, 'closing the gateway failed'));
-            await openTenancy.close().catch(() => undefined);
-            await openIdentity.close().catch(() => undefined);
-            await openSigning.close().catch(() => undefined);
-            await liveKeyring.close().catch(() => undefined);
-            await openKv.close().catch((err: unknown) => logger.error({ err }, 'closing kv failed'));
+            // Before storage and kv: buffered work is written and subscriptions end.
+            await open.modules.close(logCloseError);
+            await open.signingKeys.close().catch(() => undefined);
+            await open.keyring.close().catch(() => undefined);
+            await open.kv.close().catch((err: unknown) => logger.error({ err }, 'closing kv failed'));
             await storage.close().catch((err: unknown) => logger.error({ err }, 'closing storage failed'));
           }
         })();
@@ -163,9 +150,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       },
     };
   } catch (err) {
-    await gateway?.close().catch(() => undefined);
-    await tenancy?.close().catch(() => undefined);
-    await identity?.close().catch(() => undefined);
+    await modules?.close(logCloseError);
     await signingKeys?.close().catch(() => undefined);
     await keyring?.close().catch(() => undefined);
     await kv?.close().catch(() => undefined);

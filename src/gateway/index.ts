@@ -23,6 +23,10 @@ import { createModelLister } from './model-listing.ts';
 import { createPriceTable } from './prices.ts';
 import { createGatewayProxy, type GatewayProxy } from './proxy.ts';
 import { createGatewayFeature } from './routes.ts';
+import { orderSteps, type AiCallStep } from './steps.ts';
+import { AUDIT } from '../audit/index.ts';
+import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
+import { GATEWAY_SEALED_COLUMNS } from './routes.ts';
 import { createRouting, platformProviders, type Routing } from './routing.ts';
 import { createUpstreamAgent } from './upstream.ts';
 
@@ -61,6 +65,8 @@ export interface GatewayDeps {
   audit: AuditLog;
   logger: Logger;
   now: () => number;
+  /** The steps other features add around every AI call (input guard, budgets), read per call, in run order. */
+  callSteps?: () => readonly AiCallStep[];
 }
 
 /**
@@ -165,6 +171,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     now,
     bodyLimitBytes: settings.bodyLimitBytes,
     nodeId: newNodeId(),
+    ...(deps.callSteps ? { callSteps: deps.callSteps } : {}),
     modelLister: createModelLister({
       dispatcher: agent,
       logger,
@@ -204,3 +211,37 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     },
   };
 }
+
+export const GATEWAY = moduleRef<Gateway>('gateway');
+/** Steps other features run around every AI call (src/gateway/steps.ts): the input guard, budgets. */
+export const AI_CALL_STEPS = hookPoint<AiCallStep>('gateway.aiCallSteps');
+export type { AiCall, AiCallOutcome, AiCallStep, AiCallStepResult, AiOperation } from './steps.ts';
+
+/** The AI gateway as a module. */
+export const gatewayModule = defineModule({
+  ref: GATEWAY,
+  dependsOn: [AUDIT],
+  sealedColumns: GATEWAY_SEALED_COLUMNS,
+  create: async (ctx) => {
+    // The steps are complete once every module was created, before the first request: read once then.
+    let steps: readonly AiCallStep[] | undefined;
+    const gateway = await createGateway({
+      config: ctx.config,
+      db: ctx.db,
+      kv: ctx.kv,
+      keyring: ctx.keyring,
+      audit: ctx.use(AUDIT),
+      logger: ctx.logger,
+      now: ctx.now,
+      callSteps: () => (steps ??= orderSteps(ctx.hooks.list(AI_CALL_STEPS))),
+    });
+    return {
+      api: gateway,
+      feature: gateway.feature,
+      verifiers: gateway.verifiers,
+      metrics: gateway.metrics,
+      stop: gateway.stopCalls,
+      close: gateway.close,
+    };
+  },
+});

@@ -29,6 +29,7 @@ import { UNLISTED_REASONS, type ModelLister } from './model-listing.ts';
 import type { GatewayProxy } from './proxy.ts';
 import { assertAnyProvider, listModels, resolveTargets, type RoutableProvider, type Routing } from './routing.ts';
 import type { WireFormat } from './usage.ts';
+import { runStepsBefore, settleSteps, type AiCallOutcome, type AiCallStep, type AiOperation } from './steps.ts';
 import { fromAppError, sendVendorError, toVendorErrorBody, vendorErrorHeaders } from './vendor-errors.ts';
 
 const wsParams = z.strictObject({ org: z.uuid(), ws: z.uuid() });
@@ -160,7 +161,11 @@ export interface GatewayFeatureDeps {
   nodeId: string;
   /** Asks providers with `*` patterns which models they offer (src/gateway/model-listing.ts). */
   modelLister: ModelLister;
+  /** The steps other features add around every AI call (src/gateway/steps.ts), in run order; read per call. */
+  callSteps?: () => readonly AiCallStep[];
 }
+
+const OPERATIONS: Readonly<Record<string, AiOperation>> = { '/v1/chat/completions': 'chat', '/v1/embeddings': 'embeddings', '/v1/messages': 'messages' };
 
 /**
  * The gateway feature: its routes, error codes, audit actions and sealed column.
@@ -188,7 +193,19 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     const workspace = await routing.load(key.tenantId, key.workspaceId);
     const { targets, labels } = resolveTargets(workspace, platform, format, body.model);
     const started = now();
-    await deps.countMonthlyCall(key, started);
+    const onSettleError = (step: string, err: unknown): void => logger.error({ err, step, requestId: request.id }, 'settling an AI call step failed');
+    // Steps of other features (input guard, budgets) may refuse the call; each that ran is settled once.
+    const steps = deps.callSteps?.() ?? [];
+    const aiCall = { requestId: request.id, format, operation: OPERATIONS[path] ?? 'chat', tenantId: key.tenantId, workspaceId: key.workspaceId, apiKeyId: key.id, model: body.model, stream, body, startedAt: started };
+    const { pending, headers } = steps.length > 0 ? await runStepsBefore(steps, aiCall, onSettleError) : { pending: [], headers: {} };
+    let outcome: AiCallOutcome | undefined;
+    try {
+      await deps.countMonthlyCall(key, started);
+    } catch (err) {
+      await settleSteps(pending, undefined, onSettleError);
+      throw err;
+    }
+    for (const [name, value] of Object.entries(headers)) void reply.header(name, value);
 
     // The proxy writes the raw response: headers set so far (security, rate limit, request id) go with it.
     const raw = reply.raw;
@@ -198,7 +215,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     // for it before the meter's last write.
     const call = deps.inflight.begin(key.id, monthAt(started).month, raw);
     try {
-      const result = await proxy.forward({ format, path, body, stream, targets, requestId: request.id, hops, signal: call.signal }, raw);
+      const result = await proxy.forward({ format, path, body: aiCall.body, stream, targets, requestId: request.id, hops, signal: call.signal }, raw);
       let cost: number | null = null;
       try {
         cost = prices.costOf(result.model, result.usage);
@@ -220,6 +237,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
         durationMs: result.upstreamMs,
         at: new Date(started),
       });
+      outcome = { status: result.status, usage: result.usage, costMicroUsd: cost, model: result.model, clientClosed: result.clientClosed, ...(result.errorCode ? { errorCode: result.errorCode } : {}) };
       if (result.error && result.status >= 500) {
         // The error's cause holds the network error (host and port, never a key); it is scrubbed like every log line.
         logger.warn({ requestId: request.id, code: result.errorCode, provider: labels.get(result.providerId), attempts: result.attempts, err: result.error }, 'gateway call failed');
@@ -229,6 +247,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
       logger.error({ err, requestId: request.id }, 'gateway call failed unexpectedly');
       sendVendorError(raw, format, fromAppError(new AppError('INTERNAL'), request.id));
     } finally {
+      await settleSteps(pending, outcome, onSettleError);
       call.end();
     }
   }

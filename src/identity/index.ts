@@ -22,6 +22,10 @@ import { createPasskeys, PASSKEY_ERROR_CODES, type Passkeys } from './passkeys.t
 import { createIdentityFeature } from './routes.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { createSocial, type Social } from './social.ts';
+import { AUDIT } from '../audit/index.ts';
+import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
+import { MFA_SEALED_COLUMNS } from './mfa.ts';
+import { registerMailQueueMetrics } from './mail-queue.ts';
 
 // What other features use of identity (they import it only from here; eslint.config.js).
 export { normalizeEmail } from './accounts.ts';
@@ -61,6 +65,8 @@ export function createIdentity(deps: {
   mailer?: Mailer;
   /** Account and sign-in events go to the platform log. */
   audit?: AuditLog;
+  /** What account deletion checks and cleans up, and what may refuse a sign-in (other features' hooks). */
+  lifecycle?: AccountLifecycle;
 }): Identity {
   const { config, db, kv, keyring, signingKeys, logger, now } = deps;
   const origin = publicOriginOf(config);
@@ -101,7 +107,7 @@ export function createIdentity(deps: {
       clockSkewSeconds: config.auth.accessTokenClockSkewSeconds,
     },
   });
-  const lifecycle: AccountLifecycle = { check: [], cleanup: [] };
+  const lifecycle: AccountLifecycle = deps.lifecycle ?? { check: [], cleanup: [] };
   const passkeys = createPasskeys({ db, kv, mailer, config, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
   const mfa = createMfa({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, passkeys, ...(note ? { audit: note } : {}) });
   const accounts = createAccounts({ db, kv, keyring, sessions, mfa, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(note ? { audit: note } : {}) });
@@ -150,3 +156,45 @@ export function createIdentity(deps: {
     close: () => mailer.close(),
   };
 }
+
+export const IDENTITY = moduleRef<Identity>('identity');
+/** Checks that may refuse an account's deletion (e.g. "the last owner of an org"); throw to refuse. */
+export const ACCOUNT_DELETE_CHECKS = hookPoint<(userId: string) => Promise<void>>('identity.accountDeleteChecks');
+/** What other features forget of an account once it is deleted. */
+export const ACCOUNT_CLEANUP = hookPoint<(userId: string) => Promise<void>>('identity.accountCleanup');
+/** Run once something proved the user, before a session or a second step; throw to refuse the sign-in. */
+export const SIGN_IN_POLICY = hookPoint<(userId: string, method: string) => Promise<void>>('identity.signInPolicy');
+
+/**
+ * Identity as a module. Reads the override `mailer` (a Mailer replacing the configured transport:
+ * tests capture mail with it).
+ */
+export const identityModule = defineModule({
+  ref: IDENTITY,
+  dependsOn: [AUDIT],
+  sealedColumns: [...MFA_SEALED_COLUMNS, ...MAIL_SEALED_COLUMNS],
+  create: (ctx) => {
+    const { hooks } = ctx;
+    // Read at each use: the features that fill these points are created after identity.
+    const lifecycle: AccountLifecycle = {
+      get check() {
+        return hooks.list(ACCOUNT_DELETE_CHECKS);
+      },
+      get cleanup() {
+        return hooks.list(ACCOUNT_CLEANUP);
+      },
+      get signInPolicy() {
+        return hooks.list(SIGN_IN_POLICY);
+      },
+    };
+    const mailer = ctx.overrides.mailer as Mailer | undefined;
+    const identity = createIdentity({ config: ctx.config, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, signingKeys: ctx.signingKeys, logger: ctx.logger, now: ctx.now, audit: ctx.use(AUDIT), lifecycle, ...(mailer ? { mailer } : {}) });
+    return {
+      api: identity,
+      feature: identity.feature,
+      verifiers: identity.verifiers,
+      onServer: (app) => registerMailQueueMetrics(app.gatehouse.metrics.registry, identity.mailer),
+      close: identity.close,
+    };
+  },
+});

@@ -5,7 +5,9 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.ts';
 import { publicOriginOf, type Config } from '../config/schema.ts';
-import type { MailQueue } from '../identity/index.ts';
+import { ACCOUNT_CLEANUP, ACCOUNT_DELETE_CHECKS, IDENTITY, type MailQueue } from '../identity/index.ts';
+import { AUDIT } from '../audit/index.ts';
+import { defineModule, hook, moduleRef } from '../server/module.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { Feature, Principal, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
@@ -81,3 +83,23 @@ export async function createTenancy(deps: {
     close: authority.close,
   };
 }
+
+export const TENANCY = moduleRef<Tenancy>('tenancy');
+
+/** Tenancy as a module: orgs, workspaces, invitations and the authorizer every permission route uses. */
+export const tenancyModule = defineModule({
+  ref: TENANCY,
+  dependsOn: [AUDIT, IDENTITY],
+  create: async (ctx) => {
+    const identity = ctx.use(IDENTITY);
+    const tenancy = await createTenancy({ config: ctx.config, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, mailer: identity.mailer, audit: ctx.use(AUDIT), logger: ctx.logger, now: ctx.now, mfaSatisfied: identity.sessionHasSecondFactor });
+    return {
+      api: tenancy,
+      feature: tenancy.feature,
+      verifiers: tenancy.verifiers,
+      // Deleting an account: refused while it is an org's last owner; afterwards, its memberships go.
+      hooks: [hook(ACCOUNT_DELETE_CHECKS, tenancy.orgs.assertNotLastOwner), hook(ACCOUNT_CLEANUP, tenancy.orgs.removeUserEverywhere)],
+      close: tenancy.close,
+    };
+  },
+});

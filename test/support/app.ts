@@ -8,8 +8,8 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
-import { FEATURES } from '../../src/features.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import type { FeatureModule } from '../../src/server/module.ts';
 import type { Feature, Verifiers } from '../../src/server/route.ts';
 import type { MailMessage, Mailer } from '../../src/identity/mailer.ts';
 import { secretValues } from '../../src/config/load.ts';
@@ -30,6 +30,8 @@ export interface TestAppOptions {
   overrides?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
   extraFeatures?: readonly Feature[];
+  /** Replaces the feature modules of src/features.ts (e.g. the list plus a test module). */
+  modules?: readonly FeatureModule[];
   verifiers?: Verifiers;
   now?: () => number;
   logLevel?: string;
@@ -76,7 +78,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     config,
     logger,
     inMemory: options.dataDir === undefined,
-    features: [...FEATURES, ...(options.extraFeatures ?? [])],
+    ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
+    ...(options.modules ? { modules: options.modules } : {}),
     verifiers: options.verifiers,
     now: options.now,
   });

@@ -15,9 +15,14 @@ import { createSsoFeature } from './routes.ts';
 import { createSamlProtocol } from './saml.ts';
 import { createSso, type Sso } from './sso.ts';
 import { createStateSigner } from './state.ts';
+import { AUDIT } from '../../audit/index.ts';
+import { defineModule, hook, moduleRef } from '../../server/module.ts';
+import { TENANCY } from '../../tenancy/index.ts';
+import { ACCOUNT_CLEANUP, IDENTITY, SIGN_IN_POLICY } from '../index.ts';
+import { registerSamlFormBody } from './routes.ts';
+import { SSO_SEALED_COLUMNS } from './sso.ts';
 
-export { registerSamlFormBody } from './routes.ts';
-export { SSO_SEALED_COLUMNS } from './sso.ts';
+export { registerSamlFormBody, SSO_SEALED_COLUMNS };
 
 export interface Federation {
   sso: Sso;
@@ -66,3 +71,22 @@ export function createFederation(deps: {
   });
   return { sso, feature: createSsoFeature({ sso, publicOrigin, now }) };
 }
+
+export const FEDERATION = moduleRef<Federation>('federation');
+
+/** Enterprise SSO as a module: it adds the "this org requires SSO" sign-in policy and forgets deleted accounts' links. */
+export const federationModule = defineModule({
+  ref: FEDERATION,
+  dependsOn: [AUDIT, IDENTITY, TENANCY],
+  sealedColumns: SSO_SEALED_COLUMNS,
+  create: (ctx) => {
+    const federation = createFederation({ config: ctx.config, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, audit: ctx.use(AUDIT), accounts: ctx.use(IDENTITY).accounts, logger: ctx.logger, now: ctx.now, evictOrg: ctx.use(TENANCY).authority.evictOrg });
+    return {
+      api: federation,
+      feature: federation.feature,
+      hooks: [hook(SIGN_IN_POLICY, federation.sso.enforceSsoRequired), hook(ACCOUNT_CLEANUP, federation.sso.forgetUser)],
+      // The SAML ACS receives an HTML form post; every other route keeps refusing form bodies.
+      onServer: (app) => registerSamlFormBody(app),
+    };
+  },
+});
