@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 const ROOT = new URL('../test/corpus/guard/', import.meta.url);
 const ATTACKS = ['injection', 'jailbreak', 'extraction', 'exfiltration', 'smuggling'] as const;
-const BENIGN = ['lookalike', 'ordinary'] as const;
+const BENIGN = ['lookalike', 'ordinary', 'system'] as const;
 const SOURCE = 'written for Gatehouse';
 const LICENCE = 'Apache-2.0';
 

@@ -64,6 +64,14 @@ export const AUDIT_ACTIONS = [
   'provider.credential.set',
   'provider.credential.deleted',
   'limits.changed',
+  // Input guard (org log): flagged, redacted and blocked AI calls (rule names and score, never the
+  // prompt), temporary blocks earned by strikes and lifted by admins, policy changes.
+  'guard.flagged',
+  'guard.redacted',
+  'guard.blocked',
+  'guard.subject.blocked',
+  'guard.block.lifted',
+  'guard.policy.changed',
   // Guards (org log): a member refused by the role matrix.
   'authz.denied',
   // Enterprise SSO (org log): connections, domains (claimed by the org, verified by an operator),

@@ -3,9 +3,6 @@
  * linear classifier shipped as src/guard/model.json, and a pluggable external classifier.
  * Other features import the guard only from here.
  */
-import { readFileSync } from 'node:fs';
-import { compileModel, type CompiledModel } from './classifier.ts';
-
 export { createGuard, DEFAULT_THRESHOLDS, type Guard, type GuardAction, type GuardOptions, type GuardThresholds, type GuardVerdict } from './guard.ts';
 export { httpClassifier, type ExternalClassifier, type ExternalResult, type FailMode, type HttpClassifierOptions } from './external.ts';
 export { RULES, type Rule, type RuleCategory } from './rules.ts';
@@ -14,10 +11,7 @@ export { decodeViews } from './decode.ts';
 export { redact, REDACTION_MARKER } from './redact.ts';
 export { compileModel, classify, features, type CompiledModel, type LinearModel } from './classifier.ts';
 
-let builtin: CompiledModel | undefined;
-
-/** The classifier trained by scripts/train-guard.ts, loaded once from src/guard/model.json. */
-export function builtinModel(): CompiledModel {
-  builtin ??= compileModel(JSON.parse(readFileSync(new URL('./model.json', import.meta.url), 'utf8')));
-  return builtin;
-}
+export { builtinModel } from './model.ts';
+export { GUARD, guardModule, type GuardApi } from './module.ts';
+export { GUARD_MODES, DEFAULT_POLICY, type GuardMode, type GuardPolicy } from './policy.ts';
+export { userSubject } from './store.ts';

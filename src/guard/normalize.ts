@@ -9,10 +9,13 @@
  */
 
 /** Zero-width and other invisible format characters, removed before inspection. */
-const INVISIBLE = /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2060-\u2064\u206A-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0]/gu;
+// Combining marks (U+034F, Mongolian and Unicode variation selectors) are listed as escapes on purpose: each is removed on its own.
+// eslint-disable-next-line no-misleading-character-class
+const INVISIBLE = /[\u00AD\u061C\u115F\u1160\u17B4\u17B5\u180E\u200B-\u200F\u2060-\u2064\u206A-\u206F\u3164\uFEFF\uFFA0]|\u034F|[\u180B-\u180D]|\u180F|[\uFE00-\uFE0F]/gu;
 /** Bidirectional embedding, override and isolate controls. */
 const BIDI = /[\u202A-\u202E\u2066-\u2069]/gu;
 /** Unicode tag characters: invisible, but an LLM reads them as the ASCII they shadow. */
+// eslint-disable-next-line security/detect-unsafe-regex -- one character class repeated: linear
 const TAGS = /[\u{E0000}-\u{E007F}]+/gu;
 
 /** Letters of Cyrillic, Greek and other scripts that render like a Latin letter. */
@@ -29,9 +32,26 @@ const HOMOGLYPHS: Readonly<Record<string, string>> = {
   // Latin look-alikes outside ASCII that NFKC leaves alone
   ℮: 'e', ƅ: 'b', ɑ: 'a', ɩ: 'i', ɪ: 'i', ʀ: 'r', ꜱ: 's', ᴀ: 'a', ᴄ: 'c', ᴅ: 'd', ᴇ: 'e', ᴋ: 'k', ᴍ: 'm', ᴏ: 'o', ᴘ: 'p', ᴛ: 't', ᴜ: 'u', ᴠ: 'v', ᴡ: 'w', ᴢ: 'z',
 };
+// Built from the constant table above, never from input.
+// eslint-disable-next-line security/detect-non-literal-regexp
 const HOMOGLYPH_CHARS = new RegExp(`[${Object.keys(HOMOGLYPHS).join('')}]`, 'gu');
-/** A word that mixes Latin letters with a look-alike of another script. */
-const MIXED_WORD = new RegExp(`(?=[\\p{L}]*[a-zA-Z])(?=[\\p{L}]*[${Object.keys(HOMOGLYPHS).join('')}])[\\p{L}]{2,}`, 'u');
+const HOMOGLYPH_SET = new Set(Object.keys(HOMOGLYPHS));
+/** Words (runs of letters, cut at 64) in which a mix of scripts is looked for. */
+const WORDS = /\p{L}{2,64}/gu;
+
+/** True when some word mixes ASCII Latin letters with a look-alike of another script. */
+function hasMixedWord(text: string): boolean {
+  for (const [word] of text.matchAll(WORDS)) {
+    let latin = false;
+    let lookalike = false;
+    for (const ch of word) {
+      if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) latin = true;
+      else if (HOMOGLYPH_SET.has(ch)) lookalike = true;
+      if (latin && lookalike) return true;
+    }
+  }
+  return false;
+}
 
 /** The result of normalising one text. */
 export interface Normalized {
@@ -71,7 +91,7 @@ export function normalize(input: string): Normalized {
   const withoutBidi = withoutInvisible.replace(BIDI, '');
   if (withoutBidi.length !== withoutInvisible.length) signals.push('obfuscation.bidi');
   text = withoutBidi;
-  if (MIXED_WORD.test(text)) signals.push('obfuscation.homoglyph');
+  if (hasMixedWord(text)) signals.push('obfuscation.homoglyph');
   text = text.replace(HOMOGLYPH_CHARS, (ch) => HOMOGLYPHS[ch] ?? ch);
   return { text, signals };
 }

@@ -28,10 +28,12 @@ const SECRET_DATA = '(?:conversation|chat history|chat log|previous messages|mes
 export const RULES: readonly Rule[] = [
   // Direct injection.
   { name: 'injection.ignore_previous', category: 'injection', weight: 0.9, pattern: new RegExp(`\\b${VERB_IGNORE}\\b[^.\\n]{0,40}?\\b${PREVIOUS}\\b[^.\\n]{0,30}?\\b${INSTRUCTIONS}\\b`) },
-  { name: 'injection.new_instructions', category: 'injection', weight: 0.45, pattern: /\b(?:new|updated|real|actual|true|revised|override|priority|urgent)\s+(?:instructions?|task|orders|directives?|system prompt|rules)\s*(?:[:\-]|are|is)/ },
+  { name: 'injection.new_instructions', category: 'injection', weight: 0.45, pattern: /\b(?:new|updated|real|actual|true|revised|override|priority|urgent)\s+(?:instructions?|task|orders|directives?|system prompt|rules)\s*(?:[:-]|are|is)/ },
   { name: 'injection.from_now_on', category: 'injection', weight: 0.35, pattern: /\b(?:from now on|from this point (?:on|forward)|for the rest of this conversation|henceforth),?\s+(?:you|your|respond|answer|act|only|always|never|ignore)/ },
   { name: 'injection.special_tokens', category: 'injection', weight: 0.7, pattern: /<\|(?:im_start|im_end|endoftext|system|user|assistant|eot_id|start_header_id)\|>|\[\/?inst\]|<<\/?sys>>|<\/?(?:system|system_prompt|instructions?)>/ },
+  // eslint-disable-next-line security/detect-unsafe-regex -- whitespace runs are collapsed to one character first (ruleText)
   { name: 'injection.fake_system', category: 'injection', weight: 0.4, pattern: /(?:^|\n|\. )\s*(?:\[|\(|#{1,3}\s*|\*\*)?(?:system|admin|administrator|developer|root|sudo|operator)\s*(?:override|message|notice|update|instruction|command|prompt)?\s*(?:\]|\)|\*\*)?\s*:/ },
+  // eslint-disable-next-line security/detect-unsafe-regex -- bounded alternatives, collapsed whitespace (ruleText)
   { name: 'injection.instead', category: 'injection', weight: 0.45, pattern: /\b(?:instead|rather),?\s+(?:just\s+)?(?:say|print|output|write|respond with|reply with|answer with|return)\b|\b(?:only|just)\s+(?:say|print|output|reply|respond)(?: with)?\s*["'`]/ },
   { name: 'injection.stop_task', category: 'injection', weight: 0.55, pattern: /\b(?:stop|cease|halt|abort|quit)\s+(?:what you are doing|your (?:current )?task|translating|summari[sz]ing|the (?:current )?task|answering)\b/ },
   { name: 'injection.addressed_to_ai', category: 'injection', weight: 0.6, pattern: /\bif you are an? (?:ai|llm|language model|assistant|chatbot|bot|agent|gpt)\b|\b(?:note|attention|message|instructions?) (?:to|for) (?:the |any )?(?:ai|llm|language model|assistant|agent|chatbot|bot)\b|\b(?:ai|llm|assistant|agent|model)s? (?:reading|processing|summari[sz]ing|parsing) this\b/ },
@@ -80,9 +82,11 @@ export const OBFUSCATION_WEIGHTS: Readonly<Record<string, number>> = {
 /** The weight a decoder adds when an attack signal was only visible after decoding. */
 export const DECODED_ATTACK_WEIGHT = 0.4;
 
-/** Prepares a view for the rules: lower case, runs of spaces and tabs collapsed. */
+/** Prepares a view for the rules: lower case, whitespace runs collapsed. */
 export function ruleText(text: string): string {
-  return text.toLowerCase().replace(/[ \t\r\f\v]+/g, ' ');
+  // Every whitespace run becomes one character (a line break when it held one), so no `\s*` in a
+  // rule ever sees more than one: long runs of spaces or blank lines cannot make a rule backtrack.
+  return text.toLowerCase().replace(/\s+/g, (run) => (run.includes('\n') ? '\n' : ' '));
 }
 
 /** Names of the rules (among `rules`) that match `text` (already passed through `ruleText`). */

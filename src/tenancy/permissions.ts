@@ -29,6 +29,7 @@ export const PERMISSIONS = [
   'usage.read',
   'audit.read',
   'budgets.manage',
+  'guard.manage',
   'sso.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
@@ -47,6 +48,7 @@ const admin: readonly Permission[] = [
   'providers.manage',
   'audit.read',
   'budgets.manage',
+  'guard.manage',
   'sso.manage',
 ];
 const owner: readonly Permission[] = [...admin, 'org.delete', 'org.transfer'];

@@ -111,6 +111,25 @@ describe('guard rules and verdicts', () => {
   });
 });
 
+describe('guard on pathological inputs', () => {
+  // Each input targets a pattern that could backtrack (long hex of odd length, a long word of mixed
+  // scripts, blank lines before a fake "system:", many percent escapes, a run of markdown image
+  // openers). The work is bounded by the input size; the timeout only catches a hang.
+  const size = 200_000;
+  it.each([
+    ['odd-length hex', 'a'.repeat(size + 1)],
+    ['one long mixed-script word', 'aа'.repeat(size / 2)],
+    ['blank lines and spaces', `${'\n \n'.repeat(size / 3)}x`],
+    ['percent escapes without end', '%4'.repeat(size / 2)],
+    ['markdown image openers', '![a](http://x.test/?q='.repeat(size / 24)],
+    ['repeated ignore', 'ignore previous '.repeat(size / 16)],
+    ['base64 alphabet', 'Ab9+'.repeat(size / 4)],
+  ])('inspecting 200 KB of %s finishes with a verdict', (_name, text) => {
+    expect(['allow', 'flag', 'block']).toContain(guard.inspect([text]).action);
+    expect(redact(text).text.length).toBeGreaterThan(0);
+  }, 60_000);
+});
+
 describe('guard redaction', () => {
   it('removes what rules match and an encoded payload that decodes to an attack', () => {
     const b64 = Buffer.from(ATTACK).toString('base64');
