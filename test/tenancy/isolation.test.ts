@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { DEFAULT_POLICY } from '../../src/guard/index.ts';
 import { rotateDeks } from '../../src/keyring/reencrypt.ts';
 import type { RouteDef } from '../../src/server/route.ts';
 import { findRlsGaps } from '../../src/store/migrate.ts';
@@ -34,6 +35,8 @@ interface Fixture {
   /** An SSO connection and a claimed domain of the org. */
   connection: string;
   domain: string;
+  /** A guard subject with strikes and a block in the workspace (`key:<id>`). */
+  subject: string;
 }
 
 const pg = postgresTarget();
@@ -196,11 +199,14 @@ for (const target of targets) {
         ]);
         // A person an admin removed from the org (SSO does not provision them again).
         await tx.query('insert into member_removals (tenant_id, user_id, removed_by) values ($1, $2, $3)', [org, spare.userId, owner.userId]);
+        // The input guard: a workspace policy, and a key with strikes and a temporary block.
+        await tx.query('insert into guard_policies (tenant_id, workspace_id, policy, updated_by) values ($1, $2, $3, $4)', [org, ws, JSON.stringify({ ...DEFAULT_POLICY, mode: 'flag' }), owner.userId]);
+        await tx.query("insert into guard_strikes (tenant_id, workspace_id, subject, strikes, window_started_at, level, blocked_until) values ($1, $2, $3, 2, now(), 1, now() + interval '1 hour')", [org, ws, `key:${apiKey.id}`]);
       });
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain };
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, subject: `key:${apiKey.id}` };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, subject: f.subject });
 
     beforeAll(async () => {
       const database = await target.database();
@@ -234,7 +240,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'guard_policies', 'guard_strikes']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);
