@@ -34,7 +34,9 @@ const HEX_SPACED = /\b[0-9a-fA-F]{2}(?:[ :,][0-9a-fA-F]{2}){7,}\b/g;
 const HEX_ESCAPED = /(?:\\x[0-9a-fA-F]{2}){4,}/g;
 // eslint-disable-next-line security/detect-unsafe-regex
 const URL_RUN = /(?:%[0-9a-fA-F]{2}[A-Za-z0-9._~+-]{0,8}){3,}/g;
-const LEET_WORD = /\b(?=[a-z0-9@$!|]*[a-z])(?=[a-z0-9@$!|]*[013457@$!|])[a-z0-9@$!|]{3,}\b/gi;
+// A word with letters and a digit or symbol standing for a letter; `!` and `|` are decoded but do not
+// count on their own ("there!" is not leetspeak). `\b` at the start keeps the lookaheads linear.
+const LEET_WORD = /\b(?=[a-z0-9@$!|]*[a-z])(?=[a-z0-9@$!|]*[013457@$])[a-z0-9@$!|]{3,}/gi;
 const SPACED_LETTERS = /\b(?:\p{L}[ .\-_*]){3,}\p{L}\b/gu;
 const COMMON_WORDS = new Set(['the', 'and', 'to', 'of', 'a', 'in', 'is', 'you', 'that', 'it', 'for', 'your', 'all', 'with', 'what', 'this', 'are', 'be', 'me', 'my', 'i', 'on', 'how', 'can', 'do', 'not', 'now', 'say', 'tell']);
 
@@ -111,9 +113,15 @@ function rot13(text: string): string | undefined {
 
 const LEET: Readonly<Record<string, string>> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's', '!': 'i', '|': 'l' };
 
+/** Two digits or symbols for letters, or one between letters: "pr3v10us", "h@ck", not "80th" or "mp3". */
+function looksLeet(word: string): boolean {
+  const triggers = word.match(/[013457@$]/g)?.length ?? 0;
+  return (/[a-z]{2}/i.test(word) || triggers >= 3) && (triggers >= 2 || /[a-z][013457@$][a-z]/i.test(word)) && !/^\d+(?:st|nd|rd|th|s|am|pm|k|m|kg|km|mb|gb|px)$/i.test(word);
+}
+
 /** Leetspeak applies when at least two words mix letters with look-alike digits or symbols. */
 function leetspeak(text: string): string | undefined {
-  const words = text.match(LEET_WORD) ?? [];
+  const words = (text.match(LEET_WORD) ?? []).filter(looksLeet);
   if (words.length < 2) return undefined;
   return text.replace(LEET_WORD, (word) => word.replace(/[013457@$!|]/g, (ch) => LEET[ch] ?? ch));
 }
