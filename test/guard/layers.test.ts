@@ -111,7 +111,7 @@ describe('guard rules and verdicts', () => {
   });
 });
 
-describe('guard on pathological inputs', () => {
+describe('guard on pathological inputs (200 KB of hex, mixed scripts, blank lines, escapes): each finishes with a verdict', () => {
   // Each input targets a pattern that could backtrack (long hex of odd length, a long word of mixed
   // scripts, blank lines before a fake "system:", many percent escapes, a run of markdown image
   // openers). The work is bounded by the input size; the timeout only catches a hang.
