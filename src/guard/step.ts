@@ -9,8 +9,9 @@ import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import type { AuditLog } from '../audit/index.ts';
 import type { AiCall, AiCallStep } from '../gateway/index.ts';
-import { AppError } from '../server/errors.ts';
+import { AppError, registerErrorCodes } from '../server/errors.ts';
 import { endUserOf, slotsOf } from './content.ts';
+import { GUARD_ERROR_CODES } from './error-codes.ts';
 import type { ExternalClassifier } from './external.ts';
 import { createGuard, type GuardVerdict } from './guard.ts';
 import { builtinModel } from './model.ts';
@@ -18,6 +19,9 @@ import type { GuardPolicy } from './policy.ts';
 import { redact } from './redact.ts';
 import { RULES } from './rules.ts';
 import { userSubject, type GuardStore, type Subject } from './store.ts';
+
+// Registered here too (idempotent), so the step's errors can be built before the feature is served.
+registerErrorCodes(GUARD_ERROR_CODES);
 
 export interface GuardStepDeps {
   store: GuardStore;
