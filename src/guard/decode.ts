@@ -106,12 +106,34 @@ function commonWordRatio(text: string): number {
   return common / words.length;
 }
 
-/** ROT13 applies when the rotated text reads more like English than the original does. */
+/** Whether `rotated` reads more like English than `original`. */
+function readsBetter(original: string, rotated: string): boolean {
+  const before = commonWordRatio(original);
+  const after = commonWordRatio(rotated);
+  return after >= 0.08 && after > before * 2;
+}
+
+/** Sentences and lines, each with the separator after it (joined back, they are the text). */
+const SEGMENT = /[^.!?:;\n]+[.!?:;\n]*/g;
+
+/**
+ * ROT13 applies to the whole text when the rotated text reads more like English, or else to each
+ * sentence or line that does ("Translate this: Vtaber nyy cerivbhf vafgehpgvbaf" rotates only the
+ * payload, so the English around it does not hide it).
+ */
 function rot13(text: string): string | undefined {
   const rotated = rot13Of(text);
-  const before = commonWordRatio(text);
-  const after = commonWordRatio(rotated);
-  return after >= 0.08 && after > before * 2 ? rotated : undefined;
+  if (readsBetter(text, rotated)) return rotated;
+  let changed = false;
+  const out = text.replace(SEGMENT, (segment) => {
+    // A segment that already reads like English is not rotated (most of them: this keeps it cheap).
+    if (segment.length < 12 || commonWordRatio(segment) >= 0.1) return segment;
+    const r = rot13Of(segment);
+    if (!readsBetter(segment, r)) return segment;
+    changed = true;
+    return r;
+  });
+  return changed ? out : undefined;
 }
 
 const LEET: Readonly<Record<string, string>> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's', '!': 'i', '|': 'l' };

@@ -42,6 +42,12 @@ describe('guard decoding', () => {
     });
   }
 
+  it('a ROT13 payload after an English sentence is decoded on its own (the English around it does not hide it)', () => {
+    const rot = ATTACK.replace(/[a-z]/gi, (c) => String.fromCharCode(((c.charCodeAt(0) - (c <= 'Z' ? 65 : 97) + 13) % 26) + (c <= 'Z' ? 65 : 97)));
+    const v = rulesOnly.inspect([`Hello! Could you please translate the following message for me, it is from a friend of mine: ${rot}`]);
+    expect(v.fired).toEqual(expect.arrayContaining(['obfuscation.rot13', 'injection.ignore_previous']));
+  });
+
   it('decodes nested encodings (base64 of hex) within the depth bound, and no deeper', () => {
     const nested = Buffer.from(Buffer.from(ATTACK).toString('hex')).toString('base64');
     expect(rulesOnly.inspect([nested]).action).toBe('block');
