@@ -7,8 +7,10 @@
  *    of a fixed number of calls each.
  * 2. End to end: one Gatehouse child (embedded PGlite + memory kv, as `npm start` runs it, with the
  *    mock vendor in a worker thread) with two workspaces: the guard off in one, the default policy
- *    (block) in the other. The same benign chat call with a 1 KB and a 4 KB prompt is sent
- *    BENCH_REQUESTS times to each key, in turn, BENCH_ROUNDS rounds; reported: req/s and the server's
+ *    (block) in the other. A benign chat call with a 1 KB and a 4 KB prompt, each call's prompt its
+ *    own (a request number in front, so the guard's verdict cache never hits), is sent
+ *    BENCH_REQUESTS times to each key, in turn, BENCH_ROUNDS rounds; then the same with one prompt
+ *    repeated (what a chat's resent history costs: cache hits). Reported: req/s and the server's
  *    CPU per request, and the guard/no-guard ratios (the baseline is measured in the same run).
  * Target (reported, not enforced): the guard costs under 10 % of gateway throughput for prompts up
  * to 4 KB. Exits non-zero when a request failed or was refused.
@@ -61,7 +63,8 @@ function inspectBench(): string[] {
       let verdict = '';
       for (let r = 0; r < ROUNDS; r++) {
         const t0 = process.hrtime.bigint();
-        for (let i = 0; i < calls; i++) verdict = guard.inspect([text]).action;
+        // A number in front makes every text new to the verdict cache: this is the uncached cost.
+        for (let i = 0; i < calls; i++) verdict = guard.inspect([`${r}.${i} ${text}`]).action;
         perCall.push(Number(process.hrtime.bigint() - t0) / 1000 / calls);
       }
       const us = median(perCall);
@@ -132,14 +135,18 @@ async function cpuOf(child: ChildProcess): Promise<number> {
   return message.cpuUs;
 }
 
-async function load(url: string, key: string, content: string): Promise<autocannon.Result> {
+let sequence = 0;
+
+/** `REQUESTS` calls; `unique`: each with a prompt of its own (no verdict cache hit), else the same prompt every time. */
+async function load(url: string, key: string, content: string, unique = true): Promise<autocannon.Result> {
+  const bodyOf = (): string => JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: unique ? `Request ${++sequence}. ${content}` : content }] });
   return new Promise((resolve, reject) => {
     autocannon(
       {
         url: `${url}/v1/chat/completions`,
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-        body: JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content }] }),
+        requests: [{ setupRequest: (request) => ({ ...request, body: bodyOf() }) }],
         connections: CONNECTIONS,
         amount: REQUESTS,
         timeout: 10,
@@ -160,12 +167,12 @@ async function gatewayBench(): Promise<{ lines: string[]; failures: number }> {
       const content = ordinaryText(bytes);
       await load(ready.url, ready.keyOff, content); // warm-up, discarded
       await load(ready.url, ready.keyOn, content);
-      const stats = { off: { rps: [] as number[], cpu: [] as number[] }, on: { rps: [] as number[], cpu: [] as number[] } };
+      const stats = { off: { rps: [] as number[], cpu: [] as number[] }, on: { rps: [] as number[], cpu: [] as number[] }, repeated: { rps: [] as number[], cpu: [] as number[] } };
       for (let round = 0; round < ROUNDS; round++) {
-        const order = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+        const order = round % 2 === 0 ? (['off', 'on', 'repeated'] as const) : (['repeated', 'on', 'off'] as const);
         for (const which of order) {
           const before = await cpuOf(child);
-          const result = await load(ready.url, which === 'off' ? ready.keyOff : ready.keyOn, content);
+          const result = await load(ready.url, which === 'off' ? ready.keyOff : ready.keyOn, content, which !== 'repeated');
           const cpu = (await cpuOf(child)) - before;
           failures += result.errors + result.timeouts + result.non2xx;
           stats[which].rps.push(result.requests.average);
@@ -177,6 +184,8 @@ async function gatewayBench(): Promise<{ lines: string[]; failures: number }> {
       const size = `${bytes / 1024} KB`;
       lines.push(`| ${size} | off | ${Math.round(off.rps)} | ${Math.round(off.cpu)} | | |`);
       lines.push(`| ${size} | block (default) | ${Math.round(on.rps)} | ${Math.round(on.cpu)} | ${(on.rps / off.rps).toFixed(2)} | ${(on.cpu / off.cpu).toFixed(2)} |`);
+      const rep = { rps: median(stats.repeated.rps), cpu: median(stats.repeated.cpu) };
+      lines.push(`| ${size} | block, the same prompt every call (verdict cache) | ${Math.round(rep.rps)} | ${Math.round(rep.cpu)} | ${(rep.rps / off.rps).toFixed(2)} | ${(rep.cpu / off.cpu).toFixed(2)} |`);
     }
   } finally {
     child.send('stop');

@@ -106,6 +106,38 @@ function verdictOf(weights: Map<string, number>, classifierScore: number, thresh
 }
 
 /**
+ * Findings per text, most recently used last: a chat resends its whole history on every turn, so
+ * without this every earlier message would be inspected again on each call. Keyed by the text and
+ * everything that changes its findings (model on/off, decode limits, rules off); thresholds apply
+ * after. Bounded by entries and by the characters held.
+ */
+const findingsCache = new Map<string, TextFindings>();
+const CACHE_ENTRIES = 4096;
+const CACHE_MAX_TEXT = 32 * 1024;
+let cacheChars = 0;
+const CACHE_CHARS = 8 * 1024 * 1024;
+
+function cachedFindings(key: string, compute: () => TextFindings, textLength: number): TextFindings {
+  const hit = findingsCache.get(key);
+  if (hit) {
+    findingsCache.delete(key);
+    findingsCache.set(key, hit);
+    return hit;
+  }
+  const found = compute();
+  if (textLength > CACHE_MAX_TEXT) return found;
+  findingsCache.set(key, found);
+  cacheChars += key.length;
+  while (findingsCache.size > CACHE_ENTRIES || cacheChars > CACHE_CHARS) {
+    const oldest = findingsCache.keys().next().value;
+    if (oldest === undefined) break;
+    findingsCache.delete(oldest);
+    cacheChars -= oldest.length;
+  }
+  return found;
+}
+
+/**
  * Builds a guard.
  * @example createGuard({ model: builtinModel() }).inspect(['Ignore all previous instructions']).action // 'block'
  */
@@ -114,11 +146,12 @@ export function createGuard(options: GuardOptions): Guard {
   const disabled = options.disabledRules ?? [];
   const rules = RULES.filter((r) => !isDisabled(r.name, disabled));
   const limits = options.decodeLimits ?? DEFAULT_DECODE_LIMITS;
+  const cacheKey = `${options.model ? 'm' : '-'}|${limits.maxDepth}/${limits.maxViews}/${limits.maxViewChars}|${[...disabled].sort().join(',')}|`;
   const collect = (texts: readonly string[]): TextFindings => {
     const weights = new Map<string, number>();
     let classifierScore = 0;
     for (const text of texts) {
-      const found = inspectText(text, options.model, rules, disabled, limits);
+      const found = cachedFindings(cacheKey + text, () => inspectText(text, options.model, rules, disabled, limits), text.length);
       for (const [name, w] of found.weights) weights.set(name, Math.max(w, weights.get(name) ?? 0));
       classifierScore = Math.max(classifierScore, found.classifierScore);
     }
