@@ -72,6 +72,13 @@ export const AUDIT_ACTIONS = [
   'guard.subject.blocked',
   'guard.block.lifted',
   'guard.policy.changed',
+  // MCP (org log): upstream servers, tool reviews, per-key tool allowlists, and every tool call (sizes, never content).
+  'mcp.server.set',
+  'mcp.server.deleted',
+  'mcp.tools.synced',
+  'mcp.tool.reviewed',
+  'mcp.key_tools.set',
+  'mcp.tool.called',
   // Guards (org log): a member refused by the role matrix.
   'authz.denied',
   // Enterprise SSO (org log): connections, domains (claimed by the org, verified by an operator),

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { gatewaySection } from './gateway.ts';
+import { mcpSection } from './mcp.ts';
 import { opt } from './option-meta.ts';
 import { httpUrlSchema } from './url.ts';
 import { socialSection } from './social.ts';
@@ -21,13 +22,14 @@ const window = z.strictObject({
 const categoryLimits = z.strictObject({ ip: window, principal: window });
 
 /** Route categories that carry their own rate limits (ABUSE-1). */
-export const RATE_CATEGORIES = ['auth', 'signup', 'ai', 'write', 'read', 'upload', 'ops'] as const;
+export const RATE_CATEGORIES = ['auth', 'signup', 'ai', 'mcp', 'write', 'read', 'upload', 'ops'] as const;
 export type RateCategory = (typeof RATE_CATEGORIES)[number];
 
 const defaultLimits: Record<RateCategory, z.infer<typeof categoryLimits>> = {
   auth: { ip: { limit: 30, windowSeconds: 60 }, principal: { limit: 10, windowSeconds: 60 } },
   signup: { ip: { limit: 5, windowSeconds: 3600 }, principal: { limit: 5, windowSeconds: 3600 } },
   ai: { ip: { limit: 600, windowSeconds: 60 }, principal: { limit: 300, windowSeconds: 60 } },
+  mcp: { ip: { limit: 1200, windowSeconds: 60 }, principal: { limit: 600, windowSeconds: 60 } },
   write: { ip: { limit: 300, windowSeconds: 60 }, principal: { limit: 120, windowSeconds: 60 } },
   read: { ip: { limit: 1200, windowSeconds: 60 }, principal: { limit: 600, windowSeconds: 60 } },
   upload: { ip: { limit: 30, windowSeconds: 60 }, principal: { limit: 20, windowSeconds: 60 } },
@@ -263,6 +265,7 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  mcp: mcpSection,
   social: socialSection,
   sso: z
     .strictObject({

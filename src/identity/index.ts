@@ -30,6 +30,9 @@ import { registerMailQueueMetrics } from './mail-queue.ts';
 // What other features use of identity (they import it only from here; eslint.config.js).
 export { normalizeEmail } from './accounts.ts';
 export type { MailQueue } from './mail-queue.ts';
+// What the CLI uses of identity.
+export { listOutbox, readOutbox, type OutboxEntry, type Mailer, type MailMessage } from './mailer.ts';
+export { mailQueueReport } from './mail-queue.ts';
 
 export interface Identity {
   feature: Feature;

@@ -51,7 +51,7 @@ export const notesModule = defineModule({
       },
       // Identity offers the hook point; deleting an account now forgets its notes.
       hooks: [hook(ACCOUNT_CLEANUP, async (userId) => void notes.delete(userId))],
-      jobs: [{ name: 'notes.tally', schedule: '0 3 * * *', summary: 'Counts the notes kept.', run: async () => ({ accounts: notes.size }) }],
+      jobs: [{ name: 'notes.tally', schedule: '0 3 * * *', summary: 'Counts the notes kept.', run: async () => ({ accounts: notes.size, at: new Date(ctx.now()).toISOString() }) }],
       close: async () => notes.clear(),
     };
   },

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DEFAULT_POLICY } from '../../src/guard/index.ts';
 import { rotateDeks } from '../../src/keyring/reencrypt.ts';
+import { MCP } from '../../src/mcp/index.ts';
 import type { RouteDef } from '../../src/server/route.ts';
 import { findRlsGaps } from '../../src/store/migrate.ts';
 import type { Queryable } from '../../src/store/db-types.ts';
@@ -37,6 +38,9 @@ interface Fixture {
   domain: string;
   /** A guard subject with strikes and a block in the workspace (`key:<id>`). */
   subject: string;
+  /** An MCP server of the workspace and one of its tools. */
+  server: string;
+  tool: string;
 }
 
 const pg = postgresTarget();
@@ -203,10 +207,18 @@ for (const target of targets) {
         await tx.query('insert into guard_policies (tenant_id, workspace_id, policy, updated_by) values ($1, $2, $3, $4)', [org, ws, JSON.stringify({ ...DEFAULT_POLICY, mode: 'flag' }), owner.userId]);
         await tx.query("insert into guard_strikes (tenant_id, workspace_id, subject, strikes, window_started_at, level, blocked_until) values ($1, $2, $3, 2, now(), 1, now() + interval '1 hour')", [org, ws, `key:${apiKey.id}`]);
       });
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, subject: `key:${apiKey.id}` };
+      // MCP: a server (sealed headers), a tool of it, and a key's own tool allowlist.
+      const server = 'fixture-mcp';
+      const tool = 'fixture_tool';
+      const mcp = t.node.use(MCP);
+      await mcp.registry.setServer(org, ws, owner.userId, server, { url: 'https://mcp.fixture.example/mcp', headers: { authorization: `Bearer fixture-${randomBytes(8).toString('hex')}` } });
+      const serverId = (await mcp.registry.target(org, ws, server)).id;
+      await mcp.registry.recordTools(org, ws, serverId, server, [{ name: tool, inputSchema: { type: 'object' } }], new Date());
+      await mcp.registry.setKeyTools(org, ws, apiKey.id, [`${server}__${tool}`]);
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}` };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, subject: f.subject });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, subject: f.subject });
 
     beforeAll(async () => {
       const database = await target.database();
@@ -240,7 +252,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'guard_policies', 'guard_strikes']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);
@@ -306,6 +318,23 @@ for (const target of targets) {
             });
           }
         }
+      }
+      expect(await snapshot(t, b.org)).toEqual(before);
+    });
+
+    it("answers every API-key route with a :workspace parameter, called with a key of org A holding the route's scope and org B's workspace: 404, and changes nothing", async () => {
+      const keyRoutes = t.node.features.flatMap((f) => f.routes).filter((r) => r.guard.kind === 'apiKey' && r.url.includes(':workspace'));
+      expect(keyRoutes.length).toBeGreaterThan(0);
+      const before = await snapshot(t, b.org);
+      for (const route of keyRoutes) {
+        const scope = route.guard.kind === 'apiKey' ? route.guard.scope : '';
+        const { key } = await t.node.gateway.keys.create(a.org, a.ws, members.owner.userId, { name: 'cross', scopes: [scope as 'mcp:tools'], expiresAt: null, monthlyLimit: null, rateLimitPerMinute: null });
+        const payload = bodyFor(route, {});
+        const res = await t.app.inject({ method: route.method, url: route.url.replace(':workspace', b.ws), headers: { authorization: `Bearer ${key}` }, ...(payload ? { payload } : {}) });
+        expect({ route: `${route.method} ${route.url}`, status: res.statusCode }).toEqual({ route: `${route.method} ${route.url}`, status: 404 });
+        // The same key on its own workspace gets past the workspace check (the control is the workspace, not the key).
+        const own = await t.app.inject({ method: route.method, url: route.url.replace(':workspace', a.ws), headers: { authorization: `Bearer ${key}` }, ...(payload ? { payload } : {}) });
+        expect({ route: `${route.method} ${route.url}`, own: own.statusCode }).not.toEqual({ route: `${route.method} ${route.url}`, own: 404 });
       }
       expect(await snapshot(t, b.org)).toEqual(before);
     });
