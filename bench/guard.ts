@@ -159,7 +159,12 @@ async function load(url: string, key: string, content: string, unique = true): P
 async function gatewayBench(): Promise<{ lines: string[]; failures: number }> {
   const { worker, url: upstream } = await startUpstreamWorker();
   const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [ROLE_ENV]: 'gatehouse', GUARD_BENCH_UPSTREAM: upstream }, execArgv: [...process.execArgv, ...serverChildFlags()], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const [ready] = (await once(child, 'message')) as [Ready];
+  const [ready] = (await Promise.race([
+    once(child, 'message'),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`the Gatehouse child exited with ${String(code)} before it was ready`);
+    }),
+  ])) as [Ready];
   const lines = ['| prompt | guard | req/s | server CPU µs/request | ratio req/s (guard / off) | ratio CPU (guard / off) |', '|---|---|---:|---:|---:|---:|'];
   let failures = 0;
   try {
