@@ -12,6 +12,7 @@
  */
 import { auditModule } from './audit/index.ts';
 import { gatewayModule } from './gateway/index.ts';
+import { guardModule } from './guard/index.ts';
 import { identityModule } from './identity/index.ts';
 import { federationModule } from './identity/federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
@@ -28,6 +29,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   identityModule,
   tenancyModule,
   gatewayModule,
+  guardModule,
   mcpModule,
   federationModule,
   auditModule,

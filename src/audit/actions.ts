@@ -69,6 +69,14 @@ export const AUDIT_ACTIONS = [
   'provider.credential.set',
   'provider.credential.deleted',
   'limits.changed',
+  // Input guard (org log): flagged, redacted and blocked AI calls (rule names and score, never the
+  // prompt), temporary blocks earned by strikes and lifted by admins, policy changes.
+  'guard.flagged',
+  'guard.redacted',
+  'guard.blocked',
+  'guard.subject.blocked',
+  'guard.block.lifted',
+  'guard.policy.changed',
   // MCP (org log): upstream servers, tool reviews, per-key tool allowlists, and every tool call (sizes, never content).
   'mcp.server.set',
   'mcp.server.deleted',

@@ -250,6 +250,22 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   gateway: gatewaySection,
+  guard: z
+    .strictObject({
+      external: z
+        .strictObject({
+          url: opt(httpUrlSchema().optional(), {
+            doc: 'Input guard: URL of an external prompt-injection classifier (e.g. Llama Prompt Guard behind a small HTTP service). POST {"text"} answered by {"score": 0..1} or [{"label","score"}]. Unset: only the built-in rules and classifier run.',
+          }),
+          timeoutMs: opt(z.number().int().min(10).max(10_000).default(500), { doc: 'Input guard: how long a call to the external classifier may take.' }),
+          failMode: opt(z.enum(['closed', 'open']).default('closed'), {
+            doc: 'Input guard: what an external classifier failure (timeout, error, unreadable answer) means. closed: counts as a detection, so the workspace policy flags or blocks; open: the built-in layers decide alone.',
+          }),
+          token: opt(z.string().min(1).max(4096).optional(), { doc: 'Input guard: bearer token sent to the external classifier.', secret: true }),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   mcp: mcpSection,
   backup: backupSection,
   social: socialSection,

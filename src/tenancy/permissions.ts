@@ -30,6 +30,7 @@ export const PERMISSIONS = [
   'usage.read',
   'audit.read',
   'budgets.manage',
+  'guard.manage',
   'sso.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
@@ -49,6 +50,7 @@ const admin: readonly Permission[] = [
   'mcp.manage',
   'audit.read',
   'budgets.manage',
+  'guard.manage',
   'sso.manage',
 ];
 const owner: readonly Permission[] = [...admin, 'org.delete', 'org.transfer'];

@@ -16,6 +16,8 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'OPS-4', title: 'Trust report from live checks' },
   { id: 'OPS-5', title: 'Supply chain: lockfile, no install scripts, dependency audit' },
   { id: 'ABUSE-1', title: 'Rate limits' },
+  { id: 'ABUSE-3', title: 'Input guard: prompt injection, jailbreaks, obfuscation, exfiltration; strikes' },
+  { id: 'ABUSE-4', title: 'Adversarial corpus with measured detection and false positives' },
   { id: 'DATA-4', title: 'Log hygiene' },
   { id: 'TEN-1', title: 'Orgs, workspaces, roles; current authority' },
   { id: 'TEN-2', title: 'Tenant isolation in the database (forced RLS, application role)' },

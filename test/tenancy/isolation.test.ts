@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { DEFAULT_POLICY } from '../../src/guard/index.ts';
 import { rotateDeks } from '../../src/keyring/reencrypt.ts';
 import { MCP } from '../../src/mcp/index.ts';
 import type { RouteDef } from '../../src/server/route.ts';
@@ -35,6 +36,8 @@ interface Fixture {
   /** An SSO connection and a claimed domain of the org. */
   connection: string;
   domain: string;
+  /** A guard subject with strikes and a block in the workspace (`key:<id>`). */
+  subject: string;
   /** An MCP server of the workspace and one of its tools. */
   server: string;
   tool: string;
@@ -200,6 +203,9 @@ for (const target of targets) {
         ]);
         // A person an admin removed from the org (SSO does not provision them again).
         await tx.query('insert into member_removals (tenant_id, user_id, removed_by) values ($1, $2, $3)', [org, spare.userId, owner.userId]);
+        // The input guard: a workspace policy, and a key with strikes and a temporary block.
+        await tx.query('insert into guard_policies (tenant_id, workspace_id, policy, updated_by) values ($1, $2, $3, $4)', [org, ws, JSON.stringify({ ...DEFAULT_POLICY, mode: 'flag' }), owner.userId]);
+        await tx.query("insert into guard_strikes (tenant_id, workspace_id, subject, strikes, window_started_at, level, blocked_until) values ($1, $2, $3, 2, now(), 1, now() + interval '1 hour')", [org, ws, `key:${apiKey.id}`]);
       });
       // MCP: a server (sealed headers), a tool of it, and a key's own tool allowlist.
       const server = 'fixture-mcp';
@@ -209,10 +215,10 @@ for (const target of targets) {
       const serverId = (await mcp.registry.target(org, ws, server)).id;
       await mcp.registry.recordTools(org, ws, serverId, server, [{ name: tool, inputSchema: { type: 'object' } }], new Date());
       await mcp.registry.setKeyTools(org, ws, apiKey.id, [`${server}__${tool}`]);
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool };
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}` };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, subject: f.subject });
 
     beforeAll(async () => {
       const database = await target.database();
@@ -246,7 +252,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);
