@@ -13,12 +13,14 @@
 import { auditModule } from './audit/index.ts';
 import { gatewayModule } from './gateway/index.ts';
 import { identityModule } from './identity/index.ts';
+import { jobsModule } from './jobs/index.ts';
 import { federationModule } from './identity/federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
 import { opsFeature } from './ops/routes.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
+import { webhooksModule } from './webhooks/index.ts';
 
 export const FEATURE_MODULES: readonly FeatureModule[] = [
   staticModule(opsFeature),
@@ -28,6 +30,8 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   gatewayModule,
   federationModule,
   auditModule,
+  webhooksModule,
+  jobsModule,
 ];
 
 /**

@@ -81,6 +81,13 @@ export const AUDIT_ACTIONS = [
   // Keys: rotations (platform log, from the CLI), shredding (the org's log).
   'keys.rotated',
   'keys.shredded',
+  // Inbound webhooks (the org's log, or the platform log for platform endpoints): endpoints, their secrets, redeliveries.
+  'webhook.endpoint.created',
+  'webhook.endpoint.deleted',
+  'webhook.secret.added',
+  'webhook.secret.removed',
+  'webhook.destination_secret.rotated',
+  'webhook.event.redelivered',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

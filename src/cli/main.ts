@@ -15,6 +15,7 @@ import { CryptoError } from '../crypto/errors.ts';
 import { runAuditVerify, type AuditVerifyOptions } from './audit.ts';
 import { runAuditExport, runAuditPrune } from './audit-log.ts';
 import { runSetup, SetupError } from './setup.ts';
+import { runJobsList, runJobsRun } from './jobs.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
@@ -163,6 +164,25 @@ program
     guarded(async (id: string | undefined) => {
       const loaded = configOf();
       await runOutbox(outboxDirOf(loaded.config), id ? { id } : {}, out);
+    }),
+  );
+
+const jobs = program.command('jobs').description('scheduled jobs: what runs when, and running one now');
+jobs
+  .command('list')
+  .description('every job with its schedule (UTC), next run and last recorded run')
+  .action(
+    guarded(async () => {
+      await runJobsList(configOf(), quietLogger(), out);
+    }),
+  );
+jobs
+  .command('run')
+  .description('run one job now, under the same cluster-wide lock as its scheduled runs (exit 1 when it fails or is already running)')
+  .argument('<job>', 'job name, e.g. audit.prune')
+  .action(
+    guarded(async (name: string) => {
+      process.exitCode = await runJobsRun(configOf(), quietLogger(), name, out);
     }),
   );
 

@@ -30,6 +30,8 @@ export const PERMISSIONS = [
   'audit.read',
   'budgets.manage',
   'sso.manage',
+  'webhooks.read',
+  'webhooks.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -48,6 +50,8 @@ const admin: readonly Permission[] = [
   'audit.read',
   'budgets.manage',
   'sso.manage',
+  'webhooks.read',
+  'webhooks.manage',
 ];
 const owner: readonly Permission[] = [...admin, 'org.delete', 'org.transfer'];
 

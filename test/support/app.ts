@@ -55,6 +55,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     cwd: '/nonexistent-gatehouse-test-dir',
     overrides: {
       'log.level': options.logLevel ?? 'info',
+      // The scheduler's timers stay off: tests run jobs themselves (node.use(JOBS).run), deterministically.
+      'jobs.enabled': false,
       // A fresh key-encryption key per test app, so no key file is written anywhere.
       ...(options.env?.GATEHOUSE_KEYRING_MASTER_KEYS ? {} : { 'keyring.masterKeys': `1:${randomBytes(32).toString('base64')}` }),
       ...(options.dataDir ? { 'storage.dataDir': options.dataDir } : {}),

@@ -54,7 +54,8 @@ export async function startTwoNodes(
       GATEHOUSE_KV_KEY_PREFIX: `t${randomBytes(6).toString('hex')}:`,
       ...options.env,
     };
-    const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir', ...(options.overrides ? { overrides: options.overrides } : {}) });
+    // The scheduler's timers stay off: tests run jobs themselves, deterministically.
+    const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir', overrides: { 'jobs.enabled': false, ...options.overrides } });
     const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
     const delay = options.sendDelayMs ?? 0;
     const send = async (m: MailMessage): Promise<void> => {
