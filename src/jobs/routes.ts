@@ -42,7 +42,7 @@ export function createJobsFeature(scheduler: Scheduler): Feature {
         guard: { kind: 'cron' },
         permission: null,
         rateCategory: 'write',
-        schema: { params, body: z.strictObject({}).optional(), response: { 200: runResponse } },
+        schema: { params, body: z.strictObject({}).nullish(), response: { 200: runResponse } },
         handler: async ({ params: p }) => {
           if (!scheduler.has(p.job)) throw new AppError('JOB_NOT_FOUND');
           const result = await scheduler.run(p.job, 'endpoint');

@@ -209,6 +209,8 @@ export function createRelay(deps: RelayDeps) {
     async drain(maxPasses = 20): Promise<number> {
       let total = 0;
       for (let i = 0; i < maxPasses; i++) {
+        // A pass started by a kick holds leases on what it claimed: wait for it rather than skip those rows.
+        total += (await pass) ?? 0;
         const n = await deliverDue();
         total += n;
         if (n === 0) break;

@@ -227,7 +227,7 @@ export function createWebhooksFeature(deps: WebhookRouteDeps): Feature {
         guard: { kind: 'session' },
         permission: 'webhooks.manage',
         rateCategory: 'write',
-        schema: { params: orgEndpoint, body: z.strictObject({}).optional(), response: { 200: z.strictObject({ destinationSecret: z.string() }) } },
+        schema: { params: orgEndpoint, body: z.strictObject({}).nullish(), response: { 200: z.strictObject({ destinationSecret: z.string() }) } },
         handler: async ({ params }) => ({ destinationSecret: await endpoints.rotateDestinationSecret(params.org, params.endpoint) }),
       }),
       defineRoute({
@@ -263,7 +263,7 @@ export function createWebhooksFeature(deps: WebhookRouteDeps): Feature {
         guard: { kind: 'session' },
         permission: 'webhooks.manage',
         rateCategory: 'write',
-        schema: { params: orgOnly.extend({ event: z.uuid() }), body: z.strictObject({}).optional(), response: { 200: z.strictObject({ event: eventView }) } },
+        schema: { params: orgOnly.extend({ event: z.uuid() }), body: z.strictObject({}).nullish(), response: { 200: z.strictObject({ event: eventView }) } },
         handler: async ({ params }) => {
           const event = await events.redeliver(params.org, params.event);
           deps.kick();
