@@ -115,7 +115,7 @@ export function createScheduler(deps: SchedulerDeps) {
       try {
         const summary = (await job.run({ signal: controller.signal, now })) ?? null;
         const ms = Math.round(performance.now() - started);
-        await db.query("update job_runs set outcome = 'succeeded', finished_at = $2, duration_ms = $3, summary = $4 where id = $1", [runId, new Date(now()), ms, summary === null ? null : JSON.stringify(summary)]);
+        await db.query("update job_runs set outcome = 'succeeded', finished_at = $2, duration_ms = $3, summary = $4 where id = $1 and outcome = 'running'", [runId, new Date(now()), ms, summary === null ? null : JSON.stringify(summary)]);
         lastSuccess.set({ job: job.name }, Math.floor(now() / 1000));
         duration.observe({ job: job.name }, ms / 1000);
         return { status: 'succeeded', runId, durationMs: ms, summary };
@@ -123,7 +123,7 @@ export function createScheduler(deps: SchedulerDeps) {
         const ms = Math.round(performance.now() - started);
         const label = errorLabel(err);
         logger.error({ err, job: job.name, runId }, 'job failed');
-        await db.query("update job_runs set outcome = 'failed', finished_at = $2, duration_ms = $3, error = $4 where id = $1", [runId, new Date(now()), ms, label]);
+        await db.query("update job_runs set outcome = 'failed', finished_at = $2, duration_ms = $3, error = $4 where id = $1 and outcome = 'running'", [runId, new Date(now()), ms, label]);
         duration.observe({ job: job.name }, ms / 1000);
         return { status: 'failed', runId, durationMs: ms, error: label };
       }

@@ -8,7 +8,9 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
+import { FEATURE_MODULES } from '../../src/features.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import type { FeatureModule } from '../../src/server/module.ts';
 import type { Feature, Verifiers } from '../../src/server/route.ts';
 import type { MailMessage, Mailer } from '../../src/identity/mailer.ts';
 import { secretValues } from '../../src/config/load.ts';
@@ -29,6 +31,8 @@ export interface TestAppOptions {
   overrides?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
   extraFeatures?: readonly Feature[];
+  /** Feature modules served beside those of src/features.ts (tests: a module declaring test jobs). */
+  extraModules?: readonly FeatureModule[];
   verifiers?: Verifiers;
   now?: () => number;
   logLevel?: string;
@@ -78,6 +82,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     logger,
     inMemory: options.dataDir === undefined,
     ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
+    ...(options.extraModules ? { modules: [...FEATURE_MODULES, ...options.extraModules] } : {}),
     verifiers: options.verifiers,
     now: options.now,
   });
