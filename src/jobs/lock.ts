@@ -34,13 +34,32 @@ export function createJobLock(db: Db): JobLock {
   }
   return {
     async withLock(job, fn) {
-      // The transaction is the lock's lifetime; fn's own queries use other connections of the pool.
-      const outcome = await db.transaction(async (tx) => {
+      // The lock's transaction stays open, on a connection of its own, until fn settles. fn runs
+      // outside the transaction callback (its queries use other connections of the pool): the
+      // callback only takes the lock and waits.
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let reportLocked: (locked: boolean) => void = () => undefined;
+      const locked = new Promise<boolean>((resolve) => (reportLocked = resolve));
+      const holder = db.transaction(async (tx) => {
         const { rows } = await tx.query<{ locked: boolean }>('select pg_try_advisory_xact_lock(hashtext($1), hashtext($2)) as locked', [LOCK_NAMESPACE, job]);
-        if (rows[0]?.locked !== true) return { acquired: false as const };
-        return { acquired: true as const, value: await fn() };
+        const got = rows[0]?.locked === true;
+        reportLocked(got);
+        if (got) await released;
       });
-      return outcome;
+      // A lock that could not be checked (no connection) is an error, never "free".
+      const got = await Promise.race([locked, holder.then(() => false)]);
+      if (!got) {
+        await holder;
+        return { acquired: false };
+      }
+      try {
+        return { acquired: true, value: await fn() };
+      } finally {
+        release();
+        // The connection may have died meanwhile (the lock went with it); the run itself is over.
+        await holder.catch(() => undefined);
+      }
     },
   };
 }
