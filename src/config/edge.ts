@@ -17,7 +17,11 @@ export const cronExpression = z.string().superRefine((value, ctx) => {
   }
 });
 
-const jobName = z.string().regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/, 'must be a job name such as audit.checkpoint');
+const JOB_NAME_PART = /^[a-z][a-z0-9-]{0,40}$/;
+const jobName = z
+  .string()
+  .max(100)
+  .refine((name) => name.split('.').length >= 2 && name.split('.').every((part) => JOB_NAME_PART.test(part)), 'must be a job name such as audit.checkpoint');
 
 export const jobsSection = z
   .strictObject({

@@ -91,13 +91,17 @@ export function createRelay(deps: RelayDeps) {
 
   async function claim(limit: number): Promise<Claimed[]> {
     const at = new Date(now());
-    const { rows } = await db.query<Claimed>(
+    // The one query that sees every org's queue rows (the relay policy on webhook_deliveries).
+    const { rows } = await db.transaction(async (tx) => {
+      await tx.query("select set_config('gatehouse.webhook_relay', 'on', true)");
+      return tx.query<Claimed>(
       `update webhook_deliveries d set locked_until = $2, updated_at = $1
         where d.event_id in (select event_id from webhook_deliveries where status = 'pending' and next_attempt_at <= $1 and (locked_until is null or locked_until <= $1)
                              order by next_attempt_at limit $3 for update skip locked)
         returning d.event_id, d.tenant_id, d.attempts`,
-      [at, new Date(at.getTime() + leaseMs), limit],
-    );
+        [at, new Date(at.getTime() + leaseMs), limit],
+      );
+    });
     return rows;
   }
 

@@ -12,9 +12,12 @@
 -- conflicts and the whole transaction is refused). Kept for webhooks.replayDays, longer than the
 -- events' retention may be, and far longer than any timestamp tolerance.
 --
--- webhook_deliveries: the relay queue, platform data without a payload (ids, status, counters,
--- like mail_queue), so every node's relay worker can claim due deliveries of any org with
--- `for update skip locked` and a lease; the payload is read in the org's own tenant context.
+-- webhook_deliveries: the relay queue, without a payload (ids, status, counters), so every node's
+-- relay worker can claim due deliveries of any org with `for update skip locked` and a lease; the
+-- payload is read in the org's own tenant context. The claim runs without a tenant context, so
+-- the table has, beside the tenant policy, a second one that lets a transaction through only when
+-- it set gatehouse.webhook_relay (SET LOCAL, like gatehouse.api_key_id for api_keys): only the
+-- relay's claim does; every other query, in any tenant context, sees its own org's rows only.
 -- webhook_attempts: each delivery attempt (status code or error code, duration, node).
 --
 -- Tenant tables carry tenant_id with row level security enabled and forced. tenant_id is the
@@ -112,6 +115,14 @@ alter table webhook_replays force row level security;
 create policy webhook_replays_tenant on webhook_replays
   using (tenant_id = (select nullif(current_setting('gatehouse.tenant_id', true), '')::uuid))
   with check (tenant_id = (select nullif(current_setting('gatehouse.tenant_id', true), '')::uuid));
+alter table webhook_deliveries enable row level security;
+alter table webhook_deliveries force row level security;
+create policy webhook_deliveries_tenant on webhook_deliveries
+  using (tenant_id = (select nullif(current_setting('gatehouse.tenant_id', true), '')::uuid))
+  with check (tenant_id = (select nullif(current_setting('gatehouse.tenant_id', true), '')::uuid));
+create policy webhook_deliveries_relay on webhook_deliveries
+  using ((select current_setting('gatehouse.webhook_relay', true)) = 'on')
+  with check ((select current_setting('gatehouse.webhook_relay', true)) = 'on');
 alter table webhook_attempts enable row level security;
 alter table webhook_attempts force row level security;
 create policy webhook_attempts_tenant on webhook_attempts
