@@ -46,6 +46,9 @@ export const webhooksSection = z
     }),
     retentionDays: opt(z.number().int().min(1).max(3650).default(30), { doc: 'Stored events (sealed payloads) and their delivery attempts are removed this long after they were received.' }),
     bodyLimitBytes: opt(z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024), { doc: 'Largest inbound webhook body; larger is refused with 413 BODY_TOO_LARGE.' }),
+    perEndpointPerMinute: opt(z.number().int().min(1).max(1_000_000).default(6000), {
+      doc: 'Verified deliveries one endpoint may receive per minute (its own limit in place of the write category\'s per-principal one; a provider\'s burst is larger than a person\'s). Per-IP limits of the write category still apply before verification.',
+    }),
     maxEndpointsPerOrg: opt(z.number().int().min(1).max(10_000).default(50), { doc: 'Most webhook endpoints one org may have.' }),
     maxSecretsPerEndpoint: opt(z.number().int().min(1).max(20).default(5), { doc: 'Most provider secrets one endpoint holds at once (rotation keeps the old ones valid until they expire).' }),
     relay: z

@@ -56,6 +56,7 @@ export const webhooksModule = defineModule({
       events,
       bodyLimitBytes: settings.bodyLimitBytes,
       toleranceSeconds: settings.toleranceSeconds,
+      perEndpointPerMinute: settings.perEndpointPerMinute,
       now: ctx.now,
       refused: (provider: string, reason: string) => refused.inc({ provider, reason }),
       received: (provider: string) => received.inc({ provider }),
@@ -84,7 +85,7 @@ export const webhooksModule = defineModule({
     ];
     return {
       api: { endpoints, events, relay },
-      feature: createWebhooksFeature(routeDeps),
+      feature: { ...createWebhooksFeature(routeDeps), sealedColumns: WEBHOOKS_SEALED_COLUMNS },
       verifiers: { webhook: { [WEBHOOK_GUARD_PROVIDER]: createEndpointVerifier(routeDeps) } },
       metrics: [received, refused, ...relay.metrics],
       jobs,

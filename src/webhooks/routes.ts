@@ -46,6 +46,7 @@ export interface WebhookRouteDeps {
   events: EventStore;
   bodyLimitBytes: number;
   toleranceSeconds: number;
+  perEndpointPerMinute: number;
   now: () => number;
   /** Counts a refusal by provider and reason (the error code). */
   refused: (provider: string, reason: string) => void;
@@ -84,7 +85,7 @@ export function createEndpointVerifier(deps: WebhookRouteDeps) {
       request.log.warn({ provider: endpoint.provider, endpoint: endpoint.id, code: err.code }, 'webhook refused');
       throw webhookError(err.code);
     }
-    return { kind: 'webhook', id: endpoint.id, tenantId };
+    return { kind: 'webhook', id: endpoint.id, tenantId, rateLimit: { limit: deps.perEndpointPerMinute, windowSeconds: 60 } };
   };
 }
 
