@@ -14,6 +14,7 @@ import { auditModule } from './audit/index.ts';
 import { gatewayModule } from './gateway/index.ts';
 import { guardModule } from './guard/index.ts';
 import { identityModule } from './identity/index.ts';
+import { jobsModule } from './jobs/index.ts';
 import { federationModule } from './identity/federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
 import { mcpModule } from './mcp/index.ts';
@@ -22,6 +23,7 @@ import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
 import { trustModule } from './trust/index.ts';
+import { webhooksModule } from './webhooks/index.ts';
 
 export const FEATURE_MODULES: readonly FeatureModule[] = [
   opsModule,
@@ -34,6 +36,8 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   federationModule,
   auditModule,
   trustModule,
+  webhooksModule,
+  jobsModule,
 ];
 
 /**

@@ -103,6 +103,13 @@ export const AUDIT_ACTIONS = [
   // The backup drill's marker writes (OPS-1): the restored copy is searched for them to measure RPO.
   'backup.drill_marker',
   'keys.shredded',
+  // Inbound webhooks (the org's log, or the platform log for platform endpoints): endpoints, their secrets, redeliveries.
+  'webhook.endpoint.created',
+  'webhook.endpoint.deleted',
+  'webhook.secret.added',
+  'webhook.secret.removed',
+  'webhook.destination_secret.rotated',
+  'webhook.event.redelivered',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -18,6 +18,7 @@ import { runSetup, SetupError } from './setup.ts';
 import { runReload, runTrustReport } from './trust.ts';
 import { BackupError } from '../backup/index.ts';
 import { runBackupList, runBackupNow, runBackupPrune, runBackupVerify, runDrill, runKeysExport, runRestore } from './backup.ts';
+import { runJobsList, runJobsRun } from './jobs.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
@@ -266,6 +267,25 @@ program
     guarded(async (id: string | undefined) => {
       const loaded = configOf();
       await runOutbox(outboxDirOf(loaded.config), id ? { id } : {}, out);
+    }),
+  );
+
+const jobs = program.command('jobs').description('scheduled jobs: what runs when, and running one now');
+jobs
+  .command('list')
+  .description('every job with its schedule (UTC), next run and last recorded run')
+  .action(
+    guarded(async () => {
+      await runJobsList(configOf(), quietLogger(), out);
+    }),
+  );
+jobs
+  .command('run')
+  .description('run one job now, under the same cluster-wide lock as its scheduled runs (exit 1 when it fails or is already running)')
+  .argument('<job>', 'job name, e.g. audit.prune')
+  .action(
+    guarded(async (name: string) => {
+      process.exitCode = await runJobsRun(configOf(), quietLogger(), name, out);
     }),
   );
 

@@ -6,6 +6,7 @@
  * file named by `GATEHOUSE_X_FILE`, never from the config file, and are masked by `doctor`.
  */
 import { z } from 'zod';
+import { jobsSection, webhooksSection } from './edge.ts';
 import { gatewaySection } from './gateway.ts';
 import { mcpSection } from './mcp.ts';
 import { opt } from './option-meta.ts';
@@ -315,6 +316,10 @@ export const configSchema = z.strictObject({
         doc: 'Bearer secret that scheduled-job endpoints require. Unset: those endpoints refuse every request.',
         secret: true,
       }),
+      previousSecrets: opt(z.array(z.string().min(16, 'must be at least 16 characters')).max(5).default([]), {
+        doc: 'Older cron secrets still accepted during a rotation (JSON array); remove each once every scheduler presents `cron.secret`.',
+        secret: true,
+      }),
     })
     .prefault({}),
   trust: z
@@ -330,6 +335,8 @@ export const configSchema = z.strictObject({
       }),
     })
     .prefault({}),
+  jobs: jobsSection,
+  webhooks: webhooksSection,
   securityTxt: z
     .strictObject({
       contact: opt(z.array(z.string().regex(/^(mailto:|https:\/\/|tel:)/, 'must be a mailto:, https:// or tel: URI')).min(1).default(['mailto:security@example.com']), {

@@ -32,6 +32,8 @@ export const PERMISSIONS = [
   'budgets.manage',
   'guard.manage',
   'sso.manage',
+  'webhooks.read',
+  'webhooks.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -52,6 +54,8 @@ const admin: readonly Permission[] = [
   'budgets.manage',
   'guard.manage',
   'sso.manage',
+  'webhooks.read',
+  'webhooks.manage',
 ];
 const owner: readonly Permission[] = [...admin, 'org.delete', 'org.transfer'];
 

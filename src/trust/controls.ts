@@ -9,6 +9,8 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'EDGE-3', title: 'CORS allowlist' },
   { id: 'EDGE-4', title: 'Schemas on every route, one error envelope' },
   { id: 'EDGE-5', title: 'Declared guards on every route' },
+  { id: 'EDGE-6', title: 'Inbound webhooks: verified signatures, replay refused, relayed' },
+  { id: 'EDGE-7', title: 'Scheduled jobs: one leader, cron secret' },
   { id: 'EDGE-8', title: 'security.txt and disclosure policy' },
   { id: 'OPS-1', title: 'Encrypted backups, verified restore, restore drill' },
   { id: 'OPS-2', title: 'Health, readiness, metrics' },

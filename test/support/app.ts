@@ -8,6 +8,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { configSourceOf, loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
+import { FEATURE_MODULES } from '../../src/features.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import type { FeatureModule } from '../../src/server/module.ts';
 import type { Feature, Verifiers } from '../../src/server/route.ts';
@@ -32,6 +33,8 @@ export interface TestAppOptions {
   extraFeatures?: readonly Feature[];
   /** Replaces the feature modules of src/features.ts (e.g. the list plus a test module). */
   modules?: readonly FeatureModule[];
+  /** Feature modules served beside those of src/features.ts (tests: a module declaring test jobs). */
+  extraModules?: readonly FeatureModule[];
   verifiers?: Verifiers;
   now?: () => number;
   logLevel?: string;
@@ -69,6 +72,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       cwd: '/nonexistent-gatehouse-test-dir',
       overrides: {
         'log.level': options.logLevel ?? 'info',
+        // The scheduler's timers stay off: tests run jobs themselves (node.use(JOBS).run), deterministically.
+        'jobs.enabled': false,
         ...(options.env?.GATEHOUSE_KEYRING_MASTER_KEYS ? {} : { 'keyring.masterKeys': freshKey }),
         ...(options.dataDir ? { 'storage.dataDir': options.dataDir } : {}),
         ...options.overrides,
@@ -90,7 +95,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     logger,
     inMemory: options.dataDir === undefined,
     ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
-    ...(options.modules ? { modules: options.modules } : {}),
+    ...(options.modules || options.extraModules ? { modules: [...(options.modules ?? FEATURE_MODULES), ...(options.extraModules ?? [])] } : {}),
     verifiers: options.verifiers,
     now: options.now,
     ...(options.reloadable

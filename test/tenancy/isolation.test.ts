@@ -18,6 +18,7 @@ import { findRlsGaps } from '../../src/store/migrate.ts';
 import type { Queryable } from '../../src/store/db-types.ts';
 import { PLATFORM_PERMISSIONS } from '../../src/tenancy/authority.ts';
 import { PERMISSIONS, ROLES, can, isPermission, type Role } from '../../src/tenancy/permissions.ts';
+import { WEBHOOKS } from '../../src/webhooks/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
 import { postgresTarget, requireUrl } from '../support/services.ts';
@@ -41,6 +42,10 @@ interface Fixture {
   /** An MCP server of the workspace and one of its tools. */
   server: string;
   tool: string;
+  /** A webhook endpoint's name, one of its secrets, and a stored event. */
+  endpoint: string;
+  secret: string;
+  event: string;
 }
 
 const pg = postgresTarget();
@@ -215,10 +220,19 @@ for (const target of targets) {
       const serverId = (await mcp.registry.target(org, ws, server)).id;
       await mcp.registry.recordTools(org, ws, serverId, server, [{ name: tool, inputSchema: { type: 'object' } }], new Date());
       await mcp.registry.setKeyTools(org, ws, apiKey.id, [`${server}__${tool}`]);
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}` };
+      // Inbound webhooks: an endpoint with a secret, a stored event (its replay record and queue row) and a delivery attempt.
+      const hooks = t.node.use(WEBHOOKS);
+      const endpoint = 'fixture-hook';
+      await hooks.endpoints.create(org, { name: endpoint, provider: 'github', destinationUrl: null, verifyToken: null });
+      const secret = (await hooks.endpoints.addSecret(org, endpoint, { secret: `fixture-secret-${randomBytes(4).toString('hex')}`, expiresAt: null })).id;
+      const forVerify = await hooks.endpoints.forVerify(org, endpoint);
+      if (!forVerify) throw new Error('fixture endpoint missing');
+      const event = (await hooks.events.store(forVerify, { eventId: randomUUID(), eventType: 'push' }, Buffer.from('{"fixture":true}'))).id;
+      await db.withTenant(org, (tx) => tx.query("insert into webhook_attempts (id, tenant_id, event_id, attempt, at, status_code, error, duration_ms, node) values ($1, $2, $3, 1, now(), null, 'no_destination', 0, 'fixture')", [randomUUID(), org, event]));
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}`, endpoint, secret, event };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, subject: f.subject });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, subject: f.subject, endpoint: f.endpoint, secret: f.secret, event: f.event });
 
     beforeAll(async () => {
       const database = await target.database();
@@ -231,7 +245,8 @@ for (const target of targets) {
       b = await makeOrg(bOwner, {}, 'Org B');
       // A finished DEK rotation leaves a key_jobs row per tenant.
       for (const org of [a.org, b.org]) await rotateDeks({ db: t.node.db, keyring: t.node.keyring, columns: [], tenantId: org });
-      tenantRoutes = t.node.features.flatMap((f) => f.routes).filter((r) => r.url.includes(':org'));
+      // The provider-facing webhook routes are not member routes: the signature decides there (test/webhooks/).
+      tenantRoutes = t.node.features.flatMap((f) => f.routes).filter((r) => r.url.includes(':org') && !r.url.startsWith('/v1/hooks/'));
     });
 
     afterAll(async () => {
@@ -252,7 +267,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes', 'webhook_endpoints', 'webhook_secrets', 'webhook_events', 'webhook_replays', 'webhook_deliveries', 'webhook_attempts']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);
