@@ -11,6 +11,7 @@
  * is served as a static module listed here.
  */
 import { auditModule } from './audit/index.ts';
+import { budgetsModule } from './budgets/index.ts';
 import { gatewayModule } from './gateway/index.ts';
 import { identityModule } from './identity/index.ts';
 import { federationModule } from './identity/federation/index.ts';
@@ -28,6 +29,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   gatewayModule,
   federationModule,
   auditModule,
+  budgetsModule,
 ];
 
 /**

@@ -25,9 +25,11 @@ import { createTtlCache } from './cache.ts';
 import { GatewayError } from './errors.ts';
 import type { Meter } from './metering.ts';
 
-/** The scopes a key can hold: one per gateway route family. */
-export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models'] as const;
+/** The scopes a key can hold: one per route family (`budgets:consume`: POST /v1/budgets/consume, the app metering its own files and messages). */
+export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'budgets:consume'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+/** What a key created without `scopes` holds: the AI routes. */
+export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['ai:chat', 'ai:embeddings', 'ai:models'];
 
 /** A key as the API shows it: never its secret or hash. */
 export interface ApiKeyView {

@@ -19,7 +19,7 @@ import { AppError } from '../server/errors.ts';
 import { defineRoute, type Authority, type ErrorFormat, type Feature, type Principal, type SealedColumn } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import { GATEWAY_ERROR_CODES } from './error-codes.ts';
-import { API_KEY_SCOPES, verifiedKeyOf, type ApiKeys } from './keys.ts';
+import { API_KEY_SCOPES, DEFAULT_API_KEY_SCOPES, verifiedKeyOf, type ApiKeys } from './keys.ts';
 import type { InflightCalls } from './inflight.ts';
 import { monthAt, monthOf, readUsageReport, type Meter } from './metering.ts';
 import type { LimitedKey } from './monthly-limit.ts';
@@ -294,7 +294,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
           if (expiresAt !== null && expiresAt.getTime() <= now()) throw new AppError('VALIDATION_FAILED', 'body.expiresAt: must be in the future');
           const created = await keys.create(orgId, wsId, userOf(principal), {
             name: body.name,
-            scopes: body.scopes ?? API_KEY_SCOPES,
+            scopes: body.scopes ?? DEFAULT_API_KEY_SCOPES,
             expiresAt,
             monthlyLimit: body.monthlyLimit ?? null,
             rateLimitPerMinute: body.rateLimitPerMinute ?? null,
@@ -454,6 +454,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
         summary: 'OpenAI-compatible chat completion, JSON or streamed (SSE), routed to the workspace\'s providers.',
         guard: { kind: 'apiKey', scope: 'ai:chat' },
         ...ai,
+        budgets: ['ai_tokens', 'ai_cost'],
         errorFormat: vendorErrorFormat('openai'),
         schema: { body: chatBody, response: { 200: relayed } },
         handler: async ({ request, reply, body }) => forwardCall('openai', '/v1/chat/completions', request, reply, body, body.stream === true),
@@ -464,6 +465,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
         summary: 'OpenAI-compatible embeddings, routed to the workspace\'s providers.',
         guard: { kind: 'apiKey', scope: 'ai:embeddings' },
         ...ai,
+        budgets: ['embedding_tokens', 'ai_cost'],
         errorFormat: vendorErrorFormat('openai'),
         schema: { body: embeddingsBody, response: { 200: relayed } },
         handler: async ({ request, reply, body }) => forwardCall('openai', '/v1/embeddings', request, reply, body, false),
@@ -474,6 +476,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
         summary: 'Anthropic-compatible messages, JSON or streamed (SSE); the key may come as x-api-key.',
         guard: { kind: 'apiKey', scope: 'ai:chat' },
         ...ai,
+        budgets: ['ai_tokens', 'ai_cost'],
         errorFormat: vendorErrorFormat('anthropic'),
         schema: { body: messagesBody, response: { 200: relayed } },
         handler: async ({ request, reply, body }) => forwardCall('anthropic', '/v1/messages', request, reply, body, body.stream === true),

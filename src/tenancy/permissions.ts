@@ -28,12 +28,13 @@ export const PERMISSIONS = [
   'providers.manage',
   'usage.read',
   'audit.read',
+  'budgets.read',
   'budgets.manage',
   'sso.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const viewer: readonly Permission[] = ['org.read', 'members.read', 'workspaces.read', 'apikeys.read', 'usage.read'];
+const viewer: readonly Permission[] = ['org.read', 'members.read', 'workspaces.read', 'apikeys.read', 'usage.read', 'budgets.read'];
 const editor: readonly Permission[] = [...viewer, 'apikeys.manage'];
 const admin: readonly Permission[] = [
   ...editor,

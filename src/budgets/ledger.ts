@@ -1,0 +1,183 @@
+/**
+ * The budget ledger in the database, the source of truth behind the kv counters (see the migration
+ * 20261207T1600_budgets.sql): a row per reservation, written before kv counts it and updated with the
+ * actual use before kv settles it, so a counter rebuilt at any moment is never below what kv admitted.
+ *
+ * Writes are group-committed per org: reservations and settlements that arrive while the org's
+ * previous batch is being written go together in the next one (one transaction, one statement each),
+ * so many concurrent calls cost a few round trips, not two each.
+ */
+import type { Db, Queryable } from '../store/db-types.ts';
+import type { BudgetCategory, BudgetPeriod } from './categories.ts';
+
+export type Amounts = Partial<Record<BudgetCategory, number>>;
+
+export interface OpenRow {
+  id: string;
+  tenantId: string;
+  workspaceId: string;
+  apiKeyId: string | null;
+  reserved: Amounts;
+  requestId: string | null;
+  day: string;
+  month: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface CloseRow {
+  id: string;
+  tenantId: string;
+  state: 'settled' | 'expired' | 'refused';
+  settled: Amounts;
+  at: number;
+}
+
+/** A counter's scope: the org, one workspace, or one key. */
+export interface CounterScope {
+  tenantId: string;
+  workspaceId: string | null;
+  apiKeyId: string | null;
+  category: BudgetCategory;
+  period: BudgetPeriod;
+  periodKey: string;
+}
+
+type Op = { kind: 'open'; row: OpenRow; done: (ok: boolean) => void; fail: (e: unknown) => void } | { kind: 'close'; row: CloseRow; done: (ok: boolean) => void; fail: (e: unknown) => void };
+
+const INSERT = `insert into budget_ledger (id, tenant_id, workspace_id, api_key_id, reserved, state, request_id, day, month, created_at, expires_at)
+  select u.id, $1, u.ws, u.k, u.r::jsonb, 'open', u.req, u.d, u.m, u.c, u.e
+  from unnest($2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[]) as u(id, ws, k, r, req, d, m, c, e)`;
+// Only an open reservation closes: a settle racing the expiry sweep (or a second settle) changes nothing.
+const CLOSE = `update budget_ledger l set state = u.s, settled = u.v::jsonb, settled_at = u.t
+  from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) as u(id, s, v, t)
+  where l.id = u.id and l.state = 'open' returning l.id`;
+
+async function writeBatch(tx: Queryable, tenantId: string, ops: readonly Op[]): Promise<Set<string>> {
+  const opens = ops.flatMap((o) => (o.kind === 'open' ? [o.row] : []));
+  const closes = ops.flatMap((o) => (o.kind === 'close' ? [o.row] : []));
+  const changed = new Set<string>(opens.map((r) => r.id));
+  if (opens.length > 0) {
+    await tx.query(INSERT, [
+      tenantId,
+      opens.map((r) => r.id),
+      opens.map((r) => r.workspaceId),
+      opens.map((r) => r.apiKeyId),
+      opens.map((r) => JSON.stringify(r.reserved)),
+      opens.map((r) => r.requestId),
+      opens.map((r) => r.day),
+      opens.map((r) => r.month),
+      opens.map((r) => new Date(r.createdAt).toISOString()),
+      opens.map((r) => new Date(r.expiresAt).toISOString()),
+    ]);
+  }
+  if (closes.length > 0) {
+    const { rows } = await tx.query<{ id: string }>(CLOSE, [closes.map((r) => r.id), closes.map((r) => r.state), closes.map((r) => JSON.stringify(r.settled)), closes.map((r) => new Date(r.at).toISOString())]);
+    for (const r of rows) changed.add(r.id);
+  }
+  return changed;
+}
+
+export interface Ledger {
+  /** Records an open reservation; resolves once committed. */
+  open(row: OpenRow): Promise<void>;
+  /** Closes an open reservation with its actual use; true when it was open (false: already closed). */
+  close(row: CloseRow): Promise<boolean>;
+  /** The durable state of a counter: settled use plus open reservations (id, amount). */
+  counterState(scope: CounterScope): Promise<{ used: number; open: [string, number][] }>;
+  /** Open reservations past their lifetime, any org (the sweep). */
+  expired(limit: number): Promise<{ id: string; tenantId: string; apiKeyId: string | null; reserved: Amounts; createdAt: Date }[]>;
+  /** AI use the key's usage records hold for the minute of `at` and no closed reservation claimed. */
+  unclaimedUsage(tenantId: string, apiKeyId: string, at: Date): Promise<{ tokens: number; cost: number }>;
+  /** Waits for the batches being written. */
+  drain(): Promise<void>;
+}
+
+export function createLedger(db: Db): Ledger {
+  const queues = new Map<string, Op[]>();
+  const running = new Map<string, Promise<void>>();
+
+  function schedule(tenantId: string): void {
+    if (running.has(tenantId)) return;
+    const run = (async () => {
+      // Lets the callers of this tick join the batch.
+      await new Promise<void>((r) => setImmediate(r));
+      for (;;) {
+        const ops = queues.get(tenantId) ?? [];
+        queues.delete(tenantId);
+        if (ops.length === 0) break;
+        try {
+          const changed = await db.withTenant(tenantId, (tx) => writeBatch(tx, tenantId, ops));
+          for (const op of ops) op.done(changed.has(op.row.id));
+        } catch (err) {
+          for (const op of ops) op.fail(err);
+        }
+      }
+    })().finally(() => running.delete(tenantId));
+    running.set(tenantId, run);
+  }
+
+  function enqueue(tenantId: string, make: (done: (ok: boolean) => void, fail: (e: unknown) => void) => Op): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const list = queues.get(tenantId) ?? [];
+      list.push(make(resolve, reject));
+      queues.set(tenantId, list);
+      schedule(tenantId);
+    });
+  }
+
+  return {
+    open: async (row) => {
+      await enqueue(row.tenantId, (done, fail) => ({ kind: 'open', row, done, fail }));
+    },
+    close: (row) => enqueue(row.tenantId, (done, fail) => ({ kind: 'close', row, done, fail })),
+
+    async counterState(scope) {
+      const periodColumn = scope.period === 'day' ? 'day' : 'month';
+      const where = `${periodColumn} = $1 and reserved ? $2 and ($3::uuid is null or workspace_id = $3) and ($4::text is null or api_key_id = $4)`;
+      const args = [scope.periodKey, scope.category, scope.workspaceId, scope.apiKeyId];
+      return db.withTenant(scope.tenantId, async (tx) => {
+        const settled = await tx.query<{ used: string }>(
+          `select coalesce(sum(coalesce((settled ->> $2)::bigint, 0)), 0)::text as used from budget_ledger where ${where} and state in ('settled', 'expired')`,
+          args,
+        );
+        const open = await tx.query<{ id: string; amount: string }>(`select id, (reserved ->> $2)::bigint::text as amount from budget_ledger where ${where} and state = 'open'`, args);
+        const openList = open.rows.map((r) => [r.id, Number(r.amount)] as [string, number]);
+        return { used: Number(settled.rows[0]?.used ?? 0) + openList.reduce((s, [, a]) => s + a, 0), open: openList };
+      });
+    },
+
+    async expired(limit) {
+      const { rows } = await db.query<{ id: string; tenant_id: string; api_key_id: string | null; reserved: Amounts; created_at: Date }>(
+        `select id, tenant_id, api_key_id, reserved, created_at from budget_ledger where state = 'open' and expires_at < now() order by expires_at limit $1`,
+        [limit],
+      );
+      return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id, apiKeyId: r.api_key_id, reserved: r.reserved, createdAt: new Date(r.created_at) }));
+    },
+
+    async unclaimedUsage(tenantId, apiKeyId, at) {
+      const minute = new Date(Math.floor(at.getTime() / 60_000) * 60_000);
+      const next = new Date(minute.getTime() + 60_000);
+      return db.withTenant(tenantId, async (tx) => {
+        const metered = await tx.query<{ tokens: string; cost: string }>(
+          `select coalesce(sum(input_tokens + output_tokens), 0)::text as tokens, coalesce(sum(cost_micro_usd), 0)::text as cost
+           from usage_records where api_key_id = $1 and created_at >= $2 and created_at < $3`,
+          [apiKeyId, minute.toISOString(), next.toISOString()],
+        );
+        const claimed = await tx.query<{ tokens: string; cost: string }>(
+          `select coalesce(sum(coalesce((settled ->> 'ai_tokens')::bigint, 0) + coalesce((settled ->> 'embedding_tokens')::bigint, 0)), 0)::text as tokens,
+                  coalesce(sum(coalesce((settled ->> 'ai_cost')::bigint, 0)), 0)::text as cost
+           from budget_ledger where api_key_id = $1 and created_at >= $2 and created_at < $3 and state in ('settled', 'expired')`,
+          [apiKeyId, minute.toISOString(), next.toISOString()],
+        );
+        const m = metered.rows[0];
+        const c = claimed.rows[0];
+        return { tokens: Math.max(0, Number(m?.tokens ?? 0) - Number(c?.tokens ?? 0)), cost: Math.max(0, Number(m?.cost ?? 0) - Number(c?.cost ?? 0)) };
+      });
+    },
+
+    async drain() {
+      while (running.size > 0) await Promise.all([...running.values()]);
+    },
+  };
+}
