@@ -37,7 +37,7 @@ export const BUDGET_ERROR_CODES: Record<string, ErrorCodeInfo> = {
       exceededCode(c),
       {
         status: 429,
-        message: `A ${c.replace('_', ' ')} budget of this organization is used up.`,
+        message: `The ${c} budget of this organization, workspace or API key is used up for this period.`,
         doc: `The call would take a ${c} budget (${UNITS[c]}) of its org, workspace or API key past its hard limit, counting its worst case (for AI calls: the prompt's tokens plus \`max_tokens\`). \`Retry-After\` gives seconds until the budget's period (UTC day or month) ends. In the vendor's shape on the AI routes.`,
       },
     ]),
