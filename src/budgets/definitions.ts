@@ -117,6 +117,14 @@ export function createDefinitions(deps: { db: Db; kv: Kv; audit: AuditLog; logge
 
     async set(orgId, actorId, input) {
       const id = randomUUID();
+      // Prepared outside the transaction (sealing may use the database); the target is the budget's
+      // scope, category and period, which name it before its row exists.
+      const event = await audit.prepare({
+        tenantId: orgId,
+        action: 'budget.set',
+        target: { type: 'budget', id: `${input.workspaceId ?? 'org'}/${input.apiKeyId ?? '-'}/${input.category}/${input.period}` },
+        data: { category: input.category, period: input.period, hardLimit: input.hardLimit, softLimit: input.softLimit, workspaceId: input.workspaceId, apiKeyId: input.apiKeyId },
+      });
       const budget = await db.withTenant(orgId, async (tx) => {
         if (input.workspaceId !== null) {
           const ws = await tx.query('select 1 from workspaces where id = $1', [input.workspaceId]);
@@ -140,12 +148,6 @@ export function createDefinitions(deps: { db: Db; kv: Kv; audit: AuditLog; logge
         if (!row) throw new AppError('BUDGET_VERSION_CONFLICT');
         // ifVersion 0: create only; any other version: the budget must exist at it.
         if (input.ifVersion !== undefined && input.ifVersion !== 0 && row.id === id) throw new AppError('BUDGET_VERSION_CONFLICT');
-        const event = await audit.prepare({
-          tenantId: orgId,
-          action: 'budget.set',
-          target: { type: 'budget', id: row.id },
-          data: { category: row.category, period: row.period, hardLimit: Number(row.hard_limit), softLimit: row.soft_limit === null ? null : Number(row.soft_limit), workspaceId: row.workspace_id, apiKeyId: row.api_key_id, version: row.version },
-        });
         await audit.append(tx, event);
         return view(row);
       });
