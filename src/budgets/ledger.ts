@@ -3,9 +3,9 @@
  * 20261207T1600_budgets.sql): a row per reservation, written before kv counts it and updated with the
  * actual use before kv settles it, so a counter rebuilt at any moment is never below what kv admitted.
  *
- * Writes are group-committed per org: reservations and settlements that arrive while the org's
- * previous batch is being written go together in the next one (one transaction, one statement each),
- * so many concurrent calls cost a few round trips, not two each.
+ * Writes are group-committed per org: reservations and settlements that arrive in the same tick, or
+ * while the org's batches in flight (at most PARALLEL_BATCHES) are being written, go together in
+ * one transaction (one statement each), so many concurrent calls cost a few round trips, not two each.
  */
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { BudgetCategory, BudgetPeriod } from './categories.ts';
@@ -93,13 +93,18 @@ export interface Ledger {
   drain(): Promise<void>;
 }
 
+/** Batches of one org written at once (on separate connections): a batch never waits for more than this many before it. */
+const PARALLEL_BATCHES = 4;
+
 export function createLedger(db: Db): Ledger {
   const queues = new Map<string, Op[]>();
-  const running = new Map<string, Promise<void>>();
+  const running = new Map<string, Set<Promise<void>>>();
 
   function schedule(tenantId: string): void {
-    if (running.has(tenantId)) return;
-    const run = (async () => {
+    const batches = running.get(tenantId) ?? new Set<Promise<void>>();
+    running.set(tenantId, batches);
+    if (batches.size >= PARALLEL_BATCHES) return;
+    const run: Promise<void> = (async () => {
       // Lets the callers of this tick join the batch.
       await new Promise<void>((r) => setImmediate(r));
       for (;;) {
@@ -113,8 +118,12 @@ export function createLedger(db: Db): Ledger {
           for (const op of ops) op.fail(err);
         }
       }
-    })().finally(() => running.delete(tenantId));
-    running.set(tenantId, run);
+    })().finally(() => {
+      batches.delete(run);
+      if (batches.size === 0 && running.get(tenantId) === batches) running.delete(tenantId);
+      if (queues.has(tenantId)) schedule(tenantId);
+    });
+    batches.add(run);
   }
 
   function enqueue(tenantId: string, make: (done: (ok: boolean) => void, fail: (e: unknown) => void) => Op): Promise<boolean> {
@@ -177,7 +186,7 @@ export function createLedger(db: Db): Ledger {
     },
 
     async drain() {
-      while (running.size > 0) await Promise.all([...running.values()]);
+      while (running.size > 0) await Promise.all([...running.values()].flatMap((set) => [...set]));
     },
   };
 }
