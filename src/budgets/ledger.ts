@@ -7,7 +7,7 @@
  * while the org's batches in flight (at most PARALLEL_BATCHES) are being written, go together in
  * one transaction (one statement each), so many concurrent calls cost a few round trips, not two each.
  */
-import type { Db, Queryable } from '../store/db-types.ts';
+import type { Db } from '../store/db-types.ts';
 import type { BudgetCategory, BudgetPeriod } from './categories.ts';
 
 export type Amounts = Partial<Record<BudgetCategory, number>>;
@@ -45,36 +45,18 @@ export interface CounterScope {
 
 type Op = { kind: 'open'; row: OpenRow; done: (ok: boolean) => void; fail: (e: unknown) => void } | { kind: 'close'; row: CloseRow; done: (ok: boolean) => void; fail: (e: unknown) => void };
 
-const INSERT = `insert into budget_ledger (id, tenant_id, workspace_id, api_key_id, reserved, state, request_id, day, month, created_at, expires_at)
-  select u.id, $1, u.ws, u.k, u.r::jsonb, 'open', u.req, u.d, u.m, u.c, u.e
-  from unnest($2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[]) as u(id, ws, k, r, req, d, m, c, e)`;
-// Only an open reservation closes: a settle racing the expiry sweep (or a second settle) changes nothing.
-const CLOSE = `update budget_ledger l set state = u.s, settled = u.v::jsonb, settled_at = u.t
-  from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) as u(id, s, v, t)
-  where l.id = u.id and l.state = 'open' returning l.id`;
-
-async function writeBatch(tx: Queryable, tenantId: string, ops: readonly Op[]): Promise<Set<string>> {
+/** One batch of an org in one statement (the migration's budget_ledger_write); returns the ids it opened or closed. */
+async function writeBatch(db: Db, tenantId: string, ops: readonly Op[]): Promise<Set<string>> {
   const opens = ops.flatMap((o) => (o.kind === 'open' ? [o.row] : []));
   const closes = ops.flatMap((o) => (o.kind === 'close' ? [o.row] : []));
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const { rows } = await db.query<{ id: string }>('select id from budget_ledger_write($1, $2::jsonb, $3::jsonb) as id', [
+    tenantId,
+    JSON.stringify(opens.map((r) => ({ id: r.id, ws: r.workspaceId, k: r.apiKeyId, r: r.reserved, req: r.requestId, d: r.day, m: r.month, c: iso(r.createdAt), e: iso(r.expiresAt) }))),
+    JSON.stringify(closes.map((r) => ({ id: r.id, s: r.state, v: r.settled, t: iso(r.at) }))),
+  ]);
   const changed = new Set<string>(opens.map((r) => r.id));
-  if (opens.length > 0) {
-    await tx.query(INSERT, [
-      tenantId,
-      opens.map((r) => r.id),
-      opens.map((r) => r.workspaceId),
-      opens.map((r) => r.apiKeyId),
-      opens.map((r) => JSON.stringify(r.reserved)),
-      opens.map((r) => r.requestId),
-      opens.map((r) => r.day),
-      opens.map((r) => r.month),
-      opens.map((r) => new Date(r.createdAt).toISOString()),
-      opens.map((r) => new Date(r.expiresAt).toISOString()),
-    ]);
-  }
-  if (closes.length > 0) {
-    const { rows } = await tx.query<{ id: string }>(CLOSE, [closes.map((r) => r.id), closes.map((r) => r.state), closes.map((r) => JSON.stringify(r.settled)), closes.map((r) => new Date(r.at).toISOString())]);
-    for (const r of rows) changed.add(r.id);
-  }
+  for (const r of rows) changed.add(r.id);
   return changed;
 }
 
@@ -112,7 +94,7 @@ export function createLedger(db: Db): Ledger {
         queues.delete(tenantId);
         if (ops.length === 0) break;
         try {
-          const changed = await db.withTenant(tenantId, (tx) => writeBatch(tx, tenantId, ops));
+          const changed = await writeBatch(db, tenantId, ops);
           for (const op of ops) op.done(changed.has(op.row.id));
         } catch (err) {
           for (const op of ops) op.fail(err);
@@ -145,15 +127,17 @@ export function createLedger(db: Db): Ledger {
       const periodColumn = scope.period === 'day' ? 'day' : 'month';
       const where = `${periodColumn} = $1 and reserved ? $2 and ($3::uuid is null or workspace_id = $3) and ($4::text is null or api_key_id = $4)`;
       const args = [scope.periodKey, scope.category, scope.workspaceId, scope.apiKeyId];
-      return db.withTenant(scope.tenantId, async (tx) => {
-        const settled = await tx.query<{ used: string }>(
-          `select coalesce(sum(coalesce((settled ->> $2)::bigint, 0)), 0)::text as used from budget_ledger where ${where} and state in ('settled', 'expired')`,
+      // One statement, one snapshot: with two, a reservation settled between them would be in neither.
+      const { rows } = await db.withTenant(scope.tenantId, (tx) =>
+        tx.query<{ settled: string; open: [string, number][] }>(
+          `select coalesce(sum(coalesce((settled ->> $2)::bigint, 0)) filter (where state in ('settled', 'expired')), 0)::text as settled,
+                  coalesce(jsonb_agg(jsonb_build_array(id, (reserved ->> $2)::bigint)) filter (where state = 'open'), '[]'::jsonb) as open
+           from budget_ledger where ${where}`,
           args,
-        );
-        const open = await tx.query<{ id: string; amount: string }>(`select id, (reserved ->> $2)::bigint::text as amount from budget_ledger where ${where} and state = 'open'`, args);
-        const openList = open.rows.map((r) => [r.id, Number(r.amount)] as [string, number]);
-        return { used: Number(settled.rows[0]?.used ?? 0) + openList.reduce((s, [, a]) => s + a, 0), open: openList };
-      });
+        ),
+      );
+      const open = (rows[0]?.open ?? []).map(([id, amount]) => [id, Number(amount)] as [string, number]);
+      return { used: Number(rows[0]?.settled ?? 0) + open.reduce((sum, [, amount]) => sum + amount, 0), open };
     },
 
     async expired(limit) {
