@@ -42,7 +42,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-describe('budget definitions', () => {
+describe('budget definitions; bad input: a negative, absurd or fractional limit, an unknown category or period, a soft limit above the hard one', () => {
   it.each([
     ['a negative limit', { category: 'ai_tokens', period: 'day', hardLimit: -1 }],
     ['an absurd limit', { category: 'ai_tokens', period: 'day', hardLimit: 1e18 }],

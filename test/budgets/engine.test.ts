@@ -165,3 +165,41 @@ describe('period boundaries (UTC, injected clock)', () => {
     expect(monthRefusal.headers['retry-after']).toBe(String(12 * 3600));
   });
 });
+
+describe('when the counter store cannot answer', () => {
+  const failingKv = () =>
+    new Proxy(t.node.kv, {
+      get(target, prop, receiver) {
+        if (prop === 'reserveBudget' || prop === 'settleBudget' || prop === 'seedBudget' || prop === 'readBudget') return async () => Promise.reject(new Error('kv: Redis reserveBudget failed: connection refused'));
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+
+  it('closed (default): the call is refused with 503 SERVICE_UNAVAILABLE and Retry-After, never treated as within budget', async () => {
+    clock = Date.UTC(2031, 5, 1);
+    const broken = await createBudgets({ config: t.config, db: t.node.db, kv: failingKv(), audit: t.node.audit, gateway: t.node.gateway, mailer: { send: async () => undefined }, logger: t.node.logger, now: () => clock });
+    try {
+      await broken.definitions.set(org, owner.userId, { workspaceId: null, apiKeyId: null, category: 'files', period: 'day', hardLimit: 1_000, softLimit: null });
+      const err = (await broken.engine.reserve({ ...request(0), amounts: { files: 1 } }).catch((e: unknown) => e)) as { code: string; status: number; headers: Record<string, string> };
+      expect(err).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
+      expect(Number(err.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('open: the call passes unchecked and is still recorded in the ledger, so rebuilt counters include it', async () => {
+    clock = Date.UTC(2031, 5, 2);
+    const config = { ...t.config, budgets: { ...t.config.budgets, onStoreError: 'open' as const } };
+    const broken = await createBudgets({ config, db: t.node.db, kv: failingKv(), audit: t.node.audit, gateway: t.node.gateway, mailer: { send: async () => undefined }, logger: t.node.logger, now: () => clock });
+    try {
+      await broken.definitions.set(org, owner.userId, { workspaceId: null, apiKeyId: null, category: 'file_bytes', period: 'day', hardLimit: 1_000, softLimit: null });
+      const r = await broken.engine.reserve({ ...request(0), amounts: { file_bytes: 400 } });
+      await r.settle({ file_bytes: 300 }).catch(() => undefined);
+      const state = await broken.ledger.counterState({ tenantId: org, workspaceId: null, apiKeyId: null, category: 'file_bytes', period: 'day', periodKey: '2031-06-02' });
+      expect(state).toEqual({ used: 300, open: [] });
+    } finally {
+      await broken.close();
+    }
+  });
+});
