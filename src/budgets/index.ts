@@ -44,7 +44,7 @@ export function worstCaseOf(call: Pick<AiCall, 'operation' | 'body' | 'model'>, 
   if (call.operation === 'embeddings') return { embedding_tokens: input, ai_cost: gateway.prices.costOf(call.model, { inputTokens: input, outputTokens: 0 }) ?? 0 };
   const asked = call.body.max_completion_tokens ?? call.body.max_tokens;
   const output = typeof asked === 'number' && Number.isSafeInteger(asked) && asked >= 0 ? asked : defaultMaxTokens;
-  let cost = 0;
+  let cost: number;
   try {
     cost = gateway.prices.costOf(call.model, { inputTokens: input, outputTokens: output }) ?? 0;
   } catch {
