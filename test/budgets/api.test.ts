@@ -27,7 +27,7 @@ async function putBudget(user: SignedInUser, body: Record<string, unknown>) {
 }
 
 beforeAll(async () => {
-  t = await startGatewayApp({ overrides: { 'budgets.sweepSeconds': 3600 } });
+  t = await startGatewayApp({ overrides: { 'budgets.sweepSeconds': 3600, 'metrics.open': true } });
   owner = await signUpUser(t.app, t.mail, 'budget-owner@example.com');
   viewer = await signUpUser(t.app, t.mail, 'budget-viewer@example.com');
   ({ org, ws } = await createOrgAndWorkspace(t, owner, 'Budgets'));
@@ -152,6 +152,39 @@ describe('AI calls against a budget', () => {
     expect(t.mail.filter((m) => m.subject.includes('soft limit')).at(-1)?.to).toBe('budget-owner@example.com');
     const events = expectStatus(await t.app.inject({ method: 'GET', url: `/v1/orgs/${org}/audit?action=budget.soft_limit`, headers: owner.auth }), 200).json();
     expect(events.events.filter((e: { target: { id: string } }) => e.target.id === budgetId)).toHaveLength(1);
+  });
+});
+
+describe('streams and visibility', () => {
+  it('a stream cut off mid-way settles what was delivered: the budget\'s use equals what metering recorded', async () => {
+    const { key, id } = await createApiKey(t, owner, org, ws);
+    const budgetId = expectStatus(await putBudget(owner, { category: 'ai_tokens', period: 'day', workspaceId: ws, apiKeyId: id, hardLimit: 1_000_000 }), 200).json().id;
+    const client = new OpenAI({ apiKey: key, baseURL: `${t.url}/v1`, maxRetries: 0 });
+    const full = await client.chat.completions.create({ model: 'mock-model', messages, max_tokens: 500, stream: true, stream_options: { include_usage: true } });
+    for await (const _chunk of full) void _chunk;
+    const broken = await client.chat.completions.create({ model: 'mock-break-midstream', messages, max_tokens: 500, stream: true });
+    await (async () => {
+      for await (const _chunk of broken) void _chunk;
+    })().catch(() => undefined);
+    // The usage report flushes this node's meter; the budget settled from the same outcomes.
+    await expect
+      .poll(async () => {
+        const usage = expectStatus(await t.app.inject({ method: 'GET', url: `/v1/orgs/${org}/usage`, headers: owner.auth }), 200).json();
+        const row = usage.keys.find((k: { keyId: string }) => k.keyId === id);
+        const list = expectStatus(await t.app.inject({ method: 'GET', url: `/v1/orgs/${org}/budgets`, headers: owner.auth }), 200).json();
+        const used = list.budgets.find((b: { id: string }) => b.id === budgetId).used as number;
+        return row && row.requests === 2 ? used === row.inputTokens + row.outputTokens && used < 2 * (17 + 500) : false;
+      })
+      .toBe(true);
+  });
+
+  it('reservations, settled use and refusals are on /metrics by category', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toMatch(/gatehouse_budget_reservations_total\{category="ai_tokens"\} [1-9]/);
+    expect(res.body).toMatch(/gatehouse_budget_refusals_total\{category="ai_tokens"\} [1-9]/);
+    expect(res.body).toMatch(/gatehouse_budget_settled_total\{category="ai_tokens"\} [1-9]/);
+    expect(res.body).toContain('gatehouse_budget_open_reservations');
   });
 });
 
