@@ -34,6 +34,8 @@ interface Fixture {
   /** An SSO connection and a claimed domain of the org. */
   connection: string;
   domain: string;
+  /** A budget of the org (with a reservation in its ledger). */
+  budget: string;
 }
 
 const pg = postgresTarget();
@@ -197,15 +199,26 @@ for (const target of targets) {
         // A person an admin removed from the org (SSO does not provision them again).
         await tx.query('insert into member_removals (tenant_id, user_id, removed_by) values ($1, $2, $3)', [org, spare.userId, owner.userId]);
       });
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain };
+      // Budgets: a definition and an open reservation past its lifetime (the kind the sweep reads
+      // without tenant context; no tenant context may show another org's).
+      const budget = randomUUID();
+      await db.withTenant(org, async (tx) => {
+        await tx.query("insert into budgets (id, tenant_id, category, period, hard_limit, updated_by) values ($1, $2, 'ai_tokens', 'day', 1000, $3)", [budget, org, owner.userId]);
+        await tx.query(
+          `insert into budget_ledger (id, tenant_id, workspace_id, api_key_id, reserved, state, day, month, created_at, expires_at)
+           values ($1, $2, $3, $4, '{"ai_tokens": 10}', 'open', '2026-01-01', '2026-01', now() - interval '2 hours', now() - interval '1 hour')`,
+          [randomBytes(12).toString('base64url'), org, ws, apiKey.id],
+        );
+      });
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, budget };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, budget: f.budget });
 
     beforeAll(async () => {
       const database = await target.database();
       drop = database.drop;
-      t = await createTestApp({ env: database.env, overrides: { 'rateLimit.enabled': false, 'tenancy.maxOrgsPerUser': 10_000 }, logLevel: 'warn' });
+      t = await createTestApp({ env: database.env, overrides: { 'rateLimit.enabled': false, 'tenancy.maxOrgsPerUser': 10_000, 'budgets.sweepSeconds': 3600 }, logLevel: 'warn' });
       for (const role of ROLES) members[role] = await signUpUser(t.app, t.mail, `${role}-a@example.com`);
       bOwner = await signUpUser(t.app, t.mail, 'owner-b@example.com');
       spare = await signUpUser(t.app, t.mail, 'spare@example.com');
@@ -234,7 +247,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'budgets', 'budget_ledger']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);

@@ -67,9 +67,10 @@ create policy budget_ledger_tenant on budget_ledger
   using (tenant_id = (select nullif(current_setting('gatehouse.tenant_id', true), '')::uuid))
   with check (tenant_id = (select nullif(current_setting('gatehouse.tenant_id', true), '')::uuid));
 -- The sweep reads, without tenant context, only reservations that are open and past their
--- lifetime (their id, org and expiry); settling one still needs the org's context.
+-- lifetime; settling one still needs the org's context. Inside a tenant context this policy shows
+-- nothing (an org never sees another org's reservations through it).
 create policy budget_ledger_expired_read on budget_ledger for select
-  using (state = 'open' and expires_at < now());
+  using (state = 'open' and expires_at < now() and nullif(current_setting('gatehouse.tenant_id', true), '') is null);
 
 grant select, insert, update, delete on budgets, budget_ledger to gatehouse_app;
 
