@@ -89,8 +89,14 @@ export type BudgetMetrics = ReturnType<typeof createBudgetMetrics>;
 export function createBudgetEngine(deps: EngineDeps, metrics: BudgetMetrics) {
   const { kv, definitions, ledger, logger, now } = deps;
   const rebuilding = new Map<string, Promise<void>>();
+  // Budget and period pairs this node already warned or refused for (bounded: forgetting one costs a
+  // database check for the warning, an extra audit event for a refusal).
   const warned = new Set<string>();
   const refusedOnce = new Set<string>();
+  const remember = (set: Set<string>, memo: string): void => {
+    if (set.size >= 10_000) set.clear();
+    set.add(memo);
+  };
 
   function applied(budgets: readonly Budget[], r: ReserveRequest, at: number): Applied[] {
     const keys = periodKeys(at);
@@ -126,7 +132,7 @@ export function createBudgetEngine(deps: EngineDeps, metrics: BudgetMetrics) {
       parts.push(`${a.budget.category}; scope=${a.budget.apiKeyId ? 'key' : a.budget.workspaceId ? 'workspace' : 'org'}; period=${a.budget.period}; used=${u}; soft=${soft}; hard=${a.budget.hardLimit}`);
       const memo = `${a.budget.id}:${a.scope.periodKey}`;
       if (warned.has(memo)) return;
-      warned.add(memo);
+      remember(warned, memo);
       void definitions
         .claimWarning(a.budget.orgId, a.budget.id, a.scope.periodKey)
         .then(async (mine) => {
@@ -150,7 +156,7 @@ export function createBudgetEngine(deps: EngineDeps, metrics: BudgetMetrics) {
     metrics.refusals.inc({ category: a.budget.category });
     const memo = `${a.budget.id}:${a.scope.periodKey}`;
     if (!refusedOnce.has(memo)) {
-      refusedOnce.add(memo);
+      remember(refusedOnce, memo);
       void deps.onRefusal(a.budget, a.scope.periodKey).catch((err: unknown) => logger.error({ err }, 'budget refusal audit failed'));
     }
     const retryAfter = Math.max(1, Math.ceil((periodEnd(a.budget.period, at) - at) / 1000));
