@@ -151,7 +151,8 @@ export function createBudgetEngine(deps: EngineDeps, metrics: BudgetMetrics) {
   async function refuse(list: readonly Applied[], index: number, id: string, at: number, orgId: string): Promise<never> {
     const a = list[index] as Applied;
     // Refused: the ledger row closes with nothing used, and a counter rebuilt meanwhile gives it back.
-    await ledger.close({ id, tenantId: orgId, state: 'refused', settled: {}, at });
+    // A ledger that cannot record the refusal leaves the row open: it expires and gives nothing back it did not take.
+    await ledger.close({ id, tenantId: orgId, state: 'refused', settled: {}, at }).catch((err: unknown) => logger.error({ err }, 'budget refusal not recorded in the ledger'));
     await kv.settleBudget(id, list.map((x) => ({ key: x.counter.key, amount: 0 }))).catch((err: unknown) => logger.error({ err }, 'budget release after refusal failed'));
     metrics.refusals.inc({ category: a.budget.category });
     const memo = `${a.budget.id}:${a.scope.periodKey}`;
@@ -215,7 +216,9 @@ export function createBudgetEngine(deps: EngineDeps, metrics: BudgetMetrics) {
         const closed = await ledger.close({ id, tenantId: r.orgId, state: 'settled', settled: use, at: now() });
         if (!closed) return;
         for (const [category, amount] of Object.entries(use)) metrics.settled.inc({ category }, amount);
-        await kv.settleBudget(id, list.map((a) => ({ key: a.counter.key, amount: use[a.budget.category] ?? 0 })));
+        // The ledger has the truth now; a counter store that cannot take the settle keeps the
+        // reserved amount (refusing early, never late) until the counter is rebuilt.
+        await kv.settleBudget(id, list.map((a) => ({ key: a.counter.key, amount: use[a.budget.category] ?? 0 }))).catch((err: unknown) => logger.error({ err }, 'budget settle not applied to the counters'));
       },
     };
   }
