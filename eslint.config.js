@@ -63,6 +63,32 @@ const featureLayers = FEATURES.map((feature) => ({
   },
 }));
 
+/** The composition root (cli/, features.ts) reaches a feature only through its index.ts, like another feature. */
+const compositionLayer = {
+  files: [...COMPOSITION.map((dir) => `src/${dir}/**/*.ts`), 'src/features.ts'],
+  ignores: SOURCE_ONLY,
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            // Enterprise SSO is a module of its own inside identity/ (identity/federation/index.ts).
+            group: [
+              ...FEATURES.flatMap((feature) => [`**/${feature}/**`, `!**/${feature}/index.ts`]),
+              // A folder excluded as a whole cannot have a file re-included: re-include the folder, then exclude its other files.
+              '!**/identity/federation',
+              '**/identity/federation/*',
+              '!**/identity/federation/index.ts',
+            ],
+            message: "the composition root (cli/, features.ts) uses a feature only through its index.ts: export what the command needs there",
+          },
+        ],
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.gatehouse/', 'coverage/', 'web/dist/'] },
   js.configs.recommended,
@@ -89,4 +115,5 @@ export default tseslint.config(
   },
   infrastructureLayer,
   ...featureLayers,
+  compositionLayer,
 );

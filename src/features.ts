@@ -16,19 +16,23 @@ import { gatewayModule } from './gateway/index.ts';
 import { identityModule } from './identity/index.ts';
 import { federationModule } from './identity/federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
-import { opsFeature } from './ops/routes.ts';
+import { mcpModule } from './mcp/index.ts';
+import { opsModule } from './ops/index.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
+import { trustModule } from './trust/index.ts';
 
 export const FEATURE_MODULES: readonly FeatureModule[] = [
-  staticModule(opsFeature),
+  opsModule,
   staticModule(keyringFeature),
   identityModule,
   tenancyModule,
   gatewayModule,
+  mcpModule,
   federationModule,
   auditModule,
+  trustModule,
   budgetsModule,
 ];
 

@@ -42,6 +42,11 @@ export const AUDIT_ACTIONS = [
   'operator.setup.completed',
   // A node started: the fingerprint of its effective configuration (secrets masked) shows changes between starts.
   'node.started',
+  // Configuration reloads (OPS-3): the fingerprint and the names of the options that changed, never values.
+  'config.reloaded',
+  'config.reload_refused',
+  // A trust report was generated (OPS-4): its summary and the key that signed it.
+  'trust.report.generated',
   // Organizations (org log).
   'org.created',
   'org.updated',
@@ -64,6 +69,13 @@ export const AUDIT_ACTIONS = [
   'provider.credential.set',
   'provider.credential.deleted',
   'limits.changed',
+  // MCP (org log): upstream servers, tool reviews, per-key tool allowlists, and every tool call (sizes, never content).
+  'mcp.server.set',
+  'mcp.server.deleted',
+  'mcp.tools.synced',
+  'mcp.tool.reviewed',
+  'mcp.key_tools.set',
+  'mcp.tool.called',
   // Budgets (org log): set or deleted by an admin; a soft limit crossed (once per period); a hard
   // limit refusing calls (once per budget, period and node).
   'budget.set',

@@ -11,6 +11,10 @@
  *
  * Verification never throws: any malformed input (wrong-length hash, index out of range,
  * non-integer size, a proof that is not an array of buffers) is a proof that does not verify.
+ *
+ * size-exception: the RFC 6962 algorithms (hashing, frontier, inclusion and consistency proofs and
+ * their verification) kept side by side with the RFC text they follow; 14 lines over. split by
+ * concern is pending (issue 17); no measured reason to keep it whole.
  */
 import { hash } from 'node:crypto';
 

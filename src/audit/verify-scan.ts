@@ -20,6 +20,10 @@
  * perfect subtrees their leaves form, see merkle.ts `AlignedSubtrees`), and byte ranges of every
  * other line for the general path. It is pure (no state between calls), so the verifier runs it
  * on its own thread or in worker threads (verify-worker.ts) with the same results.
+ *
+ * size-exception: the verifier's byte-level fast path for event lines (a single-pass scanner),
+ * kept as one piece for speed without a committed measurement yet; split by concern is pending
+ * (issue 17); no measured reason to keep it whole.
  */
 import { hash } from 'node:crypto';
 import { AlignedSubtrees } from './merkle.ts';

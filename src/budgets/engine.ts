@@ -86,17 +86,17 @@ export function createBudgetMetrics() {
 }
 export type BudgetMetrics = ReturnType<typeof createBudgetMetrics>;
 
+/** Adds to a per-node memo, bounded (forgetting costs a database check or an extra audit event). */
+function remember(set: Set<string>, memo: string): void {
+  if (set.size >= 10_000) set.clear();
+  set.add(memo);
+}
+
 export function createBudgetEngine(deps: EngineDeps, metrics: BudgetMetrics) {
   const { kv, definitions, ledger, logger, now } = deps;
-  const rebuilding = new Map<string, Promise<void>>();
   // Budget and period pairs this node already warned or refused for (bounded: forgetting one costs a
   // database check for the warning, an extra audit event for a refusal).
-  const warned = new Set<string>();
   const refusedOnce = new Set<string>();
-  const remember = (set: Set<string>, memo: string): void => {
-    if (set.size >= 10_000) set.clear();
-    set.add(memo);
-  };
 
   function applied(budgets: readonly Budget[], r: ReserveRequest, at: number): Applied[] {
     const keys = periodKeys(at);
@@ -109,44 +109,8 @@ export function createBudgetEngine(deps: EngineDeps, metrics: BudgetMetrics) {
       });
   }
 
-  /** Seeds an absent counter from the ledger; callers on this node share one rebuild per counter. */
-  function rebuild(a: Applied): Promise<void> {
-    let pending = rebuilding.get(a.counter.key);
-    if (!pending) {
-      pending = (async () => {
-        const state = await ledger.counterState(a.scope);
-        const seeded = await kv.seedBudget(a.counter.key, state.used, state.open, a.counter.ttlMs);
-        if (seeded) logger.info({ counter: a.counter.key, used: state.used, open: state.open.length }, 'budget counter rebuilt from the ledger');
-      })().finally(() => rebuilding.delete(a.counter.key));
-      rebuilding.set(a.counter.key, pending);
-    }
-    return pending;
-  }
-
-  function softWarnings(list: readonly Applied[], used: readonly number[]): Record<string, string> {
-    const parts: string[] = [];
-    list.forEach((a, i) => {
-      const soft = a.budget.softLimit;
-      const u = used[i] ?? 0;
-      if (soft === null || u < soft) return;
-      parts.push(`${a.budget.category}; scope=${a.budget.apiKeyId ? 'key' : a.budget.workspaceId ? 'workspace' : 'org'}; period=${a.budget.period}; used=${u}; soft=${soft}; hard=${a.budget.hardLimit}`);
-      const memo = `${a.budget.id}:${a.scope.periodKey}`;
-      if (warned.has(memo)) return;
-      remember(warned, memo);
-      void definitions
-        .claimWarning(a.budget.orgId, a.budget.id, a.scope.periodKey)
-        .then(async (mine) => {
-          if (!mine) return;
-          metrics.softLimits.inc({ category: a.budget.category });
-          await deps.onSoftLimit(a.budget, u, a.scope.periodKey);
-        })
-        .catch((err: unknown) => {
-          warned.delete(memo);
-          logger.error({ err, budget: a.budget.id }, 'budget soft-limit warning failed');
-        });
-    });
-    return parts.length > 0 ? { [BUDGET_WARNING_HEADER]: parts.join(', ') } : {};
-  }
+  const rebuild = createRebuild(deps);
+  const softWarnings = createSoftWarnings(deps, metrics);
 
   async function refuse(list: readonly Applied[], index: number, id: string, at: number, orgId: string): Promise<never> {
     const a = list[index] as Applied;
@@ -223,45 +187,97 @@ export function createBudgetEngine(deps: EngineDeps, metrics: BudgetMetrics) {
     };
   }
 
-  /** Settles open reservations past their lifetime from the usage records. Returns how many. */
-  async function sweep(limit = 500): Promise<number> {
-    const rows = await ledger.expired(limit);
-    let done = 0;
-    for (const row of rows) {
-      const metered = row.apiKeyId ? await ledger.unclaimedUsage(row.tenantId, row.apiKeyId, row.createdAt) : { tokens: 0, cost: 0 };
-      const use: Amounts = {};
-      for (const [category, reserved] of Object.entries(row.reserved) as [BudgetCategory, number][]) {
-        const found = category === 'ai_cost' ? metered.cost : category === 'ai_tokens' || category === 'embedding_tokens' ? metered.tokens : 0;
-        use[category] = Math.min(reserved, found);
-      }
-      const closed = await ledger.close({ id: row.id, tenantId: row.tenantId, state: 'expired', settled: use, at: now() });
-      if (!closed) continue;
-      done++;
-      metrics.expired.inc();
-      // The counters are found again from the reservation's scope: every budget of the org that could hold it.
-      const keys = periodKeys(row.createdAt.getTime());
-      const budgets = await definitions.forOrg(row.tenantId);
-      const settlements = budgets
-        .filter((b) => use[b.category] !== undefined)
-        .map((b) => ({ key: counterKey({ tenantId: row.tenantId, workspaceId: b.workspaceId, apiKeyId: b.apiKeyId, category: b.category, period: b.period, periodKey: keys[b.period] }), amount: use[b.category] ?? 0 }));
-      if (settlements.length > 0) await kv.settleBudget(row.id, settlements);
-    }
-    return done;
-  }
-
-  /** A budget's use in its current period (the counter, rebuilt when absent). */
-  async function useOf(budget: Budget): Promise<BudgetUse> {
-    const at = now();
-    const scope: CounterScope = { tenantId: budget.orgId, workspaceId: budget.workspaceId, apiKeyId: budget.apiKeyId, category: budget.category, period: budget.period, periodKey: periodKeys(at)[budget.period] };
-    const key = counterKey(scope);
-    let used = await kv.readBudget(key);
-    if (used === null) {
-      await rebuild({ budget, scope, counter: { key, amount: 0, limit: budget.hardLimit, ttlMs: periodEnd(budget.period, at) - at + 2 * DAY_MS } });
-      used = (await kv.readBudget(key)) ?? 0;
-    }
-    return { used, remaining: Math.max(0, budget.hardLimit - used), resetAt: new Date(periodEnd(budget.period, at)).toISOString() };
-  }
-
-  return { reserve, sweep, useOf };
+  return {
+    reserve,
+    sweep: (limit = 500) => sweepExpired(deps, metrics, limit),
+    useOf: (budget: Budget) => useOfBudget(deps, rebuild, budget),
+  };
 }
 export type BudgetEngine = ReturnType<typeof createBudgetEngine>;
+
+/** Seeds an absent counter from the ledger; callers on this node share one rebuild per counter. */
+function createRebuild(deps: Pick<EngineDeps, 'kv' | 'ledger' | 'logger'>): (a: Applied) => Promise<void> {
+  const rebuilding = new Map<string, Promise<void>>();
+  return (a) => {
+    let pending = rebuilding.get(a.counter.key);
+    if (!pending) {
+      pending = (async () => {
+        const state = await deps.ledger.counterState(a.scope);
+        const seeded = await deps.kv.seedBudget(a.counter.key, state.used, state.open, a.counter.ttlMs);
+        if (seeded) deps.logger.info({ counter: a.counter.key, used: state.used, open: state.open.length }, 'budget counter rebuilt from the ledger');
+      })().finally(() => rebuilding.delete(a.counter.key));
+      rebuilding.set(a.counter.key, pending);
+    }
+    return pending;
+  };
+}
+
+/** Settles open reservations past their lifetime from the usage records. Returns how many. */
+async function sweepExpired(deps: EngineDeps, metrics: BudgetMetrics, limit: number): Promise<number> {
+  const { kv, ledger, definitions, now } = deps;
+  const rows = await ledger.expired(limit);
+  let done = 0;
+  for (const row of rows) {
+    const metered = row.apiKeyId ? await ledger.unclaimedUsage(row.tenantId, row.apiKeyId, row.createdAt) : { tokens: 0, cost: 0 };
+    const use: Amounts = {};
+    for (const [category, reserved] of Object.entries(row.reserved) as [BudgetCategory, number][]) {
+      const found = category === 'ai_cost' ? metered.cost : category === 'ai_tokens' || category === 'embedding_tokens' ? metered.tokens : 0;
+      use[category] = Math.min(reserved, found);
+    }
+    const closed = await ledger.close({ id: row.id, tenantId: row.tenantId, state: 'expired', settled: use, at: now() });
+    if (!closed) continue;
+    done++;
+    metrics.expired.inc();
+    // The counters are found again from the reservation's scope: every budget of the org that could hold it.
+    const keys = periodKeys(row.createdAt.getTime());
+    const budgets = await definitions.forOrg(row.tenantId);
+    const settlements = budgets
+      .filter((b) => use[b.category] !== undefined)
+      .map((b) => ({ key: counterKey({ tenantId: row.tenantId, workspaceId: b.workspaceId, apiKeyId: b.apiKeyId, category: b.category, period: b.period, periodKey: keys[b.period] }), amount: use[b.category] ?? 0 }));
+    if (settlements.length > 0) await kv.settleBudget(row.id, settlements);
+  }
+  return done;
+}
+
+/** A budget's use in its current period (the counter, rebuilt when absent). */
+async function useOfBudget(deps: EngineDeps, rebuild: (a: Applied) => Promise<void>, budget: Budget): Promise<BudgetUse> {
+  const at = deps.now();
+  const scope: CounterScope = { tenantId: budget.orgId, workspaceId: budget.workspaceId, apiKeyId: budget.apiKeyId, category: budget.category, period: budget.period, periodKey: periodKeys(at)[budget.period] };
+  const key = counterKey(scope);
+  let used = await deps.kv.readBudget(key);
+  if (used === null) {
+    await rebuild({ budget, scope, counter: { key, amount: 0, limit: budget.hardLimit, ttlMs: periodEnd(budget.period, at) - at + 2 * DAY_MS } });
+    used = (await deps.kv.readBudget(key)) ?? 0;
+  }
+  return { used, remaining: Math.max(0, budget.hardLimit - used), resetAt: new Date(periodEnd(budget.period, at)).toISOString() };
+}
+
+/** The soft-limit header of a reservation; the first crossing of a budget's period is claimed once across nodes and reported. */
+function createSoftWarnings(deps: EngineDeps, metrics: BudgetMetrics): (list: readonly Applied[], used: readonly number[]) => Record<string, string> {
+  const { definitions, logger } = deps;
+  const warned = new Set<string>();
+  return (list: readonly Applied[], used: readonly number[]): Record<string, string> => {
+    const parts: string[] = [];
+    list.forEach((a, i) => {
+      const soft = a.budget.softLimit;
+      const u = used[i] ?? 0;
+      if (soft === null || u < soft) return;
+      parts.push(`${a.budget.category}; scope=${a.budget.apiKeyId ? 'key' : a.budget.workspaceId ? 'workspace' : 'org'}; period=${a.budget.period}; used=${u}; soft=${soft}; hard=${a.budget.hardLimit}`);
+      const memo = `${a.budget.id}:${a.scope.periodKey}`;
+      if (warned.has(memo)) return;
+      remember(warned, memo);
+      void definitions
+        .claimWarning(a.budget.orgId, a.budget.id, a.scope.periodKey)
+        .then(async (mine) => {
+          if (!mine) return;
+          metrics.softLimits.inc({ category: a.budget.category });
+          await deps.onSoftLimit(a.budget, u, a.scope.periodKey);
+        })
+        .catch((err: unknown) => {
+          warned.delete(memo);
+          logger.error({ err, budget: a.budget.id }, 'budget soft-limit warning failed');
+        });
+    });
+    return parts.length > 0 ? { [BUDGET_WARNING_HEADER]: parts.join(', ') } : {};
+  };
+}

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
-import { createAuditLog } from '../audit/log.ts';
+import { createAuditLog } from '../audit/index.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { createSigningKeys } from '../keyring/signing-keys.ts';
 import { assertTenantId } from '../store/index.ts';

@@ -7,9 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { ed25519Thumbprint } from '../crypto/signing.ts';
-import { signedCheckpointSchema, type SignedCheckpoint } from '../audit/checkpoint.ts';
-import { VERDICT_EXIT_CODES } from '../audit/verify-pins.ts';
-import { formatReport, verifyExport, type TrustedKey, type VerifyPins } from '../audit/verify.ts';
+import { formatReport, signedCheckpointSchema, VERDICT_EXIT_CODES, verifyExport, type SignedCheckpoint, type TrustedKey, type VerifyPins } from '../audit/index.ts';
 
 export type Out = (line: string) => void;
 

@@ -10,7 +10,7 @@ import { readLock } from '../store/data-dir.ts';
 import { createDb } from '../store/index.ts';
 import { createKv } from '../store/kv/index.ts';
 import { createEnvKekSource, createFileKekSource } from '../crypto/kek-source.ts';
-import { mailQueueReport } from '../identity/mail-queue.ts';
+import { mailQueueReport } from '../identity/index.ts';
 
 export interface DoctorReport {
   ok: boolean;

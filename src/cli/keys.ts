@@ -17,7 +17,7 @@ import type { Db } from '../store/db-types.ts';
 import { createKv } from '../store/kv/index.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { openKeyring } from './runtime.ts';
-import { createAuditLog } from '../audit/log.ts';
+import { createAuditLog } from '../audit/index.ts';
 import { openStorage } from './storage.ts';
 
 export type Out = (line: string) => void;

@@ -15,6 +15,7 @@ import { CryptoError } from '../crypto/errors.ts';
 import { runAuditVerify, type AuditVerifyOptions } from './audit.ts';
 import { runAuditExport, runAuditPrune } from './audit-log.ts';
 import { runSetup, SetupError } from './setup.ts';
+import { runReload, runTrustReport } from './trust.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
@@ -47,7 +48,7 @@ function fail(err: unknown, command?: Command): never {
         `Embedded PGlite allows one process per data directory, so \`gatehouse ${name || 'this command'}\` cannot open it while the server runs, even to read. ` +
         'Stop the server first ' +
         '(migrations also run at start), or run on PostgreSQL (DATABASE_URL), where every command works beside running nodes. ' +
-        'While it runs, `gatehouse doctor` (which checks the server over HTTP), `setup`, `outbox` and `audit verify` work.\n',
+        'While it runs, `gatehouse doctor` (which checks the server over HTTP), `setup`, `outbox`, `audit verify` and `reload` work; its trust report is at GET /v1/admin/trust-report.\n',
     );
     process.exit(3);
   }
@@ -80,7 +81,7 @@ program
   .description('start a node (embedded PGlite unless DATABASE_URL is set)')
   .action(
     guarded(async () => {
-      await runStart(configOf());
+      await runStart(configOf(), program.opts<{ config?: string }>().config);
     }),
   );
 
@@ -112,6 +113,40 @@ program
       const report = await runDoctor(configOf());
       process.stdout.write(report.lines.join('\n') + '\n');
       process.exit(report.ok ? 0 : 1);
+    }),
+  );
+
+program
+  .command('reload')
+  .description('reload the running node\'s configuration without a restart (vendor keys, SMTP, metrics token, cron secret, CORS origins, rate limits, log level); a bad configuration is refused whole')
+  .option('--pid <pid>', 'the node\'s process id (default: the server holding the embedded data directory)')
+  .action(
+    guarded(async (opts: { pid?: string }) => {
+      const pid = opts.pid === undefined ? undefined : Number(opts.pid);
+      if (pid !== undefined && !(Number.isInteger(pid) && pid > 0)) throw new ConfigError('--pid: expected a process id');
+      // A configuration that does not load is what the node will refuse: still ask it, so the refusal
+      // is recorded where it runs; the data directory then comes from the environment or the default.
+      let dataDir: string;
+      try {
+        dataDir = configOf().config.storage.dataDir;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`gatehouse reload: the configuration does not load here (${err.message}); asking the node anyway\n`);
+        dataDir = process.env.GATEHOUSE_STORAGE_DATA_DIR ?? './.gatehouse';
+      }
+      process.exitCode = await runReload(dataDir, pid === undefined ? {} : { pid }, out);
+    }),
+  );
+
+program
+  .command('trust-report')
+  .description('generate the signed trust report from live checks (exit 1 when a control failed); refused while a server holds the embedded data directory: ask it at GET /v1/admin/trust-report')
+  .option('--format <format>', 'json or html', 'json')
+  .option('--out <file>', 'write to a file instead of stdout')
+  .action(
+    guarded(async (opts: { format: string; out?: string }) => {
+      if (opts.format !== 'json' && opts.format !== 'html') throw new ConfigError('--format: expected json or html');
+      process.exitCode = await runTrustReport(configOf(), { format: opts.format, ...(opts.out ? { out: opts.out } : {}) }, out);
     }),
   );
 

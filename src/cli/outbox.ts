@@ -6,7 +6,7 @@
  * Control characters other than tab are shown escaped (`\x1b`) so a message cannot drive the
  * terminal. Reads only; works while a server is running (no data-directory lock).
  */
-import { listOutbox, readOutbox, type OutboxEntry } from '../identity/mailer.ts';
+import { listOutbox, readOutbox, type OutboxEntry } from '../identity/index.ts';
 
 const MAX_SUBJECT_COLUMN = 60;
 

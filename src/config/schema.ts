@@ -6,7 +6,9 @@
  * file named by `GATEHOUSE_X_FILE`, never from the config file, and are masked by `doctor`.
  */
 import { z } from 'zod';
+import { budgetsSection } from './budgets.ts';
 import { gatewaySection } from './gateway.ts';
+import { mcpSection } from './mcp.ts';
 import { opt } from './option-meta.ts';
 import { httpUrlSchema } from './url.ts';
 import { socialSection } from './social.ts';
@@ -21,13 +23,14 @@ const window = z.strictObject({
 const categoryLimits = z.strictObject({ ip: window, principal: window });
 
 /** Route categories that carry their own rate limits (ABUSE-1). */
-export const RATE_CATEGORIES = ['auth', 'signup', 'ai', 'write', 'read', 'upload', 'ops'] as const;
+export const RATE_CATEGORIES = ['auth', 'signup', 'ai', 'mcp', 'write', 'read', 'upload', 'ops'] as const;
 export type RateCategory = (typeof RATE_CATEGORIES)[number];
 
 const defaultLimits: Record<RateCategory, z.infer<typeof categoryLimits>> = {
   auth: { ip: { limit: 30, windowSeconds: 60 }, principal: { limit: 10, windowSeconds: 60 } },
   signup: { ip: { limit: 5, windowSeconds: 3600 }, principal: { limit: 5, windowSeconds: 3600 } },
   ai: { ip: { limit: 600, windowSeconds: 60 }, principal: { limit: 300, windowSeconds: 60 } },
+  mcp: { ip: { limit: 1200, windowSeconds: 60 }, principal: { limit: 600, windowSeconds: 60 } },
   write: { ip: { limit: 300, windowSeconds: 60 }, principal: { limit: 120, windowSeconds: 60 } },
   read: { ip: { limit: 1200, windowSeconds: 60 }, principal: { limit: 600, windowSeconds: 60 } },
   upload: { ip: { limit: 30, windowSeconds: 60 }, principal: { limit: 20, windowSeconds: 60 } },
@@ -247,25 +250,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   gateway: gatewaySection,
-  budgets: z
-    .strictObject({
-      onStoreError: opt(z.enum(['closed', 'open']).default('closed'), {
-        doc: 'Budgets (ABUSE-2): when the counter store (Redis) cannot answer a reservation, closed refuses the metered call with 503 SERVICE_UNAVAILABLE + Retry-After; open lets it through, still recorded in the budget ledger (so the counters rebuilt later include it) but not checked against the limit, and logs.',
-      }),
-      defaultMaxTokens: opt(z.number().int().min(1).max(10_000_000).default(4096), {
-        doc: 'Budgets: output tokens reserved for a chat call that sets no `max_tokens` / `max_completion_tokens` (the call then settles what it actually used).',
-      }),
-      reservationTtlSeconds: opt(z.number().int().min(1).max(86_400).default(900), {
-        doc: 'Budgets: a reservation whose call never settled (a node killed, a bug) expires after this long and is settled from the usage records. Keep it above `gateway.timeouts.totalMs`.',
-      }),
-      sweepSeconds: opt(z.number().int().min(1).max(3_600).default(30), {
-        doc: 'Budgets: how often each node looks for expired reservations (one node settles each).',
-      }),
-      definitionCacheSeconds: opt(z.number().int().min(1).max(3_600).default(60), {
-        doc: 'Budgets: how long a node caches an org\'s budget definitions. Changes evict them on every node through kv pub/sub at once; this bounds staleness only if an eviction message is lost (a node whose subscription is down reads the database every call).',
-      }),
-    })
-    .prefault({}),
+  mcp: mcpSection,
+  budgets: budgetsSection,
   social: socialSection,
   sso: z
     .strictObject({
@@ -312,6 +298,19 @@ export const configSchema = z.strictObject({
       secret: opt(z.string().min(16, 'must be at least 16 characters').optional(), {
         doc: 'Bearer secret that scheduled-job endpoints require. Unset: those endpoints refuse every request.',
         secret: true,
+      }),
+    })
+    .prefault({}),
+  trust: z
+    .strictObject({
+      publicReport: opt(z.boolean().default(false), {
+        doc: 'Publish a redacted trust report (each control\'s state, no evidence) at /.well-known/trust-report (JSON) and /.well-known/trust-report.html. Off: those paths answer 404. Operators always have GET /v1/admin/trust-report. Reloads without a restart.',
+      }),
+      publicCacheSeconds: opt(z.number().int().min(10).max(86_400).default(300), {
+        doc: 'How long the public trust report is served from the last one generated before its live checks run again (each run is an audit event).',
+      }),
+      dependencyAuditFile: opt(z.string().min(1).optional(), {
+        doc: 'The output of `npm audit --json` saved at the last dependency audit (e.g. by CI): the trust report shows its date (the file\'s modification time) and counts. Unset: the dependency audit is "not verified".',
       }),
     })
     .prefault({}),

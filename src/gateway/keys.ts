@@ -13,6 +13,9 @@
  * announced by tenancy evicts that org's keys too (a deleted workspace takes its keys with it).
  *
  * Last-used times are noted in memory and written with the usage batches (src/gateway/metering.ts).
+ *
+ * size-exception: createApiKeys is one factory closure of small functions over shared services;
+ * split by concern is pending (issue 17); no measured reason to keep it whole.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -25,10 +28,10 @@ import { createTtlCache } from './cache.ts';
 import { GatewayError } from './errors.ts';
 import type { Meter } from './metering.ts';
 
-/** The scopes a key can hold: one per route family (`budgets:consume`: POST /v1/budgets/consume, the app metering its own files and messages). */
-export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'budgets:consume'] as const;
+/** The scopes a key can hold: one per gateway route family, `mcp:tools` for the MCP endpoint (src/mcp), and `budgets:consume` for POST /v1/budgets/consume (the app metering its own files and messages). */
+export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools', 'budgets:consume'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
-/** What a key created without `scopes` holds: the AI routes. */
+/** The scopes of a key created without naming any: the AI routes only; MCP and budget access are asked for by name. */
 export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['ai:chat', 'ai:embeddings', 'ai:models'];
 
 /** A key as the API shows it: never its secret or hash. */

@@ -10,27 +10,32 @@
  * clients are the vendors' SDKs, so every error of these routes (the guard's, rate limits, body
  * and validation errors, refusals here) is rendered in the vendor's shape through the route's
  * `errorFormat`, and the proxy writes upstream failures in the same shape.
+ *
+ * size-exception: createGatewayFeature returns the gateway's route table (keys, providers, routing,
+ * usage, the AI routes) as one list of small route declarations; splitting it one file per resource
+ * is pending (issue 17); no measured reason to keep it whole.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { modelPatternSchema, providerBaseUrlSchema, providerIdSchema, PROVIDER_KINDS } from '../config/gateway.ts';
 import { AppError } from '../server/errors.ts';
 import { defineRoute, type Authority, type ErrorFormat, type Feature, type Principal, type SealedColumn } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
+import { adapterFor } from './adapters/index.ts';
 import { GATEWAY_ERROR_CODES } from './error-codes.ts';
+import { createForwardCall } from './forward-call.ts';
 import { API_KEY_SCOPES, DEFAULT_API_KEY_SCOPES, verifiedKeyOf, type ApiKeys } from './keys.ts';
 import type { InflightCalls } from './inflight.ts';
-import { monthAt, monthOf, readUsageReport, type Meter } from './metering.ts';
+import { monthOf, readUsageReport, type Meter } from './metering.ts';
 import type { LimitedKey } from './monthly-limit.ts';
 import type { PriceTable } from './prices.ts';
 import { HOPS_HEADER, nextHops } from './loop.ts';
 import { UNLISTED_REASONS, type ModelLister } from './model-listing.ts';
 import type { GatewayProxy } from './proxy.ts';
-import { assertAnyProvider, listModels, resolveTargets, type RoutableProvider, type Routing } from './routing.ts';
+import { assertAnyProvider, listModels, type RoutableProvider, type Routing } from './routing.ts';
 import type { WireFormat } from './usage.ts';
-import { runStepsBefore, settleSteps, type AiCallOutcome, type AiCallStep, type AiOperation } from './steps.ts';
-import { fromAppError, sendVendorError, toVendorErrorBody, vendorErrorHeaders } from './vendor-errors.ts';
+import type { AiCallStep } from './steps.ts';
+import { toVendorErrorBody, vendorErrorHeaders } from './vendor-errors.ts';
 
 const wsParams = z.strictObject({ org: z.uuid(), ws: z.uuid() });
 const keyParams = z.strictObject({ org: z.uuid(), ws: z.uuid(), key: z.string().regex(/^[0-9A-Za-z]{16}$/) });
@@ -108,14 +113,11 @@ const modelsList = z.object({
   unlisted: z.array(z.object({ provider: z.string(), reason: z.enum(UNLISTED_REASONS) })).optional(),
 });
 
-const openAIErrorSchema = z.object({ error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }) });
-const anthropicErrorSchema = z.object({ type: z.literal('error'), error: z.object({ type: z.string(), message: z.string() }), request_id: z.string().optional() });
-
 /** Errors of an AI route in the vendor's shape, so the stock SDKs raise their usual exceptions. */
 function vendorErrorFormat(format: WireFormat): ErrorFormat {
   return {
     name: format,
-    schema: format === 'anthropic' ? anthropicErrorSchema : openAIErrorSchema,
+    schema: adapterFor(format).errorSchema,
     render: (error) => {
       const input = { status: error.status, code: error.code, message: error.message, headers: { ...error.headers }, requestId: error.requestId };
       return { body: toVendorErrorBody(format, input), headers: vendorErrorHeaders(input) };
@@ -149,7 +151,8 @@ export interface GatewayFeatureDeps {
   meter: Meter;
   proxy: GatewayProxy;
   prices: PriceTable;
-  platform: readonly RoutableProvider[];
+  /** The platform's providers with their keys, read per call (the vendor keys reload). */
+  platform: () => readonly RoutableProvider[];
   /** Counts a call against the key's monthly limit; throws when it is over (createMonthlyLimit). */
   countMonthlyCall: (key: LimitedKey, now: number) => Promise<void>;
   /** The calls running now: stopped and awaited at shutdown. */
@@ -165,92 +168,14 @@ export interface GatewayFeatureDeps {
   callSteps?: () => readonly AiCallStep[];
 }
 
-const OPERATIONS: Readonly<Record<string, AiOperation>> = { '/v1/chat/completions': 'chat', '/v1/embeddings': 'embeddings', '/v1/messages': 'messages' };
-
 /**
  * The gateway feature: its routes, error codes, audit actions and sealed column.
  * @example const feature = createGatewayFeature({ db, keys, routing, meter, proxy, prices, platform, countMonthlyCall, inflight, logger, now, bodyLimitBytes })
  */
 export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
-  const { keys, routing, meter, proxy, prices, platform, logger, now } = deps;
+  const { keys, routing, meter, now } = deps;
 
-  /**
-   * One AI call: resolve the model for the key's workspace, count it against the key's monthly
-   * limit, then hand the response to the proxy and meter what came back. Everything that can
-   * refuse the call runs before the reply is hijacked, so refusals take the one error path.
-   */
-  async function forwardCall(
-    format: WireFormat,
-    path: string,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    body: Record<string, unknown> & { model: string },
-    stream: boolean,
-  ): Promise<void> {
-    // First: a call that came back to this node must not cost a routing load, a monthly count or a call.
-    const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
-    const key = verifiedKeyOf(request);
-    const workspace = await routing.load(key.tenantId, key.workspaceId);
-    const { targets, labels } = resolveTargets(workspace, platform, format, body.model);
-    const started = now();
-    const onSettleError = (step: string, err: unknown): void => logger.error({ err, step, requestId: request.id }, 'settling an AI call step failed');
-    // Steps of other features (input guard, budgets) may refuse the call; each that ran is settled once.
-    const steps = deps.callSteps?.() ?? [];
-    const aiCall = { requestId: request.id, format, operation: OPERATIONS[path] ?? 'chat', tenantId: key.tenantId, workspaceId: key.workspaceId, apiKeyId: key.id, model: body.model, stream, body, startedAt: started };
-    const { pending, headers } = steps.length > 0 ? await runStepsBefore(steps, aiCall, onSettleError) : { pending: [], headers: {} };
-    let outcome: AiCallOutcome | undefined;
-    try {
-      await deps.countMonthlyCall(key, started);
-    } catch (err) {
-      await settleSteps(pending, undefined, onSettleError);
-      throw err;
-    }
-    for (const [name, value] of Object.entries(headers)) void reply.header(name, value);
-
-    // The proxy writes the raw response: headers set so far (security, rate limit, request id) go with it.
-    const raw = reply.raw;
-    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) raw.setHeader(name, typeof value === 'number' ? String(value) : value);
-    reply.hijack();
-    // Registered until metered: shutdown stops it with an answer in the client's format, and waits
-    // for it before the meter's last write.
-    const call = deps.inflight.begin(key.id, monthAt(started).month, raw);
-    try {
-      const result = await proxy.forward({ format, path, body: aiCall.body, stream, targets, requestId: request.id, hops, signal: call.signal }, raw);
-      let cost: number | null = null;
-      try {
-        cost = prices.costOf(result.model, result.usage);
-      } catch (err) {
-        logger.error({ err, model: result.model }, 'cost out of range: metered without cost');
-      }
-      meter.record({
-        tenantId: key.tenantId,
-        workspaceId: key.workspaceId,
-        apiKeyId: key.id,
-        provider: labels.get(result.providerId) ?? result.providerId,
-        model: result.model,
-        inputTokens: result.usage.inputTokens,
-        outputTokens: result.usage.outputTokens,
-        estimated: result.usage.estimated,
-        costMicroUsd: cost,
-        status: result.status,
-        errorCode: result.errorCode ?? null,
-        durationMs: result.upstreamMs,
-        at: new Date(started),
-      });
-      outcome = { status: result.status, usage: result.usage, costMicroUsd: cost, model: result.model, clientClosed: result.clientClosed, ...(result.errorCode ? { errorCode: result.errorCode } : {}) };
-      if (result.error && result.status >= 500) {
-        // The error's cause holds the network error (host and port, never a key); it is scrubbed like every log line.
-        logger.warn({ requestId: request.id, code: result.errorCode, provider: labels.get(result.providerId), attempts: result.attempts, err: result.error }, 'gateway call failed');
-      }
-    } catch (err) {
-      // Only a bug lands here (the proxy answers upstream failures itself); the client still gets an answer.
-      logger.error({ err, requestId: request.id }, 'gateway call failed unexpectedly');
-      sendVendorError(raw, format, fromAppError(new AppError('INTERNAL'), request.id));
-    } finally {
-      await settleSteps(pending, outcome, onSettleError);
-      call.end();
-    }
-  }
+  const forwardCall = createForwardCall(deps);
 
   const ai = {
     permission: null,
@@ -496,6 +421,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
           const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
           const key = verifiedKeyOf(request);
           const workspace = await routing.load(key.tenantId, key.workspaceId);
+          const platform = deps.platform();
           assertAnyProvider(workspace, platform);
           const { ids, unlisted } = await deps.modelLister.list([...workspace.providers, ...platform], hops);
           const models = listModels(workspace, platform, ids);

@@ -17,6 +17,9 @@
  *
  * A workspace's routing (its providers with their opened keys, its settings) is cached per node and
  * evicted on every node through kv pub/sub when it changes.
+ *
+ * size-exception: createRouting is one factory closure of small functions over shared services;
+ * split by concern is pending (issue 17); no measured reason to keep it whole.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -138,9 +141,10 @@ export interface Resolution {
   labels: Map<string, string>;
 }
 
-// Resolutions per routing object, which is immutable and replaced when the workspace changes, so a
-// cached answer can never outlive the routing it came from. Bounded per workspace.
-const resolved = new WeakMap<WorkspaceRouting, Map<string, Resolution>>();
+// Resolutions per platform provider list and routing object, both immutable and replaced when they
+// change (a reload of the vendor keys makes a new platform list), so a cached answer can never
+// outlive the providers and keys it came from. Bounded per workspace.
+const resolvedByPlatform = new WeakMap<readonly RoutableProvider[], WeakMap<WorkspaceRouting, Map<string, Resolution>>>();
 const MAX_RESOLUTIONS_PER_WORKSPACE = 1000;
 
 /**
@@ -148,6 +152,11 @@ const MAX_RESOLUTIONS_PER_WORKSPACE = 1000;
  * @example const { targets } = resolveTargets(routing, platformProviders, 'openai', 'gpt-4o-mini')
  */
 export function resolveTargets(routing: WorkspaceRouting, platform: readonly RoutableProvider[], format: WireFormat, model: string): Resolution {
+  let resolved = resolvedByPlatform.get(platform);
+  if (!resolved) {
+    resolved = new WeakMap();
+    resolvedByPlatform.set(platform, resolved);
+  }
   let byModel = resolved.get(routing);
   if (!byModel) {
     byModel = new Map();

@@ -20,6 +20,9 @@
  * Hashes are Argon2id PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash` by default, the
  * OWASP minimum); `needsRehash` says when a stored hash is weaker than the current parameters,
  * and `dummyVerify` gives unknown-user sign-ins the same cost as a real verification.
+ *
+ * size-exception: the password rules of NIST SP 800-63B-4 with their explanation and Argon2id
+ * hashing; split by concern is pending (issue 17); no measured reason to keep it whole.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';

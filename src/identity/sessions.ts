@@ -6,6 +6,10 @@
  * kv, which every node reads on every authenticated request as a cache in front of the database
  * (session-state.ts): it holds across nodes at once, and survives restarts and a kv that lost its
  * memory, for access tokens that have not expired yet.
+ *
+ * size-exception: createSessions is one factory closure (issue, refresh with reuse detection,
+ * revocation) of small functions over shared services; split by concern is pending (issue 17); no
+ * measured reason to keep it whole.
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';

@@ -4,6 +4,10 @@
  * checks (issuer, audience, nonce, expiry). A provider account is linked to a Gatehouse account
  * by its stable subject. An existing account with the provider's verified email is linked only
  * after its owner confirms with their password; an unverified email never links nor creates.
+ *
+ * size-exception: createSocial is one factory closure (start, callback, linking) of small
+ * functions over shared services; split by concern is pending (issue 17); no measured reason to
+ * keep it whole.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';

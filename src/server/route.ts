@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { LiveConfig } from '../config/live.ts';
 import type { Config, RateCategory } from '../config/schema.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
@@ -66,7 +67,9 @@ export interface RouteSchemas {
 
 /** Services every handler can reach. Core services only: features bring their own. */
 export interface Services {
+  /** The configuration the node started with; reloadable options are read from `live`. */
   config: Config;
+  live: LiveConfig;
   db: Db;
   kv: Kv;
   logger: Logger;

@@ -11,6 +11,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { rotateDeks } from '../../src/keyring/reencrypt.ts';
+import { MCP } from '../../src/mcp/index.ts';
 import type { RouteDef } from '../../src/server/route.ts';
 import { findRlsGaps } from '../../src/store/migrate.ts';
 import type { Queryable } from '../../src/store/db-types.ts';
@@ -34,6 +35,9 @@ interface Fixture {
   /** An SSO connection and a claimed domain of the org. */
   connection: string;
   domain: string;
+  /** An MCP server of the workspace and one of its tools. */
+  server: string;
+  tool: string;
   /** A budget of the org (with a reservation in its ledger). */
   budget: string;
 }
@@ -199,6 +203,14 @@ for (const target of targets) {
         // A person an admin removed from the org (SSO does not provision them again).
         await tx.query('insert into member_removals (tenant_id, user_id, removed_by) values ($1, $2, $3)', [org, spare.userId, owner.userId]);
       });
+      // MCP: a server (sealed headers), a tool of it, and a key's own tool allowlist.
+      const server = 'fixture-mcp';
+      const tool = 'fixture_tool';
+      const mcp = t.node.use(MCP);
+      await mcp.registry.setServer(org, ws, owner.userId, server, { url: 'https://mcp.fixture.example/mcp', headers: { authorization: `Bearer fixture-${randomBytes(8).toString('hex')}` } });
+      const serverId = (await mcp.registry.target(org, ws, server)).id;
+      await mcp.registry.recordTools(org, ws, serverId, server, [{ name: tool, inputSchema: { type: 'object' } }], new Date());
+      await mcp.registry.setKeyTools(org, ws, apiKey.id, [`${server}__${tool}`]);
       // Budgets: a definition and an open reservation past its lifetime (the kind the sweep reads
       // without tenant context; no tenant context may show another org's).
       const budget = randomUUID();
@@ -210,10 +222,10 @@ for (const target of targets) {
           [randomBytes(12).toString('base64url'), org, ws, apiKey.id],
         );
       });
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, budget };
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, budget };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, budget: f.budget });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, budget: f.budget });
 
     beforeAll(async () => {
       const database = await target.database();
@@ -247,7 +259,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'budgets', 'budget_ledger']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'budgets', 'budget_ledger']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);
@@ -313,6 +325,23 @@ for (const target of targets) {
             });
           }
         }
+      }
+      expect(await snapshot(t, b.org)).toEqual(before);
+    });
+
+    it("answers every API-key route with a :workspace parameter, called with a key of org A holding the route's scope and org B's workspace: 404, and changes nothing", async () => {
+      const keyRoutes = t.node.features.flatMap((f) => f.routes).filter((r) => r.guard.kind === 'apiKey' && r.url.includes(':workspace'));
+      expect(keyRoutes.length).toBeGreaterThan(0);
+      const before = await snapshot(t, b.org);
+      for (const route of keyRoutes) {
+        const scope = route.guard.kind === 'apiKey' ? route.guard.scope : '';
+        const { key } = await t.node.gateway.keys.create(a.org, a.ws, members.owner.userId, { name: 'cross', scopes: [scope as 'mcp:tools'], expiresAt: null, monthlyLimit: null, rateLimitPerMinute: null });
+        const payload = bodyFor(route, {});
+        const res = await t.app.inject({ method: route.method, url: route.url.replace(':workspace', b.ws), headers: { authorization: `Bearer ${key}` }, ...(payload ? { payload } : {}) });
+        expect({ route: `${route.method} ${route.url}`, status: res.statusCode }).toEqual({ route: `${route.method} ${route.url}`, status: 404 });
+        // The same key on its own workspace gets past the workspace check (the control is the workspace, not the key).
+        const own = await t.app.inject({ method: route.method, url: route.url.replace(':workspace', a.ws), headers: { authorization: `Bearer ${key}` }, ...(payload ? { payload } : {}) });
+        expect({ route: `${route.method} ${route.url}`, own: own.statusCode }).not.toEqual({ route: `${route.method} ${route.url}`, own: 404 });
       }
       expect(await snapshot(t, b.org)).toEqual(before);
     });

@@ -2,11 +2,21 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 
-export async function registerCors(app: FastifyInstance, origins: readonly string[]): Promise<void> {
-  const allowed = new Set(origins.map((o) => new URL(o).origin));
+/** `origins` is read per request (the list reloads); its parsed set is kept until the list changes. */
+export async function registerCors(app: FastifyInstance, origins: () => readonly string[]): Promise<void> {
+  let list: readonly string[] | undefined;
+  let allowed = new Set<string>();
+  const current = (): Set<string> => {
+    const now = origins();
+    if (now !== list) {
+      list = now;
+      allowed = new Set(now.map((o) => new URL(o).origin));
+    }
+    return allowed;
+  };
   await app.register(cors, {
     origin: (origin, cb) => {
-      cb(null, origin !== undefined && allowed.has(origin));
+      cb(null, origin !== undefined && current().has(origin));
     },
     credentials: true,
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
