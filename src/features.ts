@@ -11,6 +11,7 @@
  * is served as a static module listed here.
  */
 import { auditModule } from './audit/index.ts';
+import { budgetsModule } from './budgets/index.ts';
 import { gatewayModule } from './gateway/index.ts';
 import { guardModule } from './guard/index.ts';
 import { identityModule } from './identity/index.ts';
@@ -38,6 +39,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   trustModule,
   webhooksModule,
   jobsModule,
+  budgetsModule,
 ];
 
 /**

@@ -84,6 +84,12 @@ export const AUDIT_ACTIONS = [
   'mcp.tool.reviewed',
   'mcp.key_tools.set',
   'mcp.tool.called',
+  // Budgets (org log): set or deleted by an admin; a soft limit crossed (once per period); a hard
+  // limit refusing calls (once per budget, period and node).
+  'budget.set',
+  'budget.deleted',
+  'budget.soft_limit',
+  'budget.exceeded',
   // Guards (org log): a member refused by the role matrix.
   'authz.denied',
   // Enterprise SSO (org log): connections, domains (claimed by the org, verified by an operator),

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { jobsSection, webhooksSection } from './edge.ts';
+import { budgetsSection } from './budgets.ts';
 import { gatewaySection } from './gateway.ts';
 import { mcpSection } from './mcp.ts';
 import { opt } from './option-meta.ts';
@@ -269,6 +270,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   mcp: mcpSection,
   backup: backupSection,
+  budgets: budgetsSection,
   social: socialSection,
   sso: z
     .strictObject({

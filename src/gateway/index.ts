@@ -25,7 +25,7 @@ import { createInflightCalls, type InflightCalls } from './inflight.ts';
 import { createMeter, type Meter } from './metering.ts';
 import { createMonthlyLimit } from './monthly-limit.ts';
 import { createModelLister } from './model-listing.ts';
-import { createPriceTable } from './prices.ts';
+import { createPriceTable, type PriceTable } from './prices.ts';
 import { createGatewayProxy, type GatewayProxy } from './proxy.ts';
 import { createGatewayFeature } from './routes.ts';
 import { orderSteps, type AiCallStep } from './steps.ts';
@@ -47,6 +47,8 @@ export interface Gateway {
   routing: Routing;
   meter: Meter;
   proxy: GatewayProxy;
+  /** The price table (`gateway.prices`): what a call costs, in micro-dollars. */
+  prices: PriceTable;
   /** Prometheus metrics of the gateway (breaker state and transitions), for the server's registry. */
   metrics: Metric[];
   /** The AI calls running on this node. */
@@ -199,6 +201,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     routing,
     meter,
     proxy,
+    prices,
     metrics: breakerMetrics.metrics,
     inflight,
     stopCalls: () => inflight.stopAll(),
@@ -244,6 +247,7 @@ export const GATEWAY = moduleRef<Gateway>('gateway');
 /** Steps other features run around every AI call (src/gateway/steps.ts): the input guard, budgets. */
 export const AI_CALL_STEPS = hookPoint<AiCallStep>('gateway.aiCallSteps');
 export type { AiCall, AiCallOutcome, AiCallStep, AiCallStepResult, AiOperation } from './steps.ts';
+export { estimateRequestInputTokens } from './usage.ts';
 
 /** The AI gateway as a module. */
 export const gatewayModule = defineModule({

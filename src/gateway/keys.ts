@@ -28,10 +28,10 @@ import { createTtlCache } from './cache.ts';
 import { GatewayError } from './errors.ts';
 import type { Meter } from './metering.ts';
 
-/** The scopes a key can hold: one per gateway route family, and `mcp:tools` for the MCP endpoint (src/mcp). */
-export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools'] as const;
+/** The scopes a key can hold: one per gateway route family, `mcp:tools` for the MCP endpoint (src/mcp), and `budgets:consume` for POST /v1/budgets/consume (the app metering its own files and messages). */
+export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools', 'budgets:consume'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
-/** The scopes of a key created without naming any: the AI routes only; MCP access is asked for by name. */
+/** The scopes of a key created without naming any: the AI routes only; MCP and budget access are asked for by name. */
 export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['ai:chat', 'ai:embeddings', 'ai:models'];
 
 /** A key as the API shows it: never its secret or hash. */

@@ -64,6 +64,8 @@ export interface RouteMeta {
   errorFormat?: ErrorFormat;
   /** Not counted against any rate limit (the liveness probe). */
   unmetered?: true;
+  /** Budget categories the route consumes (ABUSE-2). */
+  budgets?: readonly string[];
 }
 
 declare module 'fastify' {
@@ -383,6 +385,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       feature: feature.id,
       ...(route.errorFormat ? { errorFormat: route.errorFormat } : {}),
       ...(route.unmetered ? { unmetered: true as const } : {}),
+      ...(route.budgets && route.budgets.length > 0 ? { budgets: route.budgets } : {}),
     };
     routes.push(meta);
     methodRouter.on(route.method, route.url, () => undefined);

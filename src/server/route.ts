@@ -146,6 +146,11 @@ export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
   unmetered?: true;
   /** Renders this route's errors in another shape instead of the Gatehouse envelope. */
   errorFormat?: ErrorFormat;
+  /**
+   * The budget categories (ABUSE-2) every call of this route consumes, for the guard table; the
+   * budgets feature's tests prove each declared route consumes them, whoever calls it.
+   */
+  budgets?: readonly string[];
   handler: (
     ctx: HandlerContext<
       S['params'] extends z.ZodType ? z.output<S['params']> : Record<string, never>,

@@ -29,6 +29,7 @@ export const PERMISSIONS = [
   'mcp.manage',
   'usage.read',
   'audit.read',
+  'budgets.read',
   'budgets.manage',
   'guard.manage',
   'sso.manage',
@@ -37,7 +38,7 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const viewer: readonly Permission[] = ['org.read', 'members.read', 'workspaces.read', 'apikeys.read', 'usage.read'];
+const viewer: readonly Permission[] = ['org.read', 'members.read', 'workspaces.read', 'apikeys.read', 'usage.read', 'budgets.read'];
 const editor: readonly Permission[] = [...viewer, 'apikeys.manage'];
 const admin: readonly Permission[] = [
   ...editor,

@@ -18,6 +18,7 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'OPS-4', title: 'Trust report from live checks' },
   { id: 'OPS-5', title: 'Supply chain: lockfile, no install scripts, dependency audit' },
   { id: 'ABUSE-1', title: 'Rate limits' },
+  { id: 'ABUSE-2', title: 'Central budgets: reserve before, settle after, exact across nodes' },
   { id: 'ABUSE-3', title: 'Input guard: prompt injection, jailbreaks, obfuscation, exfiltration; strikes' },
   { id: 'ABUSE-4', title: 'Adversarial corpus with measured detection and false positives' },
   { id: 'DATA-4', title: 'Log hygiene' },

@@ -47,7 +47,7 @@ beforeAll(async () => {
     logLevel: 'silent',
     verifiers: {
       session: async () => ({ kind: 'user', id: ID, sessionId: ID }),
-      apiKey: async () => ({ kind: 'apiKey', id: ID, tenantId: ID, workspaceId: ID, scopes: ['ai:chat', 'ai:embeddings', 'ai:models', 'ai:messages'] }),
+      apiKey: async () => ({ kind: 'apiKey', id: ID, tenantId: ID, workspaceId: ID, scopes: ['ai:chat', 'ai:embeddings', 'ai:models', 'ai:messages', 'budgets:consume'] }),
       webhook: { test: async () => ({ kind: 'webhook', id: 'test' }) },
       authorize: async () => ({ tenantId: ID, role: 'owner', orgRole: 'owner', workspaceId: ID }),
     },

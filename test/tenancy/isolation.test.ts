@@ -46,6 +46,8 @@ interface Fixture {
   endpoint: string;
   secret: string;
   event: string;
+  /** A budget of the org (with a reservation in its ledger). */
+  budget: string;
 }
 
 const pg = postgresTarget();
@@ -229,15 +231,26 @@ for (const target of targets) {
       if (!forVerify) throw new Error('fixture endpoint missing');
       const event = (await hooks.events.store(forVerify, { eventId: randomUUID(), eventType: 'push' }, Buffer.from('{"fixture":true}'))).id;
       await db.withTenant(org, (tx) => tx.query("insert into webhook_attempts (id, tenant_id, event_id, attempt, at, status_code, error, duration_ms, node) values ($1, $2, $3, 1, now(), null, 'no_destination', 0, 'fixture')", [randomUUID(), org, event]));
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}`, endpoint, secret, event };
+      // Budgets: a definition and an open reservation past its lifetime (the kind the sweep reads
+      // without tenant context; no tenant context may show another org's).
+      const budget = randomUUID();
+      await db.withTenant(org, async (tx) => {
+        await tx.query("insert into budgets (id, tenant_id, category, period, hard_limit, updated_by) values ($1, $2, 'ai_tokens', 'day', 1000, $3)", [budget, org, owner.userId]);
+        await tx.query(
+          `insert into budget_ledger (id, tenant_id, workspace_id, api_key_id, reserved, state, day, month, created_at, expires_at)
+           values ($1, $2, $3, $4, '{"ai_tokens": 10}', 'open', '2026-01-01', '2026-01', now() - interval '2 hours', now() - interval '1 hour')`,
+          [randomBytes(12).toString('base64url'), org, ws, apiKey.id],
+        );
+      });
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}`, endpoint, secret, event, budget };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, subject: f.subject, endpoint: f.endpoint, secret: f.secret, event: f.event });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, subject: f.subject, endpoint: f.endpoint, secret: f.secret, event: f.event, budget: f.budget });
 
     beforeAll(async () => {
       const database = await target.database();
       drop = database.drop;
-      t = await createTestApp({ env: database.env, overrides: { 'rateLimit.enabled': false, 'tenancy.maxOrgsPerUser': 10_000 }, logLevel: 'warn' });
+      t = await createTestApp({ env: database.env, overrides: { 'rateLimit.enabled': false, 'tenancy.maxOrgsPerUser': 10_000, 'budgets.sweepSeconds': 3600 }, logLevel: 'warn' });
       for (const role of ROLES) members[role] = await signUpUser(t.app, t.mail, `${role}-a@example.com`);
       bOwner = await signUpUser(t.app, t.mail, 'owner-b@example.com');
       spare = await signUpUser(t.app, t.mail, 'spare@example.com');
@@ -267,7 +280,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes', 'webhook_endpoints', 'webhook_secrets', 'webhook_events', 'webhook_replays', 'webhook_deliveries', 'webhook_attempts']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes', 'webhook_endpoints', 'webhook_secrets', 'webhook_events', 'webhook_replays', 'webhook_deliveries', 'webhook_attempts', 'budgets', 'budget_ledger']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);

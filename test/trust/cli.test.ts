@@ -40,6 +40,11 @@ const PROMISED_SERIES = [
   'gatehouse_config_reloads_total',
   'gatehouse_config_last_reload_success',
   'gatehouse_trust_report_controls',
+  'gatehouse_budget_reservations_total',
+  'gatehouse_budget_refusals_total',
+  'gatehouse_budget_soft_limit_crossings_total',
+  'gatehouse_budget_settled_total',
+  'gatehouse_budget_open_reservations',
 ];
 
 describe('gatehouse reload', () => {
