@@ -5,9 +5,6 @@
  * several valid at once during a rotation, each with an optional expiry. Gatehouse's own
  * destination secret (Standard Webhooks, `whsec_…`) is shown once at creation and on rotation.
  * Every change is in the org's audit log, in the same transaction.
- *
- * size-exception: createEndpoints is one factory closure of small functions over shared services (121 lines);
- * split by concern is pending; no measured reason to keep it whole.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/index.ts';
@@ -71,6 +68,13 @@ export function newDestinationSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
+interface NewEndpoint {
+  name: string;
+  provider: ProviderKind;
+  destinationUrl: string | null;
+  verifyToken: string | null;
+}
+
 export interface EndpointDeps {
   db: Db;
   keyring: Keyring;
@@ -93,32 +97,7 @@ export function createEndpoints(deps: EndpointDeps) {
 
   return {
     /** Creates an endpoint; the destination secret is returned here once. */
-    async create(tenantId: string, input: { name: string; provider: ProviderKind; destinationUrl: string | null; verifyToken: string | null }): Promise<{ endpoint: EndpointView; destinationSecret: string }> {
-      if (input.destinationUrl !== null) deps.checkDestination(input.destinationUrl);
-      if (input.verifyToken !== null && input.provider !== 'meta') throw new AppError('VALIDATION_FAILED', 'verifyToken: only Meta endpoints have a verify token.');
-      const id = randomUUID();
-      const destinationSecret = newDestinationSecret();
-      const sealedSecret = await keyring.seal({ tenantId }, { ...ENDPOINT_SECRET, rowId: id }, destinationSecret);
-      const sealedToken = input.verifyToken === null ? null : await keyring.seal({ tenantId }, { ...VERIFY_TOKEN, rowId: id }, input.verifyToken);
-      const event = await audit.prepare({ tenantId, action: 'webhook.endpoint.created', target: { type: 'webhook_endpoint', id }, data: { name: input.name, provider: input.provider, destination: input.destinationUrl === null ? null : new URL(input.destinationUrl).origin } });
-      const at = new Date(now());
-      const row = await db.withTenant(tenantId, async (tx) => {
-        // One creation at a time per org, so the count below stays true.
-        await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`webhook_endpoints:${tenantId}`]);
-        const { rows: count } = await tx.query<{ n: number }>('select count(*)::int as n from webhook_endpoints');
-        if ((count[0]?.n ?? 0) >= limits.maxEndpointsPerOrg) throw webhookError('WEBHOOK_LIMIT_REACHED');
-        const { rows } = await tx.query<EndpointRow>(
-          `insert into webhook_endpoints (id, tenant_id, name, provider, destination_url, destination_secret_sealed, verify_token_sealed, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (tenant_id, name) do nothing
-           returning id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at`,
-          [id, tenantId, input.name, input.provider, input.destinationUrl, sealedSecret, sealedToken, at],
-        );
-        if (!rows[0]) throw webhookError('WEBHOOK_ENDPOINT_EXISTS');
-        await audit.append(tx, event);
-        return rows[0];
-      });
-      return { endpoint: view(row), destinationSecret };
-    },
+    create: (tenantId: string, input: NewEndpoint): Promise<{ endpoint: EndpointView; destinationSecret: string }> => createEndpoint(deps, tenantId, input),
 
     async list(tenantId: string): Promise<EndpointView[]> {
       const { rows } = await db.withTenant(tenantId, (tx) => tx.query<EndpointRow>('select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints order by name'));
@@ -186,21 +165,55 @@ export function createEndpoints(deps: EndpointDeps) {
     },
 
     /** The endpoint with its unexpired secrets opened, or null. For the verifier only. */
-    async forVerify(tenantId: string, name: string): Promise<EndpointForVerify | null> {
-      const found = await db.withTenant(tenantId, async (tx) => {
-        const { rows } = await tx.query<EndpointRow & { destination_url: string | null }>('select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints where name = $1', [name]);
-        const row = rows[0];
-        if (!row) return null;
-        const secrets = await tx.query<{ id: string; secret_sealed: string }>('select id, secret_sealed from webhook_secrets where endpoint_id = $1 and (expires_at is null or expires_at > $2) order by created_at desc', [row.id, new Date(now())]);
-        return { row, secrets: secrets.rows };
-      });
-      if (!found) return null;
-      const secrets: string[] = [];
-      for (const s of found.secrets) secrets.push((await keyring.open({ tenantId }, { ...PROVIDER_SECRET, rowId: s.id }, s.secret_sealed)).toString('utf8'));
-      const verifyToken = found.row.verify_token_sealed === null ? null : (await keyring.open({ tenantId }, { ...VERIFY_TOKEN, rowId: found.row.id }, found.row.verify_token_sealed)).toString('utf8');
-      return { id: found.row.id, tenantId, provider: found.row.provider, secrets, verifyToken, hasDestination: found.row.destination_url !== null };
-    },
+    forVerify: (tenantId: string, name: string): Promise<EndpointForVerify | null> => endpointForVerify(deps, tenantId, name),
   };
 }
 
 export type Endpoints = ReturnType<typeof createEndpoints>;
+
+/** Creates an endpoint (one creation at a time per org, within the org's limit); the destination secret is returned here once. */
+async function createEndpoint(deps: EndpointDeps, tenantId: string, input: NewEndpoint): Promise<{ endpoint: EndpointView; destinationSecret: string }> {
+  const { db, keyring, audit, now, limits } = deps;
+  if (input.destinationUrl !== null) deps.checkDestination(input.destinationUrl);
+  if (input.verifyToken !== null && input.provider !== 'meta') throw new AppError('VALIDATION_FAILED', 'verifyToken: only Meta endpoints have a verify token.');
+  const id = randomUUID();
+  const destinationSecret = newDestinationSecret();
+  const sealedSecret = await keyring.seal({ tenantId }, { ...ENDPOINT_SECRET, rowId: id }, destinationSecret);
+  const sealedToken = input.verifyToken === null ? null : await keyring.seal({ tenantId }, { ...VERIFY_TOKEN, rowId: id }, input.verifyToken);
+  const event = await audit.prepare({ tenantId, action: 'webhook.endpoint.created', target: { type: 'webhook_endpoint', id }, data: { name: input.name, provider: input.provider, destination: input.destinationUrl === null ? null : new URL(input.destinationUrl).origin } });
+  const at = new Date(now());
+  const row = await db.withTenant(tenantId, async (tx) => {
+    // One creation at a time per org, so the count below stays true.
+    await tx.query('select pg_advisory_xact_lock(hashtext($1))', [`webhook_endpoints:${tenantId}`]);
+    const { rows: count } = await tx.query<{ n: number }>('select count(*)::int as n from webhook_endpoints');
+    if ((count[0]?.n ?? 0) >= limits.maxEndpointsPerOrg) throw webhookError('WEBHOOK_LIMIT_REACHED');
+    const { rows } = await tx.query<EndpointRow>(
+      `insert into webhook_endpoints (id, tenant_id, name, provider, destination_url, destination_secret_sealed, verify_token_sealed, created_at, updated_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (tenant_id, name) do nothing
+       returning id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at`,
+      [id, tenantId, input.name, input.provider, input.destinationUrl, sealedSecret, sealedToken, at],
+    );
+    if (!rows[0]) throw webhookError('WEBHOOK_ENDPOINT_EXISTS');
+    await audit.append(tx, event);
+    return rows[0];
+  });
+  return { endpoint: view(row), destinationSecret };
+}
+
+/** The endpoint with its unexpired secrets opened, or null. For the verifier only. */
+async function endpointForVerify(deps: EndpointDeps, tenantId: string, name: string): Promise<EndpointForVerify | null> {
+  const { db, keyring, now } = deps;
+  const found = await db.withTenant(tenantId, async (tx) => {
+    const { rows } = await tx.query<EndpointRow & { destination_url: string | null }>('select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints where name = $1', [name]);
+    const row = rows[0];
+    if (!row) return null;
+    const secrets = await tx.query<{ id: string; secret_sealed: string }>('select id, secret_sealed from webhook_secrets where endpoint_id = $1 and (expires_at is null or expires_at > $2) order by created_at desc', [row.id, new Date(now())]);
+    return { row, secrets: secrets.rows };
+  });
+  if (!found) return null;
+  const secrets: string[] = [];
+  for (const s of found.secrets) secrets.push((await keyring.open({ tenantId }, { ...PROVIDER_SECRET, rowId: s.id }, s.secret_sealed)).toString('utf8'));
+  const verifyToken = found.row.verify_token_sealed === null ? null : (await keyring.open({ tenantId }, { ...VERIFY_TOKEN, rowId: found.row.id }, found.row.verify_token_sealed)).toString('utf8');
+  return { id: found.row.id, tenantId, provider: found.row.provider, secrets, verifyToken, hasDestination: found.row.destination_url !== null };
+}
+

@@ -13,9 +13,6 @@
  * at once and a node that dies mid-attempt leaves a lease that expires. The payload and secret
  * are read in the org's own tenant context. Outbound connections go through the egress check
  * (src/net/egress.ts): allowlisted host and port, public address after DNS.
- *
- * size-exception: createRelay is one factory closure of small functions over shared services (171 lines);
- * split by concern is pending; no measured reason to keep it whole.
  */
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -72,19 +69,121 @@ export interface RelayDeps {
   resolve?: EgressResolver;
 }
 
-export function createRelay(deps: RelayDeps) {
-  const { db, keyring, logger, now, settings, nodeId } = deps;
-  const addressAllowed = createAddressCheck(settings.allowedCidrs ?? [], CONFIG_PATH);
-  const agent = new Agent({
+type SendResult = { statusCode: number | null; error: string | null };
+
+/** The relay's HTTP client: every connection through the egress check, at connect time too. */
+function createRelayAgent(settings: RelaySettings, resolve: EgressResolver | undefined): Agent {
+  return new Agent({
     connect: createGuardedConnector({
       refuseTarget: (protocol, hostname, port) => destinationRefusal(new URL(`${protocol}//${hostname.includes(':') ? `[${hostname}]` : hostname}${port ? `:${port}` : ''}`), settings),
-      addressAllowed,
+      addressAllowed: createAddressCheck(settings.allowedCidrs ?? [], CONFIG_PATH),
       connectTimeoutMs: Math.min(settings.timeoutMs, 5_000),
-      ...(deps.resolve ? { resolve: deps.resolve } : {}),
+      ...(resolve ? { resolve } : {}),
     }),
     keepAliveTimeout: 10_000,
     connections: 64,
   });
+}
+
+/** Claims up to `limit` due rows of every org's queue with a lease of `leaseMs`. */
+async function claimDue(db: Db, at: Date, leaseMs: number, limit: number): Promise<Claimed[]> {
+  // The one query that sees every org's queue rows (the relay policy on webhook_deliveries).
+  const { rows } = await db.transaction(async (tx) => {
+    await tx.query("select set_config('gatehouse.webhook_relay', 'on', true)");
+    return tx.query<Claimed>(
+    `update webhook_deliveries d set locked_until = $2, updated_at = $1
+      where d.event_id in (select event_id from webhook_deliveries where status = 'pending' and next_attempt_at <= $1 and (locked_until is null or locked_until <= $1)
+                           order by next_attempt_at limit $3 for update skip locked)
+      returning d.event_id, d.tenant_id, d.attempts`,
+      [at, new Date(at.getTime() + leaseMs), limit],
+    );
+  });
+  return rows;
+}
+
+/** One signed POST to the destination; the outcome as a status code or a failure reason. */
+async function sendSigned(agent: Agent, settings: RelaySettings, timestamp: Date, url: string, secret: string, eventId: string, body: string): Promise<SendResult> {
+  const signature = new Webhook(secret).sign(eventId, timestamp, body);
+  try {
+    const res = await request(url, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json', 'user-agent': 'Gatehouse-Relay', 'webhook-id': eventId, 'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)), 'webhook-signature': signature },
+      body,
+      headersTimeout: settings.timeoutMs,
+      bodyTimeout: settings.timeoutMs,
+      signal: AbortSignal.timeout(settings.timeoutMs),
+    });
+    // The answer's body is never kept (it could be anything); it is read to free the connection.
+    await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+    return res.statusCode >= 200 && res.statusCode < 300 ? { statusCode: res.statusCode, error: null } : { statusCode: res.statusCode, error: `http_${res.statusCode}` };
+  } catch (err) {
+    const refusal = err instanceof EgressRefusedError ? err : (err as { cause?: unknown }).cause instanceof EgressRefusedError ? ((err as { cause: EgressRefusedError }).cause) : null;
+    if (refusal) return { statusCode: null, error: `egress_${refusal.code.toLowerCase()}` };
+    const name = (err as Error).name;
+    if (name === 'TimeoutError' || name === 'HeadersTimeoutError' || name === 'BodyTimeoutError' || name === 'AbortError') return { statusCode: null, error: 'timeout' };
+    return { statusCode: null, error: 'connect' };
+  }
+}
+
+interface LoadedEvent {
+  id: string;
+  payload_sealed: string;
+  provider: string;
+  event_id: string;
+  event_type: string | null;
+  received_at: Date;
+  endpoint_id: string;
+  name: string;
+  destination_url: string | null;
+  destination_secret_sealed: string;
+}
+
+/** The event with its endpoint, read in the org's own tenant context. */
+async function loadEvent(db: Db, row: Claimed): Promise<LoadedEvent | undefined> {
+  return db.withTenant(row.tenant_id, async (tx) => {
+    const { rows } = await tx.query<LoadedEvent>(
+      `select e.id, e.payload_sealed, e.provider, e.event_id, e.event_type, e.received_at, p.id as endpoint_id, p.name, p.destination_url, p.destination_secret_sealed
+         from webhook_events e join webhook_endpoints p on p.id = e.endpoint_id where e.id = $1`,
+      [row.event_id],
+    );
+    return rows[0];
+  });
+}
+
+/** The relayed body: the event's envelope with the provider's JSON embedded byte for byte. */
+function relayBody(loaded: LoadedEvent, raw: string): string {
+  return `{"type":${JSON.stringify(loaded.event_type ?? `${loaded.provider}.event`)},"timestamp":${JSON.stringify(new Date(loaded.received_at).toISOString())},"data":{"id":${JSON.stringify(loaded.id)},"endpoint":${JSON.stringify(loaded.name)},"provider":${JSON.stringify(loaded.provider)},"providerEventId":${JSON.stringify(loaded.event_id)},"payload":${raw}}}`;
+}
+
+/** Records an attempt and moves the delivery on: delivered, dead, no destination, or the next try after backoff. */
+async function recordAttempt(db: Db, settings: RelaySettings, nodeId: string, row: Claimed, attempt: { no: number; at: Date; ms: number; result: SendResult; dead: boolean }): Promise<void> {
+  const { no: attemptNo, at, ms, result, dead } = attempt;
+  await db.withTenant(row.tenant_id, async (tx) => {
+    await tx.query('insert into webhook_attempts (id, tenant_id, event_id, attempt, at, status_code, error, duration_ms, node) values (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8)', [
+      row.tenant_id,
+      row.event_id,
+      attemptNo,
+      at,
+      result.statusCode,
+      result.error,
+      ms,
+      nodeId,
+    ]);
+    if (result.error === null) {
+      await tx.query("update webhook_deliveries set status = 'delivered', attempts = $2, delivered_at = $3, locked_until = null, last_error = null, updated_at = $3 where event_id = $1", [row.event_id, attemptNo, at]);
+    } else if (dead || result.error === 'no_destination') {
+      await tx.query("update webhook_deliveries set status = $4, attempts = $2, locked_until = null, last_error = $3, updated_at = $5 where event_id = $1", [row.event_id, attemptNo, result.error, dead ? 'dead' : 'no_destination', at]);
+    } else {
+      const next = new Date(at.getTime() + backoffMs(attemptNo, settings.retryBaseMs, settings.retryMaxMs));
+      await tx.query('update webhook_deliveries set attempts = $2, next_attempt_at = $3, locked_until = null, last_error = $4, updated_at = $5 where event_id = $1', [row.event_id, attemptNo, next, result.error, at]);
+    }
+  });
+}
+
+export function createRelay(deps: RelayDeps) {
+  const { db, keyring, logger, now, settings, nodeId } = deps;
+  const agent = createRelayAgent(settings, deps.resolve);
   const delivered = new Counter({ name: 'gatehouse_webhooks_delivered_total', help: 'Events the relay delivered (destination answered 2xx).', registers: [] });
   const failed = new Counter({ name: 'gatehouse_webhooks_delivery_failed_total', help: 'Relay attempts that failed, by reason (http_<status>, timeout, connect, egress_<reason>), and dead letters (reason dead).', labelNames: ['reason'] as const, registers: [] });
   // The lease outlives an attempt's timeout, so a live node never loses a row it is sending.
@@ -92,93 +191,23 @@ export function createRelay(deps: RelayDeps) {
   let closed = false;
   let pass: Promise<number> | null = null;
 
-  async function claim(limit: number): Promise<Claimed[]> {
-    const at = new Date(now());
-    // The one query that sees every org's queue rows (the relay policy on webhook_deliveries).
-    const { rows } = await db.transaction(async (tx) => {
-      await tx.query("select set_config('gatehouse.webhook_relay', 'on', true)");
-      return tx.query<Claimed>(
-      `update webhook_deliveries d set locked_until = $2, updated_at = $1
-        where d.event_id in (select event_id from webhook_deliveries where status = 'pending' and next_attempt_at <= $1 and (locked_until is null or locked_until <= $1)
-                             order by next_attempt_at limit $3 for update skip locked)
-        returning d.event_id, d.tenant_id, d.attempts`,
-        [at, new Date(at.getTime() + leaseMs), limit],
-      );
-    });
-    return rows;
-  }
-
-  async function send(url: string, secret: string, eventId: string, body: string): Promise<{ statusCode: number | null; error: string | null }> {
-    const timestamp = new Date(now());
-    const signature = new Webhook(secret).sign(eventId, timestamp, body);
-    try {
-      const res = await request(url, {
-        method: 'POST',
-        dispatcher: agent,
-        headers: { 'content-type': 'application/json', 'user-agent': 'Gatehouse-Relay', 'webhook-id': eventId, 'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)), 'webhook-signature': signature },
-        body,
-        headersTimeout: settings.timeoutMs,
-        bodyTimeout: settings.timeoutMs,
-        signal: AbortSignal.timeout(settings.timeoutMs),
-      });
-      // The answer's body is never kept (it could be anything); it is read to free the connection.
-      await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-      return res.statusCode >= 200 && res.statusCode < 300 ? { statusCode: res.statusCode, error: null } : { statusCode: res.statusCode, error: `http_${res.statusCode}` };
-    } catch (err) {
-      const refusal = err instanceof EgressRefusedError ? err : (err as { cause?: unknown }).cause instanceof EgressRefusedError ? ((err as { cause: EgressRefusedError }).cause) : null;
-      if (refusal) return { statusCode: null, error: `egress_${refusal.code.toLowerCase()}` };
-      const name = (err as Error).name;
-      if (name === 'TimeoutError' || name === 'HeadersTimeoutError' || name === 'BodyTimeoutError' || name === 'AbortError') return { statusCode: null, error: 'timeout' };
-      return { statusCode: null, error: 'connect' };
-    }
-  }
-
   async function attempt(row: Claimed): Promise<void> {
-    const loaded = await db.withTenant(row.tenant_id, async (tx) => {
-      const { rows } = await tx.query<{ id: string; payload_sealed: string; provider: string; event_id: string; event_type: string | null; received_at: Date; endpoint_id: string; name: string; destination_url: string | null; destination_secret_sealed: string }>(
-        `select e.id, e.payload_sealed, e.provider, e.event_id, e.event_type, e.received_at, p.id as endpoint_id, p.name, p.destination_url, p.destination_secret_sealed
-           from webhook_events e join webhook_endpoints p on p.id = e.endpoint_id where e.id = $1`,
-        [row.event_id],
-      );
-      return rows[0];
-    });
+    const loaded = await loadEvent(db, row);
     if (!loaded) return;
     const attemptNo = row.attempts + 1;
     const started = performance.now();
-    let result: { statusCode: number | null; error: string | null };
+    let result: SendResult;
     if (loaded.destination_url === null) {
       result = { statusCode: null, error: 'no_destination' };
     } else {
       const raw = (await keyring.open({ tenantId: row.tenant_id }, { ...EVENT_PAYLOAD, rowId: loaded.id }, loaded.payload_sealed)).toString('utf8');
       const secret = (await keyring.open({ tenantId: row.tenant_id }, { ...ENDPOINT_SECRET, rowId: loaded.endpoint_id }, loaded.destination_secret_sealed)).toString('utf8');
-      // The provider's JSON is embedded byte for byte.
-      const body = `{"type":${JSON.stringify(loaded.event_type ?? `${loaded.provider}.event`)},"timestamp":${JSON.stringify(new Date(loaded.received_at).toISOString())},"data":{"id":${JSON.stringify(loaded.id)},"endpoint":${JSON.stringify(loaded.name)},"provider":${JSON.stringify(loaded.provider)},"providerEventId":${JSON.stringify(loaded.event_id)},"payload":${raw}}}`;
-      result = await send(loaded.destination_url, secret, loaded.id, body);
+      result = await sendSigned(agent, settings, new Date(now()), loaded.destination_url, secret, loaded.id, relayBody(loaded, raw));
     }
     const ms = Math.round(performance.now() - started);
-    const at = new Date(now());
     const ok = result.error === null;
     const dead = !ok && attemptNo >= settings.maxAttempts;
-    await db.withTenant(row.tenant_id, async (tx) => {
-      await tx.query('insert into webhook_attempts (id, tenant_id, event_id, attempt, at, status_code, error, duration_ms, node) values (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8)', [
-        row.tenant_id,
-        row.event_id,
-        attemptNo,
-        at,
-        result.statusCode,
-        result.error,
-        ms,
-        nodeId,
-      ]);
-      if (ok) {
-        await tx.query("update webhook_deliveries set status = 'delivered', attempts = $2, delivered_at = $3, locked_until = null, last_error = null, updated_at = $3 where event_id = $1", [row.event_id, attemptNo, at]);
-      } else if (dead || result.error === 'no_destination') {
-        await tx.query("update webhook_deliveries set status = $4, attempts = $2, locked_until = null, last_error = $3, updated_at = $5 where event_id = $1", [row.event_id, attemptNo, result.error, dead ? 'dead' : 'no_destination', at]);
-      } else {
-        const next = new Date(at.getTime() + backoffMs(attemptNo, settings.retryBaseMs, settings.retryMaxMs));
-        await tx.query('update webhook_deliveries set attempts = $2, next_attempt_at = $3, locked_until = null, last_error = $4, updated_at = $5 where event_id = $1', [row.event_id, attemptNo, next, result.error, at]);
-      }
-    });
+    await recordAttempt(db, settings, nodeId, row, { no: attemptNo, at: new Date(now()), ms, result, dead });
     if (ok) delivered.inc();
     else {
       failed.inc({ reason: result.error ?? 'unknown' });
@@ -192,7 +221,7 @@ export function createRelay(deps: RelayDeps) {
   /** One pass: claims what is due, up to `batchSize`, and attempts each (`concurrency` at once). Returns how many it attempted. */
   async function deliverDue(): Promise<number> {
     if (closed) return 0;
-    const rows = await claim(settings.batchSize);
+    const rows = await claimDue(db, new Date(now()), leaseMs, settings.batchSize);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < rows.length) {

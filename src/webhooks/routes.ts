@@ -2,9 +2,6 @@
  * Routes of inbound webhooks (EDGE-6): the receiving endpoint (verified by the `webhook` guard
  * through this feature's verifier, over the raw body), Meta's subscription handshake, and the
  * org admin API for endpoints, secrets, events, attempts and redelivery.
- *
- * size-exception: adminRoutes is the admin route table (endpoints, secrets, events, attempts,
- * redelivery) as one list of small route declarations (135 lines); split by resource is pending.
  */
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -144,14 +141,15 @@ export function createWebhooksFeature(deps: WebhookRouteDeps): Feature {
           return reply.type('text/plain; charset=utf-8').send(query['hub.challenge']);
         },
       }),
-      ...adminRoutes(deps),
+      ...endpointAdminRoutes(deps),
+      ...eventAdminRoutes(deps),
     ],
   };
 }
 
-/** The org admin API: endpoints, their secrets, the destination secret, events, attempts, redelivery. */
-function adminRoutes(deps: WebhookRouteDeps): RouteDef[] {
-  const { endpoints, events } = deps;
+/** The org admin API of endpoints: endpoints, their provider secrets, the destination secret. */
+function endpointAdminRoutes(deps: WebhookRouteDeps): RouteDef[] {
+  const { endpoints } = deps;
   return [
     defineRoute({
       method: 'POST',
@@ -243,6 +241,13 @@ function adminRoutes(deps: WebhookRouteDeps): RouteDef[] {
       schema: { params: orgEndpoint, body: z.strictObject({}).nullish(), response: { 200: z.strictObject({ destinationSecret: z.string() }) } },
       handler: async ({ params }) => ({ destinationSecret: await endpoints.rotateDestinationSecret(params.org, params.endpoint) }),
     }),
+  ] as RouteDef[];
+}
+
+/** The org admin API of events: received events, their attempts, redelivery. */
+function eventAdminRoutes(deps: WebhookRouteDeps): RouteDef[] {
+  const { events } = deps;
+  return [
     defineRoute({
       method: 'GET',
       url: '/v1/orgs/:org/webhooks/events',

@@ -40,20 +40,43 @@ describe.skipIf(twoNodeSkipReason !== undefined)('jobs on two nodes (PostgreSQL 
 
   it('a run on one node makes the other node answer 409 JOB_RUNNING', async () => {
     const { a, b } = nodes;
+    a.use(TEST_JOBS).hold();
+    b.use(TEST_JOBS).hold();
     const running = a.use(JOBS).run('test.block', 'cli');
-    await a.use(TEST_JOBS).blockStarted();
-    const res = await b.app.inject({ method: 'POST', url: '/v1/cron/test.block', headers: { authorization: `Bearer ${SECRET}` } });
-    expect(res.statusCode).toBe(409);
-    expect(res.json<{ error: { code: string } }>().error.code).toBe('JOB_RUNNING');
-    a.use(TEST_JOBS).release();
+    try {
+      await a.use(TEST_JOBS).blockStarted();
+      const answer = b.app.inject({ method: 'POST', url: '/v1/cron/test.block', headers: { authorization: `Bearer ${SECRET}` } });
+      // Bounded by work, not time: b's answer, or b's run inside the job (the lock let it in). Then
+      // b's gate opens, so a run the lock let in answers 200 at once and fails below.
+      try {
+        await Promise.race([answer, b.use(TEST_JOBS).blockStarted()]);
+      } finally {
+        b.use(TEST_JOBS).release();
+      }
+      const res = await answer;
+      expect(res.statusCode).toBe(409);
+      expect(res.json<{ error: { code: string } }>().error.code).toBe('JOB_RUNNING');
+    } finally {
+      a.use(TEST_JOBS).release();
+    }
     expect((await running).status).toBe('succeeded');
   });
 
   it('a job whose node dies mid-run: the lock goes with its connection, the next run proceeds and marks it abandoned', async () => {
     const { a, b } = nodes;
+    a.use(TEST_JOBS).hold();
+    b.use(TEST_JOBS).hold();
     const dying = a.use(JOBS).run('test.block', 'cli').catch((err: unknown) => err);
     await a.use(TEST_JOBS).blockStarted();
-    expect((await b.use(JOBS).run('test.block', 'cli')).status).toBe('busy');
+    // As above: b's run is refused at once, or it starts inside the job and is let through to fail.
+    const refused = b.use(JOBS).run('test.block', 'cli');
+    const bStarted = await Promise.race([refused.then(() => false), b.use(TEST_JOBS).blockStarted().then(() => true)]);
+    if (bStarted) {
+      b.use(TEST_JOBS).release();
+      a.use(TEST_JOBS).release();
+    }
+    expect((await refused).status).toBe('busy');
+    b.use(TEST_JOBS).hold();
     // The node's connection is cut as its death would cut it: the session holding the advisory lock ends.
     const holders = await b.db.asOwner((tx) =>
       tx.query<{ pid: number }>("select pid from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())"),
