@@ -4,7 +4,26 @@
  */
 import type { Queryable } from '../store/db-types.ts';
 import { monthAt } from './month.ts';
-import type { UsageRecord } from './metering.ts';
+
+/** One gateway call that reached a provider. */
+export interface UsageRecord {
+  tenantId: string;
+  workspaceId: string;
+  apiKeyId: string;
+  /** `platform:<id>` or `workspace:<name>`. */
+  provider: string;
+  /** The model the provider was asked for (after aliases). */
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  estimated: boolean;
+  /** Integer micro-dollars; null when the model has no price. */
+  costMicroUsd: number | null;
+  status: number;
+  errorCode: string | null;
+  durationMs: number;
+  at: Date;
+}
 
 /** Calls that share a usage row: one group of the roll-up. */
 export interface Rollup {

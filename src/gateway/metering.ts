@@ -22,30 +22,12 @@
 import type { Logger } from 'pino';
 import type { Db } from '../store/db-types.ts';
 import { addInto, createUnwrittenCounts, groupByTenant, insertUsage, mergeInFront, minuteOf, newRollup, repeatingFlight, rollupKey, UPDATE_LAST_USED, type Rollup } from './metering-rollup.ts';
+import type { UsageRecord } from './metering-rollup.ts';
 
 export { monthAt, monthBounds, monthOf } from './month.ts';
+export type { UsageRecord } from './metering-rollup.ts';
 export { readUsageReport, type UsageReport, type UsageTotals } from './usage-report.ts';
 
-
-/** One gateway call that reached a provider. */
-export interface UsageRecord {
-  tenantId: string;
-  workspaceId: string;
-  apiKeyId: string;
-  /** `platform:<id>` or `workspace:<name>`. */
-  provider: string;
-  /** The model the provider was asked for (after aliases). */
-  model: string;
-  inputTokens: number;
-  outputTokens: number;
-  estimated: boolean;
-  /** Integer micro-dollars; null when the model has no price. */
-  costMicroUsd: number | null;
-  status: number;
-  errorCode: string | null;
-  durationMs: number;
-  at: Date;
-}
 
 export interface Meter {
   record(record: UsageRecord): void;
