@@ -11,6 +11,7 @@
  * is served as a static module listed here.
  */
 import { auditModule } from './audit/index.ts';
+import { backupModule } from './backup/index.ts';
 import { budgetsModule } from './budgets/index.ts';
 import { gatewayModule } from './gateway/index.ts';
 import { guardModule } from './guard/index.ts';
@@ -40,6 +41,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   webhooksModule,
   jobsModule,
   budgetsModule,
+  backupModule,
 ];
 
 /**

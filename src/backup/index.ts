@@ -12,3 +12,4 @@ export { readIdentityFile, RECIPIENT_RE } from './age.ts';
 export { RESTORE_MARKER } from './embedded.ts';
 export type { BackupManifest, OuterManifest } from './manifest.ts';
 export type { RestoreReport } from './verify-restored.ts';
+export { BACKUP, backupModule } from './module.ts';

@@ -5,7 +5,7 @@
  */
 import type { ErrorCodeInfo } from '../server/error-codes.ts';
 
-export const BUDGET_CATEGORIES = ['ai_tokens', 'ai_cost', 'embedding_tokens', 'files', 'file_bytes', 'messages'] as const;
+export const BUDGET_CATEGORIES = ['ai_tokens', 'ai_cost', 'embedding_tokens', 'files', 'file_bytes', 'messages', 'tool_calls'] as const;
 export type BudgetCategory = (typeof BUDGET_CATEGORIES)[number];
 export const BUDGET_PERIODS = ['day', 'month'] as const;
 export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
@@ -20,6 +20,7 @@ const UNITS: Readonly<Record<BudgetCategory, string>> = {
   files: 'files (reported through POST /v1/budgets/consume)',
   file_bytes: 'file bytes (reported through POST /v1/budgets/consume)',
   messages: 'messages sent (reported through POST /v1/budgets/consume)',
+  tool_calls: 'MCP tool calls through the MCP gateway (`/v1/mcp/:workspace`)',
 };
 
 export function unitOf(category: BudgetCategory): string {

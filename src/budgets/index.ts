@@ -1,7 +1,8 @@
 /**
  * Central anti-abuse budgets (ABUSE-2) as a feature module: the definitions and their API, the
  * engine (reserve before, settle after; src/budgets/engine.ts), the AI call step that meters every
- * gateway call (order 200, after the input guard), the consume API for the app's own files and
+ * gateway call (order 200, after the input guard), the MCP call step (one `tool_calls` per tool
+ * call; src/budgets/mcp-step.ts), the consume API for the app's own files and
  * messages, the sweep of expired reservations, and Prometheus metrics.
  */
 import type { Logger } from 'pino';
@@ -9,6 +10,8 @@ import type { AuditLog } from '../audit/index.ts';
 import { AUDIT } from '../audit/index.ts';
 import { AI_CALL_STEPS, estimateRequestInputTokens, GATEWAY, type AiCall, type AiCallOutcome, type AiCallStep, type Gateway } from '../gateway/index.ts';
 import { IDENTITY, type MailQueue } from '../identity/index.ts';
+import { MCP, MCP_CALL_STEPS } from '../mcp/index.ts';
+import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
 import type { Config } from '../config/schema.ts';
 import { registerErrorCodes } from '../server/errors.ts';
 import { defineModule, hook, moduleRef } from '../server/module.ts';
@@ -20,6 +23,8 @@ import { BUDGET_ERROR_CODES, unitOf } from './categories.ts';
 import { BUDGETS_EVICT_CHANNEL, createDefinitions, type Budget, type Definitions } from './definitions.ts';
 import { createBudgetEngine, createBudgetMetrics, type BudgetEngine, type BudgetMetrics } from './engine.ts';
 import { createLedger, type Amounts, type Ledger } from './ledger.ts';
+import { createMcpBudgetStep } from './mcp-step.ts';
+import { budgetsTrustCheck } from './trust-check.ts';
 import { createBudgetsFeature } from './routes.ts';
 
 export { BUDGET_CATEGORIES, BUDGET_PERIODS, type BudgetCategory, type BudgetPeriod } from './categories.ts';
@@ -148,16 +153,16 @@ export async function createBudgets(deps: { config: Config; db: Db; kv: Kv; audi
 
 export const BUDGETS = moduleRef<Budgets>('budgets');
 
-/** Budgets as a module: fills the gateway's AI call steps; mails admins through identity's queue. */
+/** Budgets as a module: fills the gateway's AI call steps and the MCP gateway's call steps; mails admins through identity's queue. */
 export const budgetsModule = defineModule({
   ref: BUDGETS,
-  dependsOn: [AUDIT, GATEWAY, IDENTITY],
+  dependsOn: [AUDIT, GATEWAY, IDENTITY, MCP, TRUST],
   create: async (ctx) => {
     const budgets = await createBudgets({ config: ctx.config, db: ctx.db, kv: ctx.kv, audit: ctx.use(AUDIT), gateway: ctx.use(GATEWAY), mailer: ctx.use(IDENTITY).mailer, logger: ctx.logger, now: ctx.now });
     return {
       api: budgets,
       feature: createBudgetsFeature({ definitions: budgets.definitions, engine: budgets.engine }),
-      hooks: [hook(AI_CALL_STEPS, budgets.step)],
+      hooks: [hook(AI_CALL_STEPS, budgets.step), hook(MCP_CALL_STEPS, createMcpBudgetStep(budgets.engine)), hook(TRUST_CHECKS, budgetsTrustCheck)],
       metrics: budgets.metrics.all,
       close: budgets.close,
     };

@@ -4,9 +4,11 @@
  * and its own maintenance job (history retention).
  */
 import { randomBytes } from 'node:crypto';
-import { defineModule, moduleRef, type JobDef } from '../server/module.ts';
+import { defineModule, hook, moduleRef, type JobDef } from '../server/module.ts';
+import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
 import { createJobsFeature } from './routes.ts';
 import { createScheduler, type Scheduler } from './scheduler.ts';
+import { jobsTrustCheck } from './trust-check.ts';
 
 export type { JobInfo, RunResult, Scheduler, HistoryRow } from './scheduler.ts';
 export { UnknownJobError } from './scheduler.ts';
@@ -20,7 +22,7 @@ function nodeName(): string {
 
 export const jobsModule = defineModule({
   ref: JOBS,
-  dependsOn: [],
+  dependsOn: [TRUST],
   create: (ctx) => {
     const settings = ctx.config.jobs;
     const scheduler = createScheduler({ db: ctx.db, logger: ctx.logger, now: ctx.now, jobs: ctx.jobs, settings, nodeId: (ctx.overrides.nodeId as string | undefined) ?? nodeName() });
@@ -41,6 +43,7 @@ export const jobsModule = defineModule({
       feature: createJobsFeature(scheduler),
       metrics: scheduler.metrics,
       jobs: [pruneHistory],
+      hooks: [hook(TRUST_CHECKS, jobsTrustCheck)],
       onServer: () => {
         if (started) return;
         started = true;

@@ -6,13 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import { Counter } from 'prom-client';
 import { AUDIT } from '../audit/index.ts';
-import { defineModule, moduleRef, type JobDef } from '../server/module.ts';
+import { defineModule, hook, moduleRef, type JobDef } from '../server/module.ts';
+import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
 import type { SealedColumn } from '../server/route.ts';
 import { webhookError } from './errors.ts';
 import { createEndpoints, type Endpoints } from './endpoints.ts';
 import { createEventStore, type EventStore } from './events.ts';
 import { createRelay, destinationRefusal, type Relay } from './relay.ts';
 import { createEndpointVerifier, createWebhooksFeature, WEBHOOK_GUARD_PROVIDER } from './routes.ts';
+import { webhooksTrustCheck } from './trust-check.ts';
 
 export { PROVIDER_KINDS, type ProviderKind } from './providers.ts';
 
@@ -36,7 +38,7 @@ export const WEBHOOKS_SEALED_COLUMNS: readonly SealedColumn[] = [
  */
 export const webhooksModule = defineModule({
   ref: WEBHOOKS,
-  dependsOn: [AUDIT],
+  dependsOn: [AUDIT, TRUST],
   sealedColumns: WEBHOOKS_SEALED_COLUMNS,
   create: (ctx) => {
     const settings = ctx.config.webhooks;
@@ -88,6 +90,7 @@ export const webhooksModule = defineModule({
       feature: { ...createWebhooksFeature(routeDeps), sealedColumns: WEBHOOKS_SEALED_COLUMNS },
       verifiers: { webhook: { [WEBHOOK_GUARD_PROVIDER]: createEndpointVerifier(routeDeps) } },
       metrics: [received, refused, ...relay.metrics],
+      hooks: [hook(TRUST_CHECKS, webhooksTrustCheck)],
       jobs,
       close: () => relay.close(),
     };
