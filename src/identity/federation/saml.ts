@@ -96,6 +96,25 @@ function destinationOf(samlResponse: string): string | null {
   return doc?.documentElement?.getAttribute('Destination') || null;
 }
 
+/** Our SP metadata for a connection; for a signing connection, cached per certificate. */
+async function spMetadata(
+  conn: SamlConnection,
+  client: (conn: SamlConnection, onRequestId?: (id: string) => void, privateKey?: string) => Promise<SAML>,
+  signedMetadata: Map<string, string>,
+): Promise<string> {
+  if (!conn.signing) return (await client(conn)).generateServiceProviderMetadata(null, null);
+  // node-saml states AuthnRequestsSigned from the presence of the key; only the certificate is
+  // written. The document depends on nothing else than the connection id and that certificate,
+  // so the key is unsealed once per certificate, not on every anonymous request for the page.
+  const cacheKey = `${conn.id}\n${conn.signing.certificate}`;
+  const cached = signedMetadata.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const xml = (await client(conn, undefined, await conn.signing.privateKey())).generateServiceProviderMetadata(null, conn.signing.certificate);
+  if (signedMetadata.size >= MAX_CACHED_METADATA) signedMetadata.delete(signedMetadata.keys().next().value as string);
+  signedMetadata.set(cacheKey, xml);
+  return xml;
+}
+
 export function createSamlProtocol(settings: SamlSettings) {
   const { kv, publicOrigin, clockSkewMs, requestTtlMs, now } = settings;
   /** SP metadata of signing connections, by connection id and certificate (oldest dropped first). */
@@ -203,19 +222,7 @@ export function createSamlProtocol(settings: SamlSettings) {
    * assertions must be signed, and, when AuthnRequests are signed, the certificate to verify them
    * with. No encryption key: assertions are not encrypted.
    */
-  async function metadata(conn: SamlConnection): Promise<string> {
-    if (!conn.signing) return (await client(conn)).generateServiceProviderMetadata(null, null);
-    // node-saml states AuthnRequestsSigned from the presence of the key; only the certificate is
-    // written. The document depends on nothing else than the connection id and that certificate,
-    // so the key is unsealed once per certificate, not on every anonymous request for the page.
-    const cacheKey = `${conn.id}\n${conn.signing.certificate}`;
-    const cached = signedMetadata.get(cacheKey);
-    if (cached !== undefined) return cached;
-    const xml = (await client(conn, undefined, await conn.signing.privateKey())).generateServiceProviderMetadata(null, conn.signing.certificate);
-    if (signedMetadata.size >= MAX_CACHED_METADATA) signedMetadata.delete(signedMetadata.keys().next().value as string);
-    signedMetadata.set(cacheKey, xml);
-    return xml;
-  }
+  const metadata = (conn: SamlConnection): Promise<string> => spMetadata(conn, client, signedMetadata);
 
   return { start, acs, metadata };
 }
