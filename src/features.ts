@@ -20,6 +20,7 @@ import { opsModule } from './ops/index.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
+import { tokensModule } from './tokens/index.ts';
 
 export const FEATURE_MODULES: readonly FeatureModule[] = [
   opsModule,
@@ -28,6 +29,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   tenancyModule,
   gatewayModule,
   mcpModule,
+  tokensModule,
   federationModule,
   auditModule,
 ];

@@ -11,6 +11,7 @@ import { mcpSection } from './mcp.ts';
 import { opt } from './option-meta.ts';
 import { httpUrlSchema } from './url.ts';
 import { socialSection } from './social.ts';
+import { tokensSection } from './tokens.ts';
 
 export { metaOf, type OptionMeta } from './option-meta.ts';
 
@@ -250,6 +251,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   gateway: gatewaySection,
   mcp: mcpSection,
+  tokens: tokensSection,
   social: socialSection,
   sso: z
     .strictObject({

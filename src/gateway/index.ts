@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Metric } from 'prom-client';
 import type { AuditLog } from '../audit/index.ts';
-import type { Config } from '../config/schema.ts';
+import { publicOriginOf, type Config } from '../config/schema.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import { createBreakerMetrics } from '../server/metrics.ts';
 import type { Feature, Verifiers } from '../server/route.ts';
@@ -14,6 +14,7 @@ import type { Db } from '../store/db-types.ts';
 import { createEvictionPublisher } from '../store/kv/evictions.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { isUuid, TENANCY_EVICT_CHANNEL } from '../tenancy/index.ts';
+import type { ApiCredentialVerifier } from './credentials.ts';
 import { createApiKeys, type ApiKeys } from './keys.ts';
 import { newNodeId } from './loop.ts';
 import { createInflightCalls, type InflightCalls } from './inflight.ts';
@@ -67,6 +68,8 @@ export interface GatewayDeps {
   now: () => number;
   /** The steps other features add around every AI call (input guard, budgets), read per call, in run order. */
   callSteps?: () => readonly AiCallStep[];
+  /** Verifiers of credentials derived from API keys (client tokens), read per call. */
+  credentialVerifiers?: () => readonly ApiCredentialVerifier[];
 }
 
 /**
@@ -104,6 +107,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     cacheTrusted,
     maxKeysPerWorkspace: settings.maxKeysPerWorkspace,
     publishEviction: (keyId) => evictions.publish(EVICT_CHANNEL, `key:${keyId}`),
+    browserOrigins: new Set([publicOriginOf(config), ...config.cors.origins.map((o) => new URL(o).origin)]),
+    ...(deps.credentialVerifiers ? { credentialVerifiers: deps.credentialVerifiers } : {}),
   });
   const routing = createRouting({
     db,
@@ -216,6 +221,15 @@ export const GATEWAY = moduleRef<Gateway>('gateway');
 /** Steps other features run around every AI call (src/gateway/steps.ts): the input guard, budgets. */
 export const AI_CALL_STEPS = hookPoint<AiCallStep>('gateway.aiCallSteps');
 export type { AiCall, AiCallOutcome, AiCallStep, AiCallStepResult, AiOperation } from './steps.ts';
+/**
+ * Verifiers of credentials derived from API keys (src/gateway/credentials.ts): a client token is
+ * accepted wherever an API key is, checked against its parent key's current state.
+ */
+export const API_CREDENTIAL_VERIFIERS = hookPoint<ApiCredentialVerifier>('gateway.apiCredentialVerifiers');
+export type { ApiCredentialVerifier, DelegatedCredential } from './credentials.ts';
+export { API_KEY_SCOPES, verifiedKeyOf, type RequestKey } from './keys.ts';
+export { GatewayError } from './errors.ts';
+export { modelPatternSchema } from '../config/gateway.ts';
 
 /** The AI gateway as a module. */
 export const gatewayModule = defineModule({
@@ -225,6 +239,7 @@ export const gatewayModule = defineModule({
   create: async (ctx) => {
     // The steps are complete once every module was created, before the first request: read once then.
     let steps: readonly AiCallStep[] | undefined;
+    let verifiers: readonly ApiCredentialVerifier[] | undefined;
     const gateway = await createGateway({
       config: ctx.config,
       db: ctx.db,
@@ -234,6 +249,7 @@ export const gatewayModule = defineModule({
       logger: ctx.logger,
       now: ctx.now,
       callSteps: () => (steps ??= orderSteps(ctx.hooks.list(AI_CALL_STEPS))),
+      credentialVerifiers: () => (verifiers ??= ctx.hooks.list(API_CREDENTIAL_VERIFIERS)),
     });
     return {
       api: gateway,

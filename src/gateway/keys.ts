@@ -22,11 +22,15 @@ import type { Principal } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import { generateApiKey, parseApiKey, verifyApiKeySecret } from './api-key-format.ts';
 import { createTtlCache } from './cache.ts';
+import type { ApiCredentialVerifier, DelegatedCredential } from './credentials.ts';
 import { GatewayError } from './errors.ts';
 import type { Meter } from './metering.ts';
 
-/** The scopes a key can hold: one per gateway route family, and `mcp:tools` for the MCP endpoint (src/mcp). */
-export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools'] as const;
+/**
+ * The scopes a key can hold: one per gateway route family, `mcp:tools` for the MCP endpoint
+ * (src/mcp), and `tokens:mint` to mint short-lived client tokens (src/tokens, GW-6).
+ */
+export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools', 'tokens:mint'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 /** The scopes of a key created without naming any: the AI routes only; MCP access is asked for by name. */
 export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['ai:chat', 'ai:embeddings', 'ai:models'];
@@ -58,6 +62,11 @@ export interface VerifiedKey {
   revoked: boolean;
   monthlyLimit: number | null;
   rateLimitPerMinute: number | null;
+}
+
+/** The key a request was verified with; `delegation` when it came with a credential derived from it (a client token). */
+export interface RequestKey extends VerifiedKey {
+  delegation?: DelegatedCredential;
 }
 
 export interface CreateKeyInput {
@@ -102,16 +111,20 @@ export interface ApiKeysDeps {
   maxKeysPerWorkspace: number;
   /** Announces an evicted key to every node (this one included). */
   publishEviction: (keyId: string) => Promise<void>;
+  /** Verifiers of credentials derived from API keys (client tokens), read per call; none: API keys only. */
+  credentialVerifiers?: () => readonly ApiCredentialVerifier[];
+  /** Browser origins an API key may be used from (`cors.origins` and the public origin); a client token names its own. */
+  browserOrigins?: ReadonlySet<string>;
 }
 
 /** A request's verified key, for the gateway handler (set by the verifier). */
-const verifiedByRequest = new WeakMap<FastifyRequest, VerifiedKey>();
+const verifiedByRequest = new WeakMap<FastifyRequest, RequestKey>();
 
 /**
  * The key the apiKey guard verified for this request.
  * @example const key = verifiedKeyOf(request)
  */
-export function verifiedKeyOf(request: FastifyRequest): VerifiedKey {
+export function verifiedKeyOf(request: FastifyRequest): RequestKey {
   const key = verifiedByRequest.get(request);
   // The guard runs before every gateway handler; a missing key is a wiring bug, never a client error.
   if (!key) throw new Error('gateway route ran without a verified API key');
@@ -194,7 +207,7 @@ export function createApiKeys(deps: ApiKeysDeps) {
     }
   }
 
-  return {
+  const api = {
     /**
      * Creates a key; the plaintext `key` is returned here once and never again.
      * @example const { key, apiKey } = await keys.create(orgId, wsId, userId, { name: 'ci', scopes: ['ai:chat'], ... })
@@ -277,15 +290,20 @@ export function createApiKeys(deps: ApiKeysDeps) {
 
     /**
      * The apiKey guard's verifier: the principal for a valid, unrevoked, unexpired key, or null.
-     * The scope is checked by the guard against `scopes`.
+     * The scope is checked by the guard against `scopes`. A presented value that is not an API key
+     * is offered to the derived-credential verifiers (client tokens), whose parent key is read
+     * through the same cache, so revoking it refuses them on every node with it.
      */
     async verify(presented: string, _scope: string, request: FastifyRequest): Promise<Principal | null> {
       const parsed = parseApiKey(presented);
-      if (!parsed) return null;
+      if (!parsed) return verifyDerived(presented, request);
       const key = await cache.load(parsed.id, () => readKey(parsed.id));
       if (!key || !verifyApiKeySecret(parsed.secret, key.secretHash)) return null;
       const at = now();
       if (key.revoked || (key.expiresAt !== null && at >= key.expiresAt)) return null;
+      // An API key cannot be kept secret in a browser: only pages of the operator's own origins may use one.
+      const origin = request.headers.origin;
+      if (origin !== undefined && !deps.browserOrigins?.has(origin)) throw new GatewayError('ORIGIN_NOT_ALLOWED');
       meter.touchKey(key.tenantId, key.id, at);
       verifiedByRequest.set(request, key);
       return {
@@ -298,6 +316,37 @@ export function createApiKeys(deps: ApiKeysDeps) {
       };
     },
   };
+
+  /** A derived credential (client token): its verifier's verdict, then its parent key's state. */
+  async function verifyDerived(presented: string, request: FastifyRequest): Promise<Principal | null> {
+    for (const verifier of deps.credentialVerifiers?.() ?? []) {
+      const credential = await verifier.verify(presented, request);
+      if (credential === undefined) continue;
+      if (credential === null) return null;
+      const parent = await cache.load(credential.parentKeyId, () => readKey(credential.parentKeyId));
+      const at = now();
+      if (!parent || parent.revoked || (parent.expiresAt !== null && at >= parent.expiresAt)) return null;
+      if (parent.tenantId !== credential.tenantId || parent.workspaceId !== credential.workspaceId) return null;
+      // Never more than the parent holds now, and never the right to mint.
+      const scopes = credential.scopes.filter((s) => s !== 'tokens:mint' && parent.scopes.includes(s));
+      meter.touchKey(parent.tenantId, parent.id, at);
+      verifiedByRequest.set(request, { ...parent, delegation: credential });
+      const limit = credential.rateLimitPerMinute ?? parent.rateLimitPerMinute;
+      return {
+        kind: 'apiKey',
+        id: parent.id,
+        tenantId: parent.tenantId,
+        workspaceId: parent.workspaceId,
+        scopes,
+        // Every token of one subject (an end user, a bot) shares one window in the workspace.
+        rateKey: credential.subject !== null ? `subject:${parent.workspaceId}:${credential.subject}` : `token:${credential.credentialId}`,
+        ...(limit !== null ? { rateLimit: { limit, windowSeconds: 60 } } : {}),
+      };
+    }
+    return null;
+  }
+
+  return api;
 }
 
 export type ApiKeys = ReturnType<typeof createApiKeys>;

@@ -18,7 +18,9 @@ import { modelPatternSchema, providerBaseUrlSchema, providerIdSchema, PROVIDER_K
 import { AppError } from '../server/errors.ts';
 import { defineRoute, type Authority, type ErrorFormat, type Feature, type Principal, type SealedColumn } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
+import { credentialAllowsModel } from './credentials.ts';
 import { GATEWAY_ERROR_CODES } from './error-codes.ts';
+import { GatewayError } from './errors.ts';
 import { API_KEY_SCOPES, DEFAULT_API_KEY_SCOPES, verifiedKeyOf, type ApiKeys } from './keys.ts';
 import type { InflightCalls } from './inflight.ts';
 import { monthAt, monthOf, readUsageReport, type Meter } from './metering.ts';
@@ -190,6 +192,8 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     // First: a call that came back to this node must not cost a routing load, a monthly count or a call.
     const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
     const key = verifiedKeyOf(request);
+    // A client token that names its models calls only those (the name asked for: a model or an alias).
+    if (!credentialAllowsModel(key.delegation, body.model)) throw new GatewayError('CREDENTIAL_MODEL_NOT_ALLOWED', `This token may not call the model '${body.model}'.`);
     const workspace = await routing.load(key.tenantId, key.workspaceId);
     const { targets, labels } = resolveTargets(workspace, platform, format, body.model);
     const started = now();
@@ -226,6 +230,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
         tenantId: key.tenantId,
         workspaceId: key.workspaceId,
         apiKeyId: key.id,
+        subject: key.delegation?.subject ?? null,
         provider: labels.get(result.providerId) ?? result.providerId,
         model: result.model,
         inputTokens: result.usage.inputTokens,
@@ -256,6 +261,8 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
     permission: null,
     rateCategory: 'ai' as const,
     bodyLimit: deps.bodyLimitBytes,
+    // Browser pages call these with client tokens (GW-6): the token's verifier checks the origin.
+    cors: 'any-origin' as const,
   };
 
   return {
@@ -486,6 +493,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
         guard: { kind: 'apiKey', scope: 'ai:models' },
         permission: null,
         rateCategory: 'ai',
+        cors: 'any-origin',
         errorFormat: vendorErrorFormat('openai'),
         schema: { response: { 200: modelsList } },
         handler: async ({ request }) => {
@@ -495,7 +503,7 @@ export function createGatewayFeature(deps: GatewayFeatureDeps): Feature {
           const workspace = await routing.load(key.tenantId, key.workspaceId);
           assertAnyProvider(workspace, platform);
           const { ids, unlisted } = await deps.modelLister.list([...workspace.providers, ...platform], hops);
-          const models = listModels(workspace, platform, ids);
+          const models = listModels(workspace, platform, ids).filter((m) => credentialAllowsModel(key.delegation, m.id));
           const data = models.map((m) => ({ id: m.id, object: 'model' as const, created: 0, owned_by: m.ownedBy }));
           return { object: 'list' as const, data, ...(unlisted.length > 0 ? { unlisted } : {}) };
         },

@@ -59,6 +59,8 @@ export interface RouteMeta {
   errorFormat?: ErrorFormat;
   /** Not counted against any rate limit (the liveness probe). */
   unmetered?: true;
+  /** CORS open to any origin (the guard decides per credential). */
+  cors?: 'any-origin';
 }
 
 declare module 'fastify' {
@@ -250,7 +252,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     if (meta?.unmetered) return;
     await enforceRateLimit(limiter, reply, meta?.rateCategory ?? 'read', 'ip', request.ip);
   });
-  await registerCors(app, config.cors.origins);
+  // Routes that open CORS to any origin (their guard checks the origin per credential), by path.
+  const openCorsPaths = new Set(options.features.flatMap((f) => f.routes.filter((r) => r.cors === 'any-origin').map((r) => r.url)));
+  await registerCors(app, config.cors.origins, openCorsPaths);
 
   // Metric children are cached per label set: prom-client would otherwise hash the labels per call.
   const requestCounters = new Map<string, { inc: () => void }>();
@@ -365,6 +369,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       feature: feature.id,
       ...(route.errorFormat ? { errorFormat: route.errorFormat } : {}),
       ...(route.unmetered ? { unmetered: true as const } : {}),
+      ...(route.cors ? { cors: route.cors } : {}),
     };
     routes.push(meta);
     methodRouter.on(route.method, route.url, () => undefined);
@@ -399,7 +404,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
             preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
               const principal = await guard.run(request, route.guard, guardDeps);
               request.principal = principal;
-              if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`, principal.rateLimit);
+              if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', principal.rateKey ?? `${principal.kind}:${principal.id}`, principal.rateLimit);
               if (permission !== null) {
                 if (!principal || !authorize) throw new AppError('FORBIDDEN');
                 const info = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal };
