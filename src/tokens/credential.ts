@@ -2,8 +2,10 @@
  * The gateway's view of a client token (GW-6): the `API_CREDENTIAL_VERIFIERS` entry. It checks
  * what the token alone can tell (signature, typ, audience, issuer, expiry with the configured
  * tolerance, the browser origin) and, for a token a member minted through a session, that the
- * member still may manage the workspace's keys (tenancy's authority cache, evicted on every node
- * when a membership changes: removing the member, or deleting the account, kills the token). The
+ * session is not revoked (logout, logout-all, a disabled user, a password reset: identity's session
+ * state, kv then database) and that the member still may manage the workspace's keys (tenancy's
+ * authority cache, evicted on every node when a membership changes: removing the member, or
+ * deleting the account, kills the token). The
  * gateway then checks the parent API key through its own cache (src/gateway/credentials.ts).
  *
  * Refusals: a token past its exp (+ tolerance) is 401 with its own message; any other token
@@ -20,6 +22,8 @@ export interface ClientTokenCredentialDeps {
   tokens: ReturnType<typeof createClientTokenVerifier>;
   /** Tenancy's authorizer: throws NOT_FOUND / FORBIDDEN when the member may no longer manage keys. */
   authorize: (principal: Principal, permission: string, params: Readonly<Record<string, string | undefined>>) => Promise<unknown>;
+  /** Identity's session state: a member-minted token ends with the session it was minted in. */
+  sessionRevoked: (userId: string, sessionId: string) => Promise<boolean>;
 }
 
 /** The permission a member needs to mint a token, and keeps needing for the token to work. */
@@ -42,6 +46,7 @@ export function createClientTokenCredential(deps: ClientTokenCredentialDeps): Ap
       if (origin !== undefined && !(claims.origins ?? []).includes(origin)) throw new GatewayError('ORIGIN_NOT_ALLOWED');
       if (claims.mintedBy !== null) {
         const member: Principal = { kind: 'user', id: claims.mintedBy.userId, sessionId: claims.mintedBy.sessionId };
+        if (await deps.sessionRevoked(member.id, claims.mintedBy.sessionId)) return null;
         try {
           await deps.authorize(member, MINT_PERMISSION, { org: claims.tenantId, ws: claims.workspaceId });
         } catch (err) {

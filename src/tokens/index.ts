@@ -7,6 +7,7 @@
  * for the checks, routes.ts for minting.
  */
 import { AUDIT } from '../audit/index.ts';
+import { IDENTITY } from '../identity/index.ts';
 import { API_CREDENTIAL_VERIFIERS, GATEWAY } from '../gateway/index.ts';
 import { publicOriginOf } from '../config/schema.ts';
 import { defineModule, hook, moduleRef } from '../server/module.ts';
@@ -27,7 +28,7 @@ export const TOKENS = moduleRef<Tokens>('tokens');
 
 export const tokensModule = defineModule({
   ref: TOKENS,
-  dependsOn: [AUDIT, GATEWAY, TENANCY],
+  dependsOn: [AUDIT, IDENTITY, GATEWAY, TENANCY],
   create: (ctx) => {
     const { config, signingKeys } = ctx;
     if (config.auth.audience === CLIENT_TOKEN_AUDIENCE) throw new Error(`auth.audience must not be "${CLIENT_TOKEN_AUDIENCE}", the audience of gateway client tokens`);
@@ -40,7 +41,12 @@ export const tokensModule = defineModule({
       maxTtlSeconds: config.tokens.maxTtlSeconds,
     });
     const tenancy = ctx.use(TENANCY);
-    const credential = createClientTokenCredential({ tokens, authorize: (principal, permission, params) => tenancy.authority.authorize(principal, permission, params) });
+    const sessions = ctx.use(IDENTITY).sessions;
+    const credential = createClientTokenCredential({
+      tokens,
+      authorize: (principal, permission, params) => tenancy.authority.authorize(principal, permission, params),
+      sessionRevoked: (userId, sessionId) => sessions.sessionRevoked(userId, sessionId),
+    });
     const feature = createTokensFeature({
       gateway: ctx.use(GATEWAY),
       audit: ctx.use(AUDIT),

@@ -122,6 +122,19 @@ describe('minting', () => {
     expect(other.statusCode).toBe(404);
   });
 
+  it('a token a member minted ends with the member\'s session (logout-all), on the next call', async () => {
+    const member = await signUpUser(t.app, t.mail, 'tokens-member@example.com');
+    const own = await createOrgAndWorkspace(t, member, 'Member org');
+    const memberKey = await createApiKey(t, member, own.org, own.ws, { scopes: ['ai:chat'] });
+    const res = await t.app.inject({ method: 'POST', url: `/v1/orgs/${own.org}/workspaces/${own.ws}/tokens`, payload: { apiKey: memberKey.id }, headers: member.auth });
+    const { token } = expectStatus(res, 201).json();
+    expect((await openai(token).chat.completions.create({ model: 'mock-model', messages })).choices).toHaveLength(1);
+    expectStatus(await t.app.inject({ method: 'POST', url: '/v1/auth/logout-all', payload: {}, headers: member.auth }), 200);
+    expect((await caught(openai(token).chat.completions.create({ model: 'mock-model', messages }))).err).toBeInstanceOf(AuthenticationError);
+    // The key itself is untouched.
+    expect((await openai(memberKey.key).chat.completions.create({ model: 'mock-model', messages })).choices).toHaveLength(1);
+  });
+
   it('each mint is an audit event in the org\'s log carrying the subject, never the token', async () => {
     const { token, tokenId } = await mint({ subject: 'audited-bot' });
     const events = (await t.node.audit.list(org, { action: 'clienttoken.minted', limit: 50 })) as unknown as { events?: unknown[] } | unknown[];
