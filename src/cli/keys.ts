@@ -74,7 +74,7 @@ export async function runKeysStatus(loaded: LoadedConfig, out: Out): Promise<voi
     const status = await o.keyring.status();
     const source = kekSourceFromConfig(loaded.config);
     out(`Key-encryption keys (source: ${source.name}):`);
-    for (const k of status.keks) out(`  v${k.version}${k.primary ? ' (primary)' : ''}: wraps ${k.wrapsDeks} data key(s)`);
+    for (const k of status.keks) out(`  v${k.version}${k.primary ? ' (primary)' : ''}: wraps ${k.wrapsDeks} data key(s), in ${k.location}`);
     out(`Minimum decryption KEK version: ${status.minDecryptKekVersion}`);
     out(`Data keys: ${status.deks.active} active, ${status.deks.retired} retired, ${status.deks.destroyed} destroyed, across ${status.deks.tenants} tenant(s)`);
     const signing = await createSigningKeys({ db: o.db, kv: o.kv, keyring: o.keyring });
