@@ -114,7 +114,9 @@ export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean
       );
       return;
     }
-    if (source.name === 'file') {
+    if ('check' in source) {
+      out(`KEKs live in the KMS (${source.name}): rewrapping under its highest configured version, v${o.keyring.primaryKekVersion()}`);
+    } else if (source.name === 'file') {
       const added = await source.addVersion();
       out(`added KEK v${added.version} to the key file (primary)`);
     } else {

@@ -71,8 +71,8 @@ function toCryptoError(err: unknown, version: number, op: string): CryptoError {
   }
 }
 
-/** Whether a failure says nothing about the key (the KMS was not reached or failed itself). */
-const isOutage = (err: CryptoError): boolean => err.code === 'KEK_UNAVAILABLE';
+/** Whether the node cannot use the KMS at all now (not reached, or its credentials refused): readiness fails. */
+const isOutage = (err: CryptoError): boolean => err.code === 'KEK_UNAVAILABLE' || err.code === 'KEK_ACCESS_DENIED';
 
 /**
  * @example const source = createKmsKekSource({ client: createAwsKmsHttpClient({...}), keys: { 1: 'arn:aws:kms:eu-west-1:111122223333:key/...' } })

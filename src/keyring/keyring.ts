@@ -116,6 +116,8 @@ export interface Keyring {
   invalidate(tenantId: string): Promise<void>;
   /** False while a remote KEK source (KMS) is not answering (readiness); always true for local KEKs. */
   kekHealthy(): boolean;
+  /** Whether the KEKs live in a KMS (the node never holds them). */
+  remoteKeks(): boolean;
   close(): Promise<void>;
 }
 
@@ -466,6 +468,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     verifyKeks,
     invalidate,
     kekHealthy: () => remote?.healthy() ?? true,
+    remoteKeks: () => remote !== null,
     close: async () => {
       await unsubscribe();
       for (const entry of cache.values()) entry.key.fill(0);

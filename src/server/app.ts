@@ -19,6 +19,7 @@ import type { Config, RateCategory } from '../config/schema.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { isDependencyUnavailable } from '../store/unavailable.ts';
+import { CryptoError } from '../crypto/errors.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
 import { registerCors } from './edge/cors.ts';
@@ -309,8 +310,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     if (hasZodFastifySchemaValidationErrors(err)) {
       return sendError(request, reply, 'VALIDATION_FAILED', validationMessage(err));
     }
-    // A store that could not answer says nothing about the credential or the input: 503, never 401/500.
-    if (isDependencyUnavailable(err)) {
+    // A store (or the KMS holding the KEKs) that could not answer says nothing about the credential or the input: 503, never 401/500.
+    if (isDependencyUnavailable(err) || (err instanceof CryptoError && (err.code === 'KEK_UNAVAILABLE' || err.code === 'KEK_ACCESS_DENIED'))) {
       request.log.error({ err, route: request.routeOptions.url }, 'a dependency is unavailable');
       return sendError(request, reply, 'SERVICE_UNAVAILABLE');
     }
