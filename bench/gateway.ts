@@ -261,6 +261,18 @@ async function runGatehouseChild(): Promise<void> {
   const ws = (await node.tenancy.workspaces.create(org, 'Bench')).id;
   // A rate limit and a monthly limit the bench never reaches, but that are checked on every call.
   const { key } = await node.gateway.keys.create(org, ws, userId, { name: 'bench', scopes: ['ai:chat'], expiresAt: null, monthlyLimit: 1_000_000_000, rateLimitPerMinute: 1_000_000 });
+  if (process.env.GATEWAY_BENCH_BUDGETS === '1') {
+    // bench/budget.ts: budgets that apply to every call (org month tokens and cost, workspace and
+    // key day tokens: four counters per reservation), never reached.
+    const { BUDGETS } = await import('../src/budgets/index.ts');
+    const { definitions } = node.use(BUDGETS);
+    const keyId = key.slice(key.length - 16);
+    const none = { apiKeyId: null, softLimit: null, hardLimit: 1e15 };
+    await definitions.set(org, userId, { ...none, workspaceId: null, category: 'ai_tokens', period: 'month' });
+    await definitions.set(org, userId, { ...none, workspaceId: null, category: 'ai_cost', period: 'month' });
+    await definitions.set(org, userId, { ...none, workspaceId: ws, category: 'ai_tokens', period: 'day' });
+    await definitions.set(org, userId, { ...none, workspaceId: ws, apiKeyId: (await node.gateway.keys.list(org, ws))[0]?.id ?? keyId, category: 'ai_tokens', period: 'day' });
+  }
   const address = node.app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no listening address');
   onStop(async () => {

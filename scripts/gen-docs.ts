@@ -80,10 +80,14 @@ async function renderGuards(): Promise<string> {
       '',
       '## Routes',
       '',
-      '| method | path | guard | permission | rate category | feature | summary |',
-      '|---|---|---|---|---|---|---|',
+      'The budget column names the budget categories (ABUSE-2) every call of the route consumes, whoever',
+      'calls it: no API key, role or operator path skips them (test/budgets/no-bypass.test.ts).',
+      '',
+      '| method | path | guard | permission | rate category | budget | feature | summary |',
+      '|---|---|---|---|---|---|---|---|',
       ...routes.map(
-        (r) => `| ${r.method} | \`${r.url}\` | ${cell(describeGuard(r.guard))} | ${r.permission ?? '—'} | ${r.unmetered ? 'none (not counted)' : r.rateCategory} | ${r.feature} | ${cell(r.summary)} |`,
+        (r) =>
+          `| ${r.method} | \`${r.url}\` | ${cell(describeGuard(r.guard))} | ${r.permission ?? '—'} | ${r.unmetered ? 'none (not counted)' : r.rateCategory} | ${r.budgets?.join(', ') ?? '—'} | ${r.feature} | ${cell(r.summary)} |`,
       ),
     ];
     return out.join('\n') + '\n';

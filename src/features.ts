@@ -11,8 +11,12 @@
  * is served as a static module listed here.
  */
 import { auditModule } from './audit/index.ts';
+import { backupModule } from './backup/index.ts';
+import { budgetsModule } from './budgets/index.ts';
 import { gatewayModule } from './gateway/index.ts';
+import { guardModule } from './guard/index.ts';
 import { identityModule } from './identity/index.ts';
+import { jobsModule } from './jobs/index.ts';
 import { federationModule } from './identity/federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
 import { mcpModule } from './mcp/index.ts';
@@ -21,6 +25,8 @@ import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
 import { tokensModule } from './tokens/index.ts';
+import { trustModule } from './trust/index.ts';
+import { webhooksModule } from './webhooks/index.ts';
 
 export const FEATURE_MODULES: readonly FeatureModule[] = [
   opsModule,
@@ -28,10 +34,16 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   identityModule,
   tenancyModule,
   gatewayModule,
+  guardModule,
   mcpModule,
   tokensModule,
   federationModule,
   auditModule,
+  trustModule,
+  webhooksModule,
+  jobsModule,
+  budgetsModule,
+  backupModule,
 ];
 
 /**

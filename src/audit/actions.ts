@@ -42,6 +42,11 @@ export const AUDIT_ACTIONS = [
   'operator.setup.completed',
   // A node started: the fingerprint of its effective configuration (secrets masked) shows changes between starts.
   'node.started',
+  // Configuration reloads (OPS-3): the fingerprint and the names of the options that changed, never values.
+  'config.reloaded',
+  'config.reload_refused',
+  // A trust report was generated (OPS-4): its summary and the key that signed it.
+  'trust.report.generated',
   // Organizations (org log).
   'org.created',
   'org.updated',
@@ -66,6 +71,14 @@ export const AUDIT_ACTIONS = [
   'provider.credential.set',
   'provider.credential.deleted',
   'limits.changed',
+  // Input guard (org log): flagged, redacted and blocked AI calls (rule names and score, never the
+  // prompt), temporary blocks earned by strikes and lifted by admins, policy changes.
+  'guard.flagged',
+  'guard.redacted',
+  'guard.blocked',
+  'guard.subject.blocked',
+  'guard.block.lifted',
+  'guard.policy.changed',
   // MCP (org log): upstream servers, tool reviews, per-key tool allowlists, and every tool call (sizes, never content).
   'mcp.server.set',
   'mcp.server.deleted',
@@ -73,6 +86,12 @@ export const AUDIT_ACTIONS = [
   'mcp.tool.reviewed',
   'mcp.key_tools.set',
   'mcp.tool.called',
+  // Budgets (org log): set or deleted by an admin; a soft limit crossed (once per period); a hard
+  // limit refusing calls (once per budget, period and node).
+  'budget.set',
+  'budget.deleted',
+  'budget.soft_limit',
+  'budget.exceeded',
   // Guards (org log): a member refused by the role matrix.
   'authz.denied',
   // Enterprise SSO (org log): connections, domains (claimed by the org, verified by an operator),
@@ -89,7 +108,16 @@ export const AUDIT_ACTIONS = [
   'sso.failed',
   // Keys: rotations (platform log, from the CLI), shredding (the org's log).
   'keys.rotated',
+  // The backup drill's marker writes (OPS-1): the restored copy is searched for them to measure RPO.
+  'backup.drill_marker',
   'keys.shredded',
+  // Inbound webhooks (the org's log, or the platform log for platform endpoints): endpoints, their secrets, redeliveries.
+  'webhook.endpoint.created',
+  'webhook.endpoint.deleted',
+  'webhook.secret.added',
+  'webhook.secret.removed',
+  'webhook.destination_secret.rotated',
+  'webhook.event.redelivered',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -10,3 +10,4 @@ export { createAuditLog } from './log.ts';
 export { signedCheckpointSchema, type SignedCheckpoint } from './checkpoint.ts';
 export { VERDICT_EXIT_CODES } from './verify-pins.ts';
 export { formatReport, verifyExport, type TrustedKey, type VerifyPins } from './verify.ts';
+export { canonicalBytes } from './canonical.ts';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { canonicalText } from './canonical.ts';
 import { maskedConfig } from '../config/load.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
-import { defineModule, moduleRef } from '../server/module.ts';
+import { defineModule, moduleRef, type JobDef } from '../server/module.ts';
 import { createAuditLog, type AuditLog } from './log.ts';
 import { createAuditFeature } from './routes.ts';
 
@@ -19,6 +19,37 @@ export const auditModule = defineModule({
     const audit = createAuditLog({ db: ctx.db, keyring: ctx.keyring, signingKeys: ctx.signingKeys, settings: ctx.config.audit, now: ctx.now });
     // Every start is on the platform log, with the fingerprint of its (masked) configuration.
     await audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'node.started', data: { configSha256: createHash('sha256').update(canonicalText(maskedConfig(ctx.config))).digest('hex') } });
-    return { api: audit, feature: createAuditFeature(audit) };
+    // Every log, found as the owner: no tenant context can list them.
+    const logs = async (): Promise<string[]> => (await ctx.db.asOwner((tx) => tx.query<{ tenant_id: string }>('select tenant_id from audit_heads order by tenant_id'))).rows.map((r) => r.tenant_id);
+    const jobs: JobDef[] = [
+      {
+        name: 'audit.checkpoint',
+        schedule: '* * * * *',
+        summary: 'Signs a checkpoint of every log with events no checkpoint covers yet (otherwise signed at its next append or read).',
+        run: async ({ signal }) => {
+          let logsSeen = 0;
+          for (const tenantId of await logs()) {
+            if (signal.aborted) break;
+            await audit.checkpointIfBehind(tenantId, true);
+            logsSeen += 1;
+          }
+          return { logs: logsSeen };
+        },
+      },
+      {
+        name: 'audit.prune',
+        schedule: '40 3 * * *',
+        summary: 'Applies audit.retentionDays to every log (as `gatehouse audit prune`).',
+        run: async ({ signal }) => {
+          let removed = 0;
+          for (const tenantId of await logs()) {
+            if (signal.aborted) break;
+            removed += (await audit.prune(tenantId)).removed;
+          }
+          return { removed };
+        },
+      },
+    ];
+    return { api: audit, feature: createAuditFeature(audit), jobs };
   },
 });

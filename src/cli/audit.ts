@@ -7,7 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { ed25519Thumbprint } from '../crypto/signing.ts';
-import { formatReport, signedCheckpointSchema, VERDICT_EXIT_CODES, verifyExport, type SignedCheckpoint, type TrustedKey, type VerifyPins } from '../audit/index.ts';
+import { formatReport, signedCheckpointSchema, VERDICT_EXIT_CODES, verifyExport, type SignedCheckpoint, type TrustedKey, type VerifyPins } from '../audit/offline.ts';
 
 export type Out = (line: string) => void;
 

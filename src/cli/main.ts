@@ -15,6 +15,10 @@ import { CryptoError } from '../crypto/errors.ts';
 import { runAuditVerify, type AuditVerifyOptions } from './audit.ts';
 import { runAuditExport, runAuditPrune } from './audit-log.ts';
 import { runSetup, SetupError } from './setup.ts';
+import { runReload, runTrustReport } from './trust.ts';
+import { BackupError } from '../backup/index.ts';
+import { runBackupList, runBackupNow, runBackupPrune, runBackupVerify, runDrill, runKeysExport, runRestore } from './backup.ts';
+import { runJobsList, runJobsRun } from './jobs.ts';
 
 function load(configFile: string | undefined): LoadedConfig {
   return loadConfig(configFile ? { configFile } : {});
@@ -36,6 +40,10 @@ function fail(err: unknown, command?: Command): never {
     process.stderr.write(`gatehouse: keyring error (${err.code}): ${err.message}\n`);
     process.exit(2);
   }
+  if (err instanceof BackupError) {
+    process.stderr.write(`gatehouse: backup error (${err.code}): ${err.message}\n`);
+    process.exit(1);
+  }
   if (err instanceof SetupError) {
     process.stderr.write(`gatehouse setup: ${err.message}\n`);
     process.exit(err.exitCode);
@@ -47,7 +55,7 @@ function fail(err: unknown, command?: Command): never {
         `Embedded PGlite allows one process per data directory, so \`gatehouse ${name || 'this command'}\` cannot open it while the server runs, even to read. ` +
         'Stop the server first ' +
         '(migrations also run at start), or run on PostgreSQL (DATABASE_URL), where every command works beside running nodes. ' +
-        'While it runs, `gatehouse doctor` (which checks the server over HTTP), `setup`, `outbox` and `audit verify` work.\n',
+        'While it runs, `gatehouse doctor` (which checks the server over HTTP), `setup`, `outbox`, `audit verify` and `reload` work; its trust report is at GET /v1/admin/trust-report.\n',
     );
     process.exit(3);
   }
@@ -80,7 +88,7 @@ program
   .description('start a node (embedded PGlite unless DATABASE_URL is set)')
   .action(
     guarded(async () => {
-      await runStart(configOf());
+      await runStart(configOf(), program.opts<{ config?: string }>().config);
     }),
   );
 
@@ -112,6 +120,40 @@ program
       const report = await runDoctor(configOf());
       process.stdout.write(report.lines.join('\n') + '\n');
       process.exit(report.ok ? 0 : 1);
+    }),
+  );
+
+program
+  .command('reload')
+  .description('reload the running node\'s configuration without a restart (vendor keys, SMTP, metrics token, cron secret, CORS origins, rate limits, log level); a bad configuration is refused whole')
+  .option('--pid <pid>', 'the node\'s process id (default: the server holding the embedded data directory)')
+  .action(
+    guarded(async (opts: { pid?: string }) => {
+      const pid = opts.pid === undefined ? undefined : Number(opts.pid);
+      if (pid !== undefined && !(Number.isInteger(pid) && pid > 0)) throw new ConfigError('--pid: expected a process id');
+      // A configuration that does not load is what the node will refuse: still ask it, so the refusal
+      // is recorded where it runs; the data directory then comes from the environment or the default.
+      let dataDir: string;
+      try {
+        dataDir = configOf().config.storage.dataDir;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`gatehouse reload: the configuration does not load here (${err.message}); asking the node anyway\n`);
+        dataDir = process.env.GATEHOUSE_STORAGE_DATA_DIR ?? './.gatehouse';
+      }
+      process.exitCode = await runReload(dataDir, pid === undefined ? {} : { pid }, out);
+    }),
+  );
+
+program
+  .command('trust-report')
+  .description('generate the signed trust report from live checks (exit 1 when a control failed); refused while a server holds the embedded data directory: ask it at GET /v1/admin/trust-report')
+  .option('--format <format>', 'json or html', 'json')
+  .option('--out <file>', 'write to a file instead of stdout')
+  .action(
+    guarded(async (opts: { format: string; out?: string }) => {
+      if (opts.format !== 'json' && opts.format !== 'html') throw new ConfigError('--format: expected json or html');
+      process.exitCode = await runTrustReport(configOf(), { format: opts.format, ...(opts.out ? { out: opts.out } : {}) }, out);
     }),
   );
 
@@ -155,6 +197,68 @@ rotate
     }),
   );
 
+keys
+  .command('export')
+  .description('write every key-encryption key to a file encrypted to age recipients (backup.recipients by default); keep it apart from the data backups')
+  .requiredOption('--out <file>', 'the file to create (never overwritten)')
+  .option('--recipient <age1...>', 'an age recipient (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+  .action(
+    guarded(async (opts: { out: string; recipient?: string[] }) => {
+      await runKeysExport(configOf(), opts, out);
+    }),
+  );
+
+const backup = program
+  .command('backup')
+  .description('take an encrypted backup now (backup.dir or backup.s3, to backup.recipients)')
+  .action(
+    guarded(async () => {
+      await runBackupNow(configOf(), out);
+    }),
+  );
+backup.command('list').description('backups at the destination; INCOMPLETE ones were cut off while written').action(
+  guarded(async () => {
+    await runBackupList(configOf(), out);
+  }),
+);
+backup
+  .command('verify')
+  .description('decrypt and authenticate a whole backup and check every file against its manifest, without restoring it')
+  .argument('<id>', 'backup id')
+  .action(
+    guarded(async (id: string) => {
+      await runBackupVerify(configOf(), id, out);
+    }),
+  );
+backup.command('prune').description('remove backups older than backup.retentionDays (the newest complete one is kept)').action(
+  guarded(async () => {
+    await runBackupPrune(configOf(), out);
+  }),
+);
+backup
+  .command('drill')
+  .description('back up a node under write load, restore into scratch, verify, start a node on it, print RPO and RTO')
+  .option('--keys <file>', 'the file of `gatehouse keys export` (needed when keys come from a key file)')
+  .option('--scratch-url <url>', 'PostgreSQL: an empty scratch database to restore into')
+  .action(
+    guarded(async (opts: { keys?: string; scratchUrl?: string }) => {
+      await runDrill(configOf(), opts, out);
+    }),
+  );
+
+program
+  .command('restore')
+  .description('restore a backup into an empty data directory or database, verify it (row counts, audit logs, migrations, RLS)')
+  .argument('<id>', 'backup id')
+  .option('--keys <file>', 'the file of `gatehouse keys export`, installed as the key file of the target')
+  .option('--target-dir <dir>', 'embedded: the empty data directory (default storage.dataDir)')
+  .option('--target-url <url>', 'PostgreSQL: the empty database (default DATABASE_URL)')
+  .action(
+    guarded(async (id: string, opts: { keys?: string; targetDir?: string; targetUrl?: string }) => {
+      await runRestore(configOf(), id, opts, out);
+    }),
+  );
+
 program
   .command('outbox')
   .description('mail written to the local outbox when no SMTP server is configured')
@@ -163,6 +267,25 @@ program
     guarded(async (id: string | undefined) => {
       const loaded = configOf();
       await runOutbox(outboxDirOf(loaded.config), id ? { id } : {}, out);
+    }),
+  );
+
+const jobs = program.command('jobs').description('scheduled jobs: what runs when, and running one now');
+jobs
+  .command('list')
+  .description('every job with its schedule (UTC), next run and last recorded run')
+  .action(
+    guarded(async () => {
+      await runJobsList(configOf(), quietLogger(), out);
+    }),
+  );
+jobs
+  .command('run')
+  .description('run one job now, under the same cluster-wide lock as its scheduled runs (exit 1 when it fails or is already running)')
+  .argument('<job>', 'job name, e.g. audit.prune')
+  .action(
+    guarded(async (name: string) => {
+      process.exitCode = await runJobsRun(configOf(), quietLogger(), name, out);
     }),
   );
 

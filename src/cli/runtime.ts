@@ -6,6 +6,7 @@ import { CryptoError } from '../crypto/errors.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { secretValues } from '../config/load.ts';
+import { createLiveConfig, type ConfigSource, type LiveConfig } from '../config/live.ts';
 import type { Config } from '../config/schema.ts';
 import { FEATURE_MODULES } from '../features.ts';
 import { assertRoutesDeclared, buildApp } from '../server/app.ts';
@@ -46,6 +47,8 @@ export interface Node {
   features: readonly Feature[];
   /** Every job the feature modules declared. */
   jobs: readonly JobDef[];
+  /** The live configuration: what reloads (SIGHUP, `gatehouse reload`, `<VAR>_FILE` changes) swap. */
+  live: LiveConfig;
   /** Closes the server (in-flight requests finish), then the modules in reverse order, kv and storage, then the data-dir lock. */
   close: () => Promise<void>;
   /** Records the listening URL in the data-dir lock, for CLI commands. */
@@ -66,12 +69,21 @@ export interface StartNodeOptions {
   defaultMetrics?: boolean;
   /** Replaces the configured transport the mail queue delivers through (tests capture mail). */
   mailer?: Mailer;
+  /** Where a reload reads the configuration again (`gatehouse start`: the same file and environment). Unset: reloads are refused. */
+  reloadFrom?: ConfigSource;
 }
 
 /** Opens storage and kv, applies migrations, creates the feature modules and builds the server (not yet listening). */
 export async function startNode(options: StartNodeOptions): Promise<Node> {
   const { config } = options;
-  const logger = options.logger ?? createLogger({ level: config.log.level, knownSecrets: () => secretValues(config) });
+  const live = createLiveConfig(config, options.reloadFrom);
+  // Secrets of the running configuration and of the one before a reload are scrubbed from logs.
+  const logger = options.logger ?? createLogger({ level: config.log.level, knownSecrets: () => live.knownSecrets().flatMap(secretValues) });
+  live.subscribe({
+    apply: (next, previous) => {
+      if (next.log.level !== previous.log.level) logger.level = next.log.level;
+    },
+  });
   const storage = await openStorage(config, { inMemory: options.inMemory === true });
   const db = storage.db;
   const now = options.now ?? Date.now;
@@ -86,11 +98,12 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
     keyring = await openKeyring(config, db, kv, logger, options.now);
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();
-    modules = await createModules(options.modules ?? FEATURE_MODULES, { config, db, kv, logger, keyring, signingKeys, now, overrides: options.mailer ? { mailer: options.mailer } : {} }, logCloseError);
+    modules = await createModules(options.modules ?? FEATURE_MODULES, { config, live, db, kv, logger, keyring, signingKeys, now, overrides: options.mailer ? { mailer: options.mailer } : {} }, logCloseError);
     const features = [...(options.extraFeatures ?? []), ...modules.features];
     assertRoutesDeclared(features);
     const app = await buildApp({
       config,
+      live,
       db,
       kv,
       logger,
@@ -120,6 +133,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
       use: modules.use,
       features,
       jobs: modules.jobs,
+      live,
       logger,
       announce: storage.announce,
       close: () => {

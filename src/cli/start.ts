@@ -1,13 +1,15 @@
 /** `gatehouse start`: one node, serving until SIGINT/SIGTERM, then a clean shutdown. */
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
-import type { LoadedConfig } from '../config/load.ts';
+import { configSourceOf, type LoadedConfig } from '../config/load.ts';
+import { TRUST } from '../trust/index.ts';
 import { createRedirectServer } from '../server/edge/tls.ts';
 import { startNode } from './runtime.ts';
 
-export async function runStart(loaded: LoadedConfig): Promise<void> {
+export async function runStart(loaded: LoadedConfig, configFile?: string): Promise<void> {
   const { config } = loaded;
-  const node = await startNode({ config, defaultMetrics: true });
+  // A reload reads the same config file and environment again (`<VAR>_FILE` files included).
+  const node = await startNode({ config, defaultMetrics: true, reloadFrom: configSourceOf(configFile ? { configFile } : {}) });
   const { app, logger } = node;
   const address = await app.listen({ host: config.server.host, port: config.server.port });
   node.announce(address);
@@ -61,6 +63,10 @@ export async function runStart(loaded: LoadedConfig): Promise<void> {
         process.exit(1);
       });
   };
+  // SIGHUP (and `gatehouse reload`, which sends it) reloads the configuration; a bad one is refused whole.
+  process.on('SIGHUP', () => {
+    if (!stopping) void node.use(TRUST).reload('signal');
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
-import { ensureDataDir, lockDataDir } from '../store/data-dir.ts';
+import { assertNoUnfinishedRestore, ensureDataDir, lockDataDir } from '../store/data-dir.ts';
 import type { Db } from '../store/db-types.ts';
 import { createDb } from '../store/index.ts';
 
@@ -23,6 +23,7 @@ export async function openStorage(config: Config, options: { inMemory?: boolean 
   if (!config.storage.databaseUrl && !options.inMemory) {
     dataDir = resolve(config.storage.dataDir);
     ensureDataDir(dataDir);
+    assertNoUnfinishedRestore(dataDir);
     lock = lockDataDir(dataDir);
   }
   try {

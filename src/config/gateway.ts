@@ -94,11 +94,11 @@ export function checkCidr(cidr: string): string | null {
   return null;
 }
 
-const hostPattern = z.string().superRefine((value, ctx) => {
+export const hostPattern = z.string().superRefine((value, ctx) => {
   const problem = checkHostPattern(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
-const cidr = z.string().superRefine((value, ctx) => {
+export const cidr = z.string().superRefine((value, ctx) => {
   const problem = checkCidr(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });

@@ -241,6 +241,12 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     throw new ConfigError(`${path || '(root)'}: ${reason}`);
   }
   const config = result.data;
+  checkConfig(config);
+  return { config: deepFreeze(config), sources, configFile: Object.keys(fileValues).length > 0 ? filePath : undefined };
+}
+
+/** The rules across options that the schema cannot state; a reload checks them on what it would run. */
+export function checkConfig(config: Config): void {
   if ((config.tls.certFile === undefined) !== (config.tls.keyFile === undefined)) {
     throw new ConfigError('tls.certFile: certFile and keyFile must be set together');
   }
@@ -256,7 +262,28 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       );
     }
   }
-  return { config: deepFreeze(config), sources, configFile: Object.keys(fileValues).length > 0 ? filePath : undefined };
+}
+
+/**
+ * A reload source for the live configuration: loads again with the same options, and names the
+ * files read (the config file, every `<VAR>_FILE`), so a node can watch them.
+ */
+export function configSourceOf(options: LoadConfigOptions = {}): { load: () => Config; files: () => string[] } {
+  return {
+    load: () => loadConfig(options).config,
+    files: () => {
+      const env = options.env ?? process.env;
+      const cwd = options.cwd ?? process.cwd();
+      const files: string[] = [];
+      const explicitFile = options.configFile ?? env.GATEHOUSE_CONFIG;
+      files.push(resolve(cwd, explicitFile ?? 'gatehouse.config.json'));
+      const known = new Set(listOptions().flatMap((o) => [o.env, ...(o.meta.aliases ?? [])]));
+      for (const [name, value] of Object.entries(env)) {
+        if (name.endsWith('_FILE') && value !== undefined && known.has(name.slice(0, -5))) files.push(resolve(cwd, value));
+      }
+      return files;
+    },
+  };
 }
 
 const secretsCache = new WeakMap<Config, string[]>();

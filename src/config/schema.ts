@@ -6,6 +6,8 @@
  * file named by `GATEHOUSE_X_FILE`, never from the config file, and are masked by `doctor`.
  */
 import { z } from 'zod';
+import { jobsSection, webhooksSection } from './edge.ts';
+import { budgetsSection } from './budgets.ts';
 import { gatewaySection } from './gateway.ts';
 import { mcpSection } from './mcp.ts';
 import { opt } from './option-meta.ts';
@@ -13,6 +15,7 @@ import { httpUrlSchema } from './url.ts';
 import { socialSection } from './social.ts';
 import { tokensSection } from './tokens.ts';
 import { kmsSection } from './kms.ts';
+import { backupSection } from './backup.ts';
 
 export { metaOf, type OptionMeta } from './option-meta.ts';
 
@@ -259,8 +262,26 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   gateway: gatewaySection,
+  guard: z
+    .strictObject({
+      external: z
+        .strictObject({
+          url: opt(httpUrlSchema().optional(), {
+            doc: 'Input guard: URL of an external prompt-injection classifier (e.g. Llama Prompt Guard behind a small HTTP service). POST {"text"} answered by {"score": 0..1} or [{"label","score"}]. Unset: only the built-in rules and classifier run.',
+          }),
+          timeoutMs: opt(z.number().int().min(10).max(10_000).default(500), { doc: 'Input guard: how long a call to the external classifier may take.' }),
+          failMode: opt(z.enum(['closed', 'open']).default('closed'), {
+            doc: 'Input guard: what an external classifier failure (timeout, error, unreadable answer) means. closed: counts as a detection, so the workspace policy flags or blocks; open: the built-in layers decide alone.',
+          }),
+          token: opt(z.string().min(1).max(4096).optional(), { doc: 'Input guard: bearer token sent to the external classifier.', secret: true }),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   mcp: mcpSection,
   tokens: tokensSection,
+  backup: backupSection,
+  budgets: budgetsSection,
   social: socialSection,
   sso: z
     .strictObject({
@@ -308,8 +329,27 @@ export const configSchema = z.strictObject({
         doc: 'Bearer secret that scheduled-job endpoints require. Unset: those endpoints refuse every request.',
         secret: true,
       }),
+      previousSecrets: opt(z.array(z.string().min(16, 'must be at least 16 characters')).max(5).default([]), {
+        doc: 'Older cron secrets still accepted during a rotation (JSON array); remove each once every scheduler presents `cron.secret`.',
+        secret: true,
+      }),
     })
     .prefault({}),
+  trust: z
+    .strictObject({
+      publicReport: opt(z.boolean().default(false), {
+        doc: 'Publish a redacted trust report (each control\'s state, no evidence) at /.well-known/trust-report (JSON) and /.well-known/trust-report.html. Off: those paths answer 404. Operators always have GET /v1/admin/trust-report. Reloads without a restart.',
+      }),
+      publicCacheSeconds: opt(z.number().int().min(10).max(86_400).default(300), {
+        doc: 'How long the public trust report is served from the last one generated before its live checks run again (each run is an audit event).',
+      }),
+      dependencyAuditFile: opt(z.string().min(1).optional(), {
+        doc: 'The output of `npm audit --json` saved at the last dependency audit (e.g. by CI): the trust report shows its date (the file\'s modification time) and counts. Unset: the dependency audit is "not verified".',
+      }),
+    })
+    .prefault({}),
+  jobs: jobsSection,
+  webhooks: webhooksSection,
   securityTxt: z
     .strictObject({
       contact: opt(z.array(z.string().regex(/^(mailto:|https:\/\/|tel:)/, 'must be a mailto:, https:// or tel: URI')).min(1).default(['mailto:security@example.com']), {

@@ -9,6 +9,7 @@
  * call further.
  */
 import type { FastifyRequest } from 'fastify';
+import { publicOriginOf, type Config } from '../config/schema.ts';
 import { matchesModelPattern } from './prices.ts';
 
 /** What a derived credential grants, as its verifier read it. */
@@ -43,4 +44,21 @@ export interface ApiCredentialVerifier {
 export function credentialAllowsModel(credential: Pick<DelegatedCredential, 'models'> | undefined, model: string): boolean {
   if (!credential || credential.models === null) return true;
   return credential.models.some((pattern) => matchesModelPattern(pattern, model));
+}
+
+/**
+ * The browser origins an API key itself may be used from: `cors.origins` and the public origin,
+ * read per call from the (live) configuration and parsed again only when it changed.
+ */
+export function browserOriginsOf(current: () => Config): () => ReadonlySet<string> {
+  let seen: Config | undefined;
+  let origins: ReadonlySet<string> = new Set();
+  return () => {
+    const config = current();
+    if (config !== seen) {
+      seen = config;
+      origins = new Set([publicOriginOf(config), ...config.cors.origins.map((o) => new URL(o).origin)]);
+    }
+    return origins;
+  };
 }

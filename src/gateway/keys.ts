@@ -13,91 +13,24 @@
  * announced by tenancy evicts that org's keys too (a deleted workspace takes its keys with it).
  *
  * Last-used times are noted in memory and written with the usage batches (src/gateway/metering.ts).
+ * The rows and writes are in src/gateway/keys-store.ts.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.ts';
-import { AppError } from '../server/errors.ts';
 import type { Principal } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
-import { generateApiKey, parseApiKey, verifyApiKeySecret } from './api-key-format.ts';
+import { parseApiKey, verifyApiKeySecret } from './api-key-format.ts';
 import { createTtlCache } from './cache.ts';
-import type { ApiCredentialVerifier, DelegatedCredential } from './credentials.ts';
+import type { ApiCredentialVerifier } from './credentials.ts';
+import { createDerivedVerifier, type RequestKey } from './keys-derived.ts';
 import { GatewayError } from './errors.ts';
+import { insertKey, keyView, readKey, revokeKey, VIEW_COLUMNS, type KeyRow } from './keys-store.ts';
+import type { ApiKeyView, CreateKeyInput, VerifiedKey } from './keys-store.ts';
 import type { Meter } from './metering.ts';
 
-/**
- * The scopes a key can hold: one per gateway route family, `mcp:tools` for the MCP endpoint
- * (src/mcp), and `tokens:mint` to mint short-lived client tokens (src/tokens, GW-6).
- */
-export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools', 'tokens:mint'] as const;
-export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
-/** The scopes of a key created without naming any: the AI routes only; MCP access is asked for by name. */
-export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['ai:chat', 'ai:embeddings', 'ai:models'];
-
-/** A key as the API shows it: never its secret or hash. */
-export interface ApiKeyView {
-  id: string;
-  workspaceId: string;
-  name: string;
-  scopes: string[];
-  expiresAt: string | null;
-  monthlyLimit: number | null;
-  rateLimitPerMinute: number | null;
-  createdBy: string;
-  createdAt: string;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-}
-
-/** What a node keeps of a key it verified. */
-export interface VerifiedKey {
-  id: string;
-  tenantId: string;
-  workspaceId: string;
-  secretHash: string;
-  scopes: readonly string[];
-  /** ms, or null for no expiry. */
-  expiresAt: number | null;
-  revoked: boolean;
-  monthlyLimit: number | null;
-  rateLimitPerMinute: number | null;
-}
-
-/** The key a request was verified with; `delegation` when it came with a credential derived from it (a client token). */
-export interface RequestKey extends VerifiedKey {
-  delegation?: DelegatedCredential;
-}
-
-export interface CreateKeyInput {
-  name: string;
-  scopes: readonly ApiKeyScope[];
-  expiresAt: Date | null;
-  monthlyLimit: number | null;
-  rateLimitPerMinute: number | null;
-}
-
-interface KeyRow {
-  id: string;
-  workspace_id: string;
-  name: string;
-  scopes: string[];
-  expires_at: Date | string | null;
-  monthly_limit: number | null;
-  rate_limit_per_minute: number | null;
-  created_by: string;
-  created_at: Date | string;
-  revoked_at: Date | string | null;
-  last_used_at: Date | string | null;
-}
-
-const VIEW_COLUMNS = 'id, workspace_id, name, scopes, expires_at, monthly_limit, rate_limit_per_minute, created_by, created_at, revoked_at, last_used_at';
-
-const toDate = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
-const isoOrNull = (v: Date | string | null): string | null => (v === null ? null : toDate(v).toISOString());
-
-/** The per-transaction setting the presented-key RLS policy compares ids with. */
-const PRESENTED_KEY_SETTING = 'gatehouse.api_key_id';
+export type { RequestKey } from './keys-derived.ts';
+export { API_KEY_SCOPES, DEFAULT_API_KEY_SCOPES, type ApiKeyScope, type ApiKeyView, type CreateKeyInput, type VerifiedKey } from './keys-store.ts';
 
 export interface ApiKeysDeps {
   db: Db;
@@ -113,9 +46,10 @@ export interface ApiKeysDeps {
   publishEviction: (keyId: string) => Promise<void>;
   /** Verifiers of credentials derived from API keys (client tokens), read per call; none: API keys only. */
   credentialVerifiers?: () => readonly ApiCredentialVerifier[];
-  /** Browser origins an API key may be used from (`cors.origins` and the public origin); a client token names its own. */
-  browserOrigins?: ReadonlySet<string>;
+  /** Browser origins an API key may be used from (`cors.origins` and the public origin), read per call; a client token names its own. */
+  browserOrigins?: () => ReadonlySet<string>;
 }
+
 
 /** A request's verified key, for the gateway handler (set by the verifier). */
 const verifiedByRequest = new WeakMap<FastifyRequest, RequestKey>();
@@ -136,7 +70,7 @@ export function verifiedKeyOf(request: FastifyRequest): RequestKey {
  * @example const keys = createApiKeys({ db, audit, logger, meter, now, cacheTtlMs: 60_000, maxKeysPerWorkspace: 100, publishEviction })
  */
 export function createApiKeys(deps: ApiKeysDeps) {
-  const { db, audit, logger, meter, now } = deps;
+  const { db, logger, meter, now } = deps;
   // Unknown ids are cached too (as null), so a flood of well-formed fake keys costs one read each
   // per cache lifetime; the bound keeps such a flood from growing memory.
   const cache = createTtlCache<VerifiedKey | null>({
@@ -145,56 +79,14 @@ export function createApiKeys(deps: ApiKeysDeps) {
     now,
     ...(deps.cacheTrusted ? { trusted: deps.cacheTrusted } : {}),
   });
-
-  const view = (r: KeyRow): ApiKeyView => {
-    const pending = meter.pendingLastUsed(r.id);
-    const stored = r.last_used_at === null ? undefined : toDate(r.last_used_at).getTime();
-    const lastUsed = pending === undefined ? stored : stored === undefined ? pending : Math.max(pending, stored);
-    return {
-      id: r.id,
-      workspaceId: r.workspace_id,
-      name: r.name,
-      scopes: r.scopes,
-      expiresAt: isoOrNull(r.expires_at),
-      monthlyLimit: r.monthly_limit,
-      rateLimitPerMinute: r.rate_limit_per_minute,
-      createdBy: r.created_by,
-      createdAt: toDate(r.created_at).toISOString(),
-      revokedAt: isoOrNull(r.revoked_at),
-      lastUsedAt: lastUsed === undefined ? null : new Date(lastUsed).toISOString(),
-    };
-  };
-
-  /** Reads one key by the id in a presented key, through the presented-key policy only. */
-  async function readKey(id: string): Promise<VerifiedKey | null> {
-    const { rows } = await db.transaction(async (tx) => {
-      await tx.query('select set_config($1, $2, true)', [PRESENTED_KEY_SETTING, id]);
-      return tx.query<{
-        id: string;
-        tenant_id: string;
-        workspace_id: string;
-        secret_hash: string;
-        scopes: string[];
-        expires_at: Date | string | null;
-        revoked_at: Date | string | null;
-        monthly_limit: number | null;
-        rate_limit_per_minute: number | null;
-      }>('select id, tenant_id, workspace_id, secret_hash, scopes, expires_at, revoked_at, monthly_limit, rate_limit_per_minute from api_keys where id = $1', [id]);
-    });
-    const r = rows[0];
-    if (!r) return null;
-    return {
-      id: r.id,
-      tenantId: r.tenant_id,
-      workspaceId: r.workspace_id,
-      secretHash: r.secret_hash,
-      scopes: r.scopes,
-      expiresAt: r.expires_at === null ? null : toDate(r.expires_at).getTime(),
-      revoked: r.revoked_at !== null,
-      monthlyLimit: r.monthly_limit,
-      rateLimitPerMinute: r.rate_limit_per_minute,
-    };
-  }
+  const view = (r: KeyRow): ApiKeyView => keyView(r, meter.pendingLastUsed(r.id));
+  const verifyDerived = createDerivedVerifier({
+    verifiers: deps.credentialVerifiers,
+    loadParent: (keyId) => cache.load(keyId, () => readKey(db, keyId)),
+    touch: (key, at) => meter.touchKey(key.tenantId, key.id, at),
+    remember: (request, key) => verifiedByRequest.set(request, key),
+    now,
+  });
 
   /** Forgets a key here and tells every other node to. */
   async function evict(keyId: string): Promise<void> {
@@ -207,42 +99,13 @@ export function createApiKeys(deps: ApiKeysDeps) {
     }
   }
 
-  const api = {
+  return {
     /**
      * Creates a key; the plaintext `key` is returned here once and never again.
      * @example const { key, apiKey } = await keys.create(orgId, wsId, userId, { name: 'ci', scopes: ['ai:chat'], ... })
      */
     async create(orgId: string, wsId: string, actorId: string, input: CreateKeyInput): Promise<{ key: string; apiKey: ApiKeyView }> {
-      const { key, id, secretHash } = generateApiKey();
-      const event = await audit.prepare({
-        tenantId: orgId,
-        action: 'apikey.created',
-        target: { type: 'apikey', id },
-        data: {
-          workspace: wsId,
-          scopes: input.scopes.join(' '),
-          expiresAt: input.expiresAt?.toISOString() ?? null,
-          monthlyLimit: input.monthlyLimit,
-          rateLimitPerMinute: input.rateLimitPerMinute,
-        },
-      });
-      const row = await db.withTenant(orgId, async (tx) => {
-        // One creation at a time per workspace, so the count below stays true.
-        const ws = await tx.query('select id from workspaces where id = $1 for update', [wsId]);
-        if (ws.rowCount === 0) throw new AppError('NOT_FOUND');
-        const { rows: count } = await tx.query<{ n: number }>('select count(*)::int as n from api_keys where workspace_id = $1 and revoked_at is null', [wsId]);
-        if ((count[0]?.n ?? 0) >= deps.maxKeysPerWorkspace) {
-          throw new GatewayError('GATEWAY_LIMIT_REACHED', `A workspace may have at most ${deps.maxKeysPerWorkspace} unrevoked API keys.`);
-        }
-        const { rows } = await tx.query<KeyRow>(
-          `insert into api_keys (id, tenant_id, workspace_id, secret_hash, name, scopes, expires_at, monthly_limit, rate_limit_per_minute, created_by, created_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${VIEW_COLUMNS}`,
-          [id, orgId, wsId, secretHash, input.name, [...input.scopes], input.expiresAt?.toISOString() ?? null, input.monthlyLimit, input.rateLimitPerMinute, actorId, new Date(now()).toISOString()],
-        );
-        await audit.append(tx, event);
-        return rows[0];
-      });
-      if (!row) throw new Error('insert returned no row');
+      const { key, id, row } = await insertKey(deps, orgId, wsId, actorId, input);
       // An id cached as unknown (someone guessed it before it existed) must not shadow the new key.
       cache.delete(id);
       return { key, apiKey: view(row) };
@@ -256,18 +119,7 @@ export function createApiKeys(deps: ApiKeysDeps) {
 
     /** Revokes a key on every node at once. Revoking a revoked key changes nothing. Throws NOT_FOUND. */
     async revoke(orgId: string, wsId: string, keyId: string): Promise<void> {
-      const event = await audit.prepare({ tenantId: orgId, action: 'apikey.revoked', target: { type: 'apikey', id: keyId }, data: { workspace: wsId } });
-      const found = await db.withTenant(orgId, async (tx) => {
-        const { rows } = await tx.query<{ revoked_at: Date | null }>('select revoked_at from api_keys where id = $1 and workspace_id = $2 for update', [keyId, wsId]);
-        const row = rows[0];
-        if (!row) return false;
-        if (row.revoked_at === null) {
-          await tx.query('update api_keys set revoked_at = $2 where id = $1', [keyId, new Date(now()).toISOString()]);
-          await audit.append(tx, event);
-        }
-        return true;
-      });
-      if (!found) throw new AppError('NOT_FOUND');
+      await revokeKey(deps, orgId, wsId, keyId);
       await evict(keyId);
     },
 
@@ -297,13 +149,13 @@ export function createApiKeys(deps: ApiKeysDeps) {
     async verify(presented: string, _scope: string, request: FastifyRequest): Promise<Principal | null> {
       const parsed = parseApiKey(presented);
       if (!parsed) return verifyDerived(presented, request);
-      const key = await cache.load(parsed.id, () => readKey(parsed.id));
+      const key = await cache.load(parsed.id, () => readKey(db, parsed.id));
       if (!key || !verifyApiKeySecret(parsed.secret, key.secretHash)) return null;
       const at = now();
       if (key.revoked || (key.expiresAt !== null && at >= key.expiresAt)) return null;
       // An API key cannot be kept secret in a browser: only pages of the operator's own origins may use one.
       const origin = request.headers.origin;
-      if (origin !== undefined && !deps.browserOrigins?.has(origin)) throw new GatewayError('ORIGIN_NOT_ALLOWED');
+      if (origin !== undefined && !deps.browserOrigins?.().has(origin)) throw new GatewayError('ORIGIN_NOT_ALLOWED');
       meter.touchKey(key.tenantId, key.id, at);
       verifiedByRequest.set(request, key);
       return {
@@ -316,37 +168,6 @@ export function createApiKeys(deps: ApiKeysDeps) {
       };
     },
   };
-
-  /** A derived credential (client token): its verifier's verdict, then its parent key's state. */
-  async function verifyDerived(presented: string, request: FastifyRequest): Promise<Principal | null> {
-    for (const verifier of deps.credentialVerifiers?.() ?? []) {
-      const credential = await verifier.verify(presented, request);
-      if (credential === undefined) continue;
-      if (credential === null) return null;
-      const parent = await cache.load(credential.parentKeyId, () => readKey(credential.parentKeyId));
-      const at = now();
-      if (!parent || parent.revoked || (parent.expiresAt !== null && at >= parent.expiresAt)) return null;
-      if (parent.tenantId !== credential.tenantId || parent.workspaceId !== credential.workspaceId) return null;
-      // Never more than the parent holds now, and never the right to mint.
-      const scopes = credential.scopes.filter((s) => s !== 'tokens:mint' && parent.scopes.includes(s));
-      meter.touchKey(parent.tenantId, parent.id, at);
-      verifiedByRequest.set(request, { ...parent, delegation: credential });
-      const limit = credential.rateLimitPerMinute ?? parent.rateLimitPerMinute;
-      return {
-        kind: 'apiKey',
-        id: parent.id,
-        tenantId: parent.tenantId,
-        workspaceId: parent.workspaceId,
-        scopes,
-        // Every token of one subject (an end user, a bot) shares one window in the workspace.
-        rateKey: credential.subject !== null ? `subject:${parent.workspaceId}:${credential.subject}` : `token:${credential.credentialId}`,
-        ...(limit !== null ? { rateLimit: { limit, windowSeconds: 60 } } : {}),
-      };
-    }
-    return null;
-  }
-
-  return api;
 }
 
 export type ApiKeys = ReturnType<typeof createApiKeys>;

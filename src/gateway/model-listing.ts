@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
+import { adapterOfKind } from './adapters/index.ts';
 import { createTtlCache } from './cache.ts';
 import { isGatewayError } from './errors.ts';
 import { HOPS_HEADER, isLoopAnswer } from './loop.ts';
@@ -148,7 +149,7 @@ export function createModelLister(options: ModelListerOptions): ModelLister {
   /** One page's JSON, or a ListingFailed. */
   async function fetchPage(provider: RoutableProvider, afterId: string | null, hops: readonly string[], signal: AbortSignal): Promise<z.infer<typeof pageSchema>> {
     const call = buildUpstreamCall({ provider: provider.config, apiKey: provider.apiKey, model: '', path: '/v1/models', method: 'GET', body: undefined, stream: false });
-    const query = provider.config.kind === 'anthropic' ? `?limit=1000${afterId === null ? '' : `&after_id=${encodeURIComponent(afterId)}`}` : '';
+    const query = adapterOfKind(provider.config.kind).modelsQuery(afterId);
     const response = await options.dispatcher.request({
       origin: call.origin,
       path: `${call.path}${query}`,
@@ -200,12 +201,13 @@ export function createModelLister(options: ModelListerOptions): ModelLister {
     }, options.timeoutMs);
     try {
       const ids: string[] = [];
+      const adapter = adapterOfKind(provider.config.kind);
       let afterId: string | null = null;
       for (let pageNumber = 0; pageNumber < MAX_PAGES && ids.length < MAX_IDS; pageNumber++) {
         const page = await fetchPage(provider, afterId, hops, controller.signal);
         for (const entry of page.data) ids.push(entry.id);
-        if (provider.config.kind !== 'anthropic' || page.has_more !== true || !page.last_id) break;
-        afterId = page.last_id;
+        afterId = adapter.nextModelsCursor(page);
+        if (afterId === null) break;
       }
       return { ok: true, ids: ids.slice(0, MAX_IDS) };
     } catch (err) {

@@ -11,8 +11,7 @@
  * Everything else in the vendor's body (ids, nested details, echoed input) is dropped.
  */
 import { mentionsSecret, scrubSecrets } from './scrub.ts';
-import type { WireFormat } from './usage.ts';
-import { anthropicType, openAIType, type AnthropicErrorBody, type OpenAIErrorBody } from './vendor-errors.ts';
+import { adapterFor, type VendorErrorBody, type WireFormat } from './adapters/index.ts';
 
 const IDENTIFIER = /^[A-Za-z0-9_.:-]{1,64}$/;
 const MAX_MESSAGE_CHARS = 1_000;
@@ -69,14 +68,10 @@ function safeMessage(value: unknown, secrets: readonly string[]): string {
  * The client's error body for a provider's 4xx answer `text` with status `status`.
  * @example const body = rebuildVendorError('openai', 400, upstreamText, [vendorKey], request.id)
  */
-export function rebuildVendorError(format: WireFormat, status: number, text: string, secrets: readonly string[], requestId?: string): OpenAIErrorBody | AnthropicErrorBody {
+export function rebuildVendorError(format: WireFormat, status: number, text: string, secrets: readonly string[], requestId?: string): VendorErrorBody {
   const fields = fieldsOf(text);
   const message = safeMessage(fields.message, secrets);
   const type = safeIdentifier(fields.type, secrets);
-  if (format === 'anthropic') {
-    const body: AnthropicErrorBody = { type: 'error', error: { type: type ?? anthropicType(status), message } };
-    if (requestId) body.request_id = requestId;
-    return body;
-  }
-  return { error: { message, type: type ?? openAIType(status), param: safeIdentifier(fields.param, secrets), code: safeIdentifier(fields.code, secrets) } };
+  const safe = { message, type, param: safeIdentifier(fields.param, secrets), code: safeIdentifier(fields.code, secrets) };
+  return adapterFor(format).upstreamErrorBody(status, safe, requestId);
 }

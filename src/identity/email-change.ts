@@ -37,26 +37,26 @@ export interface EmailChangeDeps {
   audit?: IdentityAudit;
 }
 
+async function currentUser(db: EmailChangeDeps['db'], userId: string): Promise<{ email: string; password_hash: string | null }> {
+  const row = (await db.query<{ email: string; password_hash: string | null }>("select email, password_hash from users where id = $1 and status = 'active'", [userId])).rows[0];
+  if (!row) throw new AppError('UNAUTHENTICATED');
+  return row;
+}
+
+/** The password again; an account without one needs a sign-in (or re-authentication) within the last 5 minutes. */
+async function confirmIdentity(deps: EmailChangeDeps, userId: string, sessionId: string, passwordHash: string | null, password: string | undefined): Promise<void> {
+  if (passwordHash) {
+    if (password === undefined || !(await verifyPassword(passwordHash, password))) throw new AppError('INVALID_CREDENTIALS');
+    await deps.sessions.markReauthenticated(sessionId);
+    return;
+  }
+  const at = await deps.sessions.reauthenticatedAt(userId, sessionId);
+  if (at === null || deps.now() - at > RECENT_SIGN_IN_MS) throw new AppError('REAUTHENTICATION_REQUIRED');
+}
+
 export function createEmailChange(deps: EmailChangeDeps) {
   const { db, kv, mfa, mailer, logger, now, publicOrigin, tokenTtlMs } = deps;
   const note: IdentityAudit = deps.audit ?? (async () => undefined);
-
-  async function currentUser(userId: string): Promise<{ email: string; password_hash: string | null }> {
-    const row = (await db.query<{ email: string; password_hash: string | null }>("select email, password_hash from users where id = $1 and status = 'active'", [userId])).rows[0];
-    if (!row) throw new AppError('UNAUTHENTICATED');
-    return row;
-  }
-
-  /** The password again; an account without one needs a sign-in (or re-authentication) within the last 5 minutes. */
-  async function confirmIdentity(userId: string, sessionId: string, passwordHash: string | null, password: string | undefined): Promise<void> {
-    if (passwordHash) {
-      if (password === undefined || !(await verifyPassword(passwordHash, password))) throw new AppError('INVALID_CREDENTIALS');
-      await deps.sessions.markReauthenticated(sessionId);
-      return;
-    }
-    const at = await deps.sessions.reauthenticatedAt(userId, sessionId);
-    if (at === null || now() - at > RECENT_SIGN_IN_MS) throw new AppError('REAUTHENTICATION_REQUIRED');
-  }
 
   /**
    * Starts a change to `rawEmail`. Answers nothing either way (the route says 202): the new address
@@ -66,8 +66,8 @@ export function createEmailChange(deps: EmailChangeDeps) {
     const newEmail = normalizeEmail(input.email);
     // Step-up first, so a client learns to confirm its second factor before spending a password attempt.
     await mfa.requireFreshSecondFactor(userId, sessionId);
-    const user = await currentUser(userId);
-    await confirmIdentity(userId, sessionId, user.password_hash, input.password);
+    const user = await currentUser(db, userId);
+    await confirmIdentity(deps, userId, sessionId, user.password_hash, input.password);
     if (newEmail === user.email) throw new AppError('EMAIL_UNCHANGED');
     // At most one code per account per minute: the endpoint cannot flood an inbox.
     const window = await kv.hitSlidingWindow(`auth:email-change:${userId}`, 1, 60_000, now());

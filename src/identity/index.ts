@@ -15,11 +15,13 @@ import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { currentRequest } from '../server/request-context.ts';
 import { createEmailChange } from './email-change.ts';
 import { createMailer, type Mailer } from './mailer.ts';
+import { createLiveMailer } from './live-mailer.ts';
+import type { LiveConfig } from '../config/live.ts';
 import { createMailQueue, MAIL_SEALED_COLUMNS, type MailQueue } from './mail-queue.ts';
 import { createMfa, type Mfa } from './mfa.ts';
-import { passkeyRoutes } from './passkey-routes.ts';
+import { passkeyRoutes } from './routes/passkeys.ts';
 import { createPasskeys, PASSKEY_ERROR_CODES, type Passkeys } from './passkeys.ts';
-import { createIdentityFeature } from './routes.ts';
+import { createIdentityFeature } from './routes/index.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { createSocial, type Social } from './social.ts';
 import { AUDIT } from '../audit/index.ts';
@@ -28,11 +30,14 @@ import { MFA_SEALED_COLUMNS } from './mfa.ts';
 import { registerMailQueueMetrics } from './mail-queue.ts';
 
 // What other features use of identity (they import it only from here; eslint.config.js).
-export { normalizeEmail } from './accounts.ts';
+export { normalizeEmail, type Accounts, type SecondFactorRequired, type SignedIn } from './accounts.ts';
+export { DEVICE_COOKIE } from './devices.ts';
+export { hashToken, type SessionContext } from './sessions.ts';
 export type { MailQueue } from './mail-queue.ts';
 // What the CLI uses of identity.
 export { listOutbox, readOutbox, type OutboxEntry, type Mailer, type MailMessage } from './mailer.ts';
 export { mailQueueReport } from './mail-queue.ts';
+export { clearSessionCookies, cookieResponse, sessionOf, setSessionCookies, signedInReply, tokenBody, tokensResponse } from './session-reply.ts';
 
 export interface Identity {
   feature: Feature;
@@ -66,6 +71,8 @@ export function createIdentity(deps: {
   now: () => number;
   /** Replaces the configured transport the queue delivers through (tests). */
   mailer?: Mailer;
+  /** The live configuration: the SMTP URL and sender reload from it, and so do the CORS origins CSRF accepts. */
+  live?: LiveConfig;
   /** Account and sign-in events go to the platform log. */
   audit?: AuditLog;
   /** What account deletion checks and cleans up, and what may refuse a sign-in (other features' hooks). */
@@ -75,7 +82,9 @@ export function createIdentity(deps: {
   const origin = publicOriginOf(config);
   const transport =
     deps.mailer ??
-    createMailer({ ...(config.mail.smtpUrl ? { smtpUrl: config.mail.smtpUrl } : {}), from: config.mail.from, outboxDir: outboxDirOf(config), logger, now });
+    (deps.live
+      ? createLiveMailer({ live: deps.live, outboxDir: outboxDirOf, logger, now })
+      : createMailer({ ...(config.mail.smtpUrl ? { smtpUrl: config.mail.smtpUrl } : {}), from: config.mail.from, outboxDir: outboxDirOf(config), logger, now }));
   const { maxAttempts, retryBaseMs, retryMaxMs, pollMs, retentionDays } = config.mail;
   const mailer = createMailQueue({ db, keyring, transport, settings: { maxAttempts, retryBaseMs, retryMaxMs, pollMs, retentionDays }, logger, now });
   const audit = deps.audit;
@@ -127,7 +136,7 @@ export function createIdentity(deps: {
     tokenTtlMs: config.auth.emailTokenTtlSeconds * 1000,
     ...(note ? { audit: note } : {}),
   });
-  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, now, allowedOrigins: () => [origin, ...config.cors.origins] });
+  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, now, allowedOrigins: () => [origin, ...(deps.live?.current() ?? config).cors.origins] });
   // Passkeys belong to the accounts feature: their routes and error codes join it.
   const feature: Feature = {
     ...accountsFeature,
@@ -191,7 +200,7 @@ export const identityModule = defineModule({
       },
     };
     const mailer = ctx.overrides.mailer as Mailer | undefined;
-    const identity = createIdentity({ config: ctx.config, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, signingKeys: ctx.signingKeys, logger: ctx.logger, now: ctx.now, audit: ctx.use(AUDIT), lifecycle, ...(mailer ? { mailer } : {}) });
+    const identity = createIdentity({ config: ctx.config, live: ctx.live, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, signingKeys: ctx.signingKeys, logger: ctx.logger, now: ctx.now, audit: ctx.use(AUDIT), lifecycle, ...(mailer ? { mailer } : {}) });
     return {
       api: identity,
       feature: identity.feature,

@@ -20,127 +20,37 @@
  * Hashes are Argon2id PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash` by default, the
  * OWASP minimum); `needsRehash` says when a stored hash is weaker than the current parameters,
  * and `dummyVerify` gives unknown-user sign-ins the same cost as a real verification.
+ *
+ * The parts: password-base.ts (shapes, defaults, normalisation), password-hashing.ts (Argon2id);
+ * the rules a new password must meet are here.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import type { Algorithm } from '@node-rs/argon2';
+import { createHash } from 'node:crypto';
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
+import {
+  codePointLength,
+  DEFAULT_PASSWORD_POLICY,
+  isInt,
+  MAX_BREACH_BODY_BYTES,
+  MAX_USER_INPUT_CHARS,
+  MAX_USER_INPUTS,
+  MIN_MAX_BYTES,
+  MIN_MAX_LENGTH,
+  MIN_MIN_LENGTH,
+  normalizePassword,
+  RAW_UNITS_PER_BYTE,
+  ZXCVBN_MAX_CHARS,
+  type PasswordCheckContext,
+  type PasswordCheckResult,
+  type PasswordPolicy,
+  type PasswordProblem,
+} from './password-base.ts';
 
-// --- types and defaults ------------------------------------------------------------------------
-
-export interface Argon2Params {
-  /** Memory cost in KiB (`m=`). */
-  memoryKiB: number;
-  /** Passes over memory (`t=`). */
-  timeCost: number;
-  /** Lanes (`p=`). */
-  parallelism: number;
-}
-
-export interface PasswordPolicy {
-  /** Shortest accepted, in Unicode code points after normalisation. 15 for password-only accounts; at least 8. */
-  minLength: number;
-  /** Longest accepted, in code points after normalisation; at least 64. */
-  maxLength: number;
-  /** Longest accepted, in UTF-8 bytes after normalisation: the cap of what Argon2 ever receives (at most 4096). */
-  maxBytes: number;
-  /** Lowest zxcvbn score (0-4) accepted. */
-  minStrengthScore: 0 | 1 | 2 | 3 | 4;
-  /** Online k-anonymity breach check of new passwords. */
-  breachCheck: 'off' | 'fail-open' | 'fail-closed';
-  /** Range API: GET `<breachRangeUrl><first 5 hex of SHA-1, uppercase>`, answer lines `<35-hex suffix>:<count>`. */
-  breachRangeUrl: string;
-  /** Deadline of the whole breach request (headers and body). */
-  breachTimeoutMs: number;
-}
-
-export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = Object.freeze({
-  minLength: 15,
-  maxLength: 1024,
-  maxBytes: 4096,
-  minStrengthScore: 3,
-  breachCheck: 'off',
-  breachRangeUrl: 'https://api.pwnedpasswords.com/range/',
-  breachTimeoutMs: 3000,
-});
-
-/** OWASP Password Storage Cheat Sheet minimum for Argon2id: 19 MiB, 2 passes, 1 lane. */
-export const DEFAULT_ARGON2: Argon2Params = Object.freeze({ memoryKiB: 19_456, timeCost: 2, parallelism: 1 });
-
-export type PasswordProblem =
-  | 'PASSWORD_TOO_SHORT'
-  | 'PASSWORD_TOO_LONG'
-  | 'PASSWORD_COMMON'
-  | 'PASSWORD_BREACHED'
-  | 'PASSWORD_TOO_WEAK'
-  | 'PASSWORD_CHECK_UNAVAILABLE';
-
-export interface PasswordCheckContext {
-  /** The account's own data (email, name, username): a password built from them is weak. */
-  userInputs?: string[];
-  /** The fetch used by the breach check (default: the global one). */
-  fetch?: typeof fetch;
-}
-
-export type PasswordCheckResult = { ok: true } | { ok: false; problem: PasswordProblem; message: string };
-
-/** The lowest `maxLength` a policy may set (NIST: SHOULD permit at least 64 characters). */
-const MIN_MAX_LENGTH = 64;
-/** The lowest `minLength` a policy may set (NIST: SHALL be at least 8 even with a second factor). */
-const MIN_MIN_LENGTH = 8;
-/** A UTF-8 code point is at most 4 bytes, so 64 code points always fit in 256 bytes. */
-const MIN_MAX_BYTES = 4 * MIN_MAX_LENGTH;
-/**
- * Before normalising, a string longer than this many UTF-16 units times `maxBytes` is refused
- * outright, so a huge body cannot make us run NFKC (or anything else) over megabytes. It cannot
- * refuse a password whose normalised form fits: NFKC composition merges at most 4 code points
- * into one, and a code point is at most 2 UTF-16 units, so the input of a normalised password of
- * `maxBytes` bytes (hence at most `maxBytes` code points) is at most 8 x `maxBytes` units.
- */
-const RAW_UNITS_PER_BYTE = 16;
-/** zxcvbn scores only this many leading characters (its cost grows fast with length; see `strengthEstimator`). */
-const ZXCVBN_MAX_CHARS = 128;
-/** At most this many user inputs, each cut to this many characters, reach zxcvbn. */
-const MAX_USER_INPUTS = 32;
-const MAX_USER_INPUT_CHARS = 256;
-/** A range answer is about 30-40 KB (more with padding); a larger body is not a range answer. */
-const MAX_BREACH_BODY_BYTES = 2 * 1024 * 1024;
-
-// --- normalisation and length --------------------------------------------------------------------
-
-/**
- * The one transformation applied to a password before anything else looks at it: Unicode NFKC
- * (SP 800-63B-4 allows NFKC or NFKD), so the same password typed as composed or decomposed
- * characters, or with full-width letters, is the same password. No trimming, no case folding,
- * no truncation. (A lone UTF-16 surrogate, which no keyboard produces, is kept here and becomes
- * U+FFFD in the UTF-8 bytes Argon2 receives, the same way every time.)
- * @example normalizePassword('cafe\u0301 au lait') === 'caf\u00e9 au lait'
- */
-export function normalizePassword(password: string): string {
-  if (typeof password !== 'string') throw new TypeError('a password must be a string');
-  return password.normalize('NFKC');
-}
-
-function codePointLength(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-}
-
-/** Normalises, or returns undefined when the password could never have been accepted (too long). */
-function normalizeBounded(password: string, maxBytes: number): string | undefined {
-  if (password.length > RAW_UNITS_PER_BYTE * maxBytes) return undefined;
-  const normalized = normalizePassword(password);
-  if (Buffer.byteLength(normalized, 'utf8') > maxBytes) return undefined;
-  return normalized;
-}
+export { DEFAULT_ARGON2, DEFAULT_PASSWORD_POLICY, normalizePassword } from './password-base.ts';
+export type { Argon2Params, PasswordCheckContext, PasswordCheckResult, PasswordPolicy, PasswordProblem } from './password-base.ts';
+export { dummyVerify, hashPassword, needsRehash, verifyPassword } from './password-hashing.ts';
 
 // --- policy -----------------------------------------------------------------------------------------
-
-function isInt(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n);
-}
 
 /**
  * Throws a TypeError unless `policy` is one the module can honour: minLength >= 8,
@@ -405,155 +315,4 @@ export async function checkNewPassword(password: string, policy: PasswordPolicy,
     }
   }
   return { ok: true };
-}
-
-// --- Argon2id -------------------------------------------------------------------------------------
-
-/** `Algorithm.Argon2id` of @node-rs/argon2 (an ambient const enum, which isolatedModules cannot read). */
-const ARGON2ID = 2 as Algorithm;
-
-function assertParams(params: Argon2Params): void {
-  if (typeof params !== 'object' || params === null) throw new TypeError('argon2 params: not an object');
-  const { memoryKiB, timeCost, parallelism } = params;
-  if (!isInt(parallelism) || parallelism < 1 || parallelism > 255) throw new TypeError('argon2 params: parallelism must be an integer in [1, 255]');
-  if (!isInt(timeCost) || timeCost < 1 || timeCost > 0xffff_ffff) throw new TypeError('argon2 params: timeCost must be a positive integer');
-  if (!isInt(memoryKiB) || memoryKiB < 8 * parallelism || memoryKiB > 0xffff_ffff) {
-    throw new TypeError('argon2 params: memoryKiB must be an integer >= 8 x parallelism');
-  }
-}
-
-function argon2Options(params: Argon2Params): { memoryCost: number; timeCost: number; parallelism: number; algorithm: Algorithm } {
-  return { memoryCost: params.memoryKiB, timeCost: params.timeCost, parallelism: params.parallelism, algorithm: ARGON2ID };
-}
-
-/**
- * Hashes a password with Argon2id (random 16-byte salt, 32-byte tag) into a PHC string.
- * Normalises first. Throws a TypeError for an empty password or one over 4096 bytes
- * (`maxBytes` of the default policy) after normalisation: check it with `checkNewPassword` first.
- * @example await hashPassword(password, DEFAULT_ARGON2) // '$argon2id$v=19$m=19456,t=2,p=1$...$...'
- */
-export async function hashPassword(password: string, params: Argon2Params): Promise<string> {
-  assertParams(params);
-  if (typeof password !== 'string') throw new TypeError('a password must be a string');
-  const normalized = normalizeBounded(password, DEFAULT_PASSWORD_POLICY.maxBytes);
-  if (normalized === undefined) {
-    throw new TypeError(`refusing to hash a password over ${DEFAULT_PASSWORD_POLICY.maxBytes} bytes (check it with checkNewPassword first)`);
-  }
-  if (normalized.length === 0) throw new TypeError('refusing to hash an empty password');
-  const phc = await argon2Hash(Buffer.from(normalized, 'utf8'), argon2Options(params));
-  if (!phc.startsWith('$argon2id$')) throw new Error('argon2: the hash is not argon2id');
-  return phc;
-}
-
-interface ParsedPhc {
-  algorithm: string;
-  version: number;
-  m: number;
-  t: number;
-  p: number;
-}
-
-const B64 = /^[A-Za-z0-9+/]+$/;
-const DECIMAL = /^\d{1,10}$/;
-
-/** Parses `$argon2{id,i,d}$v=19$m=..,t=..,p=..$salt$hash` (`v=` absent in version 1.0 hashes); undefined if malformed. */
-function parsePhc(phc: string): ParsedPhc | undefined {
-  if (typeof phc !== 'string' || phc.length > 512) return undefined;
-  const parts = phc.split('$');
-  if (parts[0] !== '') return undefined;
-  const algorithm = parts[1];
-  if (algorithm !== 'argon2id' && algorithm !== 'argon2i' && algorithm !== 'argon2d') return undefined;
-  let rest = parts.slice(2);
-  let version = 0x10;
-  if (rest[0]?.startsWith('v=')) {
-    const v = rest[0].slice(2);
-    if (!DECIMAL.test(v)) return undefined;
-    version = Number(v);
-    rest = rest.slice(1);
-  }
-  if (rest.length !== 3) return undefined;
-  const [paramText, salt, tag] = rest as [string, string, string];
-  if (!B64.test(salt) || !B64.test(tag)) return undefined;
-  const values = new Map<string, number>();
-  for (const pair of paramText.split(',')) {
-    const eq = pair.indexOf('=');
-    const key = pair.slice(0, eq);
-    const value = pair.slice(eq + 1);
-    if (eq < 0 || !['m', 't', 'p'].includes(key) || values.has(key) || !DECIMAL.test(value)) return undefined;
-    values.set(key, Number(value));
-  }
-  const m = values.get('m');
-  const t = values.get('t');
-  const p = values.get('p');
-  if (m === undefined || t === undefined || p === undefined) return undefined;
-  return { algorithm, version, m, t, p };
-}
-
-/**
- * Verifies a password against a stored PHC string. Normalises first. False, never a throw, for a
- * wrong password, a malformed or non-Argon2 hash, or a password over 4096 bytes (which could not
- * have been hashed; refused before any Argon2 work, as `dummyVerify` does).
- * @example if (await verifyPassword(user.passwordHash, body.password)) ...
- */
-export async function verifyPassword(phc: string, password: string): Promise<boolean> {
-  if (typeof password !== 'string' || parsePhc(phc) === undefined) return false;
-  const normalized = normalizeBounded(password, DEFAULT_PASSWORD_POLICY.maxBytes);
-  if (normalized === undefined) return false;
-  try {
-    return await argon2Verify(phc, Buffer.from(normalized, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-/**
- * True when a stored hash should be replaced at the next successful sign-in: it is not Argon2id
- * version 19 (0x13), its m, t or p is below `params`, or it cannot be parsed.
- * @example if (ok && needsRehash(user.passwordHash, argon2)) await store(await hashPassword(password, argon2))
- */
-export function needsRehash(phc: string, params: Argon2Params): boolean {
-  assertParams(params);
-  const parsed = parsePhc(phc);
-  if (parsed === undefined || parsed.algorithm !== 'argon2id' || parsed.version !== 0x13) return true;
-  return parsed.m < params.memoryKiB || parsed.t < params.timeCost || parsed.p < params.parallelism;
-}
-
-/** A hash per parameter set of a random per-process password, built on first use. */
-const dummyHashes = new Map<string, Promise<string>>();
-const DUMMY_CACHE_MAX = 8;
-const dummySecret = randomBytes(32);
-
-function dummyHash(params: Argon2Params): Promise<string> {
-  const key = `${params.memoryKiB}:${params.timeCost}:${params.parallelism}`;
-  let pending = dummyHashes.get(key);
-  if (pending === undefined) {
-    if (dummyHashes.size >= DUMMY_CACHE_MAX) {
-      const oldest = dummyHashes.keys().next().value;
-      if (oldest !== undefined) dummyHashes.delete(oldest);
-    }
-    pending = argon2Hash(dummySecret, argon2Options(params));
-    pending.catch(() => dummyHashes.delete(key));
-    dummyHashes.set(key, pending);
-  }
-  return pending;
-}
-
-/**
- * For sign-ins to an unknown account: does the same work as `verifyPassword` (normalisation, the
- * same size limit, one Argon2id verification with `params`) against a fixed hash, and discards
- * the result, so the response takes as long as for an existing account. The hash is built once
- * per parameter set on first use (that first call costs one extra hash).
- * @example if (user === undefined) { await dummyVerify(body.password, argon2); return invalidCredentials() }
- */
-export async function dummyVerify(password: string, params: Argon2Params): Promise<void> {
-  assertParams(params);
-  const phc = await dummyHash(params);
-  if (typeof password !== 'string') return;
-  const normalized = normalizeBounded(password, DEFAULT_PASSWORD_POLICY.maxBytes);
-  if (normalized === undefined) return;
-  try {
-    await argon2Verify(phc, Buffer.from(normalized, 'utf8'));
-  } catch {
-    // the result and any failure are irrelevant: only the time spent matters
-  }
 }

@@ -4,6 +4,10 @@
  * evicted on every node through kv pub/sub, crypto-shredding, and key rotation.
  *
  * Storage goes through withTenant, so row-level security keeps each tenant's keys to itself.
+ *
+ * size-exception: createKeyring is one factory closure (data keys, cache and eviction, shredding,
+ * rotation) of small functions over shared services; split by concern is pending (issue 17); no
+ * measured reason to keep it whole.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -16,10 +20,12 @@ import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 
 /*
- * Crypto-shredding and copies of the database. Gatehouse makes no backups (yet). Shredding erases
+ * Crypto-shredding and copies of the database. Gatehouse's own backups (src/backup) never hold a
+ * KEK, and a tenant shredded before a backup stays unreadable after its restore. Shredding erases
  * a data key in data_keys of the live database; a copy taken before (a dump, a copy of the data
  * directory, a PostgreSQL base backup, replica or WAL archive) still holds the wrapped key, which
- * the KEK still unwraps, so shredding reaches such a copy only when the copy itself is destroyed.
+ * the KEK still unwraps, so shredding reaches such a copy only when the copy itself is destroyed
+ * (Gatehouse's backups: when `backup prune` removes them, after backup.retentionDays).
  * A copy without data_keys is no backup either: its sealed values cannot be opened and a node on
  * it does not start (KEY_UNKNOWN).
  */

@@ -10,6 +10,9 @@
  *   `pending` (deny by default), a changed definition goes back to `pending`, an admin approves
  *   or denies. Tools the upstream stopped listing are kept, unlisted.
  * - A key's own tool allowlist narrows the workspace's approved tools further.
+ *
+ * size-exception: createMcpRegistry is one factory closure of small query functions (servers,
+ * tools, reviews, key allowlists); split by resource is pending; no measured reason to keep it whole.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';

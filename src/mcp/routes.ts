@@ -241,6 +241,8 @@ function endpointRoutes(deps: McpFeatureDeps): RouteDef[] {
       url: '/v1/mcp/:workspace',
       summary: 'MCP (Streamable HTTP, stateless, JSON responses) for the workspace of the API key: the approved tools of its MCP servers as `<server>__<tool>`.',
       ...endpoint,
+      // One per tools/call, reserved by the budgets feature through MCP_CALL_STEPS.
+      budgets: ['tool_calls'],
       bodyLimit: deps.bodyLimitBytes,
       schema: {
         params: endpointParams,

@@ -1,35 +1,34 @@
 /**
  * Builds the HTTP server: the edge (headers, CORS, body parsing, rate limits, request ids),
  * the one error path, declared guards, OpenAPI, and every feature's routes.
+ *
+ * The error path (error envelope, 404/405) is in app-errors.ts.
  */
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import {
-  hasZodFastifySchemaValidationErrors,
-  isResponseSerializationError,
-  jsonSchemaTransform,
-  serializerCompiler,
-} from 'fastify-type-provider-zod';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import FindMyWay from 'find-my-way';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { createLiveConfig, type LiveConfig } from '../config/live.ts';
 import type { Config, RateCategory } from '../config/schema.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
-import { isDependencyUnavailable } from '../store/unavailable.ts';
-import { CryptoError } from '../crypto/errors.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
-import { registerCors } from './edge/cors.ts';
+import { openCorsPaths, registerCors } from './edge/cors.ts';
 import { registerDocsUi } from './edge/docs-ui.ts';
 import { registerSecurityHeaders } from './edge/headers.ts';
 import { registerJsonBodyParser } from './edge/json-body.ts';
 import { keepRawBody } from './edge/raw-body.ts';
 import { httpsOptions } from './edge/tls.ts';
 import { validatorCompiler } from './edge/validation.ts';
-import { AppError, errorBody, errorCodeInfo, registerErrorCodes } from './errors.ts';
+import { mapFrameworkError, registerErrorPath, sendError } from './app-errors.ts';
+import { AppError, registerErrorCodes } from './errors.ts';
+
+export { UNAVAILABLE_RETRY_AFTER_SECONDS } from './app-errors.ts';
 import { GUARDS } from './guards/index.ts';
 import { createHttpMetrics, type HttpMetrics } from './metrics.ts';
 import { enforceRateLimit, type RateLimiterDeps } from './rate-limit.ts';
@@ -60,6 +59,8 @@ export interface RouteMeta {
   errorFormat?: ErrorFormat;
   /** Not counted against any rate limit (the liveness probe). */
   unmetered?: true;
+  /** Budget categories the route consumes (ABUSE-2). */
+  budgets?: readonly string[];
   /** CORS open to any origin (the guard decides per credential). */
   cors?: 'any-origin';
 }
@@ -75,12 +76,14 @@ declare module 'fastify' {
     rawBody: Buffer | undefined;
   }
   interface FastifyInstance {
-    gatehouse: { services: Services; routes: RouteMeta[]; metrics: HttpMetrics };
+    gatehouse: { services: Services; routes: RouteMeta[]; metrics: HttpMetrics; verifiers: Verifiers };
   }
 }
 
 export interface BuildAppOptions {
   config: Config;
+  /** The live configuration (reloads); by default one that never changes. */
+  live?: LiveConfig;
   db: Db;
   kv: Kv;
   logger: Logger;
@@ -121,54 +124,6 @@ const SECURITY_SCHEME: Record<GuardSpec['kind'], string | null> = {
   metrics: 'metricsToken',
 };
 
-/**
- * Seconds a client is asked to wait when a dependency cannot answer: long enough for a
- * restarting PostgreSQL or Redis, short enough that clients come back soon after.
- */
-export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
-
-/** Why a raw framework error happened, as one of our codes (never the framework's own text). */
-function mapFrameworkError(err: FastifyError): { code: string; message?: string } {
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { code: 'BODY_TOO_LARGE' };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_TYPE':
-      return { code: 'UNSUPPORTED_MEDIA_TYPE' };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { code: 'EMPTY_JSON_BODY' };
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { code: 'BAD_REQUEST', message: 'Content-Length does not match the body.' };
-    case 'FST_ERR_BAD_URL':
-      return { code: 'BAD_REQUEST', message: 'The URL is malformed.' };
-    default:
-      if (err instanceof SyntaxError) return { code: 'INVALID_JSON' };
-      if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-        if (err.statusCode === 413) return { code: 'BODY_TOO_LARGE' };
-        if (err.statusCode === 415) return { code: 'UNSUPPORTED_MEDIA_TYPE' };
-        return { code: 'BAD_REQUEST' };
-      }
-      return { code: 'INTERNAL' };
-  }
-}
-
-function validationMessage(err: {
-  validation: { keyword?: string; instancePath?: string; message?: string; params?: unknown }[];
-  validationContext?: string;
-}): string {
-  const where = err.validationContext ?? 'body';
-  const parts = err.validation.slice(0, 5).map((v) => {
-    const path = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
-    const keys = (v.params as { keys?: unknown } | undefined)?.keys;
-    if (v.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
-      return keys.map((k) => `${where}${path ? '.' + path : ''}.${String(k).slice(0, 64)}: unknown field`).join('; ');
-    }
-    const msg = (v.message ?? 'invalid').replace(/^Invalid input: /, '');
-    return `${where}${path ? '.' + path : ''}: ${msg}`;
-  });
-  return parts.join('; ').slice(0, 500);
-}
-
 /** Throws, naming the first route that lacks a declaration; called before anything is opened. */
 export function assertRoutesDeclared(features: readonly Feature[]): void {
   for (const feature of features) {
@@ -186,12 +141,14 @@ export function assertRoutesDeclared(features: readonly Feature[]): void {
  */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { config, db, kv, logger } = options;
+  const live = options.live ?? createLiveConfig(config);
   assertRoutesDeclared(options.features);
   const now = options.now ?? Date.now;
   const tls = httpsOptions(config);
   const metrics = createHttpMetrics({ defaultMetrics: options.defaultMetrics ?? false });
   const services: Services = {
     config,
+    live,
     db,
     kv,
     logger,
@@ -221,8 +178,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   }) as unknown as FastifyInstance;
 
   const routes: RouteMeta[] = [];
+  // 405 needs to know which methods a path has; find-my-way answers that for a concrete path.
+  const methodRouter = FindMyWay();
   const seenRoutes: { method: string; url: string; meta: RouteMeta | undefined }[] = [];
-  app.decorate('gatehouse', { services, routes, metrics });
+  app.decorate('gatehouse', { services, routes, metrics, verifiers });
   app.decorateRequest('principal', undefined);
   app.decorateRequest('authority', undefined);
   app.decorateRequest('rawBody', undefined);
@@ -247,16 +206,51 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerSecurityHeaders(app, { tls: tls !== undefined });
 
   // Before CORS, which answers preflights from its own hook: preflights count against the IP too.
-  const limiter: RateLimiterDeps = { config, kv, logger, now, hits: metrics.rateLimitHits };
+  // The limits are read from the live configuration on every request (they reload).
+  const limiter: RateLimiterDeps = {
+    get config() {
+      return live.current();
+    },
+    kv,
+    logger,
+    now,
+    hits: metrics.rateLimitHits,
+  };
   app.addHook('onRequest', async (request, reply) => {
     const meta = request.routeOptions.config.gatehouse;
     if (meta?.unmetered) return;
     await enforceRateLimit(limiter, reply, meta?.rateCategory ?? 'read', 'ip', request.ip);
   });
-  // Routes that open CORS to any origin (their guard checks the origin per credential), by path.
-  const openCorsPaths = new Set(options.features.flatMap((f) => f.routes.filter((r) => r.cors === 'any-origin').map((r) => r.url)));
-  await registerCors(app, config.cors.origins, openCorsPaths);
+  await registerCors(app, () => live.current().cors.origins, openCorsPaths(options.features));
 
+  registerErrorPath(app, methodRouter);
+  registerRequestLog(app, metrics);
+  await registerOpenApi(app);
+
+  const routeContext: RouteContext = { app, config, live, services, verifiers, limiter, routes, methodRouter };
+  for (const feature of options.features) {
+    for (const route of feature.routes) registerRoute(routeContext, feature, route);
+  }
+
+  // The reference UI (/docs) and /favicon.ico: a plugin's routes, public and read-category.
+  await registerDocsUi(app, (method, url) => {
+    routes.push({ method, url, guard: { kind: 'public' }, permission: null, rateCategory: 'read', summary: 'API reference UI', hasBody: false, feature: 'docs' });
+    methodRouter.on(method as 'GET', url, () => undefined);
+  });
+
+  app.addHook('onReady', async () => {
+    const unguarded = seenRoutes.filter((r) => r.meta === undefined && !routes.some((m) => m.method === r.method && m.url === r.url));
+    if (unguarded.length > 0) {
+      const first = unguarded[0];
+      throw new Error(`refusing to start: route ${first?.method} ${first?.url} declares no guard`);
+    }
+  });
+
+  return app;
+}
+
+/** One log line and the request metrics per response, with the route pattern and timing. */
+function registerRequestLog(app: FastifyInstance, metrics: HttpMetrics): void {
   // Metric children are cached per label set: prom-client would otherwise hash the labels per call.
   const requestCounters = new Map<string, { inc: () => void }>();
   const durationHistograms = new Map<string, { observe: (v: number) => void }>();
@@ -283,59 +277,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     );
     done();
   });
+}
 
-  function sendError(request: FastifyRequest, reply: FastifyReply, code: string, message?: string, headers?: Record<string, string>): FastifyReply {
-    const info = errorCodeInfo(code) ?? errorCodeInfo('INTERNAL');
-    const status = info?.status ?? 500;
-    // 5xx bodies never carry anything specific to the failure.
-    const text = status >= 500 ? (info?.message ?? 'Internal error.') : (message ?? info?.message ?? 'Error.');
-    // A 503 always says when to come back (RFC 9110 §10.2.3), whoever threw it.
-    if (status === 503 && headers?.['retry-after'] === undefined) headers = { ...headers, 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) };
-    if (headers) reply.headers(headers);
-    // A route whose clients are another API's SDKs gets the same error in that API's shape.
-    const format = request.routeOptions?.config?.gatehouse?.errorFormat;
-    if (format) {
-      const rendered = format.render({ status, code, message: text, requestId: request.id, headers: headers ?? {} });
-      if (rendered.headers) reply.headers(rendered.headers);
-      return reply.code(status).type('application/json; charset=utf-8').send(rendered.body);
-    }
-    return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, text, request.id));
-  }
-
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof AppError) {
-      if (err.status >= 500) request.log.error({ err, code: err.code }, 'request failed');
-      return sendError(request, reply, err.code, err.message, err.headers);
-    }
-    if (hasZodFastifySchemaValidationErrors(err)) {
-      return sendError(request, reply, 'VALIDATION_FAILED', validationMessage(err));
-    }
-    // A store (or the KMS holding the KEKs) that could not answer says nothing about the credential or the input: 503, never 401/500.
-    if (isDependencyUnavailable(err) || (err instanceof CryptoError && (err.code === 'KEK_UNAVAILABLE' || err.code === 'KEK_ACCESS_DENIED'))) {
-      request.log.error({ err, route: request.routeOptions.url }, 'a dependency is unavailable');
-      return sendError(request, reply, 'SERVICE_UNAVAILABLE');
-    }
-    if (isResponseSerializationError(err)) {
-      request.log.error({ err, route: request.routeOptions.url }, 'response does not match its schema');
-      return sendError(request, reply, 'INTERNAL');
-    }
-    const mapped = mapFrameworkError(err);
-    if (mapped.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
-    return sendError(request, reply, mapped.code, mapped.message);
-  });
-
-  // 405 needs to know which methods a path has; find-my-way answers that for a concrete path.
-  const methodRouter = FindMyWay();
-  app.setNotFoundHandler(async (request, reply) => {
-    const path = request.url.split('?')[0] ?? '/';
-    const allowed = (['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const).filter((m) => methodRouter.find(m, path) !== null);
-    if (allowed.length > 0) {
-      if (allowed.includes('GET')) allowed.push('HEAD' as never);
-      return sendError(request, reply, 'METHOD_NOT_ALLOWED', undefined, { allow: allowed.join(', ') });
-    }
-    return sendError(request, reply, 'NOT_FOUND');
-  });
-
+/** The OpenAPI document (served by the docs UI), with the security schemes of the guards. */
+async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -355,97 +300,97 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
     transform: jsonSchemaTransform,
   });
+}
 
+/** What registering a feature's route needs of the server being built. */
+interface RouteContext {
+  app: FastifyInstance;
+  config: Config;
+  live: LiveConfig;
+  services: Services;
+  verifiers: Verifiers;
+  limiter: RateLimiterDeps;
+  routes: RouteMeta[];
+  methodRouter: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
+}
+
+/** Registers one route of a feature behind its guard, permission and rate limit, and records it. */
+function registerRoute(ctx: RouteContext, feature: Feature, route: RouteDef): void {
+  const { app, config, live, services, verifiers, limiter, routes, methodRouter } = ctx;
   const errorResponses = { '4xx': errorEnvelopeSchema, '5xx': errorEnvelopeSchema };
-
-  function registerRoute(feature: Feature, route: RouteDef): void {
-    const meta: RouteMeta = {
-      method: route.method,
-      url: route.url,
-      guard: route.guard,
-      permission: route.permission,
-      rateCategory: route.rateCategory,
-      summary: route.summary,
-      hasBody: route.schema.body !== undefined,
-      feature: feature.id,
-      ...(route.errorFormat ? { errorFormat: route.errorFormat } : {}),
-      ...(route.unmetered ? { unmetered: true as const } : {}),
+  const meta: RouteMeta = {
+    method: route.method,
+    url: route.url,
+    guard: route.guard,
+    permission: route.permission,
+    rateCategory: route.rateCategory,
+    summary: route.summary,
+    hasBody: route.schema.body !== undefined,
+    feature: feature.id,
+    ...(route.errorFormat ? { errorFormat: route.errorFormat } : {}),
+    ...(route.unmetered ? { unmetered: true as const } : {}),
       ...(route.cors ? { cors: route.cors } : {}),
-    };
-    routes.push(meta);
-    methodRouter.on(route.method, route.url, () => undefined);
-    const guard = GUARDS[route.guard.kind];
-    const permission = route.permission;
-    const authorize = verifiers.authorize;
-    const scheme = SECURITY_SCHEME[route.guard.kind];
-    const guardDeps = { config, verifiers };
-    app.route({
-      method: route.method,
-      url: route.url,
-      ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
-      ...(route.rawBody ? { preParsing: keepRawBody(route.bodyLimit ?? config.server.bodyLimitBytes) } : {}),
-      config: { gatehouse: meta },
-      schema: {
-        summary: route.summary,
-        description: `Guard: ${describeGuard(route.guard)}. Permission: ${route.permission ?? 'none'}. Rate category: ${route.rateCategory}.`,
-        tags: [feature.id],
-        ...(route.hidden ? { hide: true } : {}),
-        ...(scheme ? { security: [{ [scheme]: [] }] } : {}),
-        ...(route.schema.params ? { params: route.schema.params } : {}),
-        ...(route.schema.querystring ? { querystring: route.schema.querystring } : {}),
-        ...(route.schema.body ? { body: route.schema.body } : {}),
-        ...(route.schema.headers ? { headers: route.schema.headers } : {}),
-        response: { ...route.schema.response, ...(route.errorFormat ? { '4xx': route.errorFormat.schema, '5xx': route.errorFormat.schema } : errorResponses) },
-      },
-      // The guard runs before validation, so an unauthenticated caller learns nothing of the schema.
-      // A public route has nothing to check, so it gets no hook at all.
-      ...(route.guard.kind === 'public'
-        ? {}
-        : {
-            preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
-              const principal = await guard.run(request, route.guard, guardDeps);
-              request.principal = principal;
-              if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', principal.rateKey ?? `${principal.kind}:${principal.id}`, principal.rateLimit);
-              if (permission !== null) {
-                if (!principal || !authorize) throw new AppError('FORBIDDEN');
-                const info = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal };
-                request.authority = await runWithRequest(info, () => authorize(principal, permission, request.params as Record<string, string | undefined>, request));
-              }
-            },
-          }),
-      handler: async (request, reply) =>
-        runWithRequest({ requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal: request.principal }, () =>
-          route.handler({
-            params: request.params as never,
-            query: request.query as never,
-            body: request.body as never,
-            request,
-            reply,
-            services,
-            principal: request.principal,
-            authority: request.authority,
-          }),
-        ),
-    });
-  }
-
-  for (const feature of options.features) {
-    for (const route of feature.routes) registerRoute(feature, route);
-  }
-
-  // The reference UI (/docs) and /favicon.ico: a plugin's routes, public and read-category.
-  await registerDocsUi(app, (method, url) => {
-    routes.push({ method, url, guard: { kind: 'public' }, permission: null, rateCategory: 'read', summary: 'API reference UI', hasBody: false, feature: 'docs' });
-    methodRouter.on(method as 'GET', url, () => undefined);
+    ...(route.budgets && route.budgets.length > 0 ? { budgets: route.budgets } : {}),
+  };
+  routes.push(meta);
+  methodRouter.on(route.method, route.url, () => undefined);
+  const guard = GUARDS[route.guard.kind];
+  const permission = route.permission;
+  const authorize = verifiers.authorize;
+  const scheme = SECURITY_SCHEME[route.guard.kind];
+  // Guards read tokens and secrets (metrics, cron, CORS origins for CSRF) from the live configuration.
+  const guardDeps = {
+    get config() {
+      return live.current();
+    },
+    verifiers,
+  };
+  app.route({
+    method: route.method,
+    url: route.url,
+    ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
+    ...(route.rawBody ? { preParsing: keepRawBody(route.bodyLimit ?? config.server.bodyLimitBytes) } : {}),
+    config: { gatehouse: meta },
+    schema: {
+      summary: route.summary,
+      description: `Guard: ${describeGuard(route.guard)}. Permission: ${route.permission ?? 'none'}. Rate category: ${route.rateCategory}.`,
+      tags: [feature.id],
+      ...(route.hidden ? { hide: true } : {}),
+      ...(scheme ? { security: [{ [scheme]: [] }] } : {}),
+      ...(route.schema.params ? { params: route.schema.params } : {}),
+      ...(route.schema.querystring ? { querystring: route.schema.querystring } : {}),
+      ...(route.schema.body ? { body: route.schema.body } : {}),
+      ...(route.schema.headers ? { headers: route.schema.headers } : {}),
+      response: { ...route.schema.response, ...(route.errorFormat ? { '4xx': route.errorFormat.schema, '5xx': route.errorFormat.schema } : errorResponses) },
+    },
+    // The guard runs before validation, so an unauthenticated caller learns nothing of the schema.
+    // A public route has nothing to check, so it gets no hook at all.
+    ...(route.guard.kind === 'public'
+      ? {}
+      : {
+          preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
+            const principal = await guard.run(request, route.guard, guardDeps);
+            request.principal = principal;
+            if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', principal.rateKey ?? `${principal.kind}:${principal.id}`, principal.rateLimit);
+            if (permission !== null) {
+              if (!principal || !authorize) throw new AppError('FORBIDDEN');
+              const info = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal };
+              request.authority = await runWithRequest(info, () => authorize(principal, permission, request.params as Record<string, string | undefined>, request));
+            }
+          },
+        }),
+    handler: async (request, reply) =>
+      runWithRequest({ requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal: request.principal }, () =>
+        route.handler({
+          params: request.params as never,
+          query: request.query as never,
+          body: request.body as never,
+          request,
+          reply,
+          services,
+          principal: request.principal,
+          authority: request.authority,
+        }),
+      ),
   });
-
-  app.addHook('onReady', async () => {
-    const unguarded = seenRoutes.filter((r) => r.meta === undefined && !routes.some((m) => m.method === r.method && m.url === r.url));
-    if (unguarded.length > 0) {
-      const first = unguarded[0];
-      throw new Error(`refusing to start: route ${first?.method} ${first?.url} declares no guard`);
-    }
-  });
-
-  return app;
 }

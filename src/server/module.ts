@@ -24,6 +24,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metric } from 'prom-client';
+import type { LiveConfig } from '../config/live.ts';
 import type { Config } from '../config/schema.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
@@ -88,7 +89,10 @@ export interface JobDef {
 
 /** The core services every module gets, and its handle on the others. */
 export interface ModuleContext {
+  /** The configuration the node started with. Options that reload (src/config/live.ts) are read from `live` per request. */
   config: Config;
+  /** The live configuration: `live.current()` per request for reloadable options; `live.subscribe` to check or follow a reload. */
+  live: LiveConfig;
   db: Db;
   kv: Kv;
   logger: Logger;

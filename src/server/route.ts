@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { LiveConfig } from '../config/live.ts';
 import type { Config, RateCategory } from '../config/schema.ts';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
@@ -71,7 +72,9 @@ export interface RouteSchemas {
 
 /** Services every handler can reach. Core services only: features bring their own. */
 export interface Services {
+  /** The configuration the node started with; reloadable options are read from `live`. */
   config: Config;
+  live: LiveConfig;
   db: Db;
   kv: Kv;
   logger: Logger;
@@ -155,6 +158,11 @@ export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
    * whose credential is a header (apiKey guard) and whose URL has no parameters.
    */
   cors?: 'any-origin';
+  /**
+   * The budget categories (ABUSE-2) every call of this route consumes, for the guard table; the
+   * budgets feature's tests prove each declared route consumes them, whoever calls it.
+   */
+  budgets?: readonly string[];
   handler: (
     ctx: HandlerContext<
       S['params'] extends z.ZodType ? z.output<S['params']> : Record<string, never>,

@@ -3,13 +3,23 @@
  * because PGlite allows a single process per directory. The lock file names the holder so CLI
  * commands can refuse with a clear message, or talk to the running server instead.
  */
-import { mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface LockHolder {
   pid: number;
   url?: string;
   startedAt: string;
+}
+
+/** Left in a data directory while a restore into it runs (src/backup): no node starts on it. */
+export const RESTORE_MARKER = '.restore-incomplete';
+
+/** Refuses a data directory a restore has not finished with. */
+export function assertNoUnfinishedRestore(dir: string): void {
+  if (existsSync(join(dir, RESTORE_MARKER))) {
+    throw new Error(`the data directory ${dir} holds an unfinished restore (${RESTORE_MARKER}); run \`gatehouse restore\` again into it, or empty it`);
+  }
 }
 
 export class DataDirLockedError extends Error {

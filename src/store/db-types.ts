@@ -50,6 +50,12 @@ export interface Db {
   asOwner<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Applies pending migrations under a lock, safe when several nodes start at once. */
   migrate(): Promise<MigrationResult>;
+  /**
+   * Embedded PGlite in a data directory only: runs fn while every other statement waits, after a
+   * CHECKPOINT, with an owner connection inside one transaction and the data directory, whose
+   * files then hold a consistent cluster (backups read them). Absent on PostgreSQL and in memory.
+   */
+  withClusterQuiesced?<T>(fn: (owner: Queryable, dataDir: string) => Promise<T>): Promise<T>;
   /** Throws when storage cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -25,7 +25,7 @@ const EVICT_CHANNEL = TENANCY_EVICT_CHANNEL;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Permissions outside any org: held by operators only. */
-export const PLATFORM_PERMISSIONS = ['platform.users.manage', 'platform.audit.read', 'platform.sso.verify'] as const;
+export const PLATFORM_PERMISSIONS = ['platform.users.manage', 'platform.audit.read', 'platform.sso.verify', 'platform.trust.read'] as const;
 
 export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);
@@ -46,6 +46,37 @@ export interface AuthorityCache {
   /** Forgets everything cached about an org on this node and every other. Call after the change commits. */
   evictOrg: (orgId: string) => Promise<void>;
   close: () => Promise<void>;
+}
+
+/** What the database says of a user in an org: their role, the org's MFA rule, their workspace roles. */
+async function readEntry(db: Db, orgId: string, userId: string, loadedAt: number): Promise<Entry> {
+  const rows = await db.withTenant(orgId, (tx) =>
+    tx.query<{ role: string; require_mfa: boolean; ws: [string, string | null][] }>(
+      `select m.role, (select o.require_mfa from orgs o) as require_mfa,
+              (select coalesce(json_agg(json_build_array(w.id, wm.role)), '[]'::json)
+                 from workspaces w
+                 left join workspace_members wm on wm.tenant_id = w.tenant_id and wm.workspace_id = w.id and wm.user_id = m.user_id) as ws
+         from memberships m
+        where m.user_id = $1`,
+      [userId],
+    ),
+  );
+  const row = rows.rows[0];
+  const entry: Entry = { role: null, requireMfa: false, workspaces: new Map(), loadedAt };
+  if (row && isRole(row.role)) {
+    entry.role = row.role;
+    entry.requireMfa = row.require_mfa === true;
+    for (const [id, role] of row.ws) entry.workspaces.set(id, isRole(role) ? role : null);
+  }
+  return entry;
+}
+
+/** A platform route: only an active operator. */
+async function authorizePlatform(db: Db, principal: Principal): Promise<Authority> {
+  const { rows } = await db.query<{ is_operator: boolean; status: string }>('select is_operator, status from users where id = $1', [principal.id]);
+  const user = rows[0];
+  if (!user || !user.is_operator || user.status !== 'active') throw new AppError('FORBIDDEN');
+  return {};
 }
 
 export async function createAuthorityCache(deps: {
@@ -97,24 +128,7 @@ export async function createAuthorityCache(deps: {
     if (hit && now() - hit.loadedAt < ttlMs) return hit;
     const gen = generation.get(orgId) ?? 0;
     const startedIn = epoch;
-    const rows = await db.withTenant(orgId, (tx) =>
-      tx.query<{ role: string; require_mfa: boolean; ws: [string, string | null][] }>(
-        `select m.role, (select o.require_mfa from orgs o) as require_mfa,
-                (select coalesce(json_agg(json_build_array(w.id, wm.role)), '[]'::json)
-                   from workspaces w
-                   left join workspace_members wm on wm.tenant_id = w.tenant_id and wm.workspace_id = w.id and wm.user_id = m.user_id) as ws
-           from memberships m
-          where m.user_id = $1`,
-        [userId],
-      ),
-    );
-    const row = rows.rows[0];
-    const entry: Entry = { role: null, requireMfa: false, workspaces: new Map(), loadedAt: now() };
-    if (row && isRole(row.role)) {
-      entry.role = row.role;
-      entry.requireMfa = row.require_mfa === true;
-      for (const [id, role] of row.ws) entry.workspaces.set(id, isRole(role) ? role : null);
-    }
+    const entry = await readEntry(db, orgId, userId, now());
     if (trusted && epoch === startedIn && (generation.get(orgId) ?? 0) === gen) {
       let map = cache.get(orgId);
       if (!map) {
@@ -127,17 +141,10 @@ export async function createAuthorityCache(deps: {
     return entry;
   }
 
-  async function authorizePlatform(principal: Principal): Promise<Authority> {
-    const { rows } = await db.query<{ is_operator: boolean; status: string }>('select is_operator, status from users where id = $1', [principal.id]);
-    const user = rows[0];
-    if (!user || !user.is_operator || user.status !== 'active') throw new AppError('FORBIDDEN');
-    return {};
-  }
-
   return {
     async authorize(principal, permission, params) {
       if (principal.kind !== 'user' || !isUuid(principal.id)) throw new AppError('FORBIDDEN');
-      if ((PLATFORM_PERMISSIONS as readonly string[]).includes(permission)) return authorizePlatform(principal);
+      if ((PLATFORM_PERMISSIONS as readonly string[]).includes(permission)) return authorizePlatform(db, principal);
       // A route declaring a permission the matrix does not know is a programming error: fail closed.
       if (!isPermission(permission)) throw new Error(`route declares unknown permission ${permission}`);
       const orgId = params.org;

@@ -2,6 +2,9 @@
  * Organizations and their members (TEN-1). Every membership change locks the org row first, so
  * concurrent changes serialise: no lost update, and the owner count read inside the transaction
  * is the one the change commits against (an org can never end without an owner).
+ *
+ * size-exception: createOrgs is one factory closure of small functions over shared services; split
+ * by concern is pending (issue 17); no measured reason to keep it whole.
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/index.ts';

@@ -29,12 +29,16 @@ export const PERMISSIONS = [
   'mcp.manage',
   'usage.read',
   'audit.read',
+  'budgets.read',
   'budgets.manage',
+  'guard.manage',
   'sso.manage',
+  'webhooks.read',
+  'webhooks.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const viewer: readonly Permission[] = ['org.read', 'members.read', 'workspaces.read', 'apikeys.read', 'usage.read'];
+const viewer: readonly Permission[] = ['org.read', 'members.read', 'workspaces.read', 'apikeys.read', 'usage.read', 'budgets.read'];
 const editor: readonly Permission[] = [...viewer, 'apikeys.manage'];
 const admin: readonly Permission[] = [
   ...editor,
@@ -49,7 +53,10 @@ const admin: readonly Permission[] = [
   'mcp.manage',
   'audit.read',
   'budgets.manage',
+  'guard.manage',
   'sso.manage',
+  'webhooks.read',
+  'webhooks.manage',
 ];
 const owner: readonly Permission[] = [...admin, 'org.delete', 'org.transfer'];
 

@@ -2,6 +2,9 @@
  * The organizations API (TEN-1). Each tenant route declares the permission it needs; the
  * authorizer (authority.ts) resolves `:org` (and `:ws`), checks current membership, and 404s
  * callers who are not members before the handler runs inside that tenant's context.
+ *
+ * size-exception: createTenancyFeature is the tenancy route table (declarative route definitions);
+ * split into one file per resource like identity/routes/ pending (issue 17).
  */
 import { z } from 'zod';
 import { AppError } from '../server/errors.ts';

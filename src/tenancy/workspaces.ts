@@ -42,6 +42,11 @@ function canUndo(narrowed: Role, orgRole: Role): boolean {
 }
 
 export function createWorkspaces(deps: TenancyDeps) {
+  return { ...workspaceRecords(deps), ...workspaceMembers(deps) };
+}
+
+/** Workspaces themselves: list, create (within the org's limit), read, rename, remove. */
+function workspaceRecords(deps: TenancyDeps) {
   const { db, evictOrg, limits, audit } = deps;
   return {
     async list(orgId: string): Promise<WorkspaceView[]> {
@@ -102,7 +107,13 @@ export function createWorkspaces(deps: TenancyDeps) {
       if (rowCount === 0) throw new AppError('NOT_FOUND');
       await evictOrg(orgId);
     },
+  };
+}
 
+/** Who is in a workspace and with which narrowed role. */
+function workspaceMembers(deps: TenancyDeps) {
+  const { db, evictOrg, audit } = deps;
+  return {
     async listMembers(orgId: string, wsId: string): Promise<WorkspaceMemberView[]> {
       const { rows } = await db.withTenant(orgId, (tx) =>
         tx.query<{ user_id: string; email: string; role: string; ws_role: string | null }>(

@@ -695,7 +695,28 @@ describe('the verifier module graph', () => {
     for (const name of external) expect(ALLOWED_EXTERNAL.has(name), `${name} is imported by the verifier`).toBe(true);
     for (const file of files) expect(file).toMatch(/^src\/(audit\/|crypto\/signing\.ts$|cli\/audit\.ts$)/);
     expect(files.filter((f) => f.startsWith('src/audit/')).sort()).toEqual(
-      ['canonical', 'checkpoint', 'export-format', 'merkle', 'verify', 'verify-feed', 'verify-pins', 'verify-report', 'verify-scan', 'verify-types', 'verify-worker']
+      [
+        'canonical',
+        'checkpoint',
+        'export-format',
+        'merkle',
+        'merkle-hash',
+        'merkle-proofs',
+        'offline',
+        'verify',
+        'verify-feed',
+        'verify-feed-workers',
+        'verify-keys',
+        'verify-leaves',
+        'verify-lines',
+        'verify-pin-check',
+        'verify-pins',
+        'verify-report',
+        'verify-scan',
+        'verify-scan-json',
+        'verify-types',
+        'verify-worker',
+      ]
         .map((m) => `src/audit/${m}.ts`)
         .sort(),
     );

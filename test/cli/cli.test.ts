@@ -201,6 +201,19 @@ describe('gatehouse start / migrate / doctor on embedded storage', () => {
     expect(pruned.stdout).toMatch(/^platform: removed 0 events/m);
   });
 
+  it('jobs: list shows every module\'s jobs with their schedules; run runs one under the lock and records it; an unknown job fails', () => {
+    const list = run(['jobs', 'list']);
+    expect(list.status).toBe(0);
+    for (const name of ['audit.checkpoint', 'audit.prune', 'webhooks.redeliver', 'webhooks.prune', 'jobs.prune-history']) expect(list.stdout).toContain(name);
+    const ran = run(['jobs', 'run', 'audit.checkpoint']);
+    expect(ran.status).toBe(0);
+    expect(ran.stdout).toMatch(/^audit\.checkpoint: succeeded in \d+ ms/);
+    expect(run(['jobs', 'list']).stdout).toMatch(/audit\.checkpoint\t\* \* \* \* \*\tnext \S+\tlast succeeded at /);
+    const unknown = run(['jobs', 'run', 'no.such-job']);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('no job is named "no.such-job"');
+  });
+
   it('bad configuration exits 2 naming the option and the reason', () => {
     const r = run(['start'], { GATEHOUSE_SERVER_PORT: 'eighty' });
     expect(r.status).toBe(2);

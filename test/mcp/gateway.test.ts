@@ -141,7 +141,9 @@ describe('MCP endpoint', () => {
     expect(JSON.stringify(result)).not.toContain('IGNORE ALL PREVIOUS');
     expect(resultText(result)).toContain('MCP_RESULT_BLOCKED');
     const last = (await auditData(t, org, 'mcp.tool.called')).at(-1);
-    expect(last?.data).toMatchObject({ server: 'docs', outcome: 'blocked', verdict: 'block', reasons: 'test.injection', resultPolicy: 'enforce' });
+    expect(last?.data).toMatchObject({ server: 'docs', outcome: 'blocked', verdict: 'block', resultPolicy: 'enforce' });
+    // The node's own input guard inspects results too: its rule names come beside the test inspector's.
+    expect(String(last?.data.reasons).split(' ')).toContain('test.injection');
   });
 
   it('passes a blocked result under the monitor policy but audits the verdict', async () => {

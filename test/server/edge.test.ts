@@ -67,6 +67,12 @@ describe('security headers (EDGE-2)', () => {
         expect(res.headers['x-frame-options']).toBe('DENY');
         continue;
       }
+      if (url.endsWith('/trust-report.html') && res.statusCode === 200) {
+        // The trust report page: its one inline style allowed by hash, nothing else.
+        expect(res.headers['content-security-policy']).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/);
+        expect(res.headers['x-frame-options']).toBe('DENY');
+        continue;
+      }
       expectSecurityHeaders(res);
       expect(res.headers['strict-transport-security']).toBeUndefined();
     }

@@ -57,11 +57,14 @@ describe('guard audit: every non-public route without credentials is refused', (
       const url = route.url.replace(/:[a-zA-Z]+/g, '00000000-0000-4000-8000-000000000000');
       const res = await t.app.inject({ method: route.method as 'GET', url, ...(route.hasBody ? { payload: {} } : {}) });
       // Routes serving another API's SDKs (the AI gateway) refuse in that API's error shape.
+      // The MCP endpoint answers JSON-RPC error objects, the Gatehouse code in error.data.code.
       const body = res.json();
-      expect({ route: `${route.method} ${route.url}`, status: res.statusCode, code: route.errorFormat ? body.error?.type : body.error?.code }).toEqual({
+      const jsonRpc = route.errorFormat?.name === 'json-rpc';
+      const vendor = route.errorFormat !== undefined && !jsonRpc;
+      expect({ route: `${route.method} ${route.url}`, status: res.statusCode, code: vendor ? body.error?.type : jsonRpc ? body.error?.data?.code : body.error?.code }).toEqual({
         route: `${route.method} ${route.url}`,
         status: 401,
-        code: route.errorFormat ? 'authentication_error' : 'UNAUTHENTICATED',
+        code: vendor ? 'authentication_error' : 'UNAUTHENTICATED',
       });
     }
     expect(guarded.filter((r) => r.errorFormat).map((r) => `${r.errorFormat?.name} ${r.url}`)).toEqual(expect.arrayContaining(['openai /v1/chat/completions', 'anthropic /v1/messages']));

@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { loadConfig } from '../../src/config/load.ts';
+import { configSourceOf, loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
+import { FEATURE_MODULES } from '../../src/features.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import type { FeatureModule } from '../../src/server/module.ts';
 import type { Feature, Verifiers } from '../../src/server/route.ts';
@@ -32,6 +33,8 @@ export interface TestAppOptions {
   extraFeatures?: readonly Feature[];
   /** Replaces the feature modules of src/features.ts (e.g. the list plus a test module). */
   modules?: readonly FeatureModule[];
+  /** Feature modules served beside those of src/features.ts (tests: a module declaring test jobs). */
+  extraModules?: readonly FeatureModule[];
   verifiers?: Verifiers;
   now?: () => number;
   logLevel?: string;
@@ -49,21 +52,34 @@ export interface TestAppOptions {
    * (tests of the queue itself).
    */
   deliverMailAfterInject?: boolean;
+  /**
+   * Let the node reload: its configuration is loaded again with the same env, cwd and overrides
+   * objects (mutate them, then call `node.use(TRUST).reload('api')`). The key-encryption key must
+   * then be given in `overrides` or `env`, so the reloaded one is the same.
+   */
+  reloadable?: boolean;
+  /** Send mail through the configured transport (`mail.smtpUrl`, reloadable) instead of capturing it. */
+  configuredMailer?: boolean;
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const { config } = loadConfig({
-    env: options.env ?? {},
-    configFile: undefined,
-    cwd: '/nonexistent-gatehouse-test-dir',
-    overrides: {
-      'log.level': options.logLevel ?? 'info',
-      // A fresh key-encryption key per test app, so no key file is written anywhere.
-      ...(options.env?.GATEHOUSE_KEYRING_MASTER_KEYS ? {} : { 'keyring.masterKeys': `1:${randomBytes(32).toString('base64')}` }),
-      ...(options.dataDir ? { 'storage.dataDir': options.dataDir } : {}),
-      ...options.overrides,
-    },
-  });
+  // A fresh key-encryption key per test app, so no key file is written anywhere; the same one on a reload.
+  const freshKey = `1:${randomBytes(32).toString('base64')}`;
+  const load = (): Config =>
+    loadConfig({
+      env: options.env ?? {},
+      configFile: undefined,
+      cwd: '/nonexistent-gatehouse-test-dir',
+      overrides: {
+        'log.level': options.logLevel ?? 'info',
+        // The scheduler's timers stay off: tests run jobs themselves (node.use(JOBS).run), deterministically.
+        'jobs.enabled': false,
+        ...(options.env?.GATEHOUSE_KEYRING_MASTER_KEYS ? {} : { 'keyring.masterKeys': freshKey }),
+        ...(options.dataDir ? { 'storage.dataDir': options.dataDir } : {}),
+        ...options.overrides,
+      },
+    }).config;
+  const config = load();
   const { logger, logText } = capturedLogger(config);
   const mail: MailMessage[] = [];
   const captured: Mailer = {
@@ -74,14 +90,17 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     close: async () => undefined,
   };
   const node = await startNode({
-    mailer: options.mailer ?? captured,
+    ...(options.configuredMailer ? {} : { mailer: options.mailer ?? captured }),
     config,
     logger,
     inMemory: options.dataDir === undefined,
     ...(options.extraFeatures ? { extraFeatures: options.extraFeatures } : {}),
-    ...(options.modules ? { modules: options.modules } : {}),
+    ...(options.modules || options.extraModules ? { modules: [...(options.modules ?? FEATURE_MODULES), ...(options.extraModules ?? [])] } : {}),
     verifiers: options.verifiers,
     now: options.now,
+    ...(options.reloadable
+      ? { reloadFrom: { load, files: () => configSourceOf({ env: options.env ?? {}, configFile: undefined, cwd: '/nonexistent-gatehouse-test-dir' }).files(), watchIntervalMs: 100 } }
+      : {}),
   });
   if (options.deliverMailAfterInject !== false) deliverMailAfterInject(node.app, [node]);
   return { app: node.app, node, config, mail, logText, close: () => node.close() };

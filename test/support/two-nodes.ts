@@ -7,7 +7,9 @@ import { Writable } from 'node:stream';
 import { startNode, type Node } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { MailMessage } from '../../src/identity/mailer.ts';
+import { FEATURE_MODULES } from '../../src/features.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import type { FeatureModule } from '../../src/server/module.ts';
 import { deliverMailAfterInject } from './app.ts';
 import { createScratchPostgresDatabase } from './pg-scratch.ts';
 import { postgresTarget, redisTarget, requireUrl } from './services.ts';
@@ -36,6 +38,8 @@ export async function startTwoNodes(
     sendDelayMs?: number;
     /** A clock shared by both nodes: time-based limits stay exact however slowly the machine runs. */
     now?: () => number;
+    /** Feature modules served beside those of src/features.ts on both nodes. */
+    extraModules?: readonly FeatureModule[];
   } = {},
 ): Promise<TwoNodes> {
   const scratch = await createScratchPostgresDatabase(requireUrl(pg));
@@ -54,7 +58,8 @@ export async function startTwoNodes(
       GATEHOUSE_KV_KEY_PREFIX: `t${randomBytes(6).toString('hex')}:`,
       ...options.env,
     };
-    const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir', ...(options.overrides ? { overrides: options.overrides } : {}) });
+    // The scheduler's timers stay off: tests run jobs themselves, deterministically.
+    const { config } = loadConfig({ env, cwd: '/nonexistent-gatehouse-test-dir', overrides: { 'jobs.enabled': false, ...options.overrides } });
     const quiet = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
     const delay = options.sendDelayMs ?? 0;
     const send = async (m: MailMessage): Promise<void> => {
@@ -62,7 +67,7 @@ export async function startTwoNodes(
       mail.push(m);
     };
     const mailer = { transport: 'outbox' as const, send, close: async () => undefined };
-    const clock = options.now ? { now: options.now } : {};
+    const clock = { ...(options.now ? { now: options.now } : {}), ...(options.extraModules ? { modules: [...FEATURE_MODULES, ...options.extraModules] } : {}) };
     nodes.push(await startNode({ config, logger: quiet(), mailer, ...clock }));
     nodes.push(await startNode({ config, logger: quiet(), mailer, ...clock }));
   } catch (err) {

@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { DEFAULT_POLICY } from '../../src/guard/index.ts';
 import { rotateDeks } from '../../src/keyring/reencrypt.ts';
 import { MCP } from '../../src/mcp/index.ts';
 import type { RouteDef } from '../../src/server/route.ts';
@@ -17,6 +18,7 @@ import { findRlsGaps } from '../../src/store/migrate.ts';
 import type { Queryable } from '../../src/store/db-types.ts';
 import { PLATFORM_PERMISSIONS } from '../../src/tenancy/authority.ts';
 import { PERMISSIONS, ROLES, can, isPermission, type Role } from '../../src/tenancy/permissions.ts';
+import { WEBHOOKS } from '../../src/webhooks/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
 import { postgresTarget, requireUrl } from '../support/services.ts';
@@ -35,9 +37,17 @@ interface Fixture {
   /** An SSO connection and a claimed domain of the org. */
   connection: string;
   domain: string;
+  /** A guard subject with strikes and a block in the workspace (`key:<id>`). */
+  subject: string;
   /** An MCP server of the workspace and one of its tools. */
   server: string;
   tool: string;
+  /** A webhook endpoint's name, one of its secrets, and a stored event. */
+  endpoint: string;
+  secret: string;
+  event: string;
+  /** A budget of the org (with a reservation in its ledger). */
+  budget: string;
 }
 
 const pg = postgresTarget();
@@ -200,6 +210,9 @@ for (const target of targets) {
         ]);
         // A person an admin removed from the org (SSO does not provision them again).
         await tx.query('insert into member_removals (tenant_id, user_id, removed_by) values ($1, $2, $3)', [org, spare.userId, owner.userId]);
+        // The input guard: a workspace policy, and a key with strikes and a temporary block.
+        await tx.query('insert into guard_policies (tenant_id, workspace_id, policy, updated_by) values ($1, $2, $3, $4)', [org, ws, JSON.stringify({ ...DEFAULT_POLICY, mode: 'flag' }), owner.userId]);
+        await tx.query("insert into guard_strikes (tenant_id, workspace_id, subject, strikes, window_started_at, level, blocked_until) values ($1, $2, $3, 2, now(), 1, now() + interval '1 hour')", [org, ws, `key:${apiKey.id}`]);
       });
       // MCP: a server (sealed headers), a tool of it, and a key's own tool allowlist.
       const server = 'fixture-mcp';
@@ -209,15 +222,35 @@ for (const target of targets) {
       const serverId = (await mcp.registry.target(org, ws, server)).id;
       await mcp.registry.recordTools(org, ws, serverId, server, [{ name: tool, inputSchema: { type: 'object' } }], new Date());
       await mcp.registry.setKeyTools(org, ws, apiKey.id, [`${server}__${tool}`]);
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool };
+      // Inbound webhooks: an endpoint with a secret, a stored event (its replay record and queue row) and a delivery attempt.
+      const hooks = t.node.use(WEBHOOKS);
+      const endpoint = 'fixture-hook';
+      await hooks.endpoints.create(org, { name: endpoint, provider: 'github', destinationUrl: null, verifyToken: null });
+      const secret = (await hooks.endpoints.addSecret(org, endpoint, { secret: `fixture-secret-${randomBytes(4).toString('hex')}`, expiresAt: null })).id;
+      const forVerify = await hooks.endpoints.forVerify(org, endpoint);
+      if (!forVerify) throw new Error('fixture endpoint missing');
+      const event = (await hooks.events.store(forVerify, { eventId: randomUUID(), eventType: 'push' }, Buffer.from('{"fixture":true}'))).id;
+      await db.withTenant(org, (tx) => tx.query("insert into webhook_attempts (id, tenant_id, event_id, attempt, at, status_code, error, duration_ms, node) values ($1, $2, $3, 1, now(), null, 'no_destination', 0, 'fixture')", [randomUUID(), org, event]));
+      // Budgets: a definition and an open reservation past its lifetime (the kind the sweep reads
+      // without tenant context; no tenant context may show another org's).
+      const budget = randomUUID();
+      await db.withTenant(org, async (tx) => {
+        await tx.query("insert into budgets (id, tenant_id, category, period, hard_limit, updated_by) values ($1, $2, 'ai_tokens', 'day', 1000, $3)", [budget, org, owner.userId]);
+        await tx.query(
+          `insert into budget_ledger (id, tenant_id, workspace_id, api_key_id, reserved, state, day, month, created_at, expires_at)
+           values ($1, $2, $3, $4, '{"ai_tokens": 10}', 'open', '2026-01-01', '2026-01', now() - interval '2 hours', now() - interval '1 hour')`,
+          [randomBytes(12).toString('base64url'), org, ws, apiKey.id],
+        );
+      });
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}`, endpoint, secret, event, budget };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, subject: f.subject, endpoint: f.endpoint, secret: f.secret, event: f.event, budget: f.budget });
 
     beforeAll(async () => {
       const database = await target.database();
       drop = database.drop;
-      t = await createTestApp({ env: database.env, overrides: { 'rateLimit.enabled': false, 'tenancy.maxOrgsPerUser': 10_000 }, logLevel: 'warn' });
+      t = await createTestApp({ env: database.env, overrides: { 'rateLimit.enabled': false, 'tenancy.maxOrgsPerUser': 10_000, 'budgets.sweepSeconds': 3600 }, logLevel: 'warn' });
       for (const role of ROLES) members[role] = await signUpUser(t.app, t.mail, `${role}-a@example.com`);
       bOwner = await signUpUser(t.app, t.mail, 'owner-b@example.com');
       spare = await signUpUser(t.app, t.mail, 'spare@example.com');
@@ -225,7 +258,8 @@ for (const target of targets) {
       b = await makeOrg(bOwner, {}, 'Org B');
       // A finished DEK rotation leaves a key_jobs row per tenant.
       for (const org of [a.org, b.org]) await rotateDeks({ db: t.node.db, keyring: t.node.keyring, columns: [], tenantId: org });
-      tenantRoutes = t.node.features.flatMap((f) => f.routes).filter((r) => r.url.includes(':org'));
+      // The provider-facing webhook routes are not member routes: the signature decides there (test/webhooks/).
+      tenantRoutes = t.node.features.flatMap((f) => f.routes).filter((r) => r.url.includes(':org') && !r.url.startsWith('/v1/hooks/'));
     });
 
     afterAll(async () => {
@@ -246,7 +280,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes', 'webhook_endpoints', 'webhook_secrets', 'webhook_events', 'webhook_replays', 'webhook_deliveries', 'webhook_attempts', 'budgets', 'budget_ledger']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);

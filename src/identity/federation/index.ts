@@ -9,7 +9,7 @@ import type { Keyring } from '../../keyring/keyring.ts';
 import type { Feature } from '../../server/route.ts';
 import type { Db } from '../../store/db-types.ts';
 import type { Kv } from '../../store/kv/types.ts';
-import type { Accounts } from '../accounts.ts';
+import type { Accounts } from '../index.ts';
 import { createOidcProtocol } from './oidc.ts';
 import { createSsoFeature } from './routes.ts';
 import { createSamlProtocol } from './saml.ts';

@@ -12,6 +12,7 @@
  */
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Feature } from '../route.ts';
 
 const STRICT_BASE = {
   credentials: true,
@@ -36,14 +37,24 @@ const OPEN: FastifyCorsOptions = {
 };
 
 /**
+ * `origins` is read per request (the list reloads); its parsed set is kept until the list changes.
  * @param openPaths exact paths of routes declaring `cors: 'any-origin'` (parameterless by rule).
  */
-export async function registerCors(app: FastifyInstance, origins: readonly string[], openPaths: ReadonlySet<string> = new Set()): Promise<void> {
-  const allowed = new Set(origins.map((o) => new URL(o).origin));
+export async function registerCors(app: FastifyInstance, origins: () => readonly string[], openPaths: ReadonlySet<string> = new Set()): Promise<void> {
+  let list: readonly string[] | undefined;
+  let allowed = new Set<string>();
+  const current = (): Set<string> => {
+    const now = origins();
+    if (now !== list) {
+      list = now;
+      allowed = new Set(now.map((o) => new URL(o).origin));
+    }
+    return allowed;
+  };
   const strict: FastifyCorsOptions = {
     ...STRICT_BASE,
     origin: (origin, cb) => {
-      cb(null, origin !== undefined && allowed.has(origin));
+      cb(null, origin !== undefined && current().has(origin));
     },
   };
   if (openPaths.size === 0) {
@@ -56,4 +67,9 @@ export async function registerCors(app: FastifyInstance, origins: readonly strin
       cb(null, openPaths.has(path) ? OPEN : strict);
     },
   });
+}
+
+/** The paths of routes that open CORS to any origin (their guard checks the origin per credential). */
+export function openCorsPaths(features: readonly Feature[]): Set<string> {
+  return new Set(features.flatMap((f) => f.routes.filter((r) => r.cors === 'any-origin').map((r) => r.url)));
 }

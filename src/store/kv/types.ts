@@ -18,6 +18,8 @@ export interface SlidingWindowResult {
 
 export type { BackoffResult, BackoffRule } from './backoff.ts';
 import type { BackoffResult, BackoffRule } from './backoff.ts';
+export type { BudgetCounter, BudgetReserveResult } from './budget.ts';
+import type { BudgetCounter, BudgetReserveResult } from './budget.ts';
 
 export type MessageHandler = (message: string) => void;
 
@@ -57,6 +59,17 @@ export interface Kv {
   reserveBackoff(rules: readonly BackoffRule[], now?: number): Promise<BackoffResult>;
   /** Gives back one reserved attempt of a backoff bucket (never below zero), keeping its TTL. */
   releaseBackoff(key: string): Promise<void>;
+  /**
+   * Reserves `amount` in every counter when none would pass its limit, as one atomic step keyed by
+   * the reservation's id (see budget.ts); absent counters are reported, never read as zero.
+   */
+  reserveBudget(reservationId: string, counters: readonly BudgetCounter[]): Promise<BudgetReserveResult>;
+  /** Replaces the reservation's amount by the actual one in each counter that holds it open (one atomic step). */
+  settleBudget(reservationId: string, settlements: readonly { key: string; amount: number }[]): Promise<void>;
+  /** Creates an absent budget counter from a durable state (used, open reservations); false when it exists. */
+  seedBudget(key: string, used: number, open: readonly (readonly [string, number])[], ttlMs: number): Promise<boolean>;
+  /** A budget counter's `used`, or null when absent. */
+  readBudget(key: string): Promise<number | null>;
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is active; returns an unsubscribe function. */
   subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;

@@ -6,15 +6,15 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AppError } from '../server/errors.ts';
-import { defineRoute, type RouteDef } from '../server/route.ts';
-import type { Accounts } from './accounts.ts';
-import { DEVICE_COOKIE } from './devices.ts';
-import { STEP_UP_MAX_AGE_MS, type Mfa } from './mfa.ts';
-import { PASSKEY_PAGE_CSP, PASSKEY_PAGE_HTML, PASSKEY_PAGE_SCRIPT } from './passkey-page.ts';
-import { authenticationResponseSchema, passkeyNameSchema, registrationResponseSchema, type Passkeys } from './passkeys.ts';
-import { cookieResponse, sessionOf, signedInReply, tokensResponse } from './routes.ts';
-import type { Sessions } from './sessions.ts';
+import { AppError } from '../../server/errors.ts';
+import { defineRoute, type RouteDef } from '../../server/route.ts';
+import type { Accounts } from '../accounts.ts';
+import { DEVICE_COOKIE } from '../devices.ts';
+import { STEP_UP_MAX_AGE_MS, type Mfa } from '../mfa.ts';
+import { PASSKEY_PAGE_CSP, PASSKEY_PAGE_HTML, PASSKEY_PAGE_SCRIPT } from '../passkey-page.ts';
+import { authenticationResponseSchema, passkeyNameSchema, registrationResponseSchema, type Passkeys } from '../passkeys.ts';
+import { cookieResponse, sessionOf, signedInReply, tokensResponse } from '../session-reply.ts';
+import type { Sessions } from '../sessions.ts';
 
 /** Ceremony bodies are small: a credential is a few kilobytes at most. */
 const PASSKEY_BODY_LIMIT = 64 * 1024;
@@ -33,9 +33,16 @@ const creationOptions = z.looseObject({ challenge: z.string(), rp: z.looseObject
 const requestOptions = z.looseObject({ challenge: z.string() });
 const ok = z.object({ ok: z.literal(true) });
 
-export function passkeyRoutes(deps: { passkeys: Passkeys; mfa: Mfa; accounts: Accounts; sessions: Sessions; now: () => number }): RouteDef[] {
+type PasskeyRouteDeps = { passkeys: Passkeys; mfa: Mfa; accounts: Accounts; sessions: Sessions; now: () => number };
+
+/** The passkey routes: managing the signed-in user's passkeys, and the ceremonies and page. */
+export function passkeyRoutes(deps: PasskeyRouteDeps): RouteDef[] {
+  return [...passkeyManagementRoutes(deps), ...passkeyCeremonyRoutes(deps)];
+}
+
+/** The signed-in user's passkeys: list, options to add one, add, rename, remove. */
+function passkeyManagementRoutes(deps: PasskeyRouteDeps): RouteDef[] {
   const { passkeys, mfa, accounts, sessions, now } = deps;
-  const clientOf = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'], deviceCookie: request.cookies[DEVICE_COOKIE] });
 
   /**
    * Adding a passkey changes how the account signs in: with a second factor already, it needs a
@@ -127,6 +134,15 @@ export function passkeyRoutes(deps: { passkeys: Passkeys; mfa: Mfa; accounts: Ac
         return { ok: true as const };
       },
     }),
+  ];
+  return routes as unknown as RouteDef[];
+}
+
+/** Options and assertions of the second step, of step-up and of passwordless sign-in, and the browser page. */
+function passkeyCeremonyRoutes(deps: PasskeyRouteDeps): RouteDef[] {
+  const { passkeys, mfa, accounts, now } = deps;
+  const clientOf = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'], deviceCookie: request.cookies[DEVICE_COOKIE] });
+  const routes = [
     defineRoute({
       method: 'POST',
       url: '/v1/me/mfa/step-up/webauthn/options',

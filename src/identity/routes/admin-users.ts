@@ -1,0 +1,41 @@
+/**
+ * Operators managing users: disabling an account, resetting the second factors of one who lost them.
+ */
+import { z } from 'zod';
+import { defineRoute, type RouteDef } from '../../server/route.ts';
+import type { Accounts } from '../accounts.ts';
+import { sessionOf } from '../session-reply.ts';
+import { ok } from './schemas.ts';
+
+export function adminUserRoutes({ accounts }: { accounts: Accounts }): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'POST',
+      url: '/v1/admin/users/:id/disable',
+      summary: 'Operators: disable a user; their sessions end on every node at once.',
+      guard: { kind: 'session' },
+      permission: 'platform.users.manage',
+      rateCategory: 'write',
+      schema: { params: z.strictObject({ id: z.uuid() }), body: z.strictObject({ disabled: z.boolean() }), response: { 200: ok } },
+      handler: async ({ params, body, request }) => {
+        await accounts.setOperatorDisabled(sessionOf(request).userId, params.id, body.disabled);
+        return { ok: true as const };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/v1/admin/users/:id/mfa/reset',
+      summary:
+        'Operators: remove every second factor of a user who lost them (TOTP, passkeys, recovery codes); their sessions end and they are mailed. Needs a second factor of the operator\'s own within 5 minutes.',
+      guard: { kind: 'session' },
+      permission: 'platform.users.manage',
+      rateCategory: 'write',
+      schema: { params: z.strictObject({ id: z.uuid() }), body: z.strictObject({}), response: { 200: ok } },
+      handler: async ({ params, request }) => {
+        const { userId, sessionId } = sessionOf(request);
+        await accounts.resetSecondFactors(userId, sessionId, params.id);
+        return { ok: true as const };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,98 @@
+/**
+ * Inbound webhooks (EDGE-6) as a module: endpoints and their sealed secrets, the verifier the
+ * `webhook` guard calls, the event store, the relay to each org's destination, and their jobs
+ * (retrying due deliveries, pruning old events and replay records).
+ */
+import { randomBytes } from 'node:crypto';
+import { Counter } from 'prom-client';
+import { AUDIT } from '../audit/index.ts';
+import { defineModule, hook, moduleRef, type JobDef } from '../server/module.ts';
+import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
+import type { SealedColumn } from '../server/route.ts';
+import { webhookError } from './errors.ts';
+import { createEndpoints, type Endpoints } from './endpoints.ts';
+import { createEventStore, type EventStore } from './events.ts';
+import { createRelay, destinationRefusal, type Relay } from './relay.ts';
+import { createEndpointVerifier, createWebhooksFeature, WEBHOOK_GUARD_PROVIDER } from './routes.ts';
+import { webhooksTrustCheck } from './trust-check.ts';
+
+export { PROVIDER_KINDS, type ProviderKind } from './providers.ts';
+
+export interface Webhooks {
+  endpoints: Endpoints;
+  events: EventStore;
+  relay: Relay;
+}
+
+export const WEBHOOKS = moduleRef<Webhooks>('webhooks');
+
+export const WEBHOOKS_SEALED_COLUMNS: readonly SealedColumn[] = [
+  { table: 'webhook_endpoints', column: 'destination_secret_sealed', idColumn: 'id', tenantColumn: 'tenant_id' },
+  { table: 'webhook_endpoints', column: 'verify_token_sealed', idColumn: 'id', tenantColumn: 'tenant_id' },
+  { table: 'webhook_secrets', column: 'secret_sealed', idColumn: 'id', tenantColumn: 'tenant_id' },
+  { table: 'webhook_events', column: 'payload_sealed', idColumn: 'id', tenantColumn: 'tenant_id' },
+];
+
+/**
+ * Reads the overrides `webhookResolver` (an EgressResolver for the relay's DNS, tests) and `nodeId`.
+ */
+export const webhooksModule = defineModule({
+  ref: WEBHOOKS,
+  dependsOn: [AUDIT, TRUST],
+  sealedColumns: WEBHOOKS_SEALED_COLUMNS,
+  create: (ctx) => {
+    const settings = ctx.config.webhooks;
+    const audit = ctx.use(AUDIT);
+    const nodeId = (ctx.overrides.nodeId as string | undefined) ?? `${process.env.HOSTNAME ?? 'node'}-${randomBytes(3).toString('hex')}`;
+    const checkDestination = (url: string): void => {
+      if (destinationRefusal(new URL(url), settings.relay)) throw webhookError('WEBHOOK_DESTINATION_NOT_ALLOWED');
+    };
+    const endpoints = createEndpoints({ db: ctx.db, keyring: ctx.keyring, audit, now: ctx.now, limits: settings, checkDestination });
+    const events = createEventStore({ db: ctx.db, keyring: ctx.keyring, audit, now: ctx.now, replayDays: settings.replayDays });
+    const resolve = ctx.overrides.webhookResolver as Parameters<typeof createRelay>[0]['resolve'];
+    const relay = createRelay({ db: ctx.db, keyring: ctx.keyring, logger: ctx.logger, now: ctx.now, settings: settings.relay, nodeId, ...(resolve ? { resolve } : {}) });
+    const received = new Counter({ name: 'gatehouse_webhooks_received_total', help: 'Webhooks verified and stored, by provider.', labelNames: ['provider'] as const, registers: [] });
+    const refused = new Counter({ name: 'gatehouse_webhooks_refused_total', help: 'Webhooks refused, by provider and reason (error code).', labelNames: ['provider', 'reason'] as const, registers: [] });
+    const routeDeps = {
+      endpoints,
+      events,
+      bodyLimitBytes: settings.bodyLimitBytes,
+      toleranceSeconds: settings.toleranceSeconds,
+      perEndpointPerMinute: settings.perEndpointPerMinute,
+      now: ctx.now,
+      refused: (provider: string, reason: string) => refused.inc({ provider, reason }),
+      received: (provider: string) => received.inc({ provider }),
+      kick: () => relay.kick(),
+    };
+    const jobs: JobDef[] = [
+      {
+        name: 'webhooks.redeliver',
+        schedule: '*/15 * * * * *',
+        summary: 'Delivers relayed events whose next attempt is due (retries with backoff; dead letter after webhooks.relay.maxAttempts).',
+        run: async () => ({ attempted: await relay.drain() }),
+      },
+      {
+        name: 'webhooks.prune',
+        schedule: '23 4 * * *',
+        summary: 'Removes events (and their attempts) older than webhooks.retentionDays and replay records past webhooks.replayDays.',
+        run: async ({ now }) =>
+          // Every org's rows, as the owner: no tenant context can see them all.
+          ctx.db.asOwner(async (tx) => {
+            const at = new Date(now());
+            const events = await tx.query('delete from webhook_events where received_at < $1', [new Date(at.getTime() - settings.retentionDays * 86_400_000)]);
+            const replays = await tx.query('delete from webhook_replays where expires_at < $1', [at]);
+            return { events: events.rowCount, replays: replays.rowCount };
+          }),
+      },
+    ];
+    return {
+      api: { endpoints, events, relay },
+      feature: { ...createWebhooksFeature(routeDeps), sealedColumns: WEBHOOKS_SEALED_COLUMNS },
+      verifiers: { webhook: { [WEBHOOK_GUARD_PROVIDER]: createEndpointVerifier(routeDeps) } },
+      metrics: [received, refused, ...relay.metrics],
+      hooks: [hook(TRUST_CHECKS, webhooksTrustCheck)],
+      jobs,
+      close: () => relay.close(),
+    };
+  },
+});
