@@ -24,6 +24,7 @@ import { opsModule } from './ops/index.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
+import { tokensModule } from './tokens/index.ts';
 import { trustModule } from './trust/index.ts';
 import { webhooksModule } from './webhooks/index.ts';
 
@@ -35,6 +36,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   gatewayModule,
   guardModule,
   mcpModule,
+  tokensModule,
   federationModule,
   auditModule,
   trustModule,

@@ -66,6 +66,8 @@ export const AUDIT_ACTIONS = [
   // API keys, provider credentials and limits (org log).
   'apikey.created',
   'apikey.revoked',
+  // A short-lived client token minted from an API key (GW-6): its id, subject, scopes and expiry; never the token.
+  'clienttoken.minted',
   'provider.credential.set',
   'provider.credential.deleted',
   'limits.changed',

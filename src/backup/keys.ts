@@ -10,6 +10,7 @@ import { link, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { KekSource } from '../crypto/kek-source.ts';
+import type { RemoteKekSource } from '../crypto/kms-kek.ts';
 import { createFileKekSource } from '../crypto/kek-source.ts';
 import { decryptStream, encryptStream } from './age.ts';
 import { BackupError } from './errors.ts';
@@ -25,7 +26,9 @@ async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 /** Every KEK version of the source, as an age file (binary) for the recipients. */
-export async function exportKeks(source: KekSource, recipients: readonly string[]): Promise<{ file: Buffer; versions: number[] }> {
+export async function exportKeks(source: KekSource | RemoteKekSource, recipients: readonly string[]): Promise<{ file: Buffer; versions: number[] }> {
+  // KEKs in a KMS never leave it: there is nothing a node could export.
+  if (!('load' in source)) throw new BackupError('BACKUP_KEKS_IN_KMS', `the key-encryption keys are in ${source.name}; they cannot be exported`);
   const keks = await source.load();
   const text = JSON.stringify({ format: 1, keys: keks.map((k) => ({ version: k.version, key: k.key.toString('base64url') })) }, null, 2) + '\n';
   const encrypted = await encryptStream(recipients, once(Buffer.from(text)));

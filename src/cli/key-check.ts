@@ -19,6 +19,7 @@ async function wrappedDataKeys(db: Db): Promise<number> {
 }
 
 function whereKeksComeFrom(config: Config): string {
+  if (config.keyring.kms.keys) return `the KMS at ${config.keyring.kms.endpoint ?? '?'}`;
   return config.keyring.masterKeys ? 'GATEHOUSE_MASTER_KEYS' : `the key file ${keyFilePathOf(config)}`;
 }
 
@@ -27,7 +28,7 @@ function whereKeksComeFrom(config: Config): string {
  * for a database that already holds wrapped data keys, since a new key can never open them.
  */
 export async function refuseNewKeyFileForExistingData(config: Config, db: Db): Promise<void> {
-  if (config.keyring.masterKeys) return;
+  if (config.keyring.masterKeys || config.keyring.kms.keys) return;
   const keyFile = keyFilePathOf(config);
   if (existsSync(keyFile)) return;
   const held = await wrappedDataKeys(db);

@@ -74,7 +74,7 @@ export async function runKeysStatus(loaded: LoadedConfig, out: Out): Promise<voi
     const status = await o.keyring.status();
     const source = kekSourceFromConfig(loaded.config);
     out(`Key-encryption keys (source: ${source.name}):`);
-    for (const k of status.keks) out(`  v${k.version}${k.primary ? ' (primary)' : ''}: wraps ${k.wrapsDeks} data key(s)`);
+    for (const k of status.keks) out(`  v${k.version}${k.primary ? ' (primary)' : ''}: wraps ${k.wrapsDeks} data key(s), in ${k.location}`);
     out(`Minimum decryption KEK version: ${status.minDecryptKekVersion}`);
     out(`Data keys: ${status.deks.active} active, ${status.deks.retired} retired, ${status.deks.destroyed} destroyed, across ${status.deks.tenants} tenant(s)`);
     const signing = await createSigningKeys({ db: o.db, kv: o.kv, keyring: o.keyring });
@@ -114,7 +114,9 @@ export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean
       );
       return;
     }
-    if (source.name === 'file') {
+    if ('check' in source) {
+      out(`KEKs live in the KMS (${source.name}): rewrapping under its highest configured version, v${o.keyring.primaryKekVersion()}`);
+    } else if (source.name === 'file') {
       const added = await source.addVersion();
       out(`added KEK v${added.version} to the key file (primary)`);
     } else {

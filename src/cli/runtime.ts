@@ -2,6 +2,7 @@
  * Assembles a running node from the configuration: storage (migrated), kv, logger, server.
  * Shared by `start` and the test factory so both run the same wiring.
  */
+import { CryptoError } from '../crypto/errors.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { secretValues } from '../config/load.ts';
@@ -178,10 +179,20 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
  */
 export async function openKeyring(config: Config, db: Db, kv: Kv, logger: Logger, now?: () => number): Promise<Keyring> {
   await refuseNewKeyFileForExistingData(config, db);
+  const source = kekSourceFromConfig(config);
+  // KEKs in a KMS: every version must answer before anything starts; never a fallback to a local key.
+  if ('check' in source) {
+    try {
+      await source.check();
+    } catch (err) {
+      if (!(err instanceof CryptoError)) throw err;
+      throw new CryptoError(err.code, `refusing to start: ${err.message}. Check keyring.kms (endpoint, region, credentials, keys) and that this node can reach the KMS.`);
+    }
+  }
   const keyring = await createKeyring({
     db,
     kv,
-    source: kekSourceFromConfig(config),
+    source,
     logger,
     minDecryptKekVersion: config.keyring.minDecryptKekVersion,
     dekMaxUses: config.keyring.dekMaxUses,

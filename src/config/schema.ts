@@ -13,6 +13,8 @@ import { mcpSection } from './mcp.ts';
 import { opt } from './option-meta.ts';
 import { httpUrlSchema } from './url.ts';
 import { socialSection } from './social.ts';
+import { tokensSection } from './tokens.ts';
+import { kmsSection } from './kms.ts';
 import { backupSection } from './backup.ts';
 
 export { metaOf, type OptionMeta } from './option-meta.ts';
@@ -228,6 +230,14 @@ export const configSchema = z.strictObject({
         doc: 'How long an unwrapped data key stays in memory. Destruction and rotation also evict it on every node through kv pub/sub.',
       }),
       cacheMaxEntries: opt(z.number().int().min(1).max(100_000).default(1000), { doc: 'Most unwrapped data keys held in memory.' }),
+      kms: kmsSection,
+    })
+    .superRefine((v, ctx) => {
+      if (v.kms.keys === undefined) return;
+      if (v.masterKeys !== undefined || v.keyFile !== undefined) ctx.addIssue({ code: 'custom', path: ['kms', 'keys'], message: 'KEKs come from one place: unset masterKeys and keyFile when keyring.kms.keys is set' });
+      for (const field of ['endpoint', 'region', 'accessKeyId', 'secretAccessKey'] as const) {
+        if (v.kms[field] === undefined) ctx.addIssue({ code: 'custom', path: ['kms', field], message: `required when keyring.kms.keys is set` });
+      }
     })
     .prefault({}),
   rateLimit: z
@@ -269,6 +279,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   mcp: mcpSection,
+  tokens: tokensSection,
   backup: backupSection,
   budgets: budgetsSection,
   social: socialSection,

@@ -15,7 +15,11 @@ export type CryptoErrorCode =
   | 'KEYRING_INVALID'
   | 'KEY_FILE_INSECURE'
   /** The key-encryption keys do not open the data keys the database holds (another database's key file). */
-  | 'KEYRING_MISMATCH';
+  | 'KEYRING_MISMATCH'
+  /** A remote key service (KMS, HSM) could not be reached or did not answer: nothing was decided (a 503, never a refusal). */
+  | 'KEK_UNAVAILABLE'
+  /** A remote key service refused the node's credentials (a wrong PIN, a denied KMS policy). */
+  | 'KEK_ACCESS_DENIED';
 
 /**
  * A refusal from the crypto module.

@@ -14,6 +14,7 @@ import type { Feature, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import { createEvictionPublisher } from '../store/kv/evictions.ts';
 import type { Kv } from '../store/kv/types.ts';
+import { browserOriginsOf, type ApiCredentialVerifier } from './credentials.ts';
 import { createApiKeys, type ApiKeys } from './keys.ts';
 import { newNodeId } from './loop.ts';
 import { createInflightCalls, type InflightCalls } from './inflight.ts';
@@ -63,6 +64,8 @@ export interface GatewayDeps {
   now: () => number;
   /** The steps other features add around every AI call (input guard, budgets), read per call, in run order. */
   callSteps?: () => readonly AiCallStep[];
+  /** Verifiers of credentials derived from API keys (client tokens), read per call. */
+  credentialVerifiers?: () => readonly ApiCredentialVerifier[];
 }
 
 /**
@@ -100,6 +103,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     cacheTrusted,
     maxKeysPerWorkspace: settings.maxKeysPerWorkspace,
     publishEviction: (keyId) => evictions.publish(EVICT_CHANNEL, `key:${keyId}`),
+    browserOrigins: browserOriginsOf(() => deps.live?.current() ?? config),
+    ...(deps.credentialVerifiers ? { credentialVerifiers: deps.credentialVerifiers } : {}),
   });
   const routing = createRouting({
     db,

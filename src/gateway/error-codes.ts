@@ -84,6 +84,16 @@ export const GATEWAY_ERROR_CODES = {
     message: 'A limit was reached.',
     doc: 'Too many unrevoked API keys in a workspace (`gateway.maxKeysPerWorkspace`), or too many provider credentials in a workspace (20).',
   },
+  CREDENTIAL_MODEL_NOT_ALLOWED: {
+    status: 403,
+    message: 'This credential may not call this model.',
+    doc: 'The client token names the models it may call (`models` when minted, GW-6) and the requested model (or alias) is not one of them. Mint a token that names it.',
+  },
+  ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    message: 'This credential may not be used from this origin.',
+    doc: 'An AI route was called from a browser page (an `Origin` header) whose origin the credential does not allow: a client token only from the `allowedOrigins` it was minted with, an API key only from `cors.origins` (API keys are not for browsers: mint a client token, GW-6).',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type GatewayErrorCode = keyof typeof GATEWAY_ERROR_CODES;

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { AppError } from '../server/errors.ts';
 import type { WireFormat } from './adapters/index.ts';
 import type { InflightCalls } from './inflight.ts';
+import { credentialAllowsModel } from './credentials.ts';
+import { GatewayError } from './errors.ts';
 import { verifiedKeyOf } from './keys.ts';
 import { HOPS_HEADER, nextHops } from './loop.ts';
 import { monthAt, type Meter } from './metering.ts';
@@ -64,6 +66,8 @@ export function createForwardCall(deps: ForwardCallDeps): (format: WireFormat, p
     // First: a call that came back to this node must not cost a routing load, a monthly count or a call.
     const hops = nextHops(request.headers[HOPS_HEADER], deps.nodeId);
     const key = verifiedKeyOf(request);
+    // A client token that names its models calls only those (the name asked for: a model or an alias).
+    if (!credentialAllowsModel(key.delegation, body.model)) throw new GatewayError('CREDENTIAL_MODEL_NOT_ALLOWED', `This token may not call the model '${body.model}'.`);
     const workspace = await routing.load(key.tenantId, key.workspaceId);
     const { targets, labels } = resolveTargets(workspace, deps.platform(), format, body.model);
     const started = now();
@@ -100,6 +104,7 @@ export function createForwardCall(deps: ForwardCallDeps): (format: WireFormat, p
         tenantId: key.tenantId,
         workspaceId: key.workspaceId,
         apiKeyId: key.id,
+        subject: key.delegation?.subject ?? null,
         provider: labels.get(result.providerId) ?? result.providerId,
         model: result.model,
         inputTokens: result.usage.inputTokens,

@@ -7,6 +7,7 @@ import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
 import { createGateway, type Gateway } from './create.ts';
 import { GATEWAY_SEALED_COLUMNS } from './routes.ts';
 import { orderSteps, type AiCallStep } from './steps.ts';
+import type { ApiCredentialVerifier } from './credentials.ts';
 
 export { createGateway, type Gateway, type GatewayDeps } from './create.ts';
 
@@ -15,6 +16,15 @@ export const GATEWAY = moduleRef<Gateway>('gateway');
 export const AI_CALL_STEPS = hookPoint<AiCallStep>('gateway.aiCallSteps');
 export type { AiCall, AiCallOutcome, AiCallStep, AiCallStepResult, AiOperation } from './steps.ts';
 export { estimateRequestInputTokens } from './usage.ts';
+/**
+ * Verifiers of credentials derived from API keys (src/gateway/credentials.ts): a client token is
+ * accepted wherever an API key is, checked against its parent key's current state.
+ */
+export const API_CREDENTIAL_VERIFIERS = hookPoint<ApiCredentialVerifier>('gateway.apiCredentialVerifiers');
+export type { ApiCredentialVerifier, DelegatedCredential } from './credentials.ts';
+export { API_KEY_SCOPES, verifiedKeyOf, type RequestKey } from './keys.ts';
+export { GatewayError } from './errors.ts';
+export { modelPatternSchema } from '../config/gateway.ts';
 
 /** The AI gateway as a module. */
 export const gatewayModule = defineModule({
@@ -24,6 +34,7 @@ export const gatewayModule = defineModule({
   create: async (ctx) => {
     // The steps are complete once every module was created, before the first request: read once then.
     let steps: readonly AiCallStep[] | undefined;
+    let verifiers: readonly ApiCredentialVerifier[] | undefined;
     const gateway = await createGateway({
       config: ctx.config,
       live: ctx.live,
@@ -34,6 +45,7 @@ export const gatewayModule = defineModule({
       logger: ctx.logger,
       now: ctx.now,
       callSteps: () => (steps ??= orderSteps(ctx.hooks.list(AI_CALL_STEPS))),
+      credentialVerifiers: () => (verifiers ??= ctx.hooks.list(API_CREDENTIAL_VERIFIERS)),
     });
     return {
       api: gateway,

@@ -43,7 +43,7 @@ export interface CreateKeyInput {
 }
 
 /** The scopes a key can hold: one per gateway route family, `mcp:tools` for the MCP endpoint (src/mcp), and `budgets:consume` for POST /v1/budgets/consume (the app metering its own files and messages). */
-export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools', 'budgets:consume'] as const;
+export const API_KEY_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools', 'budgets:consume', 'tokens:mint'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 /** The scopes of a key created without naming any: the AI routes only; MCP and budget access are asked for by name. */
 export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['ai:chat', 'ai:embeddings', 'ai:models'];

@@ -22,10 +22,14 @@ import type { Principal } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import { parseApiKey, verifyApiKeySecret } from './api-key-format.ts';
 import { createTtlCache } from './cache.ts';
+import type { ApiCredentialVerifier } from './credentials.ts';
+import { createDerivedVerifier, type RequestKey } from './keys-derived.ts';
+import { GatewayError } from './errors.ts';
 import { insertKey, keyView, readKey, revokeKey, VIEW_COLUMNS, type KeyRow } from './keys-store.ts';
 import type { ApiKeyView, CreateKeyInput, VerifiedKey } from './keys-store.ts';
 import type { Meter } from './metering.ts';
 
+export type { RequestKey } from './keys-derived.ts';
 export { API_KEY_SCOPES, DEFAULT_API_KEY_SCOPES, type ApiKeyScope, type ApiKeyView, type CreateKeyInput, type VerifiedKey } from './keys-store.ts';
 
 export interface ApiKeysDeps {
@@ -40,16 +44,21 @@ export interface ApiKeysDeps {
   maxKeysPerWorkspace: number;
   /** Announces an evicted key to every node (this one included). */
   publishEviction: (keyId: string) => Promise<void>;
+  /** Verifiers of credentials derived from API keys (client tokens), read per call; none: API keys only. */
+  credentialVerifiers?: () => readonly ApiCredentialVerifier[];
+  /** Browser origins an API key may be used from (`cors.origins` and the public origin), read per call; a client token names its own. */
+  browserOrigins?: () => ReadonlySet<string>;
 }
 
+
 /** A request's verified key, for the gateway handler (set by the verifier). */
-const verifiedByRequest = new WeakMap<FastifyRequest, VerifiedKey>();
+const verifiedByRequest = new WeakMap<FastifyRequest, RequestKey>();
 
 /**
  * The key the apiKey guard verified for this request.
  * @example const key = verifiedKeyOf(request)
  */
-export function verifiedKeyOf(request: FastifyRequest): VerifiedKey {
+export function verifiedKeyOf(request: FastifyRequest): RequestKey {
   const key = verifiedByRequest.get(request);
   // The guard runs before every gateway handler; a missing key is a wiring bug, never a client error.
   if (!key) throw new Error('gateway route ran without a verified API key');
@@ -71,6 +80,13 @@ export function createApiKeys(deps: ApiKeysDeps) {
     ...(deps.cacheTrusted ? { trusted: deps.cacheTrusted } : {}),
   });
   const view = (r: KeyRow): ApiKeyView => keyView(r, meter.pendingLastUsed(r.id));
+  const verifyDerived = createDerivedVerifier({
+    verifiers: deps.credentialVerifiers,
+    loadParent: (keyId) => cache.load(keyId, () => readKey(db, keyId)),
+    touch: (key, at) => meter.touchKey(key.tenantId, key.id, at),
+    remember: (request, key) => verifiedByRequest.set(request, key),
+    now,
+  });
 
   /** Forgets a key here and tells every other node to. */
   async function evict(keyId: string): Promise<void> {
@@ -126,15 +142,20 @@ export function createApiKeys(deps: ApiKeysDeps) {
 
     /**
      * The apiKey guard's verifier: the principal for a valid, unrevoked, unexpired key, or null.
-     * The scope is checked by the guard against `scopes`.
+     * The scope is checked by the guard against `scopes`. A presented value that is not an API key
+     * is offered to the derived-credential verifiers (client tokens), whose parent key is read
+     * through the same cache, so revoking it refuses them on every node with it.
      */
     async verify(presented: string, _scope: string, request: FastifyRequest): Promise<Principal | null> {
       const parsed = parseApiKey(presented);
-      if (!parsed) return null;
+      if (!parsed) return verifyDerived(presented, request);
       const key = await cache.load(parsed.id, () => readKey(db, parsed.id));
       if (!key || !verifyApiKeySecret(parsed.secret, key.secretHash)) return null;
       const at = now();
       if (key.revoked || (key.expiresAt !== null && at >= key.expiresAt)) return null;
+      // An API key cannot be kept secret in a browser: only pages of the operator's own origins may use one.
+      const origin = request.headers.origin;
+      if (origin !== undefined && !deps.browserOrigins?.().has(origin)) throw new GatewayError('ORIGIN_NOT_ALLOWED');
       meter.touchKey(key.tenantId, key.id, at);
       verifiedByRequest.set(request, key);
       return {

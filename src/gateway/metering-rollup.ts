@@ -10,6 +10,8 @@ export interface UsageRecord {
   tenantId: string;
   workspaceId: string;
   apiKeyId: string;
+  /** The client token's subject (an end user or bot id, GW-6); null for an API key's own calls. */
+  subject?: string | null;
   /** `platform:<id>` or `workspace:<name>`. */
   provider: string;
   /** The model the provider was asked for (after aliases). */
@@ -30,6 +32,7 @@ export interface Rollup {
   tenantId: string;
   workspaceId: string;
   apiKeyId: string;
+  subject: string | null;
   provider: string;
   model: string;
   estimated: boolean;
@@ -54,14 +57,14 @@ export function minuteOf(t: number): number {
 
 /** The group a call belongs to; the NUL separator cannot occur in any of the parts. */
 export function rollupKey(r: UsageRecord, minute: number): string {
-  return `${r.tenantId}\u0000${r.workspaceId}\u0000${r.apiKeyId}\u0000${r.provider}\u0000${r.model}\u0000${r.status}\u0000${r.errorCode ?? ''}\u0000${r.estimated ? 1 : 0}${r.costMicroUsd === null ? 0 : 1}\u0000${minute}`;
+  return `${r.tenantId}\u0000${r.workspaceId}\u0000${r.apiKeyId}\u0000${r.subject ?? ''}\u0000${r.provider}\u0000${r.model}\u0000${r.status}\u0000${r.errorCode ?? ''}\u0000${r.estimated ? 1 : 0}${r.costMicroUsd === null ? 0 : 1}\u0000${minute}`;
 }
 
 const INSERT_USAGE = `insert into usage_records
-  (tenant_id, workspace_id, api_key_id, provider, model, input_tokens, output_tokens, estimated, cost_micro_usd, status, error_code, duration_ms, created_at, requests)
-  select $1::uuid, w, k, p, m, i, o, e, c, s, x, d, t, n
-    from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bool[], $9::bigint[], $10::smallint[], $11::text[], $12::bigint[], $13::timestamptz[], $14::int[])
-      as u(w, k, p, m, i, o, e, c, s, x, d, t, n)`;
+  (tenant_id, workspace_id, api_key_id, provider, model, input_tokens, output_tokens, estimated, cost_micro_usd, status, error_code, duration_ms, created_at, requests, subject)
+  select $1::uuid, w, k, p, m, i, o, e, c, s, x, d, t, n, j
+    from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bool[], $9::bigint[], $10::smallint[], $11::text[], $12::bigint[], $13::timestamptz[], $14::int[], $15::text[])
+      as u(w, k, p, m, i, o, e, c, s, x, d, t, n, j)`;
 
 // Last-used only moves forward, whichever node writes last.
 export const UPDATE_LAST_USED = `update api_keys a set last_used_at = greatest(coalesce(a.last_used_at, u.t), u.t)
@@ -89,6 +92,7 @@ export async function insertUsage(tx: Queryable, tenantId: string, rows: readonl
       part.map((r) => r.durationMs),
       part.map((r) => new Date(r.minute).toISOString()),
       part.map((r) => r.requests),
+      part.map((r) => r.subject),
     ]);
   }
 }
@@ -99,6 +103,7 @@ export function newRollup(record: UsageRecord, minute: number): Rollup {
     tenantId: record.tenantId,
     workspaceId: record.workspaceId,
     apiKeyId: record.apiKeyId,
+    subject: record.subject ?? null,
     provider: record.provider,
     model: record.model,
     estimated: record.estimated,

@@ -79,5 +79,7 @@ export function createSessionStateOps(deps: SessionDeps): Omit<Sessions, 'create
     return at === null ? null : toMs(at);
   }
 
-  return { verifyAccess, revokeSession, revokeAllForUser, list, markReauthenticated, reauthenticatedAt, markSecondFactor, secondFactorAt };
+  const sessionRevoked = async (userId: string, sessionId: string): Promise<boolean> => (await sessionState.stateOf(userId, sessionId)) === 'revoked';
+
+  return { verifyAccess, sessionRevoked, revokeSession, revokeAllForUser, list, markReauthenticated, reauthenticatedAt, markSecondFactor, secondFactorAt };
 }

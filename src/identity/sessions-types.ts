@@ -81,6 +81,11 @@ export interface Sessions {
   refresh(refreshToken: string): Promise<IssuedTokens>;
   /** Verifies an access token and its revocation state; null when it must not be honoured. */
   verifyAccess(token: string): Promise<VerifiedAccess | null>;
+  /**
+   * Whether a session is revoked (logout, logout-all, a disabled user, a password reset), from kv or,
+   * when kv does not know, the database: what credentials derived from a session (client tokens) ask.
+   */
+  sessionRevoked(userId: string, sessionId: string): Promise<boolean>;
   revokeSession(userId: string, sessionId: string, reason: string): Promise<boolean>;
   /** Revokes every session of a user (optionally but one) and every access token issued before now. */
   revokeAllForUser(userId: string, reason: string, exceptSessionId?: string): Promise<number>;

@@ -15,6 +15,7 @@ import { KEY_BYTES } from '../crypto/aead.ts';
 import { decodeEnvelope, openWithKey, sealWithKey, unwrapKey, wrapKey, type SealContext } from '../crypto/envelope.ts';
 import { CryptoError } from '../crypto/errors.ts';
 import type { Kek, KekSource } from '../crypto/kek-source.ts';
+import type { RemoteKekSource } from '../crypto/kms-kek.ts';
 import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 
@@ -50,7 +51,8 @@ export interface SealRef {
 export interface KeyringOptions {
   db: Db;
   kv: Kv;
-  source: KekSource;
+  /** Local KEK bytes (env, file), or KEKs that stay in a KMS, which wraps and unwraps data keys itself. */
+  source: KekSource | RemoteKekSource;
   logger?: Logger;
   minDecryptKekVersion?: number;
   dekMaxUses?: number;
@@ -84,7 +86,8 @@ interface Reservation {
 }
 
 export interface KeyStatus {
-  keks: { version: number; primary: boolean; wrapsDeks: number }[];
+  /** `location`: where the KEK lives (the source's name, or the KMS key id). */
+  keks: { version: number; primary: boolean; wrapsDeks: number; location: string }[];
   deks: { active: number; retired: number; destroyed: number; tenants: number };
   minDecryptKekVersion: number;
 }
@@ -117,7 +120,15 @@ export interface Keyring {
   verifyKeks(): Promise<number>;
   /** Evicts cached DEKs of a tenant here and on every node. */
   invalidate(tenantId: string): Promise<void>;
+  /** False while a remote KEK source (KMS) is not answering (readiness); always true for local KEKs. */
+  kekHealthy(): boolean;
+  /** Whether the KEKs live in a KMS (the node never holds them). */
+  remoteKeks(): boolean;
   close(): Promise<void>;
+}
+
+function isRemote(source: KekSource | RemoteKekSource): source is RemoteKekSource {
+  return 'unwrap' in source;
 }
 
 function dekAad(id: string, tenantId: string, subjectId: string, kekVersion: number): Buffer {
@@ -148,7 +159,9 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     keks = new Map(list.map((k) => [k.version, k.key]));
     primary = Math.max(...list.map((k) => k.version));
   };
-  setKeks(await source.load());
+  const remote = isRemote(source) ? source : null;
+  if (remote) primary = Math.max(...remote.versions());
+  else setKeks(await (source as KekSource).load());
 
   // Unwrapped DEKs by id, in insertion order so the oldest is evicted first.
   const cache = new Map<string, CachedDek>();
@@ -170,7 +183,19 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
   });
 
   async function reloadKeks(): Promise<void> {
-    setKeks(await source.load());
+    // A remote source's versions are its configuration: a new one comes with a restart.
+    if (!remote) setKeks(await (source as KekSource).load());
+  }
+
+  /** Unwraps a DEK: with the KEK bytes here, or by asking the KMS (which never gives them out). */
+  async function unwrapDek(version: number, wrapped: string, aad: Buffer): Promise<Buffer> {
+    if (!remote) return unwrapKey(await kekFor(version), wrapped, aad);
+    if (!remote.versions().includes(version)) throw new CryptoError('KEK_MISSING', `key-encryption key version ${version} is not configured`);
+    return remote.unwrap(version, wrapped, aad);
+  }
+
+  async function wrapDek(version: number, key: Buffer, aad: Buffer): Promise<string> {
+    return remote ? remote.wrap(version, key, aad) : wrapKey(await kekFor(version), key, aad);
   }
 
   async function kekFor(version: number): Promise<Buffer> {
@@ -197,7 +222,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
   async function unwrapRow(row: DekRow): Promise<CachedDek> {
     if (row.state === 'destroyed' || row.wrapped === null) throw new CryptoError('KEY_DESTROYED', 'the data key was destroyed');
     const subject = row.subject_id ?? NO_SUBJECT;
-    const key = unwrapKey(await kekFor(row.kek_version), row.wrapped, dekAad(row.id, row.tenant_id, subject, row.kek_version));
+    const key = await unwrapDek(row.kek_version, row.wrapped, dekAad(row.id, row.tenant_id, subject, row.kek_version));
     const entry = { id: row.id, tenantId: row.tenant_id, subjectId: subject, key, kekVersion: row.kek_version, expiresAt: now() + ttl };
     remember(entry);
     return entry;
@@ -221,9 +246,11 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
 
   async function insertDek(tx: Queryable, scope: KeyScope): Promise<string> {
     const id = randomUUID();
-    const key = randomBytes(KEY_BYTES);
-    const kek = await kekFor(primary);
-    const wrapped = wrapKey(kek, key, dekAad(id, scope.tenantId, subjectOf(scope), primary));
+    const aad = dekAad(id, scope.tenantId, subjectOf(scope), primary);
+    // A KMS makes the data key itself (GenerateDataKey); locally it is random bytes wrapped here.
+    const made = remote ? await remote.generateDek(aad) : null;
+    const key = made ? made.key : randomBytes(KEY_BYTES);
+    const wrapped = made ? made.wrapped : wrapKey(await kekFor(primary), key, aad);
     await tx.query('insert into data_keys (id, tenant_id, subject_id, kek_version, wrapped, state) values ($1, $2, $3, $4, $5, $6)', [
       id,
       scope.tenantId,
@@ -382,8 +409,8 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
         const row = r.rows[0];
         if (!row || row.state === 'destroyed' || row.wrapped === null || row.kek_version === primary) return;
         const subject = row.subject_id ?? NO_SUBJECT;
-        const key = unwrapKey(await kekFor(row.kek_version), row.wrapped, dekAad(row.id, row.tenant_id, subject, row.kek_version));
-        const wrapped = wrapKey(await kekFor(primary), key, dekAad(row.id, row.tenant_id, subject, primary));
+        const key = await unwrapDek(row.kek_version, row.wrapped, dekAad(row.id, row.tenant_id, subject, row.kek_version));
+        const wrapped = await wrapDek(primary, key, dekAad(row.id, row.tenant_id, subject, primary));
         key.fill(0);
         await tx.query('update data_keys set wrapped = $2, kek_version = $3 where id = $1', [id, wrapped, primary]);
       });
@@ -404,7 +431,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
       ),
     );
     for (const row of rows.rows) {
-      const key = unwrapKey(await kekFor(row.kek_version), row.wrapped as string, dekAad(row.id, row.tenant_id, row.subject_id ?? NO_SUBJECT, row.kek_version));
+      const key = await unwrapDek(row.kek_version, row.wrapped as string, dekAad(row.id, row.tenant_id, row.subject_id ?? NO_SUBJECT, row.kek_version));
       key.fill(0);
     }
     return rows.rows.length;
@@ -426,7 +453,9 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
       }
     }
     return {
-      keks: [...keks.keys()].sort((a, b) => a - b).map((version) => ({ version, primary: version === primary, wrapsDeks: byKek.get(version) ?? 0 })),
+      keks: (remote ? remote.versions() : [...keks.keys()])
+        .sort((a, b) => a - b)
+        .map((version) => ({ version, primary: version === primary, wrapsDeks: byKek.get(version) ?? 0, location: remote ? `${remote.name} ${remote.locationOf(version) ?? '?'}` : source.name })),
       deks: counts,
       minDecryptKekVersion: minDecrypt,
     };
@@ -444,6 +473,8 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     status,
     verifyKeks,
     invalidate,
+    kekHealthy: () => remote?.healthy() ?? true,
+    remoteKeks: () => remote !== null,
     close: async () => {
       await unsubscribe();
       for (const entry of cache.values()) entry.key.fill(0);

@@ -1,5 +1,5 @@
 /**
- * Ed25519 signing keys for access tokens and audit checkpoints (DATA-1). Private halves are
+ * Ed25519 signing keys for access tokens, audit checkpoints and gateway client tokens (DATA-1). Private halves are
  * sealed under the platform's data key. A key is published in the JWKS as `next` one rotation
  * before it signs, so verifiers have it before the first token it signs reaches them; the key
  * it replaces stays published as `previous` until the following rotation.
@@ -9,7 +9,7 @@ import type { Db, Queryable } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { PLATFORM_TENANT_ID, type Keyring } from './keyring.ts';
 
-export const SIGNING_PURPOSES = ['access-token', 'audit-checkpoint'] as const;
+export const SIGNING_PURPOSES = ['access-token', 'audit-checkpoint', 'client-token'] as const;
 export type SigningPurpose = (typeof SIGNING_PURPOSES)[number];
 const CHANNEL = 'keyring:signing';
 

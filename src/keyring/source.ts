@@ -1,10 +1,24 @@
-/** Picks the KEK source from the configuration: the environment's versioned list, or the local key file. */
+/** Picks the KEK source from the configuration: a KMS, the environment's versioned list, or the local key file. */
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { createEnvKekSource, createFileKekSource, type KekSource } from '../crypto/kek-source.ts';
+import { createAwsKmsHttpClient } from '../crypto/kms-client.ts';
+import { createKmsKekSource, type RemoteKekSource } from '../crypto/kms-kek.ts';
 import { ensureDataDir } from '../store/data-dir.ts';
 
-export function kekSourceFromConfig(config: Config): KekSource {
+export function kekSourceFromConfig(config: Config): KekSource | RemoteKekSource {
+  const kms = config.keyring.kms;
+  if (kms.keys) {
+    // The schema requires these with keys; checked again so a wiring slip cannot send unsigned calls.
+    if (!kms.endpoint || !kms.region || !kms.accessKeyId || !kms.secretAccessKey) throw new Error('keyring.kms: endpoint, region and credentials are required with keys');
+    const client = createAwsKmsHttpClient({
+      endpoint: kms.endpoint,
+      region: kms.region,
+      credentials: { accessKeyId: kms.accessKeyId, secretAccessKey: kms.secretAccessKey, ...(kms.sessionToken ? { sessionToken: kms.sessionToken } : {}) },
+      timeoutMs: kms.timeoutMs,
+    });
+    return createKmsKekSource({ client, keys: Object.fromEntries(Object.entries(kms.keys).map(([v, id]) => [Number(v), id])) });
+  }
   if (config.keyring.masterKeys) return createEnvKekSource(config.keyring.masterKeys);
   if (!config.keyring.keyFile) ensureDataDir(resolve(config.storage.dataDir));
   return createFileKekSource(keyFilePathOf(config));

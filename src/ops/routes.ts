@@ -8,10 +8,11 @@ import { publicOriginOf } from '../config/schema.ts';
 import { defineRoute, type Feature, type Services } from '../server/route.ts';
 
 const checkState = z.enum(['ok', 'unavailable']);
-const dependencyName = z.enum(['pglite', 'postgresql', 'memory', 'redis']);
+const dependencyName = z.enum(['pglite', 'postgresql', 'memory', 'redis', 'kms']);
 const readySchema = z.object({
   status: z.enum(['ready', 'not_ready']),
-  checks: z.object({ storage: checkState, kv: checkState }),
+  /** `keys`: only when the KEKs live in a KMS: unavailable after a KMS call failed, until one succeeds. */
+  checks: z.object({ storage: checkState, kv: checkState, keys: checkState.optional() }),
   /** The dependencies that did not answer, by name (e.g. ["redis"]). */
   unavailable: z.array(dependencyName),
 });
@@ -85,7 +86,7 @@ export const opsFeature: Feature = {
     defineRoute({
       method: 'GET',
       url: '/readyz',
-      summary: 'Readiness: storage and the counter store answer; 503 names the ones that do not.',
+      summary: 'Readiness: storage and the counter store answer (and, with KEKs in a KMS, the KMS did at its last call); 503 names the ones that do not.',
       guard: { kind: 'public' },
       permission: null,
       rateCategory: 'ops',
@@ -94,11 +95,13 @@ export const opsFeature: Feature = {
       handler: async ({ services, reply }) => {
         const [storage, kv] = await Promise.all([probe(() => services.db.ping(), 2000), probe(() => services.kv.ping(), 2000)]);
         const names = dependencyNames(services);
-        const unavailable = [...(storage === 'ok' ? [] : [names.storage]), ...(kv === 'ok' ? [] : [names.kv])];
+        // KEKs in a KMS: the last KMS call's outcome (a node whose KMS stopped answering cannot open uncached data keys).
+        const keys = services.keyring.remoteKeks() ? (services.keyring.kekHealthy() ? ('ok' as const) : ('unavailable' as const)) : undefined;
+        const unavailable = [...(storage === 'ok' ? [] : [names.storage]), ...(kv === 'ok' ? [] : [names.kv]), ...(keys === 'unavailable' ? (['kms'] as const) : [])];
         const ready = unavailable.length === 0;
         reply.code(ready ? 200 : 503);
         if (!ready) reply.header('retry-after', '5');
-        return { status: ready ? ('ready' as const) : ('not_ready' as const), checks: { storage, kv }, unavailable };
+        return { status: ready ? ('ready' as const) : ('not_ready' as const), checks: { storage, kv, ...(keys ? { keys } : {}) }, unavailable };
       },
     }),
     defineRoute({

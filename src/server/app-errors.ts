@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import type FindMyWay from 'find-my-way';
+import { CryptoError } from '../crypto/errors.ts';
 import { isDependencyUnavailable } from '../store/unavailable.ts';
 import { AppError, errorBody, errorCodeInfo } from './errors.ts';
 
@@ -85,8 +86,8 @@ export function registerErrorPath(app: FastifyInstance, methodRouter: FindMyWay.
     if (hasZodFastifySchemaValidationErrors(err)) {
       return sendError(request, reply, 'VALIDATION_FAILED', validationMessage(err));
     }
-    // A store that could not answer says nothing about the credential or the input: 503, never 401/500.
-    if (isDependencyUnavailable(err)) {
+    // A store (or the KMS holding the KEKs) that could not answer says nothing about the credential or the input: 503, never 401/500.
+    if (isDependencyUnavailable(err) || (err instanceof CryptoError && (err.code === 'KEK_UNAVAILABLE' || err.code === 'KEK_ACCESS_DENIED'))) {
       request.log.error({ err, route: request.routeOptions.url }, 'a dependency is unavailable');
       return sendError(request, reply, 'SERVICE_UNAVAILABLE');
     }

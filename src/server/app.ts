@@ -18,7 +18,7 @@ import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { SigningKeys } from '../keyring/signing-keys.ts';
-import { registerCors } from './edge/cors.ts';
+import { openCorsPaths, registerCors } from './edge/cors.ts';
 import { registerDocsUi } from './edge/docs-ui.ts';
 import { registerSecurityHeaders } from './edge/headers.ts';
 import { registerJsonBodyParser } from './edge/json-body.ts';
@@ -61,6 +61,8 @@ export interface RouteMeta {
   unmetered?: true;
   /** Budget categories the route consumes (ABUSE-2). */
   budgets?: readonly string[];
+  /** CORS open to any origin (the guard decides per credential). */
+  cors?: 'any-origin';
 }
 
 declare module 'fastify' {
@@ -219,7 +221,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     if (meta?.unmetered) return;
     await enforceRateLimit(limiter, reply, meta?.rateCategory ?? 'read', 'ip', request.ip);
   });
-  await registerCors(app, () => live.current().cors.origins);
+  await registerCors(app, () => live.current().cors.origins, openCorsPaths(options.features));
 
   registerErrorPath(app, methodRouter);
   registerRequestLog(app, metrics);
@@ -327,6 +329,7 @@ function registerRoute(ctx: RouteContext, feature: Feature, route: RouteDef): vo
     feature: feature.id,
     ...(route.errorFormat ? { errorFormat: route.errorFormat } : {}),
     ...(route.unmetered ? { unmetered: true as const } : {}),
+      ...(route.cors ? { cors: route.cors } : {}),
     ...(route.budgets && route.budgets.length > 0 ? { budgets: route.budgets } : {}),
   };
   routes.push(meta);
@@ -368,7 +371,7 @@ function registerRoute(ctx: RouteContext, feature: Feature, route: RouteDef): vo
           preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
             const principal = await guard.run(request, route.guard, guardDeps);
             request.principal = principal;
-            if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', `${principal.kind}:${principal.id}`, principal.rateLimit);
+            if (principal) await enforceRateLimit(limiter, reply, route.rateCategory, 'principal', principal.rateKey ?? `${principal.kind}:${principal.id}`, principal.rateLimit);
             if (permission !== null) {
               if (!principal || !authorize) throw new AppError('FORBIDDEN');
               const info = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'], principal };

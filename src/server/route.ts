@@ -28,6 +28,11 @@ export interface Principal {
   scopes?: readonly string[];
   /** The principal's own rate limit, replacing the route category's per-principal one (an API key's limit). */
   rateLimit?: { limit: number; windowSeconds: number };
+  /**
+   * What the per-principal rate limit is counted under when not `kind:id`: a client token's
+   * subject (an end user or a bot), so every token of one subject shares one window.
+   */
+  rateKey?: string;
 }
 
 /**
@@ -147,6 +152,13 @@ export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
   /** Renders this route's errors in another shape instead of the Gatehouse envelope. */
   errorFormat?: ErrorFormat;
   /**
+   * `any-origin`: CORS preflights and responses of this route are allowed for every origin,
+   * without credentials (cookies); whether a browser origin may call is decided by the guard's
+   * verifier from the credential presented (a client token's allowed origins). Only for routes
+   * whose credential is a header (apiKey guard) and whose URL has no parameters.
+   */
+  cors?: 'any-origin';
+  /**
    * The budget categories (ABUSE-2) every call of this route consumes, for the guard table; the
    * budgets feature's tests prove each declared route consumes them, whoever calls it.
    */
@@ -219,5 +231,6 @@ export function validateRoute(route: Partial<RouteDef> & { method?: string; url?
   if (route.url?.includes(':') && !route.schema.params) return `route ${name} declares no params schema`;
   if (route.guard.kind === 'public' && route.permission !== null) return `route ${name} is public but declares a permission`;
   if (route.unmetered && (route.guard.kind !== 'public' || route.method !== 'GET')) return `route ${name} is unmetered but not a public GET`;
+  if (route.cors === 'any-origin' && (route.guard.kind !== 'apiKey' || route.url?.includes(':'))) return `route ${name} opens CORS to any origin but is not a parameterless apiKey route`;
   return null;
 }

@@ -47,6 +47,7 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'GW-3', title: 'Timeouts, retries, circuit breakers, fallbacks' },
   { id: 'GW-4', title: 'Metering' },
   { id: 'GW-5', title: 'MCP gateway: authenticated endpoint, tool allowlists, checked arguments, inspected results' },
+  { id: 'GW-6', title: 'Short-lived client tokens for the gateway' },
 ];
 
 /** Promises of an operator's organisation: stated in their own section, never given a state. */

@@ -142,13 +142,13 @@ describe('OpenAPI and the reference UI', () => {
 });
 
 describe('JWKS', () => {
-  it('publishes the current and next Ed25519 keys of both purposes, and no private material', async () => {
+  it('publishes the current and next Ed25519 keys of both purposes (access tokens, audit checkpoints) and of gateway client tokens, and no private material', async () => {
     const res = await t.app.inject({ url: '/.well-known/jwks.json' });
     expect(res.statusCode).toBe(200);
     const { keys } = res.json() as { keys: { kid: string; kty: string; crv: string; x: string; d?: string }[] };
     const listed = await t.node.signingKeys.list();
     const published = listed.filter((k) => k.state === 'current' || k.state === 'next').map((k) => k.kid);
-    expect(published).toHaveLength(4);
+    expect(published).toHaveLength(6);
     expect(keys.map((k) => k.kid).sort()).toEqual(published.sort());
     for (const k of keys) {
       expect(k).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defineRoute, type ErrorFormat, type RouteDef } from '../../server/route.ts';
 import { adapterFor } from '../adapters/index.ts';
 import { createForwardCall } from '../forward-call.ts';
+import { credentialAllowsModel } from '../credentials.ts';
 import { verifiedKeyOf } from '../keys.ts';
 import { HOPS_HEADER, nextHops } from '../loop.ts';
 import { UNLISTED_REASONS } from '../model-listing.ts';
@@ -49,6 +50,8 @@ export function aiRoutes(deps: GatewayFeatureDeps): RouteDef[] {
     permission: null,
     rateCategory: 'ai' as const,
     bodyLimit: deps.bodyLimitBytes,
+    // Browser pages call these with client tokens (GW-6): the token's verifier checks the origin.
+    cors: 'any-origin' as const,
   };
   return [
     defineRoute({
@@ -92,6 +95,7 @@ export function aiRoutes(deps: GatewayFeatureDeps): RouteDef[] {
       guard: { kind: 'apiKey', scope: 'ai:models' },
       permission: null,
       rateCategory: 'ai',
+      cors: 'any-origin',
       errorFormat: vendorErrorFormat('openai'),
       schema: { response: { 200: modelsList } },
       handler: async ({ request }) => {
@@ -102,7 +106,7 @@ export function aiRoutes(deps: GatewayFeatureDeps): RouteDef[] {
         const platform = deps.platform();
         assertAnyProvider(workspace, platform);
         const { ids, unlisted } = await deps.modelLister.list([...workspace.providers, ...platform], hops);
-        const models = listModels(workspace, platform, ids);
+        const models = listModels(workspace, platform, ids).filter((m) => credentialAllowsModel(key.delegation, m.id));
         const data = models.map((m) => ({ id: m.id, object: 'model' as const, created: 0, owned_by: m.ownedBy }));
         return { object: 'list' as const, data, ...(unlisted.length > 0 ? { unlisted } : {}) };
       },

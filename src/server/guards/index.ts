@@ -11,7 +11,7 @@ import { webhookGuard } from './webhook.ts';
 export const GUARDS: Record<GuardKind, { run: GuardFn; doc: string }> = {
   public: { run: publicGuard, doc: 'Anyone; rate limited by client IP.' },
   session: { run: sessionGuard, doc: 'A signed-in user: `Authorization: Bearer <access token>`.' },
-  apiKey: { run: apiKeyGuard, doc: 'A Gatehouse API key with the named scope: `Authorization: Bearer <key>` or `x-api-key`.' },
+  apiKey: { run: apiKeyGuard, doc: 'A Gatehouse API key with the named scope, or a client token minted from one (GW-6, at most its scopes): `Authorization: Bearer <key>` or `x-api-key`.' },
   webhook: { run: webhookGuard, doc: 'A provider\'s signed webhook, verified over the raw body.' },
   cron: { run: cronGuard, doc: 'A scheduler presenting `cron.secret` (or one of `cron.previousSecrets` during a rotation): `Authorization: Bearer <secret>`.' },
   metrics: { run: metricsGuard, doc: 'A scraper presenting `metrics.token` (or metrics configured open).' },
