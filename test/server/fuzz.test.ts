@@ -47,7 +47,9 @@ describe('random bodies never cause a 5xx', () => {
         });
         expect(res.statusCode, `${route.method} ${route.url} <- ${type} ${payload.slice(0, 80)}`).toBeLessThan(500);
         // Routes serving another API's SDKs (the AI gateway) answer in that API's error shape.
-        if (res.statusCode >= 400 && route.errorFormat) expect(res.json().error.type).toMatch(/^[a-z_]+$/);
+        // The MCP endpoint answers JSON-RPC error objects, the Gatehouse code in error.data.code.
+        if (res.statusCode >= 400 && route.errorFormat?.name === 'json-rpc') expect(res.json().error.data.code).toMatch(/^[A-Z_]+$/);
+        else if (res.statusCode >= 400 && route.errorFormat) expect(res.json().error.type).toMatch(/^[a-z_]+$/);
         else if (res.statusCode >= 400) expect(res.json().error.code).toMatch(/^[A-Z_]+$/);
       }),
       { numRuns: RUNS_PER_ROUTE },
