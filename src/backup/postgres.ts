@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import pg from 'pg';
+import type pg from 'pg';
 import { APP_ROLE, type Queryable } from '../store/index.ts';
 import { BackupError } from './errors.ts';
 import { readFigures, type DatabaseFigures } from './snapshot-info.ts';
@@ -16,6 +16,12 @@ export const PART_BYTES = 8 * 1024 * 1024;
 export const DUMP_PREFIX = 'postgres/dump.part-';
 
 /** A pg client as the store's Queryable. */
+/** node-postgres is loaded only when a PostgreSQL backup or restore runs: an embedded node never loads it. */
+async function newClient(connectionString: string): Promise<pg.Client> {
+  const { default: driver } = await import('pg');
+  return new driver.Client({ connectionString });
+}
+
 export function asQueryable(client: pg.Client): Queryable {
   return {
     query: async <Row>(sql: string, params?: readonly unknown[]) => {
@@ -76,7 +82,7 @@ export async function dumpPostgres(
   onHeader: (figures: DatabaseFigures) => Promise<void>,
   onPart: (part: Uint8Array, index: number) => Promise<void>,
 ): Promise<DatabaseFigures> {
-  const client = new pg.Client({ connectionString: ownerUrl });
+  const client = await newClient(ownerUrl);
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -125,7 +131,7 @@ export async function dumpPostgres(
 
 /** Owner-side checks and setup of a restore target: empty, and the application role exists (grants name it). */
 export async function prepareEmptyDatabase(ownerUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ownerUrl });
+  const client = await newClient(ownerUrl);
   client.on('error', () => undefined);
   await client.connect();
   try {
