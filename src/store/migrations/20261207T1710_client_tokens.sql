@@ -1,4 +1,4 @@
--- Short-lived client tokens for the AI gateway (GW-6, src/tokens/).
+-- why: short-lived client tokens for the AI gateway (GW-6, src/tokens/).
 -- why: client tokens are signed with keys of their own purpose, so a key that signs user access
 -- tokens never signs a gateway credential (and the reverse): a token's kid alone tells which
 -- verifier may accept it, besides its typ and aud. The keys are created at the next start, like
