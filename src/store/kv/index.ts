@@ -1,9 +1,9 @@
 import { createMemoryKv } from './memory.ts';
-import type { KvErrorReporter } from './memory.ts';
+import type { KvErrorReporter } from './args.ts';
 import type { Kv } from './types.ts';
 
 export type { Kv, MessageHandler, SlidingWindowResult } from './types.ts';
-export type { KvErrorReporter } from './memory.ts';
+export type { KvErrorReporter } from './args.ts';
 export { createMemoryKv } from './memory.ts';
 
 export interface KvOptions {

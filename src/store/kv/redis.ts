@@ -7,14 +7,8 @@ import { createHash } from 'node:crypto';
 import { Redis, ReplyError } from 'ioredis';
 import { DependencyUnavailableError } from '../unavailable.ts';
 import type { RedisOptions } from 'ioredis';
-import {
-  assertInteger,
-  assertPositiveInteger,
-  checkSlidingWindowArgs,
-  reportToConsole,
-  windowKeys,
-} from './memory.ts';
-import type { KvErrorReporter } from './memory.ts';
+import { assertInteger, assertPositiveInteger, reportToConsole, type KvErrorReporter } from './args.ts';
+import { checkSlidingWindowArgs, windowKeys } from './sliding-window.ts';
 import { checkBackoffRules, type BackoffResult } from './backoff.ts';
 import { checkBudgetArgs, type BudgetReserveResult } from './budget.ts';
 import type { Kv, MessageHandler, SlidingWindowResult } from './types.ts';
@@ -77,7 +71,7 @@ end
 return redis.call('INCRBY', KEYS[1], ARGV[1])
 `);
 
-// Mirrors slidingWindowDecision() in memory.ts line for line; keep the two in step.
+// Mirrors slidingWindowDecision() in sliding-window.ts line for line; keep the two in step.
 // KEYS: previous window counter, current window counter.
 // ARGV: limit, windowMs, ms elapsed in the current window, TTL of the current counter.
 const SLIDING_WINDOW_SCRIPT = lua(`
