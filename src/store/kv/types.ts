@@ -1,7 +1,7 @@
 /**
  * Counters, a sliding-window limiter and pub/sub behind one interface:
  * memory.ts for one node, redis.ts (atomic Lua) for several. One shared suite
- * (kv.shared-suite.ts) runs against both.
+ * (test/store/suites/kv.shared-suite.ts) runs against both.
  */
 
 export interface SlidingWindowResult {
