@@ -1,9 +1,11 @@
 /**
  * Before/after comparison of one benchmark (`npm run bench:compare -- <bench> [options]`):
  * runs `npm run bench:<bench>` in an older tree (A, the base) and in this one (B) in turn,
- * A B A B ..., and prints each figure's median on both sides and their ratio. On a shared machine
- * the load changes from minute to minute; runs taken in turn let it fall on both sides alike
- * (each run prints the load average before and after it, so a run that met a spike can be seen).
+ * A B B A A B ..., and prints each figure's median on both sides and their ratio. On a shared
+ * machine the load changes from minute to minute; runs taken in turn let it fall on both sides
+ * alike, and reversing the order every other pair keeps a steady rise or fall of the load (seen
+ * here: 20 to 34 over half an hour) from always landing on the second side. Each run prints the
+ * load average before and after it, so a run that met a spike can be seen.
  *
  * Options:
  *   <bench>          gateway | auth (the npm script bench:<bench> of each tree is what runs)
@@ -70,8 +72,12 @@ export function parseGateway(report: string): Figure[] {
       figures.push({ name: `${row[1]}: req/s`, value: number(row[2] ?? ''), better: 'higher' });
       figures.push({ name: `${row[1]}: server CPU per request (µs)`, value: number(row[3] ?? ''), better: 'lower' });
     }
-    const ratio = /^(Gatehouse[^:]*?, (?:JSON|stream)): ratio ([\d.]+)/.exec(line);
-    if (ratio) figures.push({ name: `${ratio[1]}: req/s ratio to the baseline proxy`, value: Number(ratio[2]), better: 'higher' });
+    const ratio = /^(Gatehouse[^:]*?, (?:JSON|stream)): ratio ([\d.]+).*?baseline\/Gatehouse ([\d.]+)/.exec(line);
+    if (ratio) {
+      figures.push({ name: `${ratio[1]}: req/s ratio to the baseline proxy`, value: Number(ratio[2]), better: 'higher' });
+      // The steadier figure on a loaded machine: both servers' CPU per request, in the same run.
+      figures.push({ name: `${ratio[1]}: server CPU per request, baseline/Gatehouse`, value: Number(ratio[3]), better: 'higher' });
+    }
   }
   return figures;
 }
@@ -165,7 +171,8 @@ async function main(): Promise<void> {
   const log: string[] = [];
   try {
     for (let pair = 0; pair < pairs; pair++) {
-      for (const side of sides) {
+      // A B, then B A: a load that rises or falls through the session weighs on both sides alike.
+      for (const side of pair % 2 === 0 ? sides : [...sides].reverse()) {
         const before = loads();
         const report = await runBench(side.dir, bench);
         const figures = PARSERS[bench](report);
@@ -184,7 +191,7 @@ async function main(): Promise<void> {
   const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
   const names = [...new Set(a.runs.flat().map((f) => f.name))];
   const out = [
-    `bench:${bench}, ${pairs} pairs run in turn (A B A B ...); A = ${a.label}, B = ${b.label}`,
+    `bench:${bench}, ${pairs} pairs run in turn (A B B A ...); A = ${a.label}, B = ${b.label}`,
     ...log,
     '',
     '| figure | A median | B median | B vs A (> 1: B faster) | A runs | B runs |',
