@@ -15,7 +15,7 @@ import type { Kv } from '../store/kv/types.ts';
 import { createAuthorityCache, type AuthorityCache } from './authority.ts';
 import { createInvitations, type Invitations } from './invitations.ts';
 import { createOrgs, type Orgs, type TenancyDeps } from './orgs.ts';
-import { createTenancyFeature } from './routes.ts';
+import { createTenancyFeature } from './routes/index.ts';
 import { createWorkspaces, type Workspaces } from './workspaces.ts';
 
 // What other features use of tenancy (they import it only from here; eslint.config.js).
