@@ -21,6 +21,7 @@ import { TENANCY } from '../../tenancy/index.ts';
 import { ACCOUNT_CLEANUP, IDENTITY, SIGN_IN_POLICY } from '../index.ts';
 import { registerSamlFormBody } from './routes.ts';
 import { SSO_SEALED_COLUMNS } from './sso.ts';
+import { SSO_AUDIT_ACTIONS } from './audit-actions.ts';
 
 export { registerSamlFormBody, SSO_SEALED_COLUMNS };
 
@@ -78,6 +79,7 @@ export const FEDERATION = moduleRef<Federation>('federation');
 export const federationModule = defineModule({
   ref: FEDERATION,
   dependsOn: [AUDIT, IDENTITY, TENANCY],
+  auditActions: SSO_AUDIT_ACTIONS,
   sealedColumns: SSO_SEALED_COLUMNS,
   create: (ctx) => {
     const federation = createFederation({ config: ctx.config, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, audit: ctx.use(AUDIT), accounts: ctx.use(IDENTITY).accounts, logger: ctx.logger, now: ctx.now, evictOrg: ctx.use(TENANCY).authority.evictOrg });
