@@ -17,7 +17,7 @@ import { gatewayModule } from './gateway/index.ts';
 import { guardModule } from './guard/index.ts';
 import { identityModule } from './identity/index.ts';
 import { jobsModule } from './jobs/index.ts';
-import { federationModule } from './identity/federation/index.ts';
+import { federationModule } from './federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
 import { mcpModule } from './mcp/index.ts';
 import { opsModule } from './ops/index.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryKv } from '../../store/kv/memory.ts';
+import { createMemoryKv } from '../store/kv/memory.ts';
 import { createSamlProtocol, createSpSigningKey, type SamlConnection } from './saml.ts';
 
 describe('SAML SP metadata of a signing connection', () => {
