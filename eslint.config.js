@@ -73,13 +73,8 @@ const compositionLayer = {
       {
         patterns: [
           {
-            // Enterprise SSO is a module of its own inside identity/ (identity/federation/index.ts).
             group: [
               ...FEATURES.flatMap((feature) => [`**/${feature}/**`, `!**/${feature}/index.ts`]),
-              // A folder excluded as a whole cannot have a file re-included: re-include the folder, then exclude its other files.
-              '!**/identity/federation',
-              '**/identity/federation/*',
-              '!**/identity/federation/index.ts',
               // The offline audit verifier: a surface that reaches no storage (src/audit/offline.ts).
               '!**/audit/offline.ts',
             ],

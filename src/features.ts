@@ -17,11 +17,12 @@ import { gatewayModule } from './gateway/index.ts';
 import { guardModule } from './guard/index.ts';
 import { identityModule } from './identity/index.ts';
 import { jobsModule } from './jobs/index.ts';
-import { federationModule } from './identity/federation/index.ts';
+import { federationModule } from './federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
 import { mcpModule } from './mcp/index.ts';
 import { opsModule } from './ops/index.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
+import { collectAuditActions } from './server/module-runtime.ts';
 import type { SealedColumn } from './server/route.ts';
 import { tenancyModule } from './tenancy/index.ts';
 import { tokensModule } from './tokens/index.ts';
@@ -51,3 +52,9 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
  * without starting a node. A test checks it equals what a running node's features declare.
  */
 export const SEALED_COLUMNS: readonly SealedColumn[] = FEATURE_MODULES.flatMap((m) => m.sealedColumns ?? []);
+
+/**
+ * Every audit action the modules declare: what a node's audit log accepts, known without starting
+ * one (the CLI's offline commands record with it).
+ */
+export const AUDIT_ACTIONS: readonly string[] = collectAuditActions(FEATURE_MODULES);

@@ -13,9 +13,12 @@ import type { Db, Queryable } from '../store/db-types.ts';
 import { planBatch, readHead, saveHead, type BatchItem, type Checkpointer, type Head } from './log-tree.ts';
 import type { AuditActor, AuditInput, PreparedEvent } from './log-types.ts';
 
-/** The first step of an append: the event with its personal fields sealed and the signer fetched. */
-export function createAuditPreparer(deps: { keyring: Keyring; signingKeys: SigningKeys; now: () => number }) {
-  const { keyring, signingKeys, now } = deps;
+/**
+ * The first step of an append: the event with its personal fields sealed and the signer fetched.
+ * An action no module declares (`actions`) is refused before anything is sealed or written.
+ */
+export function createAuditPreparer(deps: { keyring: Keyring; signingKeys: SigningKeys; actions: ReadonlySet<string>; now: () => number }) {
+  const { keyring, signingKeys, actions, now } = deps;
 
   async function seal(tenantId: string, id: string, column: 'ip' | 'ua', value: string | undefined): Promise<string | null> {
     if (!value) return null;
@@ -23,6 +26,7 @@ export function createAuditPreparer(deps: { keyring: Keyring; signingKeys: Signi
   }
 
   async function prepare(input: AuditInput): Promise<PreparedEvent> {
+    if (!actions.has(input.action)) throw new Error(`unknown audit action "${input.action}": declare it in its module's auditActions (src/server/module.ts)`);
     const req = currentRequest();
     const principal = req?.principal;
     const actor: AuditActor = input.actor ?? (principal ? { type: principal.kind, id: principal.id } : { type: req ? 'anonymous' : 'system', id: null });
@@ -52,13 +56,13 @@ export function createAuditPreparer(deps: { keyring: Keyring; signingKeys: Signi
   return { prepare };
 }
 
-export function createAuditAppender(deps: { db: Db; keyring: Keyring; signingKeys: SigningKeys; checkpointer: Checkpointer; now: () => number }) {
-  const { db, keyring, signingKeys, checkpointer, now } = deps;
+export function createAuditAppender(deps: { db: Db; keyring: Keyring; signingKeys: SigningKeys; checkpointer: Checkpointer; actions: ReadonlySet<string>; now: () => number }) {
+  const { db, keyring, signingKeys, checkpointer, actions, now } = deps;
   // The head each log had after this node's last committed group commit: the plan of the next
   // batch starts from it, and the statement that writes the batch checks it is still current.
   const heads = new Map<string, Head>();
 
-  const { prepare } = createAuditPreparer({ keyring, signingKeys, now });
+  const { prepare } = createAuditPreparer({ keyring, signingKeys, actions, now });
 
   const INSERT_EVENTS_FROM = `select $1::uuid, e.seq, e.id, e.time, e.action, e.actor_id, e.body
          from unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[]) as e(seq, id, time, action, actor_id, body)`;

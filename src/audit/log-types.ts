@@ -11,6 +11,7 @@ export interface AuditActor {
 export interface AuditInput {
   /** The log: an org id, or the platform tenant id. */
   tenantId: string;
+  /** One of the actions the modules declare (refused otherwise). */
   action: AuditAction;
   target?: { type: string; id: string } | null;
   /** Non-personal details. Personal data goes only in the sealed ip/ua fields. */

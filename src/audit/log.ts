@@ -22,15 +22,20 @@ import type { AuditSettings } from './log-types.ts';
 export { rootOfFrontier } from './log-tree.ts';
 export type { AuditActor, AuditEventView, AuditInput, AuditSettings, PreparedEvent } from './log-types.ts';
 
-export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: SigningKeys; settings: AuditSettings; now: () => number }) {
+/**
+ * `actions`: every audit action the modules declare (ModuleContext.auditActions); recording any
+ * other is refused. A log opened only to read, prune or export may pass none.
+ */
+export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: SigningKeys; settings: AuditSettings; actions?: Iterable<string>; now: () => number }) {
   const { db, keyring, signingKeys, settings, now } = deps;
+  const actions: ReadonlySet<string> = new Set(deps.actions ?? []);
   const checkpointer = createCheckpointer(settings, now);
-  const appender = createAuditAppender({ db, keyring, signingKeys, checkpointer, now });
+  const appender = createAuditAppender({ db, keyring, signingKeys, checkpointer, actions, now });
   const { prepare, append, checkpointIfBehind } = appender;
   const { record } = createGroupCommit({ db, appender });
   const { size, list, checkpoints, inclusion, consistency } = createAuditReader({ db, keyring, checkpointIfBehind });
   const { exportLines, prune } = createAuditExport({ db, signingKeys, settings, now, checkpointIfBehind });
-  return { prepare, append, record, checkpointIfBehind, size, list, checkpoints, inclusion, consistency, exportLines, prune };
+  return { actions, prepare, append, record, checkpointIfBehind, size, list, checkpoints, inclusion, consistency, exportLines, prune };
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;

@@ -9,14 +9,16 @@ import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { defineModule, moduleRef, type JobDef } from '../server/module.ts';
 import { createAuditLog, type AuditLog } from './log.ts';
 import { createAuditFeature } from './routes.ts';
+import { AUDIT_OWN_ACTIONS } from './actions.ts';
 
 export const AUDIT = moduleRef<AuditLog>('audit');
 
 export const auditModule = defineModule({
   ref: AUDIT,
   dependsOn: [],
+  auditActions: AUDIT_OWN_ACTIONS,
   create: async (ctx) => {
-    const audit = createAuditLog({ db: ctx.db, keyring: ctx.keyring, signingKeys: ctx.signingKeys, settings: ctx.config.audit, now: ctx.now });
+    const audit = createAuditLog({ db: ctx.db, keyring: ctx.keyring, signingKeys: ctx.signingKeys, settings: ctx.config.audit, actions: ctx.auditActions, now: ctx.now });
     // Every start is on the platform log, with the fingerprint of its (masked) configuration.
     await audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'node.started', data: { configSha256: createHash('sha256').update(canonicalText(maskedConfig(ctx.config))).digest('hex') } });
     // Every log, found as the owner: no tenant context can list them.

@@ -6,7 +6,6 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { AppError } from '../server/errors.ts';
 import { defineRoute, type Authority, type Feature } from '../server/route.ts';
-import { AUDIT_ACTIONS } from './actions.ts';
 import type { AuditLog } from './log.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 
@@ -17,16 +16,21 @@ const checkpointSchema = z.object({
   signature: z.string(),
 });
 
-const listQuery = z.strictObject({
-  actor: z.string().min(1).max(100).optional(),
-  action: z.enum(AUDIT_ACTIONS).optional(),
-  from: z.iso.datetime().optional(),
-  to: z.iso.datetime().optional(),
-  cursor: seqNumber.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-});
+/** The list filter; `action` is one of the actions the modules declare (anything else is a 400). */
+function listQuerySchema(actions: readonly string[]) {
+  return z.strictObject({
+    actor: z.string().min(1).max(100).optional(),
+    action: z.enum(actions as [string, ...string[]]).optional(),
+    from: z.iso.datetime().optional(),
+    to: z.iso.datetime().optional(),
+    cursor: seqNumber.optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+  });
+}
 
-function listFilters(query: z.output<typeof listQuery>) {
+type ListQuery = z.output<ReturnType<typeof listQuerySchema>>;
+
+function listFilters(query: ListQuery) {
   return {
     ...(query.actor ? { actor: query.actor } : {}),
     ...(query.action ? { action: query.action } : {}),
@@ -43,6 +47,7 @@ function orgOf(authority: Authority | undefined): string {
 }
 
 export function createAuditFeature(log: AuditLog): Feature {
+  const listQuery = listQuerySchema([...log.actions]);
   return {
     id: 'audit',
     routes: [

@@ -26,6 +26,7 @@ import { createLedger, type Amounts, type Ledger } from './ledger.ts';
 import { createMcpBudgetStep } from './mcp-step.ts';
 import { budgetsTrustCheck } from './trust-check.ts';
 import { createBudgetsFeature } from './routes.ts';
+import { BUDGET_AUDIT_ACTIONS } from './audit-actions.ts';
 
 export { BUDGET_CATEGORIES, BUDGET_PERIODS, type BudgetCategory, type BudgetPeriod } from './categories.ts';
 export { BUDGET_WARNING_HEADER, type Reservation, type ReserveRequest } from './engine.ts';
@@ -157,6 +158,7 @@ export const BUDGETS = moduleRef<Budgets>('budgets');
 export const budgetsModule = defineModule({
   ref: BUDGETS,
   dependsOn: [AUDIT, GATEWAY, IDENTITY, MCP, TRUST],
+  auditActions: BUDGET_AUDIT_ACTIONS,
   create: async (ctx) => {
     const budgets = await createBudgets({ config: ctx.config, db: ctx.db, kv: ctx.kv, audit: ctx.use(AUDIT), gateway: ctx.use(GATEWAY), mailer: ctx.use(IDENTITY).mailer, logger: ctx.logger, now: ctx.now });
     return {

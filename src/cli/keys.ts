@@ -8,7 +8,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
-import { SEALED_COLUMNS } from '../features.ts';
+import { AUDIT_ACTIONS, SEALED_COLUMNS } from '../features.ts';
 import { PLATFORM_TENANT_ID, type Keyring } from '../keyring/keyring.ts';
 import { rotateDeks } from '../keyring/reencrypt.ts';
 import { createSigningKeys, SIGNING_PURPOSES, type SigningPurpose } from '../keyring/signing-keys.ts';
@@ -94,7 +94,7 @@ async function auditKeyEvent(o: Opened, loaded: LoadedConfig, data: Record<strin
   const signing = await createSigningKeys({ db: o.db, kv: o.kv, keyring: o.keyring });
   try {
     await signing.ensure();
-    const log = createAuditLog({ db: o.db, keyring: o.keyring, signingKeys: signing, settings: loaded.config.audit, now: Date.now });
+    const log = createAuditLog({ db: o.db, keyring: o.keyring, signingKeys: signing, settings: loaded.config.audit, actions: AUDIT_ACTIONS, now: Date.now });
     await log.record({ tenantId: PLATFORM_TENANT_ID, action: 'keys.rotated', data });
   } finally {
     await signing.close();

@@ -26,7 +26,7 @@ import type { Kv } from '../store/kv/types.ts';
 import { TENANCY, type Tenancy } from '../tenancy/index.ts';
 import { AUDIT, type AuditLog } from '../audit/index.ts';
 import { GATEWAY, type Gateway } from '../gateway/index.ts';
-import { FEDERATION, type Federation } from '../identity/federation/index.ts';
+import { FEDERATION, type Federation } from '../federation/index.ts';
 
 export interface Node {
   app: FastifyInstance;

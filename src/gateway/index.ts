@@ -8,6 +8,7 @@ import { createGateway, type Gateway } from './create.ts';
 import { GATEWAY_SEALED_COLUMNS } from './routes.ts';
 import { orderSteps, type AiCallStep } from './steps.ts';
 import type { ApiCredentialVerifier } from './credentials.ts';
+import { GATEWAY_AUDIT_ACTIONS } from './audit-actions.ts';
 
 export { createGateway, type Gateway, type GatewayDeps } from './create.ts';
 
@@ -30,6 +31,7 @@ export { modelPatternSchema } from '../config/gateway.ts';
 export const gatewayModule = defineModule({
   ref: GATEWAY,
   dependsOn: [AUDIT],
+  auditActions: GATEWAY_AUDIT_ACTIONS,
   sealedColumns: GATEWAY_SEALED_COLUMNS,
   create: async (ctx) => {
     // The steps are complete once every module was created, before the first request: read once then.

@@ -16,6 +16,7 @@ import { createGuardFeature } from './routes.ts';
 import { createGuardMetrics, createGuardStep } from './step.ts';
 import { createGuardStore, type GuardStore } from './store.ts';
 import { guardTrustCheck } from './trust-check.ts';
+import { GUARD_AUDIT_ACTIONS } from './audit-actions.ts';
 
 /** What other modules get from ctx.use(GUARD). */
 export interface GuardApi {
@@ -27,6 +28,7 @@ export const GUARD = moduleRef<GuardApi>('guard');
 export const guardModule = defineModule({
   ref: GUARD,
   dependsOn: [AUDIT, GATEWAY, MCP, TRUST],
+  auditActions: GUARD_AUDIT_ACTIONS,
   create: async (ctx) => {
     builtinModel(); // load (and check) the shipped weights at start, not on the first call
     const store = createGuardStore({ db: ctx.db, kv: ctx.kv, now: ctx.now });

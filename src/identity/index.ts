@@ -28,6 +28,7 @@ import { AUDIT } from '../audit/index.ts';
 import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
 import { MFA_SEALED_COLUMNS } from './mfa.ts';
 import { registerMailQueueMetrics } from './mail-queue.ts';
+import { IDENTITY_AUDIT_ACTIONS } from './audit-actions.ts';
 
 // What other features use of identity (they import it only from here; eslint.config.js).
 export { normalizeEmail, type Accounts, type SecondFactorRequired, type SignedIn } from './accounts.ts';
@@ -184,6 +185,7 @@ export const SIGN_IN_POLICY = hookPoint<(userId: string, method: string) => Prom
 export const identityModule = defineModule({
   ref: IDENTITY,
   dependsOn: [AUDIT],
+  auditActions: IDENTITY_AUDIT_ACTIONS,
   sealedColumns: [...MFA_SEALED_COLUMNS, ...MAIL_SEALED_COLUMNS],
   create: (ctx) => {
     const { hooks } = ctx;

@@ -9,7 +9,7 @@ import type { Feature, Verifiers } from './route.ts';
 import type { FeatureModule, HookPoint, JobDef, ModuleContext, ModuleParts, ModuleRef } from './module.ts';
 
 /** The core services a module context carries (everything but the module-specific handles). */
-export type CoreServices = Omit<ModuleContext, 'use' | 'hooks' | 'jobs'>;
+export type CoreServices = Omit<ModuleContext, 'use' | 'hooks' | 'jobs' | 'auditActions'>;
 
 export interface CreatedModules {
   /** The modules in creation order. */
@@ -21,6 +21,8 @@ export interface CreatedModules {
   verifiers: Verifiers;
   metrics: readonly Metric[];
   jobs: readonly JobDef[];
+  /** Every audit action the modules declare, in creation order. */
+  auditActions: readonly string[];
   /** Runs every module's `onServer`, in creation order. */
   onServer(app: FastifyInstance): void;
   /** Runs every module's `stop`, in reverse order; errors go to `onError`. */
@@ -62,6 +64,29 @@ export function orderModules(modules: readonly FeatureModule[]): FeatureModule[]
   return ordered;
 }
 
+/** `area.event`: two or more dot-separated parts of lower-case letters, digits and `_`, starting with a letter. */
+function isActionName(action: string): boolean {
+  const parts = action.split('.');
+  return parts.length >= 2 && /^[a-z]/.test(action) && parts.every((p) => /^[a-z0-9_]+$/.test(p));
+}
+
+/**
+ * Every audit action the modules declare, in order. Refuses a malformed name and an action two
+ * modules declare (each event kind has one owner), naming them.
+ */
+export function collectAuditActions(modules: readonly FeatureModule[]): string[] {
+  const owner = new Map<string, string>();
+  for (const m of modules) {
+    for (const action of m.auditActions ?? []) {
+      if (!isActionName(action)) throw new Error(`feature module "${m.ref.id}" declares the audit action "${action}", which is not of the form area.event (lower case)`);
+      const first = owner.get(action);
+      if (first !== undefined) throw new Error(`feature module "${m.ref.id}" declares the audit action "${action}", which "${first}" declares: each action has one owner`);
+      owner.set(action, m.ref.id);
+    }
+  }
+  return [...owner.keys()];
+}
+
 function mergeVerifiers(into: Verifiers, from: Partial<Verifiers>, module: string): void {
   for (const [name, verifier] of Object.entries(from) as [keyof Verifiers, unknown][]) {
     if (verifier === undefined) continue;
@@ -84,6 +109,7 @@ function mergeVerifiers(into: Verifiers, from: Partial<Verifiers>, module: strin
  */
 export async function createModules(modules: readonly FeatureModule[], core: CoreServices, onCloseError: (module: string, err: unknown) => void): Promise<CreatedModules> {
   const order = orderModules(modules);
+  const auditActions = Object.freeze(collectAuditActions(order));
   const parts = new Map<string, ModuleParts<unknown>>();
   const hookLists = new Map<string, unknown[]>();
   const jobs: JobDef[] = [];
@@ -112,6 +138,7 @@ export async function createModules(modules: readonly FeatureModule[], core: Cor
         },
         hooks: { list: <Fn>(point: HookPoint<Fn>): Fn[] => [...((hookLists.get(point.name) ?? []) as Fn[])] },
         jobs: () => jobs,
+        auditActions,
       };
       const made = await module.create(context);
       parts.set(module.ref.id, made as ModuleParts<unknown>);
@@ -146,6 +173,7 @@ export async function createModules(modules: readonly FeatureModule[], core: Cor
     verifiers,
     metrics: order.flatMap((m) => parts.get(m.ref.id)?.metrics ?? []),
     jobs,
+    auditActions,
     onServer: (app) => {
       for (const m of order) parts.get(m.ref.id)?.onServer?.(app);
     },

@@ -5,6 +5,7 @@
  *     ref: BUDGETS,                    // moduleRef<Budgets>('budgets'), exported by the feature's index.ts
  *     dependsOn: [AUDIT, GATEWAY],     // the modules whose API it uses (ctx.use) or whose hooks it fills
  *     sealedColumns: [],               // static: `keys rotate dek` lists them without starting a node
+ *     auditActions: BUDGET_AUDIT_ACTIONS, // static: the audit log refuses any action no module declares
  *     create: async (ctx) => ({
  *       api,                           // what dependents get from ctx.use(BUDGETS)
  *       feature: { id: 'budgets', routes, errorCodes },
@@ -104,6 +105,8 @@ export interface ModuleContext {
   hooks: Hooks;
   /** Every job every module declared; complete once all modules are created (read it lazily). */
   jobs(): readonly JobDef[];
+  /** Every audit action every listed module declares (static, so complete before any module is created). */
+  auditActions: readonly string[];
   /** Test and embedding overrides by name (e.g. `mailer`); modules document the ones they read. */
   overrides: Readonly<Record<string, unknown>>;
 }
@@ -130,6 +133,12 @@ export interface FeatureModule<Api = unknown> {
   dependsOn: readonly ModuleRef<unknown>[];
   /** Sealed columns of the module's tables, known without creating it (`keys rotate dek`). */
   sealedColumns?: readonly SealedColumn[];
+  /**
+   * The audit actions this module records (`area.event`, each declared by one module). Static like
+   * `sealedColumns`: the audit log, created before the modules that record, refuses any action no
+   * listed module declares, and builds its filter schema from the complete list.
+   */
+  auditActions?: readonly string[];
   create: (ctx: ModuleContext) => Promise<ModuleParts<Api>> | ModuleParts<Api>;
 }
 

@@ -15,8 +15,9 @@ import type { Kv } from '../store/kv/types.ts';
 import { createAuthorityCache, type AuthorityCache } from './authority.ts';
 import { createInvitations, type Invitations } from './invitations.ts';
 import { createOrgs, type Orgs, type TenancyDeps } from './orgs.ts';
-import { createTenancyFeature } from './routes.ts';
+import { createTenancyFeature } from './routes/index.ts';
 import { createWorkspaces, type Workspaces } from './workspaces.ts';
+import { TENANCY_AUDIT_ACTIONS } from './audit-actions.ts';
 
 // What other features use of tenancy (they import it only from here; eslint.config.js).
 export { isUuid, TENANCY_EVICT_CHANNEL } from './authority.ts';
@@ -90,6 +91,7 @@ export const TENANCY = moduleRef<Tenancy>('tenancy');
 export const tenancyModule = defineModule({
   ref: TENANCY,
   dependsOn: [AUDIT, IDENTITY],
+  auditActions: TENANCY_AUDIT_ACTIONS,
   create: async (ctx) => {
     const identity = ctx.use(IDENTITY);
     const tenancy = await createTenancy({ config: ctx.config, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, mailer: identity.mailer, audit: ctx.use(AUDIT), logger: ctx.logger, now: ctx.now, mfaSatisfied: identity.sessionHasSecondFactor });

@@ -10,7 +10,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { normalizeEmail, type MailQueue } from '../identity/index.ts';
 import { AppError } from '../server/errors.ts';
 import type { Db } from '../store/db-types.ts';
-import { lockOrg, type TenancyDeps } from './orgs.ts';
+import { lockOrg, type TenancyDeps } from './org-core.ts';
 import { canGrant, isRole, type Role } from './permissions.ts';
 
 const PREFIX = 'ghi_';

@@ -3,7 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../server/errors.ts';
-import { lockOrg, type TenancyDeps } from './orgs.ts';
+import { lockOrg, type TenancyDeps } from './org-core.ts';
 import { can, canGrant, compareRoles, effectiveWorkspaceRole, isRole, type Role } from './permissions.ts';
 
 export interface WorkspaceView {

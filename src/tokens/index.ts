@@ -15,6 +15,7 @@ import { TENANCY } from '../tenancy/index.ts';
 import { createClientTokenCredential } from './credential.ts';
 import { CLIENT_TOKEN_AUDIENCE, createClientTokenVerifier } from './jwt.ts';
 import { createTokensFeature } from './routes.ts';
+import { TOKENS_AUDIT_ACTIONS } from './audit-actions.ts';
 
 export { CLIENT_TOKEN_AUDIENCE, CLIENT_TOKEN_TYP } from './jwt.ts';
 export { MINTABLE_SCOPES } from './routes.ts';
@@ -29,6 +30,7 @@ export const TOKENS = moduleRef<Tokens>('tokens');
 export const tokensModule = defineModule({
   ref: TOKENS,
   dependsOn: [AUDIT, IDENTITY, GATEWAY, TENANCY],
+  auditActions: TOKENS_AUDIT_ACTIONS,
   create: (ctx) => {
     const { config, signingKeys } = ctx;
     if (config.auth.audience === CLIENT_TOKEN_AUDIENCE) throw new Error(`auth.audience must not be "${CLIENT_TOKEN_AUDIENCE}", the audience of gateway client tokens`);

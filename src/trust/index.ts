@@ -36,6 +36,7 @@ import type { SignedTrustReport, TrustCheck, TrustReportBody } from './types.ts'
 import type { ReloadOutcome } from '../config/live.ts';
 import { Gauge } from 'prom-client';
 import { CONTROL_STATES } from './types.ts';
+import { TRUST_AUDIT_ACTIONS } from './audit-actions.ts';
 
 export type { ControlState, SignedTrustReport, TrustCheck, TrustCheckContext, TrustCheckResult, TrustReportBody } from './types.ts';
 export { verifyTrustReport } from './report.ts';
@@ -63,6 +64,7 @@ export const TRUST = moduleRef<Trust>('trust');
 export const trustModule = defineModule({
   ref: TRUST,
   dependsOn: [AUDIT, GATEWAY],
+  auditActions: TRUST_AUDIT_ACTIONS,
   create: (ctx) => {
     const audit = ctx.use(AUDIT);
     const gateway = ctx.use(GATEWAY);

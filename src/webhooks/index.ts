@@ -15,6 +15,7 @@ import { createEventStore, type EventStore } from './events.ts';
 import { createRelay, destinationRefusal, type Relay } from './relay.ts';
 import { createEndpointVerifier, createWebhooksFeature, WEBHOOK_GUARD_PROVIDER } from './routes.ts';
 import { webhooksTrustCheck } from './trust-check.ts';
+import { WEBHOOK_AUDIT_ACTIONS } from './audit-actions.ts';
 
 export { PROVIDER_KINDS, type ProviderKind } from './providers.ts';
 
@@ -39,6 +40,7 @@ export const WEBHOOKS_SEALED_COLUMNS: readonly SealedColumn[] = [
 export const webhooksModule = defineModule({
   ref: WEBHOOKS,
   dependsOn: [AUDIT, TRUST],
+  auditActions: WEBHOOK_AUDIT_ACTIONS,
   sealedColumns: WEBHOOKS_SEALED_COLUMNS,
   create: (ctx) => {
     const settings = ctx.config.webhooks;

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FEATURE_MODULES } from '../../src/features.ts';
+import { PLATFORM_TENANT_ID } from '../../src/keyring/keyring.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { NOTES, notesModule } from '../support/example-module.ts';
 import { signUpUser, TEST_PASSWORD } from '../support/users.ts';
@@ -43,6 +44,15 @@ describe('the guide\'s example feature', () => {
     const bad = await t.app.inject({ method: 'POST', url: '/v1/me/notes', payload: { text: '' }, headers: user.auth });
     expect(bad.statusCode).toBe(400);
     expect(t.node.use(NOTES).count(user.userId)).toBe(3);
+  });
+
+  it('records its declared audit action, which the audit log accepts beside the others', async () => {
+    const user = await signUpUser(t.app, t.mail, 'audited-notes@example.com');
+    await t.app.inject({ method: 'POST', url: '/v1/me/notes', payload: { text: 'audited' }, headers: user.auth });
+    const { events } = await t.node.audit.list(PLATFORM_TENANT_ID, { action: 'notes.added', limit: 50 });
+    expect(events.filter((e) => e.target?.id === user.userId).map((e) => e.action)).toEqual(['notes.added']);
+    expect(t.node.audit.actions.has('notes.added')).toBe(true);
+    expect(t.node.audit.actions.has('org.created')).toBe(true);
   });
 
   it('its hook runs when identity deletes an account, and its job is listed', async () => {

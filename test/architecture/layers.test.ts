@@ -53,7 +53,7 @@ describe('layer rules (eslint no-restricted-imports)', () => {
     expect(refused[0]).toContain(FEATURE_MESSAGE);
 
     const nested = await restrictedImports(
-      'src/identity/federation/layer-fixture.ts',
+      'src/identity/routes/layer-fixture.ts',
       "import type { AuditLog } from '../../audit/log.ts';\nexport type A = AuditLog;\n",
     );
     expect(nested).toHaveLength(1);
@@ -72,13 +72,13 @@ describe('layer rules (eslint no-restricted-imports)', () => {
   });
   it("refuses the composition root (cli/, features.ts) importing a feature's internals, and allows its index.ts", async () => {
     const COMPOSITION_MESSAGE = 'the composition root (cli/, features.ts) uses a feature only through its index.ts';
-    const refused = await restrictedImports('src/cli/layer-fixture.ts', "import { listOutbox } from '../identity/mailer.ts';\nimport { createSso } from '../identity/federation/sso.ts';\nexport const l = [listOutbox, createSso];\n");
+    const refused = await restrictedImports('src/cli/layer-fixture.ts', "import { listOutbox } from '../identity/mailer.ts';\nimport { createSso } from '../federation/sso.ts';\nexport const l = [listOutbox, createSso];\n");
     expect(refused).toHaveLength(2);
     for (const m of refused) expect(m).toContain(COMPOSITION_MESSAGE);
     const root = await restrictedImports('src/features.ts', "import { createGateway } from './gateway/proxy.ts';\nexport const g = createGateway;\n");
     expect(root).toHaveLength(1);
     expect(root[0]).toContain(COMPOSITION_MESSAGE);
-    const allowed = await restrictedImports('src/cli/layer-fixture.ts', "import { listOutbox } from '../identity/index.ts';\nimport { FEDERATION } from '../identity/federation/index.ts';\nexport const l = [listOutbox, FEDERATION];\n");
+    const allowed = await restrictedImports('src/cli/layer-fixture.ts', "import { listOutbox } from '../identity/index.ts';\nimport { FEDERATION } from '../federation/index.ts';\nexport const l = [listOutbox, FEDERATION];\n");
     expect(allowed).toEqual([]);
   });
 });

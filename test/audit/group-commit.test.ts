@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditLog, type AuditLog } from '../../src/audit/log.ts';
 import { verifyExport } from '../../src/audit/verify.ts';
+import { AUDIT_ACTIONS } from '../../src/features.ts';
 import type { Db, Queryable } from '../../src/store/db-types.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 
@@ -36,7 +37,7 @@ function countingDb(db: Db): Db {
 }
 
 function logOn(db: Db): AuditLog {
-  return createAuditLog({ db, keyring: t.node.keyring, signingKeys: t.node.signingKeys, settings: { checkpointEvery: 3, checkpointSeconds: 3600, retentionDays: 0 }, now: Date.now });
+  return createAuditLog({ db, keyring: t.node.keyring, signingKeys: t.node.signingKeys, settings: { checkpointEvery: 3, checkpointSeconds: 3600, retentionDays: 0 }, actions: AUDIT_ACTIONS, now: Date.now });
 }
 
 async function verified(log: AuditLog): Promise<{ ok: boolean; events: number }> {

@@ -7,10 +7,10 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { EgressResolver } from '../../src/net/egress.ts';
-import { createOidcProtocol, type OidcConnection } from '../../src/identity/federation/oidc.ts';
-import { SSO_ERROR_CODES } from '../../src/identity/federation/routes.ts';
+import { createOidcProtocol, type OidcConnection } from '../../src/federation/oidc.ts';
+import { SSO_ERROR_CODES } from '../../src/federation/routes.ts';
 import { registerErrorCodes } from '../../src/server/errors.ts';
-import { createStateSigner } from '../../src/identity/federation/state.ts';
+import { createStateSigner } from '../../src/federation/state.ts';
 import { createMemoryKv } from '../../src/store/kv/memory.ts';
 
 const kv = createMemoryKv();

@@ -4,11 +4,11 @@
  * provision and with which role, and when "SSO required" refuses a sign-in.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SSO_ERROR_CODES } from '../../src/identity/federation/routes.ts';
-import { changedFields, checkChangesFit, checkIssuer, checkRole, isInternalHost } from '../../src/identity/federation/sso-connections.ts';
-import { domainOfEmail, normalizeDomain } from '../../src/identity/federation/sso-domains.ts';
-import { isSsoMethod, ssoRequiredError } from '../../src/identity/federation/sso-policy.ts';
-import { assertedEmail, checkExistingAccount, checkLinkedUser, provisionedRole } from '../../src/identity/federation/sso-provisioning.ts';
+import { SSO_ERROR_CODES } from '../../src/federation/routes.ts';
+import { changedFields, checkChangesFit, checkIssuer, checkRole, isInternalHost } from '../../src/federation/sso-connections.ts';
+import { domainOfEmail, normalizeDomain } from '../../src/federation/sso-domains.ts';
+import { isSsoMethod, ssoRequiredError } from '../../src/federation/sso-policy.ts';
+import { assertedEmail, checkExistingAccount, checkLinkedUser, provisionedRole } from '../../src/federation/sso-provisioning.ts';
 import { AppError, registerErrorCodes } from '../../src/server/errors.ts';
 import { TENANCY_ERROR_CODES } from '../../src/tenancy/errors.ts';
 

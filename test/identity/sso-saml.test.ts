@@ -15,7 +15,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { DOMParser } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SSO_SAML_STATE_COOKIE } from '../../src/identity/federation/state.ts';
+import { SSO_SAML_STATE_COOKIE } from '../../src/federation/state.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { suiteServices } from '../support/pg-scratch.ts';
 import { signUpUser, type SignedInUser } from '../support/users.ts';

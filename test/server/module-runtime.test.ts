@@ -87,6 +87,25 @@ describe('feature-module runtime', () => {
     await expect(createModules([j('one'), j('two')], core, () => undefined)).rejects.toThrow('feature module "two" declares the job "sweep" another module declared');
   });
 
+  it('hands every module the audit actions of all listed modules before creating any, and refuses a duplicate or malformed one', async () => {
+    const seen: string[][] = [];
+    const declaring = (id: string, actions: string[], deps: FeatureModule[] = []): FeatureModule =>
+      defineModule({ ref: moduleRef(id), dependsOn: deps.map((d) => d.ref), auditActions: actions, create: (ctx) => (seen.push([id, ...ctx.auditActions]), { api: undefined }) });
+    const first = declaring('first', ['first.done']);
+    const second = declaring('second', ['second.made', 'second.gone'], [first]);
+    const created = await createModules([second, first], core, () => undefined);
+    // The first module created already sees the actions of the one created after it.
+    expect(seen).toEqual([
+      ['first', 'first.done', 'second.made', 'second.gone'],
+      ['second', 'first.done', 'second.made', 'second.gone'],
+    ]);
+    expect(created.auditActions).toEqual(['first.done', 'second.made', 'second.gone']);
+    await expect(createModules([first, declaring('copy', ['first.done'])], core, () => undefined)).rejects.toThrow('feature module "copy" declares the audit action "first.done", which "first" declares: each action has one owner');
+    for (const bad of ['nodot', 'Upper.case', 'a..b', 'a.b-c', '.a.b']) {
+      await expect(createModules([declaring('odd', [bad])], core, () => undefined)).rejects.toThrow(`declares the audit action "${bad}", which is not of the form area.event`);
+    }
+  });
+
   it('a close that fails is reported and the others still close', async () => {
     const log: string[] = [];
     const a = defineModule({ ref: A, dependsOn: [], create: () => ({ api: { a: 1 }, close: async () => void log.push('close a') }) });

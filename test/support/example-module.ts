@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { AUDIT } from '../../src/audit/index.ts';
 import { ACCOUNT_CLEANUP, IDENTITY } from '../../src/identity/index.ts';
+import { PLATFORM_TENANT_ID } from '../../src/keyring/keyring.ts';
 import { AppError } from '../../src/server/errors.ts';
 import { defineModule, hook, moduleRef } from '../../src/server/module.ts';
 import { defineRoute } from '../../src/server/route.ts';
@@ -21,7 +22,10 @@ export const NOTES = moduleRef<Notes>('notes');
 export const notesModule = defineModule({
   ref: NOTES,
   dependsOn: [AUDIT, IDENTITY],
+  // The audit actions it records: the audit log refuses any action no module declares.
+  auditActions: ['notes.added'],
   create: (ctx) => {
+    const audit = ctx.use(AUDIT);
     // A real feature keeps its rows in its own tables (one migration); a map keeps the example short.
     const notes = new Map<string, string[]>();
     return {
@@ -43,6 +47,7 @@ export const notesModule = defineModule({
               const list = notes.get(userId) ?? [];
               if (list.length >= 3) throw new AppError('NOTES_FULL');
               notes.set(userId, [...list, body.text]);
+              await audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'notes.added', target: { type: 'user', id: userId } });
               void reply.code(201);
               return { count: list.length + 1 };
             },

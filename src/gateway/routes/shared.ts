@@ -1,18 +1,11 @@
 /** What the gateway's route files share: path parameters, the caller's scope, their dependencies. */
-import type { Logger } from 'pino';
 import { z } from 'zod';
 import { AppError } from '../../server/errors.ts';
 import type { Authority, Principal } from '../../server/route.ts';
 import type { Db } from '../../store/db-types.ts';
+import type { ForwardCallDeps } from '../forward-call.ts';
 import type { ApiKeys } from '../keys.ts';
-import type { InflightCalls } from '../inflight.ts';
-import type { Meter } from '../metering.ts';
-import type { LimitedKey } from '../monthly-limit.ts';
-import type { PriceTable } from '../prices.ts';
 import type { ModelLister } from '../model-listing.ts';
-import type { GatewayProxy } from '../proxy.ts';
-import type { RoutableProvider, Routing } from '../routing.ts';
-import type { AiCallStep } from '../steps.ts';
 
 export const wsParams = z.strictObject({ org: z.uuid(), ws: z.uuid() });
 export const orgParams = z.strictObject({ org: z.uuid() });
@@ -34,26 +27,11 @@ export function orgOf(authority: Authority | undefined): string {
   return authority.tenantId;
 }
 
-export interface GatewayFeatureDeps {
+/** What the gateway's routes need: what an AI call needs (ForwardCallDeps) and the rest. */
+export interface GatewayFeatureDeps extends ForwardCallDeps {
   db: Db;
   keys: ApiKeys;
-  routing: Routing;
-  meter: Meter;
-  proxy: GatewayProxy;
-  prices: PriceTable;
-  /** The platform's providers with their keys, read per call (the vendor keys reload). */
-  platform: () => readonly RoutableProvider[];
-  /** Counts a call against the key's monthly limit; throws when it is over (createMonthlyLimit). */
-  countMonthlyCall: (key: LimitedKey, now: number) => Promise<void>;
-  /** The calls running now: stopped and awaited at shutdown. */
-  inflight: InflightCalls;
-  logger: Logger;
-  now: () => number;
   bodyLimitBytes: number;
-  /** This node's id in `x-gatehouse-hops` (src/gateway/loop.ts). */
-  nodeId: string;
   /** Asks providers with `*` patterns which models they offer (src/gateway/model-listing.ts). */
   modelLister: ModelLister;
-  /** The steps other features add around every AI call (src/gateway/steps.ts), in run order; read per call. */
-  callSteps?: () => readonly AiCallStep[];
 }

@@ -3,7 +3,7 @@
  * org that requires SSO, other than its owners (the break-glass: an owner can always sign in with
  * their password and second factor, to repair a broken IdP setup), signs in only through SSO.
  */
-import { AppError } from '../../server/errors.ts';
+import { AppError } from '../server/errors.ts';
 import { startPathOf, type SsoDeps } from './sso-shared.ts';
 
 /** Whether a sign-in method is exempt from "SSO required": only SSO itself is. */

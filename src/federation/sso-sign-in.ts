@@ -4,8 +4,8 @@
  * sso-provisioning.ts. A connection is reached by the id in the path only while it is enabled.
  */
 import { createHash } from 'node:crypto';
-import { AppError } from '../../server/errors.ts';
-import { normalizeEmail, type SessionContext } from '../index.ts';
+import { AppError } from '../server/errors.ts';
+import { normalizeEmail, type SessionContext } from '../identity/index.ts';
 import { type OidcConnection, type OidcProtocol, OidcRefusal } from './oidc.ts';
 import { SamlRefusal, type SamlConnection, type SamlProtocol } from './saml.ts';
 import { domainOfEmail } from './sso-domains.ts';

@@ -6,10 +6,10 @@
  * written. The decisions are pure functions; `createSsoProvisioning` runs them against the database.
  */
 import { randomUUID } from 'node:crypto';
-import { AppError } from '../../server/errors.ts';
-import type { Queryable } from '../../store/db-types.ts';
-import { isRole } from '../../tenancy/index.ts';
-import { normalizeEmail, type SecondFactorRequired, type SessionContext, type SignedIn } from '../index.ts';
+import { AppError } from '../server/errors.ts';
+import type { Queryable } from '../store/db-types.ts';
+import { isRole } from '../tenancy/index.ts';
+import { normalizeEmail, type SecondFactorRequired, type SessionContext, type SignedIn } from '../identity/index.ts';
 import { domainOfEmail } from './sso-domains.ts';
 import type { ConnectionRow, DefaultRole, SsoDeps } from './sso-shared.ts';
 

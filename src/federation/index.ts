@@ -1,26 +1,29 @@
 /**
- * Builds enterprise SSO (AUTH-9) from the node's services: the SSO service, its feature, the
- * sign-in policy accounts run ("this org requires SSO") and the cleanup account deletion runs.
+ * Enterprise SSO (AUTH-9) as a feature of its own, and its public surface: the SSO service, its
+ * feature, the sign-in policy identity runs ("this org requires SSO") and the cleanup account
+ * deletion runs. It uses identity, tenancy and audit only through their index.ts; its parts by
+ * concern: sso-connections.ts, sso-domains.ts, sso-policy.ts, sso-sign-in.ts + sso-provisioning.ts.
  */
 import type { Logger } from 'pino';
-import type { AuditLog } from '../../audit/index.ts';
-import { publicOriginOf, type Config } from '../../config/schema.ts';
-import type { Keyring } from '../../keyring/keyring.ts';
-import type { Feature } from '../../server/route.ts';
-import type { Db } from '../../store/db-types.ts';
-import type { Kv } from '../../store/kv/types.ts';
-import type { Accounts } from '../index.ts';
+import type { AuditLog } from '../audit/index.ts';
+import { publicOriginOf, type Config } from '../config/schema.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import type { Feature } from '../server/route.ts';
+import type { Db } from '../store/db-types.ts';
+import type { Kv } from '../store/kv/types.ts';
+import type { Accounts } from '../identity/index.ts';
 import { createOidcProtocol } from './oidc.ts';
 import { createSsoFeature } from './routes.ts';
 import { createSamlProtocol } from './saml.ts';
 import { createSso, type Sso } from './sso.ts';
 import { createStateSigner } from './state.ts';
-import { AUDIT } from '../../audit/index.ts';
-import { defineModule, hook, moduleRef } from '../../server/module.ts';
-import { TENANCY } from '../../tenancy/index.ts';
-import { ACCOUNT_CLEANUP, IDENTITY, SIGN_IN_POLICY } from '../index.ts';
+import { AUDIT } from '../audit/index.ts';
+import { defineModule, hook, moduleRef } from '../server/module.ts';
+import { TENANCY } from '../tenancy/index.ts';
+import { ACCOUNT_CLEANUP, IDENTITY, SIGN_IN_POLICY } from '../identity/index.ts';
 import { registerSamlFormBody } from './routes.ts';
 import { SSO_SEALED_COLUMNS } from './sso.ts';
+import { SSO_AUDIT_ACTIONS } from './audit-actions.ts';
 
 export { registerSamlFormBody, SSO_SEALED_COLUMNS };
 
@@ -78,6 +81,7 @@ export const FEDERATION = moduleRef<Federation>('federation');
 export const federationModule = defineModule({
   ref: FEDERATION,
   dependsOn: [AUDIT, IDENTITY, TENANCY],
+  auditActions: SSO_AUDIT_ACTIONS,
   sealedColumns: SSO_SEALED_COLUMNS,
   create: (ctx) => {
     const federation = createFederation({ config: ctx.config, db: ctx.db, kv: ctx.kv, keyring: ctx.keyring, audit: ctx.use(AUDIT), accounts: ctx.use(IDENTITY).accounts, logger: ctx.logger, now: ctx.now, evictOrg: ctx.use(TENANCY).authority.evictOrg });

@@ -3,9 +3,9 @@
  * payload and its HMAC-SHA-256. The key lives in kv, so every node opens what another signed.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { constantTimeEqual } from '../../crypto/compare.ts';
-import { AppError } from '../../server/errors.ts';
-import type { Kv } from '../../store/kv/types.ts';
+import { constantTimeEqual } from '../crypto/compare.ts';
+import { AppError } from '../server/errors.ts';
+import type { Kv } from '../store/kv/types.ts';
 
 /** OIDC: the callback is a top-level GET, so SameSite=Lax carries the cookie back. */
 export const SSO_OIDC_STATE_COOKIE = '__Host-gh_sso';

@@ -4,7 +4,7 @@
  * One org at most per verified domain. The domain rules are pure functions.
  */
 import { randomUUID } from 'node:crypto';
-import { AppError } from '../../server/errors.ts';
+import { AppError } from '../server/errors.ts';
 import { connectionIn, iso, isoOrNull, UUID, type DomainView, type SsoDeps } from './sso-shared.ts';
 
 // eslint-disable-next-line security/detect-unsafe-regex -- labels are bounded and input is capped at 253 first

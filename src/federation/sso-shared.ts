@@ -3,11 +3,11 @@
  * org admin sends, the services the parts are built from, and small pure helpers.
  */
 import type { Logger } from 'pino';
-import type { AuditLog } from '../../audit/index.ts';
-import type { Keyring } from '../../keyring/keyring.ts';
-import { AppError } from '../../server/errors.ts';
-import type { Db, Queryable } from '../../store/db-types.ts';
-import type { Accounts } from '../index.ts';
+import type { AuditLog } from '../audit/index.ts';
+import type { Keyring } from '../keyring/keyring.ts';
+import { AppError } from '../server/errors.ts';
+import type { Db, Queryable } from '../store/db-types.ts';
+import type { Accounts } from '../identity/index.ts';
 import type { OidcProtocol } from './oidc.ts';
 import type { SamlProtocol } from './saml.ts';
 import type { StateSigner } from './state.ts';

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { DOMParser } from '@xmldom/xmldom';
-import { AppError } from '../../server/errors.ts';
+import { AppError } from '../server/errors.ts';
 
 const MD_NS = 'urn:oasis:names:tc:SAML:2.0:metadata';
 const DS_NS = 'http://www.w3.org/2000/09/xmldsig#';

@@ -6,10 +6,10 @@
  */
 import * as oidc from 'openid-client';
 import { fetch as undiciFetch } from 'undici';
-import { createPublicAddressAgent, type EgressResolver } from '../../net/egress.ts';
-import { AppError } from '../../server/errors.ts';
-import type { Kv } from '../../store/kv/types.ts';
-import { hashToken } from '../index.ts';
+import { createPublicAddressAgent, type EgressResolver } from '../net/egress.ts';
+import { AppError } from '../server/errors.ts';
+import type { Kv } from '../store/kv/types.ts';
+import { hashToken } from '../identity/index.ts';
 import type { SsoState, StateSigner } from './state.ts';
 
 export interface OidcConnection {

@@ -4,9 +4,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AppError } from '../../server/errors.ts';
-import { defineRoute, type RouteDef } from '../../server/route.ts';
-import { cookieResponse, DEVICE_COOKIE, signedInReply, tokensResponse, type SecondFactorRequired, type SignedIn } from '../index.ts';
+import { AppError } from '../server/errors.ts';
+import { defineRoute, type RouteDef } from '../server/route.ts';
+import { cookieResponse, DEVICE_COOKIE, signedInReply, tokensResponse, type SecondFactorRequired, type SignedIn } from '../identity/index.ts';
 import type { Sso } from './sso.ts';
 import { SSO_OIDC_STATE_COOKIE, SSO_SAML_STATE_COOKIE } from './state.ts';
 

@@ -5,9 +5,9 @@
  */
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import { createAddressCheck } from '../../net/egress.ts';
-import { AppError } from '../../server/errors.ts';
-import { canGrant, type Role } from '../../tenancy/index.ts';
+import { createAddressCheck } from '../net/egress.ts';
+import { AppError } from '../server/errors.ts';
+import { canGrant, type Role } from '../tenancy/index.ts';
 import { redirectUriOf } from './oidc.ts';
 import { acsUrlOf, createSpSigningKey, parseIdpMetadata, pemToDer, spEntityIdOf } from './saml.ts';
 import {

@@ -4,10 +4,10 @@
  * claimed domain.
  */
 import { z } from 'zod';
-import { httpUrlSchema } from '../../config/url.ts';
-import { AppError } from '../../server/errors.ts';
-import { defineRoute, type Authority, type Principal, type RouteDef } from '../../server/route.ts';
-import { isRole, type Role } from '../../tenancy/index.ts';
+import { httpUrlSchema } from '../config/url.ts';
+import { AppError } from '../server/errors.ts';
+import { defineRoute, type Authority, type Principal, type RouteDef } from '../server/route.ts';
+import { isRole, type Role } from '../tenancy/index.ts';
 import type { Sso } from './sso.ts';
 
 const orgParams = z.strictObject({ org: z.uuid() });

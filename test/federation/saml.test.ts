@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryKv } from '../../../src/store/kv/memory.ts';
-import { createSamlProtocol, createSpSigningKey, type SamlConnection } from '../../../src/identity/federation/saml.ts';
+import { createMemoryKv } from '../../src/store/kv/memory.ts';
+import { createSamlProtocol, createSpSigningKey, type SamlConnection } from '../../src/federation/saml.ts';
 
 describe('SAML SP metadata of a signing connection', () => {
   it('unseals the SP key once per certificate, not on every request for the public metadata page', async () => {

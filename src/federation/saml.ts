@@ -15,8 +15,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
 import { DOMParser } from '@xmldom/xmldom';
-import { AppError } from '../../server/errors.ts';
-import type { Kv } from '../../store/kv/types.ts';
+import { AppError } from '../server/errors.ts';
+import type { Kv } from '../store/kv/types.ts';
 
 export { createSpSigningKey, parseIdpMetadata, pemToDer, type IdpMetadata } from './saml-metadata.ts';
 

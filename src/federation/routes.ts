@@ -4,7 +4,7 @@
  * verifies a claimed domain; browsers discover, start and finish sign-ins under /v1/auth/sso
  * (sso-sign-in-routes.ts).
  */
-import type { Feature } from '../../server/route.ts';
+import type { Feature } from '../server/route.ts';
 import { ssoConnectionRoutes, ssoDomainRoutes } from './sso-admin-routes.ts';
 import { SSO_ERROR_CODES } from './sso-errors.ts';
 import { ssoSignInRoutes } from './sso-sign-in-routes.ts';
