@@ -113,6 +113,7 @@ export const AUDIT_ACTIONS = [
   'keys.shredded',
   // Inbound webhooks (the org's log, or the platform log for platform endpoints): endpoints, their secrets, redeliveries.
   'webhook.endpoint.created',
+  'webhook.endpoint.updated',
   'webhook.endpoint.deleted',
   'webhook.secret.added',
   'webhook.secret.removed',

@@ -104,6 +104,9 @@ export function createEndpoints(deps: EndpointDeps) {
       return rows.map(view);
     },
 
+    /** Changes the destination URL and/or the Meta verify token (the provider is fixed at creation). */
+    update: (tenantId: string, name: string, changes: EndpointChanges): Promise<EndpointView> => updateEndpoint(deps, tenantId, name, changes),
+
     /** Deletes an endpoint with its secrets, events and deliveries. */
     async remove(tenantId: string, name: string): Promise<void> {
       await db.withTenant(tenantId, async (tx) => {
@@ -198,6 +201,31 @@ async function createEndpoint(deps: EndpointDeps, tenantId: string, input: NewEn
     return rows[0];
   });
   return { endpoint: view(row), destinationSecret };
+}
+
+export interface EndpointChanges {
+  destinationUrl?: string | null | undefined;
+  verifyToken?: string | null | undefined;
+}
+
+async function updateEndpoint(deps: EndpointDeps, tenantId: string, name: string, changes: EndpointChanges): Promise<EndpointView> {
+  const { db, keyring, audit, now } = deps;
+  if (changes.destinationUrl) deps.checkDestination(changes.destinationUrl);
+  return db.withTenant(tenantId, async (tx) => {
+    const { rows } = await tx.query<EndpointRow>('select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints where name = $1 for update', [name]);
+    const row = rows[0];
+    if (!row) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
+    if (changes.verifyToken && row.provider !== 'meta') throw new AppError('VALIDATION_FAILED', 'verifyToken: only Meta endpoints have a verify token.');
+    const token = changes.verifyToken === undefined ? row.verify_token_sealed : changes.verifyToken === null ? null : await keyring.seal({ tenantId }, { ...VERIFY_TOKEN, rowId: row.id }, changes.verifyToken);
+    const url = changes.destinationUrl === undefined ? row.destination_url : changes.destinationUrl;
+    const updated = await tx.query<EndpointRow>(
+      'update webhook_endpoints set destination_url = $2, verify_token_sealed = $3, updated_at = $4 where id = $1 returning id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at',
+      [row.id, url, token, new Date(now())],
+    );
+    const data = { endpoint: name, destination: url === null ? null : new URL(url).origin, verifyTokenChanged: changes.verifyToken !== undefined };
+    await audit.append(tx, await audit.prepare({ tenantId, action: 'webhook.endpoint.updated', target: { type: 'webhook_endpoint', id: row.id }, data }));
+    return view(updated.rows[0] as EndpointRow);
+  });
 }
 
 /** The endpoint with its unexpired secrets opened, or null. For the verifier only. */
