@@ -51,11 +51,12 @@ export async function pruneBackups(config: Config, options: { destination?: Dest
 }
 
 /**
- * The scheduled job: one backup, then pruning. For the job scheduler (backup.schedule); on the
- * embedded node it runs in the node's own process, which holds the database.
+ * The scheduled job `backup` (src/backup/module.ts): one backup, then pruning. On the embedded
+ * node it runs in the node's own process, which holds the database.
  */
 export async function runScheduledBackup(deps: { config: Config; db: Db; destination?: Destination; now?: () => Date }): Promise<{ backup: BackupResult; pruned: string[] }> {
   const backup = await createBackup(deps);
-  const { removed } = await pruneBackups(deps.config, { ...(deps.destination ? { destination: deps.destination } : {}) });
+  const now = deps.now;
+  const { removed } = await pruneBackups(deps.config, { ...(deps.destination ? { destination: deps.destination } : {}), ...(now ? { now: () => now().getTime() } : {}) });
   return { backup, pruned: removed };
 }
