@@ -60,12 +60,12 @@ export async function runBackupList(loaded: LoadedConfig, out: Out): Promise<voi
   }
 }
 
-export async function runBackupVerify(loaded: LoadedConfig, id: string, out: Out): Promise<void> {
+export async function runBackupVerify(loaded: LoadedConfig, id: string, out: Out, keysFile?: string): Promise<void> {
   const bar = progress('verify');
   try {
-    const { manifest } = await verifyBackup(loaded.config, id, { onProgress: bar.update });
+    const { manifest } = await verifyBackup(loaded.config, id, { onProgress: bar.update, ...(keysFile ? { keysFile } : {}) });
     bar.stop();
-    out(`backup ${id}: OK (authenticated, ${manifest.files.length} file(s) match the manifest, ${Object.keys(manifest.tables).length} tables, schema ${manifest.migrations.at(-1) ?? 'none'})`);
+    out(`backup ${id}: OK (authenticated, manifest signed, ${manifest.files.length} file(s) match the manifest, ${Object.keys(manifest.tables).length} tables, schema ${manifest.migrations.at(-1) ?? 'none'})`);
   } finally {
     bar.stop();
   }
@@ -142,7 +142,7 @@ export async function runDrill(loaded: LoadedConfig, opts: { scratchUrl?: string
       stop = true;
     }
     const result = await restoreAndMeasure(config, backupId, opts, acked, failureAt, out);
-    await recordDrill(node.db, { startedAt, finishedAt: new Date(), backupId, outcome: 'succeeded', ...result });
+    await recordDrill(node.db, { startedAt, finishedAt: new Date(), outcome: 'succeeded', ...result });
     return result;
   } catch (err) {
     await recordDrill(node.db, { startedAt, finishedAt: new Date(), backupId, outcome: 'failed', error: drillErrorLabel(err) }).catch(() => undefined);
