@@ -24,6 +24,8 @@ const hookParams = z.strictObject({ org: orgParam, endpoint: endpointName });
 
 export interface WebhookRouteDeps {
   endpoints: Endpoints;
+  /** The endpoint with its opened secrets, through this node's cache (endpoint-cache.ts), or null. */
+  lookup: (tenantId: string, name: string) => Promise<EndpointForVerify | null>;
   events: EventStore;
   bodyLimitBytes: number;
   toleranceSeconds: number;
@@ -47,7 +49,7 @@ export function createEndpointVerifier(deps: WebhookRouteDeps) {
     const tenantId = tenantOf(params.org);
     const name = params.endpoint;
     if (tenantId === null || !name || !endpointName.safeParse(name).success) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
-    const endpoint = await deps.endpoints.forVerify(tenantId, name);
+    const endpoint = await deps.lookup(tenantId, name);
     if (!endpoint) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
     try {
       const event = verifyWebhook(endpoint.provider, {
@@ -71,7 +73,7 @@ export function createEndpointVerifier(deps: WebhookRouteDeps) {
 }
 
 export function createWebhooksFeature(deps: WebhookRouteDeps): Feature {
-  const { endpoints, events } = deps;
+  const { events } = deps;
   return {
     id: 'webhooks',
     errorCodes: WEBHOOK_ERROR_CODES,
@@ -113,7 +115,7 @@ export function createWebhooksFeature(deps: WebhookRouteDeps): Feature {
           response: { 200: z.string() },
         },
         handler: async ({ params, query, reply }) => {
-          const endpoint = await endpoints.forVerify(tenantOf(params.org) as string, params.endpoint);
+          const endpoint = await deps.lookup(tenantOf(params.org) as string, params.endpoint);
           if (!endpoint) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
           if (endpoint.provider !== 'meta' || endpoint.verifyToken === null) throw webhookError('WEBHOOK_NOT_A_HANDSHAKE_ENDPOINT');
           const token = query['hub.verify_token'];
