@@ -51,10 +51,10 @@ export const webhooksModule = defineModule({
       if (destinationRefusal(new URL(url), settings.relay)) throw webhookError('WEBHOOK_DESTINATION_NOT_ALLOWED');
     };
     // Bound once the cache exists (it loads through endpoints): every change evicts the endpoint on every node.
-    let cache: EndpointCache | undefined;
-    const endpoints = createEndpoints({ db: ctx.db, keyring: ctx.keyring, audit, now: ctx.now, limits: settings, checkDestination, onChange: async (tenantId, name) => cache?.evict(tenantId, name) });
-    cache = await createEndpointCache({ kv: ctx.kv, logger: ctx.logger, now: ctx.now, ttlMs: settings.endpointCacheSeconds * 1000, maxEntries: settings.endpointCacheEntries, load: endpoints.loadForVerify });
-    const endpointCache = cache;
+    const bound: { cache?: EndpointCache } = {};
+    const endpoints = createEndpoints({ db: ctx.db, keyring: ctx.keyring, audit, now: ctx.now, limits: settings, checkDestination, onChange: async (tenantId, name) => bound.cache?.evict(tenantId, name) });
+    const endpointCache = await createEndpointCache({ kv: ctx.kv, logger: ctx.logger, now: ctx.now, ttlMs: settings.endpointCacheSeconds * 1000, maxEntries: settings.endpointCacheEntries, load: endpoints.loadForVerify });
+    bound.cache = endpointCache;
     const events = createEventStore({ db: ctx.db, keyring: ctx.keyring, audit, now: ctx.now, replayDays: settings.replayDays });
     const resolve = ctx.overrides.webhookResolver as Parameters<typeof createRelay>[0]['resolve'];
     const relay = createRelay({ db: ctx.db, keyring: ctx.keyring, logger: ctx.logger, now: ctx.now, settings: settings.relay, nodeId, ...(resolve ? { resolve } : {}) });
