@@ -15,6 +15,8 @@
  *   payload and the destination secret, signs with Standard Webhooks, POSTs, records the attempt),
  *   against a baseline of M signed POSTs straight to the same destination with undici at the same
  *   concurrency.
+ * BENCH_ENDPOINT_CACHE_SECONDS (default: the configuration's 30) sets webhooks.endpointCacheSeconds;
+ * 0 turns the ingest path's endpoint cache off (the figure before it existed).
  * Exits non-zero when any event was not accepted or not delivered.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -78,6 +80,8 @@ const { config } = loadConfig({
     'webhooks.relay.allowedCidrs': ['127.0.0.1/32'],
     'webhooks.relay.allowInsecureHttp': true,
     'webhooks.relay.batchSize': 200,
+    // BENCH_ENDPOINT_CACHE_SECONDS=0: every delivery reads and opens the endpoint (no ingest cache), for a before/after figure.
+    ...(process.env.BENCH_ENDPOINT_CACHE_SECONDS !== undefined ? { 'webhooks.endpointCacheSeconds': Number(process.env.BENCH_ENDPOINT_CACHE_SECONDS) } : {}),
     'webhooks.relay.concurrency': CONCURRENCY,
     'webhooks.relay.retryBaseMs': 1000,
   },

@@ -16,6 +16,7 @@ import { archiveCluster } from './embedded.ts';
 import { BackupError } from './errors.ts';
 import { ARCHIVE_FORMAT, newBackupId, type BackupHeader, type BackupManifest, type OuterManifest } from './manifest.ts';
 import { DUMP_PREFIX, dumpPostgres } from './postgres.ts';
+import { keksOfConfig, signManifest } from './signature.ts';
 import { readFigures, type DatabaseFigures } from './snapshot-info.ts';
 
 export const GATEHOUSE_VERSION = '0.1.0';
@@ -35,7 +36,7 @@ function headerOf(id: string, createdAt: Date, storage: 'pglite' | 'postgres', f
 }
 
 /** Writes the plaintext tar into `out`; returns the manifest (already written as the last entry). */
-async function produce(options: BackupOptions, id: string, createdAt: Date, out: PassThrough): Promise<BackupManifest> {
+async function produce(options: BackupOptions, id: string, createdAt: Date, out: PassThrough): Promise<{ manifest: BackupManifest; bytes: Buffer }> {
   const archive = new ArchiveWriter(out);
   const encode = (v: unknown): Buffer => Buffer.from(JSON.stringify(v, null, 2) + '\n');
   let figures: DatabaseFigures;
@@ -74,9 +75,10 @@ async function produce(options: BackupOptions, id: string, createdAt: Date, out:
     auditKeys: figures.auditKeys,
     shreddedTenants: figures.shreddedTenants,
   };
-  await archive.addBuffer('manifest.json', encode(manifest), false);
+  const bytes = encode(manifest);
+  await archive.addBuffer('manifest.json', bytes, false);
   await archive.end();
-  return manifest;
+  return { manifest, bytes };
 }
 
 export interface BackupResult {
@@ -91,6 +93,8 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
   const destination = options.destination ?? destinationFromConfig(config);
   const recipients = config.backup.recipients;
   if (recipients.length === 0) throw new BackupError('BACKUP_NOT_CONFIGURED', 'no backup recipients: set backup.recipients (age1... public keys)');
+  // The KEKs sign the manifest; loaded first, so a node without them writes nothing.
+  const keks = await keksOfConfig(config, { create: true });
   const createdAt = options.now?.() ?? new Date();
   const id = newBackupId(createdAt, randomBytes(4).toString('hex'));
   const staging = await destination.stagingPath(id);
@@ -108,6 +112,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
     }),
   );
   let manifest: BackupManifest;
+  let manifestBytes: Buffer;
   try {
     const producing = produce(options, id, createdAt, plain).catch((err: unknown) => {
       plain.destroy(err as Error);
@@ -118,7 +123,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
       plain.destroy(err as Error);
       throw err;
     });
-    [manifest] = await Promise.all([producing, writing]);
+    [{ manifest, bytes: manifestBytes }] = await Promise.all([producing, writing]);
   } catch (err) {
     await rm(staging, { force: true });
     throw err;
@@ -133,6 +138,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
     bytes,
     sha256: hash.digest('hex'),
     recipients: [...recipients],
+    manifestSignature: await signManifest(keks, id, manifestBytes),
   };
   await destination.put(id, staging, outer);
   return { outer, manifest, destination: destination.describe };

@@ -20,6 +20,7 @@ export const BACKUP_ERROR_CODES = {
   BACKUP_VERIFY_FAILED: 'The restored data differs from the manifest (row counts, migrations, audit logs or row-level security).',
   BACKUP_KEYS_MISSING: 'The restored data needs key-encryption keys: pass the file of `gatehouse keys export` (--keys) or configure them.',
   BACKUP_KEKS_IN_KMS: 'The key-encryption keys stay in a KMS (keyring.kms): they cannot be exported; the KMS keeps them (back them up there).',
+  BACKUP_SIGNATURE_INVALID: 'The backup manifest is not signed, or its signature does not verify under the key-encryption keys: it was changed after the backup was taken (re-encrypted by someone holding the recipient key) or belongs to another deployment.',
   BACKUP_WRITE_FAILED: 'Writing to the destination failed; nothing was left that looks like a complete backup.',
 } as const;
 

@@ -12,4 +12,5 @@ export { readIdentityFile, RECIPIENT_RE } from './age.ts';
 export { RESTORE_MARKER } from './embedded.ts';
 export type { BackupManifest, OuterManifest } from './manifest.ts';
 export type { RestoreReport } from './verify-restored.ts';
+export { recordDrill, lastDrill, drillErrorLabel, type DrillRecord, type LastDrill } from './drills.ts';
 export { BACKUP, backupModule } from './module.ts';

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { KekSource } from '../crypto/kek-source.ts';
 import type { RemoteKekSource } from '../crypto/kms-kek.ts';
-import { createFileKekSource } from '../crypto/kek-source.ts';
+import { createFileKekSource, type Kek } from '../crypto/kek-source.ts';
 import { decryptStream, encryptStream } from './age.ts';
 import { BackupError } from './errors.ts';
 
@@ -33,6 +33,27 @@ export async function exportKeks(source: KekSource | RemoteKekSource, recipients
   const text = JSON.stringify({ format: 1, keys: keks.map((k) => ({ version: k.version, key: k.key.toString('base64url') })) }, null, 2) + '\n';
   const encrypted = await encryptStream(recipients, once(Buffer.from(text)));
   return { file: await collect(encrypted), versions: keks.map((k) => k.version) };
+}
+
+/** The KEKs of a key export, in memory (to check a manifest signature before anything is installed). */
+export async function readExportedKeks(exportFile: string, identities: readonly string[]): Promise<Kek[]> {
+  let plain: Buffer;
+  try {
+    plain = await collect(decryptStream(identities, once(await readFile(exportFile))));
+  } catch (err) {
+    if (err instanceof BackupError) throw err;
+    throw new BackupError('BACKUP_KEYS_MISSING', `cannot read the key export ${exportFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    const parsed = JSON.parse(plain.toString('utf8')) as { keys?: { version?: unknown; key?: unknown }[] };
+    const keks = (parsed.keys ?? []).map((k) => ({ version: Number(k.version), key: Buffer.from(String(k.key), 'base64url') }));
+    if (keks.length === 0 || keks.some((k) => !Number.isInteger(k.version) || k.version < 1 || k.key.length !== 32)) throw new Error('bad key list');
+    return keks;
+  } catch {
+    throw new BackupError('BACKUP_KEYS_MISSING', `the key export ${exportFile} is not a valid key file`);
+  } finally {
+    plain.fill(0);
+  }
 }
 
 /**

@@ -4,12 +4,16 @@
  *   written (archive format, storage kind, migration level);
  * - `manifest.json`, the archive's last entry: every file's size and sha256, row counts per table,
  *   audit log sizes and checkpoint keys. Both are inside the age encryption, so they are
- *   authenticated with the data (a changed byte fails the Poly1305 tag of its chunk);
+ *   authenticated with the data (a changed byte fails the Poly1305 tag of its chunk) against
+ *   anyone without the recipients' identity, and manifest.json is also signed under the KEKs
+ *   (signature.ts) against anyone with it;
  * - `<id>.json` at the destination, written last (the completion marker): the encrypted file's
- *   size and sha256, for `backup list` and a check before decryption. No row counts or names.
+ *   size and sha256, for `backup list` and a check before decryption, and the manifest's
+ *   signature. No row counts or names.
  */
 import { z } from 'zod';
 import { BackupError } from './errors.ts';
+import { signatureSchema } from './signature.ts';
 
 /** The archive format this build writes and the newest it reads. */
 export const ARCHIVE_FORMAT = 1;
@@ -53,6 +57,8 @@ export const outerSchema = z.object({
   bytes: z.number().int().min(0),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   recipients: z.array(z.string()),
+  /** HMAC of manifest.json's bytes under a key wrapped by the KEK (signature.ts); optional here so that its absence is refused by name. */
+  manifestSignature: signatureSchema.optional(),
 });
 export type OuterManifest = z.infer<typeof outerSchema>;
 

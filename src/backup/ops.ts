@@ -5,20 +5,22 @@ import { createBackup, type BackupResult } from './backup.ts';
 import { destinationFromConfig, type Destination, type ListedBackup } from './destination.ts';
 import type { BackupManifest, OuterManifest } from './manifest.ts';
 import { readBackup } from './read.ts';
-import { identitiesOf } from './restore.ts';
+import { identitiesOf, manifestVerifier } from './restore.ts';
 
 export async function listBackups(config: Config, destination?: Destination): Promise<ListedBackup[]> {
   return (destination ?? destinationFromConfig(config)).list();
 }
 
-/** Reads the whole backup (decrypting, authenticating, hashing every file) without restoring it. */
+/** Reads the whole backup (decrypting, authenticating, hashing every file, checking the manifest signature) without restoring it. */
 export async function verifyBackup(
   config: Config,
   id: string,
-  options: { destination?: Destination; identities?: readonly string[]; onProgress?: (done: number, total: number) => void } = {},
+  options: { destination?: Destination; identities?: readonly string[]; keysFile?: string; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<{ outer: OuterManifest; manifest: BackupManifest }> {
   const discard = async (): Promise<void> => undefined;
-  return readBackup(options.destination ?? destinationFromConfig(config), id, identitiesOf(config, options.identities), { begin: discard, entry: discard, data: discard, end: discard }, options.onProgress);
+  const identities = identitiesOf(config, options.identities);
+  const verify = manifestVerifier(config, identities, options.keysFile);
+  return readBackup(options.destination ?? destinationFromConfig(config), id, identities, { begin: discard, entry: discard, data: discard, end: discard }, verify, options.onProgress);
 }
 
 /** The time a backup id carries (ids begin with the UTC time they were taken). */
@@ -51,11 +53,12 @@ export async function pruneBackups(config: Config, options: { destination?: Dest
 }
 
 /**
- * The scheduled job: one backup, then pruning. For the job scheduler (backup.schedule); on the
- * embedded node it runs in the node's own process, which holds the database.
+ * The scheduled job `backup` (src/backup/module.ts): one backup, then pruning. On the embedded
+ * node it runs in the node's own process, which holds the database.
  */
 export async function runScheduledBackup(deps: { config: Config; db: Db; destination?: Destination; now?: () => Date }): Promise<{ backup: BackupResult; pruned: string[] }> {
   const backup = await createBackup(deps);
-  const { removed } = await pruneBackups(deps.config, { ...(deps.destination ? { destination: deps.destination } : {}) });
+  const now = deps.now;
+  const { removed } = await pruneBackups(deps.config, { ...(deps.destination ? { destination: deps.destination } : {}), ...(now ? { now: () => now().getTime() } : {}) });
   return { backup, pruned: removed };
 }

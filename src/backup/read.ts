@@ -28,6 +28,8 @@ export async function readBackup(
   id: string,
   identities: readonly string[],
   handler: EntryHandler,
+  /** Checks manifest.json's exact bytes against the outer manifest's signature (signature.ts); throws to refuse. */
+  verifyManifest: (raw: Buffer, outer: OuterManifest) => Promise<void>,
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ outer: OuterManifest; manifest: BackupManifest }> {
   const { outer, bytes, read } = await destination.open(id);
@@ -47,6 +49,7 @@ export async function readBackup(
   }
   let header: BackupHeader | undefined;
   let manifest: BackupManifest | undefined;
+  let manifestRaw: Buffer | undefined;
   let record: { name: string; parts: Buffer[]; size: number } | undefined;
   const fileHashes = new Map<string, { size: number; sha256: string }>();
   let current: { name: string; hash: ReturnType<typeof createHash>; size: number } | undefined;
@@ -76,7 +79,8 @@ export async function readBackup(
       if (current && h.type === 'file') fileHashes.set(current.name, { size: current.size, sha256: current.hash.digest('hex') });
       current = undefined;
       if (record) {
-        const text = Buffer.concat(record.parts).toString('utf8');
+        const raw = Buffer.concat(record.parts);
+        const text = raw.toString('utf8');
         record = undefined;
         if (h.name === 'backup.json') {
           header = parseRecord(headerSchema, text, 'backup.json');
@@ -85,6 +89,7 @@ export async function readBackup(
           await handler.begin(header);
         } else {
           manifest = parseRecord(manifestSchema, text, 'manifest.json');
+          manifestRaw = raw;
         }
         return;
       }
@@ -92,7 +97,8 @@ export async function readBackup(
     },
   });
   if (outerHash.digest('hex') !== outer.sha256) throw new BackupError('BACKUP_TAMPERED', `backup ${id} does not match the sha256 of its manifest`);
-  if (!header || !manifest) throw new BackupError('BACKUP_MALFORMED', 'the archive has no manifest.json');
+  if (!header || !manifest || !manifestRaw) throw new BackupError('BACKUP_MALFORMED', 'the archive has no manifest.json');
+  await verifyManifest(manifestRaw, outer);
   if (manifest.id !== header.id || manifest.storage !== header.storage || manifest.migrations.join() !== header.migrations.join()) {
     throw new BackupError('BACKUP_MALFORMED', 'manifest.json disagrees with backup.json');
   }

@@ -14,10 +14,11 @@ import { readIdentityFile } from './age.ts';
 import { destinationFromConfig, type Destination } from './destination.ts';
 import { clusterExtractor, finishDataDir, prepareEmptyDataDir, PGDATA_PREFIX } from './embedded.ts';
 import { BackupError } from './errors.ts';
-import { installExportedKeks } from './keys.ts';
-import type { BackupManifest } from './manifest.ts';
+import { installExportedKeks, readExportedKeks } from './keys.ts';
+import type { BackupManifest, OuterManifest } from './manifest.ts';
 import { DUMP_PREFIX, prepareEmptyDatabase, startPgRestore } from './postgres.ts';
 import { readBackup, type EntryHandler } from './read.ts';
+import { keksOfConfig, verifyManifestSignature } from './signature.ts';
 import { verifyRestored, type RestoreReport } from './verify-restored.ts';
 
 export type RestoreTarget = { dataDir: string } | { databaseUrl: string };
@@ -40,6 +41,18 @@ export function identitiesOf(config: Config, given?: readonly string[]): readonl
   if (given) return given;
   if (!config.backup.identityFile) throw new BackupError('BACKUP_NOT_CONFIGURED', 'no identity to decrypt with: set backup.identityFile');
   return readIdentityFile(config.backup.identityFile);
+}
+
+/**
+ * The manifest signature check of a restore or verify: with the KEKs of the key export when one
+ * is given, else the configured ones (KMS, GATEHOUSE_MASTER_KEYS, an existing key file). Loaded
+ * only when the manifest is reached, so a truncated or wrongly keyed backup is refused first.
+ */
+export function manifestVerifier(config: Config, identities: readonly string[], keysFile?: string): (raw: Buffer, outer: OuterManifest) => Promise<void> {
+  return async (raw, outer) => {
+    const keks = keysFile ? { local: await readExportedKeks(keysFile, identities) } : await keksOfConfig(config);
+    await verifyManifestSignature(keks, outer.id, outer.manifestSignature, raw);
+  };
 }
 
 /** The configuration a node on the restored target would run with. */
@@ -111,7 +124,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   const handler = handlerFor(target);
   let manifest: BackupManifest;
   try {
-    ({ manifest } = await readBackup(destination, id, identities, handler, options.onProgress));
+    ({ manifest } = await readBackup(destination, id, identities, handler, manifestVerifier(config, identities, options.keysFile), options.onProgress));
     await handler.complete();
   } catch (err) {
     await handler.abort();

@@ -1,8 +1,9 @@
 /**
  * `gatehouse backup [list | verify <id> | prune | drill]`, `gatehouse restore <id>` and
  * `gatehouse keys export`, with progress bars on long work. On embedded PGlite these open the
- * data directory, so they refuse while a server holds it (exit 3); the embedded node's scheduled
- * backup runs in its own process (`runScheduledBackup`).
+ * data directory, so they refuse while a server holds it (exit 3); scheduled backups are the job
+ * `backup` (src/backup/module.ts), run by the node's scheduler, `gatehouse jobs run backup` or
+ * `POST /v1/cron/backup`.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SingleBar, Presets } from 'cli-progress';
 import type { LoadedConfig } from '../config/load.ts';
-import { createBackup, exportKeks, listBackups, pruneBackups, restoreBackup, verifyBackup, targetConfig } from '../backup/index.ts';
+import { createBackup, drillErrorLabel, exportKeks, listBackups, pruneBackups, recordDrill, restoreBackup, verifyBackup, targetConfig } from '../backup/index.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import { openStorage } from './storage.ts';
@@ -59,12 +60,12 @@ export async function runBackupList(loaded: LoadedConfig, out: Out): Promise<voi
   }
 }
 
-export async function runBackupVerify(loaded: LoadedConfig, id: string, out: Out): Promise<void> {
+export async function runBackupVerify(loaded: LoadedConfig, id: string, out: Out, keysFile?: string): Promise<void> {
   const bar = progress('verify');
   try {
-    const { manifest } = await verifyBackup(loaded.config, id, { onProgress: bar.update });
+    const { manifest } = await verifyBackup(loaded.config, id, { onProgress: bar.update, ...(keysFile ? { keysFile } : {}) });
     bar.stop();
-    out(`backup ${id}: OK (authenticated, ${manifest.files.length} file(s) match the manifest, ${Object.keys(manifest.tables).length} tables, schema ${manifest.migrations.at(-1) ?? 'none'})`);
+    out(`backup ${id}: OK (authenticated, manifest signed, ${manifest.files.length} file(s) match the manifest, ${Object.keys(manifest.tables).length} tables, schema ${manifest.migrations.at(-1) ?? 'none'})`);
   } finally {
     bar.stop();
   }
@@ -110,36 +111,52 @@ export interface DrillResult {
  * restored into a scratch data directory or database, verified, and a node started on it.
  * RPO: the time span of writes acknowledged before the failure but absent after the restore.
  * RTO: from the start of the restore to a node answering /readyz.
+ * The outcome (RPO and RTO, or the error code of a failed drill) is recorded in the drilled
+ * storage (backup_drills), where the trust report reads the last drill.
  */
 export async function runDrill(loaded: LoadedConfig, opts: { scratchUrl?: string; keys?: string; writes?: number }, out: Out): Promise<DrillResult> {
   const config = loaded.config;
+  if (!config.keyring.masterKeys && !opts.keys) throw new Error('the drill needs the key export (--keys) when keys come from a key file');
   const node = await startNode({ config, logger: quietLogger() });
-  const acked: { n: number; at: number }[] = [];
-  let stop = false;
-  let backupId: string;
-  let failureAt = 0;
+  const startedAt = new Date();
+  let backupId: string | null = null;
   try {
-    const load = (async () => {
-      for (let n = 0; !stop && n < (opts.writes ?? 100_000); n++) {
-        await node.audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'backup.drill_marker', data: { n } });
-        acked.push({ n, at: Date.now() });
-        // Paced, so the load is a steady stream of writes that lets the backup take its snapshot.
-        await delay(2);
-      }
-    })();
-    const r = await createBackup({ config, db: node.db });
-    failureAt = Date.now();
-    stop = true;
-    await load;
-    backupId = r.outer.id;
+    const acked: { n: number; at: number }[] = [];
+    let stop = false;
+    let failureAt = 0;
+    try {
+      const load = (async () => {
+        for (let n = 0; !stop && n < (opts.writes ?? 100_000); n++) {
+          await node.audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'backup.drill_marker', data: { n } });
+          acked.push({ n, at: Date.now() });
+          // Paced, so the load is a steady stream of writes that lets the backup take its snapshot.
+          await delay(2);
+        }
+      })();
+      const r = await createBackup({ config, db: node.db });
+      failureAt = Date.now();
+      stop = true;
+      await load;
+      backupId = r.outer.id;
+    } finally {
+      stop = true;
+    }
+    const result = await restoreAndMeasure(config, backupId, opts, acked, failureAt, out);
+    await recordDrill(node.db, { startedAt, finishedAt: new Date(), outcome: 'succeeded', ...result });
+    return result;
+  } catch (err) {
+    await recordDrill(node.db, { startedAt, finishedAt: new Date(), backupId, outcome: 'failed', error: drillErrorLabel(err) }).catch(() => undefined);
+    throw err;
   } finally {
-    stop = true;
     await node.close();
   }
+}
+
+/** Restores the drill's backup into a scratch target, starts a node on it and measures RPO and RTO. */
+async function restoreAndMeasure(config: LoadedConfig['config'], backupId: string, opts: { scratchUrl?: string; keys?: string }, acked: readonly { n: number; at: number }[], failureAt: number, out: Out): Promise<DrillResult> {
   const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-drill-'));
   const target = opts.scratchUrl ? { databaseUrl: opts.scratchUrl } : { dataDir: join(scratch, 'data') };
   const keyOverrides = config.keyring.masterKeys ? {} : { keysFile: opts.keys ?? '' };
-  if (!config.keyring.masterKeys && !opts.keys) throw new Error('the drill needs the key export (--keys) when keys come from a key file');
   const restoreStart = Date.now();
   try {
     const restored = await restoreBackup({ config, id: backupId, target, ...keyOverrides });

@@ -223,11 +223,12 @@ backup.command('list').description('backups at the destination; INCOMPLETE ones 
 );
 backup
   .command('verify')
-  .description('decrypt and authenticate a whole backup and check every file against its manifest, without restoring it')
+  .description('decrypt and authenticate a whole backup, check the manifest signature (with the configured keys or --keys) and every file against the manifest, without restoring it')
   .argument('<id>', 'backup id')
+  .option('--keys <file>', 'the key export (`gatehouse keys export`) to check the manifest signature with, where the keys are not configured')
   .action(
-    guarded(async (id: string) => {
-      await runBackupVerify(configOf(), id, out);
+    guarded(async (id: string, opts: { keys?: string }) => {
+      await runBackupVerify(configOf(), id, out, opts.keys);
     }),
   );
 backup.command('prune').description('remove backups older than backup.retentionDays (the newest complete one is kept)').action(

@@ -20,7 +20,7 @@ export const backupSection = z
       doc: 'Backups older than this are removed by `gatehouse backup prune` (and the scheduled job); the newest complete backup is always kept.',
     }),
     schedule: opt(z.string().min(1).default('0 3 * * *'), {
-      doc: 'Cron expression for scheduled backups (read by the job scheduler; `runScheduledBackup` is the job).',
+      doc: 'Cron expression (UTC) of the scheduled job `backup` (a backup, then pruning to retentionDays); the job exists only when backup.dir or backup.s3.bucket is set. jobs.schedules.backup overrides it.',
     }),
     s3: z
       .strictObject({

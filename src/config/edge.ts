@@ -49,6 +49,10 @@ export const webhooksSection = z
     perEndpointPerMinute: opt(z.number().int().min(1).max(1_000_000).default(6000), {
       doc: 'Verified deliveries one endpoint may receive per minute (its own limit in place of the write category\'s per-principal one; a provider\'s burst is larger than a person\'s). Per-IP limits of the write category still apply before verification.',
     }),
+    endpointCacheSeconds: opt(z.number().int().min(0).max(300).default(30), {
+      doc: 'How long a node keeps an endpoint\'s opened secrets in memory for verifying deliveries (0: read the database on every delivery). Every change (secret added or removed, endpoint changed or deleted, org deleted) evicts it on every node at once through kv pub/sub; while this node\'s kv subscription is down nothing is cached.',
+    }),
+    endpointCacheEntries: opt(z.number().int().min(1).max(1_000_000).default(10_000), { doc: 'Most endpoints one node keeps in that cache (the oldest entry leaves first).' }),
     maxEndpointsPerOrg: opt(z.number().int().min(1).max(10_000).default(50), { doc: 'Most webhook endpoints one org may have.' }),
     maxSecretsPerEndpoint: opt(z.number().int().min(1).max(20).default(5), { doc: 'Most provider secrets one endpoint holds at once (rotation keeps the old ones valid until they expire).' }),
     relay: z

@@ -17,7 +17,7 @@ import { createEmailChange } from './email-change.ts';
 import { createMailer, type Mailer } from './mailer.ts';
 import { createLiveMailer } from './live-mailer.ts';
 import type { LiveConfig } from '../config/live.ts';
-import { createMailQueue, MAIL_SEALED_COLUMNS, type MailQueue } from './mail-queue.ts';
+import { createMailQueue, MAIL_SEALED_COLUMNS, pruneMailQueue, type MailQueue } from './mail-queue.ts';
 import { createMfa, type Mfa } from './mfa.ts';
 import { passkeyRoutes } from './routes/passkeys.ts';
 import { createPasskeys, PASSKEY_ERROR_CODES, type Passkeys } from './passkeys.ts';
@@ -208,6 +208,14 @@ export const identityModule = defineModule({
       feature: identity.feature,
       verifiers: identity.verifiers,
       onServer: (app) => registerMailQueueMetrics(app.gatehouse.metrics.registry, identity.mailer),
+      jobs: [
+        {
+          name: 'mail.prune',
+          schedule: '41 * * * *',
+          summary: 'Deletes sent and given-up messages of the mail queue older than mail.retentionDays (pending ones stay).',
+          run: async ({ now }) => ({ removed: await pruneMailQueue(ctx.db, now(), ctx.config.mail.retentionDays) }),
+        },
+      ],
       close: identity.close,
     };
   },

@@ -21,7 +21,9 @@
  * - Waking: an enqueue on this node wakes its sender at once; otherwise it polls every
  *   mail.pollMs (sooner when one of its own retries falls due). `close` stops it and waits for the
  *   delivery in progress.
- * - Pruning: sent and failed rows older than mail.retentionDays are deleted, at most once an hour.
+ * - Pruning: sent and failed rows older than mail.retentionDays are deleted by the scheduled job
+ *   `mail.prune` (hourly by default; jobs.schedules, history and the cluster-wide lock as for
+ *   every job), not by the sender.
  *
  * The rows (sealing, claiming, outcomes) are in mail-queue-store.ts; the sender loop is here.
  */
@@ -38,8 +40,6 @@ export type { MailQueueCounts, MailQueueSettings, PreparedMail } from './mail-qu
 
 /** The queue's sealed column, re-encrypted by `gatehouse keys rotate dek`. */
 export const MAIL_SEALED_COLUMNS: readonly SealedColumn[] = [{ table: 'mail_queue', column: 'body_sealed', idColumn: 'id', tenantColumn: null }];
-
-const PRUNE_EVERY_MS = 3_600_000;
 
 /**
  * What features mail through. `send` queues a message on its own (and wakes the sender);
@@ -59,6 +59,12 @@ export interface MailQueue extends Mailer {
   counts(): Promise<MailQueueCounts>;
 }
 
+/** Deletes sent and given-up messages older than `retentionDays` (the `mail.prune` job); returns how many. */
+export async function pruneMailQueue(db: Db, at: number, retentionDays: number): Promise<number> {
+  const r = await db.query("delete from mail_queue where status <> 'pending' and updated_at < $1", [new Date(at - retentionDays * 86_400_000)]);
+  return r.rowCount;
+}
+
 export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mailer; settings: MailQueueSettings; logger: Logger; now: () => number }): MailQueue {
   const { db, transport, settings, logger, now } = deps;
   let closed = false;
@@ -67,7 +73,6 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
   let timer: NodeJS.Timeout | undefined;
   /** The earliest retry this node scheduled, so the sender wakes for it before the next poll. */
   let nextRetryAt = Infinity;
-  let lastPrune = 0;
   /** Messages queued here since the last flush. */
   let unflushed = 0;
   const writer = createMailWriter(deps);
@@ -80,12 +85,6 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
     await writer.enqueue(tx, prepared);
   }
   const prepare = writer.prepare;
-
-  async function pruneNow(): Promise<void> {
-    if (now() - lastPrune < PRUNE_EVERY_MS) return;
-    lastPrune = now();
-    await db.query("delete from mail_queue where status <> 'pending' and updated_at < $1", [new Date(now() - settings.retentionDays * 86_400_000)]);
-  }
 
   /** One claim and its deliveries; how many rows it took. */
   async function pass(): Promise<number> {
@@ -108,7 +107,6 @@ export function createMailQueue(deps: { db: Db; keyring: Keyring; transport: Mai
         if (nextRetryAt <= now()) nextRetryAt = Infinity;
         while (!closed && (await pass()) > 0);
       } while (again && !closed);
-      await pruneNow();
     } catch (err) {
       logger.error({ mail: { code: errorCodeOf(err) } }, 'mail queue pass failed');
     }

@@ -47,8 +47,12 @@ interface JobRow {
   progress: Record<string, string> | string;
 }
 
+/**
+ * The columns that can hold a tenant's values: every tenant-keyed column (the platform tenant has
+ * rows there too, e.g. platform webhook endpoints), and for the platform also its own columns.
+ */
 function columnsFor(columns: readonly SealedColumn[], tenantId: string): SealedColumn[] {
-  return columns.filter((c) => (c.tenantColumn === null) === (tenantId === PLATFORM_TENANT_ID));
+  return columns.filter((c) => c.tenantColumn !== null || tenantId === PLATFORM_TENANT_ID);
 }
 
 async function countUnder(db: Db, tenantId: string, col: SealedColumn, dekId: string): Promise<number> {

@@ -25,7 +25,7 @@ const EVICT_CHANNEL = TENANCY_EVICT_CHANNEL;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Permissions outside any org: held by operators only. */
-export const PLATFORM_PERMISSIONS = ['platform.users.manage', 'platform.audit.read', 'platform.sso.verify', 'platform.trust.read'] as const;
+export const PLATFORM_PERMISSIONS = ['platform.users.manage', 'platform.audit.read', 'platform.sso.verify', 'platform.trust.read', 'platform.webhooks.read', 'platform.webhooks.manage'] as const;
 
 export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);

@@ -4,6 +4,7 @@
  */
 export const WEBHOOK_AUDIT_ACTIONS = [
   'webhook.endpoint.created',
+  'webhook.endpoint.updated',
   'webhook.endpoint.deleted',
   'webhook.secret.added',
   'webhook.secret.removed',

@@ -83,10 +83,15 @@ export interface EndpointDeps {
   limits: { maxEndpointsPerOrg: number; maxSecretsPerEndpoint: number };
   /** Throws WEBHOOK_DESTINATION_NOT_ALLOWED when the relay may not reach the URL. */
   checkDestination: (url: string) => void;
+  /** Called after a change of an endpoint or its secrets committed (evicts it from every node's cache); never throws. */
+  onChange?: (tenantId: string, name: string) => Promise<void>;
 }
 
 export function createEndpoints(deps: EndpointDeps) {
   const { db, keyring, audit, now, limits } = deps;
+  const changed = async (tenantId: string, name: string): Promise<void> => {
+    await deps.onChange?.(tenantId, name);
+  };
 
   async function endpointRow(tx: Queryable, name: string, lock = false): Promise<EndpointRow> {
     const { rows } = await tx.query<EndpointRow>(`select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints where name = $1${lock ? ' for update' : ''}`, [name]);
@@ -104,6 +109,13 @@ export function createEndpoints(deps: EndpointDeps) {
       return rows.map(view);
     },
 
+    /** Changes the destination URL and/or the Meta verify token (the provider is fixed at creation). */
+    async update(tenantId: string, name: string, changes: EndpointChanges): Promise<EndpointView> {
+      const view = await updateEndpoint(deps, tenantId, name, changes);
+      await changed(tenantId, name);
+      return view;
+    },
+
     /** Deletes an endpoint with its secrets, events and deliveries. */
     async remove(tenantId: string, name: string): Promise<void> {
       await db.withTenant(tenantId, async (tx) => {
@@ -113,6 +125,7 @@ export function createEndpoints(deps: EndpointDeps) {
         await tx.query('delete from webhook_endpoints where id = $1', [row.id]);
         await audit.append(tx, event);
       });
+      await changed(tenantId, name);
     },
 
     /** Adds a provider secret (write-only); the older ones stay valid until they expire or are removed. */
@@ -121,7 +134,7 @@ export function createEndpoints(deps: EndpointDeps) {
       const at = new Date(now());
       if (input.expiresAt !== null && input.expiresAt.getTime() <= at.getTime()) throw new AppError('VALIDATION_FAILED', 'expiresAt: must be in the future.');
       const sealed = await keyring.seal({ tenantId }, { ...PROVIDER_SECRET, rowId: id }, input.secret);
-      return db.withTenant(tenantId, async (tx) => {
+      const added = await db.withTenant(tenantId, async (tx) => {
         const row = await endpointRow(tx, name, true);
         if (!secretFits(row.provider, input.secret)) throw webhookError('WEBHOOK_SECRET_INVALID');
         const { rows: count } = await tx.query<{ n: number }>('select count(*)::int as n from webhook_secrets where endpoint_id = $1 and (expires_at is null or expires_at > $2)', [row.id, at]);
@@ -131,6 +144,8 @@ export function createEndpoints(deps: EndpointDeps) {
         await audit.append(tx, event);
         return { id, createdAt: at.toISOString(), expiresAt: input.expiresAt?.toISOString() ?? null, expired: false };
       });
+      await changed(tenantId, name);
+      return added;
     },
 
     async listSecrets(tenantId: string, name: string): Promise<SecretView[]> {
@@ -149,6 +164,7 @@ export function createEndpoints(deps: EndpointDeps) {
         const event = await audit.prepare({ tenantId, action: 'webhook.secret.removed', target: { type: 'webhook_secret', id: secretId }, data: { endpoint: name } });
         await audit.append(tx, event);
       });
+      await changed(tenantId, name);
     },
 
     /** A new destination secret (shown once); relays are signed with it from now on. */
@@ -161,11 +177,12 @@ export function createEndpoints(deps: EndpointDeps) {
         const event = await audit.prepare({ tenantId, action: 'webhook.destination_secret.rotated', target: { type: 'webhook_endpoint', id: row.id }, data: { endpoint: name } });
         await audit.append(tx, event);
       });
+      await changed(tenantId, name);
       return secret;
     },
 
-    /** The endpoint with its unexpired secrets opened, or null. For the verifier only. */
-    forVerify: (tenantId: string, name: string): Promise<EndpointForVerify | null> => endpointForVerify(deps, tenantId, name),
+    /** The endpoint with its unexpired secrets opened and until when they all stay unexpired, or null. For the verifier's cache only. */
+    loadForVerify: (tenantId: string, name: string): Promise<{ endpoint: EndpointForVerify; validUntil: number | null } | null> => endpointForVerify(deps, tenantId, name),
   };
 }
 
@@ -200,20 +217,46 @@ async function createEndpoint(deps: EndpointDeps, tenantId: string, input: NewEn
   return { endpoint: view(row), destinationSecret };
 }
 
+export interface EndpointChanges {
+  destinationUrl?: string | null | undefined;
+  verifyToken?: string | null | undefined;
+}
+
+async function updateEndpoint(deps: EndpointDeps, tenantId: string, name: string, changes: EndpointChanges): Promise<EndpointView> {
+  const { db, keyring, audit, now } = deps;
+  if (changes.destinationUrl) deps.checkDestination(changes.destinationUrl);
+  return db.withTenant(tenantId, async (tx) => {
+    const { rows } = await tx.query<EndpointRow>('select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints where name = $1 for update', [name]);
+    const row = rows[0];
+    if (!row) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
+    if (changes.verifyToken && row.provider !== 'meta') throw new AppError('VALIDATION_FAILED', 'verifyToken: only Meta endpoints have a verify token.');
+    const token = changes.verifyToken === undefined ? row.verify_token_sealed : changes.verifyToken === null ? null : await keyring.seal({ tenantId }, { ...VERIFY_TOKEN, rowId: row.id }, changes.verifyToken);
+    const url = changes.destinationUrl === undefined ? row.destination_url : changes.destinationUrl;
+    const updated = await tx.query<EndpointRow>(
+      'update webhook_endpoints set destination_url = $2, verify_token_sealed = $3, updated_at = $4 where id = $1 returning id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at',
+      [row.id, url, token, new Date(now())],
+    );
+    const data = { endpoint: name, destination: url === null ? null : new URL(url).origin, verifyTokenChanged: changes.verifyToken !== undefined };
+    await audit.append(tx, await audit.prepare({ tenantId, action: 'webhook.endpoint.updated', target: { type: 'webhook_endpoint', id: row.id }, data }));
+    return view(updated.rows[0] as EndpointRow);
+  });
+}
+
 /** The endpoint with its unexpired secrets opened, or null. For the verifier only. */
-async function endpointForVerify(deps: EndpointDeps, tenantId: string, name: string): Promise<EndpointForVerify | null> {
+async function endpointForVerify(deps: EndpointDeps, tenantId: string, name: string): Promise<{ endpoint: EndpointForVerify; validUntil: number | null } | null> {
   const { db, keyring, now } = deps;
   const found = await db.withTenant(tenantId, async (tx) => {
     const { rows } = await tx.query<EndpointRow & { destination_url: string | null }>('select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints where name = $1', [name]);
     const row = rows[0];
     if (!row) return null;
-    const secrets = await tx.query<{ id: string; secret_sealed: string }>('select id, secret_sealed from webhook_secrets where endpoint_id = $1 and (expires_at is null or expires_at > $2) order by created_at desc', [row.id, new Date(now())]);
+    const secrets = await tx.query<{ id: string; secret_sealed: string; expires_at: Date | null }>('select id, secret_sealed, expires_at from webhook_secrets where endpoint_id = $1 and (expires_at is null or expires_at > $2) order by created_at desc', [row.id, new Date(now())]);
     return { row, secrets: secrets.rows };
   });
   if (!found) return null;
   const secrets: string[] = [];
   for (const s of found.secrets) secrets.push((await keyring.open({ tenantId }, { ...PROVIDER_SECRET, rowId: s.id }, s.secret_sealed)).toString('utf8'));
   const verifyToken = found.row.verify_token_sealed === null ? null : (await keyring.open({ tenantId }, { ...VERIFY_TOKEN, rowId: found.row.id }, found.row.verify_token_sealed)).toString('utf8');
-  return { id: found.row.id, tenantId, provider: found.row.provider, secrets, verifyToken, hasDestination: found.row.destination_url !== null };
+  const expiries = found.secrets.flatMap((s) => (s.expires_at ? [new Date(s.expires_at).getTime()] : []));
+  return { endpoint: { id: found.row.id, tenantId, provider: found.row.provider, secrets, verifyToken, hasDestination: found.row.destination_url !== null }, validUntil: expiries.length > 0 ? Math.min(...expiries) : null };
 }
 

@@ -11,6 +11,7 @@ import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
 import type { SealedColumn } from '../server/route.ts';
 import { webhookError } from './errors.ts';
 import { createEndpoints, type Endpoints } from './endpoints.ts';
+import { createEndpointCache, type EndpointCache } from './endpoint-cache.ts';
 import { createEventStore, type EventStore } from './events.ts';
 import { createRelay, destinationRefusal, type Relay } from './relay.ts';
 import { createEndpointVerifier, createWebhooksFeature, WEBHOOK_GUARD_PROVIDER } from './routes.ts';
@@ -21,6 +22,8 @@ export { PROVIDER_KINDS, type ProviderKind } from './providers.ts';
 
 export interface Webhooks {
   endpoints: Endpoints;
+  /** This node's ingest cache of endpoints (its size, for tests and metrics). */
+  cache: Pick<EndpointCache, 'size'>;
   events: EventStore;
   relay: Relay;
 }
@@ -42,14 +45,18 @@ export const webhooksModule = defineModule({
   dependsOn: [AUDIT, TRUST],
   auditActions: WEBHOOK_AUDIT_ACTIONS,
   sealedColumns: WEBHOOKS_SEALED_COLUMNS,
-  create: (ctx) => {
+  create: async (ctx) => {
     const settings = ctx.config.webhooks;
     const audit = ctx.use(AUDIT);
     const nodeId = (ctx.overrides.nodeId as string | undefined) ?? `${process.env.HOSTNAME ?? 'node'}-${randomBytes(3).toString('hex')}`;
     const checkDestination = (url: string): void => {
       if (destinationRefusal(new URL(url), settings.relay)) throw webhookError('WEBHOOK_DESTINATION_NOT_ALLOWED');
     };
-    const endpoints = createEndpoints({ db: ctx.db, keyring: ctx.keyring, audit, now: ctx.now, limits: settings, checkDestination });
+    // Bound once the cache exists (it loads through endpoints): every change evicts the endpoint on every node.
+    const bound: { cache?: EndpointCache } = {};
+    const endpoints = createEndpoints({ db: ctx.db, keyring: ctx.keyring, audit, now: ctx.now, limits: settings, checkDestination, onChange: async (tenantId, name) => bound.cache?.evict(tenantId, name) });
+    const endpointCache = await createEndpointCache({ kv: ctx.kv, logger: ctx.logger, now: ctx.now, ttlMs: settings.endpointCacheSeconds * 1000, maxEntries: settings.endpointCacheEntries, load: endpoints.loadForVerify });
+    bound.cache = endpointCache;
     const events = createEventStore({ db: ctx.db, keyring: ctx.keyring, audit, now: ctx.now, replayDays: settings.replayDays });
     const resolve = ctx.overrides.webhookResolver as Parameters<typeof createRelay>[0]['resolve'];
     const relay = createRelay({ db: ctx.db, keyring: ctx.keyring, logger: ctx.logger, now: ctx.now, settings: settings.relay, nodeId, ...(resolve ? { resolve } : {}) });
@@ -57,6 +64,7 @@ export const webhooksModule = defineModule({
     const refused = new Counter({ name: 'gatehouse_webhooks_refused_total', help: 'Webhooks refused, by provider and reason (error code).', labelNames: ['provider', 'reason'] as const, registers: [] });
     const routeDeps = {
       endpoints,
+      lookup: (tenantId: string, name: string) => endpointCache.get(tenantId, name),
       events,
       bodyLimitBytes: settings.bodyLimitBytes,
       toleranceSeconds: settings.toleranceSeconds,
@@ -88,13 +96,16 @@ export const webhooksModule = defineModule({
       },
     ];
     return {
-      api: { endpoints, events, relay },
+      api: { endpoints, events, relay, cache: endpointCache },
       feature: { ...createWebhooksFeature(routeDeps), sealedColumns: WEBHOOKS_SEALED_COLUMNS },
       verifiers: { webhook: { [WEBHOOK_GUARD_PROVIDER]: createEndpointVerifier(routeDeps) } },
       metrics: [received, refused, ...relay.metrics],
       hooks: [hook(TRUST_CHECKS, webhooksTrustCheck)],
       jobs,
-      close: () => relay.close(),
+      close: async () => {
+        await relay.close();
+        await endpointCache.close();
+      },
     };
   },
 });

@@ -1,48 +1,31 @@
 /**
  * Routes of inbound webhooks (EDGE-6): the receiving endpoint (verified by the `webhook` guard
- * through this feature's verifier, over the raw body), Meta's subscription handshake, and the
- * org admin API for endpoints, secrets, events, attempts and redelivery.
+ * through this feature's verifier, over the raw body) and Meta's subscription handshake; the admin
+ * API (org and platform) is in admin-routes.ts.
  */
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { constantTimeEqual } from '../crypto/compare.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
-import { defineRoute, type Feature, type Principal, type RouteDef } from '../server/route.ts';
+import { defineRoute, type Feature, type Principal } from '../server/route.ts';
 import { isUuid } from '../tenancy/index.ts';
 import { WEBHOOK_ERROR_CODES, webhookError } from './errors.ts';
 import type { EndpointForVerify, Endpoints } from './endpoints.ts';
 import type { EventStore } from './events.ts';
-import { PROVIDER_KINDS, verifyWebhook, WebhookRefusal, type VerifiedEvent } from './providers.ts';
+import { verifyWebhook, WebhookRefusal, type VerifiedEvent } from './providers.ts';
+import { adminRoutes, ORG_SCOPE, PLATFORM_SCOPE } from './admin-routes.ts';
+import { endpointName } from './schemas.ts';
 
 /** The guard's provider name: one verifier serves every endpoint, whatever its provider kind. */
 export const WEBHOOK_GUARD_PROVIDER = 'endpoint';
 
-const endpointName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, - and _, up to 63');
 const orgParam = z.union([z.uuid(), z.literal('platform')]);
 const hookParams = z.strictObject({ org: orgParam, endpoint: endpointName });
-const orgOnly = z.strictObject({ org: z.uuid() });
-const orgEndpoint = z.strictObject({ org: z.uuid(), endpoint: endpointName });
-
-const endpointView = z.strictObject({ id: z.string(), name: z.string(), provider: z.enum(PROVIDER_KINDS), destinationUrl: z.string().nullable(), hasVerifyToken: z.boolean(), createdAt: z.string() });
-const secretView = z.strictObject({ id: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), expired: z.boolean() });
-const eventStatus = z.enum(['pending', 'delivered', 'dead', 'no_destination']);
-const eventView = z.strictObject({
-  id: z.string(),
-  endpoint: z.string(),
-  provider: z.string(),
-  eventId: z.string(),
-  type: z.string().nullable(),
-  receivedAt: z.string(),
-  status: eventStatus,
-  attempts: z.number(),
-  nextAttemptAt: z.string().nullable(),
-  lastError: z.string().nullable(),
-  deliveredAt: z.string().nullable(),
-});
-const attemptView = z.strictObject({ attempt: z.number(), at: z.string(), statusCode: z.number().nullable(), error: z.string().nullable(), durationMs: z.number(), node: z.string() });
 
 export interface WebhookRouteDeps {
   endpoints: Endpoints;
+  /** The endpoint with its opened secrets, through this node's cache (endpoint-cache.ts), or null. */
+  lookup: (tenantId: string, name: string) => Promise<EndpointForVerify | null>;
   events: EventStore;
   bodyLimitBytes: number;
   toleranceSeconds: number;
@@ -66,7 +49,7 @@ export function createEndpointVerifier(deps: WebhookRouteDeps) {
     const tenantId = tenantOf(params.org);
     const name = params.endpoint;
     if (tenantId === null || !name || !endpointName.safeParse(name).success) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
-    const endpoint = await deps.endpoints.forVerify(tenantId, name);
+    const endpoint = await deps.lookup(tenantId, name);
     if (!endpoint) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
     try {
       const event = verifyWebhook(endpoint.provider, {
@@ -90,7 +73,7 @@ export function createEndpointVerifier(deps: WebhookRouteDeps) {
 }
 
 export function createWebhooksFeature(deps: WebhookRouteDeps): Feature {
-  const { endpoints, events } = deps;
+  const { events } = deps;
   return {
     id: 'webhooks',
     errorCodes: WEBHOOK_ERROR_CODES,
@@ -132,7 +115,7 @@ export function createWebhooksFeature(deps: WebhookRouteDeps): Feature {
           response: { 200: z.string() },
         },
         handler: async ({ params, query, reply }) => {
-          const endpoint = await endpoints.forVerify(tenantOf(params.org) as string, params.endpoint);
+          const endpoint = await deps.lookup(tenantOf(params.org) as string, params.endpoint);
           if (!endpoint) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
           if (endpoint.provider !== 'meta' || endpoint.verifyToken === null) throw webhookError('WEBHOOK_NOT_A_HANDSHAKE_ENDPOINT');
           const token = query['hub.verify_token'];
@@ -141,152 +124,8 @@ export function createWebhooksFeature(deps: WebhookRouteDeps): Feature {
           return reply.type('text/plain; charset=utf-8').send(query['hub.challenge']);
         },
       }),
-      ...endpointAdminRoutes(deps),
-      ...eventAdminRoutes(deps),
+      ...adminRoutes(deps, ORG_SCOPE),
+      ...adminRoutes(deps, PLATFORM_SCOPE),
     ],
   };
-}
-
-/** The org admin API of endpoints: endpoints, their provider secrets, the destination secret. */
-function endpointAdminRoutes(deps: WebhookRouteDeps): RouteDef[] {
-  const { endpoints } = deps;
-  return [
-    defineRoute({
-      method: 'POST',
-      url: '/v1/orgs/:org/webhooks/endpoints',
-      summary: 'Create a webhook endpoint bound to a provider, relaying to a destination URL. Returns the destination signing secret once.',
-      guard: { kind: 'session' },
-      permission: 'webhooks.manage',
-      rateCategory: 'write',
-      schema: {
-        params: orgOnly,
-        body: z.strictObject({ name: endpointName, provider: z.enum(PROVIDER_KINDS), destinationUrl: z.url().max(2000).nullable().default(null), verifyToken: z.string().min(8).max(256).nullable().default(null) }),
-        response: { 201: z.strictObject({ endpoint: endpointView, destinationSecret: z.string() }) },
-      },
-      handler: async ({ params, body, reply }) => {
-        reply.code(201);
-        return endpoints.create(params.org, body);
-      },
-    }),
-    defineRoute({
-      method: 'GET',
-      url: '/v1/orgs/:org/webhooks/endpoints',
-      summary: 'List the org\'s webhook endpoints (never their secrets).',
-      guard: { kind: 'session' },
-      permission: 'webhooks.read',
-      rateCategory: 'read',
-      schema: { params: orgOnly, response: { 200: z.strictObject({ endpoints: z.array(endpointView) }) } },
-      handler: async ({ params }) => ({ endpoints: await endpoints.list(params.org) }),
-    }),
-    defineRoute({
-      method: 'DELETE',
-      url: '/v1/orgs/:org/webhooks/endpoints/:endpoint',
-      summary: 'Delete a webhook endpoint with its secrets, events and deliveries.',
-      guard: { kind: 'session' },
-      permission: 'webhooks.manage',
-      rateCategory: 'write',
-      schema: { params: orgEndpoint, response: { 204: z.null() } },
-      handler: async ({ params, reply }) => {
-        await endpoints.remove(params.org, params.endpoint);
-        return reply.code(204).send(null);
-      },
-    }),
-    defineRoute({
-      method: 'POST',
-      url: '/v1/orgs/:org/webhooks/endpoints/:endpoint/secrets',
-      summary: 'Add a provider signing secret (write-only; older secrets stay valid until they expire or are removed).',
-      guard: { kind: 'session' },
-      permission: 'webhooks.manage',
-      rateCategory: 'write',
-      schema: {
-        params: orgEndpoint,
-        body: z.strictObject({ secret: z.string().min(8).max(512), expiresAt: z.iso.datetime().nullable().default(null) }),
-        response: { 201: secretView },
-      },
-      handler: async ({ params, body, reply }) => {
-        reply.code(201);
-        return endpoints.addSecret(params.org, params.endpoint, { secret: body.secret, expiresAt: body.expiresAt === null ? null : new Date(body.expiresAt) });
-      },
-    }),
-    defineRoute({
-      method: 'GET',
-      url: '/v1/orgs/:org/webhooks/endpoints/:endpoint/secrets',
-      summary: 'List an endpoint\'s secrets: ids and expiry, never values.',
-      guard: { kind: 'session' },
-      permission: 'webhooks.read',
-      rateCategory: 'read',
-      schema: { params: orgEndpoint, response: { 200: z.strictObject({ secrets: z.array(secretView) }) } },
-      handler: async ({ params }) => ({ secrets: await endpoints.listSecrets(params.org, params.endpoint) }),
-    }),
-    defineRoute({
-      method: 'DELETE',
-      url: '/v1/orgs/:org/webhooks/endpoints/:endpoint/secrets/:secret',
-      summary: 'Remove a provider secret at once.',
-      guard: { kind: 'session' },
-      permission: 'webhooks.manage',
-      rateCategory: 'write',
-      schema: { params: orgEndpoint.extend({ secret: z.uuid() }), response: { 204: z.null() } },
-      handler: async ({ params, reply }) => {
-        await endpoints.removeSecret(params.org, params.endpoint, params.secret);
-        return reply.code(204).send(null);
-      },
-    }),
-    defineRoute({
-      method: 'POST',
-      url: '/v1/orgs/:org/webhooks/endpoints/:endpoint/destination-secret',
-      summary: 'Replace the destination signing secret; the new one is returned once.',
-      guard: { kind: 'session' },
-      permission: 'webhooks.manage',
-      rateCategory: 'write',
-      schema: { params: orgEndpoint, body: z.strictObject({}).nullish(), response: { 200: z.strictObject({ destinationSecret: z.string() }) } },
-      handler: async ({ params }) => ({ destinationSecret: await endpoints.rotateDestinationSecret(params.org, params.endpoint) }),
-    }),
-  ] as RouteDef[];
-}
-
-/** The org admin API of events: received events, their attempts, redelivery. */
-function eventAdminRoutes(deps: WebhookRouteDeps): RouteDef[] {
-  const { events } = deps;
-  return [
-    defineRoute({
-      method: 'GET',
-      url: '/v1/orgs/:org/webhooks/events',
-      summary: 'List received events, newest first, with their delivery state.',
-      guard: { kind: 'session' },
-      permission: 'webhooks.read',
-      rateCategory: 'read',
-      schema: {
-        params: orgOnly,
-        querystring: z.strictObject({ endpoint: endpointName.optional(), status: eventStatus.optional(), before: z.iso.datetime().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
-        response: { 200: z.strictObject({ events: z.array(eventView) }) },
-      },
-      handler: async ({ params, query }) => ({
-        events: await events.list(params.org, { ...(query.endpoint ? { endpoint: query.endpoint } : {}), ...(query.status ? { status: query.status } : {}), ...(query.before ? { before: new Date(query.before) } : {}), limit: query.limit }),
-      }),
-    }),
-    defineRoute({
-      method: 'GET',
-      url: '/v1/orgs/:org/webhooks/events/:event',
-      summary: 'One event with its delivery attempts.',
-      guard: { kind: 'session' },
-      permission: 'webhooks.read',
-      rateCategory: 'read',
-      schema: { params: orgOnly.extend({ event: z.uuid() }), response: { 200: z.strictObject({ event: eventView, attempts: z.array(attemptView) }) } },
-      handler: async ({ params }) => events.get(params.org, params.event),
-    }),
-    defineRoute({
-      method: 'POST',
-      url: '/v1/orgs/:org/webhooks/events/:event/redeliver',
-      summary: 'Deliver an event again now (also a dead-lettered one), with a full new round of attempts.',
-      guard: { kind: 'session' },
-      permission: 'webhooks.manage',
-      rateCategory: 'write',
-      schema: { params: orgOnly.extend({ event: z.uuid() }), body: z.strictObject({}).nullish(), response: { 200: z.strictObject({ event: eventView }) } },
-      handler: async ({ params }) => {
-        const event = await events.redeliver(params.org, params.event);
-        deps.kick();
-        return { event };
-      },
-    }),
-  ] as RouteDef[];
 }

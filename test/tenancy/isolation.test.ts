@@ -227,7 +227,7 @@ for (const target of targets) {
       const endpoint = 'fixture-hook';
       await hooks.endpoints.create(org, { name: endpoint, provider: 'github', destinationUrl: null, verifyToken: null });
       const secret = (await hooks.endpoints.addSecret(org, endpoint, { secret: `fixture-secret-${randomBytes(4).toString('hex')}`, expiresAt: null })).id;
-      const forVerify = await hooks.endpoints.forVerify(org, endpoint);
+      const forVerify = (await hooks.endpoints.loadForVerify(org, endpoint))?.endpoint;
       if (!forVerify) throw new Error('fixture endpoint missing');
       const event = (await hooks.events.store(forVerify, { eventId: randomUUID(), eventType: 'push' }, Buffer.from('{"fixture":true}'))).id;
       await db.withTenant(org, (tx) => tx.query("insert into webhook_attempts (id, tenant_id, event_id, attempt, at, status_code, error, duration_ms, node) values ($1, $2, $3, 1, now(), null, 'no_destination', 0, 'fixture')", [randomUUID(), org, event]));
