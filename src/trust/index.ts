@@ -29,6 +29,7 @@ import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
 import { auditMoreChecks } from './checks-audit.ts';
 import { AUTH_CHECKS } from './checks-auth.ts';
 import { auditChecks, DATA_CHECKS } from './checks-data.ts';
+import { KEY_CHECKS } from './checks-keys.ts';
 import { EDGE_CHECKS } from './checks-edge.ts';
 import { configCheck, gatewayChecks, OPS_CHECKS } from './checks-ops.ts';
 import { buildReport, redactReport, signReport } from './report.ts';
@@ -69,7 +70,7 @@ export const trustModule = defineModule({
     const audit = ctx.use(AUDIT);
     const gateway = ctx.use(GATEWAY);
     let app: FastifyInstance | undefined;
-    const builtIn: TrustCheck[] = [...EDGE_CHECKS, ...DATA_CHECKS, ...AUTH_CHECKS, ...OPS_CHECKS, configCheck(ctx.live), ...gatewayChecks(gateway), ...auditChecks(audit), ...auditMoreChecks(audit)];
+    const builtIn: TrustCheck[] = [...EDGE_CHECKS, ...DATA_CHECKS, ...AUTH_CHECKS, ...KEY_CHECKS, ...OPS_CHECKS, configCheck(ctx.live), ...gatewayChecks(gateway), ...auditChecks(audit), ...auditMoreChecks(audit)];
     const checks = (): TrustCheck[] => [...builtIn, ...ctx.hooks.list(TRUST_CHECKS)];
     const controlsGauge = new Gauge({ name: 'gatehouse_trust_report_controls', help: 'Controls per state in the last trust report generated on this node.', labelNames: ['state'], registers: [] });
     const reloader = createReloader({ live: ctx.live, audit, logger: ctx.logger, now: ctx.now, dataDir: ctx.config.storage.dataDir });

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { createOrgAndWorkspace } from '../support/gateway.ts';
 import { signUpUser } from '../support/users.ts';
+import { PLATFORM_TENANT_ID } from '../../src/keyring/keyring.ts';
 import { TRUST, type ControlState } from '../../src/trust/index.ts';
 
 async function entry(t: TestApp, control: string): Promise<{ state: ControlState; text: string }> {
@@ -170,6 +171,45 @@ describe('trust report: more controls with a live check, never active when broke
       skewMs = 0;
     }
   }, 60_000);
+
+  it('DATA-3: a shredded key that still opens, or a deleted account whose personal-data key survives, makes it failed', async () => {
+    const ok = await entry(t, 'DATA-3');
+    expect(ok.state).toBe('active');
+    expect(ok.text).toContain('opened: KEY_DESTROYED');
+    const keyring = t.node.keyring;
+    const destroy = keyring.destroyKeys.bind(keyring);
+    (keyring as { destroyKeys: unknown }).destroyKeys = async () => 0;
+    try {
+      const broken = await entry(t, 'DATA-3');
+      expect(broken.state).toBe('failed');
+      expect(broken.text).toContain('still opened');
+    } finally {
+      (keyring as { destroyKeys: unknown }).destroyKeys = destroy;
+    }
+    const user = await signUpUser(t.app, t.mail, 'trust-shred@example.com');
+    await keyring.activeDekId({ tenantId: PLATFORM_TENANT_ID, subjectId: user.userId });
+    await t.node.db.asOwner((tx) => tx.query("update users set status = 'deleted' where id = $1", [user.userId]));
+    const survived = await entry(t, 'DATA-3');
+    expect(survived.state).toBe('failed');
+    expect(survived.text).toContain('1 of them with a personal-data key not destroyed');
+    await keyring.destroyKeys({ tenantId: PLATFORM_TENANT_ID, subjectId: user.userId });
+    expect((await entry(t, 'DATA-3')).state).toBe('active');
+  });
+
+  it('AUTH-7: a TOTP secret stored readable makes it failed', async () => {
+    expect((await entry(t, 'AUTH-7')).state).toBe('active');
+    const user = await signUpUser(t.app, t.mail, 'trust-mfa@example.com');
+    const id = randomUUID();
+    await t.node.db.asOwner((tx) => tx.query("insert into mfa_factors (id, user_id, kind, secret_sealed) values ($1, $2, 'totp', 'JBSWY3DPEHPK3PXP')", [id, user.userId]));
+    try {
+      const broken = await entry(t, 'AUTH-7');
+      expect(broken.state).toBe('failed');
+      expect(broken.text).toContain('1 TOTP factors, 0 with the secret sealed');
+    } finally {
+      await t.node.db.asOwner((tx) => tx.query('delete from mfa_factors where id = $1', [id]));
+    }
+    expect((await entry(t, 'AUTH-7')).state).toBe('active');
+  });
 
   it('GW-6: a client-token key missing from the JWKS makes it failed', async () => {
     expect((await entry(t, 'GW-6')).state).toBe('active');
