@@ -52,13 +52,19 @@ export function gatewayChecks(gateway: Gateway): TrustCheck[] {
     {
       control: 'GW-3',
       name: 'breaker-states',
-      run: async () => {
+      run: async (ctx) => {
         const states = [...gateway.proxy.breakerStates()];
         const open = states.filter(([, s]) => s !== 'closed').map(([id, s]) => `${id} ${s}`);
-        return {
-          state: 'active',
-          evidence: [`${states.length} provider breakers${open.length > 0 ? `; not closed: ${open.join(', ')}` : ', all closed'}`],
-        };
+        const totalMs = ctx.config.gateway.timeouts.totalMs;
+        const ttlMs = ctx.config.budgets.reservationTtlSeconds * 1000;
+        const evidence = [
+          `${states.length} provider breakers${open.length > 0 ? `; not closed (failing providers kept out until their probe succeeds): ${open.join(', ')}` : ', all closed'}`,
+          `longest gateway call ${totalMs} ms; budget reservations expire after ${ttlMs} ms`,
+        ];
+        // A reservation that expires while its call still runs is settled from the usage records
+        // before the call ends: the call is then not counted against the budget while it runs.
+        if (ttlMs <= totalMs) return { state: 'misconfigured', evidence, why: 'budgets.reservationTtlSeconds is not above gateway.timeouts.totalMs: a long call can outlive its budget reservation' };
+        return { state: 'active', evidence };
       },
     },
   ];

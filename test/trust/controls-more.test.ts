@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { createOrgAndWorkspace } from '../support/gateway.ts';
 import { signUpUser } from '../support/users.ts';
+import { GATEWAY } from '../../src/gateway/index.ts';
 import { PLATFORM_TENANT_ID } from '../../src/keyring/keyring.ts';
 import { TRUST, type ControlState } from '../../src/trust/index.ts';
 
@@ -210,6 +211,47 @@ describe('trust report: more controls with a live check, never active when broke
     }
     expect((await entry(t, 'AUTH-7')).state).toBe('active');
   });
+
+  it('GW-3: breaker states are in the evidence; a budget reservation shorter than the longest gateway call is misconfigured', async () => {
+    const ok = await entry(t, 'GW-3');
+    expect(ok.state).toBe('active');
+    expect(ok.text).toContain('all closed');
+    const proxy = t.node.use(GATEWAY).proxy;
+    const states = proxy.breakerStates.bind(proxy);
+    (proxy as { breakerStates: unknown }).breakerStates = () => [['platform:openai', 'open']];
+    try {
+      expect((await entry(t, 'GW-3')).text).toContain('platform:openai open');
+    } finally {
+      (proxy as { breakerStates: unknown }).breakerStates = states;
+    }
+    overrides['budgets.reservationTtlSeconds'] = 60;
+    try {
+      await t.node.use(TRUST).reload('api');
+      const short = await entry(t, 'GW-3');
+      expect(short.state).toBe('misconfigured');
+      expect(short.text).toContain('can outlive its budget reservation');
+    } finally {
+      delete overrides['budgets.reservationTtlSeconds'];
+      await t.node.use(TRUST).reload('api');
+    }
+    expect((await entry(t, 'GW-3')).state).toBe('active');
+  });
+
+  it('DATA-1: a primary key-encryption key older than a year is misconfigured', async () => {
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'gh-trust-kek-')), 'master-keys.json');
+    const withFile = await createTestApp({ overrides: { 'keyring.masterKeys': undefined, 'keyring.keyFile': keyFile } });
+    try {
+      expect((await entry(withFile, 'DATA-1')).state).toBe('active');
+      const file = JSON.parse(readFileSync(keyFile, 'utf8')) as { keys: { createdAt: string }[] };
+      for (const key of file.keys) key.createdAt = new Date(Date.now() - 400 * 86_400_000).toISOString();
+      writeFileSync(keyFile, JSON.stringify(file), { mode: 0o600 });
+      const old = await entry(withFile, 'DATA-1');
+      expect(old.state).toBe('misconfigured');
+      expect(old.text).toContain('400 days old');
+    } finally {
+      await withFile.close();
+    }
+  }, 60_000);
 
   it('GW-6: a client-token key missing from the JWKS makes it failed', async () => {
     expect((await entry(t, 'GW-6')).state).toBe('active');
