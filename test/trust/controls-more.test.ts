@@ -253,6 +253,27 @@ describe('trust report: more controls with a live check, never active when broke
     }
   }, 60_000);
 
+  it('GW-1: an AI call with an unknown key let through, or an API key table that could hold plaintext, makes it failed', async () => {
+    const ok = await entry(t, 'GW-1');
+    expect(ok.state).toBe('active');
+    expect(ok.text).toContain('without a key: 401; with an unknown key: 401');
+    const restore = fakeResponses(t, (o) => String((o.headers as Record<string, string> | undefined)?.authorization ?? '').startsWith('Bearer gatehouse_'), { statusCode: 200, body: '{}' });
+    try {
+      expect((await entry(t, 'GW-1')).state).toBe('failed');
+    } finally {
+      restore();
+    }
+    await t.node.db.asOwner((tx) => tx.query('alter table api_keys add column trust_plain_key text'));
+    try {
+      const broken = await entry(t, 'GW-1');
+      expect(broken.state).toBe('failed');
+      expect(broken.text).toContain('trust_plain_key');
+    } finally {
+      await t.node.db.asOwner((tx) => tx.query('alter table api_keys drop column trust_plain_key'));
+    }
+    expect((await entry(t, 'GW-1')).state).toBe('active');
+  });
+
   it('GW-6: a client-token key missing from the JWKS makes it failed', async () => {
     expect((await entry(t, 'GW-6')).state).toBe('active');
     const keys = t.node.signingKeys;
