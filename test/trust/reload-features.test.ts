@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../support/app.ts';
+import { createTestApp } from '../support/app.ts';
 import { createApiKey, createOrgAndWorkspace, mockProviders, VENDOR_KEYS } from '../support/gateway.ts';
 import { startMockVendor } from '../support/mock-vendor.ts';
 import { followToOrigin } from '../support/oidc-idp.ts';
