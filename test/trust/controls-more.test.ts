@@ -37,7 +37,7 @@ let skewMs = 0;
 const overrides: Record<string, unknown> = {};
 beforeAll(async () => {
   t = await createTestApp({ overrides, reloadable: true, now: () => Date.now() + skewMs });
-}, 60_000);
+}, 120_000);
 afterAll(async () => t?.close());
 
 describe('trust report: more controls with a live check, never active when broken', () => {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   const admin = await orgAdmin(t.app, t.mail, 'metrics-admin@example.com');
   org = admin.org;
   await makeEndpoint(t.app, admin.user, org, { name: 'gh', provider: 'github', destinationUrl: dest.url, secrets: [HOOK_SECRET] });
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await t?.close();
   await dest?.close();

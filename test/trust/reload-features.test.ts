@@ -80,7 +80,7 @@ describe('reload without restart: options features read', () => {
     } finally {
       kv.hitSlidingWindow = hit;
     }
-  }, 60_000);
+  }, 120_000);
 
   it('budget defaults: a new defaultMaxTokens, reservationTtlSeconds, onStoreError and definitionCacheSeconds apply on the next call; a bad reload keeps them all', async () => {
     let skewMs = 0;
