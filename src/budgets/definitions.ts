@@ -79,7 +79,7 @@ export interface Definitions {
 }
 
 export function createDefinitions(deps: { db: Db; kv: Kv; audit: AuditLog; logger: Logger; now: () => number; cacheTtlMs: number; evictions: EvictionPublisher }): Definitions {
-  const { db, kv, audit, now, cacheTtlMs } = deps;
+  const { db, kv, audit, now } = deps;
   const cache = new Map<string, { at: number; budgets: readonly Budget[] }>();
   const loading = new Map<string, Promise<readonly Budget[]>>();
 
@@ -97,7 +97,7 @@ export function createDefinitions(deps: { db: Db; kv: Kv; audit: AuditLog; logge
     async forOrg(orgId) {
       const trusted = kv.subscriptionsLive();
       const hit = cache.get(orgId);
-      if (trusted && hit && now() - hit.at < cacheTtlMs) return hit.budgets;
+      if (trusted && hit && now() - hit.at < deps.cacheTtlMs) return hit.budgets;
       let pending = loading.get(orgId);
       if (!pending) {
         const at = now();

@@ -12,6 +12,7 @@ import { AI_CALL_STEPS, estimateRequestInputTokens, GATEWAY, type AiCall, type A
 import { IDENTITY, type MailQueue } from '../identity/index.ts';
 import { MCP, MCP_CALL_STEPS } from '../mcp/index.ts';
 import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
+import type { LiveConfig } from '../config/live.ts';
 import type { Config } from '../config/schema.ts';
 import { registerErrorCodes } from '../server/errors.ts';
 import { defineModule, hook, moduleRef } from '../server/module.ts';
@@ -67,12 +68,24 @@ export function actualOf(call: Pick<AiCall, 'operation'>, outcome: AiCallOutcome
   return call.operation === 'embeddings' ? { embedding_tokens: tokens, ai_cost: cost } : { ai_tokens: tokens, ai_cost: cost };
 }
 
-export async function createBudgets(deps: { config: Config; db: Db; kv: Kv; audit: AuditLog; gateway: Pick<Gateway, 'prices'>; mailer: Pick<MailQueue, 'send'>; logger: Logger; now: () => number }): Promise<Budgets> {
+export async function createBudgets(deps: { config: Config; live?: LiveConfig; db: Db; kv: Kv; audit: AuditLog; gateway: Pick<Gateway, 'prices'>; mailer: Pick<MailQueue, 'send'>; logger: Logger; now: () => number }): Promise<Budgets> {
   const { config, db, kv, audit, gateway, mailer, logger, now } = deps;
+  // budgets.onStoreError, defaultMaxTokens, reservationTtlSeconds and definitionCacheSeconds reload
+  // without a restart: read per call from the live configuration (sweepSeconds needs a restart).
+  const settingsNow = (): Config['budgets'] => (deps.live?.current() ?? config).budgets;
   const settings = config.budgets;
-  const cacheTtlMs = settings.definitionCacheSeconds * 1000;
-  const evictions = createEvictionPublisher({ kv, logger, now, giveUpAfterMs: cacheTtlMs });
-  const definitions = createDefinitions({ db, kv, audit, logger, now, cacheTtlMs, evictions });
+  const evictions = createEvictionPublisher({ kv, logger, now, giveUpAfterMs: settings.definitionCacheSeconds * 1000 });
+  const definitions = createDefinitions({
+    db,
+    kv,
+    audit,
+    logger,
+    now,
+    get cacheTtlMs() {
+      return settingsNow().definitionCacheSeconds * 1000;
+    },
+    evictions,
+  });
   const ledger = createLedger(db);
   const metrics = createBudgetMetrics();
 
@@ -88,8 +101,12 @@ export async function createBudgets(deps: { config: Config; db: Db; kv: Kv; audi
       ledger,
       logger,
       now,
-      onStoreError: settings.onStoreError,
-      reservationTtlMs: settings.reservationTtlSeconds * 1000,
+      get onStoreError() {
+        return settingsNow().onStoreError;
+      },
+      get reservationTtlMs() {
+        return settingsNow().reservationTtlSeconds * 1000;
+      },
       onSoftLimit: async (budget: Budget, used: number, periodKey: string) => {
         await audit.record({ tenantId: budget.orgId, action: 'budget.soft_limit', target: { type: 'budget', id: budget.id }, actor: { type: 'system', id: null }, personal: false, data: { category: budget.category, period: periodKey, used, softLimit: budget.softLimit, hardLimit: budget.hardLimit } });
         const scope = budget.apiKeyId ? `API key ${budget.apiKeyId}` : budget.workspaceId ? `workspace ${budget.workspaceId}` : 'the organization';
@@ -113,7 +130,7 @@ export async function createBudgets(deps: { config: Config; db: Db; kv: Kv; audi
     name: 'budgets',
     order: 200,
     before: async (call) => {
-      const reservation = await engine.reserve({ orgId: call.tenantId, workspaceId: call.workspaceId, apiKeyId: call.apiKeyId, amounts: worstCaseOf(call, gateway, settings.defaultMaxTokens), requestId: call.requestId });
+      const reservation = await engine.reserve({ orgId: call.tenantId, workspaceId: call.workspaceId, apiKeyId: call.apiKeyId, amounts: worstCaseOf(call, gateway, settingsNow().defaultMaxTokens), requestId: call.requestId });
       return { headers: reservation.headers, settle: (outcome) => reservation.settle(outcome ? actualOf(call, outcome) : undefined) };
     },
   };
@@ -160,7 +177,7 @@ export const budgetsModule = defineModule({
   dependsOn: [AUDIT, GATEWAY, IDENTITY, MCP, TRUST],
   auditActions: BUDGET_AUDIT_ACTIONS,
   create: async (ctx) => {
-    const budgets = await createBudgets({ config: ctx.config, db: ctx.db, kv: ctx.kv, audit: ctx.use(AUDIT), gateway: ctx.use(GATEWAY), mailer: ctx.use(IDENTITY).mailer, logger: ctx.logger, now: ctx.now });
+    const budgets = await createBudgets({ config: ctx.config, live: ctx.live, db: ctx.db, kv: ctx.kv, audit: ctx.use(AUDIT), gateway: ctx.use(GATEWAY), mailer: ctx.use(IDENTITY).mailer, logger: ctx.logger, now: ctx.now });
     return {
       api: budgets,
       feature: createBudgetsFeature({ definitions: budgets.definitions, engine: budgets.engine }),

@@ -148,7 +148,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       kv,
       db,
       logger,
-      onStoreError: config.rateLimit.onStoreError,
+      // Read per call: rateLimit.onStoreError reloads without a restart.
+      get onStoreError() {
+        return (deps.live?.current() ?? config).rateLimit.onStoreError;
+      },
       unwrittenCalls: (keyId, month) => inflight.running(keyId, month) + meter.unwrittenCalls(keyId, month),
     }),
     inflight,

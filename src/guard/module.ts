@@ -5,6 +5,7 @@
  * (`guard.external.*`).
  */
 import { AUDIT } from '../audit/index.ts';
+import type { Config } from '../config/schema.ts';
 import { AI_CALL_STEPS, GATEWAY } from '../gateway/index.ts';
 import { MCP, MCP_RESULT_INSPECTORS } from '../mcp/index.ts';
 import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
@@ -25,6 +26,12 @@ export interface GuardApi {
 
 export const GUARD = moduleRef<GuardApi>('guard');
 
+/** The HTTP classifier guard.external.* describes, if a URL is set. */
+function classifierOf(settings: Config['guard']['external']): ExternalClassifier | undefined {
+  if (!settings.url) return undefined;
+  return httpClassifier({ url: settings.url, timeoutMs: settings.timeoutMs, failMode: settings.failMode, ...(settings.token ? { headers: { authorization: `Bearer ${settings.token}` } } : {}) });
+}
+
 export const guardModule = defineModule({
   ref: GUARD,
   dependsOn: [AUDIT, GATEWAY, MCP, TRUST],
@@ -33,20 +40,52 @@ export const guardModule = defineModule({
     builtinModel(); // load (and check) the shipped weights at start, not on the first call
     const store = createGuardStore({ db: ctx.db, kv: ctx.kv, now: ctx.now });
     await store.start();
-    const settings = ctx.config.guard.external;
-    const external: ExternalClassifier | undefined =
-      (ctx.overrides.guardExternal as ExternalClassifier | undefined) ??
-      (settings.url ? httpClassifier({ url: settings.url, timeoutMs: settings.timeoutMs, failMode: settings.failMode, ...(settings.token ? { headers: { authorization: `Bearer ${settings.token}` } } : {}) }) : undefined);
+    // guard.external.* reloads without a restart: the classifier is rebuilt when its settings change,
+    // and each call reads the one current when it starts.
+    const override = ctx.overrides.guardExternal as ExternalClassifier | undefined;
+    let built: { settings: Config['guard']['external'] | undefined; key: string; external: ExternalClassifier | undefined } = { settings: undefined, key: '', external: undefined };
+    const externalNow = (): ExternalClassifier | undefined => {
+      if (override) return override;
+      const settings = ctx.live.current().guard.external;
+      if (settings === built.settings) return built.external;
+      const key = JSON.stringify(settings);
+      if (key !== built.key) built = { settings, key, external: classifierOf(settings) };
+      else built.settings = settings;
+      return built.external;
+    };
+    externalNow();
     const metrics = createGuardMetrics();
     const audit = ctx.use(AUDIT);
-    const step = createGuardStep({ store, audit, logger: ctx.logger, now: ctx.now, ...(external ? { external } : {}) }, metrics);
+    const step = createGuardStep(
+      {
+        store,
+        audit,
+        logger: ctx.logger,
+        now: ctx.now,
+        get external() {
+          return externalNow();
+        },
+      },
+      metrics,
+    );
+    const inspector = createMcpResultInspector(
+      {
+        store,
+        audit,
+        logger: ctx.logger,
+        get external() {
+          return externalNow();
+        },
+      },
+      metrics,
+    );
     return {
       api: { store },
       feature: createGuardFeature({ store, audit }),
       hooks: [
         hook(AI_CALL_STEPS, step),
-        hook(MCP_RESULT_INSPECTORS, createMcpResultInspector({ store, audit, logger: ctx.logger, ...(external ? { external } : {}) }, metrics)),
-        hook(TRUST_CHECKS, guardTrustCheck(() => external)),
+        hook(MCP_RESULT_INSPECTORS, inspector),
+        hook(TRUST_CHECKS, guardTrustCheck(externalNow)),
       ],
       metrics: Object.values(metrics),
       close: () => store.close(),

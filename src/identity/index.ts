@@ -124,7 +124,7 @@ export function createIdentity(deps: {
   const passkeys = createPasskeys({ db, kv, mailer, config, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
   const mfa = createMfa({ db, kv, keyring, sessions, mailer, config, logger, now, publicOrigin: origin, passkeys, ...(note ? { audit: note } : {}) });
   const accounts = createAccounts({ db, kv, keyring, sessions, mfa, mailer, config, logger, now, publicOrigin: origin, lifecycle, ...(note ? { audit: note } : {}) });
-  const social = createSocial({ config, db, kv, accounts, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
+  const social = createSocial({ config, ...(deps.live ? { live: deps.live } : {}), db, kv, accounts, logger, now, publicOrigin: origin, ...(note ? { audit: note } : {}) });
   const emailChange = createEmailChange({
     db,
     kv,

@@ -55,16 +55,31 @@ function resolveProvider(p: SocialProviderConfig, secrets: Readonly<Record<strin
 }
 
 /** The configured providers, and their clients built on first use. */
-export function createSocialProviders(config: Config, publicOrigin: string): {
+export function createSocialProviders(
+  configNow: () => Config,
+  publicOrigin: string,
+): {
   providerOf(id: string): ResolvedProvider;
   redirectUriOf(p: ResolvedProvider): string;
   clientOf(p: ResolvedProvider): Promise<oidc.Configuration>;
 } {
-  const providers = new Map(config.social.providers.map((p) => [p.id, resolveProvider(p, config.social.clientSecrets)]));
-  const clients = new Map<string, Promise<oidc.Configuration>>();
+  // The social section reloads without a restart (providers, client secrets): when it changes, the
+  // providers are resolved again and their clients built anew on first use; a sign-in under way
+  // keeps the provider it resolved.
+  type Built = { social: Config['social']; key: string; providers: Map<string, ResolvedProvider>; clients: Map<string, Promise<oidc.Configuration>> };
+  const build = (social: Config['social']): Built => ({ social, key: JSON.stringify(social), providers: new Map(social.providers.map((p) => [p.id, resolveProvider(p, social.clientSecrets)])), clients: new Map() });
+  let built = build(configNow().social);
+  const current = (): Built => {
+    const social = configNow().social;
+    if (social !== built.social) {
+      const key = JSON.stringify(social);
+      built = key === built.key ? { ...built, social } : build(social);
+    }
+    return built;
+  };
 
   function providerOf(id: string): ResolvedProvider {
-    const p = providers.get(id);
+    const p = current().providers.get(id);
     if (!p) throw new AppError('SOCIAL_PROVIDER_UNKNOWN');
     return p;
   }
@@ -76,7 +91,7 @@ export function createSocialProviders(config: Config, publicOrigin: string): {
   async function buildClient(p: ResolvedProvider): Promise<oidc.Configuration> {
     const metadata = { redirect_uris: [redirectUriOf(p)] };
     const auth = p.clientSecret ? oidc.ClientSecretPost(p.clientSecret) : oidc.None();
-    const insecure = config.social.allowInsecureRequests;
+    const insecure = configNow().social.allowInsecureRequests;
     if (p.kind === 'oidc') {
       if (!p.issuer) throw new AppError('INTERNAL', `social provider ${p.id} has no issuer`);
       return oidc.discovery(new URL(p.issuer), p.clientId, metadata, auth, insecure ? { execute: [oidc.allowInsecureRequests] } : undefined);
@@ -94,6 +109,9 @@ export function createSocialProviders(config: Config, publicOrigin: string): {
   }
 
   function clientOf(p: ResolvedProvider): Promise<oidc.Configuration> {
+    const { clients, providers } = current();
+    // A sign-in that resolved its provider before a reload finishes with it, uncached.
+    if (providers.get(p.id) !== p) return buildClient(p);
     let client = clients.get(p.id);
     if (!client) {
       client = buildClient(p);

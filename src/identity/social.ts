@@ -11,6 +11,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Logger } from 'pino';
+import type { LiveConfig } from '../config/live.ts';
 import type { Config } from '../config/schema.ts';
 import { constantTimeEqual } from '../crypto/compare.ts';
 import { AppError } from '../server/errors.ts';
@@ -40,6 +41,8 @@ export type SocialOutcome = SignedIn | SecondFactorRequired | LinkRequired;
 
 export interface SocialDeps {
   config: Config;
+  /** The live configuration: the social section (providers, client secrets) reloads from it. */
+  live?: LiveConfig;
   db: Db;
   kv: Kv;
   accounts: Accounts;
@@ -53,7 +56,7 @@ export interface SocialDeps {
 export function createSocial(deps: SocialDeps) {
   const { config, db, kv, accounts, logger, now, publicOrigin } = deps;
   const note: IdentityAudit = deps.audit ?? (async () => undefined);
-  const { providerOf, redirectUriOf, clientOf } = createSocialProviders(config, publicOrigin);
+  const { providerOf, redirectUriOf, clientOf } = createSocialProviders(() => deps.live?.current() ?? config, publicOrigin);
   const { signState, openState } = createSocialState({ kv, now });
   const { insertLink, confirmLink, confirmLinkSignedIn } = createSocialLinks({ db, accounts, now, note });
   const stateTtlMs = config.social.stateTtlSeconds * 1000;

@@ -189,4 +189,46 @@ const securityTxtCheck: TrustCheck = {
   },
 };
 
-export const EDGE_CHECKS: readonly TrustCheck[] = [tlsCheck, hstsCheck, headersCheck, corsCheck, guardsCheck, authorizerCheck, readinessCheck, securityTxtCheck];
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/** A client address of TEST-NET-1 for the checks' probes, so they count against no real client's limits. */
+export const probeAddress = (): string => `192.0.2.${1 + Math.floor(Math.random() * 254)}`;
+
+/** Whether a response body is the Gatehouse error envelope with `code`. */
+function envelopeCode(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
+    return typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string' ? parsed.error.code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const schemasCheck: TrustCheck = {
+  control: 'EDGE-4',
+  name: 'schemas-and-error-envelope',
+  run: async (ctx) => {
+    if (!ctx.app) return notServing();
+    const routes = ctx.app.gatehouse.routes;
+    const withoutBody = routes.filter((r) => BODY_METHODS.has(r.method) && !r.hasBody).map((r) => `${r.method} ${r.url}`);
+    const evidence = [`${routes.length} routes; ${routes.filter((r) => BODY_METHODS.has(r.method)).length - withoutBody.length} of ${routes.filter((r) => BODY_METHODS.has(r.method)).length} that take a body declare its schema`];
+    const problems = withoutBody.length > 0 ? [`no body schema: ${withoutBody.slice(0, 5).join(', ')}`] : [];
+    // Real requests to itself: a body that is not JSON, and a path that does not exist.
+    // A public POST of the roomiest rate category, from an address of TEST-NET-1 (RFC 5737) picked at random.
+    const candidates = routes.filter((r) => r.method === 'POST' && (r.guard as { kind?: string }).kind === 'public' && !r.url.includes(':') && !r.errorFormat);
+    const target = candidates.find((r) => r.rateCategory !== 'signup') ?? candidates[0];
+    const probes = [
+      ...(target ? [{ what: `POST ${target.url} with a body that is not JSON`, res: await ctx.app.inject({ method: 'POST', url: target.url, remoteAddress: probeAddress(), headers: { 'content-type': 'application/json', 'user-agent': 'gatehouse-trust-report' }, payload: '{"unterminated' }) }] : []),
+      { what: 'GET of an unknown path', res: await selfRequest(ctx, '/v1/trust-check-unknown-path') },
+    ];
+    for (const { what, res } of probes) {
+      const code = envelopeCode(res.body);
+      evidence.push(`${what}: ${res.statusCode} ${code ?? 'not in the error envelope'}`);
+      if (res.statusCode < 400 || res.statusCode >= 500 || !code) problems.push(`${what} was not refused with a 4xx in the error envelope`);
+    }
+    if (problems.length > 0) return { state: 'failed', evidence, why: problems.join('; ') };
+    return { state: 'active', evidence };
+  },
+};
+
+export const EDGE_CHECKS: readonly TrustCheck[] = [tlsCheck, hstsCheck, headersCheck, corsCheck, schemasCheck, guardsCheck, authorizerCheck, readinessCheck, securityTxtCheck];

@@ -11,6 +11,7 @@ import type { LiveConfig } from '../config/live.ts';
 import { secretValues } from '../config/load.ts';
 import type { Gateway } from '../gateway/index.ts';
 import { REDACTED, sanitizeForLog } from '../server/logger.ts';
+import { probeAddress } from './checks-edge.ts';
 import type { TrustCheck } from './types.ts';
 
 const rateLimitCheck: TrustCheck = {
@@ -50,15 +51,43 @@ export function gatewayChecks(gateway: Gateway): TrustCheck[] {
       },
     },
     {
+      control: 'GW-1',
+      name: 'api-keys-hashed-and-checked',
+      run: async (ctx) => {
+        const app = ctx.app;
+        if (!app) return { state: 'not verified', evidence: [], why: 'the server is not built in this process' };
+        // Catalog: the key table can hold nothing but a SHA-256 of each key's secret.
+        const { rows } = await ctx.db.query<{ def: string }>("select pg_get_constraintdef(c.oid) as def from pg_constraint c join pg_class t on t.oid = c.conrelid where t.relname = 'api_keys' and c.contype = 'c'");
+        const hashed = rows.some((r) => r.def.includes('secret_hash') && r.def.includes('[0-9a-f]{64}'));
+        const { rows: cols } = await ctx.db.query<{ name: string }>("select column_name as name from information_schema.columns where table_name = 'api_keys' and column_name ~ '(^|_)(key|secret|plaintext)$'");
+        const probe = (authorization?: string) =>
+          app.inject({ method: 'POST', url: '/v1/chat/completions', remoteAddress: probeAddress(), headers: { 'user-agent': 'gatehouse-trust-report', ...(authorization ? { authorization } : {}) }, payload: { model: 'trust-check', messages: [] } });
+        const [none, unknown] = [await probe(), await probe(`Bearer gatehouse_${'0'.repeat(54)}`)];
+        const evidence = [
+          `api_keys: only a SHA-256 of each secret (checked by a constraint): ${hashed ? 'yes' : 'no'}; ${cols.length === 0 ? 'no column for a plaintext key' : `columns ${cols.map((c) => c.name).join(', ')}`}`,
+          `POST /v1/chat/completions without a key: ${none.statusCode}; with an unknown key: ${unknown.statusCode}`,
+        ];
+        if (!hashed || cols.length > 0) return { state: 'failed', evidence, why: 'the API key table could hold keys in plaintext' };
+        if (none.statusCode !== 401 || unknown.statusCode !== 401) return { state: 'failed', evidence, why: 'an AI call without a valid API key was not refused 401' };
+        return { state: 'active', evidence };
+      },
+    },
+    {
       control: 'GW-3',
       name: 'breaker-states',
-      run: async () => {
+      run: async (ctx) => {
         const states = [...gateway.proxy.breakerStates()];
         const open = states.filter(([, s]) => s !== 'closed').map(([id, s]) => `${id} ${s}`);
-        return {
-          state: 'active',
-          evidence: [`${states.length} provider breakers${open.length > 0 ? `; not closed: ${open.join(', ')}` : ', all closed'}`],
-        };
+        const totalMs = ctx.config.gateway.timeouts.totalMs;
+        const ttlMs = ctx.config.budgets.reservationTtlSeconds * 1000;
+        const evidence = [
+          `${states.length} provider breakers${open.length > 0 ? `; not closed (failing providers kept out until their probe succeeds): ${open.join(', ')}` : ', all closed'}`,
+          `longest gateway call ${totalMs} ms; budget reservations expire after ${ttlMs} ms`,
+        ];
+        // A reservation that expires while its call still runs is settled from the usage records
+        // before the call ends: the call is then not counted against the budget while it runs.
+        if (ttlMs <= totalMs) return { state: 'misconfigured', evidence, why: 'budgets.reservationTtlSeconds is not above gateway.timeouts.totalMs: a long call can outlive its budget reservation' };
+        return { state: 'active', evidence };
       },
     },
   ];

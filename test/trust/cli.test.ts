@@ -29,8 +29,8 @@ afterAll(() => {
 });
 
 /**
- * Series the product promises in /metrics. Features add theirs here as they land (budgets, guard
- * verdicts, webhooks, jobs): one line each.
+ * Series the product promises in /metrics, one line each: present on a plain node from the start
+ * (each is seen after its event in test/trust/metrics.test.ts and the features' own tests).
  */
 const PROMISED_SERIES = [
   'gatehouse_http_requests_total',
@@ -45,6 +45,13 @@ const PROMISED_SERIES = [
   'gatehouse_budget_soft_limit_crossings_total',
   'gatehouse_budget_settled_total',
   'gatehouse_budget_open_reservations',
+  'gatehouse_guard_verdicts_total',
+  'gatehouse_guard_refusals_total',
+  'gatehouse_webhooks_received_total',
+  'gatehouse_webhooks_refused_total',
+  'gatehouse_webhooks_delivered_total',
+  'gatehouse_webhooks_delivery_failed_total',
+  'gatehouse_job_runs_total',
 ];
 
 describe('gatehouse reload', () => {

@@ -51,6 +51,11 @@ describe('the trust report', () => {
     const flipped = structuredClone(signed);
     flipped.report.summary.active += 1;
     expect(verifyTrustReport(flipped, keys)).toBe(false);
+    // The organisational section is signed too: a copy that claims a promise was verified does not verify.
+    expect(signed.report.organisational.map((o) => o.promise)).toEqual(['SOC 2 attestation', 'Background checks of staff', 'Penetration tests', 'Bug bounty programme', 'WAF and DDoS protection in front of the service']);
+    const claimed = structuredClone(signed);
+    (claimed.report.organisational[0] as { state: string }).state = 'active';
+    expect(verifyTrustReport(claimed, keys)).toBe(false);
   });
 
   it('generating it is an audit event on the platform log', async () => {
@@ -90,6 +95,7 @@ describe('the trust report', () => {
       const signed = res.json<SignedTrustReport>();
       expect(signed.report.redacted).toBe(true);
       expect(signed.report.controls.every((c) => c.checks.every((k) => k.evidence.length === 0))).toBe(true);
+      expect(signed.report.organisational).toHaveLength(5);
       const keys = (await on.app.inject({ url: '/.well-known/jwks.json' })).json<{ keys: never[] }>();
       expect(verifyTrustReport(signed, keys)).toBe(true);
       // Served from the cache within trust.publicCacheSeconds: the same signed copy.
