@@ -15,7 +15,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { McpCaller, ToolCaller } from './calls.ts';
-import type { CatalogTool } from './registry.ts';
+import type { CatalogTool } from './registry-model.ts';
 
 /** Request headers the SDK transport reads; nothing else (no credentials) reaches it. */
 const PASSED_HEADERS = ['accept', 'content-type', 'mcp-protocol-version', 'mcp-session-id', 'last-event-id'] as const;

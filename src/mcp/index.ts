@@ -10,7 +10,8 @@
 import { AUDIT } from '../audit/index.ts';
 import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
 import type { SealedColumn } from '../server/route.ts';
-import { createMcpMetrics, createToolCaller, type ToolCaller } from './calls.ts';
+import { createMcpMetrics } from './call-support.ts';
+import { createToolCaller, type ToolCaller } from './calls.ts';
 import type { McpCallStep, McpResultInspector } from './hooks.ts';
 import { createMcpRegistry, type McpRegistry } from './registry.ts';
 import { createMcpFeature } from './routes.ts';
@@ -56,6 +57,7 @@ export const mcpModule = defineModule({
         maxResultBytes: settings.maxResultBytes,
         steps: () => (steps ??= [...ctx.hooks.list(MCP_CALL_STEPS)].sort((a, b) => a.order - b.order)),
         inspectors: () => ctx.hooks.list(MCP_RESULT_INSPECTORS),
+        catalog: (caller) => registry.catalog(caller.tenantId, caller.workspaceId, caller.apiKeyId),
       },
       metrics,
     );
@@ -72,7 +74,7 @@ export const mcpModule = defineModule({
     return {
       api: { registry, upstreams, tools },
       feature,
-      metrics: [metrics.calls, metrics.duration],
+      metrics: [metrics.calls, metrics.duration, metrics.reads],
       close: () => upstreams.close(),
     };
   },
