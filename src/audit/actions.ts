@@ -86,6 +86,10 @@ export const AUDIT_ACTIONS = [
   'mcp.tool.reviewed',
   'mcp.key_tools.set',
   'mcp.tool.called',
+  // MCP resources read and prompts got through the endpoint (sizes and verdicts, never content); access tokens issued for the endpoint.
+  'mcp.resource.read',
+  'mcp.prompt.got',
+  'mcp.token.issued',
   // Budgets (org log): set or deleted by an admin; a soft limit crossed (once per period); a hard
   // limit refusing calls (once per budget, period and node).
   'budget.set',

@@ -23,7 +23,7 @@ export const MAX_TOOL_SERIES = 5000;
 
 export const byteLength = (value: unknown): number => Buffer.byteLength(JSON.stringify(value ?? null) ?? '', 'utf8');
 
-const INVALID_PARAMS = new Set(['MCP_TOOL_NOT_ALLOWED', 'MCP_ARGUMENTS_INVALID']);
+const INVALID_PARAMS = new Set(['MCP_TOOL_NOT_ALLOWED', 'MCP_PROMPT_NOT_ALLOWED', 'MCP_RESOURCE_NOT_ALLOWED', 'MCP_ARGUMENTS_INVALID']);
 
 /** A JSON-RPC error carrying the Gatehouse code in `data.code`. */
 export function rpcError(err: AppError): McpError {

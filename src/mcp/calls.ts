@@ -12,7 +12,7 @@ import { AppError } from '../server/errors.ts';
 import { byteLength, inspectResult, recordMcpEvent, rpcError, toolError, type McpCaller, type McpMetrics } from './call-support.ts';
 import { McpGatewayError } from './errors.ts';
 import type { McpCallOutcome, McpCallStep, McpCallStepResult, McpResultInspector, McpResultVerdict, McpToolCall } from './hooks.ts';
-import type { CatalogTool } from './registry-model.ts';
+import type { CatalogTool, KeyCatalog } from './registry-model.ts';
 import type { McpRegistry } from './registry.ts';
 import { createSchemaValidators } from './schema-validators.ts';
 import { upstreamFailure, type McpUpstreams } from './upstream.ts';
@@ -29,8 +29,8 @@ export interface ToolCallerDeps {
   /** Read per call, in run order. */
   steps: () => readonly McpCallStep[];
   inspectors: () => readonly McpResultInspector[];
-  /** The tools a key may call now (the registry's catalog, or a cache of it). */
-  catalog: (caller: McpCaller) => Promise<CatalogTool[]>;
+  /** What a key may use now (the registry's catalog, or a cache of it). */
+  catalog: (caller: McpCaller) => Promise<KeyCatalog>;
 }
 
 type Settle = NonNullable<McpCallStepResult['settle']>;
@@ -99,13 +99,13 @@ export function createToolCaller(deps: ToolCallerDeps, metrics: McpMetrics) {
 
   return {
     /** The tools this key may see now (approved, listed, enabled, on its allowlist). */
-    list: (caller: McpCaller) => deps.catalog(caller),
+    list: async (caller: McpCaller) => (await deps.catalog(caller)).tools,
 
     /** One tools/call. Refusals throw McpError (JSON-RPC error); upstream failures and withheld results are tool errors. */
     async call(caller: McpCaller, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
       const started = now();
       const argumentBytes = byteLength(args);
-      const tool = (await deps.catalog(caller)).find((t) => t.qualifiedName === name);
+      const tool = (await deps.catalog(caller)).tools.find((t) => t.qualifiedName === name);
       const refuse = async (err: AppError, server: string | null): Promise<never> => {
         metrics.countCall({ workspace: caller.workspaceId, server: server ?? '', tool: tool?.name ?? '', outcome: 'refused' });
         await record(caller, name, { server, outcome: 'refused', errorCode: err.code, durationMs: now() - started, argumentBytes, resultBytes: 0 });

@@ -10,8 +10,9 @@
 import { AUDIT } from '../audit/index.ts';
 import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
 import type { SealedColumn } from '../server/route.ts';
-import { createMcpMetrics } from './call-support.ts';
+import { createMcpMetrics, type McpCaller } from './call-support.ts';
 import { createToolCaller, type ToolCaller } from './calls.ts';
+import { createContentGateway } from './content.ts';
 import type { McpCallStep, McpResultInspector } from './hooks.ts';
 import { createMcpRegistry, type McpRegistry } from './registry.ts';
 import { createMcpFeature } from './routes.ts';
@@ -45,6 +46,7 @@ export const mcpModule = defineModule({
     const upstreams = createMcpUpstreams({ ...settings.upstream, timeoutMs: settings.callTimeoutMs });
     const registry = createMcpRegistry({ db: ctx.db, keyring: ctx.keyring, audit, maxServersPerWorkspace: settings.maxServersPerWorkspace });
     const metrics = createMcpMetrics();
+    const catalog = (caller: McpCaller) => registry.catalog(caller.tenantId, caller.workspaceId, caller.apiKeyId);
     // Complete once every module was created, before the first request: read once then.
     let steps: readonly McpCallStep[] | undefined;
     const tools = createToolCaller(
@@ -57,7 +59,20 @@ export const mcpModule = defineModule({
         maxResultBytes: settings.maxResultBytes,
         steps: () => (steps ??= [...ctx.hooks.list(MCP_CALL_STEPS)].sort((a, b) => a.order - b.order)),
         inspectors: () => ctx.hooks.list(MCP_RESULT_INSPECTORS),
-        catalog: (caller) => registry.catalog(caller.tenantId, caller.workspaceId, caller.apiKeyId),
+        catalog,
+      },
+      metrics,
+    );
+    const content = createContentGateway(
+      {
+        registry,
+        upstreams,
+        audit,
+        logger: ctx.logger,
+        now: ctx.now,
+        maxResultBytes: settings.maxResultBytes,
+        inspectors: () => ctx.hooks.list(MCP_RESULT_INSPECTORS),
+        catalog,
       },
       metrics,
     );
@@ -65,6 +80,7 @@ export const mcpModule = defineModule({
       registry,
       upstreams,
       tools,
+      content,
       maxToolsPerServer: settings.maxToolsPerServer,
       publicUrl: ctx.config.server.publicUrl,
       bodyLimitBytes: ctx.config.server.bodyLimitBytes,

@@ -4,7 +4,7 @@
  * review). No database access here: src/mcp/registry-servers.ts and registry-tools.ts hold it.
  */
 import { createHash } from 'node:crypto';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Prompt, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditLog } from '../audit/index.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import type { Db } from '../store/db-types.ts';
@@ -15,12 +15,16 @@ export const NAMESPACE_SEPARATOR = '__';
 
 export type ToolStatus = 'pending' | 'approved' | 'denied';
 export type ResultPolicy = 'enforce' | 'monitor';
+/** What an admin reviews item by item. */
+export type ReviewedKind = 'tool' | 'prompt';
 
 export interface ServerInput {
   url: string;
   headers?: Record<string, string> | undefined;
   enabled?: boolean | undefined;
   resultPolicy?: ResultPolicy | undefined;
+  /** Expose the server's resources (off by default). */
+  resources?: boolean | undefined;
 }
 
 export interface ServerView {
@@ -29,6 +33,7 @@ export interface ServerView {
   headerNames: string[];
   enabled: boolean;
   resultPolicy: ResultPolicy;
+  resources: boolean;
   lastSyncedAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -55,6 +60,46 @@ export interface ToolDefinition {
   annotations?: Tool['annotations'];
 }
 
+/** What a prompt's definition holds (what clients are shown once it is approved). */
+export interface PromptDefinition {
+  title?: string;
+  description?: string;
+  arguments?: { name: string; description?: string; required?: boolean }[];
+}
+
+export function promptDefinitionOf(p: Prompt): PromptDefinition {
+  return {
+    ...(p.title !== undefined ? { title: p.title } : {}),
+    ...(p.description !== undefined ? { description: p.description } : {}),
+    ...(p.arguments !== undefined ? { arguments: p.arguments.map((a) => ({ name: a.name, ...(a.description !== undefined ? { description: a.description } : {}), ...(a.required !== undefined ? { required: a.required } : {}) })) } : {}),
+  };
+}
+
+/** An approved prompt a key may get, with its server (connection data as in CatalogTool). */
+export interface CatalogPrompt extends Omit<CatalogTool, 'definition'> {
+  definition: PromptDefinition;
+}
+
+/** The entry of a key's allowlist that lets it use a server's resources: `<server>:resources`. */
+export const RESOURCES_ENTRY = ':resources';
+
+/** What one key may see and use now. */
+export interface KeyCatalog {
+  tools: CatalogTool[];
+  prompts: CatalogPrompt[];
+  resourceServers: ResourceServer[];
+}
+
+/** A server whose resources a key may list and read. */
+export interface ResourceServer {
+  serverId: string;
+  server: string;
+  resultPolicy: ResultPolicy;
+  url: string;
+  version: string;
+  headersSealed: string | null;
+}
+
 /** An approved tool a key may call, with its server. */
 export interface CatalogTool {
   serverId: string;
@@ -78,12 +123,13 @@ export interface ServerRow {
   header_names: string[];
   enabled: boolean;
   result_policy: ResultPolicy;
+  resources: boolean;
   last_synced_at: Date | string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
 
-export const SERVER_COLUMNS = 'id, name, url, headers_sealed, header_names, enabled, result_policy, last_synced_at, created_at, updated_at';
+export const SERVER_COLUMNS = 'id, name, url, headers_sealed, header_names, enabled, result_policy, resources, last_synced_at, created_at, updated_at';
 export const iso = (v: Date | string): string => (v instanceof Date ? v : new Date(v)).toISOString();
 
 export const serverView = (r: ServerRow): ServerView => ({
@@ -92,6 +138,7 @@ export const serverView = (r: ServerRow): ServerView => ({
   headerNames: r.header_names,
   enabled: r.enabled,
   resultPolicy: r.result_policy,
+  resources: r.resources,
   lastSyncedAt: r.last_synced_at === null ? null : iso(r.last_synced_at),
   createdAt: iso(r.created_at),
   updatedAt: iso(r.updated_at),
@@ -118,7 +165,7 @@ export function definitionOf(tool: Tool): ToolDefinition {
   };
 }
 
-export const hashOf = (definition: ToolDefinition): string => createHash('sha256').update(canonicalJson(definition)).digest('hex');
+export const hashOf = (definition: object): string => createHash('sha256').update(canonicalJson(definition)).digest('hex');
 
 export interface McpRegistryDeps {
   db: Db;

@@ -46,7 +46,7 @@ export function createServerStore(deps: McpRegistryDeps) {
         tenantId: orgId,
         action: 'mcp.server.set',
         target: { type: 'mcp_server', id },
-        data: { workspace: wsId, name, url: input.url, headers: headerNames.join(' '), enabled: input.enabled ?? true, resultPolicy: input.resultPolicy ?? 'enforce' },
+        data: { workspace: wsId, name, url: input.url, headers: headerNames.join(' '), enabled: input.enabled ?? true, resultPolicy: input.resultPolicy ?? 'enforce', resources: input.resources ?? false },
       });
       const row = await db.withTenant(orgId, async (tx) => {
         // One change at a time per workspace, so the count below stays true.
@@ -55,20 +55,23 @@ export function createServerStore(deps: McpRegistryDeps) {
         const { rows: count } = await tx.query<{ n: number }>('select count(*)::int as n from mcp_servers where workspace_id = $1 and name <> $2', [wsId, name]);
         if ((count[0]?.n ?? 0) >= deps.maxServersPerWorkspace) throw new McpGatewayError('MCP_LIMIT_REACHED', `A workspace may have at most ${deps.maxServersPerWorkspace} MCP servers.`);
         const { rows } = await tx.query<ServerRow & { old_url: string | null }>(
-          `insert into mcp_servers (id, tenant_id, workspace_id, name, url, headers_sealed, header_names, enabled, result_policy, created_by)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+          `insert into mcp_servers (id, tenant_id, workspace_id, name, url, headers_sealed, header_names, enabled, result_policy, resources, created_by)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            on conflict (tenant_id, workspace_id, name) do update
              set url = excluded.url, headers_sealed = excluded.headers_sealed, header_names = excluded.header_names,
-                 enabled = excluded.enabled, result_policy = excluded.result_policy, updated_at = clock_timestamp()
+                 enabled = excluded.enabled, result_policy = excluded.result_policy, resources = excluded.resources, updated_at = clock_timestamp()
              where mcp_servers.id = excluded.id
            returning ${SERVER_COLUMNS}`,
-          [id, orgId, wsId, name, input.url, sealed, headerNames, input.enabled ?? true, input.resultPolicy ?? 'enforce', actorId],
+          [id, orgId, wsId, name, input.url, sealed, headerNames, input.enabled ?? true, input.resultPolicy ?? 'enforce', input.resources ?? false, actorId],
         );
         const row = rows[0];
         // Replaced concurrently with another id: this seal is bound to the wrong row; the caller retries.
         if (!row) throw new McpGatewayError('MCP_SERVER_CHANGED');
         // Another upstream behind the same name: what was approved there is not approved here.
-        if (existing.rows[0] && existing.rows[0].url !== input.url) await tx.query("update mcp_tools set status = 'pending', reviewed_by = null, reviewed_at = null where server_id = $1", [id]);
+        if (existing.rows[0] && existing.rows[0].url !== input.url) {
+          await tx.query("update mcp_tools set status = 'pending', reviewed_by = null, reviewed_at = null where server_id = $1", [id]);
+          await tx.query("update mcp_prompts set status = 'pending', reviewed_by = null, reviewed_at = null where server_id = $1", [id]);
+        }
         await audit.append(tx, event);
         return row;
       });

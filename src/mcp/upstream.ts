@@ -10,7 +10,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, type CallToolResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource, type ResourceTemplate, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { compileEgressPolicy, createGuardedConnector, EgressRefusedError, refuseEgressTarget, type EgressPolicy, type EgressResolver } from '../net/egress.ts';
 import { McpGatewayError } from './errors.ts';
@@ -32,6 +32,15 @@ export interface McpUpstreams {
   /** Every tool the upstream lists (all pages), at most `maxTools` (MCP_UPSTREAM_TOO_MANY_TOOLS beyond). */
   listTools(target: UpstreamTarget, maxTools: number): Promise<Tool[]>;
   callTool(target: UpstreamTarget, name: string, args: Record<string, unknown>): Promise<CallToolResult>;
+  /** What the upstream said it offers at `initialize`. */
+  capabilities(target: UpstreamTarget): Promise<ServerCapabilities>;
+  /** Every prompt the upstream lists (all pages), at most `max` (MCP_UPSTREAM_TOO_MANY_TOOLS beyond). */
+  listPrompts(target: UpstreamTarget, max: number): Promise<Prompt[]>;
+  getPrompt(target: UpstreamTarget, name: string, args: Record<string, string>): Promise<GetPromptResult>;
+  /** The upstream's resources (all pages), at most `max`: the first `max` when it lists more. */
+  listResources(target: UpstreamTarget, max: number): Promise<Resource[]>;
+  listResourceTemplates(target: UpstreamTarget, max: number): Promise<ResourceTemplate[]>;
+  readResource(target: UpstreamTarget, uri: string): Promise<ReadResourceResult>;
   /** Closes and forgets the connections of a server (deleted or replaced). */
   forget(serverId: string): Promise<void>;
   close(): Promise<void>;
@@ -58,6 +67,23 @@ function findCause(err: unknown, test: (e: unknown) => boolean): unknown {
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** Every page of a listing (at most 100 pages); past `max` items: refused (`strict`) or cut. */
+async function allPages<T>(page: (params: { cursor?: string }) => Promise<{ items: T[]; next?: string | undefined }>, max: number, strict: boolean): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  for (let n = 0; n < 100; n++) {
+    const res = await page(cursor === undefined ? {} : { cursor });
+    items.push(...res.items);
+    if (items.length > max) {
+      if (strict) throw new McpGatewayError('MCP_UPSTREAM_TOO_MANY_TOOLS');
+      return items.slice(0, max);
+    }
+    cursor = res.next;
+    if (cursor === undefined) break;
+  }
+  return items;
 }
 
 /** True when the upstream forgot our session (HTTP 404 on a request with a session id): reconnect. */
@@ -124,6 +150,8 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
     }
   }
 
+  const timeout = { timeout: options.timeoutMs };
+
   return {
     assertUrlAllowed(url) {
       let parsed: URL;
@@ -137,19 +165,20 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
       }
     },
 
-    listTools: (target, maxTools) =>
-      withClient(target, async (client) => {
-        const tools: Tool[] = [];
-        let cursor: string | undefined;
-        for (let page = 0; page < 100; page++) {
-          const res = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: options.timeoutMs });
-          tools.push(...res.tools);
-          if (tools.length > maxTools) throw new McpGatewayError('MCP_UPSTREAM_TOO_MANY_TOOLS');
-          cursor = res.nextCursor;
-          if (cursor === undefined) break;
-        }
-        return tools;
-      }),
+    listTools: (target, maxTools) => withClient(target, (client) => allPages((p) => client.listTools(p, timeout).then((r) => ({ items: r.tools, next: r.nextCursor })), maxTools, true)),
+
+    capabilities: (target) => withClient(target, async (client) => client.getServerCapabilities() ?? {}),
+
+    listPrompts: (target, max) => withClient(target, (client) => allPages((p) => client.listPrompts(p, timeout).then((r) => ({ items: r.prompts, next: r.nextCursor })), max, true)),
+
+    getPrompt: (target, name, args) => withClient(target, (client) => client.getPrompt({ name, arguments: args }, timeout)),
+
+    listResources: (target, max) => withClient(target, (client) => allPages((p) => client.listResources(p, timeout).then((r) => ({ items: r.resources, next: r.nextCursor })), max, false)),
+
+    listResourceTemplates: (target, max) =>
+      withClient(target, (client) => allPages((p) => client.listResourceTemplates(p, timeout).then((r) => ({ items: r.resourceTemplates, next: r.nextCursor })), max, false)),
+
+    readResource: (target, uri) => withClient(target, (client) => client.readResource({ uri }, timeout)),
 
     callTool: (target, name, args) =>
       withClient(target, async (client) => (await client.callTool({ name, arguments: args }, undefined, { timeout: options.timeoutMs })) as CallToolResult),
