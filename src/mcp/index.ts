@@ -10,7 +10,8 @@
 import { AUDIT } from '../audit/index.ts';
 import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
 import type { SealedColumn } from '../server/route.ts';
-import { createMcpMetrics, type McpCaller } from './call-support.ts';
+import { createMcpMetrics } from './call-support.ts';
+import { createCatalogCache } from './catalog-cache.ts';
 import { createToolCaller, type ToolCaller } from './calls.ts';
 import { createContentGateway } from './content.ts';
 import type { McpCallStep, McpResultInspector } from './hooks.ts';
@@ -40,13 +41,21 @@ export const mcpModule = defineModule({
   ref: MCP,
   dependsOn: [AUDIT],
   sealedColumns: MCP_SEALED_COLUMNS,
-  create: (ctx) => {
+  create: async (ctx) => {
     const settings = ctx.config.mcp;
     const audit = ctx.use(AUDIT);
-    const upstreams = createMcpUpstreams({ ...settings.upstream, timeoutMs: settings.callTimeoutMs });
-    const registry = createMcpRegistry({ db: ctx.db, keyring: ctx.keyring, audit, maxServersPerWorkspace: settings.maxServersPerWorkspace });
+    const upstreams = createMcpUpstreams({ ...settings.upstream, timeoutMs: settings.callTimeoutMs, stdioServers: settings.stdioServers });
+    // Every committed registry change drops the workspace's cached catalogs on every node.
+    const registry = createMcpRegistry({ db: ctx.db, keyring: ctx.keyring, audit, maxServersPerWorkspace: settings.maxServersPerWorkspace }, async (orgId, wsId) => cache.changed(orgId, wsId));
+    const cache = await createCatalogCache({
+      kv: ctx.kv,
+      logger: ctx.logger,
+      now: ctx.now,
+      ttlMs: settings.catalogCacheSeconds * 1000,
+      load: (caller) => registry.catalog(caller.tenantId, caller.workspaceId, caller.apiKeyId),
+    });
+    const catalog = cache.catalog;
     const metrics = createMcpMetrics();
-    const catalog = (caller: McpCaller) => registry.catalog(caller.tenantId, caller.workspaceId, caller.apiKeyId);
     // Complete once every module was created, before the first request: read once then.
     let steps: readonly McpCallStep[] | undefined;
     const tools = createToolCaller(
@@ -91,7 +100,10 @@ export const mcpModule = defineModule({
       api: { registry, upstreams, tools },
       feature,
       metrics: [metrics.calls, metrics.duration, metrics.reads],
-      close: () => upstreams.close(),
+      close: async () => {
+        await cache.close();
+        await upstreams.close();
+      },
     };
   },
 });
