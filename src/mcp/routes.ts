@@ -140,17 +140,17 @@ function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
     defineRoute({
       method: 'PUT',
       url: '/v1/orgs/:org/workspaces/:ws/mcp/servers/:server',
-      summary: 'Create or replace an upstream MCP server (Streamable HTTP; a URL without credentials, query or fragment: credentials go in headers). Headers are sealed with the org\'s data key and never shown again; omitted headers mean none. A new URL sends every tool of the server back to review.',
+      summary: 'Create or replace an upstream MCP server (Streamable HTTP: a URL without credentials, query or fragment, credentials go in headers; or `stdio:<name>`, a local server the operator defined for this workspace in `mcp.stdioServers`). Headers are sealed with the org\'s data key and never shown again; omitted headers mean none. A new URL sends every tool of the server back to review.',
       ...manage,
       rateCategory: 'write',
       schema: {
         params: serverParams,
-        body: z.strictObject({ url: httpUrlSchema({ bare: true }), headers: headersSchema.optional(), enabled: z.boolean().optional(), resultPolicy: z.enum(['enforce', 'monitor']).optional(), resources: z.boolean().optional() }),
+        body: z.strictObject({ url: z.union([z.string().regex(/^stdio:[a-z0-9](?:[a-z0-9]|-(?!-)){0,31}$/), httpUrlSchema({ bare: true })]), headers: headersSchema.optional(), enabled: z.boolean().optional(), resultPolicy: z.enum(['enforce', 'monitor']).optional(), resources: z.boolean().optional() }),
         response: { 200: serverView },
       },
       handler: async ({ authority, principal, params, body }) => {
         const { orgId, wsId } = scopeOf(authority);
-        upstreams.assertUrlAllowed(body.url);
+        upstreams.assertUrlAllowed(body.url, wsId);
         return registry.setServer(orgId, wsId, userOf(principal), params.server, body);
       },
     }),
@@ -179,7 +179,7 @@ function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
       handler: async ({ authority, params }) => {
         const { orgId, wsId } = scopeOf(authority);
         const target = await registry.target(orgId, wsId, params.server);
-        upstreams.assertUrlAllowed(target.url);
+        upstreams.assertUrlAllowed(target.url, wsId);
         const listed = await upstreams.listTools(target, deps.maxToolsPerServer);
         const offersPrompts = (await upstreams.capabilities(target)).prompts !== undefined;
         const prompts = offersPrompts ? await upstreams.listPrompts(target, deps.maxToolsPerServer) : null;

@@ -1,5 +1,6 @@
 /**
- * Connections to a workspace's upstream MCP servers (Streamable HTTP), through the official SDK's
+ * Connections to a workspace's upstream MCP servers: local ones an operator defined (stdio, a
+ * child process per server row, `stdio:<name>`), and Streamable HTTP ones through the official SDK's
  * client with a `fetch` whose undici Agent enforces the egress policy (src/net/egress.ts): the
  * scheme, host and port allowlist before DNS, and public addresses (or `mcp.upstream.allowedCidrs`)
  * after it, inside the socket's own lookup. Redirects are refused.
@@ -9,6 +10,7 @@
  * credentials) gets a new client, and a client whose upstream session was lost is replaced once.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError, type CallToolResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource, type ResourceTemplate, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -27,8 +29,11 @@ export interface UpstreamTarget {
 }
 
 export interface McpUpstreams {
-  /** Throws MCP_SERVER_URL_NOT_ALLOWED when the URL's scheme, host or port is refused (no network). */
-  assertUrlAllowed(url: string): void;
+  /**
+   * Throws MCP_SERVER_URL_NOT_ALLOWED when the URL's scheme, host or port is refused (no network),
+   * or when it is `stdio:<name>` and the operator defined no such server for workspace `wsId`.
+   */
+  assertUrlAllowed(url: string, wsId: string): void;
   /** Every tool the upstream lists (all pages), at most `maxTools` (MCP_UPSTREAM_TOO_MANY_TOOLS beyond). */
   listTools(target: UpstreamTarget, maxTools: number): Promise<Tool[]>;
   callTool(target: UpstreamTarget, name: string, args: Record<string, unknown>): Promise<CallToolResult>;
@@ -46,8 +51,20 @@ export interface McpUpstreams {
   close(): Promise<void>;
 }
 
+/** A local MCP server an operator defined (config `mcp.stdioServers`). */
+export interface StdioServerConfig {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string | undefined;
+  workspaces: string[];
+}
+
+export const STDIO_PREFIX = 'stdio:';
+
 export interface McpUpstreamsOptions extends EgressPolicy {
   timeoutMs: number;
+  stdioServers?: Readonly<Record<string, StdioServerConfig>>;
   resolve?: EgressResolver;
 }
 
@@ -112,12 +129,26 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
     undiciFetch(url, { ...(init as object), dispatcher: agent, redirect: 'error' } as Parameters<typeof undiciFetch>[1])) as unknown as typeof fetch;
   const clients = new Map<string, { version: string; client: Promise<Client> }>();
 
+  const stdioServers = options.stdioServers ?? {};
+
+  /** The operator's definition behind `stdio:<name>`, or undefined. */
+  function stdioOf(url: string): StdioServerConfig | undefined {
+    if (!url.startsWith(STDIO_PREFIX)) return undefined;
+    const name = url.slice(STDIO_PREFIX.length);
+    return Object.hasOwn(stdioServers, name) ? stdioServers[name] : undefined;
+  }
+
   async function connect(target: UpstreamTarget): Promise<Client> {
     const client = new Client({ name: 'gatehouse', version: '1' }, { capabilities: {} });
-    const transport = new StreamableHTTPClientTransport(new URL(target.url), {
-      fetch: guardedFetch,
-      requestInit: { headers: { ...target.headers } },
-    });
+    let transport: StdioClientTransport | StreamableHTTPClientTransport;
+    if (target.url.startsWith(STDIO_PREFIX)) {
+      const local = stdioOf(target.url);
+      if (!local) throw new McpGatewayError('MCP_SERVER_URL_NOT_ALLOWED');
+      // Only the operator's env beside the SDK's minimal safe environment: never Gatehouse's own.
+      transport = new StdioClientTransport({ command: local.command, args: local.args, env: local.env, ...(local.cwd ? { cwd: local.cwd } : {}), stderr: 'ignore' });
+    } else {
+      transport = new StreamableHTTPClientTransport(new URL(target.url), { fetch: guardedFetch, requestInit: { headers: { ...target.headers } } });
+    }
     await client.connect(transport, { timeout: options.timeoutMs });
     return client;
   }
@@ -128,6 +159,12 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
     if (held) void held.client.then((c) => c.close()).catch(() => undefined);
     const client = connect(target);
     clients.set(target.id, { version: target.version, client });
+    // A connection that ended (a child process that exited, a closed transport) is not reused.
+    void client.then((c) => {
+      c.onclose = () => {
+        if (clients.get(target.id)?.client === client) clients.delete(target.id);
+      };
+    }, () => undefined);
     // A failed connection is not kept: the next call tries again.
     client.catch(() => {
       if (clients.get(target.id)?.client === client) clients.delete(target.id);
@@ -153,7 +190,11 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
   const timeout = { timeout: options.timeoutMs };
 
   return {
-    assertUrlAllowed(url) {
+    assertUrlAllowed(url, wsId) {
+      if (url.startsWith(STDIO_PREFIX)) {
+        if (!stdioOf(url)?.workspaces.includes(wsId)) throw new McpGatewayError('MCP_SERVER_URL_NOT_ALLOWED');
+        return;
+      }
       let parsed: URL;
       try {
         parsed = new URL(url);
