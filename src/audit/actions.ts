@@ -17,6 +17,9 @@ export const AUDIT_OWN_ACTIONS = [
   'mcp.tool.reviewed',
   'mcp.key_tools.set',
   'mcp.tool.called',
+  'mcp.prompt.got',
+  'mcp.resource.read',
+  'mcp.token.issued',
 ] as const;
 
 /** An audit action: one a listed module declares (checked when the event is prepared). */

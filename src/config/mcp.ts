@@ -16,6 +16,14 @@ const cidr = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+const stdioServer = z.strictObject({
+  command: z.string().min(1).max(1000),
+  args: z.array(z.string().max(4000)).max(100).default([]),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,100}$/), z.string().max(8000)).default({}),
+  cwd: z.string().min(1).max(1000).optional(),
+  workspaces: z.array(z.uuid()).max(1000),
+});
+
 export const mcpSection = z
   .strictObject({
     upstream: z
@@ -31,8 +39,14 @@ export const mcpSection = z
         }),
       })
       .prefault({}),
+    stdioServers: opt(z.record(z.string().regex(/^[a-z0-9](?:[a-z0-9]|-(?!-)){0,31}$/), stdioServer).default({}), {
+      doc: 'Local MCP servers Gatehouse may launch as child processes (stdio transport), by name: `{ command, args, env, cwd, workspaces }`. Only an operator defines them (the API can only refer to one, as the server URL `stdio:<name>`, from a workspace listed in its `workspaces`). The child gets only `env` and a minimal safe environment (PATH, HOME, USER...), never Gatehouse\'s own; one process per registered server per node, started on first use. Their tools, prompts and resources go through the same review, guard and audit as HTTP servers.',
+    }),
     callTimeoutMs: opt(z.number().int().min(100).max(600_000).default(60_000), {
       doc: 'Longest upstream MCP request (a tool call, a tool listing), connect included. Past it the client gets a tool error MCP_UPSTREAM_TIMEOUT.',
+    }),
+    catalogCacheSeconds: opt(z.number().int().min(0).max(600).default(30), {
+      doc: 'How long a node keeps what a key may use on the MCP endpoint (its approved tools and prompts, opted-in resource servers) before reading the registry again. Every registry change (server, sync, review, key allowlist) drops the workspace\'s entries on every node at once through kv; a node that may have missed such a message does not use the cache. 0: read the registry on every request.',
     }),
     maxServersPerWorkspace: opt(z.number().int().min(1).max(1000).default(50), { doc: 'Most upstream MCP servers one workspace may register.' }),
     maxToolsPerServer: opt(z.number().int().min(1).max(10_000).default(500), {

@@ -25,6 +25,7 @@ export const API_CREDENTIAL_VERIFIERS = hookPoint<ApiCredentialVerifier>('gatewa
 export type { ApiCredentialVerifier, DelegatedCredential } from './credentials.ts';
 export { API_KEY_SCOPES, verifiedKeyOf, type RequestKey } from './keys.ts';
 export { GatewayError } from './errors.ts';
+export { createTtlCache, type TtlCache } from './cache.ts';
 export { modelPatternSchema } from '../config/gateway.ts';
 
 /** The AI gateway as a module. */

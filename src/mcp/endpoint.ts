@@ -12,15 +12,25 @@
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { McpCaller, ToolCaller } from './calls.ts';
-import type { CatalogTool } from './registry.ts';
+import type { ContentGateway } from './content.ts';
+import type { CatalogTool } from './registry-model.ts';
 
 /** Request headers the SDK transport reads; nothing else (no credentials) reaches it. */
 const PASSED_HEADERS = ['accept', 'content-type', 'mcp-protocol-version', 'mcp-session-id', 'last-event-id'] as const;
 
-const INSTRUCTIONS = 'Tools of this workspace\'s MCP servers, through Gatehouse: names are <server>__<tool>; only tools an admin approved are listed.';
+const INSTRUCTIONS = 'Tools and prompts of this workspace\'s MCP servers, through Gatehouse: names are <server>__<name>; only what an admin approved is listed. Resources are gatehouse://<server>/<uri>.';
 
 function toolOf(t: CatalogTool): Tool {
   const d = t.definition;
@@ -38,10 +48,16 @@ function toolOf(t: CatalogTool): Tool {
  * Answers one POSTed JSON-RPC message (or batch) for `caller`, sending the SDK's response through `reply`.
  * @example return serveMcpMessage(tools, caller, request, reply, body)
  */
-export async function serveMcpMessage(tools: ToolCaller, caller: McpCaller, request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<string | null> {
-  const server = new Server({ name: 'gatehouse', version: '1' }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+export async function serveMcpMessage(gateway: { tools: ToolCaller; content: ContentGateway }, caller: McpCaller, request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<string | null> {
+  const { tools, content } = gateway;
+  const server = new Server({ name: 'gatehouse', version: '1' }, { capabilities: { tools: {}, prompts: {}, resources: {} }, instructions: INSTRUCTIONS });
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: (await tools.list(caller)).map(toolOf) }));
   server.setRequestHandler(CallToolRequestSchema, async (req) => tools.call(caller, req.params.name, req.params.arguments ?? {}));
+  server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await content.listPrompts(caller) }));
+  server.setRequestHandler(GetPromptRequestSchema, async (req) => content.getPrompt(caller, req.params.name, req.params.arguments ?? {}));
+  server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await content.listResources(caller) }));
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: await content.listResourceTemplates(caller) }));
+  server.setRequestHandler(ReadResourceRequestSchema, async (req) => content.readResource(caller, req.params.uri));
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   await server.connect(transport);
   try {

@@ -30,6 +30,16 @@ export const MCP_ERROR_CODES = {
     message: 'This tool is not available to this key.',
     doc: 'The tool does not exist, is not approved for the workspace (new and changed tools wait for an admin\'s review), its server is disabled, or the key\'s own tool allowlist does not list it. On the MCP endpoint: a JSON-RPC error (-32602) with `data.code`.',
   },
+  MCP_PROMPT_NOT_ALLOWED: {
+    status: 403,
+    message: 'This prompt is not available to this key.',
+    doc: 'The prompt does not exist, is not approved for the workspace (new and changed prompts wait for an admin\'s review, like tools), its server is disabled, or the key\'s own allowlist does not list it. On the MCP endpoint: a JSON-RPC error (-32602) with `data.code`.',
+  },
+  MCP_RESOURCE_NOT_ALLOWED: {
+    status: 403,
+    message: 'This resource is not available to this key.',
+    doc: 'The URI is not `gatehouse://<server>/<uri>` of a server whose resources an admin opted in (`resources: true`), the server is disabled, or the key\'s own allowlist does not name `<server>:resources`. On the MCP endpoint: a JSON-RPC error (-32602) with `data.code`.',
+  },
   MCP_ARGUMENTS_INVALID: {
     status: 400,
     message: 'The tool arguments do not match the tool\'s input schema.',
@@ -38,7 +48,7 @@ export const MCP_ERROR_CODES = {
   MCP_RESULT_BLOCKED: {
     status: 403,
     message: 'The tool result was withheld by the workspace\'s guard.',
-    doc: 'A result inspector (the input guard) judged the tool\'s output dangerous (e.g. a prompt injection) and the server\'s result policy is `enforce`. The client gets a tool error instead of the output; the call is audited.',
+    doc: 'A result inspector (the input guard) judged the tool\'s output, the prompt\'s messages or the resource\'s contents dangerous (e.g. a prompt injection) and the server\'s result policy is `enforce`. For a tool the client gets a tool error instead of the output; for a prompt or a resource, a JSON-RPC error with `data.code`. Audited.',
   },
   MCP_RESULT_TOO_LARGE: { status: 502, message: 'The tool result is too large.', doc: 'The tool result is larger than `mcp.maxResultBytes`; it is not passed on.' },
   MCP_GUARD_UNAVAILABLE: {

@@ -10,7 +10,10 @@
 import { AUDIT } from '../audit/index.ts';
 import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
 import type { SealedColumn } from '../server/route.ts';
-import { createMcpMetrics, createToolCaller, type ToolCaller } from './calls.ts';
+import { createMcpMetrics } from './call-support.ts';
+import { createCatalogCache } from './catalog-cache.ts';
+import { createToolCaller, type ToolCaller } from './calls.ts';
+import { createContentGateway } from './content.ts';
 import type { McpCallStep, McpResultInspector } from './hooks.ts';
 import { createMcpRegistry, type McpRegistry } from './registry.ts';
 import { createMcpFeature } from './routes.ts';
@@ -38,11 +41,20 @@ export const mcpModule = defineModule({
   ref: MCP,
   dependsOn: [AUDIT],
   sealedColumns: MCP_SEALED_COLUMNS,
-  create: (ctx) => {
+  create: async (ctx) => {
     const settings = ctx.config.mcp;
     const audit = ctx.use(AUDIT);
-    const upstreams = createMcpUpstreams({ ...settings.upstream, timeoutMs: settings.callTimeoutMs });
-    const registry = createMcpRegistry({ db: ctx.db, keyring: ctx.keyring, audit, maxServersPerWorkspace: settings.maxServersPerWorkspace });
+    const upstreams = createMcpUpstreams({ ...settings.upstream, timeoutMs: settings.callTimeoutMs, stdioServers: settings.stdioServers });
+    // Every committed registry change drops the workspace's cached catalogs on every node.
+    const registry = createMcpRegistry({ db: ctx.db, keyring: ctx.keyring, audit, maxServersPerWorkspace: settings.maxServersPerWorkspace }, async (orgId, wsId) => cache.changed(orgId, wsId));
+    const cache = await createCatalogCache({
+      kv: ctx.kv,
+      logger: ctx.logger,
+      now: ctx.now,
+      ttlMs: settings.catalogCacheSeconds * 1000,
+      load: (caller) => registry.catalog(caller.tenantId, caller.workspaceId, caller.apiKeyId),
+    });
+    const catalog = cache.catalog;
     const metrics = createMcpMetrics();
     // Complete once every module was created, before the first request: read once then.
     let steps: readonly McpCallStep[] | undefined;
@@ -56,6 +68,20 @@ export const mcpModule = defineModule({
         maxResultBytes: settings.maxResultBytes,
         steps: () => (steps ??= [...ctx.hooks.list(MCP_CALL_STEPS)].sort((a, b) => a.order - b.order)),
         inspectors: () => ctx.hooks.list(MCP_RESULT_INSPECTORS),
+        catalog,
+      },
+      metrics,
+    );
+    const content = createContentGateway(
+      {
+        registry,
+        upstreams,
+        audit,
+        logger: ctx.logger,
+        now: ctx.now,
+        maxResultBytes: settings.maxResultBytes,
+        inspectors: () => ctx.hooks.list(MCP_RESULT_INSPECTORS),
+        catalog,
       },
       metrics,
     );
@@ -63,6 +89,7 @@ export const mcpModule = defineModule({
       registry,
       upstreams,
       tools,
+      content,
       maxToolsPerServer: settings.maxToolsPerServer,
       publicUrl: ctx.config.server.publicUrl,
       bodyLimitBytes: ctx.config.server.bodyLimitBytes,
@@ -72,8 +99,11 @@ export const mcpModule = defineModule({
     return {
       api: { registry, upstreams, tools },
       feature,
-      metrics: [metrics.calls, metrics.duration],
-      close: () => upstreams.close(),
+      metrics: [metrics.calls, metrics.duration, metrics.reads],
+      close: async () => {
+        await cache.close();
+        await upstreams.close();
+      },
     };
   },
 });

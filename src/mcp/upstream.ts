@@ -1,5 +1,6 @@
 /**
- * Connections to a workspace's upstream MCP servers (Streamable HTTP), through the official SDK's
+ * Connections to a workspace's upstream MCP servers: local ones an operator defined (stdio, a
+ * child process per server row, `stdio:<name>`), and Streamable HTTP ones through the official SDK's
  * client with a `fetch` whose undici Agent enforces the egress policy (src/net/egress.ts): the
  * scheme, host and port allowlist before DNS, and public addresses (or `mcp.upstream.allowedCidrs`)
  * after it, inside the socket's own lookup. Redirects are refused.
@@ -9,8 +10,9 @@
  * credentials) gets a new client, and a client whose upstream session was lost is replaced once.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, type CallToolResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource, type ResourceTemplate, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { compileEgressPolicy, createGuardedConnector, EgressRefusedError, refuseEgressTarget, type EgressPolicy, type EgressResolver } from '../net/egress.ts';
 import { McpGatewayError } from './errors.ts';
@@ -27,18 +29,42 @@ export interface UpstreamTarget {
 }
 
 export interface McpUpstreams {
-  /** Throws MCP_SERVER_URL_NOT_ALLOWED when the URL's scheme, host or port is refused (no network). */
-  assertUrlAllowed(url: string): void;
+  /**
+   * Throws MCP_SERVER_URL_NOT_ALLOWED when the URL's scheme, host or port is refused (no network),
+   * or when it is `stdio:<name>` and the operator defined no such server for workspace `wsId`.
+   */
+  assertUrlAllowed(url: string, wsId: string): void;
   /** Every tool the upstream lists (all pages), at most `maxTools` (MCP_UPSTREAM_TOO_MANY_TOOLS beyond). */
   listTools(target: UpstreamTarget, maxTools: number): Promise<Tool[]>;
   callTool(target: UpstreamTarget, name: string, args: Record<string, unknown>): Promise<CallToolResult>;
+  /** What the upstream said it offers at `initialize`. */
+  capabilities(target: UpstreamTarget): Promise<ServerCapabilities>;
+  /** Every prompt the upstream lists (all pages), at most `max` (MCP_UPSTREAM_TOO_MANY_TOOLS beyond). */
+  listPrompts(target: UpstreamTarget, max: number): Promise<Prompt[]>;
+  getPrompt(target: UpstreamTarget, name: string, args: Record<string, string>): Promise<GetPromptResult>;
+  /** The upstream's resources (all pages), at most `max`: the first `max` when it lists more. */
+  listResources(target: UpstreamTarget, max: number): Promise<Resource[]>;
+  listResourceTemplates(target: UpstreamTarget, max: number): Promise<ResourceTemplate[]>;
+  readResource(target: UpstreamTarget, uri: string): Promise<ReadResourceResult>;
   /** Closes and forgets the connections of a server (deleted or replaced). */
   forget(serverId: string): Promise<void>;
   close(): Promise<void>;
 }
 
+/** A local MCP server an operator defined (config `mcp.stdioServers`). */
+export interface StdioServerConfig {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string | undefined;
+  workspaces: string[];
+}
+
+export const STDIO_PREFIX = 'stdio:';
+
 export interface McpUpstreamsOptions extends EgressPolicy {
   timeoutMs: number;
+  stdioServers?: Readonly<Record<string, StdioServerConfig>>;
   resolve?: EgressResolver;
 }
 
@@ -58,6 +84,23 @@ function findCause(err: unknown, test: (e: unknown) => boolean): unknown {
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** Every page of a listing (at most 100 pages); past `max` items: refused (`strict`) or cut. */
+async function allPages<T>(page: (params: { cursor?: string }) => Promise<{ items: T[]; next?: string | undefined }>, max: number, strict: boolean): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  for (let n = 0; n < 100; n++) {
+    const res = await page(cursor === undefined ? {} : { cursor });
+    items.push(...res.items);
+    if (items.length > max) {
+      if (strict) throw new McpGatewayError('MCP_UPSTREAM_TOO_MANY_TOOLS');
+      return items.slice(0, max);
+    }
+    cursor = res.next;
+    if (cursor === undefined) break;
+  }
+  return items;
 }
 
 /** True when the upstream forgot our session (HTTP 404 on a request with a session id): reconnect. */
@@ -86,12 +129,26 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
     undiciFetch(url, { ...(init as object), dispatcher: agent, redirect: 'error' } as Parameters<typeof undiciFetch>[1])) as unknown as typeof fetch;
   const clients = new Map<string, { version: string; client: Promise<Client> }>();
 
+  const stdioServers = options.stdioServers ?? {};
+
+  /** The operator's definition behind `stdio:<name>`, or undefined. */
+  function stdioOf(url: string): StdioServerConfig | undefined {
+    if (!url.startsWith(STDIO_PREFIX)) return undefined;
+    const name = url.slice(STDIO_PREFIX.length);
+    return Object.hasOwn(stdioServers, name) ? stdioServers[name] : undefined;
+  }
+
   async function connect(target: UpstreamTarget): Promise<Client> {
     const client = new Client({ name: 'gatehouse', version: '1' }, { capabilities: {} });
-    const transport = new StreamableHTTPClientTransport(new URL(target.url), {
-      fetch: guardedFetch,
-      requestInit: { headers: { ...target.headers } },
-    });
+    let transport: StdioClientTransport | StreamableHTTPClientTransport;
+    if (target.url.startsWith(STDIO_PREFIX)) {
+      const local = stdioOf(target.url);
+      if (!local) throw new McpGatewayError('MCP_SERVER_URL_NOT_ALLOWED');
+      // Only the operator's env beside the SDK's minimal safe environment: never Gatehouse's own.
+      transport = new StdioClientTransport({ command: local.command, args: local.args, env: local.env, ...(local.cwd ? { cwd: local.cwd } : {}), stderr: 'ignore' });
+    } else {
+      transport = new StreamableHTTPClientTransport(new URL(target.url), { fetch: guardedFetch, requestInit: { headers: { ...target.headers } } });
+    }
     await client.connect(transport, { timeout: options.timeoutMs });
     return client;
   }
@@ -102,6 +159,12 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
     if (held) void held.client.then((c) => c.close()).catch(() => undefined);
     const client = connect(target);
     clients.set(target.id, { version: target.version, client });
+    // A connection that ended (a child process that exited, a closed transport) is not reused.
+    void client.then((c) => {
+      c.onclose = () => {
+        if (clients.get(target.id)?.client === client) clients.delete(target.id);
+      };
+    }, () => undefined);
     // A failed connection is not kept: the next call tries again.
     client.catch(() => {
       if (clients.get(target.id)?.client === client) clients.delete(target.id);
@@ -124,8 +187,14 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
     }
   }
 
+  const timeout = { timeout: options.timeoutMs };
+
   return {
-    assertUrlAllowed(url) {
+    assertUrlAllowed(url, wsId) {
+      if (url.startsWith(STDIO_PREFIX)) {
+        if (!stdioOf(url)?.workspaces.includes(wsId)) throw new McpGatewayError('MCP_SERVER_URL_NOT_ALLOWED');
+        return;
+      }
       let parsed: URL;
       try {
         parsed = new URL(url);
@@ -137,19 +206,20 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
       }
     },
 
-    listTools: (target, maxTools) =>
-      withClient(target, async (client) => {
-        const tools: Tool[] = [];
-        let cursor: string | undefined;
-        for (let page = 0; page < 100; page++) {
-          const res = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: options.timeoutMs });
-          tools.push(...res.tools);
-          if (tools.length > maxTools) throw new McpGatewayError('MCP_UPSTREAM_TOO_MANY_TOOLS');
-          cursor = res.nextCursor;
-          if (cursor === undefined) break;
-        }
-        return tools;
-      }),
+    listTools: (target, maxTools) => withClient(target, (client) => allPages((p) => client.listTools(p, timeout).then((r) => ({ items: r.tools, next: r.nextCursor })), maxTools, true)),
+
+    capabilities: (target) => withClient(target, async (client) => client.getServerCapabilities() ?? {}),
+
+    listPrompts: (target, max) => withClient(target, (client) => allPages((p) => client.listPrompts(p, timeout).then((r) => ({ items: r.prompts, next: r.nextCursor })), max, true)),
+
+    getPrompt: (target, name, args) => withClient(target, (client) => client.getPrompt({ name, arguments: args }, timeout)),
+
+    listResources: (target, max) => withClient(target, (client) => allPages((p) => client.listResources(p, timeout).then((r) => ({ items: r.resources, next: r.nextCursor })), max, false)),
+
+    listResourceTemplates: (target, max) =>
+      withClient(target, (client) => allPages((p) => client.listResourceTemplates(p, timeout).then((r) => ({ items: r.resourceTemplates, next: r.nextCursor })), max, false)),
+
+    readResource: (target, uri) => withClient(target, (client) => client.readResource({ uri }, timeout)),
 
     callTool: (target, name, args) =>
       withClient(target, async (client) => (await client.callTool({ name, arguments: args }, undefined, { timeout: options.timeoutMs })) as CallToolResult),

@@ -63,7 +63,7 @@ export async function putServer(t: TestApp, user: SignedInUser, org: string, ws:
   expectStatus(await t.app.inject({ method: 'PUT', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/${name}`, payload: body, headers: user.auth }), 200);
 }
 
-export async function sync(t: TestApp, user: SignedInUser, org: string, ws: string, name: string): Promise<{ added: number; changed: number; unlisted: number }> {
+export async function sync(t: TestApp, user: SignedInUser, org: string, ws: string, name: string): Promise<{ added: number; changed: number; unlisted: number; prompts?: { added: number; changed: number; unlisted: number } }> {
   return expectStatus(await t.app.inject({ method: 'POST', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/${name}/sync`, payload: {}, headers: user.auth }), 200).json();
 }
 

@@ -8,11 +8,33 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema,
+  type CallToolResult,
+  type GetPromptResult,
+  type Prompt,
+  type Resource,
+  type ResourceTemplate,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 
 export interface UpstreamTool {
   tool: Tool;
   run: (args: Record<string, unknown>) => CallToolResult | Promise<CallToolResult>;
+}
+
+/** Prompts and resources an upstream may offer besides tools (capabilities announced only when given). */
+export interface UpstreamContent {
+  prompts?: Map<string, { prompt: Prompt; get: (args: Record<string, string>) => GetPromptResult }>;
+  /** URI -> resource and its text. */
+  resources?: Map<string, { resource: Resource; text: string }>;
+  templates?: ResourceTemplate[];
 }
 
 export interface McpUpstream {
@@ -42,7 +64,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 /** @example const up = await startMcpUpstream([echoTool]) */
-export async function startMcpUpstream(initial: readonly UpstreamTool[], name = 'upstream'): Promise<McpUpstream> {
+export async function startMcpUpstream(initial: readonly UpstreamTool[], name = 'upstream', content: UpstreamContent = {}): Promise<McpUpstream> {
   const tools = new Map(initial.map((t) => [t.tool.name, t]));
   const authorizations: (string | undefined)[] = [];
   const calls: { name: string; args: Record<string, unknown> }[] = [];
@@ -52,7 +74,27 @@ export async function startMcpUpstream(initial: readonly UpstreamTool[], name = 
       res.writeHead(405, { allow: 'POST' }).end();
       return;
     }
-    const server = new Server({ name, version: '1' }, { capabilities: { tools: {} } });
+    const server = new Server({ name, version: '1' }, { capabilities: { tools: {}, ...(content.prompts ? { prompts: {} } : {}), ...(content.resources ? { resources: {} } : {}) } });
+    const { prompts, resources } = content;
+    if (prompts) {
+      server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: [...prompts.values()].map((p) => p.prompt) }));
+      server.setRequestHandler(GetPromptRequestSchema, async (r) => {
+        calls.push({ name: `prompt:${r.params.name}`, args: r.params.arguments ?? {} });
+        const p = prompts.get(r.params.name);
+        if (!p) throw new Error('no such prompt');
+        return p.get(r.params.arguments ?? {});
+      });
+    }
+    if (resources) {
+      server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: [...resources.values()].map((r) => r.resource) }));
+      server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: content.templates ?? [] }));
+      server.setRequestHandler(ReadResourceRequestSchema, async (r) => {
+        calls.push({ name: `resource:${r.params.uri}`, args: {} });
+        const found = resources.get(r.params.uri);
+        if (!found) throw new Error('no such resource');
+        return { contents: [{ uri: r.params.uri, mimeType: 'text/plain', text: found.text }] };
+      });
+    }
     server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [...tools.values()].map((t) => t.tool) }));
     server.setRequestHandler(CallToolRequestSchema, async (r) => {
       const args = r.params.arguments ?? {};
