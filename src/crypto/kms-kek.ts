@@ -52,6 +52,8 @@ export interface RemoteKekSource {
   addVersion?(): Promise<number>;
   /** Sources that can retire a version (an HSM): it never wraps again; unwrapping stays for old copies. */
   retire?(version: number): Promise<void>;
+  /** Lets go of what the source holds open (an HSM session); the keyring's close calls it. */
+  close?(): Promise<void>;
 }
 
 function contextOf(aad: Buffer): Record<string, string> {

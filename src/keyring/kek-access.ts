@@ -44,7 +44,11 @@ export async function createKekAccess(source: KekSource | RemoteKekSource): Prom
     if (versions.length === 0) throw new CryptoError('KEK_MISSING', `no key-encryption key is available in ${r.name}`);
     return Math.max(...versions);
   };
-  if (remote) primary = remotePrimary(remote);
+  if (remote) {
+    // An HSM's versions are what its token holds: read them before the first use.
+    if (remote.refresh && remote.versions().length === 0) await remote.refresh();
+    primary = remotePrimary(remote);
+  }
   else setKeks(await (source as KekSource).load());
 
   async function reload(): Promise<void> {

@@ -143,10 +143,11 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     verifyKeks: maintenance.verifyKeks,
     invalidate,
     kekHealthy: () => kek.healthy(),
-    remoteKeks: () => kek.remote !== null,
+    remoteKeks: () => (kek.remote === null ? null : kek.remote.name === 'pkcs11' ? 'hsm' : 'kms'),
     close: async () => {
       await unsubscribe();
       cache.wipe();
+      await kek.remote?.close?.();
     },
   };
 }

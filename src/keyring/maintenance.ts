@@ -73,6 +73,8 @@ export function createMaintenance(deps: MaintenanceDeps) {
   }
 
   async function status(): Promise<KeyStatus> {
+    // An HSM is asked what it holds now (a version made or retired by the CLI or another node).
+    if (kek.remote?.refresh) await kek.reload();
     const counts = { active: 0, retired: 0, destroyed: 0, tenants: 0 };
     const byKek = new Map<number, number>();
     for (const tenantId of await tenantIds(db)) {

@@ -112,8 +112,8 @@ export interface Keyring {
   invalidate(tenantId: string): Promise<void>;
   /** False while a remote KEK source (KMS) is not answering (readiness); always true for local KEKs. */
   kekHealthy(): boolean;
-  /** Whether the KEKs live in a KMS (the node never holds them). */
-  remoteKeks(): boolean;
+  /** Where the KEKs live when the node never holds them: a KMS or an HSM (PKCS#11); null for local KEKs. */
+  remoteKeks(): 'kms' | 'hsm' | null;
   close(): Promise<void>;
 }
 
