@@ -8,13 +8,17 @@
  * adapter's Decrypt call (AWS JSON 1.1, SigV4 signed, over loopback HTTP) to the local server in
  * the KMS's documented shape (test/support/fake-kms.ts) in this same process: no TLS and no
  * network round trip, so a real KMS (one region away: milliseconds) costs much more; this figure
- * is the adapter's own floor. `pkcs11` is not measured: its binding is not a dependency yet
- * (NEED_DEP.txt). Bounded by counts: BENCH_FILE_UNWRAPS (default 20000), BENCH_KMS_UNWRAPS
- * (default 500), sequential; every unwrap checks it got the key back.
+ * is the adapter's own floor. `pkcs11` is the PKCS#11 adapter's C_DecryptInit + C_Decrypt (AES-GCM)
+ * in a SoftHSM2 token made for this run (a software token in this process: a network HSM adds its
+ * round trip), skipped with a message when softhsm2 is not installed. Bounded by counts:
+ * BENCH_FILE_UNWRAPS (default 20000), BENCH_KMS_UNWRAPS (default 500), BENCH_PKCS11_UNWRAPS
+ * (default 2000), sequential; every unwrap checks it got the key back.
  */
 import { randomBytes } from 'node:crypto';
 import { unwrapKey, wrapKey } from '../src/crypto/envelope.ts';
+import { createPkcs11KekSource } from '../src/crypto/pkcs11-kek.ts';
 import { fakeKms, kmsSource, arn } from '../test/support/fake-kms.ts';
+import { SOFTHSM_MODULE, softhsmSkipReason, startSoftHsm } from '../test/support/softhsm.ts';
 
 const count = (name: string, fallback: number): number => {
   const n = Number(process.env[name] ?? fallback);
@@ -23,6 +27,27 @@ const count = (name: string, fallback: number): number => {
 };
 const FILE_UNWRAPS = count('BENCH_FILE_UNWRAPS', 20_000);
 const KMS_UNWRAPS = count('BENCH_KMS_UNWRAPS', 500);
+const PKCS11_UNWRAPS = count('BENCH_PKCS11_UNWRAPS', 2000);
+
+/** µs per unwrap through a SoftHSM2 token, or undefined when softhsm2 is not installed. */
+async function pkcs11Us(dek: Buffer, aad: Buffer): Promise<number | undefined> {
+  if (softhsmSkipReason !== undefined) return undefined;
+  const hsm = await startSoftHsm();
+  try {
+    const token = hsm.initToken('gh-bench');
+    const source = createPkcs11KekSource({ module: SOFTHSM_MODULE, tokenLabel: token.label, pin: token.pin, keyLabel: 'bench' });
+    await source.addVersion!();
+    const wrapped = await source.wrap(1, dek, aad);
+    for (let i = 0; i < 50; i++) await source.unwrap(1, wrapped, aad);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < PKCS11_UNWRAPS; i++) if (!(await source.unwrap(1, wrapped, aad)).equals(dek)) throw new Error('pkcs11: wrong key');
+    const us = Number(process.hrtime.bigint() - t0) / 1000 / PKCS11_UNWRAPS;
+    await source.close();
+    return us;
+  } finally {
+    await hsm.cleanup();
+  }
+}
 
 async function main(): Promise<void> {
   const dek = randomBytes(32);
@@ -47,7 +72,13 @@ async function main(): Promise<void> {
     console.log(`file: ${fileUs.toFixed(1)} µs per unwrap (${FILE_UNWRAPS} unwraps)`);
     console.log(`kms (loopback, adapter floor): ${kmsUs.toFixed(1)} µs per unwrap (${KMS_UNWRAPS} unwraps)`);
     console.log(`ratio kms/file: ${(kmsUs / fileUs).toFixed(0)}x`);
-    console.log('pkcs11: not measured (pkcs11js is not a dependency yet: NEED_DEP.txt)');
+    const p11Us = await pkcs11Us(dek, aad);
+    if (p11Us === undefined) console.log(`pkcs11: not measured (${softhsmSkipReason})`);
+    else {
+      console.log(`pkcs11 (SoftHSM2, in process): ${p11Us.toFixed(1)} µs per unwrap (${PKCS11_UNWRAPS} unwraps)`);
+      console.log(`ratio pkcs11/file: ${(p11Us / fileUs).toFixed(0)}x`);
+    }
+    console.log(`load: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`);
   } finally {
     await kms.stop();
   }

@@ -12,13 +12,14 @@ import { keyFilePathOf } from '../keyring/source.ts';
 import type { Db } from '../store/db-types.ts';
 
 /** Data keys the database holds in wrapped form (destroyed ones hold nothing). */
-async function wrappedDataKeys(db: Db): Promise<number> {
+export async function wrappedDataKeys(db: Db): Promise<number> {
   // As the owner: data_keys is under row-level security, and this counts every tenant's.
   const r = await db.asOwner((tx) => tx.query<{ n: number }>('select count(*)::int as n from data_keys where wrapped is not null'));
   return r.rows[0]?.n ?? 0;
 }
 
 function whereKeksComeFrom(config: Config): string {
+  if (config.keyring.pkcs11.module) return `the PKCS#11 token "${config.keyring.pkcs11.tokenLabel ?? '?'}"`;
   if (config.keyring.kms.keys) return `the KMS at ${config.keyring.kms.endpoint ?? '?'}`;
   return config.keyring.masterKeys ? 'GATEHOUSE_MASTER_KEYS' : `the key file ${keyFilePathOf(config)}`;
 }
@@ -28,7 +29,7 @@ function whereKeksComeFrom(config: Config): string {
  * for a database that already holds wrapped data keys, since a new key can never open them.
  */
 export async function refuseNewKeyFileForExistingData(config: Config, db: Db): Promise<void> {
-  if (config.keyring.masterKeys || config.keyring.kms.keys) return;
+  if (config.keyring.masterKeys || config.keyring.kms.keys || config.keyring.pkcs11.module) return;
   const keyFile = keyFilePathOf(config);
   if (existsSync(keyFile)) return;
   const held = await wrappedDataKeys(db);

@@ -114,7 +114,10 @@ export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean
       );
       return;
     }
-    if ('check' in source) {
+    if ('check' in source && source.addVersion) {
+      const version = await source.addVersion();
+      out(`made KEK v${version} in the HSM (${source.name}, ${source.locationOf(version) ?? '?'}; primary)`);
+    } else if ('check' in source) {
       out(`KEKs live in the KMS (${source.name}): rewrapping under its highest configured version, v${o.keyring.primaryKekVersion()}`);
     } else if (source.name === 'file') {
       const added = await source.addVersion();
@@ -136,6 +139,16 @@ export async function runRotateKek(loaded: LoadedConfig, opts: { dryRun: boolean
     });
     if (started) progress.stop();
     out(`rewrapped ${done} data key(s) under KEK v${o.keyring.primaryKekVersion()}`);
+    if ('check' in source && source.retire) {
+      // Every data key is under the primary now: the older versions never wrap again.
+      const status = await o.keyring.status();
+      for (const k of status.keks) {
+        if (k.primary || k.wrapsDeks > 0 || (source.locationOf(k.version) ?? '').includes('retired')) continue;
+        await source.retire(k.version);
+        out(`retired KEK v${k.version} in the HSM (unwraps only, for older copies)`);
+      }
+    }
+    if ('check' in source) await source.close?.();
     await auditKeyEvent(o, loaded, { kind: 'kek', version: o.keyring.primaryKekVersion(), rewrapped: done });
   } finally {
     await o.close();

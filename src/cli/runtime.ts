@@ -20,7 +20,8 @@ import { createKv } from '../store/kv/index.ts';
 import { createKeyring, type Keyring } from '../keyring/keyring.ts';
 import { createSigningKeys, type SigningKeys } from '../keyring/signing-keys.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
-import { assertKeyringOpensDatabase, refuseNewKeyFileForExistingData } from './key-check.ts';
+import { assertKeyringOpensDatabase, refuseNewKeyFileForExistingData, wrappedDataKeys } from './key-check.ts';
+import type { RemoteKekSource } from '../crypto/kms-kek.ts';
 import { IDENTITY, type Identity, type Mailer } from '../identity/index.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { TENANCY, type Tenancy } from '../tenancy/index.ts';
@@ -174,19 +175,34 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
 }
 
 /**
+ * An HSM token without any KEK of this node's label gets version 1, made in the token, but only
+ * for a database that holds no wrapped data key yet: a new key could never open existing ones.
+ */
+async function firstKekInToken(source: RemoteKekSource, db: Db): Promise<void> {
+  if (!source.refresh || !source.addVersion) return;
+  await source.refresh();
+  if (source.versions().length > 0) return;
+  const held = await wrappedDataKeys(db);
+  if (held > 0) throw new CryptoError('KEK_MISSING', `the token holds no key-encryption key, but the database ${db.location} holds ${held} data key(s) wrapped by one; a new key could not open them, so none was made`);
+  await source.addVersion();
+}
+
+/**
  * Opens the keyring with the configured KEK source and limits, after checking that its keys
  * belong to this database (KEYRING_MISMATCH names the key source and the database otherwise).
  */
 export async function openKeyring(config: Config, db: Db, kv: Kv, logger: Logger, now?: () => number): Promise<Keyring> {
   await refuseNewKeyFileForExistingData(config, db);
   const source = kekSourceFromConfig(config);
-  // KEKs in a KMS: every version must answer before anything starts; never a fallback to a local key.
+  // KEKs in a KMS or an HSM: every version must answer before anything starts; never a fallback to a local key.
   if ('check' in source) {
+    const section = source.name === 'pkcs11' ? 'keyring.pkcs11 (module, tokenLabel, pin, keyLabel) and that the token is present' : 'keyring.kms (endpoint, region, credentials, keys) and that this node can reach the KMS';
     try {
+      await firstKekInToken(source, db);
       await source.check();
     } catch (err) {
       if (!(err instanceof CryptoError)) throw err;
-      throw new CryptoError(err.code, `refusing to start: ${err.message}. Check keyring.kms (endpoint, region, credentials, keys) and that this node can reach the KMS.`);
+      throw new CryptoError(err.code, `refusing to start: ${err.message}. Check ${section}.`);
     }
   }
   const keyring = await createKeyring({

@@ -15,6 +15,7 @@ import { httpUrlSchema } from './url.ts';
 import { socialSection } from './social.ts';
 import { tokensSection } from './tokens.ts';
 import { kmsSection } from './kms.ts';
+import { pkcs11Section } from './pkcs11.ts';
 import { backupSection } from './backup.ts';
 
 export { metaOf, type OptionMeta } from './option-meta.ts';
@@ -231,8 +232,17 @@ export const configSchema = z.strictObject({
       }),
       cacheMaxEntries: opt(z.number().int().min(1).max(100_000).default(1000), { doc: 'Most unwrapped data keys held in memory.' }),
       kms: kmsSection,
+      pkcs11: pkcs11Section,
     })
     .superRefine((v, ctx) => {
+      if (v.pkcs11.module !== undefined) {
+        if (v.masterKeys !== undefined || v.keyFile !== undefined || v.kms.keys !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['pkcs11', 'module'], message: 'KEKs come from one place: unset masterKeys, keyFile and kms.keys when keyring.pkcs11.module is set' });
+        }
+        for (const field of ['tokenLabel', 'pin'] as const) {
+          if (v.pkcs11[field] === undefined) ctx.addIssue({ code: 'custom', path: ['pkcs11', field], message: 'required when keyring.pkcs11.module is set' });
+        }
+      }
       if (v.kms.keys === undefined) return;
       if (v.masterKeys !== undefined || v.keyFile !== undefined) ctx.addIssue({ code: 'custom', path: ['kms', 'keys'], message: 'KEKs come from one place: unset masterKeys and keyFile when keyring.kms.keys is set' });
       for (const field of ['endpoint', 'region', 'accessKeyId', 'secretAccessKey'] as const) {

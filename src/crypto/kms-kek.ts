@@ -43,6 +43,17 @@ export interface RemoteKekSource {
   unwrap(version: number, wrapped: string, aad: Buffer): Promise<Buffer>;
   /** False after a call found the KMS unreachable, until one succeeds again. */
   healthy(): boolean;
+  /**
+   * Sources whose versions live where the KEKs live (an HSM token) read them again here, after a
+   * rotation on another node; a KMS's versions are its configuration and have none.
+   */
+  refresh?(): Promise<void>;
+  /** Sources that can make a KEK themselves (an HSM): version max+1, made where the KEKs live. */
+  addVersion?(): Promise<number>;
+  /** Sources that can retire a version (an HSM): it never wraps again; unwrapping stays for old copies. */
+  retire?(version: number): Promise<void>;
+  /** Lets go of what the source holds open (an HSM session); the keyring's close calls it. */
+  close?(): Promise<void>;
 }
 
 function contextOf(aad: Buffer): Record<string, string> {

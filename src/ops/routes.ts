@@ -8,10 +8,10 @@ import { publicOriginOf } from '../config/schema.ts';
 import { defineRoute, type Feature, type Services } from '../server/route.ts';
 
 const checkState = z.enum(['ok', 'unavailable']);
-const dependencyName = z.enum(['pglite', 'postgresql', 'memory', 'redis', 'kms']);
+const dependencyName = z.enum(['pglite', 'postgresql', 'memory', 'redis', 'kms', 'hsm']);
 const readySchema = z.object({
   status: z.enum(['ready', 'not_ready']),
-  /** `keys`: only when the KEKs live in a KMS: unavailable after a KMS call failed, until one succeeds. */
+  /** `keys`: only when the KEKs live in a KMS or an HSM: unavailable after a call to it failed, until one succeeds. */
   checks: z.object({ storage: checkState, kv: checkState, keys: checkState.optional() }),
   /** The dependencies that did not answer, by name (e.g. ["redis"]). */
   unavailable: z.array(dependencyName),
@@ -95,9 +95,10 @@ export const opsFeature: Feature = {
       handler: async ({ services, reply }) => {
         const [storage, kv] = await Promise.all([probe(() => services.db.ping(), 2000), probe(() => services.kv.ping(), 2000)]);
         const names = dependencyNames(services);
-        // KEKs in a KMS: the last KMS call's outcome (a node whose KMS stopped answering cannot open uncached data keys).
-        const keys = services.keyring.remoteKeks() ? (services.keyring.kekHealthy() ? ('ok' as const) : ('unavailable' as const)) : undefined;
-        const unavailable = [...(storage === 'ok' ? [] : [names.storage]), ...(kv === 'ok' ? [] : [names.kv]), ...(keys === 'unavailable' ? (['kms'] as const) : [])];
+        // KEKs in a KMS or an HSM: the last call's outcome (a node whose KMS or HSM stopped answering cannot open uncached data keys).
+        const remote = services.keyring.remoteKeks();
+        const keys = remote ? (services.keyring.kekHealthy() ? ('ok' as const) : ('unavailable' as const)) : undefined;
+        const unavailable = [...(storage === 'ok' ? [] : [names.storage]), ...(kv === 'ok' ? [] : [names.kv]), ...(remote && keys === 'unavailable' ? [remote] : [])];
         const ready = unavailable.length === 0;
         reply.code(ready ? 200 : 503);
         if (!ready) reply.header('retry-after', '5');

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { describe } from 'vitest';
-import { createPgliteDb } from '../store/pglite.ts';
-import { createPostgresDb } from '../store/postgres.ts';
-import { createMemoryKv } from '../store/kv/memory.ts';
-import { createRedisKv } from '../store/kv/redis.ts';
-import { postgresTarget, redisTarget, requireUrl } from '../../test/support/services.ts';
-import { createScratchPostgresDatabase } from '../../test/support/pg-scratch.ts';
+import { createPgliteDb } from '../../src/store/pglite.ts';
+import { createPostgresDb } from '../../src/store/postgres.ts';
+import { createMemoryKv } from '../../src/store/kv/memory.ts';
+import { createRedisKv } from '../../src/store/kv/redis.ts';
+import { postgresTarget, redisTarget, requireUrl } from '../support/services.ts';
+import { createScratchPostgresDatabase } from '../support/pg-scratch.ts';
 import { keyringSharedSuite } from './keyring.shared-suite.ts';
 
 keyringSharedSuite('PGlite + memory kv', async () => {

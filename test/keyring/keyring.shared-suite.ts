@@ -6,15 +6,15 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvelope, encodeEnvelope } from '../crypto/envelope.ts';
-import type { Kek, KekSource } from '../crypto/kek-source.ts';
-import { verifyEd25519 } from '../crypto/signing.ts';
-import type { SealedColumn } from '../server/route.ts';
-import type { Db } from '../store/db-types.ts';
-import type { Kv } from '../store/kv/types.ts';
-import { createKeyring, PLATFORM_TENANT_ID, type Keyring, type KeyringOptions } from './keyring.ts';
-import { rotateDeks, scanSealedColumns } from './reencrypt.ts';
-import { createSigningKeys } from './signing-keys.ts';
+import { decodeEnvelope, encodeEnvelope } from '../../src/crypto/envelope.ts';
+import type { Kek, KekSource } from '../../src/crypto/kek-source.ts';
+import { verifyEd25519 } from '../../src/crypto/signing.ts';
+import type { SealedColumn } from '../../src/server/route.ts';
+import type { Db } from '../../src/store/db-types.ts';
+import type { Kv } from '../../src/store/kv/types.ts';
+import { createKeyring, PLATFORM_TENANT_ID, type Keyring, type KeyringOptions } from '../../src/keyring/keyring.ts';
+import { rotateDeks, scanSealedColumns } from '../../src/keyring/reencrypt.ts';
+import { createSigningKeys } from '../../src/keyring/signing-keys.ts';
 
 export interface KeyringSuiteEnv {
   db: Db;
