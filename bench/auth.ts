@@ -108,6 +108,8 @@ lookupMe = (id) => node.identity.accounts.meWithMfa(id);
 const url = await node.app.listen({ host: '127.0.0.1', port: 0 });
 const email = 'bench@example.com';
 await node.app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email, password: PASSWORD } });
+// The verification mail is queued and sent by a background worker: wait for it (bounded).
+for (let waited = 0; mail.length === 0 && waited < 60_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
 const code = /ghv_[A-Za-z0-9_-]{43}/.exec(mail[0]?.text ?? '')?.[0];
 await node.app.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: code } });
 const first = await node.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: PASSWORD } });

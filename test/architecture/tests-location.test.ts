@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 /** Folders whose tests have not moved yet, with why. */
-const NOT_YET: ReadonlyArray<{ dir: string; why: string }> = [{ dir: 'keyring/', why: 'its tests move with the keyring split' }];
+const NOT_YET: ReadonlyArray<{ dir: string; why: string }> = [];
 
 const isTestFile = (name: string): boolean => name.endsWith('.test.ts') || name.endsWith('.shared-suite.ts');
 
