@@ -27,5 +27,6 @@ export const ROUTES: readonly ConsoleRoute[] = [
   { path: 'gateway', nav: 'Gateway', auth: 'signed-in', page: lazy(() => import('./pages/gateway/GatewayPage.tsx')) },
   { path: 'audit', nav: 'Audit', auth: 'signed-in', page: lazy(() => import('./pages/audit/AuditPage.tsx')) },
   { path: 'operator', nav: 'Operator', auth: 'signed-in', page: lazy(() => import('./pages/operator/OperatorPage.tsx')) },
+  { path: 'orgs/accept', page: lazy(() => import('./pages/orgs/AcceptInvitationPage.tsx')) },
   { path: '*', page: lazy(() => import('./pages/not-found/NotFoundPage.tsx')) },
 ];
