@@ -9,4 +9,3 @@ export { Page, Section } from './Page.tsx';
 export { Table, useCursorPages, type Column, type Pagination, type TableProps } from './Table.tsx';
 export { RequireSession } from './RequireSession.tsx';
 export { ScopePicker } from './ScopePicker.tsx';
-export { TimeChart, type TimeSeries } from './TimeChart.tsx';

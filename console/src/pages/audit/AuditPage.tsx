@@ -1,12 +1,17 @@
-import { Notice, Page, RequireSession } from '../../components/index.ts';
+/** Audit: the current org's log with filters and paging, each event's details, export and in-browser verification. */
+import { AuditLogView } from '../../audit/AuditLogView.tsx';
+import { useEffectiveScope } from '../../api/scope.ts';
+import { Page, RequireSession, ScopePicker } from '../../components/index.ts';
+import '../../styles/pages.css';
 
-/** Placeholder: this area of the console is being built. */
 export default function AuditPage() {
+  const scope = useEffectiveScope();
   return (
     <RequireSession>
       {() => (
-        <Page title="Audit" intro="The organisation's audit log, its verification status and export.">
-          <Notice tone="info">This part of the console is not built yet; the API serves it today (see the API reference).</Notice>
+        <Page title="Audit" intro="Everything that changed in the organisation, in a log that is hashed into a Merkle tree and signed, so any change to it shows.">
+          <ScopePicker />
+          {scope.org ? <AuditLogView key={scope.org} title="The organisation's log" listUrl={`/v1/orgs/${scope.org}/audit`} exportUrl={`/v1/orgs/${scope.org}/audit/export`} /> : null}
         </Page>
       )}
     </RequireSession>

@@ -5,7 +5,8 @@
 import { useQueries } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 import { api, unwrap } from '../../api/client.ts';
-import { ApiErrorNotice, Section, SelectField, Table, TimeChart } from '../../components/index.ts';
+import { ApiErrorNotice, Section, SelectField, Table } from '../../components/index.ts';
+import { TimeChart } from '../../components/TimeChart.tsx';
 
 const MONTHS = 6;
 
