@@ -90,7 +90,7 @@ export function Providers({ org, ws }: { org: string; ws: string }) {
             header: 'Actions',
             cell: (p) => (
               <div className="row">
-                <Button onClick={() => setEditing(p)} aria-label={`Rotate the key of ${p.name}`}>
+                <Button onClick={() => setEditing(p)} aria-label={`Rotate key of ${p.name}`}>
                   Rotate key
                 </Button>
                 <Button variant="danger" onClick={() => setDeleting(p.name)} aria-label={`Delete ${p.name}`}>
