@@ -185,6 +185,8 @@ async function tabTo(page: Page, name: string): Promise<void> {
     const row = page.getByRole('table', { name: "This workspace's own providers" }).getByRole('row').filter({ hasText: 'own-openai' });
     await row.getByText('Key set').waitFor();
     await row.getByRole('button', { name: 'Rotate key of own-openai' }).waitFor();
+    const domText = () => page.evaluate(() => document.documentElement.outerHTML + [...document.querySelectorAll('input, textarea')].map((i) => (i as HTMLInputElement).value).join('\n'));
+    expect(await domText()).not.toContain(BYOK_KEY);
 
     // Reload: the list comes from the API, and the rotate form starts empty.
     await page.reload();
@@ -193,8 +195,7 @@ async function tabTo(page: Page, name: string): Promise<void> {
     const rotate = page.getByRole('dialog', { name: 'Rotate the key of own-openai' });
     expect(await rotate.getByLabel('New vendor API key').inputValue()).toBe('');
     await expectAccessible(page);
-    const dom = await page.evaluate(() => document.documentElement.outerHTML + [...document.querySelectorAll('input, textarea')].map((i) => (i as HTMLInputElement).value).join('\n'));
-    expect(dom).not.toContain(BYOK_KEY);
+    expect(await domText()).not.toContain(BYOK_KEY);
     await rotate.getByRole('button', { name: 'Close' }).click();
     expect(bodies.length).toBeGreaterThan(3);
     expect(bodies.join('\n')).not.toContain(BYOK_KEY);

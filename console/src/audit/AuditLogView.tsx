@@ -5,7 +5,7 @@
  */
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { ApiError, toApiError } from '../api/client.ts';
+import { ApiError } from '../api/client.ts';
 import { ApiErrorNotice, Button, Dialog, Field, Notice, Section, Table, useCursorPages } from '../components/index.ts';
 import { verifyLog, type VerifyResult } from './verify.ts';
 
@@ -29,21 +29,32 @@ interface Filters {
 const NO_FILTERS: Filters = { actor: '', action: '', from: '', to: '' };
 const PAGE_SIZE = 50;
 
-function query(filters: Filters, cursor: number | undefined): string {
-  const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
-  if (filters.actor) q.set('actor', filters.actor);
-  if (filters.action) q.set('action', filters.action);
-  if (filters.from) q.set('from', new Date(filters.from).toISOString());
-  if (filters.to) q.set('to', new Date(filters.to).toISOString());
-  if (cursor !== undefined) q.set('cursor', String(cursor));
-  return q.toString();
+/** The query of the list endpoints (the API checks the action against its list and refuses an unknown one). */
+export interface AuditQuery {
+  limit: number;
+  actor?: string;
+  action?: string;
+  from?: string;
+  to?: string;
+  cursor?: number;
 }
 
-async function fetchPage(url: string): Promise<{ events: AuditEvent[]; nextCursor: number | null }> {
-  const res = await fetch(url, { credentials: 'same-origin' });
-  const body: unknown = await res.json().catch(() => undefined);
-  if (!res.ok) throw toApiError(res.status, body);
-  return body as { events: AuditEvent[]; nextCursor: number | null };
+export interface AuditLoaders {
+  /** One page of the log, newest first. */
+  page: (query: AuditQuery) => Promise<{ events: AuditEvent[]; nextCursor: number | null }>;
+  /** The log's JSON Lines export. */
+  exportText: () => Promise<string>;
+}
+
+function query(filters: Filters, cursor: number | undefined): AuditQuery {
+  return {
+    limit: PAGE_SIZE,
+    ...(filters.actor ? { actor: filters.actor } : {}),
+    ...(filters.action ? { action: filters.action } : {}),
+    ...(filters.from ? { from: new Date(filters.from).toISOString() } : {}),
+    ...(filters.to ? { to: new Date(filters.to).toISOString() } : {}),
+    ...(cursor !== undefined ? { cursor } : {}),
+  };
 }
 
 function FilterForm({ onApply }: { onApply: (f: Filters) => void }) {
@@ -71,12 +82,12 @@ function FilterForm({ onApply }: { onApply: (f: Filters) => void }) {
   );
 }
 
-function Verification({ exportUrl }: { exportUrl: string }) {
+function Verification({ exportText }: { exportText: () => Promise<string> }) {
   const [state, setState] = useState<{ busy: boolean; result?: VerifyResult; error?: unknown }>({ busy: false });
   const run = async () => {
     setState({ busy: true });
     try {
-      setState({ busy: false, result: await verifyLog(exportUrl) });
+      setState({ busy: false, result: await verifyLog(exportText) });
     } catch (error) {
       setState({ busy: false, error });
     }
@@ -110,12 +121,12 @@ function Verification({ exportUrl }: { exportUrl: string }) {
   );
 }
 
-/** `listUrl`: the events endpoint (…/audit); `exportUrl`: its JSON Lines export. */
-export function AuditLogView({ title, listUrl, exportUrl }: { title: string; listUrl: string; exportUrl: string }) {
+/** `load`: the log's endpoints; `exportUrl`: its JSON Lines export, for the download link. */
+export function AuditLogView({ title, load, exportUrl }: { title: string; load: AuditLoaders; exportUrl: string }) {
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
   const pages = useCursorPages<number>();
   const [open, setOpen] = useState<AuditEvent | null>(null);
-  const events = useQuery({ queryKey: ['audit', listUrl, filters, pages.cursor], queryFn: () => fetchPage(`${listUrl}?${query(filters, pages.cursor)}`), placeholderData: (prev) => prev });
+  const events = useQuery({ queryKey: ['audit', exportUrl, filters, pages.cursor], queryFn: () => load.page(query(filters, pages.cursor)), placeholderData: (prev) => prev });
   const refused = events.error instanceof ApiError ? events.error : null;
   return (
     <>
@@ -149,7 +160,7 @@ export function AuditLogView({ title, listUrl, exportUrl }: { title: string; lis
           ]}
         />
       </Section>
-      <Verification exportUrl={exportUrl} />
+      <Verification exportText={load.exportText} />
       <Dialog open={open !== null} title={`Event ${open?.seq ?? ''}: ${open?.action ?? ''}`} onClose={() => setOpen(null)} actions={<Button onClick={() => setOpen(null)}>Close</Button>}>
         <pre className="event-json">{JSON.stringify(open, null, 2)}</pre>
       </Dialog>

@@ -15,6 +15,7 @@
  *    key no longer published is covered by the chain of `previous` hashes up to it.
  */
 import canonicalize from 'canonicalize';
+import { api, unwrap } from '../api/client.ts';
 
 export interface Jwk {
   kty: string;
@@ -195,11 +196,8 @@ export async function verifyExport(text: string, jwks: readonly Jwk[]): Promise<
   return result;
 }
 
-/** Fetches the export at `exportUrl` and the node's published keys, and verifies the log. */
-export async function verifyLog(exportUrl: string): Promise<VerifyResult> {
-  const [exp, keys] = await Promise.all([fetch(exportUrl, { credentials: 'same-origin' }), fetch('/.well-known/jwks.json')]);
-  if (!exp.ok) throw new Error(`The export answered ${exp.status}.`);
-  if (!keys.ok) throw new Error(`The published keys answered ${keys.status}.`);
-  const jwks = ((await keys.json()) as { keys: Jwk[] }).keys;
-  return verifyExport(await exp.text(), jwks);
+/** Loads the export (through `exportText`) and the node's published keys, and verifies the log. */
+export async function verifyLog(exportText: () => Promise<string>): Promise<VerifyResult> {
+  const [text, jwks] = await Promise.all([exportText(), unwrap(api.GET('/.well-known/jwks.json'))]);
+  return verifyExport(text, jwks.keys);
 }

@@ -5,9 +5,14 @@
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, unwrap } from '../../api/client.ts';
-import { AuditLogView } from '../../audit/AuditLogView.tsx';
+import { AuditLogView, type AuditLoaders } from '../../audit/AuditLogView.tsx';
 import { ApiErrorNotice, Button, ConfirmDialog, Field, Notice, Page, RequireSession, Section, Table } from '../../components/index.ts';
 import '../../styles/pages.css';
+
+const PLATFORM_LOG: AuditLoaders = {
+  page: (query) => unwrap(api.GET('/v1/admin/audit', { params: { query: query as never } })) as ReturnType<AuditLoaders['page']>,
+  exportText: () => unwrap(api.GET('/v1/admin/audit/export', { parseAs: 'text' })),
+};
 
 function ActionForm({ label, children, onSubmit, busy, error, done }: { label: string; children: ReactNode; onSubmit: () => void; busy: boolean; error: unknown; done: string | null }) {
   const submit = (event: FormEvent) => {
@@ -144,7 +149,7 @@ export default function OperatorPage() {
           <Page title="Operator" intro="Platform tasks: accounts, domain verification, the platform log and the trust report.">
             <Users />
             <Domains />
-            <AuditLogView title="Platform log" listUrl="/v1/admin/audit" exportUrl="/v1/admin/audit/export" />
+            <AuditLogView title="Platform log" load={PLATFORM_LOG} exportUrl="/v1/admin/audit/export" />
             <TrustReport />
           </Page>
         ) : (
