@@ -264,7 +264,7 @@ async function tabTo(page: Page, name: string): Promise<void> {
     expectNoCspViolations(rig);
   });
 
-  it('an operator disables a user, whose session is refused at once', async () => {
+  it('an operator disables a user, whose session is refused at once, and reads the trust report with its signature verified in the browser', async () => {
     await rig.t.node.db.query('update users set is_operator = true where id = $1', [owner.userId]);
     await rig.t.app.inject({ method: 'POST', url: '/v1/auth/logout', headers: owner.auth });
     await page.goto(`${rig.origin}/console/operator`);
@@ -277,6 +277,7 @@ async function tabTo(page: Page, name: string): Promise<void> {
     expect((await memberPage.request.get(`${rig.origin}/v1/me`)).status()).toBe(401);
     await page.getByRole('button', { name: 'Generate now' }).click();
     await page.getByRole('table', { name: 'Controls and their state' }).waitFor();
+    await page.getByText('Signature verified in this browser with the published key.').waitFor();
     await expectAccessible(page);
     await shoot(page, 'operator');
     expectNoCspViolations(rig);

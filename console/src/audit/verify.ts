@@ -196,6 +196,16 @@ export async function verifyExport(text: string, jwks: readonly Jwk[]): Promise<
   return result;
 }
 
+/**
+ * Whether `signature` (base64url Ed25519) over the canonical bytes of `value` verifies with the
+ * published key whose thumbprint is `kid` (the trust report is signed this way).
+ */
+export async function verifySignedValue(value: unknown, kid: string, signature: string): Promise<boolean> {
+  const jwks = await unwrap(api.GET('/.well-known/jwks.json'));
+  for (const k of jwks.keys) if ((await thumbprint(k)) === kid) return verifySignature(k, canonicalBytes(value), signature);
+  return false;
+}
+
 /** Loads the export (through `exportText`) and the node's published keys, and verifies the log. */
 export async function verifyLog(exportText: () => Promise<string>): Promise<VerifyResult> {
   const [text, jwks] = await Promise.all([exportText(), unwrap(api.GET('/.well-known/jwks.json'))]);

@@ -6,6 +6,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { AuditLogView, type AuditLoaders } from '../../audit/AuditLogView.tsx';
+import { verifySignedValue } from '../../audit/verify.ts';
 import { ApiErrorNotice, Button, ConfirmDialog, Field, Notice, Page, RequireSession, Section, Table } from '../../components/index.ts';
 import '../../styles/pages.css';
 
@@ -117,7 +118,14 @@ function Domains() {
 
 function TrustReport() {
   const [load, setLoad] = useState(false);
-  const report = useQuery({ queryKey: ['trust-report'], enabled: load, queryFn: () => unwrap(api.GET('/v1/admin/trust-report')) });
+  const report = useQuery({
+    queryKey: ['trust-report'],
+    enabled: load,
+    queryFn: async () => {
+      const signed = await unwrap(api.GET('/v1/admin/trust-report'));
+      return { ...signed, verified: await verifySignedValue(signed.report, signed.signature.kid, signed.signature.value) };
+    },
+  });
   return (
     <Section title="Trust report" actions={<Button onClick={() => setLoad(true)} busy={report.isFetching}>Generate now</Button>}>
       <ApiErrorNotice error={report.error} />
@@ -126,6 +134,11 @@ function TrustReport() {
           <p>
             Generated {new Date(report.data.report.generatedAt).toLocaleString('en')}, signed with <code className="mono">{report.data.signature.kid}</code> (<a href="/v1/admin/trust-report.html">printable page</a>).
           </p>
+          {report.data.verified ? (
+            <Notice tone="success">Signature verified in this browser with the published key.</Notice>
+          ) : (
+            <Notice tone="error" title="Signature not verified">The report's signature does not verify with a published key.</Notice>
+          )}
           <Table
             caption="Controls and their state"
             rows={report.data.report.controls}
