@@ -13,6 +13,7 @@
 import { auditModule } from './audit/index.ts';
 import { backupModule } from './backup/index.ts';
 import { budgetsModule } from './budgets/index.ts';
+import { consoleModule } from './console/index.ts';
 import { gatewayModule } from './gateway/index.ts';
 import { guardModule } from './guard/index.ts';
 import { identityModule } from './identity/index.ts';
@@ -45,6 +46,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   jobsModule,
   budgetsModule,
   backupModule,
+  consoleModule,
 ];
 
 /**

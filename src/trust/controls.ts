@@ -48,6 +48,11 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'GW-4', title: 'Metering' },
   { id: 'GW-5', title: 'MCP gateway: authenticated endpoint, tool allowlists, checked arguments, inspected results' },
   { id: 'GW-6', title: 'Short-lived client tokens for the gateway' },
+  { id: 'UI-10', title: 'Console: organisations and workspaces' },
+  { id: 'UI-11', title: 'Console: API keys shown once, revoked at once' },
+  { id: 'UI-12', title: 'Console: write-only provider keys, model routing, usage charts, budgets' },
+  { id: 'UI-13', title: 'Console: the audit log, verified in the browser' },
+  { id: 'UI-14', title: 'Console: operator area' },
 ];
 
 /** Promises of an operator's organisation: stated in their own section, never given a state. */

@@ -1,0 +1,176 @@
+/**
+ * The operator area (platform operators only): disable or re-enable a user, reset a user's second
+ * factors, verify an org's domain claim, the platform audit log and the trust report.
+ */
+import { useQuery } from '@tanstack/react-query';
+import { useState, type FormEvent, type ReactNode } from 'react';
+import { api, unwrap } from '../../api/client.ts';
+import { AuditLogView, type AuditLoaders } from '../../audit/AuditLogView.tsx';
+import { verifySignedValue } from '../../audit/verify.ts';
+import { ApiErrorNotice, Button, ConfirmDialog, Field, Notice, Page, RequireSession, Section, Table } from '../../components/index.ts';
+import '../../styles/pages.css';
+
+const PLATFORM_LOG: AuditLoaders = {
+  page: (query) => unwrap(api.GET('/v1/admin/audit', { params: { query: query as never } })) as ReturnType<AuditLoaders['page']>,
+  exportText: () => unwrap(api.GET('/v1/admin/audit/export', { parseAs: 'text' })),
+};
+
+function ActionForm({ label, children, onSubmit, busy, error, done }: { label: string; children: ReactNode; onSubmit: () => void; busy: boolean; error: unknown; done: string | null }) {
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    onSubmit();
+  };
+  return (
+    <form className="form" onSubmit={submit} aria-label={label}>
+      {children}
+      <ApiErrorNotice error={error} />
+      {done ? <Notice tone="success">{done}</Notice> : null}
+      <Button type="submit" variant="primary" busy={busy}>
+        {label}
+      </Button>
+    </form>
+  );
+}
+
+function useCall() {
+  const [state, setState] = useState<{ busy: boolean; error: unknown; done: string | null }>({ busy: false, error: null, done: null });
+  const run = async (call: () => Promise<unknown>, done: string) => {
+    setState({ busy: true, error: null, done: null });
+    try {
+      await call();
+      setState({ busy: false, error: null, done });
+    } catch (error) {
+      setState({ busy: false, error, done: null });
+    }
+  };
+  return { ...state, run };
+}
+
+function Users() {
+  const [id, setId] = useState('');
+  const [disable, setDisable] = useState(true);
+  const [confirmReset, setConfirmReset] = useState(false);
+  const account = useCall();
+  const reset = useCall();
+  return (
+    <Section title="Users">
+      <p className="muted">Find a user's id in the platform log below (the actor of their sign-ins).</p>
+      <ActionForm
+        label={disable ? 'Disable user' : 'Enable user'}
+        busy={account.busy}
+        error={account.error}
+        done={account.done}
+        onSubmit={() => void account.run(() => unwrap(api.POST('/v1/admin/users/{id}/disable', { params: { path: { id: id.trim() } }, body: { disabled: disable } })), disable ? 'User disabled: their sessions ended on every node.' : 'User enabled.')}
+      >
+        <Field label="User id" required value={id} onChange={(e) => setId(e.target.value)} />
+        <label className="check">
+          <input type="checkbox" checked={!disable} onChange={(e) => setDisable(!e.target.checked)} />
+          Enable the account again instead
+        </label>
+      </ActionForm>
+      <div className="row">
+        <Button variant="danger" disabled={!id.trim()} onClick={() => setConfirmReset(true)}>
+          Reset second factors
+        </Button>
+      </div>
+      {reset.done ? <Notice tone="success">{reset.done}</Notice> : null}
+      <ConfirmDialog
+        open={confirmReset}
+        title="Reset this user's second factors?"
+        confirmLabel="Reset factors"
+        danger
+        busy={reset.busy}
+        error={reset.error}
+        onCancel={() => setConfirmReset(false)}
+        onConfirm={() =>
+          void reset.run(async () => {
+            await unwrap(api.POST('/v1/admin/users/{id}/mfa/reset', { params: { path: { id: id.trim() } }, body: {} }));
+            setConfirmReset(false);
+          }, 'Every second factor of the user was removed; their sessions ended and they were mailed.')
+        }
+      >
+        <p>Their TOTP, passkeys and recovery codes are removed. This needs a second factor of your own within the last 5 minutes.</p>
+      </ConfirmDialog>
+    </Section>
+  );
+}
+
+function Domains() {
+  const [orgId, setOrgId] = useState('');
+  const [domain, setDomain] = useState('');
+  const verify = useCall();
+  return (
+    <Section title="Domain verification">
+      <p className="muted">Verify a domain only after checking out of band (e.g. a DNS record) that the organisation holds it.</p>
+      <ActionForm
+        label="Verify domain"
+        busy={verify.busy}
+        error={verify.error}
+        done={verify.done}
+        onSubmit={() => void verify.run(() => unwrap(api.POST('/v1/admin/sso/domains/verify', { body: { orgId: orgId.trim(), domain: domain.trim() } })), `${domain} verified.`)}
+      >
+        <Field label="Organisation id" required value={orgId} onChange={(e) => setOrgId(e.target.value)} />
+        <Field label="Domain to verify" required value={domain} onChange={(e) => setDomain(e.target.value)} />
+      </ActionForm>
+    </Section>
+  );
+}
+
+function TrustReport() {
+  const [load, setLoad] = useState(false);
+  const report = useQuery({
+    queryKey: ['trust-report'],
+    enabled: load,
+    queryFn: async () => {
+      const signed = await unwrap(api.GET('/v1/admin/trust-report'));
+      return { ...signed, verified: await verifySignedValue(signed.report, signed.signature.kid, signed.signature.value) };
+    },
+  });
+  return (
+    <Section title="Trust report" actions={<Button onClick={() => setLoad(true)} busy={report.isFetching}>Generate now</Button>}>
+      <ApiErrorNotice error={report.error} />
+      {report.data ? (
+        <>
+          <p>
+            Generated {new Date(report.data.report.generatedAt).toLocaleString('en')}, signed with <code className="mono">{report.data.signature.kid}</code> (<a href="/v1/admin/trust-report.html">printable page</a>).
+          </p>
+          {report.data.verified ? (
+            <Notice tone="success">Signature verified in this browser with the published key.</Notice>
+          ) : (
+            <Notice tone="error" title="Signature not verified">The report's signature does not verify with a published key.</Notice>
+          )}
+          <Table
+            caption="Controls and their state"
+            rows={report.data.report.controls}
+            rowKey={(c) => c.control}
+            columns={[
+              { header: 'Control', cell: (c) => c.control },
+              { header: 'State', cell: (c) => <span className={c.state === 'ok' || c.state === 'pass' ? 'badge badge-ok' : 'badge'}>{c.state}</span> },
+            ]}
+          />
+        </>
+      ) : null}
+    </Section>
+  );
+}
+
+export default function OperatorPage() {
+  return (
+    <RequireSession>
+      {(me) =>
+        me.isOperator ? (
+          <Page title="Operator" intro="Platform tasks: accounts, domain verification, the platform log and the trust report.">
+            <Users />
+            <Domains />
+            <AuditLogView title="Platform log" load={PLATFORM_LOG} exportUrl="/v1/admin/audit/export" />
+            <TrustReport />
+          </Page>
+        ) : (
+          <Page title="Operator">
+            <Notice tone="info">This area is for the platform's operators; your account is not one.</Notice>
+          </Page>
+        )
+      }
+    </RequireSession>
+  );
+}

@@ -1,0 +1,45 @@
+/** The current org's settings: its name and whether members must have a second factor. */
+import { useQuery } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
+import { api, unwrap } from '../../api/client.ts';
+import { useAction } from '../../api/mutate.ts';
+import { ApiErrorNotice, Button, Field, Notice, Section } from '../../components/index.ts';
+
+export function SettingsSection({ org }: { org: string }) {
+  const detail = useQuery({ queryKey: ['orgs', org], queryFn: () => unwrap(api.GET('/v1/orgs/{org}', { params: { path: { org } } })) });
+  const [name, setName] = useState<string | null>(null);
+  const [requireMfa, setRequireMfa] = useState<boolean | null>(null);
+  const save = useAction(
+    () =>
+      unwrap(
+        api.PATCH('/v1/orgs/{org}', {
+          params: { path: { org } },
+          body: { ...(name !== null ? { name: name.trim() } : {}), ...(requireMfa !== null ? { requireMfa } : {}) },
+        }),
+      ),
+    [['orgs']],
+  );
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    save.mutate(undefined);
+  };
+  return (
+    <Section title="Settings">
+      <ApiErrorNotice error={detail.error} />
+      {detail.data ? (
+        <form className="form" onSubmit={submit} aria-label="Organisation settings">
+          <Field label="Organisation name" required maxLength={100} value={name ?? detail.data.name} onChange={(e) => setName(e.target.value)} />
+          <label className="check">
+            <input type="checkbox" checked={requireMfa ?? detail.data.requireMfa} onChange={(e) => setRequireMfa(e.target.checked)} />
+            Require a second factor of every member (you need one yourself to turn this on)
+          </label>
+          <ApiErrorNotice error={save.error} title="Settings not saved" />
+          {save.isSuccess ? <Notice tone="success">Settings saved.</Notice> : null}
+          <Button type="submit" variant="primary" busy={save.isPending}>
+            Save settings
+          </Button>
+        </form>
+      ) : null}
+    </Section>
+  );
+}
