@@ -810,7 +810,7 @@ export interface paths {
                             };
                             /** @enum {string} */
                             status: "ready" | "not_ready";
-                            unavailable: ("pglite" | "postgresql" | "memory" | "redis" | "kms")[];
+                            unavailable: ("pglite" | "postgresql" | "memory" | "redis" | "kms" | "hsm")[];
                         };
                     };
                 };
@@ -831,7 +831,7 @@ export interface paths {
                             };
                             /** @enum {string} */
                             status: "ready" | "not_ready";
-                            unavailable: ("pglite" | "postgresql" | "memory" | "redis" | "kms")[];
+                            unavailable: ("pglite" | "postgresql" | "memory" | "redis" | "kms" | "hsm")[];
                         } | {
                             error: {
                                 code: string;
@@ -934,7 +934,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    action?: "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "node.started" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "apikey.created" | "apikey.revoked" | "clienttoken.minted" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "authz.denied" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "keys.rotated" | "backup.drill_marker" | "keys.shredded" | "webhook.endpoint.created" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered";
+                    action?: "node.started" | "keys.rotated" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "mcp.token.issued" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
                     actor?: string;
                     cursor?: number;
                     from?: string;
@@ -1461,6 +1461,868 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             ok: true;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Operators: the platform's webhook endpoints (never their secrets).
+         * @description Guard: session. Permission: platform.webhooks.read. Rate category: read.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            endpoints: {
+                                createdAt: string;
+                                destinationUrl: string | null;
+                                hasVerifyToken: boolean;
+                                id: string;
+                                name: string;
+                                /** @enum {string} */
+                                provider: "stripe" | "paddle" | "meta" | "mercadopago" | "github" | "standard";
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create one of Operators: the platform's webhook endpoints, bound to a provider, relaying to a destination URL. Returns the destination signing secret once.
+         * @description Guard: session. Permission: platform.webhooks.manage. Rate category: write.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @default null */
+                        destinationUrl?: string | null;
+                        name: string;
+                        /** @enum {string} */
+                        provider: "stripe" | "paddle" | "meta" | "mercadopago" | "github" | "standard";
+                        /** @default null */
+                        verifyToken?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            destinationSecret: string;
+                            endpoint: {
+                                createdAt: string;
+                                destinationUrl: string | null;
+                                hasVerifyToken: boolean;
+                                id: string;
+                                name: string;
+                                /** @enum {string} */
+                                provider: "stripe" | "paddle" | "meta" | "mercadopago" | "github" | "standard";
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/endpoints/{endpoint}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of Operators: the platform's webhook endpoints with its secrets, events and deliveries.
+         * @description Guard: session. Permission: platform.webhooks.manage. Rate category: write.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Change one of Operators: the platform's endpoints: its destination URL (null: events are stored, not relayed) or its Meta verify token.
+         * @description Guard: session. Permission: platform.webhooks.manage. Rate category: write.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        destinationUrl?: string | null;
+                        verifyToken?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            endpoint: {
+                                createdAt: string;
+                                destinationUrl: string | null;
+                                hasVerifyToken: boolean;
+                                id: string;
+                                name: string;
+                                /** @enum {string} */
+                                provider: "stripe" | "paddle" | "meta" | "mercadopago" | "github" | "standard";
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/v1/admin/webhooks/endpoints/{endpoint}/destination-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the destination signing secret of one of Operators: the platform's endpoints; the new one is returned once.
+         * @description Guard: session. Permission: platform.webhooks.manage. Rate category: write.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never> | null;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            destinationSecret: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/endpoints/{endpoint}/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the secrets of one of Operators: the platform's endpoints: ids and expiry, never values.
+         * @description Guard: session. Permission: platform.webhooks.read. Rate category: read.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            secrets: {
+                                createdAt: string;
+                                expired: boolean;
+                                expiresAt: string | null;
+                                id: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Add a provider signing secret to one of Operators: the platform's endpoints (write-only; older secrets stay valid until they expire or are removed).
+         * @description Guard: session. Permission: platform.webhooks.manage. Rate category: write.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @default null */
+                        expiresAt?: string | null;
+                        secret: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            createdAt: string;
+                            expired: boolean;
+                            expiresAt: string | null;
+                            id: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/endpoints/{endpoint}/secrets/{secret}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a provider secret of one of Operators: the platform's endpoints at once.
+         * @description Guard: session. Permission: platform.webhooks.manage. Rate category: write.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint: string;
+                    secret: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List events received by Operators: the platform's endpoints, newest first, with their delivery state.
+         * @description Guard: session. Permission: platform.webhooks.read. Rate category: read.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    before?: string;
+                    endpoint?: string;
+                    limit?: number;
+                    status?: "pending" | "delivered" | "dead" | "no_destination";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: {
+                                attempts: number;
+                                deliveredAt: string | null;
+                                endpoint: string;
+                                eventId: string;
+                                id: string;
+                                lastError: string | null;
+                                nextAttemptAt: string | null;
+                                provider: string;
+                                receivedAt: string;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "dead" | "no_destination";
+                                type: string | null;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/events/{event}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One event of Operators: the platform's endpoints with its delivery attempts.
+         * @description Guard: session. Permission: platform.webhooks.read. Rate category: read.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    event: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            attempts: {
+                                at: string;
+                                attempt: number;
+                                durationMs: number;
+                                error: string | null;
+                                node: string;
+                                statusCode: number | null;
+                            }[];
+                            event: {
+                                attempts: number;
+                                deliveredAt: string | null;
+                                endpoint: string;
+                                eventId: string;
+                                id: string;
+                                lastError: string | null;
+                                nextAttemptAt: string | null;
+                                provider: string;
+                                receivedAt: string;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "dead" | "no_destination";
+                                type: string | null;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/events/{event}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver an event of Operators: the platform's endpoints again now (also a dead-lettered one), with a full new round of attempts.
+         * @description Guard: session. Permission: platform.webhooks.manage. Rate category: write.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    event: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never> | null;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            event: {
+                                attempts: number;
+                                deliveredAt: string | null;
+                                endpoint: string;
+                                eventId: string;
+                                id: string;
+                                lastError: string | null;
+                                nextAttemptAt: string | null;
+                                provider: string;
+                                receivedAt: string;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "dead" | "no_destination";
+                                type: string | null;
+                            };
                         };
                     };
                 };
@@ -6261,7 +7123,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    action?: "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "node.started" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "apikey.created" | "apikey.revoked" | "clienttoken.minted" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "authz.denied" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "keys.rotated" | "backup.drill_marker" | "keys.shredded" | "webhook.endpoint.created" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered";
+                    action?: "node.started" | "keys.rotated" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "mcp.token.issued" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
                     actor?: string;
                     cursor?: number;
                     from?: string;
@@ -8486,7 +9348,7 @@ export interface paths {
         };
         put?: never;
         /**
-         * Create a webhook endpoint bound to a provider, relaying to a destination URL. Returns the destination signing secret once.
+         * Create one of the org's webhook endpoints, bound to a provider, relaying to a destination URL. Returns the destination signing secret once.
          * @description Guard: session. Permission: webhooks.manage. Rate category: write.
          */
         post: {
@@ -8581,7 +9443,7 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete a webhook endpoint with its secrets, events and deliveries.
+         * Delete one of the org's webhook endpoints with its secrets, events and deliveries.
          * @description Guard: session. Permission: webhooks.manage. Rate category: write.
          */
         delete: {
@@ -8637,7 +9499,80 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change one of the org's endpoints: its destination URL (null: events are stored, not relayed) or its Meta verify token.
+         * @description Guard: session. Permission: webhooks.manage. Rate category: write.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint: string;
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        destinationUrl?: string | null;
+                        verifyToken?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            endpoint: {
+                                createdAt: string;
+                                destinationUrl: string | null;
+                                hasVerifyToken: boolean;
+                                id: string;
+                                name: string;
+                                /** @enum {string} */
+                                provider: "stripe" | "paddle" | "meta" | "mercadopago" | "github" | "standard";
+                            };
+                        };
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/orgs/{org}/webhooks/endpoints/{endpoint}/destination-secret": {
@@ -8650,7 +9585,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Replace the destination signing secret; the new one is returned once.
+         * Replace the destination signing secret of one of the org's endpoints; the new one is returned once.
          * @description Guard: session. Permission: webhooks.manage. Rate category: write.
          */
         post: {
@@ -8726,7 +9661,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List an endpoint's secrets: ids and expiry, never values.
+         * List the secrets of one of the org's endpoints: ids and expiry, never values.
          * @description Guard: session. Permission: webhooks.read. Rate category: read.
          */
         get: {
@@ -8791,7 +9726,7 @@ export interface paths {
         };
         put?: never;
         /**
-         * Add a provider signing secret (write-only; older secrets stay valid until they expire or are removed).
+         * Add a provider signing secret to one of the org's endpoints (write-only; older secrets stay valid until they expire or are removed).
          * @description Guard: session. Permission: webhooks.manage. Rate category: write.
          */
         post: {
@@ -8877,7 +9812,7 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Remove a provider secret at once.
+         * Remove a provider secret of one of the org's endpoints at once.
          * @description Guard: session. Permission: webhooks.manage. Rate category: write.
          */
         delete: {
@@ -8945,7 +9880,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List received events, newest first, with their delivery state.
+         * List events received by the org's endpoints, newest first, with their delivery state.
          * @description Guard: session. Permission: webhooks.read. Rate category: read.
          */
         get: {
@@ -9036,7 +9971,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One event with its delivery attempts.
+         * One event of the org's endpoints with its delivery attempts.
          * @description Guard: session. Permission: webhooks.read. Rate category: read.
          */
         get: {
@@ -9133,7 +10068,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Deliver an event again now (also a dead-lettered one), with a full new round of attempts.
+         * Deliver an event of the org's endpoints again now (also a dead-lettered one), with a full new round of attempts.
          * @description Guard: session. Permission: webhooks.manage. Rate category: write.
          */
         post: {
@@ -10265,6 +11200,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/workspaces/{ws}/mcp/prompts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The prompts of the workspace's MCP servers with their review status; `?status=pending` lists what waits for review.
+         * @description Guard: session. Permission: mcp.manage. Rate category: read.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "pending" | "approved" | "denied";
+                };
+                header?: never;
+                path: {
+                    org: string;
+                    ws: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            prompts: {
+                                description: string | null;
+                                firstSeenAt: string;
+                                listed: boolean;
+                                name: string;
+                                qualifiedName: string;
+                                reviewedAt: string | null;
+                                server: string;
+                                /** @enum {string} */
+                                status: "pending" | "approved" | "denied";
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs/{org}/workspaces/{ws}/mcp/servers": {
         parameters: {
             query?: never;
@@ -10331,6 +11352,7 @@ export interface paths {
                                 headerNames: string[];
                                 lastSyncedAt: string | null;
                                 name: string;
+                                resources: boolean;
                                 /** @enum {string} */
                                 resultPolicy: "enforce" | "monitor";
                                 updatedAt: string;
@@ -10358,7 +11380,7 @@ export interface paths {
         };
         get?: never;
         /**
-         * Create or replace an upstream MCP server (Streamable HTTP; a URL without credentials, query or fragment: credentials go in headers). Headers are sealed with the org's data key and never shown again; omitted headers mean none. A new URL sends every tool of the server back to review.
+         * Create or replace an upstream MCP server (Streamable HTTP: a URL without credentials, query or fragment, credentials go in headers; or `stdio:<name>`, a local server the operator defined for this workspace in `mcp.stdioServers`). Headers are sealed with the org's data key and never shown again; omitted headers mean none. A new URL sends every tool of the server back to review.
          * @description Guard: session. Permission: mcp.manage. Rate category: write.
          */
         put: {
@@ -10379,9 +11401,9 @@ export interface paths {
                         headers?: {
                             [key: string]: string;
                         };
+                        resources?: boolean;
                         /** @enum {string} */
                         resultPolicy?: "enforce" | "monitor";
-                        /** Format: uri */
                         url: string;
                     };
                 };
@@ -10429,6 +11451,7 @@ export interface paths {
                             headerNames: string[];
                             lastSyncedAt: string | null;
                             name: string;
+                            resources: boolean;
                             /** @enum {string} */
                             resultPolicy: "enforce" | "monitor";
                             updatedAt: string;
@@ -10500,6 +11523,85 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/workspaces/{ws}/mcp/servers/{server}/prompts/{prompt}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Review a prompt: approved prompts are listed to and usable by the workspace's keys; denied and pending ones are neither.
+         * @description Guard: session. Permission: mcp.manage. Rate category: write.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    org: string;
+                    prompt: string;
+                    server: string;
+                    ws: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "approved" | "denied";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs/{org}/workspaces/{ws}/mcp/servers/{server}/sync": {
         parameters: {
             query?: never;
@@ -10510,7 +11612,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Read the server's tool list now: new tools are recorded as pending (hidden and refused until approved), changed ones go back to pending.
+         * Read the server's tool list (and prompt list, under `prompts`, when it offers prompts) now: new items are recorded as pending (hidden and refused until approved), changed ones go back to pending.
          * @description Guard: session. Permission: mcp.manage. Rate category: write.
          */
         post: {
@@ -10569,6 +11671,11 @@ export interface paths {
                         "application/json": {
                             added: number;
                             changed: number;
+                            prompts?: {
+                                added: number;
+                                changed: number;
+                                unlisted: number;
+                            };
                             unlisted: number;
                         };
                     };
@@ -10590,7 +11697,7 @@ export interface paths {
         };
         get?: never;
         /**
-         * Review a tool: approved tools are listed to and callable by the workspace's keys; denied and pending ones are neither.
+         * Review a tool: approved tools are listed to and usable by the workspace's keys; denied and pending ones are neither.
          * @description Guard: session. Permission: mcp.manage. Rate category: write.
          */
         put: {
