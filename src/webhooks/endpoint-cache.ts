@@ -84,10 +84,16 @@ export async function createEndpointCache(deps: {
     generation.set(key, (generation.get(key) ?? 0) + 1);
     if (generation.size > maxEntries * 4) generation.clear();
   };
+  // Bumped by each eviction of a whole tenant (an org change or deletion).
+  const tenantGeneration = new Map<string, number>();
   const dropTenant = (tenantId: string): void => {
     for (const key of cache.keys()) if (key.startsWith(`${tenantId}/`)) cache.delete(key);
     // Loads in flight for this tenant must not store either.
-    epoch++;
+    tenantGeneration.set(tenantId, (tenantGeneration.get(tenantId) ?? 0) + 1);
+    if (tenantGeneration.size > maxEntries * 4) {
+      tenantGeneration.clear();
+      epoch++;
+    }
   };
   const evictions = createEvictionPublisher({ kv, logger, now, giveUpAfterMs: Math.max(ttlMs, 1_000) });
   const stopResync = kv.onSubscriptionsLive((live) => {
@@ -124,10 +130,11 @@ export async function createEndpointCache(deps: {
       const hit = trusted ? cache.get(key) : undefined;
       if (hit && now() < hit.expiresAt && hit.version === version) return hit.endpoint;
       const gen = generation.get(key) ?? 0;
+      const tenantGen = tenantGeneration.get(tenantId) ?? 0;
       const startedIn = epoch;
       const loaded = await load(tenantId, name);
       if (!loaded) return null;
-      if (trusted && version !== null && epoch === startedIn && (generation.get(key) ?? 0) === gen) {
+      if (trusted && version !== null && epoch === startedIn && (generation.get(key) ?? 0) === gen && (tenantGeneration.get(tenantId) ?? 0) === tenantGen) {
         cache.delete(key);
         if (cache.size >= maxEntries) {
           const oldest = cache.keys().next();
