@@ -5,9 +5,13 @@
  *
  * A change must take effect at once on every node, because a removed secret or a deleted endpoint
  * that still verifies is a hole. So:
- *   - every change (secret added or removed, endpoint changed or deleted) is announced over kv
- *     pub/sub after its commit (`webhooks:evict`, `<tenant>/<name>`), and an org's deletion over
- *     tenancy's channel (the org id), and each node drops the entries;
+ *   - each endpoint has a version counter in kv (`webhooks:ver:<tenant>/<name>`); a change bumps it
+ *     after its commit, before the change's request answers, and a cached entry is used only while
+ *     the counter still holds the value read when the entry was loaded (one kv read per delivery
+ *     instead of a database transaction and two decryptions). A counter that is missing (never
+ *     set, expired, or lost with the kv store's memory) or unreadable means: read the database;
+ *   - every change is also announced over kv pub/sub (`webhooks:evict`, `<tenant>/<name>`), and an
+ *     org's deletion over tenancy's channel (the org id), and each node drops the entries;
  *   - evictions that cannot be published are retried (src/store/kv/evictions.ts);
  *   - while this node's kv subscription is not live (Redis down or restarting, e.g. a Redis that
  *     lost its memory), nothing is read from or kept in the cache: every delivery reads the
@@ -33,7 +37,11 @@ export interface LoadedEndpoint {
 interface Entry {
   endpoint: EndpointForVerify;
   expiresAt: number;
+  /** The endpoint's version counter when it was loaded. */
+  version: string;
 }
+
+const VERSION_PREFIX = 'webhooks:ver:';
 
 export interface EndpointCache {
   get(tenantId: string, name: string): Promise<EndpointForVerify | null>;
@@ -57,15 +65,35 @@ export async function createEndpointCache(deps: {
   const generation = new Map<string, number>();
   let epoch = 0;
   const keyOf = (tenantId: string, name: string): string => `${tenantId}/${name}`;
+  // The counter outlives every entry loaded under it.
+  const versionTtlMs = Math.max(ttlMs * 4, 60_000);
+  /** The endpoint's version counter, created (at a random value) when missing; null when kv cannot answer. */
+  async function versionOf(key: string): Promise<string | null> {
+    try {
+      const v = await kv.get(VERSION_PREFIX + key);
+      if (v !== null) return v;
+      // Random, so a counter recreated after a loss never repeats a value an entry was loaded under.
+      await kv.setIfAbsent(VERSION_PREFIX + key, String(Math.floor(Math.random() * 2 ** 48)), versionTtlMs);
+      return await kv.get(VERSION_PREFIX + key);
+    } catch {
+      return null;
+    }
+  }
   const dropKey = (key: string): void => {
     cache.delete(key);
     generation.set(key, (generation.get(key) ?? 0) + 1);
     if (generation.size > maxEntries * 4) generation.clear();
   };
+  // Bumped by each eviction of a whole tenant (an org change or deletion).
+  const tenantGeneration = new Map<string, number>();
   const dropTenant = (tenantId: string): void => {
     for (const key of cache.keys()) if (key.startsWith(`${tenantId}/`)) cache.delete(key);
     // Loads in flight for this tenant must not store either.
-    epoch++;
+    tenantGeneration.set(tenantId, (tenantGeneration.get(tenantId) ?? 0) + 1);
+    if (tenantGeneration.size > maxEntries * 4) {
+      tenantGeneration.clear();
+      epoch++;
+    }
   };
   const evictions = createEvictionPublisher({ kv, logger, now, giveUpAfterMs: Math.max(ttlMs, 1_000) });
   const stopResync = kv.onSubscriptionsLive((live) => {
@@ -96,26 +124,35 @@ export async function createEndpointCache(deps: {
     async get(tenantId, name) {
       const key = keyOf(tenantId, name);
       // Evictions may be getting lost: read the database and keep nothing until the subscription is back.
-      const trusted = ttlMs > 0 && kv.subscriptionsLive();
+      const live = ttlMs > 0 && kv.subscriptionsLive();
+      const version = live ? await versionOf(key) : null;
+      const trusted = live && version !== null;
       const hit = trusted ? cache.get(key) : undefined;
-      if (hit && now() < hit.expiresAt) return hit.endpoint;
+      if (hit && now() < hit.expiresAt && hit.version === version) return hit.endpoint;
       const gen = generation.get(key) ?? 0;
+      const tenantGen = tenantGeneration.get(tenantId) ?? 0;
       const startedIn = epoch;
       const loaded = await load(tenantId, name);
       if (!loaded) return null;
-      if (trusted && epoch === startedIn && (generation.get(key) ?? 0) === gen) {
+      if (trusted && version !== null && epoch === startedIn && (generation.get(key) ?? 0) === gen && (tenantGeneration.get(tenantId) ?? 0) === tenantGen) {
         cache.delete(key);
         if (cache.size >= maxEntries) {
           const oldest = cache.keys().next();
           if (!oldest.done) cache.delete(oldest.value);
         }
-        cache.set(key, { endpoint: loaded.endpoint, expiresAt: Math.min(now() + ttlMs, loaded.validUntil ?? Infinity) });
+        cache.set(key, { endpoint: loaded.endpoint, expiresAt: Math.min(now() + ttlMs, loaded.validUntil ?? Infinity), version });
       }
       return loaded.endpoint;
     },
     async evict(tenantId, name) {
       const key = keyOf(tenantId, name);
       dropKey(key);
+      try {
+        await kv.incr(VERSION_PREFIX + key, 1, versionTtlMs);
+      } catch (err) {
+        // The announcement below is retried until it is published; other nodes drop the entry then.
+        logger.warn({ err }, 'webhook endpoint version could not be bumped');
+      }
       await evictions.publish(WEBHOOK_EVICT_CHANNEL, key);
     },
     get size() {

@@ -84,7 +84,7 @@ beforeAll(async () => {
   const exported = await exportKeks(kekSourceFromConfig(config), [key.recipient]);
   keysExport = join(base, 'keks.age');
   writeFileSync(keysExport, exported.file, { mode: 0o600 });
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
