@@ -137,7 +137,7 @@ export function createIdentity(deps: {
     tokenTtlMs: config.auth.emailTokenTtlSeconds * 1000,
     ...(note ? { audit: note } : {}),
   });
-  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, returnUrls: config.auth.returnUrls, now, allowedOrigins: () => [origin, ...(deps.live?.current() ?? config).cors.origins] });
+  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, returnUrls: config.auth.returnUrls, socialProviders: config.social.providers, now, allowedOrigins: () => [origin, ...(deps.live?.current() ?? config).cors.origins] });
   // Passkeys belong to the accounts feature: their routes and error codes join it.
   const feature: Feature = {
     ...accountsFeature,

@@ -8,3 +8,4 @@ export { ApiErrorNotice, Notice, type NoticeProps } from './Notice.tsx';
 export { Page, Section } from './Page.tsx';
 export { Table, useCursorPages, type Column, type Pagination, type TableProps } from './Table.tsx';
 export { RequireSession } from './RequireSession.tsx';
+export { useStepUp } from './StepUp.tsx';

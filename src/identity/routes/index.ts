@@ -34,6 +34,8 @@ export function createIdentityFeature(deps: {
   publicOrigin?: string;
   /** auth.returnUrls: where a social sign-in in redirect mode may send the browser besides the console. */
   returnUrls?: readonly string[];
+  /** social.providers: listed (id, display name) for sign-in pages. */
+  socialProviders?: ReadonlyArray<{ id: string; preset?: string | undefined }>;
   allowedOrigins: () => readonly string[];
   now: () => number;
 }): Feature {
@@ -53,7 +55,7 @@ export function createIdentityFeature(deps: {
       ...adminUserRoutes({ accounts }),
       ...(deps.emailChange ? emailChangeRoutes(deps.emailChange) : []),
       returnRoute({ publicOrigin: deps.publicOrigin ?? '', returnUrls: deps.returnUrls ?? [] }),
-      ...(deps.social ? socialRoutes(deps.social, accounts, { publicOrigin: deps.publicOrigin ?? '', returnUrls: deps.returnUrls ?? [] }, clientOf, now) : []),
+      ...(deps.social ? socialRoutes(deps.social, accounts, { publicOrigin: deps.publicOrigin ?? '', returnUrls: deps.returnUrls ?? [], providers: deps.socialProviders ?? [] }, clientOf, now) : []),
     ],
   };
 }

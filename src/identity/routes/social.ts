@@ -18,13 +18,25 @@ const STATE_COOKIE_OPTIONS = { httpOnly: true, secure: true, sameSite: 'lax' as 
 export function socialRoutes(
   social: Social,
   accounts: Accounts,
-  where: { publicOrigin: string; returnUrls: readonly string[] },
+  where: { publicOrigin: string; returnUrls: readonly string[]; providers: ReadonlyArray<{ id: string; preset?: string | undefined }> },
   clientOf: (request: FastifyRequest) => { ip: string; userAgent: string | undefined; deviceCookie: string | undefined },
   now: () => number,
 ): RouteDef[] {
   const { publicOrigin, returnUrls } = where;
   const provider = z.strictObject({ provider: z.string().min(1).max(32) });
+  const PRESET_NAMES: Record<string, string> = { google: 'Google', microsoft: 'Microsoft', github: 'GitHub', discord: 'Discord' };
+  const listed = where.providers.map((p) => ({ id: p.id, name: (p.preset && PRESET_NAMES[p.preset]) || p.id }));
   return [
+    defineRoute({
+      method: 'GET',
+      url: '/v1/auth/social/providers',
+      summary: 'The social sign-in providers this node offers (id and display name), for a sign-in page\'s buttons.',
+      guard: { kind: 'public' },
+      permission: null,
+      rateCategory: 'read',
+      schema: { response: { 200: z.object({ providers: z.array(z.object({ id: z.string(), name: z.string() })) }) } },
+      handler: async () => ({ providers: listed }),
+    }),
     defineRoute({
       method: 'GET',
       url: '/v1/auth/social/:provider/start',
