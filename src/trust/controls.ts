@@ -48,6 +48,9 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'GW-4', title: 'Metering' },
   { id: 'GW-5', title: 'MCP gateway: authenticated endpoint, tool allowlists, checked arguments, inspected results' },
   { id: 'GW-6', title: 'Short-lived client tokens for the gateway' },
+  { id: 'UI-1', title: 'Web console under a strict CSP with Trusted Types' },
+  { id: 'UI-2', title: 'Accessible web console' },
+  { id: 'UI-3', title: 'Sign-in redirect mode with a return-URL allowlist' },
 ];
 
 /** Promises of an operator's organisation: stated in their own section, never given a state. */

@@ -123,17 +123,19 @@ describe('SSO sign-in in redirect mode', () => {
     ['open redirect: dot segments out of the console', '/console/../v1/me'],
   ];
 
-  for (const [attack, returnTo] of ATTACKS) {
-    it(`attack: ${attack} is refused at the start with 400 RETURN_URL_NOT_ALLOWED and no sign-in begins`, async () => {
-      const res = await t.app.inject({ url: `/v1/auth/sso/${connectionId}/start?returnTo=${encodeURIComponent(returnTo)}` });
-      expect({ status: res.statusCode, code: res.json<{ error: { code: string } }>().error.code }).toEqual({ status: 400, code: 'RETURN_URL_NOT_ALLOWED' });
-      expect(cookieOf(res, SSO_OIDC_STATE_COOKIE)).toBeUndefined();
-      expect(cookieOf(res, RETURN_COOKIE)).toBeUndefined();
-      // The console's finishing redirect refuses it the same way.
-      const finish = await t.app.inject({ url: `/v1/auth/return?to=${encodeURIComponent(returnTo)}` });
-      expect({ status: finish.statusCode, code: finish.json<{ error: { code: string } }>().error.code }).toEqual({ status: 400, code: 'RETURN_URL_NOT_ALLOWED' });
-    });
-  }
+  describe('attack: open redirect through returnTo, in each of 14 forms, is refused at the start and at /v1/auth/return with 400 RETURN_URL_NOT_ALLOWED', () => {
+    for (const [attack, returnTo] of ATTACKS) {
+      it(`attack: ${attack} is refused at the start with 400 RETURN_URL_NOT_ALLOWED and no sign-in begins`, async () => {
+        const res = await t.app.inject({ url: `/v1/auth/sso/${connectionId}/start?returnTo=${encodeURIComponent(returnTo)}` });
+        expect({ status: res.statusCode, code: res.json<{ error: { code: string } }>().error.code }).toEqual({ status: 400, code: 'RETURN_URL_NOT_ALLOWED' });
+        expect(cookieOf(res, SSO_OIDC_STATE_COOKIE)).toBeUndefined();
+        expect(cookieOf(res, RETURN_COOKIE)).toBeUndefined();
+        // The console's finishing redirect refuses it the same way.
+        const finish = await t.app.inject({ url: `/v1/auth/return?to=${encodeURIComponent(returnTo)}` });
+        expect({ status: finish.statusCode, code: finish.json<{ error: { code: string } }>().error.code }).toEqual({ status: 400, code: 'RETURN_URL_NOT_ALLOWED' });
+      });
+    }
+  });
 
   it('attack: a return cookie forged to another site is checked again at the callback: 400 RETURN_URL_NOT_ALLOWED, no session', async () => {
     atIdp(`dave@${DOMAIN}`);
