@@ -54,36 +54,44 @@ export function registerSamlFormBody(app: FastifyInstance): void {
 
 type Outcome = (SignedIn | SecondFactorRequired) & { mode: 'bearer' | 'cookie' };
 
+/** JSON, or a 303 when the sign-in was started with `returnTo` (its cookie is checked again here). */
+async function answerCallback(
+  where: { publicOrigin: string; returnUrls: readonly string[]; now: () => number },
+  request: FastifyRequest,
+  reply: FastifyReply,
+  finish: () => Promise<Outcome>,
+) {
+  const { publicOrigin, returnUrls, now } = where;
+  reply.header('cache-control', 'no-store');
+  const returnTo = returnUrlOf(request.cookies[RETURN_COOKIE], publicOrigin, returnUrls);
+  if (returnTo === undefined) {
+    const outcome = await finish();
+    if ('mfaRequired' in outcome) {
+      const { mode: _mode, ...challenge } = outcome;
+      return challenge;
+    }
+    return signedInReply(reply, outcome.mode, outcome, now());
+  }
+  let result: CallbackOutcome;
+  try {
+    const outcome = await finish();
+    if ('mfaRequired' in outcome) result = { kind: 'mfaRequired', mfaToken: outcome.mfaToken, methods: outcome.methods };
+    else if (outcome.mode !== 'cookie') result = { kind: 'refused', code: 'VALIDATION_FAILED' };
+    else {
+      signedInReply(reply, 'cookie', outcome, now());
+      result = { kind: 'signedIn' };
+    }
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    result = { kind: 'refused', code: err.code };
+  }
+  return redirectAfterCallback(reply, result, returnTo);
+}
+
 export function ssoSignInRoutes(deps: { sso: Sso; publicOrigin: string; returnUrls: readonly string[]; now: () => number }): RouteDef[] {
   const { sso, publicOrigin, returnUrls, now } = deps;
   const clientOf = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'], deviceCookie: request.cookies[DEVICE_COOKIE] });
-  /** JSON, or a 303 when the sign-in was started with `returnTo` (its cookie is checked again here). */
-  const answer = async (request: FastifyRequest, reply: FastifyReply, finish: () => Promise<Outcome>) => {
-    reply.header('cache-control', 'no-store');
-    const returnTo = returnUrlOf(request.cookies[RETURN_COOKIE], publicOrigin, returnUrls);
-    if (returnTo === undefined) {
-      const outcome = await finish();
-      if ('mfaRequired' in outcome) {
-        const { mode: _mode, ...challenge } = outcome;
-        return challenge;
-      }
-      return signedInReply(reply, outcome.mode, outcome, now());
-    }
-    let result: CallbackOutcome;
-    try {
-      const outcome = await finish();
-      if ('mfaRequired' in outcome) result = { kind: 'mfaRequired', mfaToken: outcome.mfaToken, methods: outcome.methods };
-      else if (outcome.mode !== 'cookie') result = { kind: 'refused', code: 'VALIDATION_FAILED' };
-      else {
-        signedInReply(reply, 'cookie', outcome, now());
-        result = { kind: 'signedIn' };
-      }
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      result = { kind: 'refused', code: err.code };
-    }
-    return redirectAfterCallback(reply, result, returnTo);
-  };
+  const answer = (request: FastifyRequest, reply: FastifyReply, finish: () => Promise<Outcome>) => answerCallback({ publicOrigin, returnUrls, now }, request, reply, finish);
   return [
     defineRoute({
       method: 'POST',

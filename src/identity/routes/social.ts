@@ -2,7 +2,7 @@
  * Social sign-in (AUTH-8): start at the provider, come back, confirm a link to an existing account,
  * unlink a provider.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../../server/errors.ts';
 import { defineRoute, type RouteDef } from '../../server/route.ts';
@@ -15,6 +15,42 @@ import { mfaChallengeResponse, ok, password } from './schemas.ts';
 const linkRequiredResponse = z.object({ linkRequired: z.literal(true), linkToken: z.string(), expiresIn: z.number() });
 const STATE_COOKIE_OPTIONS = { httpOnly: true, secure: true, sameSite: 'lax' as const, path: '/' };
 
+const PRESET_NAMES: Record<string, string> = { google: 'Google', microsoft: 'Microsoft', github: 'GitHub', discord: 'Discord' };
+
+/** GET /v1/auth/social/providers: the configured providers, for a sign-in page's buttons. */
+function providersRoute(providers: ReadonlyArray<{ id: string; preset?: string | undefined }>): RouteDef {
+  const listed = providers.map((p) => ({ id: p.id, name: (p.preset && PRESET_NAMES[p.preset]) || p.id }));
+  return defineRoute({
+    method: 'GET',
+    url: '/v1/auth/social/providers',
+    summary: 'The social sign-in providers this node offers (id and display name), for a sign-in page\'s buttons.',
+    guard: { kind: 'public' },
+    permission: null,
+    rateCategory: 'read',
+    schema: { response: { 200: z.object({ providers: z.array(z.object({ id: z.string(), name: z.string() })) }) } },
+    handler: async () => ({ providers: listed }),
+  }) as unknown as RouteDef;
+}
+
+/** A social callback in redirect mode (started with `returnTo`): a 303, never JSON (return-url.ts). */
+async function redirectMode(reply: FastifyReply, returnTo: string, now: () => number, finish: () => ReturnType<Social['callback']>): Promise<null> {
+  let outcome: CallbackOutcome;
+  try {
+    const result = await finish();
+    if ('linkRequired' in result) outcome = { kind: 'linkRequired', linkToken: result.linkToken };
+    else if ('mfaRequired' in result) outcome = { kind: 'mfaRequired', mfaToken: result.mfaToken, methods: result.methods };
+    else if (result.mode !== 'cookie') outcome = { kind: 'refused', code: 'VALIDATION_FAILED' };
+    else {
+      signedInReply(reply, 'cookie', result, now());
+      outcome = { kind: 'signedIn' };
+    }
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    outcome = { kind: 'refused', code: err.code };
+  }
+  return redirectAfterCallback(reply, outcome, returnTo);
+}
+
 export function socialRoutes(
   social: Social,
   accounts: Accounts,
@@ -24,19 +60,8 @@ export function socialRoutes(
 ): RouteDef[] {
   const { publicOrigin, returnUrls } = where;
   const provider = z.strictObject({ provider: z.string().min(1).max(32) });
-  const PRESET_NAMES: Record<string, string> = { google: 'Google', microsoft: 'Microsoft', github: 'GitHub', discord: 'Discord' };
-  const listed = where.providers.map((p) => ({ id: p.id, name: (p.preset && PRESET_NAMES[p.preset]) || p.id }));
   return [
-    defineRoute({
-      method: 'GET',
-      url: '/v1/auth/social/providers',
-      summary: 'The social sign-in providers this node offers (id and display name), for a sign-in page\'s buttons.',
-      guard: { kind: 'public' },
-      permission: null,
-      rateCategory: 'read',
-      schema: { response: { 200: z.object({ providers: z.array(z.object({ id: z.string(), name: z.string() })) }) } },
-      handler: async () => ({ providers: listed }),
-    }),
+    providersRoute(where.providers),
     defineRoute({
       method: 'GET',
       url: '/v1/auth/social/:provider/start',
@@ -82,23 +107,7 @@ export function socialRoutes(
         reply.clearCookie(SOCIAL_STATE_COOKIE, STATE_COOKIE_OPTIONS);
         reply.header('cache-control', 'no-store');
         const returnTo = returnUrlOf(request.cookies[RETURN_COOKIE], publicOrigin, returnUrls);
-        if (returnTo !== undefined) {
-          let outcome: CallbackOutcome;
-          try {
-            const result = await social.callback(params.provider, new URL(request.url, publicOrigin), cookie, clientOf(request));
-            if ('linkRequired' in result) outcome = { kind: 'linkRequired', linkToken: result.linkToken };
-            else if ('mfaRequired' in result) outcome = { kind: 'mfaRequired', mfaToken: result.mfaToken, methods: result.methods };
-            else if (result.mode !== 'cookie') outcome = { kind: 'refused', code: 'VALIDATION_FAILED' };
-            else {
-              signedInReply(reply, 'cookie', result, now());
-              outcome = { kind: 'signedIn' };
-            }
-          } catch (err) {
-            if (!(err instanceof AppError)) throw err;
-            outcome = { kind: 'refused', code: err.code };
-          }
-          return redirectAfterCallback(reply, outcome, returnTo);
-        }
+        if (returnTo !== undefined) return redirectMode(reply, returnTo, now, () => social.callback(params.provider, new URL(request.url, publicOrigin), cookie, clientOf(request)));
         const outcome = await social.callback(params.provider, new URL(request.url, publicOrigin), cookie, clientOf(request));
         if ('linkRequired' in outcome) return { linkRequired: true as const, linkToken: outcome.linkToken, expiresIn: outcome.expiresIn };
         if ('mfaRequired' in outcome) {
