@@ -21,6 +21,8 @@ export interface ConsoleRoute {
 export const ROUTES: readonly ConsoleRoute[] = [
   { path: '', page: lazy(() => import('./pages/home/HomePage.tsx')) },
   { path: 'sign-in', nav: 'Sign in', auth: 'signed-out', page: lazy(() => import('./pages/sign-in/SignInPage.tsx')) },
+  { path: 'sign-up', page: lazy(() => import('./pages/sign-up/SignUpPage.tsx')) },
+  { path: 'reset-password', page: lazy(() => import('./pages/reset/ResetPasswordPage.tsx')) },
   { path: 'me', nav: 'Me', auth: 'signed-in', page: lazy(() => import('./pages/me/MePage.tsx')) },
   { path: 'orgs', nav: 'Orgs & workspaces', auth: 'signed-in', page: lazy(() => import('./pages/orgs/OrgsPage.tsx')) },
   { path: 'api-keys', nav: 'API keys', auth: 'signed-in', page: lazy(() => import('./pages/api-keys/ApiKeysPage.tsx')) },

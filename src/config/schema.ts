@@ -119,6 +119,9 @@ export const configSchema = z.strictObject({
     .prefault({}),
   auth: z
     .strictObject({
+      returnUrls: opt(z.array(httpUrlSchema()).default([]), {
+        doc: 'Where a browser may land after a social or SSO sign-in started with `returnTo` (redirect mode), besides the console (paths under /console/): URLs of your app. A return URL is allowed when its origin equals an entry\'s and its path is under the entry\'s path; anything else is refused with 400 RETURN_URL_NOT_ALLOWED.',
+      }),
       passwordMinLength: opt(z.number().int().min(8).max(64).default(15), {
         doc: 'Shortest password accepted, in Unicode code points (NIST SP 800-63B-4: 15 when the password is the only factor).',
       }),

@@ -1,7 +1,7 @@
 /**
  * The console's built files (console/dist, made by `npm run build:console`, which `npm ci` runs
  * through the `prepare` script), read into memory once: the bundle is a few hundred kilobytes.
- * Text files are also kept gzip-compressed, sent to browsers that accept it.
+ * Text files are also gzip-compressed (once, on first use) for browsers that accept it.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
@@ -12,7 +12,8 @@ export const CONSOLE_DIST = fileURLToPath(new URL('../../console/dist/', import.
 
 export interface Asset {
   body: Buffer;
-  gzip: Buffer | undefined;
+  /** The gzip-compressed body (text files over 512 bytes), made on first use: nodes that never serve the console never pay for it. */
+  gzip: () => Buffer | undefined;
   type: string;
   /** Vite names files under assets/ by their content hash: they never change. */
   immutable: boolean;
@@ -52,7 +53,9 @@ export function loadConsoleAssets(dir: string = CONSOLE_DIST): Map<string, Asset
     const body = readFileSync(file);
     const type = typeOf(path);
     const text = type.startsWith('text/') || type.startsWith('image/svg') || type.startsWith('application/json');
-    assets.set(path, { body, gzip: text && body.length > 512 ? gzipSync(body, { level: 9 }) : undefined, type, immutable: path.startsWith('assets/') });
+    let gzipped: Buffer | undefined;
+    const gzip = text && body.length > 512 ? () => (gzipped ??= gzipSync(body, { level: 9 })) : () => undefined;
+    assets.set(path, { body, gzip, type, immutable: path.startsWith('assets/') });
   }
   return assets;
 }

@@ -20,13 +20,13 @@ export const CONSOLE_ERROR_CODES = {
 } as const;
 
 function send(request: FastifyRequest, reply: FastifyReply, asset: Asset): FastifyReply {
-  const gzip = asset.gzip && /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
+  const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? '')) ? asset.gzip() : undefined;
   reply
     .header('content-security-policy', CONSOLE_CSP)
     .header('vary', 'accept-encoding')
     .header('cache-control', asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
     .type(asset.type);
-  if (gzip && asset.gzip) return reply.header('content-encoding', 'gzip').send(asset.gzip);
+  if (gzip) return reply.header('content-encoding', 'gzip').send(gzip);
   return reply.send(asset.body);
 }
 

@@ -72,7 +72,7 @@ export function createFederation(deps: {
     allowInsecureUrls: config.sso.allowInsecureRequests,
     evictOrg,
   });
-  return { sso, feature: createSsoFeature({ sso, publicOrigin, now }) };
+  return { sso, feature: createSsoFeature({ sso, publicOrigin, returnUrls: config.auth.returnUrls, now }) };
 }
 
 export const FEDERATION = moduleRef<Federation>('federation');

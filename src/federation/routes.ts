@@ -16,6 +16,8 @@ export { registerSamlFormBody, SAML_ACS_URL } from './sso-sign-in-routes.ts';
 export interface SsoFeatureDeps {
   sso: Sso;
   publicOrigin: string;
+  /** auth.returnUrls: where a sign-in in redirect mode may land besides the console. */
+  returnUrls: readonly string[];
   now: () => number;
 }
 

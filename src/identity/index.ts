@@ -33,6 +33,7 @@ import { IDENTITY_AUDIT_ACTIONS } from './audit-actions.ts';
 // What other features use of identity (they import it only from here; eslint.config.js).
 export { normalizeEmail, type Accounts, type SecondFactorRequired, type SignedIn } from './accounts.ts';
 export { DEVICE_COOKIE } from './devices.ts';
+export { checkReturnUrl, redirectAfterCallback, RETURN_COOKIE, RETURN_COOKIE_OPTIONS, returnUrlOf, type CallbackOutcome } from './return-url.ts';
 export { hashToken, type SessionContext } from './sessions.ts';
 export type { MailQueue } from './mail-queue.ts';
 // What the CLI uses of identity.
@@ -137,7 +138,7 @@ export function createIdentity(deps: {
     tokenTtlMs: config.auth.emailTokenTtlSeconds * 1000,
     ...(note ? { audit: note } : {}),
   });
-  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, now, allowedOrigins: () => [origin, ...(deps.live?.current() ?? config).cors.origins] });
+  const accountsFeature = createIdentityFeature({ accounts, sessions, mfa, social, emailChange, publicOrigin: origin, returnUrls: config.auth.returnUrls, socialProviders: config.social.providers, now, allowedOrigins: () => [origin, ...(deps.live?.current() ?? config).cors.origins] });
   // Passkeys belong to the accounts feature: their routes and error codes join it.
   const feature: Feature = {
     ...accountsFeature,

@@ -3359,6 +3359,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/return": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Redirects (303) to a return URL allowed for sign-ins: a console path or one under `auth.returnUrls`; anything else is refused.
+         * @description Guard: public. Permission: none. Rate category: auth.
+         */
+        get: {
+            parameters: {
+                query: {
+                    to: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/signup": {
         parameters: {
             query?: never;
@@ -3446,7 +3515,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Where the provider sends the browser back. Signs in a linked account (or answers { mfaRequired, mfaToken }), creates an account for a new verified email, or, when an account already has that email, answers { linkRequired, linkToken } for /v1/auth/social/link/confirm.
+         * Where the provider sends the browser back. Signs in a linked account (or answers { mfaRequired, mfaToken }), creates an account for a new verified email, or, when an account already has that email, answers { linkRequired, linkToken } for /v1/auth/social/link/confirm. Started with `returnTo`, it answers 303: to the return URL once signed in, else to the console's sign-in page with what is left to do (or the refusal's code) in the fragment.
          * @description Guard: public. Permission: none. Rate category: auth.
          */
         get: {
@@ -3522,6 +3591,13 @@ export interface paths {
                         };
                     };
                 };
+                /** @description Default Response */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
             };
         };
         put?: never;
@@ -3540,13 +3616,14 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Start a social sign-in: redirects to the provider (authorization code with PKCE S256, state, and a nonce for OIDC), bound to this browser by a short-lived __Host- cookie. mode "cookie" (default) or "bearer" is how the callback answers.
+         * Start a social sign-in: redirects to the provider (authorization code with PKCE S256, state, and a nonce for OIDC), bound to this browser by a short-lived __Host- cookie. mode "cookie" (default) or "bearer" is how the callback answers. `returnTo` (cookie mode; a console path or under `auth.returnUrls`) makes the callback redirect there instead of answering JSON.
          * @description Guard: public. Permission: none. Rate category: auth.
          */
         get: {
             parameters: {
                 query?: {
                     mode?: "bearer" | "cookie";
+                    returnTo?: string;
                 };
                 header?: never;
                 path: {
@@ -3697,6 +3774,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/social/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The social sign-in providers this node offers (id and display name), for a sign-in page's buttons.
+         * @description Guard: public. Permission: none. Rate category: read.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            providers: {
+                                id: string;
+                                name: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/sso/{connection}/start": {
         parameters: {
             query?: never;
@@ -3705,13 +3856,14 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Start an SSO sign-in: redirects to the IdP (OIDC: code with PKCE S256, state and nonce; SAML: an AuthnRequest), bound to this browser by a short-lived __Host- cookie. mode "cookie" (default) or "bearer" is how the sign-in answers.
+         * Start an SSO sign-in: redirects to the IdP (OIDC: code with PKCE S256, state and nonce; SAML: an AuthnRequest), bound to this browser by a short-lived __Host- cookie. mode "cookie" (default) or "bearer" is how the sign-in answers. `returnTo` (cookie mode; a console path or under `auth.returnUrls`) makes the callback redirect there instead of answering JSON.
          * @description Guard: public. Permission: none. Rate category: auth.
          */
         get: {
             parameters: {
                 query?: {
                     mode?: "bearer" | "cookie";
+                    returnTo?: string;
                 };
                 header?: never;
                 path: {
@@ -3861,7 +4013,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Where the OIDC IdP sends the browser back. Answers like a finished login (or { mfaRequired, mfaToken } for a user with a second factor).
+         * Where the OIDC IdP sends the browser back. Answers like a finished login (or { mfaRequired, mfaToken } for a user with a second factor); started with `returnTo`, a 303 to it (or to the console's sign-in page for a second step or a refusal).
          * @description Guard: public. Permission: none. Rate category: auth.
          */
         get: {
@@ -3931,6 +4083,13 @@ export interface paths {
                             mfaToken: string;
                         };
                     };
+                };
+                /** @description Default Response */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
             };
         };
@@ -4023,7 +4182,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * The SAML assertion consumer service (HTTP-POST binding, form-encoded SAMLResponse). Answers like a finished login (or { mfaRequired, mfaToken }).
+         * The SAML assertion consumer service (HTTP-POST binding, form-encoded SAMLResponse). Answers like a finished login (or { mfaRequired, mfaToken }); started with `returnTo`, a 303 to it (or to the console's sign-in page).
          * @description Guard: public. Permission: none. Rate category: auth.
          */
         post: {
@@ -4100,6 +4259,13 @@ export interface paths {
                             mfaToken: string;
                         };
                     };
+                };
+                /** @description Default Response */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
             };
         };

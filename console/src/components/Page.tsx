@@ -11,8 +11,11 @@ export function Page({ title, intro, children }: { title: string; intro?: ReactN
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     document.title = `${title} · Gatehouse console`;
-    if (firstPage) firstPage = false;
-    else heading.current?.focus();
+    if (firstPage) {
+      firstPage = false;
+      // The first screen is usable: the browser tests read this mark (time to usable, recorded).
+      performance.mark('gatehouse-console-usable');
+    } else heading.current?.focus();
   }, [title]);
   return (
     <article className="page">

@@ -9,3 +9,4 @@ export { Page, Section } from './Page.tsx';
 export { Table, useCursorPages, type Column, type Pagination, type TableProps } from './Table.tsx';
 export { RequireSession } from './RequireSession.tsx';
 export { ScopePicker } from './ScopePicker.tsx';
+export { useStepUp } from './StepUp.tsx';

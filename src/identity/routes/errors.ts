@@ -1,5 +1,10 @@
 /** Error codes of accounts, sessions, second factors, email change and social sign-in (AUTH-1..8, AUTH-10). */
 export const IDENTITY_ERROR_CODES = {
+  RETURN_URL_NOT_ALLOWED: {
+    status: 400,
+    message: 'This return URL is not allowed.',
+    doc: 'A `returnTo` of a social or SSO sign-in that is neither a console path on this node nor under one of `auth.returnUrls` (or has credentials, a backslash or control characters in it).',
+  },
   INVALID_CREDENTIALS: { status: 401, message: 'Email or password is incorrect.', doc: 'Sign-in failed. The same answer for an unknown email and a wrong password.' },
   LOGIN_THROTTLED: {
     status: 429,

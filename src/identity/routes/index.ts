@@ -20,6 +20,7 @@ import { sessionRoutes } from './sessions.ts';
 import { signInRoutes } from './sign-in.ts';
 import { signUpRoutes } from './sign-up.ts';
 import { socialRoutes } from './social.ts';
+import { returnRoute } from '../return-url.ts';
 
 export { IDENTITY_ERROR_CODES } from './errors.ts';
 
@@ -31,6 +32,10 @@ export function createIdentityFeature(deps: {
   social?: Social;
   emailChange?: EmailChange;
   publicOrigin?: string;
+  /** auth.returnUrls: where a social sign-in in redirect mode may send the browser besides the console. */
+  returnUrls?: readonly string[];
+  /** social.providers: listed (id, display name) for sign-in pages. */
+  socialProviders?: ReadonlyArray<{ id: string; preset?: string | undefined }>;
   allowedOrigins: () => readonly string[];
   now: () => number;
 }): Feature {
@@ -49,7 +54,8 @@ export function createIdentityFeature(deps: {
       ...mfaRoutes({ accounts, mfa }),
       ...adminUserRoutes({ accounts }),
       ...(deps.emailChange ? emailChangeRoutes(deps.emailChange) : []),
-      ...(deps.social ? socialRoutes(deps.social, accounts, deps.publicOrigin ?? '', clientOf, now) : []),
+      returnRoute({ publicOrigin: deps.publicOrigin ?? '', returnUrls: deps.returnUrls ?? [] }),
+      ...(deps.social ? socialRoutes(deps.social, accounts, { publicOrigin: deps.publicOrigin ?? '', returnUrls: deps.returnUrls ?? [], providers: deps.socialProviders ?? [] }, clientOf, now) : []),
     ],
   };
 }
