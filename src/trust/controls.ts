@@ -51,11 +51,11 @@ export const IMPLEMENTED_CONTROLS: readonly { id: string; title: string }[] = [
   { id: 'UI-1', title: 'Web console under a strict CSP with Trusted Types' },
   { id: 'UI-2', title: 'Accessible web console' },
   { id: 'UI-3', title: 'Sign-in redirect mode with a return-URL allowlist' },
-  { id: 'UI-10', title: 'Console: organisations and workspaces' },
-  { id: 'UI-11', title: 'Console: API keys shown once, revoked at once' },
-  { id: 'UI-12', title: 'Console: write-only provider keys, model routing, usage charts, budgets' },
-  { id: 'UI-13', title: 'Console: the audit log, verified in the browser' },
-  { id: 'UI-14', title: 'Console: operator area' },
+  { id: 'UI-4', title: 'Console: organisations and workspaces' },
+  { id: 'UI-5', title: 'Console: API keys shown once, revoked at once' },
+  { id: 'UI-6', title: 'Console: write-only provider keys, model routing, usage charts, budgets' },
+  { id: 'UI-7', title: 'Console: the audit log, verified in the browser' },
+  { id: 'UI-8', title: 'Console: operator area' },
 ];
 
 /** Promises of an operator's organisation: stated in their own section, never given a state. */
