@@ -200,7 +200,7 @@ const NEW_PASSWORD = 'another quite long passphrase 77';
     expectNoCspViolations(rig);
   });
 
-  it('social provider: its button signs a new user in and lands back on the console's account page', async () => {
+  it("social provider: its button signs a new user in and lands back on the console's account page", async () => {
     socialIdp.accounts.set('sub-frank', { email: 'frank@social-console.example', email_verified: true });
     socialIdp.nextSubject = 'sub-frank';
     await page.goto(`${rig.origin}/console/sign-in`);

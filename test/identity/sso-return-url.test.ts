@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SSO_OIDC_STATE_COOKIE } from '../../src/identity/federation/state.ts';
+import { SSO_OIDC_STATE_COOKIE } from '../../src/federation/state.ts';
 import { RETURN_COOKIE } from '../../src/identity/index.ts';
 import { followToOrigin, startTestIdp, type TestIdp } from '../support/oidc-idp.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
