@@ -39,17 +39,21 @@ async function connect(url: string, headers: Record<string, string>): Promise<Cl
 async function run(client: Client, tool: string, calls: number): Promise<number> {
   let next = 0;
   let failed = 0;
+  const reasons = new Set<string>();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
       while (next < calls) {
         next++;
         const r = await client.callTool({ name: tool, arguments: { message: 'bench' } });
-        if (r.isError) failed++;
+        if (r.isError) {
+          failed++;
+          reasons.add(JSON.stringify(r.content).slice(0, 200));
+        }
       }
     }),
   );
-  if (failed > 0) throw new Error(`${failed} calls failed`);
+  if (failed > 0) throw new Error(`${failed} calls failed: ${[...reasons].join(' | ')}`);
   return calls / ((performance.now() - started) / 1000);
 }
 

@@ -103,6 +103,22 @@ async function allPages<T>(page: (params: { cursor?: string }) => Promise<{ item
   return items;
 }
 
+/** The operator's definition behind `stdio:<name>`, or undefined. */
+function stdioServerOf(stdioServers: Readonly<Record<string, StdioServerConfig>>, url: string): StdioServerConfig | undefined {
+  if (!url.startsWith(STDIO_PREFIX)) return undefined;
+  const name = url.slice(STDIO_PREFIX.length);
+  return Object.hasOwn(stdioServers, name) ? stdioServers[name] : undefined;
+}
+
+/** A child process for an operator-defined stdio server, or the guarded Streamable HTTP transport. */
+function transportOf(target: UpstreamTarget, stdioServers: Readonly<Record<string, StdioServerConfig>>, guardedFetch: typeof fetch): StdioClientTransport | StreamableHTTPClientTransport {
+  if (!target.url.startsWith(STDIO_PREFIX)) return new StreamableHTTPClientTransport(new URL(target.url), { fetch: guardedFetch, requestInit: { headers: { ...target.headers } } });
+  const local = stdioServerOf(stdioServers, target.url);
+  if (!local) throw new McpGatewayError('MCP_SERVER_URL_NOT_ALLOWED');
+  // Only the operator's env beside the SDK's minimal safe environment: never Gatehouse's own.
+  return new StdioClientTransport({ command: local.command, args: local.args, env: local.env, ...(local.cwd ? { cwd: local.cwd } : {}), stderr: 'ignore' });
+}
+
 /** True when the upstream forgot our session (HTTP 404 on a request with a session id): reconnect. */
 function sessionLost(err: unknown): boolean {
   return err instanceof StreamableHTTPError && err.code === 404;
@@ -130,26 +146,11 @@ export function createMcpUpstreams(options: McpUpstreamsOptions): McpUpstreams {
   const clients = new Map<string, { version: string; client: Promise<Client> }>();
 
   const stdioServers = options.stdioServers ?? {};
-
-  /** The operator's definition behind `stdio:<name>`, or undefined. */
-  function stdioOf(url: string): StdioServerConfig | undefined {
-    if (!url.startsWith(STDIO_PREFIX)) return undefined;
-    const name = url.slice(STDIO_PREFIX.length);
-    return Object.hasOwn(stdioServers, name) ? stdioServers[name] : undefined;
-  }
+  const stdioOf = (url: string) => stdioServerOf(stdioServers, url);
 
   async function connect(target: UpstreamTarget): Promise<Client> {
     const client = new Client({ name: 'gatehouse', version: '1' }, { capabilities: {} });
-    let transport: StdioClientTransport | StreamableHTTPClientTransport;
-    if (target.url.startsWith(STDIO_PREFIX)) {
-      const local = stdioOf(target.url);
-      if (!local) throw new McpGatewayError('MCP_SERVER_URL_NOT_ALLOWED');
-      // Only the operator's env beside the SDK's minimal safe environment: never Gatehouse's own.
-      transport = new StdioClientTransport({ command: local.command, args: local.args, env: local.env, ...(local.cwd ? { cwd: local.cwd } : {}), stderr: 'ignore' });
-    } else {
-      transport = new StreamableHTTPClientTransport(new URL(target.url), { fetch: guardedFetch, requestInit: { headers: { ...target.headers } } });
-    }
-    await client.connect(transport, { timeout: options.timeoutMs });
+    await client.connect(transportOf(target, stdioServers, guardedFetch), { timeout: options.timeoutMs });
     return client;
   }
 

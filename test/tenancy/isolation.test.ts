@@ -221,6 +221,7 @@ for (const target of targets) {
       await mcp.registry.setServer(org, ws, owner.userId, server, { url: 'https://mcp.fixture.example/mcp', headers: { authorization: `Bearer fixture-${randomBytes(8).toString('hex')}` } });
       const serverId = (await mcp.registry.target(org, ws, server)).id;
       await mcp.registry.recordTools(org, ws, serverId, server, [{ name: tool, inputSchema: { type: 'object' } }], new Date());
+      await mcp.registry.recordPrompts(org, ws, serverId, server, [{ name: tool }], new Date());
       await mcp.registry.setKeyTools(org, ws, apiKey.id, [`${server}__${tool}`]);
       // Inbound webhooks: an endpoint with a secret, a stored event (its replay record and queue row) and a delivery attempt.
       const hooks = t.node.use(WEBHOOKS);
@@ -245,7 +246,7 @@ for (const target of targets) {
       return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}`, endpoint, secret, event, budget };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, subject: f.subject, endpoint: f.endpoint, secret: f.secret, event: f.event, budget: f.budget });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, prompt: f.tool, subject: f.subject, endpoint: f.endpoint, secret: f.secret, event: f.event, budget: f.budget });
 
     beforeAll(async () => {
       const database = await target.database();
