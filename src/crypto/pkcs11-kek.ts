@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { KEY_BYTES } from './aead.ts';
 import { CryptoError } from './errors.ts';
 import type { RemoteKekSource } from './kms-kek.ts';
+import { acquire, ckr, release, type Handle, type Pkcs11Module, type SharedModule } from './pkcs11-module.ts';
 
 export const PKCS11_WRAPPED_PREFIX = 'p1.';
 const IV_BYTES = 12;
@@ -42,69 +43,6 @@ export interface Pkcs11Options {
   keyLabel: string;
 }
 
-type Pkcs11Module = typeof import('pkcs11js');
-type Handle = Buffer;
-
-/**
- * One loaded module per path and process: PKCS#11 is initialized once per process, and two sources
- * (two keyrings in one process, the CLI beside a node's keyring) share it, each with its own session.
- */
-interface SharedModule {
-  lib: Pkcs11Module;
-  p11: InstanceType<Pkcs11Module['PKCS11']>;
-  users: number;
-  /** Bumped each time the module is initialized again after a token outage: older sessions are dead. */
-  generation: number;
-  broken: boolean;
-}
-
-const modules = new Map<string, SharedModule>();
-
-async function acquire(path: string): Promise<SharedModule> {
-  let shared = modules.get(path);
-  if (!shared) {
-    let lib: Pkcs11Module;
-    try {
-      lib = (await import('pkcs11js')).default as unknown as Pkcs11Module;
-    } catch (err) {
-      throw new CryptoError('KEK_UNAVAILABLE', `the PKCS#11 binding (pkcs11js) could not be loaded: ${(err as Error).message}`);
-    }
-    shared = modules.get(path);
-    if (!shared) {
-      const p11 = new lib.PKCS11();
-      try {
-        p11.load(path);
-      } catch {
-        throw new CryptoError('KEK_UNAVAILABLE', `the PKCS#11 module ${path} could not be loaded`);
-      }
-      shared = { lib, p11, users: 0, generation: 0, broken: true };
-      modules.set(path, shared);
-    }
-  }
-  if (shared.broken) {
-    if (shared.generation > 0) {
-      try {
-        shared.p11.C_Finalize();
-      } catch {
-        // Not initialized.
-      }
-    }
-    try {
-      shared.p11.C_Initialize();
-    } catch (err) {
-      if (ckr(err) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') throw new CryptoError('KEK_UNAVAILABLE', `the PKCS#11 module ${path} did not initialize (${ckr(err) ?? 'no PKCS#11 answer'})`);
-    }
-    shared.broken = false;
-    shared.generation++;
-  }
-  shared.users++;
-  return shared;
-}
-
-function release(shared: SharedModule): void {
-  shared.users = Math.max(0, shared.users - 1);
-}
-
 interface Connection {
   shared: SharedModule;
   generation: number;
@@ -112,12 +50,6 @@ interface Connection {
   session: Handle;
   /** Key handle per version, and whether it may still wrap. */
   keys: Map<number, { handle: Handle; encrypt: boolean }>;
-}
-
-/** The CKR_* name of a PKCS#11 failure, or undefined for anything else. */
-function ckr(err: unknown): string | undefined {
-  const message = (err as { message?: unknown } | null)?.message;
-  return typeof message === 'string' && /^CKR_[A-Z_]+$/.test(message) ? message : undefined;
 }
 
 const ACCESS_DENIED = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE', 'CKR_PIN_EXPIRED', 'CKR_PIN_LOCKED', 'CKR_USER_NOT_LOGGED_IN']);
@@ -130,7 +62,12 @@ const BAD_CIPHERTEXT = new Set(['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DAT
 export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource & { close(): Promise<void> } {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(options.keyLabel)) throw new CryptoError('KEYRING_INVALID', 'the PKCS#11 key label must be 1-64 letters, digits, . _ -');
   const where = `PKCS#11 token "${options.tokenLabel}"`;
-  const labelRe = new RegExp(`^${options.keyLabel.replace(/[.]/g, '\\.')}\\.v([1-9][0-9]{0,9})$`);
+  const labelPrefix = `${options.keyLabel}.v`;
+  /** The version a key label names (`<keyLabel>.v<N>`), or undefined. */
+  const versionOf = (label: string): number | undefined => {
+    const rest = label.startsWith(labelPrefix) ? label.slice(labelPrefix.length) : '';
+    return /^[1-9][0-9]{0,9}$/.test(rest) ? Number(rest) : undefined;
+  };
   let conn: Connection | null = null;
   let up = true;
   // One operation at a time on the session: PKCS#11 sessions are not concurrent.
@@ -178,10 +115,8 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
     const keys = new Map<number, { handle: Handle; encrypt: boolean }>();
     for (const handle of handles) {
       const [label, encrypt] = p11.C_GetAttributeValue(session, handle, [{ type: lib.CKA_LABEL }, { type: lib.CKA_ENCRYPT }]);
-      const match = labelRe.exec(Buffer.isBuffer(label?.value) ? label.value.toString('utf8') : '');
-      if (!match) continue;
-      const version = Number(match[1]);
-      if (version > MAX_VERSION) continue;
+      const version = versionOf(Buffer.isBuffer(label?.value) ? label.value.toString('utf8') : '');
+      if (version === undefined || version > MAX_VERSION) continue;
       if (keys.has(version)) throw new CryptoError('KEYRING_INVALID', `the ${where} holds two keys labelled ${options.keyLabel}.v${version}`);
       keys.set(version, { handle, encrypt: Buffer.isBuffer(encrypt?.value) ? encrypt.value[0] === 1 : false });
     }
