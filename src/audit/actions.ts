@@ -68,6 +68,7 @@ export const AUDIT_ACTIONS = [
   'apikey.revoked',
   // A short-lived client token minted from an API key (GW-6): its id, subject, scopes and expiry; never the token.
   'clienttoken.minted',
+  'clienttoken.revoked',
   'provider.credential.set',
   'provider.credential.deleted',
   'limits.changed',

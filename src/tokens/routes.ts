@@ -20,6 +20,7 @@ import { defineRoute, type Authority, type Feature, type Principal } from '../se
 import { TOKENS_ERROR_CODES } from './error-codes.ts';
 import { MINT_PERMISSION } from './credential.ts';
 import { MAX_TOKEN_BYTES, signClientToken } from './jwt.ts';
+import type { TokenRevocations } from './revocations.ts';
 
 /** The scopes a client token may carry: the AI routes'. */
 export const MINTABLE_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models'] as const;
@@ -75,7 +76,11 @@ export interface TokensFeatureDeps {
   now: () => number;
   defaultTtlSeconds: number;
   maxTtlSeconds: number;
+  revocations: TokenRevocations;
 }
+
+const revokeBody = z.strictObject({ tokenId: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'a client token id (its jti, as minting returned it)') });
+const revoked = z.object({ tokenId: z.string(), revoked: z.literal(true), alreadyRevoked: z.boolean() });
 
 interface Parent {
   id: string;
@@ -146,6 +151,13 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
     };
   }
 
+  /** Revokes one token of the workspace by its id, durably; an audit event names it (never the token). */
+  async function revoke(tenantId: string, workspaceId: string, tokenId: string, by: string, target: { type: string; id: string }) {
+    const fresh = await deps.revocations.revoke({ tenantId, workspaceId, tokenId, by });
+    if (fresh) await audit.record({ tenantId, action: 'clienttoken.revoked', target, data: { workspace: workspaceId, token: tokenId } });
+    return { tokenId, revoked: true as const, alreadyRevoked: !fresh };
+  }
+
   const userOf = (principal: Principal | undefined): { userId: string; sessionId: string } => {
     if (!principal || principal.kind !== 'user' || !principal.sessionId) throw new AppError('UNAUTHENTICATED');
     return { userId: principal.id, sessionId: principal.sessionId };
@@ -198,6 +210,38 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
           const result = await mint({ id: view.id, tenantId: orgId, workspaceId: wsId, scopes: view.scopes, rateLimitPerMinute: view.rateLimitPerMinute }, body, userOf(principal));
           reply.code(201);
           return result;
+        },
+      }),
+      defineRoute({
+        method: 'POST',
+        url: '/v1/tokens/revoke',
+        summary:
+          'Revoke one client token of this API key\'s workspace by its id (tokenId, the jti), without revoking the key: refused on every node at once, durably (the database decides).',
+        guard: { kind: 'apiKey', scope: 'tokens:mint' },
+        permission: null,
+        rateCategory: 'write',
+        schema: { body: revokeBody, response: { 200: revoked } },
+        handler: async ({ request, body }) => {
+          const key = verifiedKeyOf(request);
+          if (key.delegation) throw new AppError('FORBIDDEN', 'A client token cannot revoke tokens.');
+          return revoke(key.tenantId, key.workspaceId, body.tokenId, `apikey:${key.id}`, { type: 'apikey', id: key.id });
+        },
+      }),
+      defineRoute({
+        method: 'DELETE',
+        url: '/v1/orgs/:org/workspaces/:ws/tokens/:tokenId',
+        summary: 'Revoke one client token of the workspace by its id (the jti), as a member who may manage its keys; the key it was minted from stays valid.',
+        guard: { kind: 'session' },
+        permission: MINT_PERMISSION,
+        rateCategory: 'write',
+        schema: {
+          params: z.strictObject({ org: z.uuid(), ws: z.uuid(), tokenId: revokeBody.shape.tokenId }),
+          response: { 200: revoked },
+        },
+        handler: async ({ authority, principal, params }) => {
+          const { orgId, wsId } = scopeOf(authority);
+          const { userId } = userOf(principal);
+          return revoke(orgId, wsId, params.tokenId, `user:${userId}`, { type: 'user', id: userId });
         },
       }),
     ],
