@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { KEY_BYTES } from './aead.ts';
 import { CryptoError } from './errors.ts';
 import type { RemoteKekSource } from './kms-kek.ts';
+import { acquire, ckr, release, type Handle, type Pkcs11Module, type SharedModule } from './pkcs11-module.ts';
 
 export const PKCS11_WRAPPED_PREFIX = 'p1.';
 const IV_BYTES = 12;
@@ -42,69 +43,6 @@ export interface Pkcs11Options {
   keyLabel: string;
 }
 
-type Pkcs11Module = typeof import('pkcs11js');
-type Handle = Buffer;
-
-/**
- * One loaded module per path and process: PKCS#11 is initialized once per process, and two sources
- * (two keyrings in one process, the CLI beside a node's keyring) share it, each with its own session.
- */
-interface SharedModule {
-  lib: Pkcs11Module;
-  p11: InstanceType<Pkcs11Module['PKCS11']>;
-  users: number;
-  /** Bumped each time the module is initialized again after a token outage: older sessions are dead. */
-  generation: number;
-  broken: boolean;
-}
-
-const modules = new Map<string, SharedModule>();
-
-async function acquire(path: string): Promise<SharedModule> {
-  let shared = modules.get(path);
-  if (!shared) {
-    let lib: Pkcs11Module;
-    try {
-      lib = (await import('pkcs11js')).default as unknown as Pkcs11Module;
-    } catch (err) {
-      throw new CryptoError('KEK_UNAVAILABLE', `the PKCS#11 binding (pkcs11js) could not be loaded: ${(err as Error).message}`);
-    }
-    shared = modules.get(path);
-    if (!shared) {
-      const p11 = new lib.PKCS11();
-      try {
-        p11.load(path);
-      } catch {
-        throw new CryptoError('KEK_UNAVAILABLE', `the PKCS#11 module ${path} could not be loaded`);
-      }
-      shared = { lib, p11, users: 0, generation: 0, broken: true };
-      modules.set(path, shared);
-    }
-  }
-  if (shared.broken) {
-    if (shared.generation > 0) {
-      try {
-        shared.p11.C_Finalize();
-      } catch {
-        // Not initialized.
-      }
-    }
-    try {
-      shared.p11.C_Initialize();
-    } catch (err) {
-      if (ckr(err) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') throw new CryptoError('KEK_UNAVAILABLE', `the PKCS#11 module ${path} did not initialize (${ckr(err) ?? 'no PKCS#11 answer'})`);
-    }
-    shared.broken = false;
-    shared.generation++;
-  }
-  shared.users++;
-  return shared;
-}
-
-function release(shared: SharedModule): void {
-  shared.users = Math.max(0, shared.users - 1);
-}
-
 interface Connection {
   shared: SharedModule;
   generation: number;
@@ -114,25 +52,30 @@ interface Connection {
   keys: Map<number, { handle: Handle; encrypt: boolean }>;
 }
 
-/** The CKR_* name of a PKCS#11 failure, or undefined for anything else. */
-function ckr(err: unknown): string | undefined {
-  const message = (err as { message?: unknown } | null)?.message;
-  return typeof message === 'string' && /^CKR_[A-Z_]+$/.test(message) ? message : undefined;
-}
-
 const ACCESS_DENIED = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE', 'CKR_PIN_EXPIRED', 'CKR_PIN_LOCKED', 'CKR_USER_NOT_LOGGED_IN']);
 const KEY_GONE = new Set(['CKR_OBJECT_HANDLE_INVALID', 'CKR_KEY_HANDLE_INVALID']);
 const BAD_CIPHERTEXT = new Set(['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE', 'CKR_GENERAL_ERROR', 'CKR_FUNCTION_FAILED']);
 
-/**
- * @example const source = createPkcs11KekSource({ module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'gatehouse', pin, keyLabel: 'gatehouse-kek' })
- */
-export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource & { close(): Promise<void> } {
+/** What the parts of one PKCS#11 source share: its options, its connection state, its one-at-a-time queue. */
+interface Ctx {
+  options: Pkcs11Options;
+  where: string;
+  st: { conn: Connection | null; up: boolean };
+  versionOf: (label: string) => number | undefined;
+  serial: <T>(fn: () => Promise<T>) => Promise<T>;
+  unavailable: (what: string, err?: unknown) => CryptoError;
+}
+
+function createCtx(options: Pkcs11Options): Ctx {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(options.keyLabel)) throw new CryptoError('KEYRING_INVALID', 'the PKCS#11 key label must be 1-64 letters, digits, . _ -');
   const where = `PKCS#11 token "${options.tokenLabel}"`;
-  const labelRe = new RegExp(`^${options.keyLabel.replace(/[.]/g, '\\.')}\\.v([1-9][0-9]{0,9})$`);
-  let conn: Connection | null = null;
-  let up = true;
+  const labelPrefix = `${options.keyLabel}.v`;
+  /** The version a key label names (`<keyLabel>.v<N>`), or undefined. */
+  const versionOf = (label: string): number | undefined => {
+    const rest = label.startsWith(labelPrefix) ? label.slice(labelPrefix.length) : '';
+    return /^[1-9][0-9]{0,9}$/.test(rest) ? Number(rest) : undefined;
+  };
+  const st: Ctx['st'] = { conn: null, up: true };
   // One operation at a time on the session: PKCS#11 sessions are not concurrent.
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -144,9 +87,15 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
   const unavailable = (what: string, err?: unknown): CryptoError =>
     new CryptoError('KEK_UNAVAILABLE', `the ${where} could not be used: ${what}${err !== undefined ? ` (${ckr(err) ?? 'no PKCS#11 answer'})` : ''}`);
 
+  return { options, where, st, versionOf, serial, unavailable };
+}
+
+/** The session with the token: open (log in, list the KEKs), close, and whether the token still answers. */
+function linkOps(ctx: Ctx) {
+  const { options, where, st, versionOf, unavailable } = ctx;
   function disconnect(broken: boolean): void {
-    const c = conn;
-    conn = null;
+    const c = st.conn;
+    st.conn = null;
     if (!c) return;
     try {
       c.shared.p11.C_CloseSession(c.session);
@@ -178,10 +127,8 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
     const keys = new Map<number, { handle: Handle; encrypt: boolean }>();
     for (const handle of handles) {
       const [label, encrypt] = p11.C_GetAttributeValue(session, handle, [{ type: lib.CKA_LABEL }, { type: lib.CKA_ENCRYPT }]);
-      const match = labelRe.exec(Buffer.isBuffer(label?.value) ? label.value.toString('utf8') : '');
-      if (!match) continue;
-      const version = Number(match[1]);
-      if (version > MAX_VERSION) continue;
+      const version = versionOf(Buffer.isBuffer(label?.value) ? label.value.toString('utf8') : '');
+      if (version === undefined || version > MAX_VERSION) continue;
       if (keys.has(version)) throw new CryptoError('KEYRING_INVALID', `the ${where} holds two keys labelled ${options.keyLabel}.v${version}`);
       keys.set(version, { handle, encrypt: Buffer.isBuffer(encrypt?.value) ? encrypt.value[0] === 1 : false });
     }
@@ -189,8 +136,8 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
   }
 
   async function connect(): Promise<Connection> {
-    if (conn && conn.generation === conn.shared.generation) return conn;
-    if (conn) disconnect(false);
+    if (st.conn && st.conn.generation === st.conn.shared.generation) return st.conn;
+    if (st.conn) disconnect(false);
     const shared = await acquire(options.module);
     const { lib, p11 } = shared;
     let session: Handle | null = null;
@@ -206,8 +153,8 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
       }
       const c: Connection = { shared, generation: shared.generation, slot, session, keys: new Map() };
       c.keys = listKeys(c);
-      conn = c;
-      up = true;
+      st.conn = c;
+      st.up = true;
       return c;
     } catch (err) {
       if (session) {
@@ -236,23 +183,30 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
   }
 
   /** Runs `fn` on the session for `version`'s key; maps failures; marks an outage unhealthy. */
+  return { disconnect, listKeys, connect, tokenThere, slotOf };
+}
+
+/** Operations with one KEK version in the token, mapping PKCS#11 failures to the keyring's codes. */
+function keyOps(ctx: Ctx, link: ReturnType<typeof linkOps>) {
+  const { options, where, st, serial, unavailable } = ctx;
+  const { disconnect, listKeys, connect, tokenThere } = link;
   function withKey<T>(version: number, op: string, fn: (c: Connection, key: Handle) => T): Promise<T> {
     return serial(async () => {
       const c = await connect().catch((err: unknown) => {
-        up = false;
+        st.up = false;
         throw err;
       });
       const key = c.keys.get(version);
       if (!key) throw new CryptoError('KEK_MISSING', `key-encryption key version ${version} is not in the ${where}`);
       try {
         const result = fn(c, key.handle);
-        up = true;
+        st.up = true;
         return result;
       } catch (err) {
         if (err instanceof CryptoError) throw err;
         const code = ckr(err);
         if (!tokenThere(c)) {
-          up = false;
+          st.up = false;
           disconnect(true);
           throw unavailable(`${op} for key-encryption key version ${version} failed and the token does not answer`, err);
         }
@@ -265,7 +219,7 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
         if (op === 'C_Decrypt' && code && BAD_CIPHERTEXT.has(code)) {
           throw new CryptoError('DECRYPT_FAILED', `the ${where} could not unwrap this data key under key-encryption key version ${version} (${code})`);
         }
-        up = false;
+        st.up = false;
         disconnect(false);
         throw unavailable(`${op} for key-encryption key version ${version} failed`, err);
       }
@@ -302,25 +256,94 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
     return primary;
   };
 
+  return { withKey, encryptWith, decode, primaryOf, gcm };
+}
+
+/** Making a new KEK version in the token, and retiring an old one. */
+function adminOps(ctx: Ctx, link: ReturnType<typeof linkOps>, keys: ReturnType<typeof keyOps>) {
+  const { options, where, serial, unavailable } = ctx;
+  const { connect, listKeys } = link;
+  const { primaryOf } = keys;
+  const addVersion = (): Promise<number> =>
+    serial(async () => {
+      const c = await connect();
+      c.keys = listKeys(c);
+      const version = Math.max(0, ...c.keys.keys()) + 1;
+      if (version > MAX_VERSION) throw new CryptoError('KEYRING_INVALID', `the ${where} has reached the highest key version`);
+      const { lib } = c.shared;
+      try {
+        // Made in the token, never imported: sensitive and not extractable, so no one reads it out.
+        c.shared.p11.C_GenerateKey(c.session, { mechanism: lib.CKM_AES_KEY_GEN }, [
+          { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
+          { type: lib.CKA_KEY_TYPE, value: lib.CKK_AES },
+          { type: lib.CKA_VALUE_LEN, value: KEY_BYTES },
+          { type: lib.CKA_TOKEN, value: true },
+          { type: lib.CKA_PRIVATE, value: true },
+          { type: lib.CKA_SENSITIVE, value: true },
+          { type: lib.CKA_EXTRACTABLE, value: false },
+          { type: lib.CKA_ENCRYPT, value: true },
+          { type: lib.CKA_DECRYPT, value: true },
+          { type: lib.CKA_WRAP, value: false },
+          { type: lib.CKA_UNWRAP, value: false },
+          { type: lib.CKA_SIGN, value: false },
+          { type: lib.CKA_VERIFY, value: false },
+          { type: lib.CKA_DERIVE, value: false },
+          { type: lib.CKA_LABEL, value: `${options.keyLabel}.v${version}` },
+          { type: lib.CKA_ID, value: Buffer.from(`${options.keyLabel}.v${version}`, 'utf8') },
+        ]);
+      } catch (err) {
+        throw unavailable(`making key-encryption key version ${version} failed`, err);
+      }
+      c.keys = listKeys(c);
+      return version;
+    });
+  const retire = (version: number): Promise<void> =>
+    serial(async () => {
+      const c = await connect();
+      c.keys = listKeys(c);
+      const key = c.keys.get(version);
+      if (!key) throw new CryptoError('KEK_MISSING', `key-encryption key version ${version} is not in the ${where}`);
+      if (version === primaryOf(c)) throw new CryptoError('KEYRING_INVALID', `key-encryption key version ${version} is the primary: add a new version before retiring it`);
+      try {
+        c.shared.p11.C_SetAttributeValue(c.session, key.handle, [{ type: c.shared.lib.CKA_ENCRYPT, value: false }]);
+      } catch (err) {
+        throw unavailable(`retiring key-encryption key version ${version} failed`, err);
+      }
+      c.keys = listKeys(c);
+    });
+  return { addVersion, retire };
+}
+
+/**
+ * @example const source = createPkcs11KekSource({ module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'gatehouse', pin, keyLabel: 'gatehouse-kek' })
+ */
+export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource & { close(): Promise<void> } {
+  const ctx = createCtx(options);
+  const { where, st, serial, unavailable } = ctx;
+  const link = linkOps(ctx);
+  const { disconnect, listKeys, connect, tokenThere } = link;
+  const keyops = keyOps(ctx, link);
+  const { withKey, encryptWith, decode, primaryOf, gcm } = keyops;
+  const admin = adminOps(ctx, link, keyops);
   const source: RemoteKekSource & { close(): Promise<void> } = {
     name: 'pkcs11',
-    versions: () => [...(conn?.keys.keys() ?? [])].sort((a, b) => a - b),
+    versions: () => [...(st.conn?.keys.keys() ?? [])].sort((a, b) => a - b),
     locationOf: (version) => {
-      const key = conn?.keys.get(version);
+      const key = st.conn?.keys.get(version);
       return key ? `token "${options.tokenLabel}" key "${options.keyLabel}.v${version}"${key.encrypt ? '' : ' (retired: unwraps only)'}` : undefined;
     },
-    healthy: () => up,
+    healthy: () => st.up,
     refresh: () =>
       serial(async () => {
         const c = await connect().catch((err: unknown) => {
-          up = false;
+          st.up = false;
           throw err;
         });
         try {
           c.keys = listKeys(c);
         } catch (err) {
           if (err instanceof CryptoError) throw err;
-          up = false;
+          st.up = false;
           disconnect(!tokenThere(c));
           throw unavailable('listing its keys failed', err);
         }
@@ -329,16 +352,16 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
       await source.refresh!();
       const probe = randomBytes(KEY_BYTES);
       const aad = Buffer.from('gatehouse.pkcs11.startup-check', 'utf8');
-      primaryOf(conn);
+      primaryOf(st.conn);
       for (const version of source.versions()) {
         // A retired version only unwraps: its check is that the token still has it.
-        if (!conn?.keys.get(version)?.encrypt) continue;
+        if (!st.conn?.keys.get(version)?.encrypt) continue;
         const opened = await source.unwrap(version, await encryptWith(version, probe, aad), aad);
         if (!opened.equals(probe)) throw new CryptoError('KEYRING_MISMATCH', `key-encryption key version ${version} in the ${where} did not give back what it wrapped`);
       }
     },
     async generateDek(aad) {
-      const version = primaryOf(conn);
+      const version = primaryOf(st.conn);
       const key = randomBytes(KEY_BYTES);
       return { version, key, wrapped: await encryptWith(version, key, aad) };
     },
@@ -352,53 +375,8 @@ export function createPkcs11KekSource(options: Pkcs11Options): RemoteKekSource &
         return Buffer.from(out);
       });
     },
-    addVersion: () =>
-      serial(async () => {
-        const c = await connect();
-        c.keys = listKeys(c);
-        const version = Math.max(0, ...c.keys.keys()) + 1;
-        if (version > MAX_VERSION) throw new CryptoError('KEYRING_INVALID', `the ${where} has reached the highest key version`);
-        const { lib } = c.shared;
-        try {
-          // Made in the token, never imported: sensitive and not extractable, so no one reads it out.
-          c.shared.p11.C_GenerateKey(c.session, { mechanism: lib.CKM_AES_KEY_GEN }, [
-            { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
-            { type: lib.CKA_KEY_TYPE, value: lib.CKK_AES },
-            { type: lib.CKA_VALUE_LEN, value: KEY_BYTES },
-            { type: lib.CKA_TOKEN, value: true },
-            { type: lib.CKA_PRIVATE, value: true },
-            { type: lib.CKA_SENSITIVE, value: true },
-            { type: lib.CKA_EXTRACTABLE, value: false },
-            { type: lib.CKA_ENCRYPT, value: true },
-            { type: lib.CKA_DECRYPT, value: true },
-            { type: lib.CKA_WRAP, value: false },
-            { type: lib.CKA_UNWRAP, value: false },
-            { type: lib.CKA_SIGN, value: false },
-            { type: lib.CKA_VERIFY, value: false },
-            { type: lib.CKA_DERIVE, value: false },
-            { type: lib.CKA_LABEL, value: `${options.keyLabel}.v${version}` },
-            { type: lib.CKA_ID, value: Buffer.from(`${options.keyLabel}.v${version}`, 'utf8') },
-          ]);
-        } catch (err) {
-          throw unavailable(`making key-encryption key version ${version} failed`, err);
-        }
-        c.keys = listKeys(c);
-        return version;
-      }),
-    retire: (version) =>
-      serial(async () => {
-        const c = await connect();
-        c.keys = listKeys(c);
-        const key = c.keys.get(version);
-        if (!key) throw new CryptoError('KEK_MISSING', `key-encryption key version ${version} is not in the ${where}`);
-        if (version === primaryOf(c)) throw new CryptoError('KEYRING_INVALID', `key-encryption key version ${version} is the primary: add a new version before retiring it`);
-        try {
-          c.shared.p11.C_SetAttributeValue(c.session, key.handle, [{ type: c.shared.lib.CKA_ENCRYPT, value: false }]);
-        } catch (err) {
-          throw unavailable(`retiring key-encryption key version ${version} failed`, err);
-        }
-        c.keys = listKeys(c);
-      }),
+    addVersion: () => admin.addVersion(),
+    retire: (version) => admin.retire(version),
     close: () =>
       serial(async () => {
         disconnect(false);

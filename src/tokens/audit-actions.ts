@@ -4,4 +4,5 @@
  */
 export const TOKENS_AUDIT_ACTIONS = [
   'clienttoken.minted',
+  'clienttoken.revoked',
 ] as const;

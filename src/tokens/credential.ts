@@ -5,7 +5,8 @@
  * session is not revoked (logout, logout-all, a disabled user, a password reset: identity's session
  * state, kv then database) and that the member still may manage the workspace's keys (tenancy's
  * authority cache, evicted on every node when a membership changes: removing the member, or
- * deleting the account, kills the token). The
+ * deleting the account, kills the token), and that the token itself was not revoked by its id
+ * (src/tokens/revocations.ts). The
  * gateway then checks the parent API key through its own cache (src/gateway/credentials.ts).
  *
  * Refusals: a token past its exp (+ tolerance) is 401 with its own message; any other token
@@ -24,6 +25,8 @@ export interface ClientTokenCredentialDeps {
   authorize: (principal: Principal, permission: string, params: Readonly<Record<string, string | undefined>>) => Promise<unknown>;
   /** Identity's session state: a member-minted token ends with the session it was minted in. */
   sessionRevoked: (userId: string, sessionId: string) => Promise<boolean>;
+  /** This token revoked by its id (src/tokens/revocations.ts): kv, then the database. */
+  tokenRevoked: (tenantId: string, workspaceId: string, tokenId: string) => Promise<boolean>;
 }
 
 /** The permission a member needs to mint a token, and keeps needing for the token to work. */
@@ -44,6 +47,8 @@ export function createClientTokenCredential(deps: ClientTokenCredentialDeps): Ap
       // (a token minted without origins is not for browsers).
       const origin = request.headers.origin;
       if (origin !== undefined && !(claims.origins ?? []).includes(origin)) throw new GatewayError('ORIGIN_NOT_ALLOWED');
+      // Revoked by its id (on every node at once; the database decides when kv does not know).
+      if (await deps.tokenRevoked(claims.tenantId, claims.workspaceId, claims.id)) return null;
       if (claims.mintedBy !== null) {
         const member: Principal = { kind: 'user', id: claims.mintedBy.userId, sessionId: claims.mintedBy.sessionId };
         if (await deps.sessionRevoked(member.id, claims.mintedBy.sessionId)) return null;

@@ -14,6 +14,7 @@ import { defineModule, hook, moduleRef } from '../server/module.ts';
 import { TENANCY } from '../tenancy/index.ts';
 import { createClientTokenCredential } from './credential.ts';
 import { CLIENT_TOKEN_AUDIENCE, createClientTokenVerifier } from './jwt.ts';
+import { createTokenRevocations } from './revocations.ts';
 import { createTokensFeature } from './routes.ts';
 import { TOKENS_AUDIT_ACTIONS } from './audit-actions.ts';
 
@@ -44,10 +45,20 @@ export const tokensModule = defineModule({
     });
     const tenancy = ctx.use(TENANCY);
     const sessions = ctx.use(IDENTITY).sessions;
+    // A revocation is kept until the token it names has surely expired (longest lifetime + tolerance + a minute).
+    const revocations = createTokenRevocations({
+      db: ctx.db,
+      kv: ctx.kv,
+      logger: ctx.logger,
+      now: ctx.now,
+      keepMs: (config.tokens.maxTtlSeconds + config.tokens.clockSkewSeconds + 60) * 1000,
+      liveCacheMs: 10_000,
+    });
     const credential = createClientTokenCredential({
       tokens,
       authorize: (principal, permission, params) => tenancy.authority.authorize(principal, permission, params),
       sessionRevoked: (userId, sessionId) => sessions.sessionRevoked(userId, sessionId),
+      tokenRevoked: (tenantId, workspaceId, tokenId) => revocations.revoked(tenantId, workspaceId, tokenId),
     });
     const feature = createTokensFeature({
       gateway: ctx.use(GATEWAY),
@@ -57,7 +68,14 @@ export const tokensModule = defineModule({
       now: ctx.now,
       defaultTtlSeconds: config.tokens.defaultTtlSeconds,
       maxTtlSeconds: config.tokens.maxTtlSeconds,
+      revocations,
     });
-    return { api: { verify: tokens.verify }, feature, hooks: [hook(API_CREDENTIAL_VERIFIERS, credential)] };
+    const prune = {
+      name: 'tokens.prune-revocations',
+      schedule: '17 * * * *',
+      summary: 'Deletes revocations of client tokens that have surely expired.',
+      run: async () => ({ pruned: await revocations.prune() }),
+    };
+    return { api: { verify: tokens.verify }, feature, hooks: [hook(API_CREDENTIAL_VERIFIERS, credential)], jobs: [prune] };
   },
 });

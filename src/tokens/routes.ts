@@ -20,6 +20,7 @@ import { defineRoute, type Authority, type Feature, type Principal } from '../se
 import { TOKENS_ERROR_CODES } from './error-codes.ts';
 import { MINT_PERMISSION } from './credential.ts';
 import { MAX_TOKEN_BYTES, signClientToken } from './jwt.ts';
+import type { TokenRevocations } from './revocations.ts';
 
 /** The scopes a client token may carry: the AI routes'. */
 export const MINTABLE_SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models'] as const;
@@ -75,7 +76,11 @@ export interface TokensFeatureDeps {
   now: () => number;
   defaultTtlSeconds: number;
   maxTtlSeconds: number;
+  revocations: TokenRevocations;
 }
+
+const revokeBody = z.strictObject({ tokenId: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'a client token id (its jti, as minting returned it)') });
+const revoked = z.object({ tokenId: z.string(), revoked: z.literal(true), alreadyRevoked: z.boolean() });
 
 interface Parent {
   id: string;
@@ -83,6 +88,60 @@ interface Parent {
   workspaceId: string;
   scopes: readonly string[];
   rateLimitPerMinute: number | null;
+}
+
+const userOf = (principal: Principal | undefined): { userId: string; sessionId: string } => {
+  if (!principal || principal.kind !== 'user' || !principal.sessionId) throw new AppError('UNAUTHENTICATED');
+  return { userId: principal.id, sessionId: principal.sessionId };
+};
+const scopeOf = (authority: Authority | undefined): { orgId: string; wsId: string } => {
+  if (!authority?.tenantId || !authority.workspaceId) throw new Error('workspace route ran without an authority');
+  return { orgId: authority.tenantId, wsId: authority.workspaceId };
+};
+
+/** Revoking one client token by its id (src/tokens/revocations.ts): by a `tokens:mint` key, or by a member. */
+function revokeRoutes(deps: TokensFeatureDeps) {
+  /** Revokes one token of the workspace by its id, durably; an audit event names it (never the token). */
+  async function revoke(tenantId: string, workspaceId: string, tokenId: string, by: string, target: { type: string; id: string }) {
+    const fresh = await deps.revocations.revoke({ tenantId, workspaceId, tokenId, by });
+    if (fresh) await deps.audit.record({ tenantId, action: 'clienttoken.revoked', target, data: { workspace: workspaceId, token: tokenId } });
+    return { tokenId, revoked: true as const, alreadyRevoked: !fresh };
+  }
+
+  return [
+      defineRoute({
+        method: 'POST',
+        url: '/v1/tokens/revoke',
+        summary:
+          'Revoke one client token of this API key\'s workspace by its id (tokenId, the jti), without revoking the key: refused on every node at once, durably (the database decides).',
+        guard: { kind: 'apiKey', scope: 'tokens:mint' },
+        permission: null,
+        rateCategory: 'write',
+        schema: { body: revokeBody, response: { 200: revoked } },
+        handler: async ({ request, body }) => {
+          const key = verifiedKeyOf(request);
+          if (key.delegation) throw new AppError('FORBIDDEN', 'A client token cannot revoke tokens.');
+          return revoke(key.tenantId, key.workspaceId, body.tokenId, `apikey:${key.id}`, { type: 'apikey', id: key.id });
+        },
+      }),
+      defineRoute({
+        method: 'DELETE',
+        url: '/v1/orgs/:org/workspaces/:ws/tokens/:tokenId',
+        summary: 'Revoke one client token of the workspace by its id (the jti), as a member who may manage its keys; the key it was minted from stays valid.',
+        guard: { kind: 'session' },
+        permission: MINT_PERMISSION,
+        rateCategory: 'write',
+        schema: {
+          params: z.strictObject({ org: z.uuid(), ws: z.uuid(), tokenId: revokeBody.shape.tokenId }),
+          response: { 200: revoked },
+        },
+        handler: async ({ authority, principal, params }) => {
+          const { orgId, wsId } = scopeOf(authority);
+          const { userId } = userOf(principal);
+          return revoke(orgId, wsId, params.tokenId, `user:${userId}`, { type: 'user', id: userId });
+        },
+      }),
+  ];
 }
 
 export function createTokensFeature(deps: TokensFeatureDeps): Feature {
@@ -146,15 +205,6 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
     };
   }
 
-  const userOf = (principal: Principal | undefined): { userId: string; sessionId: string } => {
-    if (!principal || principal.kind !== 'user' || !principal.sessionId) throw new AppError('UNAUTHENTICATED');
-    return { userId: principal.id, sessionId: principal.sessionId };
-  };
-  const scopeOf = (authority: Authority | undefined): { orgId: string; wsId: string } => {
-    if (!authority?.tenantId || !authority.workspaceId) throw new Error('workspace route ran without an authority');
-    return { orgId: authority.tenantId, wsId: authority.workspaceId };
-  };
-
   return {
     id: 'tokens',
     errorCodes: TOKENS_ERROR_CODES,
@@ -200,6 +250,7 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
           return result;
         },
       }),
+      ...revokeRoutes(deps),
     ],
   };
 }

@@ -3,7 +3,9 @@
  * node A refuses every token minted from it on node B within a second although B had the parent
  * cached (the key's eviction reaches every node); removing the member who minted a token refuses
  * it on both nodes (tenancy's eviction); a subject's rate limit holds under concurrent calls spread
- * over both nodes. Runs in CI (DATABASE_URL and REDIS_URL); skipped locally without them.
+ * over both nodes; one token revoked by its id on node A is refused on both nodes within a second
+ * while its parent key and sibling tokens keep working, and stays refused when kv forgets it (the
+ * database decides). Runs in CI (DATABASE_URL and REDIS_URL); skipped locally without them.
  */
 import type { AddressInfo } from 'node:net';
 import OpenAI, { AuthenticationError, RateLimitError } from 'openai';
@@ -118,5 +120,34 @@ const messages = [{ role: 'user' as const, content: 'Say hello.' }];
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(RateLimitError);
     // Another subject of the same key has its own window.
     expect((await chat(urlB, await mint(b, parent.key, { subject: 'player-43', rateLimitPerMinute: 6 }))).choices).toHaveLength(1);
+  });
+
+  it('attack: one token revoked by its id on node A is refused on node B within a second (cached live there); its parent and a sibling token still work; kv losing the revocation does not bring it back', async () => {
+    const parent = await createKey();
+    const res = await a.app.inject({ method: 'POST', url: '/v1/tokens', payload: { subject: 'bot-r' }, headers: { authorization: `Bearer ${parent.key}` } });
+    expect(res.statusCode, res.body).toBe(201);
+    const { token, tokenId } = res.json() as { token: string; tokenId: string };
+    const sibling = await mint(b, parent.key, { subject: 'bot-r' });
+    // Both nodes have seen the token live (cached in kv as live).
+    for (const url of [urlA, urlB]) expect((await chat(url, token)).choices).toHaveLength(1);
+    // A client token cannot revoke tokens, not even itself.
+    const bySelf = await b.app.inject({ method: 'POST', url: '/v1/tokens/revoke', payload: { tokenId }, headers: { authorization: `Bearer ${token}` } });
+    expect([bySelf.statusCode, bySelf.json().error.code]).toEqual([403, 'FORBIDDEN']);
+    const revoked = await a.app.inject({ method: 'POST', url: '/v1/tokens/revoke', payload: { tokenId }, headers: { authorization: `Bearer ${parent.key}` } });
+    expect(revoked.statusCode, revoked.body).toBe(200);
+    expect(revoked.json()).toEqual({ tokenId, revoked: true, alreadyRevoked: false });
+    expect(await refusedWithin1s(urlB, [token])).toBeLessThan(1000);
+    expect(await refusedWithin1s(urlA, [token])).toBeLessThan(1000);
+    expect((await chat(urlB, sibling)).choices).toHaveLength(1);
+    expect((await chat(urlA, await mint(a, parent.key))).choices).toHaveLength(1);
+    // kv forgets (a Redis restarted without persistence): the database still refuses it, on both nodes.
+    await a.kv.del(`tok:rv:${org}:${ws}:${tokenId}`);
+    for (const url of [urlB, urlA]) await expect(chat(url, token)).rejects.toBeInstanceOf(AuthenticationError);
+    // A member revokes the sibling through the console route; revoking twice says so.
+    const siblingId = JSON.parse(Buffer.from(sibling.split('.')[1]!, 'base64url').toString()).jti as string;
+    const byMember = await b.app.inject({ method: 'DELETE', url: `/v1/orgs/${org}/workspaces/${ws}/tokens/${siblingId}`, headers: owner.auth });
+    expect(byMember.json()).toEqual({ tokenId: siblingId, revoked: true, alreadyRevoked: false });
+    expect((await b.app.inject({ method: 'DELETE', url: `/v1/orgs/${org}/workspaces/${ws}/tokens/${siblingId}`, headers: owner.auth })).json().alreadyRevoked).toBe(true);
+    expect(await refusedWithin1s(urlA, [sibling])).toBeLessThan(1000);
   });
 });
