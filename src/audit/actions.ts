@@ -9,17 +9,6 @@ export const AUDIT_OWN_ACTIONS = [
   'node.started',
   // Key rotations (platform log), recorded by `gatehouse keys rotate` (src/keyring is infrastructure, not a module).
   'keys.rotated',
-  // MCP (org log): upstream servers, tool reviews, per-key tool allowlists, and every tool call (sizes, never content).
-  // Still declared here, not by src/mcp's module: move them to src/mcp/audit-actions.ts with its next change.
-  'mcp.server.set',
-  'mcp.server.deleted',
-  'mcp.tools.synced',
-  'mcp.tool.reviewed',
-  'mcp.key_tools.set',
-  'mcp.tool.called',
-  'mcp.prompt.got',
-  'mcp.resource.read',
-  'mcp.token.issued',
 ] as const;
 
 /** An audit action: one a listed module declares (checked when the event is prepared). */

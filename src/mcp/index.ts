@@ -8,6 +8,7 @@
  * `MCP_RESULT_INSPECTORS` (the input guard); see src/mcp/hooks.ts for their contract.
  */
 import { AUDIT } from '../audit/index.ts';
+import { MCP_AUDIT_ACTIONS } from './audit-actions.ts';
 import { defineModule, hookPoint, moduleRef } from '../server/module.ts';
 import type { SealedColumn } from '../server/route.ts';
 import { createMcpMetrics } from './call-support.ts';
@@ -41,6 +42,7 @@ export const mcpModule = defineModule({
   ref: MCP,
   dependsOn: [AUDIT],
   sealedColumns: MCP_SEALED_COLUMNS,
+  auditActions: MCP_AUDIT_ACTIONS,
   create: async (ctx) => {
     const settings = ctx.config.mcp;
     const audit = ctx.use(AUDIT);

@@ -100,6 +100,18 @@ export function createEndpoints(deps: EndpointDeps) {
     return row;
   }
 
+  /**
+   * The endpoint read before the transaction, locked: the audit event and sealed values are made
+   * before it (they may query the database themselves), so a transaction never waits on a second
+   * connection. An endpoint deleted and made again under the same name in between is not the one
+   * the event names: refused as not found.
+   */
+  async function sameEndpoint(tx: Queryable, name: string, id: string): Promise<EndpointRow> {
+    const row = await endpointRow(tx, name, true);
+    if (row.id !== id) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
+    return row;
+  }
+
   return {
     /** Creates an endpoint; the destination secret is returned here once. */
     create: (tenantId: string, input: NewEndpoint): Promise<{ endpoint: EndpointView; destinationSecret: string }> => createEndpoint(deps, tenantId, input),
@@ -118,9 +130,10 @@ export function createEndpoints(deps: EndpointDeps) {
 
     /** Deletes an endpoint with its secrets, events and deliveries. */
     async remove(tenantId: string, name: string): Promise<void> {
+      const found = await db.withTenant(tenantId, (tx) => endpointRow(tx, name));
+      const event = await audit.prepare({ tenantId, action: 'webhook.endpoint.deleted', target: { type: 'webhook_endpoint', id: found.id }, data: { name } });
       await db.withTenant(tenantId, async (tx) => {
-        const row = await endpointRow(tx, name, true);
-        const event = await audit.prepare({ tenantId, action: 'webhook.endpoint.deleted', target: { type: 'webhook_endpoint', id: row.id }, data: { name } });
+        const row = await sameEndpoint(tx, name, found.id);
         await tx.query('delete from webhook_deliveries where event_id in (select id from webhook_events where endpoint_id = $1)', [row.id]);
         await tx.query('delete from webhook_endpoints where id = $1', [row.id]);
         await audit.append(tx, event);
@@ -134,13 +147,13 @@ export function createEndpoints(deps: EndpointDeps) {
       const at = new Date(now());
       if (input.expiresAt !== null && input.expiresAt.getTime() <= at.getTime()) throw new AppError('VALIDATION_FAILED', 'expiresAt: must be in the future.');
       const sealed = await keyring.seal({ tenantId }, { ...PROVIDER_SECRET, rowId: id }, input.secret);
+      const event = await audit.prepare({ tenantId, action: 'webhook.secret.added', target: { type: 'webhook_secret', id }, data: { endpoint: name, expiresAt: input.expiresAt?.toISOString() ?? null } });
       const added = await db.withTenant(tenantId, async (tx) => {
         const row = await endpointRow(tx, name, true);
         if (!secretFits(row.provider, input.secret)) throw webhookError('WEBHOOK_SECRET_INVALID');
         const { rows: count } = await tx.query<{ n: number }>('select count(*)::int as n from webhook_secrets where endpoint_id = $1 and (expires_at is null or expires_at > $2)', [row.id, at]);
         if ((count[0]?.n ?? 0) >= limits.maxSecretsPerEndpoint) throw webhookError('WEBHOOK_LIMIT_REACHED');
         await tx.query('insert into webhook_secrets (id, tenant_id, endpoint_id, secret_sealed, expires_at, created_at) values ($1, $2, $3, $4, $5, $6)', [id, tenantId, row.id, sealed, input.expiresAt, at]);
-        const event = await audit.prepare({ tenantId, action: 'webhook.secret.added', target: { type: 'webhook_secret', id }, data: { endpoint: name, expiresAt: input.expiresAt?.toISOString() ?? null } });
         await audit.append(tx, event);
         return { id, createdAt: at.toISOString(), expiresAt: input.expiresAt?.toISOString() ?? null, expired: false };
       });
@@ -157,11 +170,11 @@ export function createEndpoints(deps: EndpointDeps) {
     },
 
     async removeSecret(tenantId: string, name: string, secretId: string): Promise<void> {
+      const event = await audit.prepare({ tenantId, action: 'webhook.secret.removed', target: { type: 'webhook_secret', id: secretId }, data: { endpoint: name } });
       await db.withTenant(tenantId, async (tx) => {
         const row = await endpointRow(tx, name, true);
         const removed = await tx.query('delete from webhook_secrets where id = $1 and endpoint_id = $2', [secretId, row.id]);
         if (removed.rowCount === 0) throw webhookError('WEBHOOK_SECRET_NOT_FOUND');
-        const event = await audit.prepare({ tenantId, action: 'webhook.secret.removed', target: { type: 'webhook_secret', id: secretId }, data: { endpoint: name } });
         await audit.append(tx, event);
       });
       await changed(tenantId, name);
@@ -170,11 +183,12 @@ export function createEndpoints(deps: EndpointDeps) {
     /** A new destination secret (shown once); relays are signed with it from now on. */
     async rotateDestinationSecret(tenantId: string, name: string): Promise<string> {
       const secret = newDestinationSecret();
+      const found = await db.withTenant(tenantId, (tx) => endpointRow(tx, name));
+      const sealed = await keyring.seal({ tenantId }, { ...ENDPOINT_SECRET, rowId: found.id }, secret);
+      const event = await audit.prepare({ tenantId, action: 'webhook.destination_secret.rotated', target: { type: 'webhook_endpoint', id: found.id }, data: { endpoint: name } });
       await db.withTenant(tenantId, async (tx) => {
-        const row = await endpointRow(tx, name, true);
-        const sealed = await keyring.seal({ tenantId }, { ...ENDPOINT_SECRET, rowId: row.id }, secret);
+        const row = await sameEndpoint(tx, name, found.id);
         await tx.query('update webhook_endpoints set destination_secret_sealed = $2, updated_at = $3 where id = $1', [row.id, sealed, new Date(now())]);
-        const event = await audit.prepare({ tenantId, action: 'webhook.destination_secret.rotated', target: { type: 'webhook_endpoint', id: row.id }, data: { endpoint: name } });
         await audit.append(tx, event);
       });
       await changed(tenantId, name);
@@ -225,19 +239,26 @@ export interface EndpointChanges {
 async function updateEndpoint(deps: EndpointDeps, tenantId: string, name: string, changes: EndpointChanges): Promise<EndpointView> {
   const { db, keyring, audit, now } = deps;
   if (changes.destinationUrl) deps.checkDestination(changes.destinationUrl);
+  const select = 'select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints where name = $1';
+  // Sealing and the audit event are made before the transaction (they may query the database themselves).
+  const found = (await db.withTenant(tenantId, (tx) => tx.query<EndpointRow>(select, [name]))).rows[0];
+  if (!found) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
+  if (changes.verifyToken && found.provider !== 'meta') throw new AppError('VALIDATION_FAILED', 'verifyToken: only Meta endpoints have a verify token.');
+  const newToken = changes.verifyToken ? await keyring.seal({ tenantId }, { ...VERIFY_TOKEN, rowId: found.id }, changes.verifyToken) : null;
+  const url = changes.destinationUrl === undefined ? found.destination_url : changes.destinationUrl;
+  const data = { endpoint: name, destination: url === null ? null : new URL(url).origin, verifyTokenChanged: changes.verifyToken !== undefined };
+  const event = await audit.prepare({ tenantId, action: 'webhook.endpoint.updated', target: { type: 'webhook_endpoint', id: found.id }, data });
   return db.withTenant(tenantId, async (tx) => {
-    const { rows } = await tx.query<EndpointRow>('select id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at from webhook_endpoints where name = $1 for update', [name]);
-    const row = rows[0];
-    if (!row) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
-    if (changes.verifyToken && row.provider !== 'meta') throw new AppError('VALIDATION_FAILED', 'verifyToken: only Meta endpoints have a verify token.');
-    const token = changes.verifyToken === undefined ? row.verify_token_sealed : changes.verifyToken === null ? null : await keyring.seal({ tenantId }, { ...VERIFY_TOKEN, rowId: row.id }, changes.verifyToken);
-    const url = changes.destinationUrl === undefined ? row.destination_url : changes.destinationUrl;
+    const row = (await tx.query<EndpointRow>(`${select} for update`, [name])).rows[0];
+    // Deleted, or deleted and made again under the same name, since the read: not the endpoint the event names.
+    if (!row || row.id !== found.id) throw webhookError('WEBHOOK_ENDPOINT_NOT_FOUND');
+    const token = changes.verifyToken === undefined ? row.verify_token_sealed : newToken;
+    const next = changes.destinationUrl === undefined ? row.destination_url : changes.destinationUrl;
     const updated = await tx.query<EndpointRow>(
       'update webhook_endpoints set destination_url = $2, verify_token_sealed = $3, updated_at = $4 where id = $1 returning id, tenant_id, name, provider, destination_url, verify_token_sealed, created_at',
-      [row.id, url, token, new Date(now())],
+      [row.id, next, token, new Date(now())],
     );
-    const data = { endpoint: name, destination: url === null ? null : new URL(url).origin, verifyTokenChanged: changes.verifyToken !== undefined };
-    await audit.append(tx, await audit.prepare({ tenantId, action: 'webhook.endpoint.updated', target: { type: 'webhook_endpoint', id: row.id }, data }));
+    await audit.append(tx, event);
     return view(updated.rows[0] as EndpointRow);
   });
 }
