@@ -48,6 +48,8 @@ interface Fixture {
   event: string;
   /** A budget of the org (with a reservation in its ledger). */
   budget: string;
+  /** The id (jti) of a client token revoked in the workspace. */
+  tokenId: string;
 }
 
 const pg = postgresTarget();
@@ -243,10 +245,15 @@ for (const target of targets) {
           [randomBytes(12).toString('base64url'), org, ws, apiKey.id],
         );
       });
-      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}`, endpoint, secret, event, budget };
+      // Client tokens: one revoked by its id in the workspace (kept until it has surely expired).
+      const tokenId = randomBytes(16).toString('base64url');
+      await db.withTenant(org, (tx) =>
+        tx.query("insert into client_token_revocations (tenant_id, workspace_id, token_id, keep_until, revoked_by) values ($1, $2, $3, now() + interval '1 hour', 'fixture')", [org, ws, tokenId]),
+      );
+      return { org, ws, invitation, target: spare.userId, key: apiKey.id, provider, connection, domain, server, tool, subject: `key:${apiKey.id}`, endpoint, secret, event, budget, tokenId };
     }
 
-    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, prompt: f.tool, subject: f.subject, endpoint: f.endpoint, secret: f.secret, event: f.event, budget: f.budget });
+    const idsOf = (f: Fixture): Record<string, string> => ({ org: f.org, ws: f.ws, invitation: f.invitation, user: f.target, userId: f.target, key: f.key, provider: f.provider, connection: f.connection, domain: f.domain, server: f.server, tool: f.tool, prompt: f.tool, subject: f.subject, endpoint: f.endpoint, secret: f.secret, event: f.event, budget: f.budget, tokenId: f.tokenId });
 
     beforeAll(async () => {
       const database = await target.database();
@@ -281,7 +288,7 @@ for (const target of targets) {
     it('has fixture rows for both orgs in every tenant table (a new table must be filled here to be tested)', async () => {
       const tables = await t.node.db.asOwner((tx) => tenantTables(tx));
       expect(tables).toEqual(
-        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes', 'webhook_endpoints', 'webhook_secrets', 'webhook_events', 'webhook_replays', 'webhook_deliveries', 'webhook_attempts', 'budgets', 'budget_ledger']),
+        expect.arrayContaining(['orgs', 'memberships', 'workspaces', 'workspace_members', 'invitations', 'data_keys', 'key_jobs', 'api_keys', 'provider_credentials', 'workspace_model_settings', 'usage_records', 'sso_connections', 'sso_domains', 'sso_identities', 'member_removals', 'mcp_servers', 'mcp_tools', 'mcp_key_tools', 'guard_policies', 'guard_strikes', 'webhook_endpoints', 'webhook_secrets', 'webhook_events', 'webhook_replays', 'webhook_deliveries', 'webhook_attempts', 'budgets', 'budget_ledger', 'client_token_revocations']),
       );
       const sa = await snapshot(t, a.org);
       const sb = await snapshot(t, b.org);
