@@ -934,7 +934,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    action?: "node.started" | "keys.rotated" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "mcp.token.issued" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
+                    action?: "node.started" | "keys.rotated" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "mcp.token.issued" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "clienttoken.revoked" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
                     actor?: string;
                     cursor?: number;
                     from?: string;
@@ -7289,7 +7289,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    action?: "node.started" | "keys.rotated" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "mcp.token.issued" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
+                    action?: "node.started" | "keys.rotated" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "mcp.token.issued" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "clienttoken.revoked" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
                     actor?: string;
                     cursor?: number;
                     from?: string;
@@ -12693,6 +12693,7 @@ export interface paths {
                         allowedOrigins?: string[];
                         apiKey: string;
                         models?: string[];
+                        monthlyCallLimit?: number;
                         rateLimitPerMinute?: number;
                         scopes?: ("ai:chat" | "ai:embeddings" | "ai:models")[];
                         subject?: string;
@@ -12742,6 +12743,7 @@ export interface paths {
                             expiresAt: string;
                             expiresIn: number;
                             models: string[] | null;
+                            monthlyCallLimit: number | null;
                             scopes: string[];
                             subject: string | null;
                             token: string;
@@ -12755,6 +12757,84 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/workspaces/{ws}/tokens/{tokenId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke one client token of the workspace by its id (the jti), as a member who may manage its keys; the key it was minted from stays valid.
+         * @description Guard: session. Permission: apikeys.manage. Rate category: write.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    org: string;
+                    tokenId: string;
+                    ws: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            alreadyRevoked: boolean;
+                            /** @enum {boolean} */
+                            revoked: true;
+                            tokenId: string;
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -12868,6 +12948,7 @@ export interface paths {
                     "application/json": {
                         allowedOrigins?: string[];
                         models?: string[];
+                        monthlyCallLimit?: number;
                         rateLimitPerMinute?: number;
                         scopes?: ("ai:chat" | "ai:embeddings" | "ai:models")[];
                         subject?: string;
@@ -12917,6 +12998,7 @@ export interface paths {
                             expiresAt: string;
                             expiresIn: number;
                             models: string[] | null;
+                            monthlyCallLimit: number | null;
                             scopes: string[];
                             subject: string | null;
                             token: string;
@@ -12924,6 +13006,86 @@ export interface paths {
                             /** @enum {string} */
                             tokenType: "Bearer";
                             workspaceId: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke one client token of this API key's workspace by its id (tokenId, the jti), without revoking the key: refused on every node at once, durably (the database decides).
+         * @description Guard: apiKey (scope tokens:mint). Permission: none. Rate category: write.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        tokenId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            alreadyRevoked: boolean;
+                            /** @enum {boolean} */
+                            revoked: true;
+                            tokenId: string;
                         };
                     };
                 };
