@@ -152,7 +152,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       get onStoreError() {
         return (deps.live?.current() ?? config).rateLimit.onStoreError;
       },
-      unwrittenCalls: (keyId, month) => inflight.running(keyId, month) + meter.unwrittenCalls(keyId, month),
+      unwrittenCalls: (keyId, month, subject) => inflight.running(keyId, month, subject) + meter.unwrittenCalls(keyId, month, subject),
     }),
     inflight,
     logger,

@@ -28,6 +28,8 @@ export interface DelegatedCredential {
   credentialId: string;
   /** The credential's own limit per minute; null: the parent key's. */
   rateLimitPerMinute: number | null;
+  /** Calls per UTC month for its subject, counted besides the parent key's own monthly limit; null: none. */
+  monthlyCallLimit: number | null;
 }
 
 /**

@@ -77,7 +77,7 @@ export const GATEWAY_ERROR_CODES = {
   MONTHLY_LIMIT_REACHED: {
     status: 429,
     message: 'The monthly call limit of this API key is reached.',
-    doc: 'The API key\'s monthly call limit is used up; `Retry-After` gives seconds until the next month starts (UTC). Declared for the gateway routes.',
+    doc: 'The API key\'s monthly call limit, or the one a client token sets for its subject (GW-6), is used up; `Retry-After` gives seconds until the next month starts (UTC). Declared for the gateway routes.',
   },
   GATEWAY_LIMIT_REACHED: {
     status: 409,

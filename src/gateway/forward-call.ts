@@ -91,7 +91,7 @@ export function createForwardCall(deps: ForwardCallDeps): (format: WireFormat, p
     reply.hijack();
     // Registered until metered: shutdown stops it with an answer in the client's format, and waits
     // for it before the meter's last write.
-    const call = deps.inflight.begin(key.id, monthAt(started).month, raw);
+    const call = deps.inflight.begin(key.id, monthAt(started).month, raw, key.delegation?.subject ?? null);
     try {
       const result = await proxy.forward({ format, path, body: aiCall.body, stream, targets, requestId: request.id, hops, signal: call.signal }, raw);
       let cost: number | null = null;

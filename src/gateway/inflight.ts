@@ -25,9 +25,9 @@ export interface InflightCall {
 
 export interface InflightCalls {
   /** Registers a call of `keyId` counted in `month` that writes to `res`. */
-  begin(keyId: string, month: string, res: ServerResponse): InflightCall;
+  begin(keyId: string, month: string, res: ServerResponse, subject?: string | null): InflightCall;
   /** Calls of `keyId` counted in `month` and still running on this node. */
-  running(keyId: string, month: string): number;
+  running(keyId: string, month: string, subject?: string): number;
   /** Calls running now. */
   readonly size: number;
   /**
@@ -61,19 +61,22 @@ function written(res: ServerResponse, ms: number): Promise<void> {
  */
 export function createInflightCalls(): InflightCalls {
   const shutdown = new AbortController();
-  const calls = new Map<object, { counter: string; res: ServerResponse }>();
+  const calls = new Map<object, { counters: string[]; res: ServerResponse }>();
   const perKey = new Map<string, number>();
   let idle: (() => void)[] = [];
 
-  const counterOf = (keyId: string, month: string): string => `${keyId}\u0000${month}`;
+  // Per key, and per key and client-token subject (GW-6).
+  const counterOf = (keyId: string, month: string, subject?: string | null): string => `${keyId}\u0000${month}${subject == null ? '' : `\u0000${subject}`}`;
 
   function remove(token: object): void {
     const call = calls.get(token);
     if (!call) return;
     calls.delete(token);
-    const left = (perKey.get(call.counter) ?? 0) - 1;
-    if (left > 0) perKey.set(call.counter, left);
-    else perKey.delete(call.counter);
+    for (const counter of call.counters) {
+      const left = (perKey.get(counter) ?? 0) - 1;
+      if (left > 0) perKey.set(counter, left);
+      else perKey.delete(counter);
+    }
     if (calls.size === 0) {
       const waiting = idle;
       idle = [];
@@ -87,15 +90,15 @@ export function createInflightCalls(): InflightCalls {
   }
 
   return {
-    begin(keyId, month, res) {
+    begin(keyId, month, res, subject) {
       const token = {};
-      const counter = counterOf(keyId, month);
-      calls.set(token, { counter, res });
-      perKey.set(counter, (perKey.get(counter) ?? 0) + 1);
+      const counters = subject == null ? [counterOf(keyId, month)] : [counterOf(keyId, month), counterOf(keyId, month, subject)];
+      calls.set(token, { counters, res });
+      for (const counter of counters) perKey.set(counter, (perKey.get(counter) ?? 0) + 1);
       return { signal: shutdown.signal, end: () => remove(token) };
     },
-    running(keyId, month) {
-      return perKey.get(counterOf(keyId, month)) ?? 0;
+    running(keyId, month, subject) {
+      return perKey.get(counterOf(keyId, month, subject)) ?? 0;
     },
     get size() {
       return calls.size;

@@ -156,22 +156,28 @@ export function groupByTenant(rows: Iterable<Rollup>, touched: ReadonlyMap<strin
  */
 export function createUnwrittenCounts() {
   const unwritten = new Map<string, number>();
-  const keyOf = (keyId: string, month: string): string => `${keyId}\u0000${month}`;
+  // Per key, and per key and client-token subject (GW-6: a subject's monthly count is rebuilt with its own).
+  const keyOf = (keyId: string, month: string, subject?: string | null): string => `${keyId}\u0000${month}${subject == null ? '' : `\u0000${subject}`}`;
+  const change = (key: string, by: number): void => {
+    const left = (unwritten.get(key) ?? 0) + by;
+    if (left > 0) unwritten.set(key, left);
+    else unwritten.delete(key);
+  };
   return {
-    add(keyId: string, minute: number): void {
-      const key = keyOf(keyId, monthAt(minute).month);
-      unwritten.set(key, (unwritten.get(key) ?? 0) + 1);
+    add(keyId: string, minute: number, subject: string | null = null): void {
+      const { month } = monthAt(minute);
+      change(keyOf(keyId, month), 1);
+      if (subject !== null) change(keyOf(keyId, month, subject), 1);
     },
     forget(rows: Iterable<Rollup>): void {
       for (const row of rows) {
-        const key = keyOf(row.apiKeyId, monthAt(row.minute).month);
-        const left = (unwritten.get(key) ?? 0) - row.requests;
-        if (left > 0) unwritten.set(key, left);
-        else unwritten.delete(key);
+        const { month } = monthAt(row.minute);
+        change(keyOf(row.apiKeyId, month), -row.requests);
+        if (row.subject !== null) change(keyOf(row.apiKeyId, month, row.subject), -row.requests);
       }
     },
-    get(keyId: string, month: string): number {
-      return unwritten.get(keyOf(keyId, month)) ?? 0;
+    get(keyId: string, month: string, subject?: string): number {
+      return unwritten.get(keyOf(keyId, month, subject)) ?? 0;
     },
   };
 }

@@ -43,7 +43,7 @@ export interface Meter {
    * Calls of `keyId` in `month` (`YYYY-MM`) recorded on this node and not yet committed (buffered
    * or in a write under way): what a rebuilt monthly count adds to the usage records.
    */
-  unwrittenCalls(keyId: string, month: string): number;
+  unwrittenCalls(keyId: string, month: string, subject?: string): number;
   /** Stops the timer and writes what is left. */
   close(): Promise<void>;
 }
@@ -142,7 +142,7 @@ export function createMeter(options: MeterOptions): Meter {
       const key = rollupKey(record, minute);
       const row = buffer.get(key);
       calls++;
-      unwritten.add(record.apiKeyId, minute);
+      unwritten.add(record.apiKeyId, minute, record.subject ?? null);
       if (row) {
         addInto(row, { requests: 1, inputTokens: record.inputTokens, outputTokens: record.outputTokens, costMicroUsd: record.costMicroUsd, durationMs: record.durationMs });
         return;
@@ -162,8 +162,8 @@ export function createMeter(options: MeterOptions): Meter {
     get buffered() {
       return calls;
     },
-    unwrittenCalls(keyId, month) {
-      return unwritten.get(keyId, month);
+    unwrittenCalls(keyId, month, subject) {
+      return unwritten.get(keyId, month, subject);
     },
     async close() {
       clearInterval(timer);

@@ -19,6 +19,10 @@
  * node. What a rebuild cannot see: calls other nodes counted and have not yet written (at most one
  * `gateway.usageFlushMs` of their calls plus those still in flight), and, after a crash, the calls
  * the crashed node had not written (the same bound; see README "Metering").
+ *
+ * A client token may carry a monthly call limit for its subject (GW-6, claim `gh_mcl`): a second
+ * counter per key, subject and month, checked first, rebuilt the same way from the usage records and
+ * this node's unwritten calls of that key and subject.
  */
 import type { Logger } from 'pino';
 import { AppError } from '../server/errors.ts';
@@ -36,24 +40,26 @@ export interface MonthlyLimitDeps {
   db: Db;
   logger: Logger;
   onStoreError: 'open' | 'closed';
-  /** Calls of the key in the month counted on this node and not yet in the usage records. */
-  unwrittenCalls: (keyId: string, month: string) => number;
+  /** Calls of the key (with `subject`: of that subject through the key) in the month counted on this node and not yet in the usage records. */
+  unwrittenCalls: (keyId: string, month: string, subject?: string) => number;
 }
 
-/** The key fields the limit needs. */
+/** The key fields the limit needs; `delegation`: a client token's subject and its own monthly budget (GW-6). */
 export interface LimitedKey {
   id: string;
   tenantId: string;
   monthlyLimit: number | null;
+  delegation?: { subject: string | null; monthlyCallLimit: number | null };
 }
 
 /** Calls of one key in one month in the usage records (roll-up rows count their `requests`). */
-export async function countRecordedCalls(db: Db, tenantId: string, keyId: string, month: string): Promise<number> {
+export async function countRecordedCalls(db: Db, tenantId: string, keyId: string, month: string, subject?: string): Promise<number> {
   const { from, to } = monthBounds(month);
+  const bySubject = subject === undefined ? '' : ' and subject = $4';
   const { rows } = await db.withTenant(tenantId, (tx) =>
     tx.query<{ calls: string }>(
-      'select coalesce(sum(requests), 0)::bigint::text as calls from usage_records where api_key_id = $1 and created_at >= $2 and created_at < $3',
-      [keyId, from.toISOString(), to.toISOString()],
+      `select coalesce(sum(requests), 0)::bigint::text as calls from usage_records where api_key_id = $1 and created_at >= $2 and created_at < $3${bySubject}`,
+      [keyId, from.toISOString(), to.toISOString(), ...(subject === undefined ? [] : [subject])],
     ),
   );
   return Number(rows[0]?.calls ?? 0);
@@ -67,14 +73,14 @@ export function createMonthlyLimit(deps: MonthlyLimitDeps): (key: LimitedKey, no
   const rebuilding = new Map<string, Promise<void>>();
 
   /** Seeds a missing counter with the durable count; concurrent callers of this node share it. */
-  function rebuild(key: LimitedKey, counter: string, month: string, ttlMs: number): Promise<void> {
+  function rebuild(key: LimitedKey, counter: string, month: string, ttlMs: number, subject?: string): Promise<void> {
     let pending = rebuilding.get(counter);
     if (!pending) {
       pending = (async () => {
         // Unwritten first, then the database: a call written in between counts twice (a refusal
         // one call early), never zero times.
-        const unwritten = deps.unwrittenCalls(key.id, month);
-        const recorded = await countRecordedCalls(deps.db, key.tenantId, key.id, month);
+        const unwritten = deps.unwrittenCalls(key.id, month, subject);
+        const recorded = await countRecordedCalls(deps.db, key.tenantId, key.id, month, subject);
         const seeded = await deps.kv.setIfAbsent(counter, String(recorded + unwritten), ttlMs);
         if (seeded) deps.logger.info({ keyId: key.id, month, recorded, unwritten }, 'monthly call count rebuilt from usage records');
       })().finally(() => rebuilding.delete(counter));
@@ -83,24 +89,27 @@ export function createMonthlyLimit(deps: MonthlyLimitDeps): (key: LimitedKey, no
     return pending;
   }
 
-  async function count(key: LimitedKey, counter: string, month: string, ttlMs: number): Promise<number> {
+  async function count(key: LimitedKey, counter: string, month: string, ttlMs: number, subject?: string): Promise<number> {
     const counted = await deps.kv.incrExisting(counter, 1);
     if (counted !== null) return counted;
-    await rebuild(key, counter, month, ttlMs);
+    await rebuild(key, counter, month, ttlMs, subject);
     const again = await deps.kv.incrExisting(counter, 1);
     // Lost again between the seed and the count: the store is not keeping what it is given.
     if (again === null) throw new Error('monthly call counter vanished right after it was rebuilt');
     return again;
   }
 
-  return async (key, now) => {
-    const limit = key.monthlyLimit;
-    if (limit === null) return;
+  /** One monthly counter: the key's own, or (with `subject`) one subject's calls through the key's client tokens. */
+  function counterOf(key: LimitedKey, month: string, subject?: string): string {
+    return subject === undefined ? `gw:calls:${key.id}:${month}` : `gw:calls:${key.id}:sub:${Buffer.from(subject).toString('base64url')}:${month}`;
+  }
+
+  async function check(key: LimitedKey, limit: number, now: number, subject?: string): Promise<void> {
     const { month, end } = monthAt(now);
-    const counter = `gw:calls:${key.id}:${month}`;
+    const counter = counterOf(key, month, subject);
     let counted: number;
     try {
-      counted = await count(key, counter, month, end - now + DAY_MS);
+      counted = await count(key, counter, month, end - now + DAY_MS, subject);
     } catch (err) {
       // A count that cannot be read or rebuilt is never taken as "under the limit" unless the
       // operator chose availability (rateLimit.onStoreError: open).
@@ -109,7 +118,28 @@ export function createMonthlyLimit(deps: MonthlyLimitDeps): (key: LimitedKey, no
       throw new AppError('SERVICE_UNAVAILABLE', undefined, { headers: { 'retry-after': String(STORE_DOWN_RETRY_SECONDS) } });
     }
     if (counted > limit) {
-      throw new GatewayError('MONTHLY_LIMIT_REACHED', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil((end - now) / 1000))) } });
+      const message = subject === undefined ? undefined : "The monthly call limit of this token's subject is reached.";
+      throw new GatewayError('MONTHLY_LIMIT_REACHED', message, { headers: { 'retry-after': String(Math.max(1, Math.ceil((end - now) / 1000))) } });
+    }
+  }
+
+  return async (key, now) => {
+    // The subject's budget first (GW-6): one bot cannot spend the whole key's month.
+    const subject = key.delegation?.subject ?? null;
+    const subjectLimit = key.delegation?.monthlyCallLimit ?? null;
+    // The key's counter is not touched by a call the subject's budget refused: a bot hammering
+    // past its own budget does not use up the other subjects' share of the key's month.
+    if (subject !== null && subjectLimit !== null) await check(key, subjectLimit, now, subject);
+    if (key.monthlyLimit === null) return;
+    try {
+      await check(key, key.monthlyLimit, now);
+    } catch (err) {
+      // Refused by the key's limit: the call is not the subject's either (best effort; a failed
+      // give-back only refuses the subject early, and a rebuild counts the usage records).
+      if (subject !== null && subjectLimit !== null) {
+        await deps.kv.incrExisting(counterOf(key, monthAt(now).month, subject), -1).catch((e: unknown) => deps.logger.warn({ err: e, keyId: key.id }, 'giving back a subject\'s monthly count failed'));
+      }
+      throw err;
     }
   };
 }

@@ -68,6 +68,7 @@ export function createClientTokenCredential(deps: ClientTokenCredentialDeps): Ap
         subject: claims.subject,
         credentialId: claims.id,
         rateLimitPerMinute: claims.rateLimitPerMinute,
+        monthlyCallLimit: claims.monthlyCallLimit,
       };
     },
   };

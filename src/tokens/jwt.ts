@@ -41,6 +41,8 @@ export interface ClientTokenClaims {
   subject: string | null;
   origins: string[] | null;
   rateLimitPerMinute: number | null;
+  /** Calls per UTC month for the token's subject through its parent key (counted over that key's tokens of the subject); null: none. */
+  monthlyCallLimit: number | null;
   /** Seconds. */
   issuedAt: number;
   /** Seconds. */
@@ -75,6 +77,7 @@ export function signClientToken(signer: Signer, issuer: string, c: Omit<ClientTo
   if (c.models !== null) payload.gh_models = c.models;
   if (c.origins !== null) payload.gh_origins = c.origins;
   if (c.rateLimitPerMinute !== null) payload.gh_rpm = c.rateLimitPerMinute;
+  if (c.monthlyCallLimit !== null) payload.gh_mcl = c.monthlyCallLimit;
   if (c.mintedBy !== null) {
     payload.gh_usr = c.mintedBy.userId;
     payload.sid = c.mintedBy.sessionId;
@@ -103,6 +106,7 @@ function readClaims(p: JWTPayload): ClientTokenClaims {
   const models = stringArray(p.gh_models);
   const origins = stringArray(p.gh_origins);
   const rpm = p.gh_rpm;
+  const mcl = p.gh_mcl;
   const usr = p.gh_usr;
   const sid = p.sid;
   if (
@@ -115,6 +119,7 @@ function readClaims(p: JWTPayload): ClientTokenClaims {
     origins === undefined ||
     (p.sub !== undefined && !isString(p.sub)) ||
     (rpm !== undefined && !(typeof rpm === 'number' && Number.isSafeInteger(rpm) && rpm > 0)) ||
+    (mcl !== undefined && !(typeof mcl === 'number' && Number.isSafeInteger(mcl) && mcl > 0 && isString(p.sub))) ||
     (usr !== undefined && !(isString(usr) && isString(sid))) ||
     typeof p.iat !== 'number' ||
     typeof p.exp !== 'number'
@@ -132,6 +137,7 @@ function readClaims(p: JWTPayload): ClientTokenClaims {
     subject: p.sub ?? null,
     origins,
     rateLimitPerMinute: typeof rpm === 'number' ? rpm : null,
+    monthlyCallLimit: typeof mcl === 'number' ? mcl : null,
     issuedAt: p.iat,
     expiresAt: p.exp,
   };

@@ -51,9 +51,10 @@ const mintBody = {
     .regex(/^[A-Za-z0-9._:@+-]{1,128}$/, '1-128 characters: letters, digits and . _ : @ + -')
     .optional(),
   rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
+  monthlyCallLimit: z.number().int().min(1).max(1_000_000_000).optional(),
   allowedOrigins: z.array(originSchema).min(1).max(10).optional(),
 };
-type MintInput = { ttlSeconds?: number | undefined; scopes?: (typeof MINTABLE_SCOPES)[number][] | undefined; models?: string[] | undefined; subject?: string | undefined; rateLimitPerMinute?: number | undefined; allowedOrigins?: string[] | undefined };
+type MintInput = { ttlSeconds?: number | undefined; scopes?: (typeof MINTABLE_SCOPES)[number][] | undefined; models?: string[] | undefined; subject?: string | undefined; rateLimitPerMinute?: number | undefined; monthlyCallLimit?: number | undefined; allowedOrigins?: string[] | undefined };
 
 const minted = z.object({
   token: z.string(),
@@ -65,6 +66,7 @@ const minted = z.object({
   scopes: z.array(z.string()),
   models: z.array(z.string()).nullable(),
   subject: z.string().nullable(),
+  monthlyCallLimit: z.number().nullable(),
   allowedOrigins: z.array(z.string()).nullable(),
 });
 
@@ -160,6 +162,9 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
     if (rpm !== null && parent.rateLimitPerMinute !== null && rpm > parent.rateLimitPerMinute) {
       throw new AppError('VALIDATION_FAILED', `body.rateLimitPerMinute: at most the API key's ${parent.rateLimitPerMinute}`);
     }
+    const monthly = input.monthlyCallLimit ?? null;
+    // A monthly budget is the subject's (every token of one end user or bot shares it): it needs one.
+    if (monthly !== null && input.subject === undefined) throw new AppError('VALIDATION_FAILED', 'body.monthlyCallLimit: needs a subject, whose calls it counts');
     const issuedAt = Math.floor(now() / 1000);
     const claims = {
       tenantId: parent.tenantId,
@@ -171,6 +176,7 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
       subject: input.subject ?? null,
       origins: input.allowedOrigins ?? null,
       rateLimitPerMinute: rpm,
+      monthlyCallLimit: monthly,
       issuedAt,
       expiresAt: issuedAt + ttl,
     };
@@ -188,6 +194,7 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
         models: claims.models?.join(' ') ?? null,
         origins: claims.origins?.join(' ') ?? null,
         rateLimitPerMinute: rpm,
+        monthlyCallLimit: monthly,
         expiresAt: new Date(claims.expiresAt * 1000).toISOString(),
       },
     });
@@ -201,6 +208,7 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
       scopes: claims.scopes,
       models: claims.models,
       subject: claims.subject,
+      monthlyCallLimit: monthly,
       allowedOrigins: claims.origins,
     };
   }

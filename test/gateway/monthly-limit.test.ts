@@ -68,4 +68,14 @@ describe('monthly limit rebuild', () => {
     expect(await outcome(count({ id: 'key0000000000003', tenantId: ORG, monthlyLimit: 3 }, NOW))).toBe('ok');
     expect(reads.n).toBe(0);
   });
+
+  it('a call the key\'s own limit refuses is given back to the client-token subject\'s monthly count (GW-6)', async () => {
+    kv = createMemoryKv();
+    const { db } = recordsDb(0);
+    const count = createMonthlyLimit({ kv, db, logger: silent, onStoreError: 'closed', unwrittenCalls: () => 0 });
+    const key = { id: 'key0000000000004', tenantId: ORG, monthlyLimit: 1, delegation: { subject: 'bot-1', monthlyCallLimit: 5 } };
+    expect(await outcome(count(key, NOW))).toBe('ok');
+    for (let i = 0; i < 3; i++) expect(await outcome(count(key, NOW))).toBe('MONTHLY_LIMIT_REACHED');
+    expect(await kv.get(`gw:calls:key0000000000004:sub:${Buffer.from('bot-1').toString('base64url')}:2026-11`)).toBe('1');
+  });
 });

@@ -5,7 +5,8 @@
  * it on both nodes (tenancy's eviction); a subject's rate limit holds under concurrent calls spread
  * over both nodes; one token revoked by its id on node A is refused on both nodes within a second
  * while its parent key and sibling tokens keep working, and stays refused when kv forgets it (the
- * database decides). Runs in CI (DATABASE_URL and REDIS_URL); skipped locally without them.
+ * database decides); a subject's monthly call limit holds under concurrent calls over both nodes,
+ * and after its kv counter is lost (rebuilt from the usage records). Runs in CI (DATABASE_URL and REDIS_URL); skipped locally without them.
  */
 import type { AddressInfo } from 'node:net';
 import OpenAI, { AuthenticationError, RateLimitError } from 'openai';
@@ -149,5 +150,33 @@ const messages = [{ role: 'user' as const, content: 'Say hello.' }];
     expect(byMember.json()).toEqual({ tokenId: siblingId, revoked: true, alreadyRevoked: false });
     expect((await b.app.inject({ method: 'DELETE', url: `/v1/orgs/${org}/workspaces/${ws}/tokens/${siblingId}`, headers: owner.auth })).json().alreadyRevoked).toBe(true);
     expect(await refusedWithin1s(urlA, [sibling])).toBeLessThan(1000);
+  });
+
+  it('attack: 12 concurrent calls of subject S at a monthly limit of 3, spread over both nodes: exactly 3 pass, 429 insufficient_quota for the rest; subject T still served; the kv counter deleted is rebuilt from the usage records and never overshoots', async () => {
+    const parent = await createKey();
+    const tokens = [await mint(a, parent.key, { subject: 'bot-S', monthlyCallLimit: 3 }), await mint(b, parent.key, { subject: 'bot-S', monthlyCallLimit: 3 })];
+    /** Fulfilled calls; every refusal is the exact 429 MONTHLY_LIMIT_REACHED (OpenAI `insufficient_quota`). */
+    const burst = async (list: readonly string[], n: number): Promise<number> => {
+      const results = await Promise.allSettled(Array.from({ length: n }, (_, i) => chat(i % 2 ? urlA : urlB, list[i % list.length]!)));
+      for (const r of results) if (r.status === 'rejected') expect([r.reason instanceof RateLimitError, (r.reason as RateLimitError).status, (r.reason as RateLimitError).code]).toEqual([true, 429, 'insufficient_quota']);
+      return results.filter((r) => r.status === 'fulfilled').length;
+    };
+    expect(await burst(tokens, 12)).toBe(3);
+    expect((await chat(urlB, await mint(b, parent.key, { subject: 'bot-T', monthlyCallLimit: 3 }))).choices).toHaveLength(1);
+    const month = new Date().toISOString().slice(0, 7);
+    const counterOf = (subject: string): string => `gw:calls:${parent.id}:sub:${Buffer.from(subject).toString('base64url')}:${month}`;
+    const forget = async (subject: string): Promise<void> => {
+      // Both nodes' usage written, then the counter lost (a Redis restarted without persistence).
+      for (const node of [a, b]) await node.gateway.meter.flush();
+      expect(await a.kv.get(counterOf(subject))).not.toBeNull();
+      await a.kv.del(counterOf(subject));
+    };
+    await forget('bot-S');
+    expect(await burst(tokens, 12)).toBe(0);
+    // Part of a budget used (one call on each node), the counter lost: exactly the rest passes.
+    const u = [await mint(a, parent.key, { subject: 'bot-U', monthlyCallLimit: 5 }), await mint(b, parent.key, { subject: 'bot-U', monthlyCallLimit: 5 })];
+    for (const url of [urlA, urlB]) expect((await chat(url, u[0]!)).choices).toHaveLength(1);
+    await forget('bot-U');
+    expect(await burst(u, 12)).toBe(3);
   });
 });

@@ -68,6 +68,7 @@ async function signedWith(claims: Record<string, unknown>): Promise<string> {
     subject: null,
     origins: null,
     rateLimitPerMinute: null,
+    monthlyCallLimit: null,
     issuedAt: now,
     expiresAt: now + 600,
     ...claims,

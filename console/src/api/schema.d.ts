@@ -12693,6 +12693,7 @@ export interface paths {
                         allowedOrigins?: string[];
                         apiKey: string;
                         models?: string[];
+                        monthlyCallLimit?: number;
                         rateLimitPerMinute?: number;
                         scopes?: ("ai:chat" | "ai:embeddings" | "ai:models")[];
                         subject?: string;
@@ -12742,6 +12743,7 @@ export interface paths {
                             expiresAt: string;
                             expiresIn: number;
                             models: string[] | null;
+                            monthlyCallLimit: number | null;
                             scopes: string[];
                             subject: string | null;
                             token: string;
@@ -12946,6 +12948,7 @@ export interface paths {
                     "application/json": {
                         allowedOrigins?: string[];
                         models?: string[];
+                        monthlyCallLimit?: number;
                         rateLimitPerMinute?: number;
                         scopes?: ("ai:chat" | "ai:embeddings" | "ai:models")[];
                         subject?: string;
@@ -12995,6 +12998,7 @@ export interface paths {
                             expiresAt: string;
                             expiresIn: number;
                             models: string[] | null;
+                            monthlyCallLimit: number | null;
                             scopes: string[];
                             subject: string | null;
                             token: string;
