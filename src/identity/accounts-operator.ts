@@ -3,7 +3,40 @@
  * factors of a user who lost them.
  */
 import { AppError } from '../server/errors.ts';
-import type { AccountsCore } from './accounts-core.ts';
+import { iso, type AccountsCore } from './accounts-core.ts';
+
+/** One user as the operators' list shows them: no hash, no secret. */
+export interface ListedUser {
+  id: string;
+  email: string;
+  createdAt: string;
+  disabled: boolean;
+  hasSecondFactor: boolean;
+}
+
+/**
+ * The operators' user list is keyset-paged on (created_at, id): a cursor is the last row's
+ * creation time in microseconds since the epoch and its id, so a user created while an operator
+ * pages is never shown twice nor shifts a page (new users sort last).
+ */
+export const USER_CURSOR_RE = /^([0-9]{1,17})_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+export interface UserListQuery {
+  /** A part of the email address (matched as a substring, after the same normalisation as sign-up). */
+  q?: string | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+const LIST_USERS = `select u.id, u.email, u.status, u.created_at,
+       (extract(epoch from u.created_at) * 1000000)::bigint::text as created_us,
+       (exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null)
+         or exists (select 1 from passkeys p where p.user_id = u.id)) as has_factor
+  from users u
+ where u.status <> 'deleted'
+   and ($1::text is null or strpos(u.email, $1::text) > 0)
+   and ($2::bigint is null or (u.created_at, u.id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
+ order by u.created_at, u.id
+ limit $4`;
 
 export function createOperatorActions(core: AccountsCore) {
   const { deps, note, userById } = core;
@@ -49,5 +82,26 @@ export function createOperatorActions(core: AccountsCore) {
     logger.info({ event: 'mfa_reset_by_operator', userId: targetId, operatorId }, 'operator reset a user\'s second factors');
   }
 
-  return { setOperatorDisabled, resetSecondFactors };
+  /** Operators: the users, oldest first, optionally those whose email contains `q`; `nextCursor` is null on the last page. */
+  async function listUsers(operatorId: string, query: UserListQuery): Promise<{ users: ListedUser[]; nextCursor: string | null }> {
+    const op = await userById(operatorId);
+    if (!op?.is_operator || op.status !== 'active') throw new AppError('FORBIDDEN');
+    const after = query.cursor === undefined ? null : USER_CURSOR_RE.exec(query.cursor);
+    if (query.cursor !== undefined && !after) throw new AppError('VALIDATION_FAILED', 'querystring.cursor: not a cursor this list gave');
+    const q = query.q === undefined ? null : query.q.normalize('NFKC').trim().toLowerCase();
+    const { rows } = await db.query<{ id: string; email: string; status: string; created_at: Date | string; created_us: string; has_factor: boolean }>(LIST_USERS, [
+      q === '' ? null : q,
+      after?.[1] ?? null,
+      after?.[2] ?? null,
+      query.limit + 1,
+    ]);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      users: page.map((r) => ({ id: r.id, email: r.email, createdAt: iso(r.created_at) ?? '', disabled: r.status === 'disabled', hasSecondFactor: r.has_factor === true })),
+      nextCursor: rows.length > query.limit && last ? `${last.created_us}_${last.id}` : null,
+    };
+  }
+
+  return { setOperatorDisabled, resetSecondFactors, listUsers };
 }

@@ -5,7 +5,8 @@
  * context; an API key is created (shown once, copied) and revoked by keyboard alone, and the
  * gateway refuses it at once; a workspace's own provider key is set and never comes back in the
  * page, the DOM or any response; usage is charted; the audit log is verified in the browser with
- * WebCrypto, and a tampered checkpoint is shown as failed; an operator disables a user. Every
+ * WebCrypto, and a tampered checkpoint is shown as failed; an operator finds a user in the user
+ * list by searching and disables them. Every
  * step: no CSP or Trusted Types violation, no serious or critical axe-core finding, screenshots
  * at desktop and phone widths.
  */
@@ -264,16 +265,25 @@ async function tabTo(page: Page, name: string): Promise<void> {
     expectNoCspViolations(rig);
   });
 
-  it('an operator disables a user, whose session is refused at once, and reads the trust report with its signature verified in the browser', async () => {
+  it('an operator finds a user in the user list by searching their email and disables them, whose session is refused at once, and reads the trust report with its signature verified in the browser', async () => {
     await rig.t.node.db.query('update users set is_operator = true where id = $1', [owner.userId]);
     await rig.t.app.inject({ method: 'POST', url: '/v1/auth/logout', headers: owner.auth });
     await page.goto(`${rig.origin}/console/operator`);
     await page.getByRole('heading', { level: 1, name: 'Operator' }).waitFor();
     await page.getByRole('table', { name: 'Events, newest first' }).waitFor();
     expect((await memberPage.request.get(`${rig.origin}/v1/me`)).status()).toBe(200);
-    await page.getByLabel('User id').fill(member.userId);
-    await page.getByRole('button', { name: 'Disable user' }).click();
-    await page.getByText('User disabled: their sessions ended on every node.').waitFor();
+    // The list shows every user; the search narrows it to the member (no id to type).
+    const users = page.getByRole('table', { name: 'Users, oldest first' });
+    await users.getByRole('cell', { name: owner.email, exact: true }).waitFor();
+    await page.getByRole('searchbox', { name: 'Email contains' }).fill('console-member');
+    await page.getByRole('search', { name: 'Search users' }).getByRole('button', { name: 'Search' }).click();
+    await users.getByRole('cell', { name: owner.email, exact: true }).waitFor({ state: 'detached' });
+    expect(await users.getByRole('row').count()).toBe(2);
+    await users.getByRole('button', { name: `Disable ${member.email}` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Disable user' }).click();
+    await page.getByText(`${member.email}: User disabled: their sessions ended on every node.`).waitFor();
+    await users.getByRole('button', { name: `Enable ${member.email}` }).waitFor();
+    expect(await users.getByText('disabled', { exact: true }).count()).toBe(1);
     expect((await memberPage.request.get(`${rig.origin}/v1/me`)).status()).toBe(401);
     await page.getByRole('button', { name: 'Generate now' }).click();
     await page.getByRole('table', { name: 'Controls and their state' }).waitFor();

@@ -1,14 +1,15 @@
 /**
- * The operator area (platform operators only): disable or re-enable a user, reset a user's second
- * factors, verify an org's domain claim, the platform audit log and the trust report.
+ * The operator area (platform operators only): the user list (search, disable or re-enable a user,
+ * reset a user's second factors), verify an org's domain claim, the platform audit log and the trust report.
  */
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { AuditLogView, type AuditLoaders } from '../../audit/AuditLogView.tsx';
 import { verifySignedValue } from '../../audit/verify.ts';
-import { ApiErrorNotice, Button, ConfirmDialog, Field, Notice, Page, RequireSession, Section, Table } from '../../components/index.ts';
+import { ApiErrorNotice, Button, Field, Notice, Page, RequireSession, Section, Table } from '../../components/index.ts';
 import '../../styles/pages.css';
+import { UserList } from './UserList.tsx';
 
 const PLATFORM_LOG: AuditLoaders = {
   page: (query) => unwrap(api.GET('/v1/admin/audit', { params: { query: query as never } })) as ReturnType<AuditLoaders['page']>,
@@ -44,55 +45,6 @@ function useCall() {
     }
   };
   return { ...state, run };
-}
-
-function Users() {
-  const [id, setId] = useState('');
-  const [disable, setDisable] = useState(true);
-  const [confirmReset, setConfirmReset] = useState(false);
-  const account = useCall();
-  const reset = useCall();
-  return (
-    <Section title="Users">
-      <p className="muted">Find a user's id in the platform log below (the actor of their sign-ins).</p>
-      <ActionForm
-        label={disable ? 'Disable user' : 'Enable user'}
-        busy={account.busy}
-        error={account.error}
-        done={account.done}
-        onSubmit={() => void account.run(() => unwrap(api.POST('/v1/admin/users/{id}/disable', { params: { path: { id: id.trim() } }, body: { disabled: disable } })), disable ? 'User disabled: their sessions ended on every node.' : 'User enabled.')}
-      >
-        <Field label="User id" required value={id} onChange={(e) => setId(e.target.value)} />
-        <label className="check">
-          <input type="checkbox" checked={!disable} onChange={(e) => setDisable(!e.target.checked)} />
-          Enable the account again instead
-        </label>
-      </ActionForm>
-      <div className="row">
-        <Button variant="danger" disabled={!id.trim()} onClick={() => setConfirmReset(true)}>
-          Reset second factors
-        </Button>
-      </div>
-      {reset.done ? <Notice tone="success">{reset.done}</Notice> : null}
-      <ConfirmDialog
-        open={confirmReset}
-        title="Reset this user's second factors?"
-        confirmLabel="Reset factors"
-        danger
-        busy={reset.busy}
-        error={reset.error}
-        onCancel={() => setConfirmReset(false)}
-        onConfirm={() =>
-          void reset.run(async () => {
-            await unwrap(api.POST('/v1/admin/users/{id}/mfa/reset', { params: { path: { id: id.trim() } }, body: {} }));
-            setConfirmReset(false);
-          }, 'Every second factor of the user was removed; their sessions ended and they were mailed.')
-        }
-      >
-        <p>Their TOTP, passkeys and recovery codes are removed. This needs a second factor of your own within the last 5 minutes.</p>
-      </ConfirmDialog>
-    </Section>
-  );
 }
 
 function Domains() {
@@ -160,7 +112,7 @@ export default function OperatorPage() {
       {(me) =>
         me.isOperator ? (
           <Page title="Operator" intro="Platform tasks: accounts, domain verification, the platform log and the trust report.">
-            <Users />
+            <UserList selfId={me.id} />
             <Domains />
             <AuditLogView title="Platform log" load={PLATFORM_LOG} exportUrl="/v1/admin/audit/export" />
             <TrustReport />
