@@ -95,7 +95,12 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   const logCloseError = (module: string, err: unknown): void => logger.error({ err, module }, 'closing a feature module failed');
   try {
     await db.migrate();
-    kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
+    // Errors nobody awaits (a throwing subscriber handler) go through the logger, which redacts
+    // secrets; connection drops are left out as before (readiness reports them).
+    const onKvError = (err: unknown, context: string): void => {
+      if (context !== 'redis connection') logger.error({ err, context }, 'kv: an error nobody awaited');
+    };
+    kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix, onError: onKvError });
     keyring = await openKeyring(config, db, kv, logger, options.now);
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();
