@@ -21,6 +21,7 @@ import { jobsModule } from './jobs/index.ts';
 import { federationModule } from './federation/index.ts';
 import { keyringFeature } from './keyring/routes.ts';
 import { mcpModule } from './mcp/index.ts';
+import { mcpAuthModule } from './mcp-auth/index.ts';
 import { opsModule } from './ops/index.ts';
 import { staticModule, type FeatureModule } from './server/module.ts';
 import { collectAuditActions } from './server/module-runtime.ts';
@@ -39,6 +40,7 @@ export const FEATURE_MODULES: readonly FeatureModule[] = [
   guardModule,
   mcpModule,
   tokensModule,
+  mcpAuthModule,
   federationModule,
   auditModule,
   trustModule,

@@ -55,6 +55,19 @@ export const mcpSection = z
     maxResultBytes: opt(z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024), {
       doc: 'Largest tool result (as JSON) passed to an MCP client; a larger one becomes the tool error MCP_RESULT_TOO_LARGE.',
     }),
+    oauth: z
+      .strictObject({
+        accessTokenTtlSeconds: opt(z.number().int().min(60).max(3600).default(600), {
+          doc: 'Lifetime of an OAuth access token for the MCP endpoint (bound to one workspace\'s endpoint as its audience). Revoking the grant or the key refuses it at once on every node whatever its lifetime.',
+        }),
+        refreshTokenTtlSeconds: opt(z.number().int().min(3600).max(90 * 86_400).default(30 * 86_400), {
+          doc: 'Lifetime of an MCP OAuth refresh token. Each is single-use: a refresh returns a new one, and presenting a used one again revokes the whole grant.',
+        }),
+        codeTtlSeconds: opt(z.number().int().min(10).max(600).default(60), {
+          doc: 'Lifetime of an authorization code of the MCP OAuth flow; each is single-use (a second redemption revokes the grant).',
+        }),
+      })
+      .prefault({}),
   })
   .prefault({});
 

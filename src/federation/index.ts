@@ -21,11 +21,10 @@ import { AUDIT } from '../audit/index.ts';
 import { defineModule, hook, moduleRef } from '../server/module.ts';
 import { TENANCY } from '../tenancy/index.ts';
 import { ACCOUNT_CLEANUP, IDENTITY, SIGN_IN_POLICY } from '../identity/index.ts';
-import { registerSamlFormBody } from './routes.ts';
 import { SSO_SEALED_COLUMNS } from './sso.ts';
 import { SSO_AUDIT_ACTIONS } from './audit-actions.ts';
 
-export { registerSamlFormBody, SSO_SEALED_COLUMNS };
+export { SSO_SEALED_COLUMNS };
 
 export interface Federation {
   sso: Sso;
@@ -89,8 +88,6 @@ export const federationModule = defineModule({
       api: federation,
       feature: federation.feature,
       hooks: [hook(SIGN_IN_POLICY, federation.sso.enforceSsoRequired), hook(ACCOUNT_CLEANUP, federation.sso.forgetUser)],
-      // The SAML ACS receives an HTML form post; every other route keeps refusing form bodies.
-      onServer: (app) => registerSamlFormBody(app),
     };
   },
 });

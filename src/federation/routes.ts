@@ -11,7 +11,7 @@ import { ssoSignInRoutes } from './sso-sign-in-routes.ts';
 import { SSO_SEALED_COLUMNS, type Sso } from './sso.ts';
 
 export { SSO_ERROR_CODES } from './sso-errors.ts';
-export { registerSamlFormBody, SAML_ACS_URL } from './sso-sign-in-routes.ts';
+export { SAML_ACS_URL } from './sso-sign-in-routes.ts';
 
 export interface SsoFeatureDeps {
   sso: Sso;

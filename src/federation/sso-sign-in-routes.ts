@@ -2,7 +2,7 @@
  * SSO sign-in routes (AUTH-9): browsers discover their org's connection by email, start a sign-in
  * and come back to the OIDC callback or the SAML ACS (the one route that takes a form post).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../server/errors.ts';
 import { defineRoute, type RouteDef } from '../server/route.ts';
@@ -28,29 +28,6 @@ const mfaChallengeResponse = z.object({ mfaRequired: z.literal(true), mfaToken: 
 
 /** The path of the SAML ACS: the one route that accepts an HTML form post (the SAML HTTP-POST binding). */
 export const SAML_ACS_URL = '/v1/auth/sso/saml/:connection/acs';
-
-/**
- * Parses `application/x-www-form-urlencoded` for the SAML ACS only; every other route keeps
- * refusing it with 415 (so no JSON route becomes reachable by a cross-site form).
- */
-export function registerSamlFormBody(app: FastifyInstance): void {
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
-    if (request.routeOptions.url !== SAML_ACS_URL) {
-      done(new AppError('UNSUPPORTED_MEDIA_TYPE'), undefined);
-      return;
-    }
-    const out: Record<string, string> = Object.create(null) as Record<string, string>;
-    for (const [k, v] of new URLSearchParams(body as string)) {
-      // A repeated field is ambiguous: refused rather than picking one.
-      if (k in out) {
-        done(new AppError('VALIDATION_FAILED', `body.${k.slice(0, 40)}: given twice`), undefined);
-        return;
-      }
-      out[k] = v;
-    }
-    done(null, out);
-  });
-}
 
 type Outcome = (SignedIn | SecondFactorRequired) & { mode: 'bearer' | 'cookie' };
 
@@ -172,6 +149,8 @@ export function ssoSignInRoutes(deps: { sso: Sso; publicOrigin: string; returnUr
       permission: null,
       rateCategory: 'auth',
       bodyLimit: 512 * 1024,
+      // The SAML HTTP-POST binding: an HTML form post.
+      formBody: true,
       schema: {
         params: z.strictObject({ connection: z.string().min(1).max(64) }),
         body: z.strictObject({ SAMLResponse: z.string().min(1).max(400_000), RelayState: z.string().max(1024).optional() }),

@@ -24,6 +24,7 @@ export { estimateRequestInputTokens } from './usage.ts';
 export const API_CREDENTIAL_VERIFIERS = hookPoint<ApiCredentialVerifier>('gateway.apiCredentialVerifiers');
 export type { ApiCredentialVerifier, DelegatedCredential } from './credentials.ts';
 export { API_KEY_SCOPES, verifiedKeyOf, type RequestKey } from './keys.ts';
+export { parseApiKey } from './api-key-format.ts';
 export { GatewayError } from './errors.ts';
 export { createTtlCache, type TtlCache } from './cache.ts';
 export { modelPatternSchema } from '../config/gateway.ts';

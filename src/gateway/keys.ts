@@ -125,6 +125,17 @@ export function createApiKeys(deps: ApiKeysDeps) {
 
     evict,
 
+    /**
+     * The key `keyId` when it is valid now (neither revoked nor expired), through this node's cache
+     * (evicted on every node at revocation); null otherwise. For grants built on a key (the MCP
+     * authorization server's), which refuse to issue anything once their key is gone.
+     */
+    async active(keyId: string): Promise<VerifiedKey | null> {
+      const key = await cache.load(keyId, () => readKey(db, keyId));
+      if (!key || key.revoked || (key.expiresAt !== null && now() >= key.expiresAt)) return null;
+      return key;
+    },
+
     /** Drops a key from this node's cache (an eviction message from another node). */
     dropLocal(keyId: string): void {
       cache.delete(keyId);

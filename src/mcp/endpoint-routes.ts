@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { AppError } from '../server/errors.ts';
+import { publicBaseOf } from '../server/public-base.ts';
 import { defineRoute, type ErrorFormat, type Principal, type RouteDef } from '../server/route.ts';
 import type { McpCaller, ToolCaller } from './calls.ts';
 import type { ContentGateway } from './content.ts';
@@ -84,7 +85,7 @@ export function endpointRoutes(deps: EndpointDeps): RouteDef[] {
     defineRoute({
       method: 'GET',
       url: '/.well-known/oauth-protected-resource/v1/mcp/:workspace',
-      summary: 'OAuth 2.0 protected-resource metadata (RFC 9728) of a workspace\'s MCP endpoint: Gatehouse is the resource; the bearer is a Gatehouse API key with the scope mcp:tools.',
+      summary: 'OAuth 2.0 protected-resource metadata (RFC 9728) of a workspace\'s MCP endpoint: Gatehouse is the resource and its authorization server; the bearer is an OAuth access token for this endpoint or a Gatehouse API key with the scope mcp:tools.',
       guard: { kind: 'public' },
       permission: null,
       rateCategory: 'read',
@@ -93,14 +94,14 @@ export function endpointRoutes(deps: EndpointDeps): RouteDef[] {
         response: { 200: z.object({ resource: z.string(), resource_name: z.string(), bearer_methods_supported: z.array(z.string()), scopes_supported: z.array(z.string()), authorization_servers: z.array(z.string()) }) },
       },
       handler: async ({ params, request }) => {
-        const base = deps.publicUrl ?? `${request.protocol}://${request.host}`;
+        const base = publicBaseOf(deps.publicUrl, request);
         return {
-          resource: `${base.replace(/\/$/, '')}/v1/mcp/${params.workspace}`,
+          resource: `${base}/v1/mcp/${params.workspace}`,
           resource_name: 'Gatehouse',
           bearer_methods_supported: ['header'],
           scopes_supported: [MCP_SCOPE],
-          // No OAuth authorization server issues tokens for MCP yet: the bearer is an API key.
-          authorization_servers: [],
+          // Gatehouse itself issues the access tokens (src/mcp-auth); an API key with mcp:tools works too.
+          authorization_servers: [base],
         };
       },
     }),

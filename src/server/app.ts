@@ -21,6 +21,7 @@ import type { SigningKeys } from '../keyring/signing-keys.ts';
 import { openCorsPaths, registerCors } from './edge/cors.ts';
 import { registerDocsUi } from './edge/docs-ui.ts';
 import { registerSecurityHeaders } from './edge/headers.ts';
+import { registerFormBodyParser } from './edge/form-body.ts';
 import { registerJsonBodyParser } from './edge/json-body.ts';
 import { keepRawBody } from './edge/raw-body.ts';
 import { httpsOptions } from './edge/tls.ts';
@@ -63,6 +64,7 @@ export interface RouteMeta {
   budgets?: readonly string[];
   /** CORS open to any origin (the guard decides per credential). */
   cors?: 'any-origin';
+  formBody?: true; // takes form-encoded bodies (edge/form-body.ts)
 }
 
 declare module 'fastify' {
@@ -188,6 +190,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerJsonBodyParser(app, config.server.maxJsonDepth);
+  registerFormBodyParser(app);
   await app.register(cookie);
 
   for (const feature of options.features) {
@@ -329,7 +332,8 @@ function registerRoute(ctx: RouteContext, feature: Feature, route: RouteDef): vo
     feature: feature.id,
     ...(route.errorFormat ? { errorFormat: route.errorFormat } : {}),
     ...(route.unmetered ? { unmetered: true as const } : {}),
-      ...(route.cors ? { cors: route.cors } : {}),
+    ...(route.cors ? { cors: route.cors } : {}),
+    ...(route.formBody ? { formBody: true as const } : {}),
     ...(route.budgets && route.budgets.length > 0 ? { budgets: route.budgets } : {}),
   };
   routes.push(meta);

@@ -141,6 +141,11 @@ export interface RouteDef<S extends RouteSchemas = RouteSchemas> {
    * keep no copy.
    */
   rawBody?: true;
+  /**
+   * Takes `application/x-www-form-urlencoded` bodies (parsed to a record of strings) besides JSON:
+   * only for protocols that require a form post (SAML HTTP-POST binding, OAuth token endpoints).
+   */
+  formBody?: true;
   /** Hidden from OpenAPI (never from the guard table). */
   hidden?: boolean;
   /**
@@ -228,6 +233,7 @@ export function validateRoute(route: Partial<RouteDef> & { method?: string; url?
     return `route ${name} declares no body schema`;
   }
   if (route.rawBody && !(route.method && BODY_METHODS.has(route.method as HttpMethod))) return `route ${name} keeps a raw body but takes none`;
+  if (route.formBody && !(route.method && BODY_METHODS.has(route.method as HttpMethod))) return `route ${name} takes a form body but no body`;
   if (route.url?.includes(':') && !route.schema.params) return `route ${name} declares no params schema`;
   if (route.guard.kind === 'public' && route.permission !== null) return `route ${name} is public but declares a permission`;
   if (route.unmetered && (route.guard.kind !== 'public' || route.method !== 'GET')) return `route ${name} is unmetered but not a public GET`;

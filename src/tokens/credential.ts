@@ -9,6 +9,10 @@
  * (src/tokens/revocations.ts). The
  * gateway then checks the parent API key through its own cache (src/gateway/credentials.ts).
  *
+ * A JWT-shaped credential whose header names another `typ` is passed on to the next verifier (the
+ * MCP authorization server's access tokens); one that names no verifier's `typ` is refused by the
+ * gateway (401).
+ *
  * Refusals: a token past its exp (+ tolerance) is 401 with its own message; any other token
  * problem 401; an Origin the token does not list 403 ORIGIN_NOT_ALLOWED. A key store or database
  * that cannot answer propagates (503), never a refusal.
@@ -17,7 +21,8 @@ import type { FastifyRequest } from 'fastify';
 import { GatewayError, type ApiCredentialVerifier, type DelegatedCredential } from '../gateway/index.ts';
 import { AppError } from '../server/errors.ts';
 import type { Principal } from '../server/route.ts';
-import { ClientTokenError, looksLikeJwt, type createClientTokenVerifier } from './jwt.ts';
+import { claimedTyp } from './jws.ts';
+import { CLIENT_TOKEN_TYP, ClientTokenError, type createClientTokenVerifier } from './jwt.ts';
 
 export interface ClientTokenCredentialDeps {
   tokens: ReturnType<typeof createClientTokenVerifier>;
@@ -35,7 +40,8 @@ export const MINT_PERMISSION = 'apikeys.manage';
 export function createClientTokenCredential(deps: ClientTokenCredentialDeps): ApiCredentialVerifier {
   return {
     async verify(presented: string, request: FastifyRequest): Promise<DelegatedCredential | null | undefined> {
-      if (!looksLikeJwt(presented)) return undefined;
+      // Another kind of signed statement (an MCP access token) is for its own verifier.
+      if (claimedTyp(presented) !== CLIENT_TOKEN_TYP) return undefined;
       let claims;
       try {
         claims = await deps.tokens.verify(presented);

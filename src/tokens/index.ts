@@ -14,16 +14,20 @@ import { defineModule, hook, moduleRef } from '../server/module.ts';
 import { TENANCY } from '../tenancy/index.ts';
 import { createClientTokenCredential } from './credential.ts';
 import { CLIENT_TOKEN_AUDIENCE, createClientTokenVerifier } from './jwt.ts';
-import { createTokenRevocations } from './revocations.ts';
+import { createTokenRevocations, type TokenRevocations } from './revocations.ts';
 import { createTokensFeature } from './routes.ts';
 import { TOKENS_AUDIT_ACTIONS } from './audit-actions.ts';
 
 export { CLIENT_TOKEN_AUDIENCE, CLIENT_TOKEN_TYP } from './jwt.ts';
+export { claimedTyp, createJwtVerifier, looksLikeJwt, signJwt, TokenError, type JwtExpectation } from './jws.ts';
+export { isTokenId, type TokenRevocations } from './revocations.ts';
 export { MINTABLE_SCOPES } from './routes.ts';
 
 export interface Tokens {
   /** Verifies a client token offline (signature, claims, expiry); for tests and tools. */
   verify: ReturnType<typeof createClientTokenVerifier>['verify'];
+  /** Revocations of signed statements by id (jti), durable; the MCP authorization server's single-use codes and refresh tokens use them too. */
+  revocations: TokenRevocations;
 }
 
 export const TOKENS = moduleRef<Tokens>('tokens');
@@ -76,6 +80,6 @@ export const tokensModule = defineModule({
       summary: 'Deletes revocations of client tokens that have surely expired.',
       run: async () => ({ pruned: await revocations.prune() }),
     };
-    return { api: { verify: tokens.verify }, feature, hooks: [hook(API_CREDENTIAL_VERIFIERS, credential)], jobs: [prune] };
+    return { api: { verify: tokens.verify, revocations }, feature, hooks: [hook(API_CREDENTIAL_VERIFIERS, credential)], jobs: [prune] };
   },
 });

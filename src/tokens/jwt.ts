@@ -6,25 +6,18 @@
  *
  * Separation from user access tokens (AUTH-3): their own signing keys (a kid of another purpose is
  * unknown here, and the access-token verifier reads only access-token keys), their own `typ` and
- * `aud`; so neither can stand in for the other, whichever verifier gets it.
- *
- * Issuing: the private key never leaves the keyring, so the JWS is assembled here over the signer's
- * `sign`. Verifying: jose's `jwtVerify` with one algorithm, the `typ`, issuer, audience, required
- * claims and the configured clock tolerance on `exp`; the key set is read from the keyring (cached
- * for 10 s; an unknown kid refreshes it at most once a second).
+ * `aud`; so neither can stand in for the other, whichever verifier gets it. The MCP authorization
+ * server's statements share these keys but each has its own `typ` and audience (src/tokens/jws.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { PublicJwk, Signer } from '../keyring/signing-keys.ts';
+import { createJwtVerifier, signJwt, TokenError } from './jws.ts';
+
+export { looksLikeJwt, MAX_TOKEN_BYTES, TokenError as ClientTokenError } from './jws.ts';
 
 export const CLIENT_TOKEN_TYP = 'gh-client+jwt';
 export const CLIENT_TOKEN_AUDIENCE = 'gatehouse:gateway';
-/** Longest token accepted, in bytes (the bearer header allows 4096). */
-export const MAX_TOKEN_BYTES = 4096;
-const KEY_CACHE_MS = 10_000;
-const UNKNOWN_KID_REFRESH_MS = 1000;
-/** A JWS compact serialization whose header and payload are JSON objects. */
-const SHAPE = /^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** What a client token states. */
 export interface ClientTokenClaims {
@@ -47,13 +40,6 @@ export interface ClientTokenClaims {
   issuedAt: number;
   /** Seconds. */
   expiresAt: number;
-}
-
-const b64json = (value: unknown): string => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
-
-/** Whether `text` has the shape of a JWT (and so is a client token candidate, never an API key). */
-export function looksLikeJwt(text: string): boolean {
-  return text.length <= MAX_TOKEN_BYTES && SHAPE.test(text);
 }
 
 /**
@@ -82,18 +68,7 @@ export function signClientToken(signer: Signer, issuer: string, c: Omit<ClientTo
     payload.gh_usr = c.mintedBy.userId;
     payload.sid = c.mintedBy.sessionId;
   }
-  const input = `${b64json({ alg: 'EdDSA', typ: CLIENT_TOKEN_TYP, kid: signer.kid })}.${b64json(payload)}`;
-  return { token: `${input}.${signer.sign(Buffer.from(input, 'ascii')).toString('base64url')}`, id };
-}
-
-/** Why a token was refused: `expired` gets its own message (the client should mint another). */
-export class ClientTokenError extends Error {
-  override name = 'ClientTokenError';
-  readonly expired: boolean;
-  constructor(message: string, expired = false) {
-    super(message);
-    this.expired = expired;
-  }
+  return { token: signJwt(signer, CLIENT_TOKEN_TYP, payload), id };
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
@@ -124,7 +99,7 @@ function readClaims(p: JWTPayload): ClientTokenClaims {
     typeof p.iat !== 'number' ||
     typeof p.exp !== 'number'
   ) {
-    throw new ClientTokenError('the token claims are malformed');
+    throw new TokenError('the token claims are malformed');
   }
   return {
     id: p.jti,
@@ -159,60 +134,18 @@ export interface ClientTokenVerifierOptions {
  * @example const claims = await createClientTokenVerifier({ issuer, keys: () => signingKeys.jwks('client-token'), now, clockSkewSeconds: 5, maxTtlSeconds: 3600 }).verify(token)
  */
 export function createClientTokenVerifier(options: ClientTokenVerifierOptions): { verify(token: string): Promise<ClientTokenClaims> } {
-  const { issuer, now } = options;
-  let set: { resolve: ReturnType<typeof createLocalJWKSet>; fetchedAt: number } | null = null;
-  let lastFetch = -Infinity;
-  let inFlight: Promise<ReturnType<typeof createLocalJWKSet>> | null = null;
-
-  function fetchSet(): Promise<ReturnType<typeof createLocalJWKSet>> {
-    if (inFlight) return inFlight;
-    const startedAt = now();
-    lastFetch = startedAt;
-    inFlight = (async () => {
-      try {
-        const resolve = createLocalJWKSet((await options.keys()) as Parameters<typeof createLocalJWKSet>[0]);
-        set = { resolve, fetchedAt: startedAt };
-        return resolve;
-      } finally {
-        inFlight = null;
-      }
-    })();
-    return inFlight;
-  }
-
-  const keyFor: Parameters<typeof jwtVerify>[1] = async (header, token) => {
-    const resolve = set !== null && now() - set.fetchedAt < KEY_CACHE_MS ? set.resolve : await fetchSet();
-    try {
-      return await resolve(header, token);
-    } catch (err) {
-      // A kid published since the last fetch (a rotation): fetch again, at most once a second.
-      if (!(err instanceof errors.JWKSNoMatchingKey) || now() - lastFetch < UNKNOWN_KID_REFRESH_MS) throw err;
-      return (await fetchSet())(header, token);
-    }
-  };
-
+  const jwt = createJwtVerifier(options);
   return {
     async verify(token) {
-      if (!looksLikeJwt(token)) throw new ClientTokenError('not a client token');
-      let payload: JWTPayload;
-      try {
-        ({ payload } = await jwtVerify(token, keyFor, {
-          issuer,
-          audience: CLIENT_TOKEN_AUDIENCE,
-          typ: CLIENT_TOKEN_TYP,
-          algorithms: ['EdDSA'],
-          clockTolerance: options.clockSkewSeconds,
-          currentDate: new Date(now()),
-          requiredClaims: ['iss', 'aud', 'iat', 'exp', 'jti'],
-          maxTokenAge: options.maxTtlSeconds,
-        }));
-      } catch (err) {
-        if (err instanceof errors.JWTExpired) throw new ClientTokenError('the token has expired', true);
-        if (err instanceof errors.JOSEError) throw new ClientTokenError(`the token is not valid (${err.code})`);
-        throw err;
-      }
+      const payload: JWTPayload = await jwt.verify(token, {
+        typ: CLIENT_TOKEN_TYP,
+        issuer: options.issuer,
+        audience: CLIENT_TOKEN_AUDIENCE,
+        requiredClaims: ['iat', 'exp', 'jti'],
+        maxTokenAge: options.maxTtlSeconds,
+      });
       const claims = readClaims(payload);
-      if (claims.expiresAt - claims.issuedAt > options.maxTtlSeconds) throw new ClientTokenError('the token lives longer than allowed');
+      if (claims.expiresAt - claims.issuedAt > options.maxTtlSeconds) throw new TokenError('the token lives longer than allowed');
       return claims;
     },
   };

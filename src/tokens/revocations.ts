@@ -22,8 +22,11 @@ const keyOf = (tenantId: string, workspaceId: string, tokenId: string): string =
 export interface TokenRevocations {
   /** Whether the token `tokenId` of the workspace was revoked: kv when cached there, else the database. */
   revoked(tenantId: string, workspaceId: string, tokenId: string): Promise<boolean>;
-  /** Records the revocation (database first, then kv); false when it was revoked already. */
-  revoke(input: { tenantId: string; workspaceId: string; tokenId: string; by: string }): Promise<boolean>;
+  /**
+   * Records the revocation (database first, then kv); false when it was revoked already. Kept
+   * `keepMs` by default, or until `keepUntil` (ms) for a statement that lives longer (a refresh token).
+   */
+  revoke(input: { tenantId: string; workspaceId: string; tokenId: string; by: string; keepUntil?: number }): Promise<boolean>;
   /** Deletes revocations of tokens that have surely expired; returns how many. */
   prune(): Promise<number>;
 }
@@ -64,8 +67,9 @@ export function createTokenRevocations(deps: { db: Db; kv: Kv; logger: Logger; n
       }
       return revoked;
     },
-    async revoke({ tenantId, workspaceId, tokenId, by }) {
-      const keepUntil = new Date(deps.now() + deps.keepMs).toISOString();
+    async revoke({ tenantId, workspaceId, tokenId, by, keepUntil: until }) {
+      const keepMs = Math.max(deps.keepMs, (until ?? 0) - deps.now());
+      const keepUntil = new Date(deps.now() + keepMs).toISOString();
       const r = await db.withTenant(tenantId, (tx) =>
         tx.query(
           'insert into client_token_revocations (tenant_id, workspace_id, token_id, keep_until, revoked_by) values ($1, $2, $3, $4, $5) on conflict (tenant_id, workspace_id, token_id) do nothing',
@@ -73,7 +77,7 @@ export function createTokenRevocations(deps: { db: Db; kv: Kv; logger: Logger; n
         ),
       );
       try {
-        await kv.set(keyOf(tenantId, workspaceId, tokenId), REVOKED, deps.keepMs);
+        await kv.set(keyOf(tenantId, workspaceId, tokenId), REVOKED, keepMs);
       } catch (err) {
         // Committed in the database already: nodes that cached the token live see the revocation
         // when that entry expires (liveCacheMs), every other check asks the database.

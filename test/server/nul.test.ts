@@ -127,7 +127,9 @@ function send(method: string, url: string, payload?: unknown): Promise<LightMyRe
 /** 400 naming the field: the Gatehouse envelope, or the vendor shape on the AI gateway's routes. */
 function refusal(res: LightMyRequestResponse): { status: number; code: string; message: string } {
   // JSON-RPC errors (the MCP endpoint) carry the Gatehouse code in error.data.code.
-  const body = res.json<{ error?: { code?: string | number; type?: string; message?: string; data?: { code?: string } } }>();
+  const body = res.json<{ error?: { code?: string | number; type?: string; message?: string; data?: { code?: string } }; gatehouse_code?: string; error_description?: string }>();
+  // OAuth error objects (the MCP authorization server) carry it in gatehouse_code.
+  if (body.gatehouse_code !== undefined) return { status: res.statusCode, code: body.gatehouse_code, message: String(body.error_description) };
   return { status: res.statusCode, code: String(body.error?.data?.code ?? body.error?.code ?? body.error?.type).toUpperCase(), message: String(body.error?.message) };
 }
 

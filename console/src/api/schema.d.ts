@@ -82,6 +82,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth 2.0 authorization server metadata (RFC 8414) of the MCP authorization server: authorization code with PKCE S256, refresh tokens, client_credentials with an API key.
+         * @description Guard: public. Permission: none. Rate category: read.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            authorization_endpoint: string;
+                            authorization_response_iss_parameter_supported: boolean;
+                            code_challenge_methods_supported: string[];
+                            grant_types_supported: string[];
+                            issuer: string;
+                            registration_endpoint: string;
+                            response_types_supported: string[];
+                            revocation_endpoint: string;
+                            revocation_endpoint_auth_methods_supported: string[];
+                            scopes_supported: string[];
+                            token_endpoint: string;
+                            token_endpoint_auth_methods_supported: string[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/oauth-protected-resource/v1/mcp/{workspace}": {
         parameters: {
             query?: never;
@@ -90,7 +172,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * OAuth 2.0 protected-resource metadata (RFC 9728) of a workspace's MCP endpoint: Gatehouse is the resource; the bearer is a Gatehouse API key with the scope mcp:tools.
+         * OAuth 2.0 protected-resource metadata (RFC 9728) of a workspace's MCP endpoint: Gatehouse is the resource and its authorization server; the bearer is an OAuth access token for this endpoint or a Gatehouse API key with the scope mcp:tools.
          * @description Guard: public. Permission: none. Rate category: read.
          */
         get: {
@@ -934,7 +1016,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    action?: "node.started" | "keys.rotated" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "clienttoken.revoked" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
+                    action?: "node.started" | "keys.rotated" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "clienttoken.revoked" | "mcp.oauth.granted" | "mcp.oauth.grant_revoked" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
                     actor?: string;
                     cursor?: number;
                     from?: string;
@@ -7009,6 +7091,495 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/oauth/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The authorization endpoint (authorization code with PKCE S256, RFC 8707 resource = one workspace's MCP endpoint). An unknown client or redirect URI is answered here (400); other errors go to the redirect URI; a valid request goes on to the console's consent page.
+         * @description Guard: public. Permission: none. Rate category: auth.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    client_id?: string;
+                    code_challenge?: string;
+                    code_challenge_method?: string;
+                    redirect_uri?: string;
+                    resource?: string;
+                    response_type?: string;
+                    scope?: string;
+                    state?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            error_description: string;
+                            gatehouse_code: string;
+                            request_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            error_description: string;
+                            gatehouse_code: string;
+                            request_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                302: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/consent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The member's decision on an authorization request. Approve: an API key with the scope mcp:tools is created for the client in the workspace (named after it, its secret never shown; revoke it to end the grant) and the answer is the redirect URI with a single-use code. Deny: the redirect URI with error=access_denied.
+         * @description Guard: session. Permission: none. Rate category: write.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        decision: "approve" | "deny";
+                        query: {
+                            [key: string]: string;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            redirectTo: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/consent/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What the consent page shows for an authorization request (its query parameters): the client's claimed name and redirect URI, the org and workspace of the requested MCP endpoint. 403 when the member may not manage the workspace's API keys.
+         * @description Guard: session. Permission: none. Rate category: read.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        query: {
+                            [key: string]: string;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            client: {
+                                name: string;
+                                redirectUri: string;
+                            };
+                            org: {
+                                id: string;
+                                name: string;
+                            };
+                            scope: string;
+                            workspace: {
+                                id: string;
+                                name: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dynamic client registration (RFC 7591) for MCP clients: public clients (no secret) with the authorization_code and refresh_token grants. The client_id returned is signed; nothing is stored.
+         * @description Guard: public. Permission: none. Rate category: auth.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        client_name?: string;
+                        grant_types?: string[];
+                        redirect_uris: string[];
+                        response_types?: string[];
+                        scope?: string;
+                        token_endpoint_auth_method?: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            error_description: string;
+                            gatehouse_code: string;
+                            request_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            error_description: string;
+                            gatehouse_code: string;
+                            request_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            client_id: string;
+                            client_id_issued_at: number;
+                            client_name: string;
+                            grant_types: string[];
+                            redirect_uris: string[];
+                            response_types: string[];
+                            scope: string;
+                            /** @enum {string} */
+                            token_endpoint_auth_method: "none";
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token revocation (RFC 7009) for public MCP clients: a refresh token ends its whole grant (its API key is revoked). Any other token is ignored; the answer is 200 either way.
+         * @description Guard: public. Permission: none. Rate category: auth.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        [key: string]: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            error_description: string;
+                            gatehouse_code: string;
+                            request_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            error_description: string;
+                            gatehouse_code: string;
+                            request_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": Record<string, never>;
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The token endpoint for MCP clients: authorization_code (with the PKCE code_verifier), refresh_token (single-use, rotated) and client_credentials (client_id = API key id, client_secret = API key with mcp:tools). Access tokens are bound to one workspace's MCP endpoint (resource, RFC 8707).
+         * @description Guard: public. Permission: none. Rate category: auth.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        [key: string]: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            error_description: string;
+                            gatehouse_code: string;
+                            request_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            error_description: string;
+                            gatehouse_code: string;
+                            request_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            access_token: string;
+                            expires_in: number;
+                            refresh_token?: string;
+                            scope: string;
+                            /** @enum {string} */
+                            token_type: "Bearer";
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs": {
         parameters: {
             query?: never;
@@ -7371,7 +7942,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    action?: "node.started" | "keys.rotated" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "clienttoken.revoked" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
+                    action?: "node.started" | "keys.rotated" | "auth.login.succeeded" | "auth.login.failed" | "auth.lockout" | "auth.logout" | "auth.logout_all" | "auth.session.revoked" | "auth.refresh.replayed" | "auth.password.changed" | "auth.password.reset" | "auth.email.verified" | "auth.email.change_requested" | "auth.email.changed" | "auth.social.login" | "auth.social.linked" | "auth.social.unlinked" | "auth.social.failed" | "mfa.enrolled" | "mfa.removed" | "mfa.verified" | "mfa.failed" | "mfa.recovery.used" | "mfa.recovery.regenerated" | "passkey.added" | "passkey.renamed" | "passkey.removed" | "auth.passkey.failed" | "auth.passkey.clone_warning" | "account.deleted" | "operator.user.disabled" | "operator.user.enabled" | "operator.user.mfa_reset" | "operator.setup.completed" | "org.created" | "org.updated" | "org.deleted" | "org.ownership.transferred" | "member.role.changed" | "member.removed" | "member.left" | "invitation.created" | "invitation.revoked" | "invitation.accepted" | "workspace.created" | "workspace.updated" | "workspace.deleted" | "workspace.member.role.set" | "workspace.member.role.cleared" | "authz.denied" | "keys.shredded" | "apikey.created" | "apikey.revoked" | "provider.credential.set" | "provider.credential.deleted" | "limits.changed" | "mcp.server.set" | "mcp.server.deleted" | "mcp.tools.synced" | "mcp.tool.reviewed" | "mcp.key_tools.set" | "mcp.tool.called" | "mcp.prompt.got" | "mcp.resource.read" | "config.reloaded" | "config.reload_refused" | "trust.report.generated" | "guard.flagged" | "guard.redacted" | "guard.blocked" | "guard.subject.blocked" | "guard.block.lifted" | "guard.policy.changed" | "clienttoken.minted" | "clienttoken.revoked" | "mcp.oauth.granted" | "mcp.oauth.grant_revoked" | "sso.connection.created" | "sso.connection.updated" | "sso.connection.deleted" | "sso.domain.claimed" | "sso.domain.verified" | "sso.domain.removed" | "sso.settings.changed" | "sso.login" | "sso.user.provisioned" | "sso.failed" | "webhook.endpoint.created" | "webhook.endpoint.updated" | "webhook.endpoint.deleted" | "webhook.secret.added" | "webhook.secret.removed" | "webhook.destination_secret.rotated" | "webhook.event.redelivered" | "budget.set" | "budget.deleted" | "budget.soft_limit" | "budget.exceeded" | "backup.drill_marker";
                     actor?: string;
                     cursor?: number;
                     from?: string;
