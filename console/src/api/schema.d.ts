@@ -5312,6 +5312,7 @@ export interface paths {
                                 passkeys: number;
                                 recoveryCodesLeft: number;
                                 totp: boolean;
+                                totpFactorId: string | null;
                             };
                         };
                     };
@@ -5613,6 +5614,7 @@ export interface paths {
                                 passkeys: number;
                                 recoveryCodesLeft: number;
                                 totp: boolean;
+                                totpFactorId: string | null;
                             };
                             passkeys: {
                                 createdAt: string;
