@@ -8,12 +8,11 @@
  * serious or critical axe-core finding.
  */
 import { readFileSync } from 'node:fs';
-import { Secret, TOTP } from 'otpauth';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumSkipReason } from '../support/browser.ts';
 import { signUpUser, TEST_PASSWORD } from '../support/users.ts';
-import { expectAccessible, expectNoCspViolations, shoot, signInThroughConsole, startConsoleRig, type ConsoleRig } from './harness.ts';
+import { enrolTotp, expectAccessible, expectNoCspViolations, shoot, signInThroughConsole, signInWithTotpThroughConsole, startConsoleRig, type ConsoleRig } from './harness.ts';
 
 const skipReason = chromiumSkipReason;
 
@@ -40,18 +39,8 @@ const skipReason = chromiumSkipReason;
   /** A user with a confirmed authenticator app (enrolled through the API), signed in through the console with its code. */
   async function signedInWithTotp(email: string) {
     const user = await signUpUser(rig.t.app, rig.t.mail, email);
-    const start = await rig.t.app.inject({ method: 'POST', url: '/v1/me/mfa/totp', headers: user.auth, payload: { password: TEST_PASSWORD } });
-    const { factorId, otpauthUri } = start.json<{ factorId: string; otpauthUri: string }>();
-    const totp = new TOTP({ secret: Secret.fromBase32(new URL(otpauthUri).searchParams.get('secret') ?? ''), algorithm: 'SHA1', digits: 6, period: 30 });
-    const confirmed = await rig.t.app.inject({ method: 'POST', url: '/v1/me/mfa/totp/confirm', headers: user.auth, payload: { factorId, code: totp.generate({ timestamp: Date.now() - 30_000 }) } });
-    expect(confirmed.statusCode).toBe(200);
-    await page.goto(`${rig.origin}/console/sign-in`);
-    await page.getByLabel('Email', { exact: true }).fill(user.email);
-    await page.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByLabel('Six-digit code').fill(totp.generate());
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor();
+    const { factorId, totp } = await enrolTotp(rig.t, user);
+    await signInWithTotpThroughConsole(page, rig.origin, user.email, totp);
     return { user, factorId, totp };
   }
 
