@@ -144,8 +144,11 @@ const DOMAIN = 'acme-sso.example';
     await page.reload();
     const sso = page.getByRole('region', { name: 'Single sign-on' });
     await sso.getByRole('table', { name: 'Email domains' }).getByRole('row').filter({ hasText: DOMAIN }).getByText('Verified').waitFor();
-    await sso.getByRole('checkbox', { name: /^Require SSO of every member/ }).check();
-    await expect.poll(async () => (await as(owner, 'GET', `/v1/orgs/${org}/sso/settings`)).body).toEqual({ ssoRequired: true });
+    // The box follows the API's answer (a controlled input): click, then wait for it to be ticked.
+    const required = sso.getByRole('checkbox', { name: /^Require SSO of every member/ });
+    await required.click();
+    await expect.poll(() => required.isChecked()).toBe(true);
+    expect((await as(owner, 'GET', `/v1/orgs/${org}/sso/settings`)).body).toEqual({ ssoRequired: true });
     await expectAccessible(page);
     expectNoCspViolations(rig);
   });
