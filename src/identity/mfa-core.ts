@@ -38,6 +38,8 @@ export type SecondFactorMethod = 'totp' | 'recovery' | 'webauthn';
 
 export interface MfaStatus {
   totp: boolean;
+  /** The id of the active authenticator app (what DELETE /v1/me/mfa/totp/:id takes), or null. */
+  totpFactorId: string | null;
   /** How many passkeys the user has. */
   passkeys: number;
   recoveryCodesLeft: number;
@@ -99,14 +101,15 @@ export function createMfaCore(deps: MfaDeps) {
   }
 
   async function status(userId: string): Promise<MfaStatus> {
-    const r = await db.query<{ totp: boolean; codes_left: number; passkeys: number }>(
-      `select exists (select 1 from mfa_factors where user_id = $1 and kind = 'totp' and confirmed_at is not null and deleted_at is null) as totp,
+    const r = await db.query<{ totp_factor_id: string | null; codes_left: number; passkeys: number }>(
+      `select (select id from mfa_factors where user_id = $1 and kind = 'totp' and confirmed_at is not null and deleted_at is null limit 1) as totp_factor_id,
               (select count(*)::int from recovery_codes where user_id = $1 and used_at is null and voided_at is null) as codes_left,
               (select count(*)::int from passkeys where user_id = $1) as passkeys`,
       [userId],
     );
     const row = r.rows[0];
-    return { totp: row?.totp === true, passkeys: row?.passkeys ?? 0, recoveryCodesLeft: row?.codes_left ?? 0 };
+    const totpFactorId = row?.totp_factor_id ?? null;
+    return { totp: totpFactorId !== null, totpFactorId, passkeys: row?.passkeys ?? 0, recoveryCodesLeft: row?.codes_left ?? 0 };
   }
 
   const tellOwner = (userId: string, subject: string, text: string): Promise<void> => mailAccountOwner(db, mailer, userId, subject, text);

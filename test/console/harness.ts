@@ -17,11 +17,12 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { Secret, TOTP } from 'otpauth';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { createTestApp, type TestApp, type TestAppOptions } from '../support/app.ts';
 import { freePort, launchChromium } from '../support/browser.ts';
-import { TEST_PASSWORD } from '../support/users.ts';
+import { TEST_PASSWORD, type SignedInUser } from '../support/users.ts';
 
 export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/console/', import.meta.url));
 export const DESKTOP = { width: 1280, height: 800 } as const;
@@ -149,5 +150,26 @@ export async function signInThroughConsole(page: Page, origin: string, email: st
   await page.getByLabel('Email', { exact: true }).fill(email);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor();
+}
+
+/** Enrols an authenticator app for the user through the API (confirmed with the previous time step's code). */
+export async function enrolTotp(t: TestApp, user: SignedInUser): Promise<{ factorId: string; totp: TOTP }> {
+  const start = await t.app.inject({ method: 'POST', url: '/v1/me/mfa/totp', headers: user.auth, payload: { password: TEST_PASSWORD } });
+  const { factorId, otpauthUri } = start.json<{ factorId: string; otpauthUri: string }>();
+  const totp = new TOTP({ secret: Secret.fromBase32(new URL(otpauthUri).searchParams.get('secret') ?? ''), algorithm: 'SHA1', digits: 6, period: 30 });
+  const confirmed = await t.app.inject({ method: 'POST', url: '/v1/me/mfa/totp/confirm', headers: user.auth, payload: { factorId, code: totp.generate({ timestamp: Date.now() - 30_000 }) } });
+  expect(confirmed.statusCode).toBe(200);
+  return { factorId, totp };
+}
+
+/** Signs in through the console's sign-in form with the password and the authenticator app's current code. */
+export async function signInWithTotpThroughConsole(page: Page, origin: string, email: string, totp: TOTP): Promise<void> {
+  await page.goto(`${origin}/console/sign-in`);
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByLabel('Six-digit code').fill(totp.generate());
+  await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor();
 }

@@ -3,16 +3,16 @@
  * session listed and revoked from the first, refused by the API at once; sign out everywhere),
  * email change confirmed with the mailed code, password change (a wrong current password refused
  * with its code), the data export download, and account deletion that asks for a step-up with a
- * real TOTP code when the last second factor is older than five minutes. No CSP violation; no
+ * real TOTP code when the last second factor is older than five minutes, and removing the
+ * authenticator app (by the factor id GET /v1/me gives) behind the same step-up. No CSP violation; no
  * serious or critical axe-core finding.
  */
 import { readFileSync } from 'node:fs';
-import { Secret, TOTP } from 'otpauth';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumSkipReason } from '../support/browser.ts';
 import { signUpUser, TEST_PASSWORD } from '../support/users.ts';
-import { expectAccessible, expectNoCspViolations, shoot, signInThroughConsole, startConsoleRig, type ConsoleRig } from './harness.ts';
+import { enrolTotp, expectAccessible, expectNoCspViolations, shoot, signInThroughConsole, signInWithTotpThroughConsole, startConsoleRig, type ConsoleRig } from './harness.ts';
 
 const skipReason = chromiumSkipReason;
 
@@ -34,6 +34,14 @@ const skipReason = chromiumSkipReason;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`no ${kind} mail to ${to}`);
+  }
+
+  /** A user with a confirmed authenticator app (enrolled through the API), signed in through the console with its code. */
+  async function signedInWithTotp(email: string) {
+    const user = await signUpUser(rig.t.app, rig.t.mail, email);
+    const { factorId, totp } = await enrolTotp(rig.t, user);
+    await signInWithTotpThroughConsole(page, rig.origin, user.email, totp);
+    return { user, factorId, totp };
   }
 
   it('sessions: another browser\'s session is listed, revoked from here and refused by the API at once; sign out everywhere ends this one too', async () => {
@@ -102,21 +110,7 @@ const skipReason = chromiumSkipReason;
   });
 
   it('data export downloads the account as JSON; deletion asks for a step-up (TOTP) when the second factor is stale, refuses a wrong password, and then the account is gone', async () => {
-    const user = await signUpUser(rig.t.app, rig.t.mail, 'console-delete@example.com');
-    // An authenticator app, enrolled through the API with a code of the previous time step.
-    const start = await rig.t.app.inject({ method: 'POST', url: '/v1/me/mfa/totp', headers: user.auth, payload: { password: TEST_PASSWORD } });
-    const { factorId, otpauthUri } = start.json<{ factorId: string; otpauthUri: string }>();
-    const totp = new TOTP({ secret: Secret.fromBase32(new URL(otpauthUri).searchParams.get('secret') ?? ''), algorithm: 'SHA1', digits: 6, period: 30 });
-    const confirmed = await rig.t.app.inject({ method: 'POST', url: '/v1/me/mfa/totp/confirm', headers: user.auth, payload: { factorId, code: totp.generate({ timestamp: Date.now() - 30_000 }) } });
-    expect(confirmed.statusCode).toBe(200);
-
-    await page.goto(`${rig.origin}/console/sign-in`);
-    await page.getByLabel('Email', { exact: true }).fill(user.email);
-    await page.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByLabel('Six-digit code').fill(totp.generate());
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor();
+    const { user, totp } = await signedInWithTotp('console-delete@example.com');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download my data' }).click()]);
     const exported = JSON.parse(readFileSync((await download.path()) ?? '', 'utf8')) as { user: { email: string }; mfa: { totp: boolean } };
@@ -144,6 +138,36 @@ const skipReason = chromiumSkipReason;
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
     const gone = await rig.t.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: user.email, password: TEST_PASSWORD } });
     expect(gone.json<{ error: { code: string } }>().error.code).toBe('INVALID_CREDENTIALS');
+    expectNoCspViolations(rig);
+  });
+
+  it('removes the authenticator app by the factor id GET /v1/me gives: a stale second factor asks for a step-up, a wrong code is refused with MFA_CODE_INVALID, then the app is gone and the password alone signs in', async () => {
+    const { user, factorId, totp } = await signedInWithTotp('console-totp-remove@example.com');
+    const me = await page.request.get(`${rig.origin}/v1/me`);
+    expect((await me.json()).mfa).toMatchObject({ totp: true, totpFactorId: factorId });
+    // The second factor was given more than five minutes ago.
+    await rig.t.node.db.query("update sessions set mfa_at = mfa_at - interval '6 minutes' where user_id = $1", [user.userId]);
+    const section = page.getByRole('region', { name: 'Authenticator app and recovery codes' });
+    await section.getByRole('button', { name: 'Remove the authenticator app' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Remove the authenticator app?' });
+    await confirm.getByRole('button', { name: 'Remove app' }).click();
+    const stepUp = page.getByRole('dialog', { name: "Confirm it's you" });
+    await stepUp.waitFor();
+    await stepUp.getByLabel('Authenticator or recovery code').fill('000000');
+    await stepUp.getByRole('button', { name: 'Confirm' }).click();
+    await stepUp.getByRole('alert').filter({ hasText: 'MFA_CODE_INVALID' }).waitFor();
+    await expectAccessible(page);
+    // Refused: the factor is still there.
+    expect((await (await page.request.get(`${rig.origin}/v1/me`)).json()).mfa.totp).toBe(true);
+    await stepUp.getByLabel('Authenticator or recovery code').fill(totp.generate({ timestamp: Date.now() + 30_000 }));
+    await stepUp.getByRole('button', { name: 'Confirm' }).click();
+    await section.getByText('Authenticator app removed: sign-ins no longer ask for its code.').waitFor();
+    await section.getByRole('form', { name: 'Set up an authenticator app' }).waitFor();
+    expect((await (await page.request.get(`${rig.origin}/v1/me`)).json()).mfa).toMatchObject({ totp: false, totpFactorId: null });
+    const login = await rig.t.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: user.email, password: TEST_PASSWORD } });
+    expect(login.json<{ accessToken?: string; mfaRequired?: boolean }>()).toMatchObject({ accessToken: expect.any(String) });
+    await expectAccessible(page);
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     expectNoCspViolations(rig);
   });
 });

@@ -136,7 +136,7 @@ describe('TOTP enrolment', () => {
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
 
     // Pending until confirmed: not asked at sign-in, not shown as active.
-    expect((await call(u.access, 'GET', '/v1/me')).json().mfa).toEqual({ totp: false, passkeys: 0, recoveryCodesLeft: 0 });
+    expect((await call(u.access, 'GET', '/v1/me')).json().mfa).toEqual({ totp: false, totpFactorId: null, passkeys: 0, recoveryCodesLeft: 0 });
     expect((await login(u.email)).json().accessToken).toBeDefined();
 
     const secret = Secret.fromBase32(base32);
@@ -144,7 +144,8 @@ describe('TOTP enrolment', () => {
     expectRefusal(wrong, 401, 'MFA_CODE_INVALID');
     const ok = await call(u.access, 'POST', '/v1/me/mfa/totp/confirm', { factorId: body.factorId, code: nextCode(secret) });
     expect(ok.statusCode).toBe(200);
-    expect((await call(u.access, 'GET', '/v1/me')).json().mfa).toEqual({ totp: true, passkeys: 0, recoveryCodesLeft: 0 });
+    // The active factor's id is what the Me page needs to remove it.
+    expect((await call(u.access, 'GET', '/v1/me')).json().mfa).toEqual({ totp: true, totpFactorId: body.factorId, passkeys: 0, recoveryCodesLeft: 0 });
     expect(t.mail.some((m) => m.to === u.email && m.subject === 'A second factor was added')).toBe(true);
     expect((await mfaEvents(u.userId)).map((e) => e.action)).toEqual(['mfa.failed', 'mfa.enrolled']);
 
@@ -420,7 +421,7 @@ describe('recovery codes', () => {
     }
     const stored = (await t.node.db.query<{ code_hash: string }>('select code_hash from recovery_codes where user_id = $1', [u.userId])).rows.map((r) => r.code_hash).join('\n');
     for (const c of codes) expect(stored).not.toContain(c.replace(/-/g, ''));
-    expect((await call(u.access, 'GET', '/v1/me')).json().mfa).toEqual({ totp: true, passkeys: 0, recoveryCodesLeft: 10 });
+    expect((await call(u.access, 'GET', '/v1/me')).json().mfa).toEqual({ totp: true, totpFactorId: u.factorId, passkeys: 0, recoveryCodesLeft: 10 });
 
     const first = await login(u.email);
     expect(first.json().methods).toEqual(['totp', 'recovery']);
@@ -490,7 +491,7 @@ describe('step-up for sensitive actions', () => {
     expect((await stepUp(u, { code: nextCode(u.secret) })).statusCode).toBe(200);
     expectRefusal(await call(u.access, 'DELETE', '/v1/me/mfa/totp/00000000-0000-4000-8000-000000000001'), 404, 'NOT_FOUND');
     expect((await call(u.access, 'DELETE', `/v1/me/mfa/totp/${u.factorId}`)).statusCode).toBe(200);
-    expect((await call(u.access, 'GET', '/v1/me')).json().mfa).toEqual({ totp: false, passkeys: 0, recoveryCodesLeft: 0 });
+    expect((await call(u.access, 'GET', '/v1/me')).json().mfa).toEqual({ totp: false, totpFactorId: null, passkeys: 0, recoveryCodesLeft: 0 });
     expect((await mfaEvents(u.userId)).at(-1)).toEqual({ action: 'mfa.removed', data: { factor: u.factorId, kind: 'totp', confirmed: true } });
     expect(t.mail.some((m) => m.to === u.email && m.subject === 'A second factor was removed')).toBe(true);
     expect((await login(u.email)).json().accessToken).toBeDefined();

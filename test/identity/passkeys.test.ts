@@ -233,7 +233,7 @@ function passkeySuite(name: string, skip: string | undefined, start: () => Promi
       const list = (await h.a.inject({ url: '/v1/me/passkeys', headers: auth(u) })).json().passkeys;
       expect(list.map((p: { id: string }) => p.id)).toEqual([first.id, second.id]);
       expect(list[0]).toMatchObject({ name: 'Laptop', transports: ['internal'], deviceType: 'singleDevice', backedUp: false, lastUsedAt: expect.any(String) });
-      expect((await h.a.inject({ url: '/v1/me', headers: auth(u) })).json().mfa).toEqual({ totp: false, passkeys: 2, recoveryCodesLeft: 0 });
+      expect((await h.a.inject({ url: '/v1/me', headers: auth(u) })).json().mfa).toEqual({ totp: false, totpFactorId: null, passkeys: 2, recoveryCodesLeft: 0 });
       const renamed = await h.a.inject({ method: 'PATCH', url: `/v1/me/passkeys/${second.id}`, headers: auth(u), payload: { name: 'Phone' } });
       expect(renamed.json()).toMatchObject({ id: second.id, name: 'Phone' });
       const exported = (await h.a.inject({ url: '/v1/me/export', headers: auth(u) })).json();

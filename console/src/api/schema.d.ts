@@ -5394,6 +5394,7 @@ export interface paths {
                                 passkeys: number;
                                 recoveryCodesLeft: number;
                                 totp: boolean;
+                                totpFactorId: string | null;
                             };
                         };
                     };
@@ -5695,6 +5696,7 @@ export interface paths {
                                 passkeys: number;
                                 recoveryCodesLeft: number;
                                 totp: boolean;
+                                totpFactorId: string | null;
                             };
                             passkeys: {
                                 createdAt: string;

@@ -7,7 +7,7 @@ export const email = z.string().min(3).max(320);
 export const password = z.string().min(1).max(8192);
 export const token = z.string().min(10).max(200);
 export const userSchema = z.object({ id: z.string(), email: z.string(), emailVerified: z.boolean(), isOperator: z.boolean(), createdAt: z.string() });
-export const mfaStatusSchema = z.object({ totp: z.boolean(), passkeys: z.number(), recoveryCodesLeft: z.number() });
+export const mfaStatusSchema = z.object({ totp: z.boolean(), totpFactorId: z.string().nullable(), passkeys: z.number(), recoveryCodesLeft: z.number() });
 export const mfaChallengeResponse = z.object({
   mfaRequired: z.literal(true),
   mfaToken: z.string(),

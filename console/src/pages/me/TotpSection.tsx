@@ -1,5 +1,6 @@
 /**
- * Authenticator app (TOTP) enrolment with its QR code, and recovery codes. The QR code is the
+ * Authenticator app (TOTP) enrolment with its QR code, its removal (by the factor id GET /v1/me
+ * gives, after a step-up when the last second factor is stale), and recovery codes. The QR code is the
  * PNG data: URL the API draws for the otpauth URI (an image: the CSP's img-src allows data:);
  * the secret is also shown as text for apps that cannot scan.
  */
@@ -7,7 +8,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { ME_KEY, type Me } from '../../api/session.ts';
-import { ApiErrorNotice, Button, CopyButton, Field, Notice, Section, useStepUp } from '../../components/index.ts';
+import { ApiErrorNotice, Button, ConfirmDialog, CopyButton, Field, Notice, Section, useStepUp } from '../../components/index.ts';
 import { useAction } from './useAction.ts';
 
 interface Enrolment {
@@ -30,6 +31,7 @@ export function TotpSection({ me }: { me: NonNullable<Me> }) {
   const [code, setCode] = useState('');
   const [enrolment, setEnrolment] = useState<Enrolment | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
+  const [removing, setRemoving] = useState(false);
   const action = useAction();
   const stepUp = useStepUp();
 
@@ -49,6 +51,17 @@ export function TotpSection({ me }: { me: NonNullable<Me> }) {
       setCode('');
       await queryClient.invalidateQueries({ queryKey: ME_KEY });
       return 'Authenticator app added: sign-ins now ask for its code.';
+    });
+  };
+  const remove = () => {
+    const id = me.mfa.totpFactorId;
+    if (!id) return;
+    void action.run(async () => {
+      await stepUp.run(() => unwrap(api.DELETE('/v1/me/mfa/totp/{id}', { params: { path: { id } } })));
+      setRemoving(false);
+      setCodes(null);
+      await queryClient.invalidateQueries({ queryKey: ME_KEY });
+      return 'Authenticator app removed: sign-ins no longer ask for its code.';
     });
   };
   const newCodes = () =>
@@ -74,7 +87,11 @@ export function TotpSection({ me }: { me: NonNullable<Me> }) {
             </Button>
           </form>
         </div>
-      ) : me.mfa.totp ? null : (
+      ) : me.mfa.totp ? (
+        <Button variant="danger" onClick={() => setRemoving(true)} disabled={!me.mfa.totpFactorId}>
+          Remove the authenticator app
+        </Button>
+      ) : (
         <form className="form" onSubmit={start} aria-label="Set up an authenticator app">
           <Field label="Current password" type="password" name="totp-password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
           <Button type="submit" busy={action.busy}>
@@ -99,6 +116,9 @@ export function TotpSection({ me }: { me: NonNullable<Me> }) {
       </Button>
       {action.done ? <Notice tone="success">{action.done}</Notice> : null}
       <ApiErrorNotice error={action.error} />
+      <ConfirmDialog open={removing} title="Remove the authenticator app?" confirmLabel="Remove app" danger busy={action.busy} onConfirm={remove} onCancel={() => setRemoving(false)}>
+        <p>Sign-ins stop asking for its code. Without a passkey left, your recovery codes stop working too.</p>
+      </ConfirmDialog>
       {stepUp.dialog}
     </Section>
   );

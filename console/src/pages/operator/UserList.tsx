@@ -1,13 +1,14 @@
 /**
  * The operators' user list: search by a part of the email, page with the API's cursors, and per
  * user disable or re-enable the account (their sessions end at once) or reset their second factors
- * (the API asks for the operator's own fresh second factor).
+ * (the API asks for the operator's own fresh second factor: the step-up dialog asks for it and the
+ * reset is tried again).
  */
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import type { paths } from '../../api/schema.d.ts';
-import { ApiErrorNotice, Button, ConfirmDialog, Field, Notice, Section, Table, useCursorPages } from '../../components/index.ts';
+import { ApiErrorNotice, Button, ConfirmDialog, Field, Notice, Section, Table, useCursorPages, useStepUp } from '../../components/index.ts';
 import '../../styles/pages.css';
 
 type ListedUser = paths['/v1/admin/users']['get']['responses'][200]['content']['application/json']['users'][number];
@@ -62,12 +63,13 @@ export function UserList({ selfId }: { selfId: string }) {
   });
   const [action, setAction] = useState<Action | null>(null);
   const [state, setState] = useState<{ busy: boolean; error: unknown; done: string | null }>({ busy: false, error: null, done: null });
+  const stepUp = useStepUp();
 
   const run = async (a: Action) => {
     setState({ busy: true, error: null, done: null });
     try {
       const path = { params: { path: { id: a.user.id } } };
-      if (a.kind === 'reset') await unwrap(api.POST('/v1/admin/users/{id}/mfa/reset', { ...path, body: {} }));
+      if (a.kind === 'reset') await stepUp.run(() => unwrap(api.POST('/v1/admin/users/{id}/mfa/reset', { ...path, body: {} })));
       else await unwrap(api.POST('/v1/admin/users/{id}/disable', { ...path, body: { disabled: a.kind === 'disable' } }));
       setState({ busy: false, error: null, done: `${a.user.email}: ${ASK[a.kind].done}` });
       setAction(null);
@@ -139,6 +141,7 @@ export function UserList({ selfId }: { selfId: string }) {
           <span className="mono">{action?.user.email}</span>: {action ? ASK[action.kind].text : ''}
         </p>
       </ConfirmDialog>
+      {stepUp.dialog}
     </Section>
   );
 }

@@ -113,26 +113,29 @@ function Invitations({ org }: { org: string }) {
   );
 }
 
-function Transfer({ org, myId }: { org: string; myId: string }) {
+function Transfer({ org, myId, onTransferred }: { org: string; myId: string; onTransferred: (email: string) => void }) {
   const members = useQuery({ queryKey: ['orgs', org, 'members'], queryFn: async () => (await unwrap(api.GET('/v1/orgs/{org}/members', { params: { path: { org } } }))).members });
   const others = (members.data ?? []).filter((m) => m.userId !== myId);
   const [to, setTo] = useState('');
   const [asking, setAsking] = useState(false);
+  const chosen = others.find((m) => m.userId === to) ?? others[0];
   const transfer = useAction(
-    () => unwrap(api.POST('/v1/orgs/{org}/transfer-ownership', { params: { path: { org } }, body: { userId: to || (others[0]?.userId ?? '') } })),
+    () => unwrap(api.POST('/v1/orgs/{org}/transfer-ownership', { params: { path: { org } }, body: { userId: chosen?.userId ?? '' } })),
     [['orgs']],
-    () => setAsking(false),
+    () => {
+      setAsking(false);
+      onTransferred(chosen?.email ?? '');
+    },
   );
   if (others.length === 0) return <p className="muted">Invite another member first to transfer the ownership.</p>;
   return (
     <>
       <div className="row">
-        <SelectField label="New owner" value={to || (others[0]?.userId ?? '')} options={others.map((m) => ({ value: m.userId, label: m.email }))} onChange={(e) => setTo(e.target.value)} />
+        <SelectField label="New owner" value={chosen?.userId ?? ''} options={others.map((m) => ({ value: m.userId, label: m.email }))} onChange={(e) => setTo(e.target.value)} />
         <Button variant="danger" onClick={() => setAsking(true)}>
           Transfer ownership
         </Button>
       </div>
-      {transfer.isSuccess ? <Notice tone="success">Ownership transferred; you are an admin now.</Notice> : null}
       <ConfirmDialog open={asking} title="Transfer the ownership?" confirmLabel="Transfer" danger busy={transfer.isPending} error={transfer.error} onCancel={() => setAsking(false)} onConfirm={() => transfer.mutate(undefined)}>
         <p>The member you chose becomes the owner and you become an admin.</p>
       </ConfirmDialog>
@@ -142,6 +145,8 @@ function Transfer({ org, myId }: { org: string; myId: string }) {
 
 export function MembersSection({ org, role, myId }: { org: string; role: string; myId: string }) {
   const manage = role === 'owner' || role === 'admin';
+  // Once transferred, the refreshed role hides the transfer control: the outcome is said here instead.
+  const [handedTo, setHandedTo] = useState<{ org: string; email: string } | null>(null);
   return (
     <>
       <Section title="Members and roles">
@@ -150,7 +155,11 @@ export function MembersSection({ org, role, myId }: { org: string; role: string;
       </Section>
       {role === 'owner' ? (
         <Section title="Ownership">
-          <Transfer org={org} myId={myId} />
+          <Transfer org={org} myId={myId} onTransferred={(email) => setHandedTo({ org, email })} />
+        </Section>
+      ) : handedTo?.org === org ? (
+        <Section title="Ownership">
+          <Notice tone="success">Ownership transferred to {handedTo.email}; you are an admin now.</Notice>
         </Section>
       ) : null}
     </>

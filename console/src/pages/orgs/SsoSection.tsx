@@ -158,6 +158,9 @@ export function SsoSection({ org }: { org: string }) {
       />
       {adding ? <AddConnection org={org} onAdded={() => setAdding(false)} /> : null}
       <h3>Domains</h3>
+      <p className="muted">
+        A platform operator verifies a claimed domain; give them this organisation&apos;s id: <code className="mono">{org}</code>
+      </p>
       <Domains org={org} connections={connections.data ?? []} />
       <h3>Requirement</h3>
       <Required org={org} />
