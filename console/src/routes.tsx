@@ -30,5 +30,6 @@ export const ROUTES: readonly ConsoleRoute[] = [
   { path: 'audit', nav: 'Audit', auth: 'signed-in', page: lazy(() => import('./pages/audit/AuditPage.tsx')) },
   { path: 'operator', nav: 'Operator', auth: 'signed-in', page: lazy(() => import('./pages/operator/OperatorPage.tsx')) },
   { path: 'orgs/accept', page: lazy(() => import('./pages/orgs/AcceptInvitationPage.tsx')) },
+  { path: 'oauth/consent', page: lazy(() => import('./pages/oauth/ConsentPage.tsx')) },
   { path: '*', page: lazy(() => import('./pages/not-found/NotFoundPage.tsx')) },
 ];
