@@ -9,6 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signJwt } from '../../src/tokens/index.ts';
 import { createApiKey, createOrgAndWorkspace, expectStatus } from '../support/gateway.ts';
 import { echoTool, startMcpUpstream, type McpUpstream } from '../support/mcp-upstream.ts';
 import { signUpUser, type SignedInUser } from '../support/users.ts';
@@ -123,6 +124,19 @@ describe('MCP OAuth: client_credentials with the stock SDK', () => {
     expect((await mcpPost(ws2, forged)).status).toBe(401);
     const flipped = `${h}.${p}.${s.slice(0, -2)}${s.endsWith('AA') ? 'BB' : 'AA'}`;
     expect((await mcpPost(ws, flipped)).status).toBe(401);
+  });
+
+  it('attack: validly signed tokens for another resource URL, from another issuer, or of another type are refused (401)', async () => {
+    const signer = await t.node.signingKeys.current('client-token');
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { iss: t.url, aud: resourceOf(ws), sub: key.id, jti: 'j'.repeat(22), iat: now, exp: now + 300, gh_org: org, gh_ws: ws, gh_key: key.id, scope: 'mcp:tools' };
+    expect((await mcpPost(ws, signJwt(signer, 'gh-mcp+jwt', claims))).status).toBe(200);
+    // Same workspace id, but the audience is that workspace's endpoint on another server.
+    expect((await mcpPost(ws, signJwt(signer, 'gh-mcp+jwt', { ...claims, aud: `https://other.example/v1/mcp/${ws}` }))).status).toBe(401);
+    expect((await mcpPost(ws, signJwt(signer, 'gh-mcp+jwt', { ...claims, iss: 'https://other.example' }))).status).toBe(401);
+    // A refresh token or a code is not an access token, whatever it names.
+    expect((await mcpPost(ws, signJwt(signer, 'gh-mcp-rt+jwt', claims))).status).toBe(401);
+    expect((await mcpPost(ws, signJwt(signer, 'gh-client+jwt', claims))).status).toBe(401);
   });
 
   it('attack: an expired token is refused with its own message; the client gets a new one', async () => {
