@@ -1,0 +1,59 @@
+/**
+ * Feature trust checks on PostgreSQL whose owner role is no superuser and cannot bypass RLS. Tenant
+ * tables force row-level security on their owner too, so a check that counts tenant rows through
+ * the owner connection without a tenant context sees none there, and reports a configured control
+ * as unconfigured. The checks read such tables per tenant (forTenants, as the built-in ones do).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRUST, type TrustCheck, type TrustCheckContext } from '../../src/trust/index.ts';
+import { createTestApp, type TestApp } from '../support/app.ts';
+import { createOrgAndWorkspace, expectStatus } from '../support/gateway.ts';
+import { createScratchDatabaseWithPlainOwner } from '../support/pg-scratch.ts';
+import { postgresTarget, requireUrl } from '../support/services.ts';
+import { signUpUser, type SignedInUser } from '../support/users.ts';
+
+const pg = postgresTarget();
+
+describe.skipIf(pg.skipReason !== undefined)(`feature trust checks with a non-superuser owner on PostgreSQL${pg.skipReason ? ` (${pg.skipReason})` : ''}`, () => {
+  let database: Awaited<ReturnType<typeof createScratchDatabaseWithPlainOwner>> | undefined;
+  let t: TestApp;
+  let owner: SignedInUser;
+  let org: string;
+  let ws: string;
+
+  const check = (name: string): TrustCheck => {
+    const found = t.node.use(TRUST).checks().find((c) => c.name === name);
+    if (!found) throw new Error(`no trust check ${name}`);
+    return found;
+  };
+  const context = (): TrustCheckContext => {
+    const n = t.node;
+    return { config: n.live.current(), db: n.db, kv: n.kv, keyring: n.keyring, signingKeys: n.signingKeys, logger: n.logger, now: () => Date.now(), app: n.app };
+  };
+
+  beforeAll(async () => {
+    database = await createScratchDatabaseWithPlainOwner(requireUrl(pg));
+    t = await createTestApp({ env: { DATABASE_URL: database.url }, overrides: { 'rateLimit.enabled': false } });
+    owner = await signUpUser(t.app, t.mail, 'plain-owner@example.com');
+    ({ org, ws } = await createOrgAndWorkspace(t, owner, 'Plain owner'));
+  }, 120_000);
+  afterAll(async () => {
+    await t?.close();
+    await database?.drop();
+  });
+
+  it('runs on an owner that is no superuser and cannot bypass RLS, which sees no tenant row without a tenant context', async () => {
+    const role = await t.node.db.asOwner((tx) => tx.query<{ user: string; rolsuper: boolean; rolbypassrls: boolean }>('select current_user as user, rolsuper, rolbypassrls from pg_roles where rolname = current_user'));
+    expect(role.rows).toEqual([{ user: database?.role, rolsuper: false, rolbypassrls: false }]);
+    const workspaces = await t.node.db.asOwner((tx) => tx.query<{ n: number }>('select count(*)::int as n from workspaces'));
+    expect(workspaces.rows[0]?.n).toBe(0);
+  });
+
+  it('ABUSE-3: a workspace policy set through the API is counted (guard_policies read per tenant)', async () => {
+    expectStatus(await t.app.inject({ method: 'PUT', url: `/v1/orgs/${org}/workspaces/${ws}/guard-policy`, payload: { mode: 'flag' }, headers: owner.auth }), 200);
+    const result = await check('guard-policies-model-classifier').run(context());
+    expect(result.state).toBe('active');
+    expect(result.evidence.join(' ')).toContain('workspaces with their own policy');
+    expect(result.evidence.join(' ')).toContain('flag 1');
+  });
+});
