@@ -3,8 +3,10 @@
  * tables force row-level security on their owner too, so a check that counts tenant rows through
  * the owner connection without a tenant context sees none there, and reports a configured control
  * as unconfigured. The checks read such tables per tenant (forTenants, as the built-in ones do).
+ * Also DATA-3's shredding probe on PostgreSQL: its transaction is rolled back, nothing stays.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLATFORM_TENANT_ID } from '../../src/keyring/keyring.ts';
 import { TRUST, type TrustCheck, type TrustCheckContext } from '../../src/trust/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { createOrgAndWorkspace, expectStatus } from '../support/gateway.ts';
@@ -55,5 +57,16 @@ describe.skipIf(pg.skipReason !== undefined)(`feature trust checks with a non-su
     expect(result.state).toBe('active');
     expect(result.evidence.join(' ')).toContain('workspaces with their own policy');
     expect(result.evidence.join(' ')).toContain('flag 1');
+  });
+
+  it('DATA-3: the shredding probe refuses its canary KEY_DESTROYED and leaves no data key behind on PostgreSQL', async () => {
+    const keys = async () => (await t.node.db.withTenant(PLATFORM_TENANT_ID, (tx) => tx.query<{ n: number }>('select count(*)::int as n from data_keys'))).rows[0]?.n;
+    const before = await keys();
+    for (let i = 0; i < 2; i++) {
+      const result = await check('crypto-shredding').run(context());
+      expect(result.state).toBe('active');
+      expect(result.evidence.join(' ')).toContain('its 1 key(s) destroyed, then opened: KEY_DESTROYED');
+    }
+    expect(await keys()).toBe(before);
   });
 });
