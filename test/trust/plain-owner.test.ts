@@ -5,6 +5,7 @@
  * as unconfigured. The checks read such tables per tenant (forTenants, as the built-in ones do).
  * Also DATA-3's shredding probe on PostgreSQL: its transaction is rolled back, nothing stays.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PLATFORM_TENANT_ID } from '../../src/keyring/keyring.ts';
 import { TRUST, type TrustCheck, type TrustCheckContext } from '../../src/trust/index.ts';
@@ -57,6 +58,25 @@ describe.skipIf(pg.skipReason !== undefined)(`feature trust checks with a non-su
     expect(result.state).toBe('active');
     expect(result.evidence.join(' ')).toContain('workspaces with their own policy');
     expect(result.evidence.join(' ')).toContain('flag 1');
+  });
+
+  it('ABUSE-2: a budget set through the API is counted, not reported off (budgets read per tenant)', async () => {
+    expectStatus(await t.app.inject({ method: 'PUT', url: `/v1/orgs/${org}/budgets`, payload: { category: 'tool_calls', period: 'day', hardLimit: 10, workspaceId: ws }, headers: owner.auth }), 200);
+    const result = await check('budgets-configured-and-counted').run(context());
+    expect(result.state).toBe('active');
+    expect(result.evidence.join(' ')).toContain('1 budget(s) configured');
+    expect(result.evidence.join(' ')).toContain('on 1 workspace(s)');
+  });
+
+  it('EDGE-6: an endpoint whose every secret has expired is found, so the control is misconfigured (webhook tables read per tenant)', async () => {
+    const endpoint = randomUUID();
+    await t.node.db.withTenant(org, async (tx) => {
+      await tx.query("insert into webhook_endpoints (id, tenant_id, name, provider, destination_secret_sealed, created_at, updated_at) values ($1, $2, 'expired', 'standard', 'x', now(), now())", [endpoint, org]);
+      await tx.query("insert into webhook_secrets (id, tenant_id, endpoint_id, secret_sealed, expires_at, created_at) values ($1, $2, $3, 'x', now() - interval '1 day', now() - interval '40 days')", [randomUUID(), org, endpoint]);
+    });
+    const result = await check('webhook-secrets').run(context());
+    expect(result.state).toBe('misconfigured');
+    expect(result.evidence.join(' ')).toContain('1 endpoint(s) whose every secret has expired');
   });
 
   it('DATA-3: the shredding probe refuses its canary KEY_DESTROYED and leaves no data key behind on PostgreSQL', async () => {
