@@ -5,7 +5,8 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { AppError } from '../server/errors.ts';
-import { defineRoute, type Authority, type Feature } from '../server/route.ts';
+import { orgIdOf } from '../server/principal.ts';
+import { defineRoute, type Feature } from '../server/route.ts';
 import type { AuditLog } from './log.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 
@@ -41,11 +42,6 @@ function listFilters(query: ListQuery) {
   };
 }
 
-function orgOf(authority: Authority | undefined): string {
-  if (!authority?.tenantId) throw new Error('audit route ran without an authority');
-  return authority.tenantId;
-}
-
 export function createAuditFeature(log: AuditLog): Feature {
   const listQuery = listQuerySchema([...log.actions]);
   return {
@@ -63,7 +59,7 @@ export function createAuditFeature(log: AuditLog): Feature {
           querystring: listQuery,
           response: { 200: z.object({ events: z.array(z.record(z.string(), z.unknown())), nextCursor: z.number().nullable() }) },
         },
-        handler: async ({ authority, query }) => log.list(orgOf(authority), listFilters(query)),
+        handler: async ({ authority, query }) => log.list(orgIdOf(authority), listFilters(query)),
       }),
       defineRoute({
         method: 'GET',
@@ -77,7 +73,7 @@ export function createAuditFeature(log: AuditLog): Feature {
           querystring: z.strictObject({ cursor: seqNumber.optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }),
           response: { 200: z.object({ checkpoints: z.array(checkpointSchema), nextCursor: z.number().nullable() }) },
         },
-        handler: async ({ authority, query }) => log.checkpoints(orgOf(authority), { ...(query.cursor !== undefined ? { cursor: query.cursor } : {}), limit: query.limit }),
+        handler: async ({ authority, query }) => log.checkpoints(orgIdOf(authority), { ...(query.cursor !== undefined ? { cursor: query.cursor } : {}), limit: query.limit }),
       }),
       defineRoute({
         method: 'GET',
@@ -94,7 +90,7 @@ export function createAuditFeature(log: AuditLog): Feature {
           },
         },
         handler: async ({ authority, query }) => {
-          const proof = await log.inclusion(orgOf(authority), query.index, query.size);
+          const proof = await log.inclusion(orgIdOf(authority), query.index, query.size);
           if (!proof) throw new AppError('BAD_REQUEST', 'index must be below size, and size at most the log\'s size.');
           return proof;
         },
@@ -112,7 +108,7 @@ export function createAuditFeature(log: AuditLog): Feature {
           response: { 200: z.object({ from: z.number(), to: z.number(), proof: z.array(z.string()), fromRoot: z.string(), toRoot: z.string() }) },
         },
         handler: async ({ authority, query }) => {
-          const proof = await log.consistency(orgOf(authority), query.from, query.to);
+          const proof = await log.consistency(orgIdOf(authority), query.from, query.to);
           if (!proof) throw new AppError('BAD_REQUEST', 'Need 1 <= from <= to <= the log\'s size.');
           return proof;
         },
@@ -152,7 +148,7 @@ export function createAuditFeature(log: AuditLog): Feature {
         rateCategory: 'read',
         schema: { params: orgParams, response: { 200: z.string() } },
         handler: async ({ authority, reply }) => {
-          const org = orgOf(authority);
+          const org = orgIdOf(authority);
           reply.type('application/x-ndjson; charset=utf-8').header('content-disposition', `attachment; filename="audit-${org}.jsonl"`);
           return Readable.from(log.exportLines(org), { objectMode: false });
         },

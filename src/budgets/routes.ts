@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { AppError } from '../server/errors.ts';
-import { defineRoute, type Authority, type Feature, type Principal } from '../server/route.ts';
+import { orgIdOf, userIdOf } from '../server/principal.ts';
+import { defineRoute, type Feature } from '../server/route.ts';
 import { BUDGET_CATEGORIES, BUDGET_ERROR_CODES, BUDGET_PERIODS, MAX_BUDGET_LIMIT } from './categories.ts';
 import type { Definitions } from './definitions.ts';
 import type { BudgetEngine } from './engine.ts';
@@ -47,16 +48,6 @@ const consumeBody = z
   .strictObject({ files: count.optional(), fileBytes: z.number().int().min(0).max(MAX_BUDGET_LIMIT).optional(), messages: count.optional() })
   .refine((b) => (b.files ?? 0) + (b.fileBytes ?? 0) + (b.messages ?? 0) > 0, { message: 'name at least one of files, fileBytes, messages above 0' });
 
-function orgOf(authority: Authority | undefined): string {
-  if (!authority?.tenantId) throw new Error('tenant route ran without an authority');
-  return authority.tenantId;
-}
-
-function userOf(principal: Principal | undefined): string {
-  if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHENTICATED');
-  return principal.id;
-}
-
 export function createBudgetsFeature(deps: { definitions: Definitions; engine: BudgetEngine }): Feature {
   const { definitions, engine } = deps;
 
@@ -77,7 +68,7 @@ export function createBudgetsFeature(deps: { definitions: Definitions; engine: B
         permission: 'budgets.read',
         rateCategory: 'read',
         schema: { params: orgParams, response: { 200: z.object({ budgets: z.array(budgetView) }) } },
-        handler: async ({ authority }) => ({ budgets: await withUse(orgOf(authority)) }),
+        handler: async ({ authority }) => ({ budgets: await withUse(orgIdOf(authority)) }),
       }),
       defineRoute({
         method: 'PUT',
@@ -89,8 +80,8 @@ export function createBudgetsFeature(deps: { definitions: Definitions; engine: B
         rateCategory: 'write',
         schema: { params: orgParams, body: setBody, response: { 200: budgetView } },
         handler: async ({ authority, principal, body }) => {
-          const orgId = orgOf(authority);
-          const { orgId: _org, ...budget } = await definitions.set(orgId, userOf(principal), body);
+          const orgId = orgIdOf(authority);
+          const { orgId: _org, ...budget } = await definitions.set(orgId, userIdOf(principal), body);
           return { ...budget, ...(await engine.useOf({ orgId, ...budget })) };
         },
       }),
@@ -103,7 +94,7 @@ export function createBudgetsFeature(deps: { definitions: Definitions; engine: B
         rateCategory: 'write',
         schema: { params: budgetParams, response: { 204: z.null() } },
         handler: async ({ authority, params, reply }) => {
-          await definitions.remove(orgOf(authority), params.budget);
+          await definitions.remove(orgIdOf(authority), params.budget);
           reply.code(204);
           return null;
         },

@@ -53,7 +53,7 @@ export const mcpSection = z
       doc: 'Most tools recorded from one upstream MCP server; a server listing more is refused at sync (MCP_UPSTREAM_TOO_MANY_TOOLS).',
     }),
     maxResultBytes: opt(z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024), {
-      doc: 'Largest tool result (as JSON) passed to an MCP client; a larger one becomes the tool error MCP_RESULT_TOO_LARGE.',
+      doc: 'Largest tool result, prompt or resource (as JSON) passed to an MCP client; a larger one is withheld with MCP_RESULT_TOO_LARGE (for a tool, as a tool error).',
     }),
     oauth: z
       .strictObject({

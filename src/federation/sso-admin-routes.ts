@@ -5,9 +5,9 @@
  */
 import { z } from 'zod';
 import { httpUrlSchema } from '../config/url.ts';
-import { AppError } from '../server/errors.ts';
-import { defineRoute, type Authority, type Principal, type RouteDef } from '../server/route.ts';
-import { isRole, type Role } from '../tenancy/index.ts';
+import { orgScopeOf, userIdOf } from '../server/principal.ts';
+import { defineRoute, type RouteDef } from '../server/route.ts';
+import { isRole } from '../tenancy/index.ts';
 import type { Sso } from './sso.ts';
 
 const orgParams = z.strictObject({ org: z.uuid() });
@@ -46,16 +46,6 @@ const connectionSchema = z.object({
 const domainSchema = z.object({ id: z.string(), domain: z.string(), connectionId: z.string(), verified: z.boolean(), verifiedAt: z.string().nullable(), createdAt: z.string() });
 const settingsSchema = z.object({ ssoRequired: z.boolean() });
 
-function scopeOf(authority: Authority | undefined): { orgId: string; role: Role } {
-  if (!authority?.tenantId || !isRole(authority.role)) throw new Error('tenant route ran without an authority');
-  return { orgId: authority.tenantId, role: authority.role };
-}
-
-function userOf(principal: Principal | undefined): string {
-  if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHENTICATED');
-  return principal.id;
-}
-
 /** Connections of an org: list, create, read, change, delete. */
 export function ssoConnectionRoutes(sso: Sso): RouteDef[] {
   return [
@@ -67,7 +57,7 @@ export function ssoConnectionRoutes(sso: Sso): RouteDef[] {
       permission: 'sso.manage',
       rateCategory: 'read',
       schema: { params: orgParams, response: { 200: z.object({ connections: z.array(connectionSchema) }) } },
-      handler: async ({ authority }) => ({ connections: await sso.listConnections(scopeOf(authority).orgId) }),
+      handler: async ({ authority }) => ({ connections: await sso.listConnections(orgScopeOf(authority, isRole).orgId) }),
     }),
     defineRoute({
       method: 'POST',
@@ -87,8 +77,8 @@ export function ssoConnectionRoutes(sso: Sso): RouteDef[] {
         response: { 201: connectionSchema },
       },
       handler: async ({ authority, principal, body, reply }) => {
-        const { orgId, role } = scopeOf(authority);
-        const created = await sso.createConnection(orgId, userOf(principal), role, body);
+        const { orgId, role } = orgScopeOf(authority, isRole);
+        const created = await sso.createConnection(orgId, userIdOf(principal), role, body);
         reply.code(201);
         return created;
       },
@@ -101,7 +91,7 @@ export function ssoConnectionRoutes(sso: Sso): RouteDef[] {
       permission: 'sso.manage',
       rateCategory: 'read',
       schema: { params: connectionParams, response: { 200: connectionSchema } },
-      handler: async ({ authority, params }) => sso.getConnection(scopeOf(authority).orgId, params.connection),
+      handler: async ({ authority, params }) => sso.getConnection(orgScopeOf(authority, isRole).orgId, params.connection),
     }),
     defineRoute({
       method: 'PATCH',
@@ -129,7 +119,7 @@ export function ssoConnectionRoutes(sso: Sso): RouteDef[] {
         response: { 200: connectionSchema },
       },
       handler: async ({ authority, params, body }) => {
-        const { orgId, role } = scopeOf(authority);
+        const { orgId, role } = orgScopeOf(authority, isRole);
         return sso.updateConnection(orgId, role, params.connection, body);
       },
     }),
@@ -142,7 +132,7 @@ export function ssoConnectionRoutes(sso: Sso): RouteDef[] {
       rateCategory: 'write',
       schema: { params: connectionParams, response: { 204: noContent } },
       handler: async ({ authority, params, reply }) => {
-        await sso.deleteConnection(scopeOf(authority).orgId, params.connection);
+        await sso.deleteConnection(orgScopeOf(authority, isRole).orgId, params.connection);
         reply.code(204);
         return null;
       },
@@ -161,7 +151,7 @@ export function ssoDomainRoutes(sso: Sso): RouteDef[] {
       permission: 'sso.manage',
       rateCategory: 'read',
       schema: { params: orgParams, response: { 200: z.object({ domains: z.array(domainSchema) }) } },
-      handler: async ({ authority }) => ({ domains: await sso.listDomains(scopeOf(authority).orgId) }),
+      handler: async ({ authority }) => ({ domains: await sso.listDomains(orgScopeOf(authority, isRole).orgId) }),
     }),
     defineRoute({
       method: 'POST',
@@ -172,7 +162,7 @@ export function ssoDomainRoutes(sso: Sso): RouteDef[] {
       rateCategory: 'write',
       schema: { params: orgParams, body: z.strictObject({ domain: z.string().min(3).max(253), connectionId: z.uuid() }), response: { 201: domainSchema } },
       handler: async ({ authority, body, reply }) => {
-        const claimed = await sso.claimDomain(scopeOf(authority).orgId, body.domain, body.connectionId);
+        const claimed = await sso.claimDomain(orgScopeOf(authority, isRole).orgId, body.domain, body.connectionId);
         reply.code(201);
         return claimed;
       },
@@ -186,7 +176,7 @@ export function ssoDomainRoutes(sso: Sso): RouteDef[] {
       rateCategory: 'write',
       schema: { params: domainParams, response: { 204: noContent } },
       handler: async ({ authority, params, reply }) => {
-        await sso.removeDomain(scopeOf(authority).orgId, params.domain);
+        await sso.removeDomain(orgScopeOf(authority, isRole).orgId, params.domain);
         reply.code(204);
         return null;
       },
@@ -199,7 +189,7 @@ export function ssoDomainRoutes(sso: Sso): RouteDef[] {
       permission: 'sso.manage',
       rateCategory: 'read',
       schema: { params: orgParams, response: { 200: settingsSchema } },
-      handler: async ({ authority }) => sso.getSettings(scopeOf(authority).orgId),
+      handler: async ({ authority }) => sso.getSettings(orgScopeOf(authority, isRole).orgId),
     }),
     defineRoute({
       method: 'PUT',
@@ -210,7 +200,7 @@ export function ssoDomainRoutes(sso: Sso): RouteDef[] {
       permission: 'sso.manage',
       rateCategory: 'write',
       schema: { params: orgParams, body: z.strictObject({ ssoRequired: z.boolean() }), response: { 200: settingsSchema } },
-      handler: async ({ authority, body }) => sso.setSettings(scopeOf(authority).orgId, body.ssoRequired),
+      handler: async ({ authority, body }) => sso.setSettings(orgScopeOf(authority, isRole).orgId, body.ssoRequired),
     }),
     defineRoute({
       method: 'POST',
@@ -221,7 +211,7 @@ export function ssoDomainRoutes(sso: Sso): RouteDef[] {
       permission: 'platform.sso.verify',
       rateCategory: 'write',
       schema: { body: z.strictObject({ orgId: z.uuid(), domain: z.string().min(3).max(253) }), response: { 200: domainSchema } },
-      handler: async ({ principal, body }) => sso.verifyDomain(userOf(principal), body.orgId, body.domain),
+      handler: async ({ principal, body }) => sso.verifyDomain(userIdOf(principal), body.orgId, body.domain),
     }),
   ];
 }

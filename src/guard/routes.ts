@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import type { AuditLog } from '../audit/index.ts';
 import { AppError } from '../server/errors.ts';
-import { defineRoute, type Authority, type Feature, type Principal } from '../server/route.ts';
+import { userIdOf, workspaceScopeOf } from '../server/principal.ts';
+import { defineRoute, type Feature } from '../server/route.ts';
 import { GUARD_ERROR_CODES } from './error-codes.ts';
 import { mergePatch, policyPatchSchema, policySchema } from './policy.ts';
 import type { GuardStore } from './store.ts';
@@ -14,16 +15,6 @@ const wsParams = z.strictObject({ org: z.uuid(), ws: z.uuid() });
 const subjectParams = z.strictObject({ org: z.uuid(), ws: z.uuid(), subject: z.string().regex(/^(key:[0-9A-Za-z]{16}|user:[0-9a-f]{32})$/) });
 const policyView = z.object({ policy: policySchema, stored: z.boolean() });
 const strikeView = z.object({ subject: z.string(), strikes: z.number(), level: z.number(), blockedUntil: z.string().nullable(), lastBlockedAt: z.string().nullable() });
-
-function scopeOf(authority: Authority | undefined): { orgId: string; wsId: string } {
-  if (!authority?.tenantId || !authority.workspaceId) throw new Error('workspace route ran without an authority');
-  return { orgId: authority.tenantId, wsId: authority.workspaceId };
-}
-
-function userOf(principal: Principal | undefined): string {
-  if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHENTICATED');
-  return principal.id;
-}
 
 /** The guard feature: routes and error codes. */
 export function createGuardFeature(deps: { store: GuardStore; audit: AuditLog }): Feature {
@@ -41,7 +32,7 @@ export function createGuardFeature(deps: { store: GuardStore; audit: AuditLog })
         rateCategory: 'read',
         schema: { params: wsParams, response: { 200: policyView } },
         handler: async ({ authority }) => {
-          const { orgId, wsId } = scopeOf(authority);
+          const { orgId, wsId } = workspaceScopeOf(authority);
           const stored = await store.hasStoredPolicy(orgId, wsId);
           return { policy: await store.loadPolicy(orgId, wsId, { fresh: true }), stored };
         },
@@ -55,12 +46,12 @@ export function createGuardFeature(deps: { store: GuardStore; audit: AuditLog })
         rateCategory: 'write',
         schema: { params: wsParams, body: policyPatchSchema, response: { 200: policyView } },
         handler: async ({ authority, principal, body }) => {
-          const { orgId, wsId } = scopeOf(authority);
+          const { orgId, wsId } = workspaceScopeOf(authority);
           const current = await store.loadPolicy(orgId, wsId, { fresh: true });
           const parsed = policySchema.safeParse(mergePatch(current, body));
           if (!parsed.success) throw new AppError('VALIDATION_FAILED', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ').slice(0, 500));
           const policy = parsed.data;
-          await store.savePolicy(orgId, wsId, userOf(principal), policy);
+          await store.savePolicy(orgId, wsId, userIdOf(principal), policy);
           await audit.record({
             tenantId: orgId,
             action: 'guard.policy.changed',
@@ -79,7 +70,7 @@ export function createGuardFeature(deps: { store: GuardStore; audit: AuditLog })
         rateCategory: 'read',
         schema: { params: wsParams, response: { 200: z.object({ subjects: z.array(strikeView) }) } },
         handler: async ({ authority }) => {
-          const { orgId, wsId } = scopeOf(authority);
+          const { orgId, wsId } = workspaceScopeOf(authority);
           return { subjects: await store.listStrikes(orgId, wsId) };
         },
       }),
@@ -92,7 +83,7 @@ export function createGuardFeature(deps: { store: GuardStore; audit: AuditLog })
         rateCategory: 'write',
         schema: { params: subjectParams, response: { 204: z.null() } },
         handler: async ({ authority, params, reply }) => {
-          const { orgId, wsId } = scopeOf(authority);
+          const { orgId, wsId } = workspaceScopeOf(authority);
           if (!(await store.lift(orgId, wsId, params.subject))) throw new AppError('GUARD_SUBJECT_NOT_FOUND');
           await audit.record({ tenantId: orgId, action: 'guard.block.lifted', target: { type: 'workspace', id: wsId }, data: { subject: params.subject } });
           void reply.code(204);

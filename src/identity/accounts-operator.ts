@@ -27,7 +27,8 @@ export interface UserListQuery {
   limit: number;
 }
 
-const LIST_USERS = `select u.id, u.email, u.status, u.created_at,
+/** One page of the list; its where and order match the index users_created_id_live_idx (migration 20261207T2310). */
+export const LIST_USERS = `select u.id, u.email, u.status, u.created_at,
        (extract(epoch from u.created_at) * 1000000)::bigint::text as created_us,
        (exists (select 1 from mfa_factors f where f.user_id = u.id and f.confirmed_at is not null and f.deleted_at is null)
          or exists (select 1 from passkeys p where p.user_id = u.id)) as has_factor

@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AppError } from '../server/errors.ts';
 import { ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE } from '../server/guards/session.ts';
+import { userSessionOf } from '../server/principal.ts';
 import type { SignedIn } from './accounts.ts';
 import { DEVICE_COOKIE } from './devices.ts';
 import type { IssuedTokens } from './sessions.ts';
@@ -62,7 +62,5 @@ export function signedInReply(reply: FastifyReply, mode: 'bearer' | 'cookie', si
 
 /** The signed-in user and session of a request behind the session guard (UNAUTHENTICATED otherwise). */
 export function sessionOf(request: FastifyRequest): { userId: string; sessionId: string } {
-  const p = request.principal;
-  if (!p || p.kind !== 'user' || !p.sessionId) throw new AppError('UNAUTHENTICATED');
-  return { userId: p.id, sessionId: p.sessionId };
+  return userSessionOf(request.principal);
 }

@@ -18,7 +18,7 @@ export interface ActiveDeks {
   insertDek(tx: Queryable, scope: KeyScope): Promise<string>;
 }
 
-export function createActiveDeks(deps: { db: Db; kek: KekAccess; cache: DekCache; maxUses: number }): ActiveDeks {
+export function createActiveDeks(deps: { db: Pick<Db, 'withTenant'>; kek: KekAccess; cache: DekCache; maxUses: number }): ActiveDeks {
   const { db, kek } = deps;
   const active = deps.cache.active;
   const maxUses = deps.maxUses;

@@ -7,15 +7,30 @@
  *
  * Storage goes through withTenant, so row-level security keeps each tenant's keys to itself.
  */
+import { randomUUID } from 'node:crypto';
 import { decodeEnvelope, openWithKey, sealWithKey, type SealContext } from '../crypto/envelope.ts';
 import { CryptoError } from '../crypto/errors.ts';
-import { createDekCache } from './dek-cache.ts';
-import { createKekAccess } from './kek-access.ts';
+import type { Db } from '../store/db-types.ts';
+import { createDekCache, type DekCache } from './dek-cache.ts';
+import { createKekAccess, type KekAccess } from './kek-access.ts';
 import { createActiveDeks } from './active-deks.ts';
 import { createMaintenance } from './maintenance.ts';
-import { dekAad, INVALIDATE_CHANNEL, NO_SUBJECT, subjectOf, type CachedDek, type DekRow, type Keyring, type KeyringOptions, type KeyScope, type SealRef } from './types.ts';
+import {
+  dekAad,
+  INVALIDATE_CHANNEL,
+  NO_SUBJECT,
+  PLATFORM_TENANT_ID,
+  subjectOf,
+  type CachedDek,
+  type DekRow,
+  type Keyring,
+  type KeyringOptions,
+  type KeyScope,
+  type SealRef,
+  type ShreddingProbe,
+} from './types.ts';
 
-export { PLATFORM_TENANT_ID, type KeyScope, type Keyring, type KeyringOptions, type KeyStatus, type SealRef } from './types.ts';
+export { PLATFORM_TENANT_ID, type KeyScope, type Keyring, type KeyringOptions, type KeyStatus, type SealRef, type ShreddingProbe } from './types.ts';
 
 /*
  * Crypto-shredding and copies of the database. Gatehouse's own backups (src/backup) never hold a
@@ -28,28 +43,22 @@ export { PLATFORM_TENANT_ID, type KeyScope, type Keyring, type KeyringOptions, t
  * it does not start (KEY_UNKNOWN).
  */
 
-/**
- * Opens the keyring: loads the KEKs, subscribes to cache evictions.
- * @example const keyring = await createKeyring({ db, kv, source: createFileKekSource(path) });
- */
-export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
-  const { db, kv } = options;
-  const now = options.now ?? Date.now;
-  const minDecrypt = options.minDecryptKekVersion ?? 1;
-  const maxUses = options.dekMaxUses ?? 2 ** 31;
-  const ttl = options.cacheTtlMs ?? 300_000;
+/** What seals, opens and shreds data keys, over a storage (the node's, or one transaction's for the shredding probe). */
+interface DekOpsDeps {
+  db: Pick<Db, 'withTenant'>;
+  kek: KekAccess;
+  cache: DekCache;
+  maxUses: number;
+  minDecrypt: number;
+  ttl: number;
+  now: () => number;
+  /** Evicts the tenant's cached DEKs (here and, for the node's keyring, on every node). */
+  invalidate: (tenantId: string) => Promise<void>;
+}
 
-  const kek = await createKekAccess(options.source);
-  const cache = createDekCache({ maxEntries: options.cacheMaxEntries ?? 1000, now });
-  const { activeDekId, takeUse, insertDek } = createActiveDeks({ db, kek, cache, maxUses });
-  const maintenance = createMaintenance({ db, kv, kek, cache, minDecrypt });
-
-  const unsubscribe = await kv.subscribe(INVALIDATE_CHANNEL, (message) => {
-    if (message === '*') {
-      cache.clear();
-      void kek.reload().catch((err: unknown) => options.logger?.error({ err }, 'keyring: reloading KEKs failed'));
-    } else cache.evictTenant(message);
-  });
+function createDekOps(deps: DekOpsDeps) {
+  const { db, kek, cache, minDecrypt, ttl, now } = deps;
+  const { activeDekId, takeUse, insertDek } = createActiveDeks({ db, kek, cache, maxUses: deps.maxUses });
 
   async function unwrapRow(row: DekRow): Promise<CachedDek> {
     if (row.state === 'destroyed' || row.wrapped === null) throw new CryptoError('KEY_DESTROYED', 'the data key was destroyed');
@@ -98,11 +107,6 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     return openWithKey(dek.key, sealed, ctx);
   }
 
-  async function invalidate(tenantId: string): Promise<void> {
-    cache.evictTenant(tenantId);
-    await kv.publish(INVALIDATE_CHANNEL, tenantId);
-  }
-
   async function destroyKeys(scope: KeyScope): Promise<number> {
     const count = await db.withTenant(scope.tenantId, async (tx) => {
       const r = scope.subjectId
@@ -113,9 +117,53 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
         : await tx.query("update data_keys set state = 'destroyed', wrapped = null, destroyed_at = now() where state <> 'destroyed' returning id");
       return r.rowCount;
     });
-    await invalidate(scope.tenantId);
+    await deps.invalidate(scope.tenantId);
     return count;
   }
+
+  return { activeDekId, insertDek, seal, open, destroyKeys };
+}
+
+/** Where the shredding probe's canary is bound (no such table exists). */
+const PROBE_REF: SealRef = { table: 'keyring_shredding_probe', column: 'value', rowId: 'canary' };
+
+/** Ends the probe's transaction by rolling it back, carrying what the probe saw. */
+class ProbeRolledBack extends Error {
+  readonly result: ShreddingProbe;
+  constructor(result: ShreddingProbe) {
+    super('shredding probe rolled back');
+    this.result = result;
+  }
+}
+
+/**
+ * Opens the keyring: loads the KEKs, subscribes to cache evictions.
+ * @example const keyring = await createKeyring({ db, kv, source: createFileKekSource(path) });
+ */
+export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
+  const { db, kv } = options;
+  const now = options.now ?? Date.now;
+  const minDecrypt = options.minDecryptKekVersion ?? 1;
+  const maxUses = options.dekMaxUses ?? 2 ** 31;
+  const ttl = options.cacheTtlMs ?? 300_000;
+
+  const kek = await createKekAccess(options.source);
+  const cache = createDekCache({ maxEntries: options.cacheMaxEntries ?? 1000, now });
+  const maintenance = createMaintenance({ db, kv, kek, cache, minDecrypt });
+
+  const unsubscribe = await kv.subscribe(INVALIDATE_CHANNEL, (message) => {
+    if (message === '*') {
+      cache.clear();
+      void kek.reload().catch((err: unknown) => options.logger?.error({ err }, 'keyring: reloading KEKs failed'));
+    } else cache.evictTenant(message);
+  });
+
+  async function invalidate(tenantId: string): Promise<void> {
+    cache.evictTenant(tenantId);
+    await kv.publish(INVALIDATE_CHANNEL, tenantId);
+  }
+
+  const ops = createDekOps({ db, kek, cache, maxUses, minDecrypt, ttl, now, invalidate });
 
   async function replaceActiveDek(scope: KeyScope): Promise<{ from: string | null; to: string }> {
     const result = await db.withTenant(scope.tenantId, async (tx) => {
@@ -123,19 +171,53 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
         "update data_keys set state = 'retired', retired_at = now() where state = 'active' and subject_id is not distinct from $1 returning id",
         [scope.subjectId ?? null],
       );
-      const to = await insertDek(tx, scope);
+      const to = await ops.insertDek(tx, scope);
       return { from: old.rows[0]?.id ?? null, to };
     });
     await invalidate(scope.tenantId);
     return result;
   }
 
+  /**
+   * The same seal, shred and open as above, on a canary subject of the platform, inside one
+   * transaction that is rolled back: nothing of it stays (no tombstone per probe), and this node's
+   * cache never holds its key (the probe has a cache of its own, evicted by its destroy).
+   */
+  async function probeShredding(): Promise<ShreddingProbe> {
+    const scope = { tenantId: PLATFORM_TENANT_ID, subjectId: randomUUID() };
+    try {
+      await db.withTenant(PLATFORM_TENANT_ID, async (tx) => {
+        const inTx: Pick<Db, 'withTenant'> = {
+          withTenant: (tenantId, fn) => (tenantId === PLATFORM_TENANT_ID ? fn(tx) : Promise.reject(new Error('the shredding probe stays in the platform tenant'))),
+        };
+        const probeCache = createDekCache({ maxEntries: 4, now });
+        const probe = createDekOps({ db: inTx, kek, cache: probeCache, maxUses, minDecrypt, ttl, now, invalidate: async (tenantId) => probeCache.evictTenant(tenantId) });
+        const sealed = await probe.seal(scope, PROBE_REF, 'trust-report canary');
+        const destroyed = await probe.destroyKeys(scope);
+        let opened: string;
+        try {
+          await probe.open(scope, PROBE_REF, sealed);
+          opened = 'still opened';
+        } catch (err) {
+          opened = err instanceof CryptoError ? err.code : 'refused';
+        }
+        probeCache.wipe();
+        throw new ProbeRolledBack({ destroyed, opened });
+      });
+    } catch (err) {
+      if (err instanceof ProbeRolledBack) return err.result;
+      throw err;
+    }
+    throw new Error('the shredding probe ended without a result');
+  }
+
   return {
-    seal,
-    open,
-    destroyKeys,
-    activeDekId,
+    seal: ops.seal,
+    open: ops.open,
+    destroyKeys: ops.destroyKeys,
+    activeDekId: ops.activeDekId,
     replaceActiveDek,
+    probeShredding,
     rewrapAll: maintenance.rewrapAll,
     reloadKeks: kek.reload,
     primaryKekVersion: () => kek.primary(),

@@ -75,6 +75,13 @@ export interface Reservation {
   remaining: number;
 }
 
+/** What the shredding probe saw: how many keys its destroy removed, and what opening the canary then gave. */
+export interface ShreddingProbe {
+  destroyed: number;
+  /** `KEY_DESTROYED` when shredding works; `still opened`, or another error code, when not. */
+  opened: string;
+}
+
 export interface KeyStatus {
   /** `location`: where the KEK lives (the source's name, or the KMS key id). */
   keks: { version: number; primary: boolean; wrapsDeks: number; location: string }[];
@@ -96,6 +103,12 @@ export interface Keyring {
   activeDekId(scope: KeyScope): Promise<string>;
   /** Makes a new active DEK for the scope (the old one stays readable, retired). */
   replaceActiveDek(scope: KeyScope): Promise<{ from: string | null; to: string }>;
+  /**
+   * Crypto-shredding proved now (the trust report's DATA-3): a canary sealed under a new
+   * personal-data key, the key destroyed, the canary opened again, all in one transaction that is
+   * rolled back, so no row stays behind.
+   */
+  probeShredding(): Promise<ShreddingProbe>;
   /** Rewraps every DEK under the primary KEK; returns how many were rewrapped. */
   rewrapAll(options?: { dryRun?: boolean; onProgress?: (done: number, total: number) => void }): Promise<number>;
   /** Reloads the KEKs from the source (after a rotation on another node). */

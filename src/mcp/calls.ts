@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.ts';
 import { AppError } from '../server/errors.ts';
 import { byteLength, inspectResult, recordMcpEvent, rpcError, toolError, type McpCaller, type McpMetrics } from './call-support.ts';
-import { McpGatewayError } from './errors.ts';
+import { McpGatewayError, resultWithheld } from './errors.ts';
 import type { McpCallOutcome, McpCallStep, McpCallStepResult, McpResultInspector, McpResultVerdict, McpToolCall } from './hooks.ts';
 import type { CatalogTool, KeyCatalog } from './registry-model.ts';
 import type { McpRegistry } from './registry.ts';
@@ -77,16 +77,16 @@ export function createToolCaller(deps: ToolCallerDeps, metrics: McpMetrics) {
       const result = await upstreams.callTool(target, tool.name, args);
       const resultBytes = byteLength(result);
       outcome = { outcome: result.isError === true ? 'tool_error' : 'ok', durationMs: now() - started, resultBytes };
-      if (resultBytes > deps.maxResultBytes) throw new McpGatewayError('MCP_RESULT_TOO_LARGE');
+      if (resultBytes > deps.maxResultBytes) throw resultWithheld('MCP_RESULT_TOO_LARGE', 'tool');
       try {
         verdict = await inspectResult(deps.inspectors(), result, { requestId: caller.requestId, tenantId: caller.tenantId, workspaceId: caller.workspaceId, apiKeyId: caller.apiKeyId, server: tool.server, tool: tool.name });
       } catch (err) {
         logger.error({ err, requestId: caller.requestId }, 'an MCP result inspector failed: result withheld');
-        throw new McpGatewayError('MCP_GUARD_UNAVAILABLE');
+        throw resultWithheld('MCP_GUARD_UNAVAILABLE', 'tool');
       }
       if (verdict.verdict === 'block' && tool.resultPolicy === 'enforce') {
         outcome = { ...outcome, outcome: 'blocked', errorCode: 'MCP_RESULT_BLOCKED' };
-        return { outcome, verdict, answer: toolError('MCP_RESULT_BLOCKED', new McpGatewayError('MCP_RESULT_BLOCKED').message) };
+        return { outcome, verdict, answer: toolError('MCP_RESULT_BLOCKED', resultWithheld('MCP_RESULT_BLOCKED', 'tool').message) };
       }
       return { outcome, verdict, answer: result };
     } catch (err) {

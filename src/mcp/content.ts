@@ -16,7 +16,7 @@ import type { CallToolResult, ContentBlock, GetPromptResult, Prompt, ReadResourc
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.ts';
 import { byteLength, inspectResult, recordMcpEvent, rpcError, type McpCaller, type McpMetrics } from './call-support.ts';
-import { McpGatewayError } from './errors.ts';
+import { McpGatewayError, resultWithheld } from './errors.ts';
 import type { McpResultInspector, McpResultVerdict } from './hooks.ts';
 import type { CatalogPrompt, KeyCatalog, ResourceServer, ResultPolicy } from './registry-model.ts';
 import type { McpRegistry } from './registry.ts';
@@ -72,14 +72,14 @@ export function createContentGateway(deps: ContentDeps, metrics: McpMetrics) {
     try {
       const { result, parts } = await fetch();
       resultBytes = byteLength(result);
-      if (resultBytes > deps.maxResultBytes) throw new McpGatewayError('MCP_RESULT_TOO_LARGE');
+      if (resultBytes > deps.maxResultBytes) throw resultWithheld('MCP_RESULT_TOO_LARGE', kind);
       try {
         verdict = await inspectResult(deps.inspectors(), asToolResult(parts), { requestId: caller.requestId, tenantId: caller.tenantId, workspaceId: caller.workspaceId, apiKeyId: caller.apiKeyId, server: where.server, tool: where.name });
       } catch (err) {
         logger.error({ err, requestId: caller.requestId }, `an MCP result inspector failed: ${kind} withheld`);
-        throw new McpGatewayError('MCP_GUARD_UNAVAILABLE');
+        throw resultWithheld('MCP_GUARD_UNAVAILABLE', kind);
       }
-      if (verdict.verdict === 'block' && where.policy === 'enforce') throw new McpGatewayError('MCP_RESULT_BLOCKED');
+      if (verdict.verdict === 'block' && where.policy === 'enforce') throw resultWithheld('MCP_RESULT_BLOCKED', kind);
       outcome = 'ok';
       return result;
     } catch (err) {

@@ -47,14 +47,18 @@ export const MCP_ERROR_CODES = {
   },
   MCP_RESULT_BLOCKED: {
     status: 403,
-    message: 'The tool result was withheld by the workspace\'s guard.',
-    doc: 'A result inspector (the input guard) judged the tool\'s output, the prompt\'s messages or the resource\'s contents dangerous (e.g. a prompt injection) and the server\'s result policy is `enforce`. For a tool the client gets a tool error instead of the output; for a prompt or a resource, a JSON-RPC error with `data.code`. Audited.',
+    message: 'The upstream result was withheld by the workspace\'s guard.',
+    doc: 'A result inspector (the input guard) judged the tool\'s output, the prompt\'s messages or the resource\'s contents dangerous (e.g. a prompt injection) and the server\'s result policy is `enforce`. For a tool the client gets a tool error instead of the output; for a prompt or a resource, a JSON-RPC error with `data.code`. The message names what was withheld (the tool result, the prompt, the resource). Audited.',
   },
-  MCP_RESULT_TOO_LARGE: { status: 502, message: 'The tool result is too large.', doc: 'The tool result is larger than `mcp.maxResultBytes`; it is not passed on.' },
+  MCP_RESULT_TOO_LARGE: {
+    status: 502,
+    message: 'The upstream result is too large.',
+    doc: 'The tool result, the prompt\'s messages or the resource\'s contents are larger than `mcp.maxResultBytes`; they are not passed on. The message names what was withheld.',
+  },
   MCP_GUARD_UNAVAILABLE: {
     status: 503,
-    message: 'The tool result could not be checked.',
-    doc: 'A result inspector failed; the result is withheld (fail closed) even under the `monitor` policy. Retry later.',
+    message: 'The upstream result could not be checked.',
+    doc: 'A result inspector failed; the tool result, prompt or resource is withheld (fail closed) even under the `monitor` policy, and the message names which. Retry later.',
   },
   MCP_SERVER_CHANGED: { status: 409, message: 'The MCP server was changed at the same time; retry.', doc: 'Two requests replaced the same MCP server at once; nothing of this one was stored. Retry.' },
 } satisfies Record<string, ErrorCodeInfo>;

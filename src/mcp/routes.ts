@@ -9,8 +9,8 @@
  */
 import { z } from 'zod';
 import { httpUrlSchema } from '../config/url.ts';
-import { AppError } from '../server/errors.ts';
-import { defineRoute, type Authority, type Feature, type Principal, type RouteDef } from '../server/route.ts';
+import { userIdOf, workspaceScopeOf } from '../server/principal.ts';
+import { defineRoute, type Feature, type RouteDef } from '../server/route.ts';
 import type { SealedColumn } from '../server/route.ts';
 import { endpointRoutes, type EndpointDeps } from './endpoint-routes.ts';
 import { MCP_ERROR_CODES } from './error-codes.ts';
@@ -60,17 +60,6 @@ const toolView = z.object({
   reviewedAt: z.string().nullable(),
 });
 
-function scopeOf(authority: Authority | undefined): { orgId: string; wsId: string } {
-  if (!authority?.tenantId || !authority.workspaceId) throw new Error('workspace route ran without an authority');
-  return { orgId: authority.tenantId, wsId: authority.workspaceId };
-}
-
-function userOf(principal: Principal | undefined): string {
-  if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHENTICATED');
-  return principal.id;
-}
-
-
 export interface McpFeatureDeps extends EndpointDeps {
   registry: McpRegistry;
   upstreams: McpUpstreams;
@@ -98,7 +87,7 @@ function reviewRoutes(deps: McpFeatureDeps, kind: ReviewedKind): RouteDef[] {
       rateCategory: 'read',
       schema: { params: wsParams, querystring: z.strictObject({ status: z.enum(['pending', 'approved', 'denied']).optional() }), response: { 200: z.object({ [plural]: z.array(toolView) }) } },
       handler: async ({ authority, query }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         return { [plural]: await registry.listItems(kind, orgId, wsId, query.status) };
       },
     }),
@@ -110,9 +99,9 @@ function reviewRoutes(deps: McpFeatureDeps, kind: ReviewedKind): RouteDef[] {
       rateCategory: 'write',
       schema: { params: serverParams.extend({ [kind]: toolName }), body: z.strictObject({ status: z.enum(['approved', 'denied']) }), response: { 204: noContent } },
       handler: async ({ authority, principal, params, body, reply }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         const p = params as Record<string, string>;
-        await registry.reviewItem(kind, orgId, wsId, userOf(principal), p.server as string, p[kind] as string, body.status, new Date(now()));
+        await registry.reviewItem(kind, orgId, wsId, userIdOf(principal), p.server as string, p[kind] as string, body.status, new Date(now()));
         reply.code(204);
         return null;
       },
@@ -133,7 +122,7 @@ function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
       rateCategory: 'read',
       schema: { params: wsParams, response: { 200: z.object({ servers: z.array(serverView) }) } },
       handler: async ({ authority }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         return { servers: await registry.listServers(orgId, wsId) };
       },
     }),
@@ -149,9 +138,9 @@ function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
         response: { 200: serverView },
       },
       handler: async ({ authority, principal, params, body }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         upstreams.assertUrlAllowed(body.url, wsId);
-        return registry.setServer(orgId, wsId, userOf(principal), params.server, body);
+        return registry.setServer(orgId, wsId, userIdOf(principal), params.server, body);
       },
     }),
     defineRoute({
@@ -162,7 +151,7 @@ function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
       rateCategory: 'write',
       schema: { params: serverParams, response: { 204: noContent } },
       handler: async ({ authority, params, reply }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         const id = await registry.removeServer(orgId, wsId, params.server);
         await upstreams.forget(id);
         reply.code(204);
@@ -177,7 +166,7 @@ function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
       rateCategory: 'write',
       schema: { params: serverParams, body: z.strictObject({}), response: { 200: syncCounts.extend({ prompts: syncCounts.optional() }) } },
       handler: async ({ authority, params }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         const target = await registry.target(orgId, wsId, params.server);
         upstreams.assertUrlAllowed(target.url, wsId);
         const listed = await upstreams.listTools(target, deps.maxToolsPerServer);
@@ -197,7 +186,7 @@ function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
       rateCategory: 'read',
       schema: { params: keyParams, response: { 200: z.object({ tools: z.array(z.string()).nullable() }) } },
       handler: async ({ authority, params }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         return { tools: await registry.keyTools(orgId, wsId, params.key) };
       },
     }),
@@ -209,7 +198,7 @@ function managementRoutes(deps: McpFeatureDeps): RouteDef[] {
       rateCategory: 'write',
       schema: { params: keyParams, body: z.strictObject({ tools: z.array(z.string().min(4).max(200)).max(1000).nullable() }), response: { 204: noContent } },
       handler: async ({ authority, params, body, reply }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         await registry.setKeyTools(orgId, wsId, params.key, body.tools === null ? null : [...new Set(body.tools)]);
         reply.code(204);
         return null;

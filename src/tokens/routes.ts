@@ -16,7 +16,8 @@ import type { AuditLog } from '../audit/index.ts';
 import { modelPatternSchema, verifiedKeyOf, type Gateway } from '../gateway/index.ts';
 import type { Signer } from '../keyring/signing-keys.ts';
 import { AppError } from '../server/errors.ts';
-import { defineRoute, type Authority, type Feature, type Principal } from '../server/route.ts';
+import { userSessionOf, workspaceScopeOf } from '../server/principal.ts';
+import { defineRoute, type Feature } from '../server/route.ts';
 import { TOKENS_ERROR_CODES } from './error-codes.ts';
 import { MINT_PERMISSION } from './credential.ts';
 import { MAX_TOKEN_BYTES, signClientToken } from './jwt.ts';
@@ -92,15 +93,6 @@ interface Parent {
   rateLimitPerMinute: number | null;
 }
 
-const userOf = (principal: Principal | undefined): { userId: string; sessionId: string } => {
-  if (!principal || principal.kind !== 'user' || !principal.sessionId) throw new AppError('UNAUTHENTICATED');
-  return { userId: principal.id, sessionId: principal.sessionId };
-};
-const scopeOf = (authority: Authority | undefined): { orgId: string; wsId: string } => {
-  if (!authority?.tenantId || !authority.workspaceId) throw new Error('workspace route ran without an authority');
-  return { orgId: authority.tenantId, wsId: authority.workspaceId };
-};
-
 /** Revoking one client token by its id (src/tokens/revocations.ts): by a `tokens:mint` key, or by a member. */
 function revokeRoutes(deps: TokensFeatureDeps) {
   /** Revokes one token of the workspace by its id, durably; an audit event names it (never the token). */
@@ -138,8 +130,8 @@ function revokeRoutes(deps: TokensFeatureDeps) {
           response: { 200: revoked },
         },
         handler: async ({ authority, principal, params }) => {
-          const { orgId, wsId } = scopeOf(authority);
-          const { userId } = userOf(principal);
+          const { orgId, wsId } = workspaceScopeOf(authority);
+          const { userId } = userSessionOf(principal);
           return revoke(orgId, wsId, params.tokenId, `user:${userId}`, { type: 'user', id: userId });
         },
       }),
@@ -249,11 +241,11 @@ export function createTokensFeature(deps: TokensFeatureDeps): Feature {
           response: { 201: minted },
         },
         handler: async ({ authority, principal, reply, body }) => {
-          const { orgId, wsId } = scopeOf(authority);
+          const { orgId, wsId } = workspaceScopeOf(authority);
           const view = (await deps.gateway.keys.list(orgId, wsId)).find((k) => k.id === body.apiKey);
           if (!view) throw new AppError('NOT_FOUND');
           if (view.revokedAt !== null || (view.expiresAt !== null && Date.parse(view.expiresAt) <= now())) throw new AppError('TOKEN_PARENT_INACTIVE');
-          const result = await mint({ id: view.id, tenantId: orgId, workspaceId: wsId, scopes: view.scopes, rateLimitPerMinute: view.rateLimitPerMinute }, body, userOf(principal));
+          const result = await mint({ id: view.id, tenantId: orgId, workspaceId: wsId, scopes: view.scopes, rateLimitPerMinute: view.rateLimitPerMinute }, body, userSessionOf(principal));
           reply.code(201);
           return result;
         },

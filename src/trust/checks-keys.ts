@@ -3,37 +3,24 @@
  * the database for every deleted account (DATA-3), and second-factor secrets stored only sealed or
  * hashed (AUTH-7).
  */
-import { randomUUID } from 'node:crypto';
-import { CryptoError } from '../crypto/errors.ts';
 import { ENVELOPE_PREFIX } from '../crypto/envelope.ts';
 import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 import type { TrustCheck } from './types.ts';
-
-/** Where the canary of the shredding probe is bound (no such table exists: nothing is stored but the key's tombstone). */
-const CANARY_REF = { table: 'trust_check_canary', column: 'value', rowId: 'canary' };
 
 const shreddingCheck: TrustCheck = {
   control: 'DATA-3',
   name: 'crypto-shredding',
   run: async (ctx) => {
-    // A canary subject: seal, shred its key, and the sealed value must no longer open.
-    const scope = { tenantId: PLATFORM_TENANT_ID, subjectId: randomUUID() };
-    const sealed = await ctx.keyring.seal(scope, CANARY_REF, 'trust-report canary');
-    const destroyed = await ctx.keyring.destroyKeys(scope);
-    let after: string;
-    try {
-      await ctx.keyring.open(scope, CANARY_REF, sealed);
-      after = 'still opened';
-    } catch (err) {
-      after = err instanceof CryptoError ? err.code : 'refused';
-    }
+    // A canary subject: seal, shred its key, and the sealed value must no longer open. The keyring
+    // does it in a transaction it rolls back, so a report leaves no key tombstone behind.
+    const { destroyed, opened: after } = await ctx.keyring.probeShredding();
     const { rows } = await ctx.db.withTenant(PLATFORM_TENANT_ID, (tx) =>
       tx.query<{ deleted: number; live: number }>(
         "select (select count(*)::int from users where status = 'deleted') as deleted, (select count(distinct k.subject_id)::int from data_keys k join users u on u.id = k.subject_id where u.status = 'deleted' and k.state <> 'destroyed') as live",
       ),
     );
     const { deleted = 0, live = 0 } = rows[0] ?? {};
-    const evidence = [`a canary sealed under a new personal-data key, its ${destroyed} key(s) destroyed, then opened: ${after}`, `${deleted} deleted accounts, ${live} of them with a personal-data key not destroyed`];
+    const evidence = [`a canary sealed under a new personal-data key, its ${destroyed} key(s) destroyed, then opened: ${after} (in a transaction rolled back: nothing kept)`, `${deleted} deleted accounts, ${live} of them with a personal-data key not destroyed`];
     if (after !== 'KEY_DESTROYED') return { state: 'failed', evidence, why: 'a value sealed under a destroyed key did not fail as destroyed' };
     if (live > 0) return { state: 'failed', evidence, why: `${live} deleted accounts still have a personal-data key: their sealed data is readable` };
     return { state: 'active', evidence };

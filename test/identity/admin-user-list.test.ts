@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIST_USERS } from '../../src/identity/accounts-operator.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { signUpUser, type SignedInUser } from '../support/users.ts';
 
@@ -66,6 +67,25 @@ describe('operators list the users', () => {
     expect(seen).toEqual(expect.arrayContaining(created));
     expect(seen.length).toBeGreaterThanOrEqual(125);
     expect(pages).toBeGreaterThanOrEqual(5);
+  });
+
+  it('reads a page in index order (users_created_id_live_idx): no sort of the users table, first page or after a cursor', async () => {
+    const plan = async (params: unknown[]) =>
+      t.node.db.transaction(async (tx) => {
+        // A few hundred rows: make the planner show whether the index can serve the query's order.
+        await tx.query('set local enable_seqscan = off');
+        const { rows } = await tx.query<{ 'QUERY PLAN': string }>(`explain ${LIST_USERS}`, params);
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      });
+    for (const params of [
+      [null, null, null, 51],
+      ['bulk', null, null, 51],
+      [null, '1796119200123456', randomUUID(), 26],
+    ]) {
+      const text = await plan(params);
+      expect(text, text).toContain('users_created_id_live_idx');
+      expect(text, text).not.toMatch(/\bSort\b/); // neither Sort nor Incremental Sort
+    }
   });
 
   it('defaults to 50 a page, and rows carry no hash or secret', async () => {

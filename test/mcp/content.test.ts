@@ -30,14 +30,15 @@ const resources = new Map([
   ['file:///evil.txt', { resource: { uri: 'file:///evil.txt', name: 'evil' }, text: `readme: ${INJECTION}` }],
 ]);
 
-async function refusal(p: Promise<unknown>): Promise<unknown> {
+async function refusalOf(p: Promise<unknown>): Promise<{ code: string | undefined; message: string }> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
   );
   if (!(err instanceof McpError)) throw new Error(`expected an McpError, got ${String(err)}`);
-  return (err.data as { code?: string } | undefined)?.code;
+  return { code: (err.data as { code?: string } | undefined)?.code, message: err.message };
 }
+const refusal = async (p: Promise<unknown>): Promise<unknown> => (await refusalOf(p)).code;
 
 const reviewPrompt = async (name: string, status: 'approved' | 'denied') =>
   expectStatus(await t.app.inject({ method: 'PUT', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/docs/prompts/${name}`, payload: { status }, headers: owner.auth }), 204);
@@ -92,6 +93,24 @@ describe('MCP prompts through Gatehouse', () => {
     expect(events.at(-1)?.data).toMatchObject({ server: 'docs', outcome: 'blocked', verdict: 'block', resultPolicy: 'enforce' });
     expect(events.map((e) => e.body).join('\n')).not.toContain('IGNORE ALL PREVIOUS');
   });
+
+  it('attack: a prompt carrying an injection is refused with MCP_RESULT_BLOCKED and a message naming the prompt, not a tool result', async () => {
+    const refused = await refusalOf(client.getPrompt({ name: 'docs__poisoned' }));
+    expect(refused.code).toBe('MCP_RESULT_BLOCKED');
+    expect(refused.message).toContain("The prompt was withheld by the workspace's guard.");
+    expect(refused.message).not.toContain('tool');
+    expect(refused.message).not.toContain('IGNORE ALL PREVIOUS');
+  });
+
+  it('withholds a prompt when an inspector fails (fail closed), with MCP_GUARD_UNAVAILABLE naming the prompt', async () => {
+    prompts.set('crashy', { prompt: { name: 'crashy', description: 'Trips the inspector.' }, get: () => message('inspector-crash') });
+    await sync(t, owner, org, ws, 'docs');
+    await reviewPrompt('crashy', 'approved');
+    const refused = await refusalOf(client.getPrompt({ name: 'docs__crashy' }));
+    expect(refused.code).toBe('MCP_GUARD_UNAVAILABLE');
+    expect(refused.message).toContain('The prompt could not be checked.');
+    expect((await auditData(t, org, 'mcp.prompt.got')).at(-1)?.data).toMatchObject({ server: 'docs', outcome: 'blocked' });
+  });
 });
 
 describe('MCP resources through Gatehouse', () => {
@@ -115,6 +134,14 @@ describe('MCP resources through Gatehouse', () => {
   it('refuses resource contents carrying an injection (indirect injection through a resource)', async () => {
     expect(await refusal(client.readResource({ uri: 'gatehouse://docs/file:///evil.txt' }))).toBe('MCP_RESULT_BLOCKED');
     expect((await auditData(t, org, 'mcp.resource.read')).at(-1)?.data).toMatchObject({ outcome: 'blocked', verdict: 'block' });
+  });
+
+  it('attack: a resource carrying an injection is refused with MCP_RESULT_BLOCKED and a message naming the resource, not a tool result', async () => {
+    const refused = await refusalOf(client.readResource({ uri: 'gatehouse://docs/file:///evil.txt' }));
+    expect(refused.code).toBe('MCP_RESULT_BLOCKED');
+    expect(refused.message).toContain("The resource was withheld by the workspace's guard.");
+    expect(refused.message).not.toContain('tool');
+    expect(refused.message).not.toContain('IGNORE ALL PREVIOUS');
   });
 
   it('gives a key with its own allowlist the resources only of servers it names as <server>:resources', async () => {

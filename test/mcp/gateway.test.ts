@@ -140,6 +140,7 @@ describe('MCP endpoint', () => {
     expect(result.isError).toBe(true);
     expect(JSON.stringify(result)).not.toContain('IGNORE ALL PREVIOUS');
     expect(resultText(result)).toContain('MCP_RESULT_BLOCKED');
+    expect(resultText(result)).toContain("The tool result was withheld by the workspace's guard.");
     const last = (await auditData(t, org, 'mcp.tool.called')).at(-1);
     expect(last?.data).toMatchObject({ server: 'docs', outcome: 'blocked', verdict: 'block', resultPolicy: 'enforce' });
     // The node's own input guard inspects results too: its rule names come beside the test inspector's.
@@ -164,6 +165,7 @@ describe('MCP endpoint', () => {
     const result = (await client.callTool({ name: 'docs__crashy', arguments: {} })) as CallToolResult;
     expect(result.isError).toBe(true);
     expect(resultText(result)).toContain('MCP_GUARD_UNAVAILABLE');
+    expect(resultText(result)).toContain('The tool result could not be checked.');
   });
 
   it('audits every call with key, server, tool, outcome, duration and sizes, never the arguments or the result', async () => {

@@ -61,3 +61,34 @@ export async function suiteServices(): Promise<{ env: Record<string, string>; dr
   }
   return { env, drop };
 }
+
+/**
+ * A scratch database owned by a role of its own that is no superuser and cannot bypass RLS (how an
+ * operator may well run Gatehouse's owner): tenant tables force row-level security, so this owner
+ * sees no tenant row without a tenant context. Returns the owner's URL (use it as DATABASE_URL) and
+ * a drop that removes the database, then the role.
+ */
+export async function createScratchDatabaseWithPlainOwner(baseUrl: string): Promise<{ url: string; role: string; drop: () => Promise<void> }> {
+  // Random hex only, so the name is a safe unquoted identifier; no password: the test cluster trusts loopback.
+  const role = `gh_owner_${randomBytes(8).toString('hex')}`;
+  await withAdminClient(baseUrl, (client) => client.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION`));
+  let scratch: Awaited<ReturnType<typeof createScratchPostgresDatabase>> | undefined;
+  const drop = async (): Promise<void> => {
+    await scratch?.drop();
+    await withAdminClient(baseUrl, (client) => client.query(`DROP ROLE IF EXISTS ${role}`));
+  };
+  try {
+    scratch = await createScratchPostgresDatabase(baseUrl);
+    const name = new URL(scratch.url).pathname.slice(1);
+    await withAdminClient(baseUrl, (client) => client.query(`ALTER DATABASE ${name} OWNER TO ${role}`));
+    // PostgreSQL before 15: public belongs to the bootstrap superuser; hand it to the owner too.
+    await withAdminClient(scratch.url, (client) => client.query(`ALTER SCHEMA public OWNER TO ${role}`));
+  } catch (err) {
+    await drop().catch(() => undefined);
+    throw err;
+  }
+  const url = new URL(scratch.url);
+  url.username = role;
+  url.password = '';
+  return { url: url.toString(), role, drop };
+}

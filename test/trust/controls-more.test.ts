@@ -178,14 +178,20 @@ describe('trust report: more controls with a live check, never active when broke
     expect(ok.state).toBe('active');
     expect(ok.text).toContain('opened: KEY_DESTROYED');
     const keyring = t.node.keyring;
-    const destroy = keyring.destroyKeys.bind(keyring);
-    (keyring as { destroyKeys: unknown }).destroyKeys = async () => 0;
+    // Shredding broken in the database: an update that would destroy a key is silently skipped.
+    await t.node.db.asOwner(async (tx) => {
+      await tx.query('create function trust_test_keep_keys() returns trigger language plpgsql as $$ begin return null; end $$');
+      await tx.query("create trigger trust_test_keep_keys before update on data_keys for each row when (new.state = 'destroyed') execute function trust_test_keep_keys()");
+    });
     try {
       const broken = await entry(t, 'DATA-3');
       expect(broken.state).toBe('failed');
-      expect(broken.text).toContain('still opened');
+      expect(broken.text).toContain('its 0 key(s) destroyed, then opened: still opened');
     } finally {
-      (keyring as { destroyKeys: unknown }).destroyKeys = destroy;
+      await t.node.db.asOwner(async (tx) => {
+        await tx.query('drop trigger trust_test_keep_keys on data_keys');
+        await tx.query('drop function trust_test_keep_keys()');
+      });
     }
     const user = await signUpUser(t.app, t.mail, 'trust-shred@example.com');
     await keyring.activeDekId({ tenantId: PLATFORM_TENANT_ID, subjectId: user.userId });
@@ -195,6 +201,22 @@ describe('trust report: more controls with a live check, never active when broke
     expect(survived.text).toContain('1 of them with a personal-data key not destroyed');
     await keyring.destroyKeys({ tenantId: PLATFORM_TENANT_ID, subjectId: user.userId });
     expect((await entry(t, 'DATA-3')).state).toBe('active');
+  });
+
+  it('DATA-3: generating the report leaves no data key behind (the canary is shredded in a transaction rolled back)', async () => {
+    const keys = async () =>
+      (await t.node.db.asOwner((tx) => tx.query<{ n: number; destroyed: number }>("select count(*)::int as n, count(*) filter (where state = 'destroyed')::int as destroyed from data_keys"))).rows[0];
+    const before = await keys();
+    const first = await entry(t, 'DATA-3');
+    const second = await entry(t, 'DATA-3');
+    for (const r of [first, second]) {
+      expect(r.state).toBe('active');
+      expect(r.text).toContain('its 1 key(s) destroyed, then opened: KEY_DESTROYED');
+    }
+    expect(await keys()).toEqual(before);
+    // Nor does the probe leave its canary key in this node's cache: sealing still works for the platform.
+    const sealed = await t.node.keyring.seal({ tenantId: PLATFORM_TENANT_ID }, { table: 't', column: 'c', rowId: 'r' }, 'after the probe');
+    expect((await t.node.keyring.open({ tenantId: PLATFORM_TENANT_ID }, { table: 't', column: 'c', rowId: 'r' }, sealed)).toString()).toBe('after the probe');
   });
 
   it('AUTH-7: a TOTP secret stored readable makes it failed', async () => {

@@ -1,9 +1,10 @@
 /** API keys per workspace (editors and above): create, list, revoke. */
 import { z } from 'zod';
 import { AppError } from '../../server/errors.ts';
+import { userIdOf, workspaceScopeOf } from '../../server/principal.ts';
 import { defineRoute, type RouteDef } from '../../server/route.ts';
 import { API_KEY_SCOPES, DEFAULT_API_KEY_SCOPES } from '../keys.ts';
-import { noContent, scopeOf, userOf, wsParams, type GatewayFeatureDeps } from './shared.ts';
+import { noContent, wsParams, type GatewayFeatureDeps } from './shared.ts';
 
 const keyParams = z.strictObject({ org: z.uuid(), ws: z.uuid(), key: z.string().regex(/^[0-9A-Za-z]{16}$/) });
 
@@ -49,10 +50,10 @@ export function apiKeyRoutes(deps: Pick<GatewayFeatureDeps, 'keys' | 'now'>): Ro
         response: { 201: z.object({ key: z.string(), apiKey: apiKeySchema }) },
       },
       handler: async ({ authority, principal, body, reply }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         const expiresAt = body.expiresAt === undefined ? null : new Date(body.expiresAt);
         if (expiresAt !== null && expiresAt.getTime() <= now()) throw new AppError('VALIDATION_FAILED', 'body.expiresAt: must be in the future');
-        const created = await keys.create(orgId, wsId, userOf(principal), {
+        const created = await keys.create(orgId, wsId, userIdOf(principal), {
           name: body.name,
           scopes: body.scopes ?? DEFAULT_API_KEY_SCOPES,
           expiresAt,
@@ -72,7 +73,7 @@ export function apiKeyRoutes(deps: Pick<GatewayFeatureDeps, 'keys' | 'now'>): Ro
       rateCategory: 'read',
       schema: { params: wsParams, response: { 200: z.object({ apiKeys: z.array(apiKeySchema) }) } },
       handler: async ({ authority }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         return { apiKeys: await keys.list(orgId, wsId) };
       },
     }),
@@ -85,7 +86,7 @@ export function apiKeyRoutes(deps: Pick<GatewayFeatureDeps, 'keys' | 'now'>): Ro
       rateCategory: 'write',
       schema: { params: keyParams, response: { 204: noContent } },
       handler: async ({ authority, params, reply }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         await keys.revoke(orgId, wsId, params.key);
         reply.code(204);
         return null;

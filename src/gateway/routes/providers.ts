@@ -1,8 +1,9 @@
 /** The workspace's own providers (admins): list, create or replace, delete. Vendor keys are write-only. */
 import { z } from 'zod';
 import { providerBaseUrlSchema, providerIdSchema, modelPatternSchema, PROVIDER_KINDS } from '../../config/gateway.ts';
+import { userIdOf, workspaceScopeOf } from '../../server/principal.ts';
 import { defineRoute, type RouteDef } from '../../server/route.ts';
-import { noContent, scopeOf, userOf, wsParams, type GatewayFeatureDeps } from './shared.ts';
+import { noContent, wsParams, type GatewayFeatureDeps } from './shared.ts';
 
 const providerParams = z.strictObject({ org: z.uuid(), ws: z.uuid(), provider: providerIdSchema });
 
@@ -32,7 +33,7 @@ export function providerRoutes(deps: Pick<GatewayFeatureDeps, 'routing'>): Route
       rateCategory: 'read',
       schema: { params: wsParams, response: { 200: z.object({ providers: z.array(providerViewSchema) }) } },
       handler: async ({ authority }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         return { providers: await routing.listProviders(orgId, wsId) };
       },
     }),
@@ -57,8 +58,8 @@ export function providerRoutes(deps: Pick<GatewayFeatureDeps, 'routing'>): Route
         response: { 200: providerViewSchema },
       },
       handler: async ({ authority, principal, params, body }) => {
-        const { orgId, wsId } = scopeOf(authority);
-        return routing.setProvider(orgId, wsId, userOf(principal), params.provider, body);
+        const { orgId, wsId } = workspaceScopeOf(authority);
+        return routing.setProvider(orgId, wsId, userIdOf(principal), params.provider, body);
       },
     }),
     defineRoute({
@@ -70,7 +71,7 @@ export function providerRoutes(deps: Pick<GatewayFeatureDeps, 'routing'>): Route
       rateCategory: 'write',
       schema: { params: providerParams, response: { 204: noContent } },
       handler: async ({ authority, params, reply }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         await routing.removeProvider(orgId, wsId, params.provider);
         reply.code(204);
         return null;

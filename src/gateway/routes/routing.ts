@@ -1,8 +1,9 @@
 /** The workspace's model routing: allowed models and aliases with their fallback chains. */
 import { z } from 'zod';
 import { modelPatternSchema, providerIdSchema } from '../../config/gateway.ts';
+import { workspaceScopeOf } from '../../server/principal.ts';
 import { defineRoute, type RouteDef } from '../../server/route.ts';
-import { scopeOf, wsParams, type GatewayFeatureDeps } from './shared.ts';
+import { wsParams, type GatewayFeatureDeps } from './shared.ts';
 
 const aliasSchema = z.strictObject({
   name: modelPatternSchema.refine((v) => !v.includes('*'), 'an alias is a name, not a pattern'),
@@ -29,7 +30,7 @@ export function routingRoutes(deps: Pick<GatewayFeatureDeps, 'routing'>): RouteD
       rateCategory: 'read',
       schema: { params: wsParams, response: { 200: settingsSchema } },
       handler: async ({ authority }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         return routing.getSettings(orgId, wsId);
       },
     }),
@@ -53,7 +54,7 @@ export function routingRoutes(deps: Pick<GatewayFeatureDeps, 'routing'>): RouteD
         response: { 200: settingsSchema },
       },
       handler: async ({ authority, body }) => {
-        const { orgId, wsId } = scopeOf(authority);
+        const { orgId, wsId } = workspaceScopeOf(authority);
         return routing.setSettings(orgId, wsId, body);
       },
     }),

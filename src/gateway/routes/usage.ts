@@ -1,8 +1,9 @@
 /** The org's usage report (every member). */
 import { z } from 'zod';
+import { orgIdOf } from '../../server/principal.ts';
 import { defineRoute, type RouteDef } from '../../server/route.ts';
 import { monthOf, readUsageReport } from '../metering.ts';
-import { orgOf, orgParams, type GatewayFeatureDeps } from './shared.ts';
+import { orgParams, type GatewayFeatureDeps } from './shared.ts';
 
 const totalsSchema = {
   requests: z.number(),
@@ -40,7 +41,7 @@ export function usageRoutes(deps: Pick<GatewayFeatureDeps, 'db' | 'meter' | 'now
       handler: async ({ authority, query }) => {
         // This node's buffered records first, so a caller sees its own calls at once.
         await meter.flush();
-        return readUsageReport(deps.db, orgOf(authority), query.month ?? monthOf(now()));
+        return readUsageReport(deps.db, orgIdOf(authority), query.month ?? monthOf(now()));
       },
     }),
   ];

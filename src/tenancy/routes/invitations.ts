@@ -2,9 +2,11 @@
  * Invitations (TEN-1): create (emailed), list, revoke, accept with the emailed token.
  */
 import { z } from 'zod';
+import { orgScopeOf, userIdOf } from '../../server/principal.ts';
 import { defineRoute, type RouteDef } from '../../server/route.ts';
+import { isRole } from '../permissions.ts';
 import type { Invitations } from '../invitations.ts';
-import { invitationParams, invitationSchema, noContent, orgParams, role, scopeOf, userOf } from './schemas.ts';
+import { invitationParams, invitationSchema, noContent, orgParams, role } from './schemas.ts';
 
 export function invitationRoutes(invitations: Invitations): RouteDef[] {
   return [
@@ -17,8 +19,8 @@ export function invitationRoutes(invitations: Invitations): RouteDef[] {
       rateCategory: 'write',
       schema: { params: orgParams, body: z.strictObject({ email: z.string().min(3).max(320), role }), response: { 201: invitationSchema } },
       handler: async ({ authority, principal, body, reply }) => {
-        const { orgId, role: mine } = scopeOf(authority);
-        const invitation = await invitations.create(orgId, userOf(principal), mine, body.email, body.role);
+        const { orgId, role: mine } = orgScopeOf(authority, isRole);
+        const invitation = await invitations.create(orgId, userIdOf(principal), mine, body.email, body.role);
         reply.code(201);
         return invitation;
       },
@@ -31,7 +33,7 @@ export function invitationRoutes(invitations: Invitations): RouteDef[] {
       permission: 'invitations.manage',
       rateCategory: 'read',
       schema: { params: orgParams, response: { 200: z.object({ invitations: z.array(invitationSchema) }) } },
-      handler: async ({ authority }) => ({ invitations: await invitations.list(scopeOf(authority).orgId) }),
+      handler: async ({ authority }) => ({ invitations: await invitations.list(orgScopeOf(authority, isRole).orgId) }),
     }),
     defineRoute({
       method: 'DELETE',
@@ -42,7 +44,7 @@ export function invitationRoutes(invitations: Invitations): RouteDef[] {
       rateCategory: 'write',
       schema: { params: invitationParams, response: { 204: noContent } },
       handler: async ({ authority, params, reply }) => {
-        await invitations.revoke(scopeOf(authority).orgId, params.invitation);
+        await invitations.revoke(orgScopeOf(authority, isRole).orgId, params.invitation);
         reply.code(204);
         return null;
       },
@@ -56,7 +58,7 @@ export function invitationRoutes(invitations: Invitations): RouteDef[] {
       rateCategory: 'auth',
       schema: { body: z.strictObject({ token: z.string().min(10).max(200) }), response: { 200: z.object({ org: z.object({ id: z.string(), name: z.string(), role }) }) } },
       handler: async ({ principal, body }) => {
-        const accepted = await invitations.accept(userOf(principal), body.token);
+        const accepted = await invitations.accept(userIdOf(principal), body.token);
         return { org: { id: accepted.orgId, name: accepted.name, role: accepted.role } };
       },
     }),

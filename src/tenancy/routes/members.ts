@@ -2,9 +2,11 @@
  * Members of an organization (TEN-1): list, change a role, remove, leave, transfer ownership.
  */
 import { z } from 'zod';
+import { orgScopeOf, userIdOf } from '../../server/principal.ts';
 import { defineRoute, type RouteDef } from '../../server/route.ts';
+import { isRole } from '../permissions.ts';
 import type { Orgs } from '../orgs.ts';
-import { memberParams, memberSchema, noContent, orgParams, role, scopeOf, userOf } from './schemas.ts';
+import { memberParams, memberSchema, noContent, orgParams, role } from './schemas.ts';
 
 export function memberRoutes(orgs: Orgs): RouteDef[] {
   return [
@@ -16,7 +18,7 @@ export function memberRoutes(orgs: Orgs): RouteDef[] {
       permission: 'members.read',
       rateCategory: 'read',
       schema: { params: orgParams, response: { 200: z.object({ members: z.array(memberSchema) }) } },
-      handler: async ({ authority }) => ({ members: await orgs.listMembers(scopeOf(authority).orgId) }),
+      handler: async ({ authority }) => ({ members: await orgs.listMembers(orgScopeOf(authority, isRole).orgId) }),
     }),
     defineRoute({
       method: 'PATCH',
@@ -26,7 +28,7 @@ export function memberRoutes(orgs: Orgs): RouteDef[] {
       permission: 'members.manage',
       rateCategory: 'write',
       schema: { params: memberParams, body: z.strictObject({ role }), response: { 200: memberSchema } },
-      handler: async ({ authority, principal, params, body }) => orgs.changeRole(scopeOf(authority).orgId, userOf(principal), params.user, body.role),
+      handler: async ({ authority, principal, params, body }) => orgs.changeRole(orgScopeOf(authority, isRole).orgId, userIdOf(principal), params.user, body.role),
     }),
     defineRoute({
       method: 'DELETE',
@@ -37,7 +39,7 @@ export function memberRoutes(orgs: Orgs): RouteDef[] {
       rateCategory: 'write',
       schema: { params: memberParams, response: { 204: noContent } },
       handler: async ({ authority, principal, params, reply }) => {
-        await orgs.removeMember(scopeOf(authority).orgId, userOf(principal), params.user);
+        await orgs.removeMember(orgScopeOf(authority, isRole).orgId, userIdOf(principal), params.user);
         reply.code(204);
         return null;
       },
@@ -51,8 +53,8 @@ export function memberRoutes(orgs: Orgs): RouteDef[] {
       rateCategory: 'write',
       schema: { params: orgParams, body: z.strictObject({}), response: { 204: noContent } },
       handler: async ({ authority, principal, reply }) => {
-        const me = userOf(principal);
-        await orgs.removeMember(scopeOf(authority).orgId, me, me);
+        const me = userIdOf(principal);
+        await orgs.removeMember(orgScopeOf(authority, isRole).orgId, me, me);
         reply.code(204);
         return null;
       },
@@ -66,7 +68,7 @@ export function memberRoutes(orgs: Orgs): RouteDef[] {
       rateCategory: 'write',
       schema: { params: orgParams, body: z.strictObject({ userId: z.uuid() }), response: { 204: noContent } },
       handler: async ({ authority, principal, body, reply }) => {
-        await orgs.transferOwnership(scopeOf(authority).orgId, userOf(principal), body.userId);
+        await orgs.transferOwnership(orgScopeOf(authority, isRole).orgId, userIdOf(principal), body.userId);
         reply.code(204);
         return null;
       },

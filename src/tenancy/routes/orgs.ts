@@ -3,9 +3,11 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../server/errors.ts';
+import { orgScopeOf, userIdOf } from '../../server/principal.ts';
 import { defineRoute, type Principal, type RouteDef } from '../../server/route.ts';
+import { isRole } from '../permissions.ts';
 import type { Orgs } from '../orgs.ts';
-import { name, noContent, orgParams, orgSchema, scopeOf, userOf } from './schemas.ts';
+import { name, noContent, orgParams, orgSchema } from './schemas.ts';
 
 export function orgRoutes(deps: { orgs: Orgs; mfaSatisfied?: ((principal: Principal) => Promise<boolean>) | undefined }): RouteDef[] {
   const { orgs } = deps;
@@ -19,7 +21,7 @@ export function orgRoutes(deps: { orgs: Orgs; mfaSatisfied?: ((principal: Princi
       rateCategory: 'write',
       schema: { body: z.strictObject({ name }), response: { 201: orgSchema } },
       handler: async ({ body, principal, reply }) => {
-        const org = await orgs.create(userOf(principal), body.name);
+        const org = await orgs.create(userIdOf(principal), body.name);
         reply.code(201);
         return org;
       },
@@ -32,7 +34,7 @@ export function orgRoutes(deps: { orgs: Orgs; mfaSatisfied?: ((principal: Princi
       permission: null,
       rateCategory: 'read',
       schema: { response: { 200: z.object({ orgs: z.array(orgSchema) }) } },
-      handler: async ({ principal }) => ({ orgs: await orgs.listMine(userOf(principal)) }),
+      handler: async ({ principal }) => ({ orgs: await orgs.listMine(userIdOf(principal)) }),
     }),
     defineRoute({
       method: 'GET',
@@ -43,7 +45,7 @@ export function orgRoutes(deps: { orgs: Orgs; mfaSatisfied?: ((principal: Princi
       rateCategory: 'read',
       schema: { params: orgParams, response: { 200: orgSchema } },
       handler: async ({ authority }) => {
-        const { orgId, role: mine } = scopeOf(authority);
+        const { orgId, role: mine } = orgScopeOf(authority, isRole);
         return orgs.get(orgId, mine);
       },
     }),
@@ -60,7 +62,7 @@ export function orgRoutes(deps: { orgs: Orgs; mfaSatisfied?: ((principal: Princi
         response: { 200: orgSchema },
       },
       handler: async ({ authority, body, principal }) => {
-        const { orgId, role: mine } = scopeOf(authority);
+        const { orgId, role: mine } = orgScopeOf(authority, isRole);
         // Requiring MFA without having it would lock the caller out of their own org.
         if (body.requireMfa === true && !(principal && deps.mfaSatisfied && (await deps.mfaSatisfied(principal)))) throw new AppError('MFA_REQUIRED_BY_ORG');
         return orgs.update(orgId, mine, body);
@@ -75,7 +77,7 @@ export function orgRoutes(deps: { orgs: Orgs; mfaSatisfied?: ((principal: Princi
       rateCategory: 'write',
       schema: { params: orgParams, response: { 204: noContent } },
       handler: async ({ authority, reply }) => {
-        await orgs.remove(scopeOf(authority).orgId);
+        await orgs.remove(orgScopeOf(authority, isRole).orgId);
         reply.code(204);
         return null;
       },

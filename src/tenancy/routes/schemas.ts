@@ -1,11 +1,9 @@
 /**
- * What the organizations routes share: parameter and response schemas, and how a handler reads
- * the signed-in user and the tenant scope the authorizer checked.
+ * What the organizations routes share: parameter and response schemas (a handler reads the
+ * signed-in user and the tenant scope the authorizer checked through src/server/principal.ts).
  */
 import { z } from 'zod';
-import { AppError } from '../../server/errors.ts';
-import type { Authority, Principal } from '../../server/route.ts';
-import { ROLES, isRole, type Role } from '../permissions.ts';
+import { ROLES } from '../permissions.ts';
 
 export const role = z.enum(ROLES);
 export const name = z.string().trim().min(1).max(100);
@@ -29,14 +27,3 @@ export const invitationSchema = z.object({
   createdAt: z.string(),
 });
 export const noContent = z.null();
-
-export function userOf(principal: Principal | undefined): string {
-  if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHENTICATED');
-  return principal.id;
-}
-
-export function scopeOf(authority: Authority | undefined): { orgId: string; role: Role } {
-  // The server sets authority for every route that declares a permission; its absence is a wiring bug.
-  if (!authority?.tenantId || !isRole(authority.role)) throw new Error('tenant route ran without an authority');
-  return { orgId: authority.tenantId, role: authority.role };
-}

@@ -2,9 +2,11 @@
  * Workspaces of an organization and the per-workspace roles that narrow (never widen) the org role.
  */
 import { z } from 'zod';
+import { orgScopeOf } from '../../server/principal.ts';
 import { defineRoute, type RouteDef } from '../../server/route.ts';
+import { isRole } from '../permissions.ts';
 import type { Workspaces } from '../workspaces.ts';
-import { name, noContent, orgParams, role, scopeOf, workspaceSchema, wsMemberParams, wsMemberSchema, wsParams } from './schemas.ts';
+import { name, noContent, orgParams, role, workspaceSchema, wsMemberParams, wsMemberSchema, wsParams } from './schemas.ts';
 
 export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
   return [
@@ -16,7 +18,7 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
       permission: 'workspaces.read',
       rateCategory: 'read',
       schema: { params: orgParams, response: { 200: z.object({ workspaces: z.array(workspaceSchema) }) } },
-      handler: async ({ authority }) => ({ workspaces: await workspaces.list(scopeOf(authority).orgId) }),
+      handler: async ({ authority }) => ({ workspaces: await workspaces.list(orgScopeOf(authority, isRole).orgId) }),
     }),
     defineRoute({
       method: 'POST',
@@ -27,7 +29,7 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
       rateCategory: 'write',
       schema: { params: orgParams, body: z.strictObject({ name }), response: { 201: workspaceSchema } },
       handler: async ({ authority, body, reply }) => {
-        const ws = await workspaces.create(scopeOf(authority).orgId, body.name);
+        const ws = await workspaces.create(orgScopeOf(authority, isRole).orgId, body.name);
         reply.code(201);
         return ws;
       },
@@ -40,7 +42,7 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
       permission: 'workspaces.read',
       rateCategory: 'read',
       schema: { params: wsParams, response: { 200: workspaceSchema } },
-      handler: async ({ authority, params }) => workspaces.get(scopeOf(authority).orgId, params.ws),
+      handler: async ({ authority, params }) => workspaces.get(orgScopeOf(authority, isRole).orgId, params.ws),
     }),
     defineRoute({
       method: 'PATCH',
@@ -50,7 +52,7 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
       permission: 'workspaces.update',
       rateCategory: 'write',
       schema: { params: wsParams, body: z.strictObject({ name }), response: { 200: workspaceSchema } },
-      handler: async ({ authority, params, body }) => workspaces.rename(scopeOf(authority).orgId, params.ws, body.name),
+      handler: async ({ authority, params, body }) => workspaces.rename(orgScopeOf(authority, isRole).orgId, params.ws, body.name),
     }),
     defineRoute({
       method: 'DELETE',
@@ -61,7 +63,7 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
       rateCategory: 'write',
       schema: { params: wsParams, response: { 204: noContent } },
       handler: async ({ authority, params, reply }) => {
-        await workspaces.remove(scopeOf(authority).orgId, params.ws);
+        await workspaces.remove(orgScopeOf(authority, isRole).orgId, params.ws);
         reply.code(204);
         return null;
       },
@@ -74,7 +76,7 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
       permission: 'workspaces.read',
       rateCategory: 'read',
       schema: { params: wsParams, response: { 200: z.object({ members: z.array(wsMemberSchema) }) } },
-      handler: async ({ authority, params }) => ({ members: await workspaces.listMembers(scopeOf(authority).orgId, params.ws) }),
+      handler: async ({ authority, params }) => ({ members: await workspaces.listMembers(orgScopeOf(authority, isRole).orgId, params.ws) }),
     }),
     defineRoute({
       method: 'PUT',
@@ -85,7 +87,7 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
       rateCategory: 'write',
       schema: { params: wsMemberParams, body: z.strictObject({ role }), response: { 200: wsMemberSchema } },
       handler: async ({ authority, params, body, principal }) => {
-        const { orgId, role: mine } = scopeOf(authority);
+        const { orgId, role: mine } = orgScopeOf(authority, isRole);
         return workspaces.setMemberRole(orgId, params.ws, mine, params.user, body.role, principal?.id);
       },
     }),
@@ -98,7 +100,7 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
       rateCategory: 'write',
       schema: { params: wsMemberParams, response: { 200: wsMemberSchema } },
       handler: async ({ authority, params, principal }) => {
-        const { orgId, role: mine } = scopeOf(authority);
+        const { orgId, role: mine } = orgScopeOf(authority, isRole);
         return workspaces.setMemberRole(orgId, params.ws, mine, params.user, null, principal?.id);
       },
     }),
