@@ -119,12 +119,13 @@ export function createGrants(deps: GrantsDeps) {
   }
 
   /** Access and refresh tokens for a live grant. */
-  async function issue(base: string, g: Grant): Promise<TokenResponse> {
+  /** `refreshExp`: when the grant's refresh tokens end (seconds): set at consent, never moved by a refresh. */
+  async function issue(base: string, g: Grant, refreshExp?: number): Promise<TokenResponse> {
     const t = deps.ttl();
     if ((await keys.active(g.gh_key)) === null || !(await memberStillAllowed(g))) throw new OAuthError('OAUTH_INVALID_GRANT', 'The grant was revoked; authorize the client again.');
     const claims = { gh_org: g.gh_org, gh_ws: g.gh_ws, gh_key: g.gh_key, scope: MCP_SCOPE, gh_usr: g.gh_usr, gh_cid: g.gh_cid };
     const access = await statements.access(base, g.gh_res, claims, t.access);
-    const refresh = g.gh_usr === undefined ? undefined : await statements.refresh(base, { ...claims, gh_usr: g.gh_usr, gh_res: g.gh_res }, t.refresh);
+    const refresh = g.gh_usr === undefined ? undefined : await statements.refresh(base, { ...claims, gh_usr: g.gh_usr, gh_res: g.gh_res }, refreshExp ?? statements.seconds() + t.refresh);
     return { access_token: access, token_type: 'Bearer', expires_in: t.access, scope: MCP_SCOPE, ...(refresh !== undefined ? { refresh_token: refresh } : {}) };
   }
 
@@ -173,7 +174,7 @@ export function createGrants(deps: GrantsDeps) {
       if (f.resource !== undefined && f.resource !== r.gh_res) throw new OAuthError('OAUTH_INVALID_TARGET', 'resource differs from the grant\'s.');
       checkScope(f.scope);
       if (!(await spend(r, 'oauth:refresh'))) return revokeStolen(r, 'refresh_token');
-      return issue(base, r);
+      return issue(base, r, r.exp);
     },
 
     /** grant_type=client_credentials with an API key that has `mcp:tools`, for its own workspace's endpoint. */

@@ -85,10 +85,8 @@ export function createStatements(deps: StatementsDeps) {
       const iat = seconds();
       return sign(CODE_TYP, { iss: base, aud: base + TOKEN_PATH, jti: newJti(), iat, exp: iat + ttl, ...c });
     },
-    refresh: (base: string, c: Omit<RefreshClaims, 'iat' | 'exp' | 'jti'>, ttl: number) => {
-      const iat = seconds();
-      return sign(REFRESH_TYP, { iss: base, aud: base + TOKEN_PATH, jti: newJti(), iat, exp: iat + ttl, ...c });
-    },
+    /** A refresh token expiring at `exp` (seconds): the grant's absolute end, carried over every rotation. */
+    refresh: (base: string, c: Omit<RefreshClaims, 'iat' | 'exp' | 'jti'>, exp: number) => sign(REFRESH_TYP, { iss: base, aud: base + TOKEN_PATH, jti: newJti(), iat: seconds(), exp, ...c }),
     client: (base: string, name: string, redirectUris: string[]) => sign(CLIENT_TYP, { iss: base, aud: base + REGISTER_PATH, jti: newJti(), iat: seconds(), gh_name: name, gh_redirs: redirectUris }),
 
     async readAccess(base: string, resource: string, token: string): Promise<AccessClaims> {

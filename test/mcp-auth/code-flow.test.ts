@@ -172,11 +172,38 @@ describe('MCP OAuth: authorization code with PKCE, stock SDK client', () => {
     expect(first.status).toBe(200);
     const rotated = (await first.json()) as { access_token: string; refresh_token: string };
     expect(rotated.refresh_token).not.toBe(g.refresh);
+    // Absolute expiry: a rotation never extends the grant's end.
+    const expOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }).exp;
+    expect(expOf(rotated.refresh_token)).toBe(expOf(g.refresh));
     const replay = await tokenRequest(t.url, { grant_type: 'refresh_token', refresh_token: g.refresh, client_id: g.clientId });
     expect(replay.status).toBe(400);
     expect(await replay.json()).toMatchObject({ error: 'invalid_grant' });
     expect((await listToolsWith(t.url, ws, rotated.access_token)).status).toBe(401);
     expect((await tokenRequest(t.url, { grant_type: 'refresh_token', refresh_token: rotated.refresh_token, client_id: g.clientId })).status).toBe(400);
+  });
+
+  it('attack: a refresh token past the grant\'s absolute end is refused, however often it was rotated', async () => {
+    const g = await grant();
+    clock += (t.config.mcp.oauth.refreshTokenTtlSeconds - 60) * 1000;
+    try {
+      const rotated = await tokenRequest(t.url, { grant_type: 'refresh_token', refresh_token: g.refresh, client_id: g.clientId });
+      expect(rotated.status).toBe(200);
+      clock += 120_000 + t.config.tokens.clockSkewSeconds * 1000;
+      const late = await tokenRequest(t.url, { grant_type: 'refresh_token', refresh_token: ((await rotated.json()) as { refresh_token: string }).refresh_token, client_id: g.clientId });
+      expect(late.status).toBe(400);
+      expect(await late.json()).toMatchObject({ error: 'invalid_grant', error_description: 'The refresh token has expired.' });
+    } finally {
+      clock = Date.now();
+    }
+  });
+
+  it('no code, access token or refresh token reaches the log', async () => {
+    const g = await grant();
+    await listToolsWith(t.url, ws, g.access);
+    await tokenRequest(t.url, { grant_type: 'refresh_token', refresh_token: g.refresh, client_id: g.clientId });
+    const log = t.logText();
+    expect(log.length).toBeGreaterThan(1000);
+    for (const secret of [g.access, g.refresh, g.access.split('.')[2] as string, g.refresh.split('.')[2] as string]) expect(log).not.toContain(secret);
   });
 
   it('attack: a viewer cannot approve (403), a stranger cannot see the workspace (404), and the client is told access_denied on a refusal', async () => {
