@@ -4,6 +4,7 @@
  * (guard, rate limit, body) are JSON-RPC error objects; a 401 carries `WWW-Authenticate: Bearer`
  * naming the scope and the protected-resource metadata (RFC 9728), served at the well-known path.
  */
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../server/errors.ts';
 import { publicBaseOf } from '../server/public-base.ts';
@@ -27,6 +28,22 @@ const jsonRpcErrors: ErrorFormat = {
     ...(e.status === 401 ? { headers: { 'www-authenticate': `Bearer error="invalid_token", scope="${MCP_SCOPE}"` } } : {}),
   }),
 };
+
+/**
+ * A 401 of the endpoint names its protected-resource metadata (RFC 9728 §5.1), so a client finds
+ * the authorization server without guessing the well-known path. Added as the reply is sent, when
+ * the request (and so the public base URL) is known.
+ */
+export function advertiseResourceMetadata(app: FastifyInstance, publicUrl: () => string | undefined): void {
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode === 401 && request.routeOptions.url === '/v1/mcp/:workspace') {
+      const ws = (request.params as { workspace?: string }).workspace ?? '';
+      const metadata = `${publicBaseOf(publicUrl(), request)}/.well-known/oauth-protected-resource/v1/mcp/${encodeURIComponent(ws)}`;
+      void reply.header('www-authenticate', `Bearer error="invalid_token", scope="${MCP_SCOPE}", resource_metadata="${metadata}"`);
+    }
+    return payload;
+  });
+}
 
 /** The key's caller, refused (404, as for any workspace that is not its own) outside the key's workspace. */
 function callerOf(principal: Principal | undefined, workspace: string, requestId: string): McpCaller {

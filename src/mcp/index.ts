@@ -17,6 +17,7 @@ import { createToolCaller, type ToolCaller } from './calls.ts';
 import { createContentGateway } from './content.ts';
 import type { McpCallStep, McpResultInspector } from './hooks.ts';
 import { createMcpRegistry, type McpRegistry } from './registry.ts';
+import { advertiseResourceMetadata } from './endpoint-routes.ts';
 import { createMcpFeature } from './routes.ts';
 import { createMcpUpstreams, type McpUpstreams } from './upstream.ts';
 
@@ -102,6 +103,7 @@ export const mcpModule = defineModule({
       api: { registry, upstreams, tools },
       feature,
       metrics: [metrics.calls, metrics.duration, metrics.reads],
+      onServer: (app) => advertiseResourceMetadata(app, () => ctx.live.current().server.publicUrl),
       close: async () => {
         await cache.close();
         await upstreams.close();

@@ -65,6 +65,8 @@ afterAll(async () => {
 
 describe('MCP OAuth: client_credentials with the stock SDK', () => {
   it('discovers Gatehouse as the authorization server and lists tools with an audience-bound access token', async () => {
+    const challenge = (await mcpPost(ws, 'not-a-token')).headers.get('www-authenticate');
+    expect(challenge).toBe(`Bearer error="invalid_token", scope="mcp:tools", resource_metadata="${t.url}/.well-known/oauth-protected-resource/v1/mcp/${ws}"`);
     const prm = await (await fetch(`${t.url}/.well-known/oauth-protected-resource/v1/mcp/${ws}`)).json();
     expect(prm).toMatchObject({ resource: resourceOf(ws), authorization_servers: [t.url] });
     const meta = (await (await fetch(`${t.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
