@@ -15,6 +15,7 @@ import { API_CREDENTIAL_VERIFIERS, GATEWAY } from '../gateway/index.ts';
 import { defineModule, hook, moduleRef } from '../server/module.ts';
 import { TENANCY } from '../tenancy/index.ts';
 import { createJwtVerifier, TOKENS } from '../tokens/index.ts';
+import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
 import { MCP_AUTH_AUDIT_ACTIONS } from './audit-actions.ts';
 import { createAccessTokenCredential } from './credential.ts';
 import { MCP_AUTH_ERROR_CODES } from './errors.ts';
@@ -22,6 +23,7 @@ import { createGrants, type Grants } from './grants.ts';
 import { authorizationRoutes } from './routes.ts';
 import { createStatements, type Statements } from './statements.ts';
 import { tokenRoutes } from './token-routes.ts';
+import { mcpAuthTrustCheck } from './trust-check.ts';
 
 export { ACCESS_TYP as MCP_ACCESS_TOKEN_TYP } from './statements.ts';
 
@@ -34,7 +36,7 @@ export const MCP_AUTH = moduleRef<McpAuth>('mcp-auth');
 
 export const mcpAuthModule = defineModule({
   ref: MCP_AUTH,
-  dependsOn: [AUDIT, GATEWAY, TENANCY, TOKENS],
+  dependsOn: [AUDIT, GATEWAY, TENANCY, TOKENS, TRUST],
   auditActions: MCP_AUTH_AUDIT_ACTIONS,
   create: (ctx) => {
     const { signingKeys } = ctx;
@@ -72,7 +74,7 @@ export const mcpAuthModule = defineModule({
         errorCodes: MCP_AUTH_ERROR_CODES,
         routes: [...authorizationRoutes({ statements, grants, publicUrl, names }), ...tokenRoutes({ statements, grants, publicUrl, verifyKey: gateway.keys.verify })],
       },
-      hooks: [hook(API_CREDENTIAL_VERIFIERS, credential)],
+      hooks: [hook(API_CREDENTIAL_VERIFIERS, credential), hook(TRUST_CHECKS, mcpAuthTrustCheck(statements))],
     };
   },
 });
