@@ -6,11 +6,9 @@
  * the key cached.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { echoTool, startMcpUpstream, type McpUpstream } from '../support/mcp-upstream.ts';
-import { startTwoNodes, twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
-import { signUpUser, type SignedInUser } from '../support/users.ts';
+import { twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
+import { startMcpTwoNodes, type McpTwoNodes } from '../mcp/support.ts';
 import { listToolsWith, tokenRequest } from './support.ts';
 
 const PUBLIC = 'http://gatehouse.test';
@@ -20,14 +18,12 @@ const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1] ?? ''
 
 (skip ? describe.skip : describe)(`MCP OAuth on two nodes, PostgreSQL + Redis${skip ? `: ${skip}` : ''}`, () => {
   let nodes: TwoNodes;
-  let up: McpUpstream;
-  let owner: SignedInUser;
   let org: string;
   let ws: string;
   let urlA: string;
   let urlB: string;
 
-  const inject = (method: 'PUT' | 'POST' | 'DELETE', url: string, payload?: object) => nodes.a.app.inject({ method, url, headers: owner.auth, ...(payload ? { payload } : {}) });
+  const inject = (method: 'PUT' | 'POST' | 'DELETE', url: string, payload?: object) => rig.inject(method, url, payload);
 
   /** Registers a client on node A and has the owner approve it: the client id, a code and its verifier. */
   async function approved(): Promise<{ clientId: string; code: string; verifier: string }> {
@@ -44,33 +40,14 @@ const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1] ?? ''
   const redeem = (url: string, g: { clientId: string; code: string; verifier: string }) =>
     tokenRequest(url, { grant_type: 'authorization_code', code: g.code, code_verifier: g.verifier, redirect_uri: REDIRECT, client_id: g.clientId });
 
+  let rig: McpTwoNodes;
+
   beforeAll(async () => {
-    up = await startMcpUpstream([echoTool]);
-    nodes = await startTwoNodes({
-      overrides: {
-        'server.publicUrl': PUBLIC,
-        'rateLimit.enabled': false,
-        'mcp.upstream.allowedHosts': ['127.0.0.1:*'],
-        'mcp.upstream.allowedCidrs': ['127.0.0.1/32'],
-        'mcp.upstream.allowInsecureHttp': true,
-        // Long cache lifetimes: only eviction messages can explain a refusal within a second.
-        'gateway.keyCacheSeconds': 3600,
-      },
-    });
-    for (const node of [nodes.a, nodes.b]) await node.app.listen({ port: 0, host: '127.0.0.1' });
-    urlA = `http://127.0.0.1:${(nodes.a.app.server.address() as AddressInfo).port}`;
-    urlB = `http://127.0.0.1:${(nodes.b.app.server.address() as AddressInfo).port}`;
-    owner = await signUpUser(nodes.a.app, nodes.mail, 'mcp-oauth-two-nodes@example.com');
-    org = (await inject('POST', '/v1/orgs', { name: 'Mcp OAuth two nodes' })).json<{ id: string }>().id;
-    ws = (await inject('POST', `/v1/orgs/${org}/workspaces`, { name: 'W' })).json<{ id: string }>().id;
-    expect((await inject('PUT', `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/up`, { url: up.url })).statusCode).toBe(200);
-    expect((await inject('POST', `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/up/sync`, {})).statusCode).toBe(200);
+    rig = await startMcpTwoNodes('mcp-oauth-two-nodes@example.com', { 'server.publicUrl': PUBLIC, 'rateLimit.enabled': false });
+    ({ nodes, org, ws, urlA, urlB } = rig);
   });
 
-  afterAll(async () => {
-    await nodes?.close();
-    await up?.close();
-  });
+  afterAll(async () => rig?.close());
 
   it('attack: one code redeemed 12 times at once, half on each node: exactly one token', async () => {
     const g = await approved();

@@ -4,13 +4,12 @@
  * exactly across both nodes under concurrent tool calls. An approval made on one node applies on
  * the other at once (policy is read from the database per request).
  */
-import type { AddressInfo } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { echoTool, startMcpUpstream, type McpUpstream } from '../support/mcp-upstream.ts';
-import { startTwoNodes, twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
-import { signUpUser, type SignedInUser } from '../support/users.ts';
-import { connectClient } from './support.ts';
+import type { McpUpstream } from '../support/mcp-upstream.ts';
+import { twoNodeSkipReason as skip, type TwoNodes } from '../support/two-nodes.ts';
+import type { SignedInUser } from '../support/users.ts';
+import { connectClient, startMcpTwoNodes, type McpTwoNodes } from './support.ts';
 
 (skip ? describe.skip : describe)(`MCP on two nodes${skip ? `: ${skip}` : ''}`, () => {
   let nodes: TwoNodes;
@@ -29,31 +28,14 @@ import { connectClient } from './support.ts';
     return { key: created.key, id: created.apiKey.id };
   }
 
+  let rig: McpTwoNodes;
+
   beforeAll(async () => {
-    up = await startMcpUpstream([echoTool]);
-    nodes = await startTwoNodes({
-      overrides: {
-        'mcp.upstream.allowedHosts': ['127.0.0.1:*'],
-        'mcp.upstream.allowedCidrs': ['127.0.0.1/32'],
-        'mcp.upstream.allowInsecureHttp': true,
-        // Long cache lifetimes: only eviction messages can explain a refusal within a second.
-        'gateway.keyCacheSeconds': 3600,
-      },
-    });
-    for (const node of [nodes.a, nodes.b]) await node.app.listen({ port: 0, host: '127.0.0.1' });
-    urlA = `http://127.0.0.1:${(nodes.a.app.server.address() as AddressInfo).port}`;
-    urlB = `http://127.0.0.1:${(nodes.b.app.server.address() as AddressInfo).port}`;
-    owner = await signUpUser(nodes.a.app, nodes.mail, 'mcp-two-nodes@example.com');
-    org = (await inject('POST', '/v1/orgs', { name: 'Mcp two nodes' })).json<{ id: string }>().id;
-    ws = (await inject('POST', `/v1/orgs/${org}/workspaces`, { name: 'W' })).json<{ id: string }>().id;
-    expect((await inject('PUT', `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/up`, { url: up.url })).statusCode).toBe(200);
-    expect((await inject('POST', `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/up/sync`, {})).statusCode).toBe(200);
+    rig = await startMcpTwoNodes('mcp-two-nodes@example.com');
+    ({ nodes, up, owner, org, ws, urlA, urlB } = rig);
   });
 
-  afterAll(async () => {
-    await nodes?.close();
-    await up?.close();
-  });
+  afterAll(async () => rig?.close());
 
   it('applies an approval made on node A at once on node B', async () => {
     const { key } = await createKey({});

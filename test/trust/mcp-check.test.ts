@@ -2,6 +2,7 @@
  * GW-5 in the trust report: the live check of the MCP endpoint's authentication is active on a
  * working node and failed when the audience binding or the PKCE rule is broken.
  */
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MCP_AUTH } from '../../src/mcp-auth/index.ts';
 import { TRUST } from '../../src/trust/index.ts';
@@ -47,10 +48,10 @@ describe('trust report: GW-5 MCP endpoint authentication', () => {
 
   it('is failed when the authorization endpoint lets plain PKCE through', async () => {
     const original = t.app.inject.bind(t.app);
-    t.app.inject = (async (opts: Parameters<typeof original>[0]) => {
-      const url = typeof opts === 'string' ? opts : String((opts as { url?: unknown }).url);
+    t.app.inject = (async (opts: InjectOptions) => {
+      const url = String(opts.url);
       if (url.startsWith('/v1/oauth/authorize')) return { statusCode: 302, headers: { location: '/console/oauth/consent?x=1' }, json: () => ({}) };
-      return original(opts as never);
+      return original(opts);
     }) as never;
     try {
       const entry = await gw5();
