@@ -10,6 +10,8 @@
  *   the key's tool allowlist and the approval read from the database, the argument check against
  *   the input schema, a result inspector, an audit event per call and the metrics. Embedded
  *   storage (PGlite in memory, memory kv); Gatehouse and the client share the main thread.
+ * - through Gatehouse with an OAuth access token (client_credentials from the same key): the same
+ *   path plus the token's checks (signature, audience, revocation by id) instead of the key's hash.
  * BENCH_CALLS (default 2000) calls per slice, BENCH_ROUNDS (default 3) slices per target taken in
  * turn after a warm-up of 200 calls each; calls/s is the median slice. Exits non-zero when a call failed.
  */
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
   const t = await createTestApp({
     modules: [...FEATURE_MODULES, inspector],
     logLevel: 'warn',
-    overrides: { 'mcp.upstream.allowedHosts': ['127.0.0.1:*'], 'mcp.upstream.allowedCidrs': ['127.0.0.1/32'], 'mcp.upstream.allowInsecureHttp': true, 'rateLimit.categories': { mcp: high } },
+    overrides: { 'mcp.upstream.allowedHosts': ['127.0.0.1:*'], 'mcp.upstream.allowedCidrs': ['127.0.0.1/32'], 'mcp.upstream.allowInsecureHttp': true, 'rateLimit.categories': { mcp: high }, 'mcp.oauth.accessTokenTtlSeconds': 3600 },
   });
   try {
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -86,25 +88,38 @@ async function main(): Promise<void> {
     if (put.statusCode !== 200) throw new Error(put.body);
     await t.app.inject({ method: 'POST', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/bench/sync`, payload: {}, headers: user.auth });
     await t.app.inject({ method: 'PUT', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/servers/bench/tools/echo`, payload: { status: 'approved' }, headers: user.auth });
-    const { key } = await createApiKey(t, user, org, ws, { scopes: ['mcp:tools'] });
+    const { key, id } = await createApiKey(t, user, org, ws, { scopes: ['mcp:tools'] });
+    const tokenRes = await fetch(`${base}/v1/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: `${base}/v1/mcp/${ws}` }),
+    });
+    if (!tokenRes.ok) throw new Error(await tokenRes.text());
+    const { access_token: accessToken } = (await tokenRes.json()) as { access_token: string };
     const direct = await connect(upstreamUrl, {});
     const gated = await connect(`${base}/v1/mcp/${ws}`, { authorization: `Bearer ${key}` });
+    const oauth = await connect(`${base}/v1/mcp/${ws}`, { authorization: `Bearer ${accessToken}` });
     await run(direct, 'echo', 200);
     await run(gated, 'bench__echo', 200);
+    await run(oauth, 'bench__echo', 200);
     const d: number[] = [];
     const g: number[] = [];
+    const o: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       d.push(await run(direct, 'echo', CALLS));
       g.push(await run(gated, 'bench__echo', CALLS));
+      o.push(await run(oauth, 'bench__echo', CALLS));
     }
-    const dm = median(d);
-    const gm = median(g);
-    console.log(`direct:  ${dm.toFixed(0)} tool calls/s (slices ${d.map((x) => x.toFixed(0)).join(', ')})`);
-    console.log(`gateway: ${gm.toFixed(0)} tool calls/s (slices ${g.map((x) => x.toFixed(0)).join(', ')})`);
-    console.log(`ratio gateway/direct: ${(gm / dm).toFixed(2)} (${CALLS} calls x ${ROUNDS} rounds, ${IN_FLIGHT} in flight)`);
+    const [dm, gm, om] = [median(d), median(g), median(o)];
+    const slices = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
+    console.log(`direct:  ${dm.toFixed(0)} tool calls/s (slices ${slices(d)})`);
+    console.log(`gateway, API key: ${gm.toFixed(0)} tool calls/s (slices ${slices(g)})`);
+    console.log(`gateway, OAuth access token: ${om.toFixed(0)} tool calls/s (slices ${slices(o)})`);
+    console.log(`ratio gateway/direct: ${(gm / dm).toFixed(2)} with the key, ${(om / dm).toFixed(2)} with the token; token/key ${(om / gm).toFixed(2)} (${CALLS} calls x ${ROUNDS} rounds, ${IN_FLIGHT} in flight)`);
     console.log(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     await direct.close();
     await gated.close();
+    await oauth.close();
   } finally {
     await t.close();
     await worker.terminate();
