@@ -174,6 +174,19 @@ describe('refusals use the one envelope (EDGE-4)', () => {
     }
   });
 
+  it('attack: a cross-site HTML form reaches only the routes that declare formBody (OAuth token and revocation, the SAML ACS): 415 on every other body route', async () => {
+    const id = '00000000-0000-4000-8000-000000000000';
+    const formRoutes: string[] = [];
+    for (const r of t.app.gatehouse.routes.filter((x) => x.hasBody)) {
+      const res = await t.app.inject({ method: r.method as 'POST', url: r.url.replace(/:([a-zA-Z]+)/g, id), payload: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      if (r.formBody) {
+        formRoutes.push(r.url);
+        expect(res.statusCode, `${r.method} ${r.url}`).not.toBe(415);
+      } else expect(res.statusCode, `${r.method} ${r.url}`).toBe(415);
+    }
+    expect(formRoutes.sort()).toEqual(['/v1/auth/sso/saml/:connection/acs', '/v1/oauth/revoke', '/v1/oauth/token']);
+  });
+
   it('JSON nested deeper than the limit: 400 BODY_TOO_DEEP, before parsing', async () => {
     const deep = '{"name":"a","meta":' + '['.repeat(5000) + ']'.repeat(5000) + '}';
     expectEnvelope(await t.app.inject({ method: 'POST', url: '/test/echo', payload: deep, headers: { 'content-type': 'application/json' } }), 400, 'BODY_TOO_DEEP');
