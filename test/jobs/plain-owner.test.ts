@@ -139,7 +139,7 @@ describe.skipIf(pg.skipReason !== undefined)(`maintenance jobs and commands with
     }
   });
 
-  it('DATA-2: the key-file check counts the data keys the database holds, so a node without the key file refuses to create a new one (KEYRING_MISMATCH)', async () => {
+  it('DATA-1: the key-file check counts the data keys the database holds, so a node without the key file refuses to create a new one (KEYRING_MISMATCH)', async () => {
     expect(await wrappedDataKeys(t.node.db)).toBeGreaterThan(0);
     const withoutKeys = { ...t.config, keyring: { ...t.config.keyring, masterKeys: undefined, keyFile: `/nonexistent-gatehouse-test-dir/${randomUUID()}.json` } };
     await expect(refuseNewKeyFileForExistingData(withoutKeys, t.node.db)).rejects.toMatchObject({ code: 'KEYRING_MISMATCH' });
