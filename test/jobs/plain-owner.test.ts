@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dumpPostgres } from '../../src/backup/postgres.ts';
 import { checkFigures } from '../../src/backup/verify-restored.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { refuseNewKeyFileForExistingData, wrappedDataKeys } from '../../src/cli/key-check.ts';
@@ -150,5 +151,21 @@ describe.skipIf(pg.skipReason !== undefined)(`maintenance jobs and commands with
       code: 'BACKUP_VERIFY_FAILED',
       message: expect.stringContaining(`the owner role ${database?.role} of the restored database is neither superuser nor BYPASSRLS`),
     });
+  });
+
+  it('BACKUP: a backup as an owner that cannot read every row fails before pg_dump, naming the role (BACKUP_TOOL_FAILED), and writes nothing', async () => {
+    const written: number[] = [];
+    await expect(
+      dumpPostgres(
+        database?.url ?? '',
+        async () => {
+          written.push(0);
+        },
+        async (part) => {
+          written.push(part.length);
+        },
+      ),
+    ).rejects.toMatchObject({ code: 'BACKUP_TOOL_FAILED', message: expect.stringContaining(`as the owner role ${database?.role}, which is neither superuser nor BYPASSRLS`) });
+    expect(written).toEqual([]);
   });
 });
