@@ -3,6 +3,7 @@
  */
 import type { SigningKeys } from '../keyring/signing-keys.ts';
 import type { Db } from '../store/db-types.ts';
+import { asOwnerInTenant } from '../store/tenant-sweep.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { encodeExportLine, EXPORT_FORMAT } from './export-format.ts';
 import { b64, readHead, subtreeSource } from './log-tree.ts';
@@ -76,12 +77,28 @@ export function createAuditExport(deps: { db: Db; signingKeys: SigningKeys; sett
   }
 
   /**
-   * Retention (AUDIT-4), as the owner: removes events older than `retentionDays`, up to the
-   * largest checkpoint they entirely precede, so the rest still verifies from that checkpoint.
+   * Every log's tenant id (`behind`: only logs with events no checkpoint covers yet), in one
+   * statement whatever the number of tenants: the audit_heads_scan policy lets a transaction that
+   * set gatehouse.audit_scan read every head row (sizes and hashes, no event), under any owner.
+   */
+  async function logs(options: { behind?: boolean } = {}): Promise<string[]> {
+    const { rows } = await db.transaction(async (tx) => {
+      await tx.query("select set_config('gatehouse.audit_scan', 'on', true)");
+      const where = options.behind ? ' where size > 0 and last_checkpoint_size is distinct from size' : '';
+      return tx.query<{ tenant_id: string }>(`select tenant_id::text as tenant_id from audit_heads${where} order by tenant_id`);
+    });
+    return rows.map((r) => r.tenant_id);
+  }
+
+  /**
+   * Retention (AUDIT-4), as the owner (the append-only trigger lets only it delete events) in the
+   * log's tenant context, which forced RLS needs for an owner that is no superuser: removes events
+   * older than `retentionDays`, up to the largest checkpoint they entirely precede, so the rest
+   * still verifies from that checkpoint.
    */
   async function prune(tenantId: string): Promise<{ removed: number; prunedUpto: number }> {
     const cutoff = new Date(now() - settings.retentionDays * 86_400_000);
-    return db.asOwner(async (tx) => {
+    return asOwnerInTenant(db, tenantId, async (tx) => {
       const head = await tx.query<{ pruned_upto: number }>('select pruned_upto::int as pruned_upto from audit_heads where tenant_id = $1 for update', [tenantId]);
       const from = head.rows[0]?.pruned_upto ?? 0;
       const firstKept = await tx.query<{ seq: number | null }>('select min(seq)::int as seq from audit_events where tenant_id = $1 and time >= $2', [tenantId, cutoff]);
@@ -96,5 +113,5 @@ export function createAuditExport(deps: { db: Db; signingKeys: SigningKeys; sett
     });
   }
 
-  return { exportLines, prune };
+  return { exportLines, prune, logs };
 }

@@ -34,8 +34,8 @@ export function createAuditLog(deps: { db: Db; keyring: Keyring; signingKeys: Si
   const { prepare, append, checkpointIfBehind } = appender;
   const { record } = createGroupCommit({ db, appender });
   const { size, list, checkpoints, inclusion, consistency } = createAuditReader({ db, keyring, checkpointIfBehind });
-  const { exportLines, prune } = createAuditExport({ db, signingKeys, settings, now, checkpointIfBehind });
-  return { actions, prepare, append, record, checkpointIfBehind, size, list, checkpoints, inclusion, consistency, exportLines, prune };
+  const { exportLines, prune, logs } = createAuditExport({ db, signingKeys, settings, now, checkpointIfBehind });
+  return { actions, prepare, append, record, checkpointIfBehind, size, list, checkpoints, inclusion, consistency, exportLines, prune, logs };
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;

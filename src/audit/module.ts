@@ -21,8 +21,8 @@ export const auditModule = defineModule({
     const audit = createAuditLog({ db: ctx.db, keyring: ctx.keyring, signingKeys: ctx.signingKeys, settings: ctx.config.audit, actions: ctx.auditActions, now: ctx.now });
     // Every start is on the platform log, with the fingerprint of its (masked) configuration.
     await audit.record({ tenantId: PLATFORM_TENANT_ID, action: 'node.started', data: { configSha256: createHash('sha256').update(canonicalText(maskedConfig(ctx.config))).digest('hex') } });
-    // Every log, found as the owner: no tenant context can list them.
-    const logs = async (): Promise<string[]> => (await ctx.db.asOwner((tx) => tx.query<{ tenant_id: string }>('select tenant_id from audit_heads order by tenant_id'))).rows.map((r) => r.tenant_id);
+    // Logs are listed through the audit_heads_scan policy (one statement, any owner role), and
+    // each is then worked on in its own tenant context: forced RLS binds a plain owner too.
     const jobs: JobDef[] = [
       {
         name: 'audit.checkpoint',
@@ -30,7 +30,8 @@ export const auditModule = defineModule({
         summary: 'Signs a checkpoint of every log with events no checkpoint covers yet (otherwise signed at its next append or read).',
         run: async ({ signal }) => {
           let logsSeen = 0;
-          for (const tenantId of await logs()) {
+          // Only logs with events no checkpoint covers: the others need no work this minute.
+          for (const tenantId of await audit.logs({ behind: true })) {
             if (signal.aborted) break;
             await audit.checkpointIfBehind(tenantId, true);
             logsSeen += 1;
@@ -44,7 +45,7 @@ export const auditModule = defineModule({
         summary: 'Applies audit.retentionDays to every log (as `gatehouse audit prune`).',
         run: async ({ signal }) => {
           let removed = 0;
-          for (const tenantId of await logs()) {
+          for (const tenantId of await audit.logs()) {
             if (signal.aborted) break;
             removed += (await audit.prune(tenantId)).removed;
           }

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import type pg from 'pg';
 import { APP_ROLE, type Queryable } from '../store/index.ts';
+import { roleBypassesRls } from '../store/tenant-sweep.ts';
 import { BackupError } from './errors.ts';
 import { readFigures, type DatabaseFigures } from './snapshot-info.ts';
 
@@ -89,6 +90,9 @@ export async function dumpPostgres(
     await client.query('begin isolation level repeatable read read only');
     const snap = (await client.query<{ s: string }>('select pg_export_snapshot() as s')).rows[0]?.s ?? '';
     // The owner is under FORCE ROW LEVEL SECURITY like everyone: off makes a count fail rather than hide rows.
+    // An owner that cannot bypass RLS is refused first, named (pg_dump would refuse it too, naming a table).
+    const { role, bypasses } = await roleBypassesRls(asQueryable(client));
+    if (!bypasses) throw new BackupError('BACKUP_TOOL_FAILED', `pg_dump cannot read every tenant's rows as the owner role ${role}, which is neither superuser nor BYPASSRLS (row-level security is forced on the owner too): back up with an owner that has BYPASSRLS`);
     await client.query('set local row_security = off');
     const figures = await readFigures(asQueryable(client));
     await onHeader(figures);

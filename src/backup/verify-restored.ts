@@ -15,6 +15,7 @@ import { kekSourceFromConfig, keyFilePathOf } from '../keyring/source.ts';
 import { createDb, type Db, type Queryable } from '../store/index.ts';
 import { createMemoryKv } from '../store/kv/index.ts';
 import { findRlsGaps } from '../store/migrate.ts';
+import { roleBypassesRls } from '../store/tenant-sweep.ts';
 import { BackupError } from './errors.ts';
 import type { BackupManifest } from './manifest.ts';
 import { appliedMigrations, tableCounts } from './snapshot-info.ts';
@@ -29,9 +30,19 @@ export interface RestoreReport {
 
 const fail = (message: string): BackupError => new BackupError('BACKUP_VERIFY_FAILED', message);
 
+/**
+ * The owner's reads of every tenant's rows (row counts, which tenants a table holds). On PostgreSQL
+ * row security is turned off for the transaction, so a count can never be of only what forced RLS
+ * lets through: an owner that is neither superuser nor BYPASSRLS is refused up front, named
+ * (PostgreSQL would refuse the first read too, naming only a table), as pg_dump refuses it.
+ */
 async function ownerRead<T>(db: Db, fn: (q: Queryable) => Promise<T>): Promise<T> {
   return db.asOwner(async (tx) => {
-    if (db.kind === 'postgres') await tx.query('set local row_security = off');
+    if (db.kind === 'postgres') {
+      const { role, bypasses } = await roleBypassesRls(tx);
+      if (!bypasses) throw fail(`the owner role ${role} of the restored database is neither superuser nor BYPASSRLS, so it cannot read every tenant's rows (row-level security is forced on the owner too) to count them; verify the restore with an owner that has BYPASSRLS`);
+      await tx.query('set local row_security = off');
+    }
     return fn(tx);
   });
 }

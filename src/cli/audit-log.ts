@@ -17,9 +17,8 @@ async function withAuditLog<T>(loaded: LoadedConfig, logger: Logger, run: (log: 
     try {
       await signingKeys.ensure();
       const log = createAuditLog({ db: o.db, keyring: o.keyring, signingKeys, settings: loaded.config.audit, now: Date.now });
-      // Every log, found as the owner: no tenant context can list them.
-      const list = async (): Promise<string[]> => (await o.db.asOwner((tx) => tx.query<{ tenant_id: string }>('select tenant_id from audit_heads order by tenant_id'))).rows.map((r) => r.tenant_id);
-      return await run(log, list);
+      // Every log (the audit_heads_scan policy): the owner alone lists none when it cannot bypass RLS.
+      return await run(log, () => log.logs());
     } finally {
       await signingKeys.close();
     }

@@ -10,12 +10,34 @@ import { CryptoError } from '../crypto/errors.ts';
 import type { Keyring } from '../keyring/keyring.ts';
 import { keyFilePathOf } from '../keyring/source.ts';
 import type { Db } from '../store/db-types.ts';
+import { asOwnerInTenant } from '../store/tenant-sweep.ts';
+import { PLATFORM_TENANT_ID } from '../keyring/keyring.ts';
 
-/** Data keys the database holds in wrapped form (destroyed ones hold nothing). */
+/**
+ * Data keys the database holds in wrapped form (destroyed ones hold nothing), counted in the first
+ * tenant that holds any: 0 means none at all, more means at least that many. data_keys forces
+ * row-level security on its owner too, so each tenant is read in its own context (an owner that is
+ * no superuser sees no row without one). The platform tenant comes first: every database a node
+ * has started on holds its signing keys' data key there, so the walk over the tenants runs only
+ * for a database that holds none.
+ */
 export async function wrappedDataKeys(db: Db): Promise<number> {
-  // As the owner: data_keys is under row-level security, and this counts every tenant's.
-  const r = await db.asOwner((tx) => tx.query<{ n: number }>('select count(*)::int as n from data_keys where wrapped is not null'));
-  return r.rows[0]?.n ?? 0;
+  const count = async (tenantId: string): Promise<number> =>
+    (await asOwnerInTenant(db, tenantId, (tx) => tx.query<{ n: number }>('select count(*)::int as n from data_keys where wrapped is not null'))).rows[0]?.n ?? 0;
+  const platform = await count(PLATFORM_TENANT_ID);
+  if (platform > 0) return platform;
+  let after = PLATFORM_TENANT_ID;
+  for (;;) {
+    // The tenant registry has no RLS; as the owner, since this runs before migrate() may have.
+    const { rows } = await db.asOwner((tx) => tx.query<{ id: string }>('select id::text as id from tenants where id > $1 order by id limit 500', [after]));
+    for (const { id } of rows) {
+      const n = await count(id);
+      if (n > 0) return n;
+    }
+    const last = rows.at(-1);
+    if (!last) return 0;
+    after = last.id;
+  }
 }
 
 function whereKeksComeFrom(config: Config): string {
@@ -36,7 +58,7 @@ export async function refuseNewKeyFileForExistingData(config: Config, db: Db): P
   if (held === 0) return;
   throw new CryptoError(
     'KEYRING_MISMATCH',
-    `the database ${db.location} already holds ${held} data key(s) wrapped by key-encryption keys, but there is no key file at ${keyFile}. ` +
+    `the database ${db.location} already holds data keys wrapped by key-encryption keys (at least ${held}), but there is no key file at ${keyFile}. ` +
       'A new key could not open them, so none was created. Copy the master-keys.json of the node that created this database to that path ' +
       '(or set GATEHOUSE_KEYRING_KEY_FILE to it), or set GATEHOUSE_MASTER_KEYS to the keys every node shares.',
   );

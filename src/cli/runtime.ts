@@ -188,7 +188,7 @@ async function firstKekInToken(source: RemoteKekSource, db: Db): Promise<void> {
   await source.refresh();
   if (source.versions().length > 0) return;
   const held = await wrappedDataKeys(db);
-  if (held > 0) throw new CryptoError('KEK_MISSING', `the token holds no key-encryption key, but the database ${db.location} holds ${held} data key(s) wrapped by one; a new key could not open them, so none was made`);
+  if (held > 0) throw new CryptoError('KEK_MISSING', `the token holds no key-encryption key, but the database ${db.location} holds data keys wrapped by one (at least ${held}); a new key could not open them, so none was made`);
   await source.addVersion();
 }
 

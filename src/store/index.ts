@@ -11,6 +11,7 @@ import type { Db } from './db-types.ts';
 export type { Db, Queryable, QueryResult, MigrationResult } from './db-types.ts';
 export { APP_ROLE, TENANT_SETTING } from './db-types.ts';
 export { assertNotInTransaction, assertTenantId, runTransactionCallback } from './adapter-rules.ts';
+export { asOwnerInTenant, forEachTenant } from './tenant-sweep.ts';
 
 export interface CreateDbOptions {
   /** PostgreSQL owner URL; when absent the embedded PGlite store is used. */

@@ -10,7 +10,7 @@ import { AUDIT } from '../audit/index.ts';
 import { IDENTITY } from '../identity/index.ts';
 import { API_CREDENTIAL_VERIFIERS, GATEWAY } from '../gateway/index.ts';
 import { publicOriginOf } from '../config/schema.ts';
-import { defineModule, hook, moduleRef } from '../server/module.ts';
+import { defineModule, hook, moduleRef, type JobDef } from '../server/module.ts';
 import { TENANCY } from '../tenancy/index.ts';
 import { createClientTokenCredential } from './credential.ts';
 import { CLIENT_TOKEN_AUDIENCE, createClientTokenVerifier } from './jwt.ts';
@@ -74,11 +74,11 @@ export const tokensModule = defineModule({
       maxTtlSeconds: config.tokens.maxTtlSeconds,
       revocations,
     });
-    const prune = {
+    const prune: JobDef = {
       name: 'tokens.prune-revocations',
       schedule: '17 * * * *',
       summary: 'Deletes revocations of client tokens that have surely expired.',
-      run: async () => ({ pruned: await revocations.prune() }),
+      run: async ({ signal }) => ({ pruned: await revocations.prune(signal) }),
     };
     return { api: { verify: tokens.verify, revocations }, feature, hooks: [hook(API_CREDENTIAL_VERIFIERS, credential)], jobs: [prune] };
   },

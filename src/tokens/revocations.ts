@@ -13,6 +13,7 @@
 import type { Logger } from 'pino';
 import type { Db } from '../store/db-types.ts';
 import type { Kv } from '../store/kv/types.ts';
+import { forEachTenant } from '../store/tenant-sweep.ts';
 
 const LIVE = 'live';
 const REVOKED = 'revoked';
@@ -27,8 +28,8 @@ export interface TokenRevocations {
    * `keepMs` by default, or until `keepUntil` (ms) for a statement that lives longer (a refresh token).
    */
   revoke(input: { tenantId: string; workspaceId: string; tokenId: string; by: string; keepUntil?: number }): Promise<boolean>;
-  /** Deletes revocations of tokens that have surely expired; returns how many. */
-  prune(): Promise<number>;
+  /** Deletes revocations of tokens that have surely expired, tenant by tenant; returns how many. */
+  prune(signal?: AbortSignal): Promise<number>;
 }
 
 export function isTokenId(value: string): boolean {
@@ -85,9 +86,18 @@ export function createTokenRevocations(deps: { db: Db; kv: Kv; logger: Logger; n
       }
       return r.rowCount > 0;
     },
-    async prune() {
-      const r = await db.asOwner((tx) => tx.query('delete from client_token_revocations where keep_until < $1', [new Date(deps.now()).toISOString()]));
-      return r.rowCount;
+    async prune(signal) {
+      // Per tenant, in its context: forced RLS hides every row from an owner that is no superuser.
+      const at = new Date(deps.now()).toISOString();
+      let pruned = 0;
+      await forEachTenant(
+        db,
+        async (_tenantId, tx) => {
+          pruned += (await tx.query('delete from client_token_revocations where keep_until < $1', [at])).rowCount;
+        },
+        signal ? { signal } : {},
+      );
+      return pruned;
     },
   };
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Counter } from 'prom-client';
 import { AUDIT } from '../audit/index.ts';
 import { defineModule, hook, moduleRef, type JobDef } from '../server/module.ts';
+import { forEachTenant } from '../store/tenant-sweep.ts';
 import { TRUST, TRUST_CHECKS } from '../trust/index.ts';
 import type { SealedColumn } from '../server/route.ts';
 import { webhookError } from './errors.ts';
@@ -85,14 +86,23 @@ export const webhooksModule = defineModule({
         name: 'webhooks.prune',
         schedule: '23 4 * * *',
         summary: 'Removes events (and their attempts) older than webhooks.retentionDays and replay records past webhooks.replayDays.',
-        run: async ({ now }) =>
-          // Every org's rows, as the owner: no tenant context can see them all.
-          ctx.db.asOwner(async (tx) => {
-            const at = new Date(now());
-            const events = await tx.query('delete from webhook_events where received_at < $1', [new Date(at.getTime() - settings.retentionDays * 86_400_000)]);
-            const replays = await tx.query('delete from webhook_replays where expires_at < $1', [at]);
-            return { events: events.rowCount, replays: replays.rowCount };
-          }),
+        // Per tenant (forEachTenant: one transaction each, in the tenant's context): forced RLS hides
+        // every row from an owner that is no superuser, so an owner-wide delete removed nothing.
+        run: async ({ now, signal }) => {
+          const at = new Date(now());
+          const before = new Date(at.getTime() - settings.retentionDays * 86_400_000);
+          let events = 0;
+          let replays = 0;
+          const tenants = await forEachTenant(
+            ctx.db,
+            async (_tenantId, tx) => {
+              events += (await tx.query('delete from webhook_events where received_at < $1', [before])).rowCount;
+              replays += (await tx.query('delete from webhook_replays where expires_at < $1', [at])).rowCount;
+            },
+            { signal },
+          );
+          return { events, replays, tenants };
+        },
       },
     ];
     return {

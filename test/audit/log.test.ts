@@ -305,3 +305,27 @@ describe('the platform log for operators', () => {
     expect((await verifyLines(exported.body.trimEnd().split('\n'))).ok).toBe(true);
   });
 });
+
+describe('listing logs (the audit_heads_scan policy)', () => {
+  it('lists every log, and only logs behind their checkpoint when asked', async () => {
+    const all = await t.node.audit.logs();
+    expect(all).toEqual(expect.arrayContaining([PLATFORM_TENANT_ID, org]));
+    const behind = await t.node.audit.logs({ behind: true });
+    for (const log of behind) expect(all).toContain(log);
+    await t.node.audit.checkpointIfBehind(org, true);
+    expect(await t.node.audit.logs({ behind: true })).not.toContain(org);
+  });
+
+  it('attack: a transaction that sets gatehouse.audit_scan in another tenant\'s context reads head rows only; it cannot change another log\'s head, nor read its events', async () => {
+    const other = randomUUID();
+    const attempt = await t.node.db.withTenant(other, async (tx) => {
+      await tx.query("select set_config('gatehouse.audit_scan', 'on', true)");
+      const heads = await tx.query<{ tenant_id: string }>('select tenant_id::text as tenant_id from audit_heads where tenant_id = $1', [org]);
+      const updated = await tx.query('update audit_heads set pruned_upto = pruned_upto where tenant_id = $1', [org]);
+      const events = await tx.query<{ n: number }>('select count(*)::int as n from audit_events where tenant_id = $1', [org]);
+      const checkpoints = await tx.query<{ n: number }>('select count(*)::int as n from audit_checkpoints where tenant_id = $1', [org]);
+      return { heads: heads.rows.length, updated: updated.rowCount, events: events.rows[0]?.n, checkpoints: checkpoints.rows[0]?.n };
+    });
+    expect(attempt).toEqual({ heads: 1, updated: 0, events: 0, checkpoints: 0 });
+  });
+});
