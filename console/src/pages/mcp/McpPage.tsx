@@ -18,7 +18,7 @@ function Endpoint({ ws }: { ws: string }) {
       <p>Give MCP clients this URL (Streamable HTTP). They see the approved tools and prompts of the servers below as <code>server__name</code>.</p>
       <p className="secret" data-testid="mcp-endpoint">{url}</p>
       <CopyButton value={url} label="Copy endpoint URL" />
-      <p className="muted">
+      <p className="muted endpoint-note">
         A client connects with an API key holding the scope <code>mcp:tools</code> (<code>Authorization: Bearer</code>), or through OAuth: it is sent to a consent page where a member who may manage this workspace's API keys approves it.
       </p>
     </Section>

@@ -41,7 +41,7 @@ export function Servers({ org, ws, list }: { org: string; ws: string; list: UseQ
           empty="No MCP server yet."
           columns={[
             { header: 'Name', cell: (s) => s.name },
-            { header: 'URL', cell: (s) => <code className="mono">{s.url}</code> },
+            { header: 'URL', cell: (s) => <code className="mono server-url">{s.url}</code> },
             { header: 'Headers', cell: (s) => (s.headerNames.length ? s.headerNames.map((h) => <code key={h} className="mono header-name">{h}</code>) : 'None') },
             { header: 'Result policy', cell: (s) => s.resultPolicy },
             { header: 'Resources', cell: (s) => (s.resources ? 'On' : 'Off') },
