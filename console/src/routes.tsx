@@ -27,6 +27,7 @@ export const ROUTES: readonly ConsoleRoute[] = [
   { path: 'orgs', nav: 'Orgs & workspaces', auth: 'signed-in', page: lazy(() => import('./pages/orgs/OrgsPage.tsx')) },
   { path: 'api-keys', nav: 'API keys', auth: 'signed-in', page: lazy(() => import('./pages/api-keys/ApiKeysPage.tsx')) },
   { path: 'gateway', nav: 'Gateway', auth: 'signed-in', page: lazy(() => import('./pages/gateway/GatewayPage.tsx')) },
+  { path: 'mcp', nav: 'MCP', auth: 'signed-in', page: lazy(() => import('./pages/mcp/McpPage.tsx')) },
   { path: 'audit', nav: 'Audit', auth: 'signed-in', page: lazy(() => import('./pages/audit/AuditPage.tsx')) },
   { path: 'operator', nav: 'Operator', auth: 'signed-in', page: lazy(() => import('./pages/operator/OperatorPage.tsx')) },
   { path: 'orgs/accept', page: lazy(() => import('./pages/orgs/AcceptInvitationPage.tsx')) },

@@ -45,6 +45,8 @@ export interface ToolView {
   /** `<server>__<tool>`: the name MCP clients see. */
   qualifiedName: string;
   description: string | null;
+  /** What an approval approves (the hashed definition): a tool's input schema, a prompt's arguments... */
+  definition: Record<string, unknown>;
   status: ToolStatus;
   listed: boolean;
   firstSeenAt: string;

@@ -59,7 +59,7 @@ export function createToolStore(deps: McpRegistryDeps, servers: Pick<ReturnType<
 
     async listItems(kind: ReviewedKind, orgId: string, wsId: string, status?: ToolStatus): Promise<ToolView[]> {
       const { rows } = await db.withTenant(orgId, (tx) =>
-        tx.query<{ server: string; name: string; definition: { description?: string }; status: ToolStatus; listed: boolean; first_seen_at: Date | string; reviewed_at: Date | string | null }>(
+        tx.query<{ server: string; name: string; definition: { description?: string } & Record<string, unknown>; status: ToolStatus; listed: boolean; first_seen_at: Date | string; reviewed_at: Date | string | null }>(
           `select s.name as server, t.name, t.definition, t.status, t.listed, t.first_seen_at, t.reviewed_at
              from ${TABLE[kind]} t join mcp_servers s on s.id = t.server_id
             where t.workspace_id = $1 and ($2::text is null or t.status = $2) order by s.name, t.name`,
@@ -71,6 +71,7 @@ export function createToolStore(deps: McpRegistryDeps, servers: Pick<ReturnType<
         name: r.name,
         qualifiedName: `${r.server}${NAMESPACE_SEPARATOR}${r.name}`,
         description: r.definition.description ?? null,
+        definition: r.definition,
         status: r.status,
         listed: r.listed,
         firstSeenAt: iso(r.first_seen_at),

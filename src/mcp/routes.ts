@@ -54,6 +54,7 @@ const toolView = z.object({
   name: z.string(),
   qualifiedName: z.string(),
   description: z.string().nullable(),
+  definition: z.record(z.string(), z.unknown()).meta({ description: 'The definition an approval approves (what clients are shown): a tool\'s title, description, inputSchema, outputSchema and annotations; a prompt\'s title, description and arguments.' }),
   status: z.enum(['pending', 'approved', 'denied']),
   listed: z.boolean(),
   firstSeenAt: z.string(),

@@ -123,6 +123,8 @@ describe('MCP endpoint', () => {
     expect(await sync(t, owner, org, ws, 'docs')).toEqual({ added: 1, changed: 0, unlisted: 0 });
     const pending = expectStatus(await t.app.inject({ method: 'GET', url: `/v1/orgs/${org}/workspaces/${ws}/mcp/tools?status=pending`, headers: owner.auth }), 200);
     expect(pending.json<{ tools: { qualifiedName: string }[] }>().tools.map((x) => x.qualifiedName)).toEqual(['docs__delete_all', 'docs__later']);
+    // What the reviewer approves is shown: the definition (the input schema among it).
+    expect(pending.json<{ tools: { name: string; definition: unknown }[] }>().tools.find((x) => x.name === 'later')?.definition).toEqual({ description: 'Added later.', inputSchema: { type: 'object' } });
     expect((await client.listTools()).tools.map((x) => x.name)).not.toContain('docs__later');
     expect(await refusal(client.callTool({ name: 'docs__later', arguments: {} }))).toMatchObject({ data: { code: 'MCP_TOOL_NOT_ALLOWED' } });
     await review(t, owner, org, ws, 'docs', 'later', 'approved');

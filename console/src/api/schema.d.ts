@@ -12084,6 +12084,10 @@ export interface paths {
                     content: {
                         "application/json": {
                             prompts: {
+                                /** @description The definition an approval approves (what clients are shown): a tool's title, description, inputSchema, outputSchema and annotations; a prompt's title, description and arguments. */
+                                definition: {
+                                    [key: string]: unknown;
+                                };
                                 description: string | null;
                                 firstSeenAt: string;
                                 listed: boolean;
@@ -12651,6 +12655,10 @@ export interface paths {
                     content: {
                         "application/json": {
                             tools: {
+                                /** @description The definition an approval approves (what clients are shown): a tool's title, description, inputSchema, outputSchema and annotations; a prompt's title, description and arguments. */
+                                definition: {
+                                    [key: string]: unknown;
+                                };
                                 description: string | null;
                                 firstSeenAt: string;
                                 listed: boolean;
