@@ -49,6 +49,8 @@ describe('random bodies never cause a 5xx', () => {
         // Routes serving another API's SDKs (the AI gateway) answer in that API's error shape.
         // The MCP endpoint answers JSON-RPC error objects, the Gatehouse code in error.data.code.
         if (res.statusCode >= 400 && route.errorFormat?.name === 'json-rpc') expect(res.json().error.data.code).toMatch(/^[A-Z_]+$/);
+        // OAuth endpoints answer RFC 6749 error objects, the Gatehouse code in gatehouse_code.
+        else if (res.statusCode >= 400 && route.errorFormat?.name === 'oauth') expect([res.json().error, res.json().gatehouse_code]).toEqual([expect.stringMatching(/^[a-z_]+$/), expect.stringMatching(/^[A-Z_]+$/)]);
         else if (res.statusCode >= 400 && route.errorFormat) expect(res.json().error.type).toMatch(/^[a-z_]+$/);
         else if (res.statusCode >= 400) expect(res.json().error.code).toMatch(/^[A-Z_]+$/);
       }),
