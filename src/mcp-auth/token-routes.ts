@@ -58,8 +58,9 @@ async function apiKeyClient(deps: TokenRoutesDeps, request: FastifyRequest, id: 
 }
 
 export function tokenRoutes(deps: TokenRoutesDeps): RouteDef[] {
-  const publicClient = async (base: string, id: string | undefined, secret: string | undefined): Promise<string> => {
-    if (secret !== undefined) throw new OAuthError('OAUTH_INVALID_CLIENT', 'Registered clients are public: they have no secret.');
+  /** A registered (public) client: its id; `credential` is what it sent as a secret, and must be nothing. */
+  const publicClient = async (base: string, id: string | undefined, credential: string | undefined): Promise<string> => {
+    if (credential !== undefined) throw new OAuthError('OAUTH_INVALID_CLIENT', 'Registered clients are public: they have no secret.');
     return (await clientOf(deps.statements, base, id, 'OAUTH_INVALID_CLIENT')).clientId;
   };
   return [
