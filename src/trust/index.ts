@@ -48,6 +48,7 @@ export { reloadStatusPath } from './reload.ts';
 export { IMPLEMENTED_CONTROLS, ORGANISATIONAL_PROMISES } from './controls.ts';
 /** For checks that read tenant tables: forced RLS binds the owner too, so they read per tenant. */
 export { forTenants, MAX_TENANTS_READ } from './checks-audit.ts';
+export { probeAddress } from './checks-edge.ts';
 
 /** Live checks other features add to the trust report (see the comment at the top of this file). */
 export const TRUST_CHECKS = hookPoint<TrustCheck>('trust.checks');
