@@ -11122,7 +11122,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Read a workspace.
+         * Read a workspace, with the caller's effective role in it (the org role, narrowed by a workspace role).
          * @description Guard: session. Permission: workspaces.read. Rate category: read.
          */
         get: {
@@ -11177,6 +11177,8 @@ export interface paths {
                             createdAt: string;
                             id: string;
                             name: string;
+                            /** @enum {string} */
+                            role: "owner" | "admin" | "editor" | "viewer";
                             updatedAt: string;
                         };
                     };
