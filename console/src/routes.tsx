@@ -30,6 +30,7 @@ export const ROUTES: readonly ConsoleRoute[] = [
   { path: 'mcp', nav: 'MCP', auth: 'signed-in', page: lazy(() => import('./pages/mcp/McpPage.tsx')) },
   { path: 'audit', nav: 'Audit', auth: 'signed-in', page: lazy(() => import('./pages/audit/AuditPage.tsx')) },
   { path: 'operator', nav: 'Operator', auth: 'signed-in', page: lazy(() => import('./pages/operator/OperatorPage.tsx')) },
+  { path: 'confirm-email', page: lazy(() => import('./pages/me/ConfirmEmailPage.tsx')) },
   { path: 'orgs/accept', page: lazy(() => import('./pages/orgs/AcceptInvitationPage.tsx')) },
   { path: 'oauth/consent', page: lazy(() => import('./pages/oauth/ConsentPage.tsx')) },
   { path: '*', page: lazy(() => import('./pages/not-found/NotFoundPage.tsx')) },

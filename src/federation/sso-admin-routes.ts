@@ -8,6 +8,7 @@ import { httpUrlSchema } from '../config/url.ts';
 import { orgScopeOf, userIdOf } from '../server/principal.ts';
 import { defineRoute, type RouteDef } from '../server/route.ts';
 import { isRole } from '../tenancy/index.ts';
+import { CLAIM_CURSOR_RE } from './sso-domain-claims.ts';
 import type { Sso } from './sso.ts';
 
 const orgParams = z.strictObject({ org: z.uuid() });
@@ -20,6 +21,7 @@ const clientSecret = z.string().min(1).max(4096);
 const clientId = z.string().min(1).max(512);
 const metadataXml = z.string().min(1).max(200_000);
 const noContent = z.null();
+const pendingClaimSchema = z.object({ id: z.string(), orgId: z.string(), orgName: z.string(), domain: z.string(), connectionId: z.string(), createdAt: z.string() });
 
 const connectionSchema = z.object({
   id: z.string(),
@@ -201,6 +203,24 @@ export function ssoDomainRoutes(sso: Sso): RouteDef[] {
       rateCategory: 'write',
       schema: { params: orgParams, body: z.strictObject({ ssoRequired: z.boolean() }), response: { 200: settingsSchema } },
       handler: async ({ authority, body }) => sso.setSettings(orgScopeOf(authority, isRole).orgId, body.ssoRequired),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/v1/admin/domain-claims',
+      summary:
+        'Operators: the email-domain claims of every organization still waiting for verification, oldest first, with the organization\'s id and name (to pick one to check and verify); `cursor` is the `nextCursor` of the previous page.',
+      guard: { kind: 'session' },
+      permission: 'platform.sso.verify',
+      rateCategory: 'read',
+      schema: {
+        querystring: z.strictObject({
+          status: z.enum(['pending']).default('pending'),
+          cursor: z.string().max(60).regex(CLAIM_CURSOR_RE, 'not a cursor this list gave').optional(),
+          limit: z.coerce.number().int().min(1).max(100).default(50),
+        }),
+        response: { 200: z.object({ claims: z.array(pendingClaimSchema), nextCursor: z.string().nullable() }) },
+      },
+      handler: async ({ query }) => sso.listPendingClaims(query),
     }),
     defineRoute({
       method: 'POST',

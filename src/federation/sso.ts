@@ -4,6 +4,7 @@
  * and sign-in with provisioning (sso-sign-in.ts, sso-provisioning.ts).
  */
 import { createSsoConnections } from './sso-connections.ts';
+import { listPendingClaims } from './sso-domain-claims.ts';
 import { createSsoDomains } from './sso-domains.ts';
 import { createSsoPolicy } from './sso-policy.ts';
 import { createSsoSignIn } from './sso-sign-in.ts';
@@ -14,7 +15,13 @@ export { normalizeDomain } from './sso-domains.ts';
 export { SSO_SEALED_COLUMNS, type ConnectionChanges, type ConnectionView, type DomainView, type NewConnection, type SsoDeps } from './sso-shared.ts';
 
 export function createSso(deps: SsoDeps) {
-  return { ...createSsoConnections(deps), ...createSsoDomains(deps), ...createSsoPolicy(deps), ...createSsoSignIn(deps) };
+  return {
+    ...createSsoConnections(deps),
+    ...createSsoDomains(deps),
+    ...createSsoPolicy(deps),
+    ...createSsoSignIn(deps),
+    listPendingClaims: (query: { cursor?: string | undefined; limit: number }) => listPendingClaims(deps.db, query),
+  };
 }
 
 export type Sso = ReturnType<typeof createSso>;

@@ -23,7 +23,10 @@ export function createPasswordFlows(core: AccountsCore) {
       to: user.email,
       kind: 'password-reset',
       subject: 'Reset your password',
-      text: `A password reset was requested for your Gatehouse account. Use this code within ${Math.round(tokenTtlMs / 60000)} minutes:\n\n${token}\n\nPOST ${deps.publicOrigin}/v1/auth/password-reset/confirm {"token": "<code>", "password": "<new password>"}\nIf you did not ask for this, ignore this message.`,
+      text:
+        `A password reset was requested for your Gatehouse account. Choose a new password within ${Math.round(tokenTtlMs / 60000)} minutes at:\n\n` +
+        `${deps.publicOrigin}/console/reset-password?token=${encodeURIComponent(token)}\n\n` +
+        `Or use this code:\n\n${token}\n\nPOST ${deps.publicOrigin}/v1/auth/password-reset/confirm {"token": "<code>", "password": "<new password>"}\nIf you did not ask for this, ignore this message.`,
     });
   }
 

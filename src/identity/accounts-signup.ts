@@ -89,7 +89,10 @@ export function createSignup(core: AccountsCore) {
       to: email,
       kind: 'verify-email',
       subject: 'Verify your email',
-      text: `Confirm your email address for Gatehouse with this code (valid ${Math.round(tokenTtlMs / 60000)} minutes):\n\n${token}\n\nPOST ${deps.publicOrigin}/v1/auth/verify-email {"token": "<code>"}`,
+      text:
+        `Confirm your email address for Gatehouse by opening this link (valid ${Math.round(tokenTtlMs / 60000)} minutes):\n\n` +
+        `${deps.publicOrigin}/console/sign-up?token=${encodeURIComponent(token)}\n\n` +
+        `Or use this code:\n\n${token}\n\nPOST ${deps.publicOrigin}/v1/auth/verify-email {"token": "<code>"}`,
     });
   }
 

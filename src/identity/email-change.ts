@@ -94,7 +94,10 @@ export function createEmailChange(deps: EmailChangeDeps) {
       to: newEmail,
       kind: 'email-change',
       subject: 'Confirm your new email address',
-      text: `Confirm this address for your Gatehouse account with this code (valid ${Math.round(tokenTtlMs / 60000)} minutes):\n\n${token}\n\nPOST ${publicOrigin}/v1/auth/email-change/confirm {"token": "<code>"}\nIf you did not ask for this, ignore this message.`,
+      text:
+        `Confirm this address for your Gatehouse account by opening this link (valid ${Math.round(tokenTtlMs / 60000)} minutes):\n\n` +
+        `${publicOrigin}/console/confirm-email?token=${encodeURIComponent(token)}\n\n` +
+        `Or use this code:\n\n${token}\n\nPOST ${publicOrigin}/v1/auth/email-change/confirm {"token": "<code>"}\nIf you did not ask for this, ignore this message.`,
     });
     const toOld = await mailer.prepare({
       to: user.email,

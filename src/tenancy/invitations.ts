@@ -84,7 +84,9 @@ export function createInvitations(deps: TenancyDeps & { mailer: MailQueue; origi
         subject: `You are invited to ${name} on Gatehouse`,
         text:
           `You have been invited to join the organization "${name}" as ${role}.\n\n` +
-          `Sign in to ${origin} with this email address, then accept with:\n\n` +
+          `Sign in with this email address and accept at:\n\n` +
+          `${origin}/console/orgs/accept?token=${encodeURIComponent(token)}\n\n` +
+          `Or, through the API, signed in as this address:\n\n` +
           `POST ${origin}/v1/invitations/accept\n{"token": "${token}"}\n\n` +
           `The invitation expires at ${expiresAt.toISOString()} and works once. If you did not expect it, ignore this message.\n`,
       });

@@ -62,3 +62,18 @@ export async function eventually(check: () => boolean | Promise<boolean>, tries 
   }
   return false;
 }
+
+/**
+ * A raw single-part message as a mail client reads it: its headers, then the body with a
+ * quoted-printable transfer encoding undone (soft line breaks joined, =XX decoded). A mail with
+ * a line longer than 76 characters (a link) is sent quoted-printable.
+ */
+export function readableMail(raw: string): string {
+  const split = raw.search(/\r?\n\r?\n/);
+  if (split < 0) return raw;
+  const head = raw.slice(0, split);
+  const body = raw.slice(split);
+  if (!/^Content-Transfer-Encoding:\s*quoted-printable\s*$/im.test(head)) return raw;
+  const bytes = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return head + Buffer.from(bytes, 'latin1').toString('utf8');
+}

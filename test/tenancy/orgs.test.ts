@@ -295,12 +295,16 @@ describe('workspaces', () => {
     expectError(await call(owner, 'GET', `/v1/orgs/${org}/workspaces/${ws}`), 404, 'NOT_FOUND');
   });
 
-  it('narrows a member in one workspace, never widens, and the narrowing applies at once', async () => {
+  it('narrows a member in one workspace, never widens, and the narrowing applies at once (reading the workspace answers the effective role)', async () => {
     const org = await fullOrg('Narrow');
     const a = (await call(owner, 'POST', `/v1/orgs/${org}/workspaces`, { name: 'A' })).json().id as string;
     const b = (await call(owner, 'POST', `/v1/orgs/${org}/workspaces`, { name: 'B' })).json().id as string;
     const set = await call(owner, 'PUT', `/v1/orgs/${org}/workspaces/${a}/members/${admin.userId}`, { role: 'viewer' });
     expect(set.json()).toMatchObject({ orgRole: 'admin', workspaceRole: 'viewer', effectiveRole: 'viewer' });
+    // Reading a workspace tells the caller their effective role there (what the console shows controls by).
+    expect((await call(admin, 'GET', `/v1/orgs/${org}/workspaces/${a}`)).json()).toMatchObject({ id: a, role: 'viewer' });
+    expect((await call(admin, 'GET', `/v1/orgs/${org}/workspaces/${b}`)).json()).toMatchObject({ id: b, role: 'admin' });
+    expect((await call(viewer, 'GET', `/v1/orgs/${org}/workspaces/${b}`)).json()).toMatchObject({ id: b, role: 'viewer' });
     expectError(await call(admin, 'PATCH', `/v1/orgs/${org}/workspaces/${a}`, { name: 'x' }), 403, 'FORBIDDEN');
     expect((await call(admin, 'PATCH', `/v1/orgs/${org}/workspaces/${b}`, { name: 'B2' })).statusCode).toBe(200);
     expectError(await call(owner, 'PUT', `/v1/orgs/${org}/workspaces/${a}/members/${viewer.userId}`, { role: 'admin' }), 400, 'BAD_REQUEST');
@@ -309,6 +313,7 @@ describe('workspaces', () => {
     expect(members.find((m) => m.userId === admin.userId)?.effectiveRole).toBe('viewer');
     const cleared = await call(owner, 'DELETE', `/v1/orgs/${org}/workspaces/${a}/members/${admin.userId}`);
     expect(cleared.json()).toMatchObject({ workspaceRole: null, effectiveRole: 'admin' });
+    expect((await call(admin, 'GET', `/v1/orgs/${org}/workspaces/${a}`)).json()).toMatchObject({ role: 'admin' });
     expect((await call(admin, 'PATCH', `/v1/orgs/${org}/workspaces/${a}`, { name: 'A2' })).statusCode).toBe(200);
   });
 });

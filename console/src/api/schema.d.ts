@@ -1152,6 +1152,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/domain-claims": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Operators: the email-domain claims of every organization still waiting for verification, oldest first, with the organization's id and name (to pick one to check and verify); `cursor` is the `nextCursor` of the previous page.
+         * @description Guard: session. Permission: platform.sso.verify. Rate category: read.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                    status?: "pending";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                                requestId: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            claims: {
+                                connectionId: string;
+                                createdAt: string;
+                                domain: string;
+                                id: string;
+                                orgId: string;
+                                orgName: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/sso/domains/verify": {
         parameters: {
             query?: never;
@@ -11122,7 +11205,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Read a workspace.
+         * Read a workspace, with the caller's effective role in it (the org role, narrowed by a workspace role).
          * @description Guard: session. Permission: workspaces.read. Rate category: read.
          */
         get: {
@@ -11177,6 +11260,8 @@ export interface paths {
                             createdAt: string;
                             id: string;
                             name: string;
+                            /** @enum {string} */
+                            role: "owner" | "admin" | "editor" | "viewer";
                             updatedAt: string;
                         };
                     };

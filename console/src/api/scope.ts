@@ -88,3 +88,16 @@ export function useEffectiveScope(): { org: string; ws: string; orgName: string;
     loading: orgs.isPending || (Boolean(org) && workspaces.isPending),
   };
 }
+
+/**
+ * The caller's effective role in a workspace, as the API's authorizer computes it (the org role,
+ * narrowed by a workspace role): '' while loading or when it cannot be read.
+ */
+export function useWorkspaceRole(org: string, ws: string): string {
+  const detail = useQuery({
+    queryKey: ['orgs', org, 'workspaces', ws],
+    enabled: Boolean(org && ws),
+    queryFn: () => unwrap(api.GET('/v1/orgs/{org}/workspaces/{ws}', { params: { path: { org, ws } } })),
+  });
+  return detail.data?.role ?? '';
+}

@@ -10,3 +10,4 @@ export { Table, useCursorPages, type Column, type Pagination, type TableProps } 
 export { RequireSession } from './RequireSession.tsx';
 export { ScopePicker } from './ScopePicker.tsx';
 export { useStepUp } from './StepUp.tsx';
+export { RoleNote } from './RoleNote.tsx';

@@ -37,12 +37,16 @@ export function workspaceRoutes(workspaces: Workspaces): RouteDef[] {
     defineRoute({
       method: 'GET',
       url: '/v1/orgs/:org/workspaces/:ws',
-      summary: 'Read a workspace.',
+      summary: 'Read a workspace, with the caller\'s effective role in it (the org role, narrowed by a workspace role).',
       guard: { kind: 'session' },
       permission: 'workspaces.read',
       rateCategory: 'read',
-      schema: { params: wsParams, response: { 200: workspaceSchema } },
-      handler: async ({ authority, params }) => workspaces.get(orgScopeOf(authority, isRole).orgId, params.ws),
+      schema: { params: wsParams, response: { 200: workspaceSchema.extend({ role }) } },
+      handler: async ({ authority, params }) => {
+        // The authorizer's own answer for this workspace: what the console shows controls by.
+        const { orgId, role: mine } = orgScopeOf(authority, isRole);
+        return { ...(await workspaces.get(orgId, params.ws)), role: mine };
+      },
     }),
     defineRoute({
       method: 'PATCH',

@@ -1,14 +1,16 @@
 /**
  * API keys of the current workspace: create one (its secret is shown once, with a copy button and
  * a warning), list them with last use, scopes, expiry and limits, revoke one (refused on every
- * node at once).
+ * node at once). Creating and revoking need apikeys.manage in the workspace: a member whose
+ * effective role there lacks it sees the keys and a note naming the role needed.
  */
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { useAction } from '../../api/mutate.ts';
-import { useEffectiveScope } from '../../api/scope.ts';
-import { ApiErrorNotice, Button, ConfirmDialog, CopyButton, Dialog, Field, Notice, Page, RequireSession, ScopePicker, Section, Table } from '../../components/index.ts';
+import { allows } from '../../api/roles.ts';
+import { useEffectiveScope, useWorkspaceRole } from '../../api/scope.ts';
+import { ApiErrorNotice, Button, ConfirmDialog, CopyButton, Dialog, Field, Notice, Page, RequireSession, RoleNote, ScopePicker, Section, Table } from '../../components/index.ts';
 import '../../styles/pages.css';
 
 const SCOPES = ['ai:chat', 'ai:embeddings', 'ai:models', 'mcp:tools', 'budgets:consume', 'tokens:mint'] as const;
@@ -72,7 +74,7 @@ function CreateKey({ org, ws, onCreated }: { org: string; ws: string; onCreated:
   );
 }
 
-function KeyList({ org, ws }: { org: string; ws: string }) {
+function KeyList({ org, ws, manage }: { org: string; ws: string; manage: boolean }) {
   const keys = useQuery({ queryKey: ['keys', org, ws], queryFn: async () => (await unwrap(api.GET('/v1/orgs/{org}/workspaces/{ws}/api-keys', { params: { path: { org, ws } } }))).apiKeys });
   const [revoking, setRevoking] = useState<{ id: string; name: string } | null>(null);
   const [page, setPage] = useState(0);
@@ -103,7 +105,7 @@ function KeyList({ org, ws }: { org: string; ws: string }) {
           {
             header: 'Actions',
             cell: (k) =>
-              k.revokedAt ? null : (
+              k.revokedAt || !manage ? null : (
                 <Button variant="danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>
                   Revoke
                 </Button>
@@ -129,6 +131,8 @@ function KeyList({ org, ws }: { org: string; ws: string }) {
 
 export default function ApiKeysPage() {
   const scope = useEffectiveScope();
+  const role = useWorkspaceRole(scope.org, scope.ws);
+  const manage = allows(role, 'apikeys.manage');
   const [secret, setSecret] = useState<string | null>(null);
   return (
     <RequireSession>
@@ -138,10 +142,10 @@ export default function ApiKeysPage() {
           {scope.org && scope.ws ? (
             <>
               <Section title="Keys">
-                <KeyList org={scope.org} ws={scope.ws} />
+                <KeyList org={scope.org} ws={scope.ws} manage={manage} />
               </Section>
               <Section title="New key">
-                <CreateKey org={scope.org} ws={scope.ws} onCreated={setSecret} />
+                {manage ? <CreateKey org={scope.org} ws={scope.ws} onCreated={setSecret} /> : <RoleNote role={role} permission="apikeys.manage" action="Creating or revoking a key" />}
               </Section>
             </>
           ) : null}

@@ -24,7 +24,7 @@ export default function GatewayPage() {
           {scope.org ? (
             <>
               <Usage org={scope.org} workspaces={workspaces.data ?? []} />
-              <Budgets org={scope.org} workspaces={workspaces.data ?? []} />
+              <Budgets org={scope.org} role={scope.role} workspaces={workspaces.data ?? []} />
             </>
           ) : null}
         </Page>

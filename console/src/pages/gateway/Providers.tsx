@@ -1,13 +1,16 @@
 /**
  * The workspace's own providers (bring your own key). The vendor key is write-only: the API never
  * returns it and the console never holds it after the form is sent; a provider shows "Key set"
- * and a Rotate action that sends a new key.
+ * and a Rotate action that sends a new key. Listing and changing them needs providers.manage: a
+ * member whose effective role here lacks it sees a note naming the role needed instead.
  */
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { useAction } from '../../api/mutate.ts';
-import { ApiErrorNotice, Button, ConfirmDialog, Dialog, Field, Section, SelectField, Table } from '../../components/index.ts';
+import { allows } from '../../api/roles.ts';
+import { useWorkspaceRole } from '../../api/scope.ts';
+import { ApiErrorNotice, Button, ConfirmDialog, Dialog, Field, RoleNote, Section, SelectField, Table } from '../../components/index.ts';
 
 type Kind = 'openai' | 'anthropic' | 'azure-openai' | 'openai-compatible';
 interface Provider {
@@ -67,6 +70,18 @@ function ProviderForm({ org, ws, existing, onDone }: { org: string; ws: string; 
 }
 
 export function Providers({ org, ws }: { org: string; ws: string }) {
+  const role = useWorkspaceRole(org, ws);
+  if (!allows(role, 'providers.manage')) {
+    return (
+      <Section title="Provider credentials">
+        <RoleNote role={role} permission="providers.manage" action="Seeing or changing this workspace's own providers" />
+      </Section>
+    );
+  }
+  return <ProviderList org={org} ws={ws} />;
+}
+
+function ProviderList({ org, ws }: { org: string; ws: string }) {
   const key = ['providers', org, ws];
   const list = useQuery({ queryKey: key, queryFn: async () => (await unwrap(api.GET('/v1/orgs/{org}/workspaces/{ws}/providers', { params: { path: { org, ws } } }))).providers as Provider[] });
   const [editing, setEditing] = useState<Provider | 'new' | null>(null);

@@ -1,9 +1,14 @@
-/** The workspace's model routing: allowed models (empty: all) and aliases with fallback chains. */
+/**
+ * The workspace's model routing: allowed models (empty: all) and aliases with fallback chains.
+ * A member whose effective role here may not change it sees the values read-only, with no save.
+ */
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { useAction } from '../../api/mutate.ts';
-import { ApiErrorNotice, Button, Field, Notice, Section, Table } from '../../components/index.ts';
+import { allows } from '../../api/roles.ts';
+import { useWorkspaceRole } from '../../api/scope.ts';
+import { ApiErrorNotice, Button, Field, Notice, RoleNote, Section, Table } from '../../components/index.ts';
 
 /** "alias = model1, provider/model2" per line. */
 function parseAliases(text: string) {
@@ -25,6 +30,8 @@ function parseAliases(text: string) {
 }
 
 export function Routing({ org, ws }: { org: string; ws: string }) {
+  const role = useWorkspaceRole(org, ws);
+  const manage = allows(role, 'providers.manage');
   const key = ['models', org, ws];
   const routing = useQuery({ queryKey: key, queryFn: () => unwrap(api.GET('/v1/orgs/{org}/workspaces/{ws}/models', { params: { path: { org, ws } } })) });
   const [allowed, setAllowed] = useState<string | null>(null);
@@ -41,7 +48,7 @@ export function Routing({ org, ws }: { org: string; ws: string }) {
   );
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    save.mutate(undefined);
+    if (manage) save.mutate(undefined);
   };
   return (
     <Section title="Models and aliases">
@@ -59,16 +66,22 @@ export function Routing({ org, ws }: { org: string; ws: string }) {
         />
       ) : null}
       <form className="form" onSubmit={submit} aria-label="Model routing">
-        <Field label="Allowed models (comma-separated; empty allows every model of the providers)" value={allowedText} onChange={(e) => setAllowed(e.target.value)} />
+        <Field label="Allowed models (comma-separated; empty allows every model of the providers)" readOnly={!manage} value={allowedText} onChange={(e) => setAllowed(e.target.value)} />
         <div className="field">
           <label htmlFor="aliases">Aliases, one per line: alias = model, provider/model</label>
-          <textarea id="aliases" rows={4} value={aliasText} onChange={(e) => setAliases(e.target.value)} />
+          <textarea id="aliases" rows={4} readOnly={!manage} value={aliasText} onChange={(e) => setAliases(e.target.value)} />
         </div>
-        <ApiErrorNotice error={save.error} title="Routing not saved" />
-        {save.isSuccess ? <Notice tone="success">Routing saved; it applies to the next call on every node.</Notice> : null}
-        <Button type="submit" variant="primary" busy={save.isPending}>
-          Save routing
-        </Button>
+        {manage ? (
+          <>
+            <ApiErrorNotice error={save.error} title="Routing not saved" />
+            {save.isSuccess ? <Notice tone="success">Routing saved; it applies to the next call on every node.</Notice> : null}
+            <Button type="submit" variant="primary" busy={save.isPending}>
+              Save routing
+            </Button>
+          </>
+        ) : (
+          <RoleNote role={role} permission="providers.manage" action="Changing the model routing" />
+        )}
       </form>
     </Section>
   );

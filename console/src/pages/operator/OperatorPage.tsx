@@ -1,72 +1,21 @@
 /**
  * The operator area (platform operators only): the user list (search, disable or re-enable a user,
- * reset a user's second factors), verify an org's domain claim, the platform audit log and the trust report.
+ * reset a user's second factors), the pending domain claims and their verification, the platform audit log and the trust report.
  */
 import { useQuery } from '@tanstack/react-query';
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useState } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { AuditLogView, type AuditLoaders } from '../../audit/AuditLogView.tsx';
 import { verifySignedValue } from '../../audit/verify.ts';
-import { ApiErrorNotice, Button, Field, Notice, Page, RequireSession, Section, Table } from '../../components/index.ts';
+import { ApiErrorNotice, Button, Notice, Page, RequireSession, Section, Table } from '../../components/index.ts';
 import '../../styles/pages.css';
+import { DomainClaims } from './DomainClaims.tsx';
 import { UserList } from './UserList.tsx';
 
 const PLATFORM_LOG: AuditLoaders = {
   page: (query) => unwrap(api.GET('/v1/admin/audit', { params: { query: query as never } })) as ReturnType<AuditLoaders['page']>,
   exportText: () => unwrap(api.GET('/v1/admin/audit/export', { parseAs: 'text' })),
 };
-
-function ActionForm({ label, children, onSubmit, busy, error, done }: { label: string; children: ReactNode; onSubmit: () => void; busy: boolean; error: unknown; done: string | null }) {
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    onSubmit();
-  };
-  return (
-    <form className="form" onSubmit={submit} aria-label={label}>
-      {children}
-      <ApiErrorNotice error={error} />
-      {done ? <Notice tone="success">{done}</Notice> : null}
-      <Button type="submit" variant="primary" busy={busy}>
-        {label}
-      </Button>
-    </form>
-  );
-}
-
-function useCall() {
-  const [state, setState] = useState<{ busy: boolean; error: unknown; done: string | null }>({ busy: false, error: null, done: null });
-  const run = async (call: () => Promise<unknown>, done: string) => {
-    setState({ busy: true, error: null, done: null });
-    try {
-      await call();
-      setState({ busy: false, error: null, done });
-    } catch (error) {
-      setState({ busy: false, error, done: null });
-    }
-  };
-  return { ...state, run };
-}
-
-function Domains() {
-  const [orgId, setOrgId] = useState('');
-  const [domain, setDomain] = useState('');
-  const verify = useCall();
-  return (
-    <Section title="Domain verification">
-      <p className="muted">Verify a domain only after checking out of band (e.g. a DNS record) that the organisation holds it.</p>
-      <ActionForm
-        label="Verify domain"
-        busy={verify.busy}
-        error={verify.error}
-        done={verify.done}
-        onSubmit={() => void verify.run(() => unwrap(api.POST('/v1/admin/sso/domains/verify', { body: { orgId: orgId.trim(), domain: domain.trim() } })), `${domain} verified.`)}
-      >
-        <Field label="Organisation id" required value={orgId} onChange={(e) => setOrgId(e.target.value)} />
-        <Field label="Domain to verify" required value={domain} onChange={(e) => setDomain(e.target.value)} />
-      </ActionForm>
-    </Section>
-  );
-}
 
 function TrustReport() {
   const [load, setLoad] = useState(false);
@@ -113,7 +62,7 @@ export default function OperatorPage() {
         me.isOperator ? (
           <Page title="Operator" intro="Platform tasks: accounts, domain verification, the platform log and the trust report.">
             <UserList selfId={me.id} />
-            <Domains />
+            <DomainClaims />
             <AuditLogView title="Platform log" load={PLATFORM_LOG} exportUrl="/v1/admin/audit/export" />
             <TrustReport />
           </Page>

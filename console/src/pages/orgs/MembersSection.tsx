@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { useAction } from '../../api/mutate.ts';
+import { allows } from '../../api/roles.ts';
 import { ApiErrorNotice, Button, ConfirmDialog, Field, Notice, Section, SelectField, Table } from '../../components/index.ts';
 
 type Role = 'owner' | 'admin' | 'editor' | 'viewer';
@@ -144,7 +145,7 @@ function Transfer({ org, myId, onTransferred }: { org: string; myId: string; onT
 }
 
 export function MembersSection({ org, role, myId }: { org: string; role: string; myId: string }) {
-  const manage = role === 'owner' || role === 'admin';
+  const manage = allows(role, 'members.manage');
   // Once transferred, the refreshed role hides the transfer control: the outcome is said here instead.
   const [handedTo, setHandedTo] = useState<{ org: string; email: string } | null>(null);
   return (

@@ -6,8 +6,9 @@
 import { useState, type FormEvent } from 'react';
 import { api, unwrap } from '../../api/client.ts';
 import { useAction } from '../../api/mutate.ts';
+import { allows } from '../../api/roles.ts';
 import { setScope, setWorkspace, useEffectiveScope, useOrgs, useWorkspaces } from '../../api/scope.ts';
-import { ApiErrorNotice, Button, Field, Page, RequireSession, Section, Table } from '../../components/index.ts';
+import { ApiErrorNotice, Button, Field, Page, RequireSession, RoleNote, Section, Table } from '../../components/index.ts';
 import { MembersSection } from './MembersSection.tsx';
 import { SettingsSection } from './SettingsSection.tsx';
 import { SsoSection } from './SsoSection.tsx';
@@ -66,7 +67,7 @@ function OrgList() {
   );
 }
 
-function Workspaces({ org }: { org: string }) {
+function Workspaces({ org, role }: { org: string; role: string }) {
   const workspaces = useWorkspaces(org);
   const scope = useEffectiveScope();
   const create = useAction(
@@ -99,7 +100,11 @@ function Workspaces({ org }: { org: string }) {
         ]}
       />
       <h3>New workspace</h3>
-      <CreateForm label="Create workspace" onCreate={(name) => create.mutate(name)} busy={create.isPending} error={create.error} />
+      {allows(role, 'workspaces.create') ? (
+        <CreateForm label="Create workspace" onCreate={(name) => create.mutate(name)} busy={create.isPending} error={create.error} />
+      ) : (
+        <RoleNote role={role} permission="workspaces.create" action="Creating a workspace" />
+      )}
     </Section>
   );
 }
@@ -116,14 +121,10 @@ export default function OrgsPage() {
               <h2 className="scope-title">
                 Organisation: <span>{scope.orgName}</span>
               </h2>
-              <Workspaces org={scope.org} />
+              <Workspaces org={scope.org} role={scope.role} />
               <MembersSection org={scope.org} role={scope.role} myId={me.id} />
-              {scope.role === 'owner' || scope.role === 'admin' ? (
-                <>
-                  <SettingsSection org={scope.org} />
-                  <SsoSection org={scope.org} />
-                </>
-              ) : null}
+              <SettingsSection org={scope.org} role={scope.role} />
+              {allows(scope.role, 'sso.manage') ? <SsoSection org={scope.org} /> : null}
             </>
           ) : null}
         </Page>

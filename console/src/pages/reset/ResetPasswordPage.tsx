@@ -1,14 +1,19 @@
-/** Password reset: ask for a code by email, then set a new password with it. */
+/**
+ * Password reset: ask for a code by email, then set a new password with it. The mail's link
+ * (?token=) opens the second step with the code filled in (and wiped from the address).
+ */
 import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { api, unwrap } from '../../api/client.ts';
+import { useLinkToken } from '../../api/link-token.ts';
 import { ApiErrorNotice, Button, Field, Notice, Page, Section } from '../../components/index.ts';
 
 export default function ResetPasswordPage() {
+  const linked = useLinkToken();
   const [email, setEmail] = useState('');
-  const [code, setCode] = useState('');
+  const [code, setCode] = useState(linked);
   const [password, setPassword] = useState('');
-  const [stage, setStage] = useState<'ask' | 'confirm' | 'done'>('ask');
+  const [stage, setStage] = useState<'ask' | 'confirm' | 'done'>(linked ? 'confirm' : 'ask');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
@@ -53,7 +58,7 @@ export default function ResetPasswordPage() {
       ) : null}
       {stage === 'confirm' ? (
         <Section title="Choose a new password">
-          <Notice tone="info">If an account uses {email}, a reset code is on its way.</Notice>
+          {email ? <Notice tone="info">If an account uses {email}, a reset code is on its way.</Notice> : null}
           <form className="form" onSubmit={confirm} aria-label="Set a new password">
             <Field label="Reset code" name="code" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value)} />
             <Field label="New password" type="password" name="new-password" autoComplete="new-password" required value={password} onChange={(e) => setPassword(e.target.value)} />

@@ -1,14 +1,19 @@
-/** Sign-up: email and password, then the code mailed to that address verifies it. */
+/**
+ * Sign-up: email and password, then the code mailed to that address verifies it. The mail's link
+ * (?token=) opens the verification step with the code filled in (and wiped from the address).
+ */
 import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { api, unwrap } from '../../api/client.ts';
+import { useLinkToken } from '../../api/link-token.ts';
 import { ApiErrorNotice, Button, Field, Notice, Page, Section } from '../../components/index.ts';
 
 export default function SignUpPage() {
+  const linked = useLinkToken();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [code, setCode] = useState('');
-  const [stage, setStage] = useState<'form' | 'verify' | 'done'>('form');
+  const [code, setCode] = useState(linked);
+  const [stage, setStage] = useState<'form' | 'verify' | 'done'>(linked ? 'verify' : 'form');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
@@ -54,7 +59,7 @@ export default function SignUpPage() {
       ) : null}
       {stage === 'verify' ? (
         <Section title="Check your email">
-          <Notice tone="info">If this address can be used, a verification code is on its way to {email}.</Notice>
+          {email ? <Notice tone="info">If this address can be used, a verification code is on its way to {email}.</Notice> : null}
           <form className="form" onSubmit={verify} aria-label="Verify your email">
             <Field label="Verification code" name="code" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value)} />
             <ApiErrorNotice error={error} title="Verification refused" />
