@@ -32,6 +32,7 @@
  * average is printed at the start and the end.
  * Targets (reported, not enforced): ratio >= 0.75 JSON and >= 0.85 stream; added p99 < 2 ms at half
  * the baseline's peak rate; Gatehouse peak RSS < 250 MB. Exits non-zero when a request failed.
+ * GATEWAY_BENCH_GUARD=off turns the input guard off for the bench's workspace (its share of a call).
  * Bounded: about 14 x (1 + BENCH_SECONDS) seconds with PostgreSQL + Redis, 10 x without, plus setup.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -261,6 +262,11 @@ async function runGatehouseChild(): Promise<void> {
   const ws = (await node.tenancy.workspaces.create(org, 'Bench')).id;
   // A rate limit and a monthly limit the bench never reaches, but that are checked on every call.
   const { key } = await node.gateway.keys.create(org, ws, userId, { name: 'bench', scopes: ['ai:chat'], expiresAt: null, monthlyLimit: 1_000_000_000, rateLimitPerMinute: 1_000_000 });
+  if (process.env.GATEWAY_BENCH_GUARD === 'off') {
+    // The input guard's share: the bench's workspace with the guard off (as an admin can set it).
+    const { GUARD, DEFAULT_POLICY } = await import('../src/guard/index.ts');
+    await node.use(GUARD).store.savePolicy(org, ws, userId, { ...DEFAULT_POLICY, mode: 'off' });
+  }
   if (process.env.GATEWAY_BENCH_BUDGETS === '1') {
     // bench/budget.ts: budgets that apply to every call (org month tokens and cost, workspace and
     // key day tokens: four counters per reservation), never reached.
