@@ -14,7 +14,7 @@ import { rotateDeks } from '../keyring/reencrypt.ts';
 import { createSigningKeys, SIGNING_PURPOSES, type SigningPurpose } from '../keyring/signing-keys.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
 import type { Db } from '../store/db-types.ts';
-import { createKv } from '../store/kv/index.ts';
+import { createKv, reportToLogger } from '../store/kv/index.ts';
 import type { Kv } from '../store/kv/types.ts';
 import { openKeyring } from './runtime.ts';
 import { createAuditLog } from '../audit/index.ts';
@@ -36,7 +36,7 @@ export async function openAll(loaded: LoadedConfig, logger: Logger): Promise<Ope
   let kv: Kv | undefined;
   try {
     await storage.db.migrate();
-    kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix });
+    kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix, onError: reportToLogger(logger) });
     const keyring = await openKeyring(config, storage.db, kv, logger);
     const openKv = kv;
     return {

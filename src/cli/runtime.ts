@@ -16,7 +16,7 @@ import { createModules, type CreatedModules } from '../server/module-runtime.ts'
 import type { Feature, Verifiers } from '../server/route.ts';
 import type { Db } from '../store/db-types.ts';
 import { openStorage } from './storage.ts';
-import { createKv } from '../store/kv/index.ts';
+import { createKv, reportToLogger } from '../store/kv/index.ts';
 import { createKeyring, type Keyring } from '../keyring/keyring.ts';
 import { createSigningKeys, type SigningKeys } from '../keyring/signing-keys.ts';
 import { kekSourceFromConfig } from '../keyring/source.ts';
@@ -95,12 +95,7 @@ export async function startNode(options: StartNodeOptions): Promise<Node> {
   const logCloseError = (module: string, err: unknown): void => logger.error({ err, module }, 'closing a feature module failed');
   try {
     await db.migrate();
-    // Errors nobody awaits (a throwing subscriber handler) go through the logger, which redacts
-    // secrets; connection drops are left out as before (readiness reports them).
-    const onKvError = (err: unknown, context: string): void => {
-      if (context !== 'redis connection') logger.error({ err, context }, 'kv: an error nobody awaited');
-    };
-    kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix, onError: onKvError });
+    kv = await createKv({ redisUrl: config.kv.redisUrl, keyPrefix: config.kv.keyPrefix, onError: reportToLogger(logger) });
     keyring = await openKeyring(config, db, kv, logger, options.now);
     signingKeys = await createSigningKeys({ db, kv, keyring, ...(options.now ? { now: options.now } : {}) });
     await signingKeys.ensure();

@@ -3,7 +3,7 @@ import type { KvErrorReporter } from './args.ts';
 import type { Kv } from './types.ts';
 
 export type { Kv, MessageHandler, SlidingWindowResult } from './types.ts';
-export type { KvErrorReporter } from './args.ts';
+export { reportToLogger, type KvErrorReporter } from './args.ts';
 export { createMemoryKv } from './memory.ts';
 
 export interface KvOptions {
